@@ -1,0 +1,1 @@
+"""sumame.drivers.emulated."""

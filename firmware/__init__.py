@@ -1,0 +1,1 @@
+"""sumame.firmware."""

@@ -1,0 +1,38 @@
+"""Hardware abstraction layer: the contracts between the firmware and the drivers.
+
+Only typing.Protocol contracts, plain data types and the HAL error hierarchy live here; no I/O
+and no imports from drivers/ or firmware/. Units are in every docstring.
+"""
+from .clock import TimeSource
+from .comms import CommsUnit, CommsUnitDescriptor, Medium
+from .errors import (
+    BusError,
+    CommsError,
+    ConfigurationError,
+    DeviceNotFound,
+    DeviceTimeout,
+    HalError,
+    NvmAddressError,
+    NvmError,
+    NvmProgramError,
+    NvmWornOut,
+    PowerBudgetExceeded,
+    PowerCut,
+    RelayError,
+    StuckContact,
+)
+from .hardware import Hardware
+from .metering_asic import AsicStatus, EnergyDelta, Instantaneous, MeteringAsic
+from .nvm import ERASED, Nvm
+from .power import PowerSource, PowerSupply
+from .relay import ContactState, Relay
+from .rtc import Rtc
+
+__all__ = [
+    "AsicStatus", "BusError", "CommsError", "CommsUnit", "CommsUnitDescriptor",
+    "ConfigurationError", "ContactState", "DeviceNotFound", "DeviceTimeout", "ERASED",
+    "EnergyDelta", "HalError", "Hardware", "Instantaneous", "Medium", "MeteringAsic", "Nvm",
+    "NvmAddressError", "NvmError", "NvmProgramError", "NvmWornOut", "PowerBudgetExceeded",
+    "PowerCut", "PowerSource", "PowerSupply", "Relay", "RelayError", "Rtc", "StuckContact",
+    "TimeSource",
+]

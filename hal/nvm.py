@@ -1,0 +1,32 @@
+"""Nvm: NOR-flash-like non-volatile memory with page erase and program."""
+from typing import Protocol, runtime_checkable
+
+ERASED = 0xFF
+"""Value of every byte after an erase."""
+
+
+@runtime_checkable
+class Nvm(Protocol):
+    """Byte-addressed flash divided into equal pages.
+
+    * ``erase(page)`` sets every byte of the page to 0xFF (slow; wears the page).
+    * ``program(offset, data)`` can only clear bits (1 -> 0); programming a byte whose new value
+      needs a 0 -> 1 transition raises NvmProgramError. A program must not cross a page boundary.
+    * A power cut during ``program`` may leave any prefix of the data written (a torn write);
+      during ``erase`` it may leave the page partly erased.
+    """
+
+    page_size: int
+    """Bytes per erase page."""
+
+    page_count: int
+
+    def read(self, offset: int, length: int) -> bytes: ...
+
+    def program(self, offset: int, data: bytes) -> None: ...
+
+    def erase(self, page: int) -> None: ...
+
+    def erase_count(self, page: int) -> int:
+        """Erase cycles this page has seen (wear)."""
+        ...

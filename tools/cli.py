@@ -1,0 +1,54 @@
+"""The ``sumame`` command line.
+
+Each sub-command lives in its own module under ``sumame.tools`` and exposes
+``add_parser(subparsers)``; the parser it adds sets ``func(args) -> int``. To add a command,
+add its module name to COMMAND_MODULES.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+COMMAND_MODULES = [
+    "sumame.tools.simulate",
+    "sumame.tools.emulate",
+    "sumame.tools.bench",
+]
+
+
+class CliError(Exception):
+    """A bad argument or input file: printed as one clear line, exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sumame",
+        description="Emulated firmware of a Japanese next-generation smart electricity meter.")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="more log output (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose, 2),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        print(f"sumame {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
