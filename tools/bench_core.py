@@ -1,0 +1,2 @@
+"""Core benchmarks: virtual-time simulation speed and scheduler overhead."""
+BENCHES = []

@@ -1,0 +1,6 @@
+"""sumame simulate (being built)."""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("simulate", help="(being built)")
+    p.set_defaults(func=lambda args: 2)
