@@ -1,1 +1,53 @@
-"""sumame.boards."""
+"""Boards: one TOML file per board, validated against ``schema.py``, built by ``build.py``.
+
+``load_board("emulated-lv")`` finds a built-in board by name; a path loads any file.
+"""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from .schema import BoardErrors, validate
+
+BOARD_DIR = Path(__file__).parent
+
+
+class BoardNotFound(Exception):
+    pass
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in BOARD_DIR.glob("*.toml"))
+
+
+def resolve(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise BoardNotFound(f"{path}: no such board file")
+        return path
+    candidate = BOARD_DIR / f"{name_or_path}.toml"
+    if not candidate.is_file():
+        raise BoardNotFound(f"unknown board {name_or_path!r}; built-in boards: {', '.join(available())}"
+                            f" (or give a path to a .toml file)")
+    return candidate
+
+
+def load_board(name_or_path: str, overrides: dict | None = None) -> "Board":
+    """Load and validate a board; ``overrides`` ({section: {key: value}}) patch it first."""
+    from .build import Board
+
+    path = resolve(name_or_path)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise BoardErrors(str(path), [f"not valid TOML: {exc}"]) from None
+    except OSError as exc:
+        raise BoardNotFound(f"{path}: {exc.strerror}") from None
+    for section, values in (overrides or {}).items():
+        data.setdefault(section, {}).update(values)
+    return Board(path, validate(str(path), data))
+
+
+__all__ = ["BoardErrors", "BoardNotFound", "available", "load_board", "resolve"]

@@ -320,6 +320,8 @@ class Scheduler:
                 _, _, task = pop(ready)
                 self._step(task)
                 continue
+            while timers and (timers[0][3].done or timers[0][4] != timers[0][3]._token):
+                pop(timers)  # stale: its task was woken by something else meanwhile
             deadline = timers[0][0] if timers else None
             if until is not None and (deadline is None or deadline > until):
                 if clock.virtual and not self._has_fds():

@@ -1,6 +1,154 @@
-"""sumame emulate (being built)."""
+"""``sumame emulate``: run the meter in real time on a board, with a live status display.
+
+The flash image lives in the state directory, so stopping (Ctrl-C) and starting again continues
+from the stored registers and counters. ``--headless`` prints the same status as log lines and,
+first, one ``endpoint <name> <address>`` line per interface the meter serves.
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from sumame.firmware.scheduler import Priority, sleep
+
+from .cli import CliError
+from .runtime import Runtime, build_runtime, open_board
+from .status import collect, status_line, status_panel
+
+EMULATE_HOOKS: list = []
+"""Callables ``hook(runtime, args)`` that later layers register to add their services (routes,
+dongles); each appends to ``runtime.endpoints``. Options they need are added by
+``EMULATE_OPTIONS`` callables ``add(parser)``."""
+EMULATE_OPTIONS: list = []
+
+
+def default_state_dir(board: str) -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "sumame" / board
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("emulate", help="(being built)")
-    p.set_defaults(func=lambda args: 2)
+    p = sub.add_parser("emulate", help="run a meter in real time (live status; Ctrl-C stops)",
+                       description="Run the meter firmware in real time on a board's (emulated) hardware.")
+    p.add_argument("--board", default="emulated-lv", help="board name or .toml path (default emulated-lv)")
+    p.add_argument("--state-dir", type=Path, help="flash image and runtime files (default "
+                                                  "$XDG_STATE_HOME/sumame/<board>)")
+    p.add_argument("--headless", action="store_true", help="log lines instead of the live display")
+    p.add_argument("--status-interval", type=float, default=10.0, metavar="S",
+                   help="seconds between headless status lines (default 10)")
+    p.add_argument("--speed", type=float, default=1.0, metavar="RATIO",
+                   help="run the meter's clock RATIO times faster than real time (default 1)")
+    p.add_argument("--duration", type=float, metavar="S", help="stop after S wall-clock seconds")
+    p.add_argument("--profile", help="load profile name or CSV file (default: board's)")
+    p.add_argument("--seed", type=int, help="seed of the load profile (default: board's)")
+    for add in EMULATE_OPTIONS:
+        add(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.speed <= 0:
+        raise CliError(f"--speed must be > 0, got {args.speed}")
+    if args.status_interval <= 0:
+        raise CliError("--status-interval must be > 0")
+    board = open_board(args.board)
+    state_dir = args.state_dir or default_state_dir(board.name)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    lock = _lock(state_dir)
+    rt = build_runtime(board, virtual=False, ratio=args.speed, state_dir=state_dir, profile=args.profile,
+                       seed=args.seed, strict=False, watchdog_thread=True,
+                       start_epoch=_resume_time(state_dir))
+    rt.extras["state_dir"] = state_dir
+    try:
+        for hook in EMULATE_HOOKS:
+            hook(rt, args)
+    except CliError:
+        rt.meter.shutdown()
+        rt.close()
+        raise
+    _install_signals(rt)
+    if args.headless:
+        _headless(rt, args, state_dir)
+    else:
+        _live(rt, args, state_dir)
+    rt.meter.shutdown()
+    (state_dir / "clock").write_text(f"{rt.clock.now():.3f}\n")
+    rt.close()
+    lock.close()
+    print(f"stopped; meter state kept in {state_dir}", file=sys.stderr if not args.headless else sys.stdout)
+    return 0
+
+
+def _resume_time(state_dir: Path) -> float | None:
+    """Where the meter's clock starts: the host's time, unless a faster-than-real-time run
+    already took the meter's clock past it (the clock never goes backwards)."""
+    try:
+        saved = float((state_dir / "clock").read_text())
+    except (OSError, ValueError):
+        return None
+    return max(saved, time.time())
+
+
+def _lock(state_dir: Path):
+    fh = open(state_dir / "lock", "w")
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise CliError(f"another sumame emulate is running on {state_dir} (use --state-dir)") from None
+    fh.write(str(os.getpid()))
+    fh.flush()
+    return fh
+
+
+def _install_signals(rt: Runtime) -> None:
+    def stop(signum, frame):
+        rt.scheduler.stop()
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _run(rt: Runtime, args) -> None:
+    until = None if args.duration is None else rt.clock.now() + args.duration * args.speed
+    rt.scheduler.run(until=until)
+
+
+def _headless(rt: Runtime, args, state_dir: Path) -> None:
+    print(f"sumame emulate: board {rt.board.name}, meter {rt.config.identity.serial}, state {state_dir}",
+          flush=True)
+    for name, address in rt.endpoints:
+        print(f"endpoint {name} {address}", flush=True)
+    for event in rt.meter.events:
+        if event.at >= rt.meter.booted_at:
+            print(f"event {event}", flush=True)
+    rt.meter.events.subscribe(lambda e: print(f"event {e}", flush=True))
+
+    async def reporter():
+        while True:
+            print(status_line(collect(rt.meter)), flush=True)
+            await sleep(args.status_interval * args.speed)
+
+    rt.scheduler.spawn(reporter(), name="status-log", priority=Priority.UI)
+    _run(rt, args)
+
+
+def _live(rt: Runtime, args, state_dir: Path) -> None:
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console()
+    title = f"sumame — {rt.board.name} — meter {rt.config.identity.serial}"
+    footer = f"state {state_dir} · speed x{args.speed:g} · Ctrl-C stops (state is kept)"
+    with Live(status_panel(collect(rt.meter), title, rt.endpoints, footer), console=console,
+              auto_refresh=False, transient=False) as live:
+        async def display():
+            while True:
+                live.update(status_panel(collect(rt.meter), title, rt.endpoints, footer), refresh=True)
+                await sleep(1.0 * args.speed)
+
+        rt.scheduler.spawn(display(), name="status-display", priority=Priority.UI)
+        _run(rt, args)

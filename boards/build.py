@@ -1,0 +1,128 @@
+"""Turn a validated board description into firmware configuration and driver instances."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sumame.firmware.app import MeterConfig
+from sumame.firmware.metering import MeteringConfig
+from sumame.firmware.readings import MeterIdentity, RegisterScaling
+from sumame.firmware.registers import Retention
+from sumame.hal import Hardware, PowerSource
+from sumame.hal.errors import DeviceNotFound
+
+from .schema import UNIT_CODES
+
+
+@dataclass
+class BuiltBoard:
+    """Hardware plus handles on the emulated parts (for fault injection and display)."""
+
+    hardware: Hardware
+    emulated: dict[str, Any] = field(default_factory=dict)
+
+
+class Board:
+    def __init__(self, path: Path, values: dict[str, dict[str, Any]]):
+        self.path = path
+        self.values = values
+        self.name = values["board"]["name"]
+        self.kind = values["board"]["kind"]
+
+    def __getitem__(self, section: str) -> dict[str, Any]:
+        return self.values[section]
+
+    # ------------------------------------------------------------------ firmware side
+    def device_key(self) -> bytes:
+        key = self["storage"]["device_key"]
+        if key:
+            return bytes.fromhex(key)
+        ident = self["identity"]
+        seed = f"sumame emulated device key|{ident['serial']}|{ident['route_b_id']}".encode()
+        return hashlib.sha256(seed).digest()
+
+    def meter_config(self) -> MeterConfig:
+        m, ident = self["meter"], self["identity"]
+        identity = MeterIdentity(
+            kind=self.kind, wiring=m["wiring"], maker_code=ident["maker_code"], serial=ident["serial"],
+            route_b_id=ident["route_b_id"], supply_point=ident["supply_point"],
+            has_switch=self.kind == "lv" and m["has_switch"], has_reverse=m["reverse_metering"])
+        scaling = RegisterScaling(
+            unit_kwh=float(m["unit_kwh"]), unit_code=UNIT_CODES[float(m["unit_kwh"])],
+            coefficient=m["coefficient"], multiplier_code=m["multiplier_code"], digits=m["digits"])
+        r = self["registers"]
+        return MeterConfig(
+            identity=identity, scaling=scaling, device_key=self.device_key(),
+            metering=MeteringConfig(self["metering"]["poll_interval_s"], self["metering"]["present_interval_s"]),
+            retention=Retention(r["days_30"], r["days_15"], r["days_5"], r["minutes_1"]),
+            transmitted_interval_min=m["transmitted_interval_min"],
+            watchdog_budget_s=self["watchdog"]["budget_ms"] / 1000,
+            scrub_interval_s=self["storage"]["scrub_interval_s"],
+            options={k: v for k, v in self.values.items()},
+        )
+
+    # ------------------------------------------------------------------ driver side
+    def build(self, clock, state_dir: Path | None, *, profile: str | None = None,
+              seed: int | None = None, record_flash_ops: bool = False) -> BuiltBoard:
+        """Instantiate the drivers. ``state_dir`` holds the flash image (None = RAM only)."""
+        emulated: dict[str, Any] = {}
+        asic = self._build_asic(clock, emulated, profile, seed)
+        st = self["storage"]
+        from sumame.drivers.emulated.flash import EmulatedFlash
+
+        flash_path = None if state_dir is None else Path(state_dir) / "flash.bin"
+        nvm = EmulatedFlash(flash_path, page_size=st["page_size"], page_count=st["page_count"],
+                            endurance=st["endurance"], record_ops=record_flash_ops)
+        emulated["flash"] = nvm
+        if self["rtc"]["driver"] == "system":
+            from sumame.drivers.system_rtc import SystemRtc
+            rtc = SystemRtc()
+        else:
+            from sumame.drivers.emulated.rtc import EmulatedRtc
+            rtc = emulated["rtc"] = EmulatedRtc(clock)
+        p = self["power"]
+        from sumame.drivers.emulated.simple_power import SimplePowerSupply
+
+        power = emulated["power"] = SimplePowerSupply(
+            PowerSource(p["source"], p["capacity_va"], p["core_draw_va"], p["hold_up_j"]))
+        return BuiltBoard(Hardware(asic=asic, nvm=nvm, rtc=rtc, power=power), emulated)
+
+    def _build_asic(self, clock, emulated: dict, profile: str | None, seed: int | None):
+        from sumame.drivers.atm90e32 import Atm90e32, Atm90e32Config
+
+        a, m = self["asic"], self["meter"]
+        config = Atm90e32Config(
+            line_frequency_hz=a["line_frequency_hz"], meter_constant=a["meter_constant"],
+            ugain=a["ugain"], igain_r=a["igain_r"], igain_t=a["igain_t"],
+            current_scale=float(a["current_scale"]), two_wire=m["wiring"] == "1p2w",
+            rated_current_a=float(m["rated_current_a"]), nominal_voltage_v=float(m["nominal_voltage_v"]))
+        if a["driver"] == "atm90e32":
+            try:
+                import spidev  # type: ignore[import-not-found]
+            except ImportError:
+                raise DeviceNotFound("board asks for a real ATM90E32 but python 'spidev' is not installed "
+                                     "(pip install spidev; Raspberry Pi only)") from None
+            spi = spidev.SpiDev()
+            try:
+                spi.open(a["spi_bus"], a["spi_device"])
+            except OSError as exc:
+                raise DeviceNotFound(f"/dev/spidev{a['spi_bus']}.{a['spi_device']}: {exc.strerror}") from None
+            spi.mode, spi.max_speed_hz = 3, a["spi_speed_hz"]
+            return Atm90e32(spi, config)
+        from sumame.drivers.emulated.atm90e32 import Atm90e32Model, FrontEnd
+        from sumame.drivers.emulated.profiles import make_profile
+        from sumame.drivers.emulated.spi import FakeSpiDev
+
+        load = make_profile(profile or a["profile"], seed=a["seed"] if seed is None else seed,
+                            start_epoch=clock.now(), **(a["profile_options"] if profile is None else {}))
+        front = FrontEnd(ugain=a["ugain"], igain_a=a["igain_r"], igain_c=a["igain_t"],
+                         current_scale=float(a["current_scale"]),
+                         line_frequency_hz=a["line_frequency_hz"], two_wire=m["wiring"] == "1p2w",
+                         transformer_ratio=float(m["coefficient"]) * 10 ** -m["multiplier_code"])
+        chip = Atm90e32Model(load, clock, front)
+        spi = FakeSpiDev(chip)
+        spi.open(a["spi_bus"], a["spi_device"])
+        emulated.update(chip=chip, spi=spi, profile=load)
+        return Atm90e32(spi, config)

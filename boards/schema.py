@@ -1,0 +1,199 @@
+"""Board-file schema: sections, keys, types, allowed values, defaults.
+
+Every key a board file may contain is declared here (or by a later layer through
+``register_section``). A wrong or missing key is reported with the file, the key and what is
+allowed — never a Python traceback.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Key:
+    """One board-file key. ``choices`` or ``check`` restrict values; ``doc`` explains units."""
+
+    type: type | tuple[type, ...]
+    default: Any = REQUIRED
+    doc: str = ""
+    choices: tuple | None = None
+    check: Callable[[Any], str | None] | None = None
+
+    def allowed(self) -> str:
+        if self.choices is not None:
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        names = self.type.__name__ if isinstance(self.type, type) else "/".join(t.__name__ for t in self.type)
+        return f"a {names}" + (f" ({self.doc})" if self.doc else "")
+
+
+@dataclass
+class Section:
+    keys: dict[str, Key]
+    doc: str = ""
+    required: bool = False
+    extra_keys: bool = False  # tables like [asic.profile_options] take free keys
+
+
+def in_range(lo: float, hi: float, unit: str = "") -> Callable[[Any], str | None]:
+    def check(v):
+        return None if lo <= v <= hi else f"must be between {lo} and {hi}{unit}"
+    return check
+
+
+def matches(pattern: str, what: str) -> Callable[[Any], str | None]:
+    regex = re.compile(pattern)
+
+    def check(v):
+        return None if regex.fullmatch(v) else f"must be {what}"
+    return check
+
+
+NUM = (int, float)
+UNIT_CODES = {1.0: 0x00, 0.1: 0x01, 0.01: 0x02, 0.001: 0x03, 0.0001: 0x04,
+              10.0: 0x0A, 100.0: 0x0B, 1000.0: 0x0C, 10000.0: 0x0D}
+
+SECTIONS: dict[str, Section] = {
+    "board": Section({
+        "name": Key(str, doc="board name"),
+        "description": Key(str, ""),
+        "kind": Key(str, choices=("lv", "hv")),
+    }, "what this board is", required=True),
+    "identity": Section({
+        "maker_code": Key(int, 0xFFFFFF, "3-byte ECHONET manufacturer code", check=in_range(0, 0xFFFFFF)),
+        "serial": Key(str, "SUMAME000001", check=matches(r"[\x20-\x7e]{1,12}", "1-12 printable ASCII characters")),
+        "route_b_id": Key(str, REQUIRED, check=matches(r"[0-9A-F]{32}", "32 upper-case hex digits")),
+        "route_b_password": Key(str, REQUIRED, check=matches(r"[0-9A-Za-z]{12}", "12 letters or digits")),
+        "supply_point": Key(str, REQUIRED, check=matches(r"[0-9]{22}", "22 digits (供給地点特定番号)")),
+    }, "who the meter is", required=True),
+    "meter": Section({
+        "wiring": Key(str, choices=("1p2w", "1p3w", "3p3w")),
+        "unit_kwh": Key(NUM, 0.01, "kWh per register count (ECHONET E1)", choices=tuple(UNIT_CODES)),
+        "coefficient": Key(int, 1, "ECHONET D3: VT x CT ratio", check=in_range(1, 999_999)),
+        "multiplier_code": Key(int, 0, "HV D4: 0=1, 1=0.1, 2=0.01, 3=0.001", choices=(0, 1, 2, 3)),
+        "digits": Key(int, 8, "significant digits of cumulative registers (D7)", check=in_range(1, 8)),
+        "transmitted_interval_min": Key(int, 30, "soft switch: which interval is pushed", choices=(30, 15)),
+        "rated_current_a": Key(NUM, 120, "A", check=in_range(1, 2000, " A")),
+        "nominal_voltage_v": Key(NUM, 100, "V element to neutral", check=in_range(50, 500, " V")),
+        "reverse_metering": Key(bool, True, "measures export (PV)"),
+        "has_switch": Key(bool, True, "built-in breaker (LV only)"),
+    }, "the meter's registers", required=True),
+    "registers": Section({
+        "days_30": Key(int, 100, "days of 30-minute values", check=in_range(1, 3650, " days")),
+        "days_15": Key(int, 100, "days of 15-minute values", check=in_range(1, 3650, " days")),
+        "days_5": Key(int, 10, "days of 5-minute values", check=in_range(1, 3650, " days")),
+        "minutes_1": Key(int, 60, "minutes of 1-minute values", check=in_range(60, 1440, " minutes")),
+    }, "retention"),
+    "metering": Section({
+        "poll_interval_s": Key(NUM, 1.0, "s between chip reads", check=in_range(0.05, 60, " s")),
+        "present_interval_s": Key(NUM, 1.0, "s between instantaneous reads", check=in_range(0.05, 60, " s")),
+    }, "metering task"),
+    "asic": Section({
+        "driver": Key(str, "emulated-atm90e32", choices=("emulated-atm90e32", "atm90e32")),
+        "spi_bus": Key(int, 0, "spidev bus", check=in_range(0, 9)),
+        "spi_device": Key(int, 0, "spidev chip select", check=in_range(0, 9)),
+        "spi_speed_hz": Key(int, 200_000, "Hz", check=in_range(10_000, 1_000_000, " Hz")),
+        "line_frequency_hz": Key(int, 50, "Hz", choices=(50, 60)),
+        "meter_constant": Key(int, 1000, "imp/kWh", check=in_range(100, 100_000, " imp/kWh")),
+        "ugain": Key(int, 0x7EAC, "Ugain register", check=in_range(0, 0xFFFF)),
+        "igain_r": Key(int, 0xB5CB, "Igain A register", check=in_range(0, 0xFFFF)),
+        "igain_t": Key(int, 0xB5CB, "Igain C register", check=in_range(0, 0xFFFF)),
+        "current_scale": Key(NUM, 2.0, "front-end current divider", check=in_range(0.1, 100)),
+        "profile": Key(str, "residential", "built-in profile name or CSV path"),
+        "seed": Key(int, 1, "seed of the load profile"),
+        "profile_options": Key(dict, {}, "keyword options of the profile (e.g. pv_kw, base_w)"),
+    }, "metering chip"),
+    "storage": Section({
+        "driver": Key(str, "emulated-flash", choices=("emulated-flash",)),
+        "page_size": Key(int, 4096, "bytes", choices=(256, 512, 1024, 2048, 4096, 8192)),
+        "page_count": Key(int, 512, "pages", check=in_range(16, 65536, " pages")),
+        "endurance": Key(int, 100_000, "erase cycles per page", check=in_range(100, 10_000_000)),
+        "device_key": Key(str, "", "hex HMAC key; empty = derived from the serial (emulation only)",
+                          check=matches(r"([0-9a-fA-F]{32,128})?", "empty or 32-128 hex digits")),
+        "scrub_interval_s": Key(NUM, 60.0, "s between background page checks", check=in_range(1, 86400, " s")),
+    }, "non-volatile memory"),
+    "rtc": Section({
+        "driver": Key(str, "emulated", choices=("emulated", "system")),
+    }, "real-time clock"),
+    "power": Section({
+        "source": Key(str, "mains", choices=("mains", "instrument-transformer")),
+        "capacity_va": Key(NUM, 30.0, "VA the source can deliver", check=in_range(1, 1000, " VA")),
+        "core_draw_va": Key(NUM, 2.0, "VA used by the meter core incl. cable", check=in_range(0, 1000, " VA")),
+        "hold_up_j": Key(NUM, 0.0, "J stored for a last gasp (supercapacitor)", check=in_range(0, 10000, " J")),
+    }, "power supply"),
+    "watchdog": Section({
+        "budget_ms": Key(NUM, 250, "ms a task may run without yielding", check=in_range(1, 60000, " ms")),
+    }, "task watchdog"),
+}
+
+
+def register_section(name: str, section: Section) -> None:
+    """Let a later layer (routes, breaker, comms) declare its board section."""
+    SECTIONS[name] = section
+
+
+@dataclass
+class BoardErrors(Exception):
+    path: str
+    problems: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{self.path}: invalid board file:\n  " + "\n  ".join(self.problems)
+
+
+def validate(path: str, data: dict) -> dict[str, dict[str, Any]]:
+    """Check ``data`` (parsed TOML) and fill defaults; raises BoardErrors listing every problem."""
+    problems: list[str] = []
+    out: dict[str, dict[str, Any]] = {}
+    for section_name in data:
+        if section_name not in SECTIONS:
+            problems.append(f"[{section_name}]: unknown section; allowed: "
+                            + ", ".join(f"[{s}]" for s in SECTIONS))
+    for section_name, section in SECTIONS.items():
+        given = data.get(section_name)
+        if given is None:
+            if section.required:
+                problems.append(f"[{section_name}]: missing section ({section.doc})")
+            given = {}
+        if not isinstance(given, dict):
+            problems.append(f"{section_name}: must be a table [{section_name}]")
+            continue
+        values: dict[str, Any] = {}
+        for key_name in given:
+            if key_name not in section.keys and not section.extra_keys:
+                problems.append(f"[{section_name}] {key_name}: unknown key; allowed: "
+                                + ", ".join(section.keys))
+        for key_name, key in section.keys.items():
+            where = f"[{section_name}] {key_name}"
+            if key_name not in given:
+                if key.default is REQUIRED:
+                    problems.append(f"{where}: missing; expected {key.allowed()}")
+                else:
+                    values[key_name] = key.default
+                continue
+            value = given[key_name]
+            if isinstance(value, bool) and key.type in (int, NUM, float):
+                problems.append(f"{where}: {value!r} is not {key.allowed()}")
+                continue
+            if not isinstance(value, key.type):
+                problems.append(f"{where}: {value!r} is not {key.allowed()}")
+                continue
+            if key.choices is not None and value not in key.choices:
+                problems.append(f"{where}: {value!r} is not allowed; expected {key.allowed()}")
+                continue
+            if key.check is not None:
+                why = key.check(value)
+                if why:
+                    problems.append(f"{where}: {value!r} {why}")
+                    continue
+            values[key_name] = value
+        for key_name in given:
+            if section.extra_keys and key_name not in section.keys:
+                values[key_name] = given[key_name]
+        out[section_name] = values
+    if problems:
+        raise BoardErrors(path, problems)
+    return out

@@ -1,0 +1,313 @@
+"""Register-level model of the ATM90E32AS metering IC, reached over a fake SPI bus.
+
+Why this chip: the Japanese LV supply is single-phase three-wire (100/200 V, two line currents
+R and T) and the HV meter measures 3φ3W through a VT/CT with two elements; the ATM90E32 is a
+poly-phase chip that meters exactly that topology on its A and C channels (the split-phase
+boards built on it do the same for 120/240 V), keeps forward and reverse active and reactive
+energy apart per phase and in total, and is the chip open Raspberry Pi energy HATs use. An
+ADE7953 has one voltage channel, so it cannot meter an unbalanced 1φ3W load correctly.
+
+Modelled behaviour
+* SPI frame: address word (bit 15 = read) then data word; ``LastSPIData`` echoes the last word.
+* ``SoftReset`` (0x789A) restores defaults; configuration and calibration registers only accept
+  writes while ``CfgRegAccEn`` = 0x55AA; metering runs only with ``MeterEn`` = 1.
+* Energy registers count 0.01 CF pulse per LSB (pulse size from PLconst: MC = 4.5e11/PLconst),
+  are **cleared when read**, keep the sub-LSB remainder internally, and **wrap at 16 bits** when
+  not read in time (energy lost, as on the real part).
+* Measurements follow the calibration the driver writes: readings scale with
+  Ugain/Igain/PQGain relative to the board's true calibration constants, so a wrong calibration
+  gives wrong readings.
+* ``OIth`` over-current threshold (this model: 1 LSB = 10 mA) sets EMMState0/EMMIntState0
+  over-current bits and raises the IRQ callback; ``SagTh`` sets the sag bits.
+* ``current_scale``: the analog front end divides currents by this factor (a meter rated 120 A
+  on a chip whose Irms register tops out at 65.535 A); the driver multiplies back.
+
+Physics come from a LoadProfile, integrated exactly over the clock's time (see profiles.py).
+Fault injection: ``outage(start, end)`` (no voltage, no load), ``freeze`` (DSP stops).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+from sumame.drivers import atm90e32_regs as R
+from sumame.drivers.emulated.profiles import LoadPoint, LoadProfile
+
+_ENERGY_KEYS = ("APT", "ANT", "RPT", "RNT", "APA", "APC", "ANA", "ANC")
+_ENERGY_ADDR = {R.AP_ENERGY_T: "APT", R.AN_ENERGY_T: "ANT", R.RP_ENERGY_T: "RPT",
+                R.RN_ENERGY_T: "RNT", R.AP_ENERGY["A"]: "APA", R.AP_ENERGY["C"]: "APC",
+                R.AN_ENERGY["A"]: "ANA", R.AN_ENERGY["C"]: "ANC"}
+
+
+@dataclass(frozen=True)
+class FrontEnd:
+    """The board's analog front end: the calibration constants that make readings true.
+
+    ugain / igain_a / igain_c: the gain register values at which this board reads correctly
+    current_scale: current divider of the front end (see module docstring)
+    line_frequency_hz: 50 (east Japan) or 60 (west Japan)
+    two_wire: single-phase 2-wire: all load on element A, nothing wired to C
+    transformer_ratio: VT x CT ratio of an HV installation: the profile gives primary-side
+                       watts, the chip sees them divided by this ratio (1 on direct LV meters)
+    """
+
+    ugain: int = 0x7EAC
+    igain_a: int = 0xB5CB
+    igain_c: int = 0xB5CB
+    current_scale: float = 2.0
+    line_frequency_hz: float = 50.0
+    two_wire: bool = False
+    transformer_ratio: float = 1.0
+
+
+class Atm90e32Model:
+    """The chip. ``transfer(bytes) -> bytes`` is its SPI pins; ``clock.now()`` its time base."""
+
+    def __init__(self, profile: LoadProfile, clock, front_end: FrontEnd = FrontEnd()):
+        self.profile = profile
+        self.clock = clock
+        self.front_end = front_end
+        self.irq: Callable[[int, int], None] | None = None
+        """Called (EMMIntState0, EMMIntState1) when an enabled alarm becomes active."""
+        self.outages: list[tuple[float, float]] = []
+        self.frozen = False
+        self._reset(clock.now())
+
+    # ------------------------------------------------------------------ bus side
+    def transfer(self, data: bytes) -> bytes:
+        if len(data) != 4:
+            return bytes(len(data))  # not a 32-bit frame: the chip ignores it
+        word = (data[0] << 8) | data[1]
+        address = word & R.ADDRESS_MASK
+        if word & R.READ_FLAG:
+            value = self._read(address) & 0xFFFF
+        else:
+            value = (data[2] << 8) | data[3]
+            self._write(address, value)
+        self._regs[R.LAST_SPI_DATA] = value
+        return bytes((0, 0, value >> 8, value & 0xFF))
+
+    # ------------------------------------------------------------------ fault injection
+    def outage(self, start: float, end: float) -> None:
+        """No supply voltage (and so no load) on every element from ``start`` to ``end``."""
+        self.outages.append((start, end))
+        self.outages.sort()
+        self._config_version += 1
+
+    def supplied(self, t: float) -> bool:
+        return not any(a <= t < b for a, b in self.outages)
+
+    # ------------------------------------------------------------------ internals
+    def _reset(self, now: float) -> None:
+        self._regs: dict[int, int] = {
+            R.MMODE0: R.MMODE0_DEFAULT, R.MMODE1: 0,
+            R.PL_CONST_H: 0x0861, R.PL_CONST_L: 0xC468,
+            R.SAG_TH: 0, R.OI_TH: 0xFFFF, R.CFG_REG_ACC_EN: 0,
+        }
+        for phase in "ABC":
+            self._regs[R.U_GAIN[phase]] = 0
+            self._regs[R.I_GAIN[phase]] = 0
+            self._regs[R.PQ_GAIN[phase]] = 0
+        self._acc = dict.fromkeys(_ENERGY_KEYS, 0.0)
+        self._t = now
+        self._measured = None
+        self._config_version = getattr(self, "_config_version", 0) + 1
+        self._alarms0 = 0
+        self._alarms1 = 0
+
+    def _write(self, address: int, value: int) -> None:
+        if address == R.SOFT_RESET:
+            if value == R.SOFT_RESET_KEY:
+                self._reset(self.clock.now())
+            return
+        if address == R.CFG_REG_ACC_EN or address == R.METER_EN:
+            self._advance()
+            self._regs[address] = value
+            self._config_version += 1
+            return
+        if address in (R.EMM_INT_STATE0, R.EMM_INT_STATE1):
+            self._regs[address] = self._regs.get(address, 0) & ~value  # write 1 to clear
+            return
+        if address in (R.EMM_INT_EN0, R.EMM_INT_EN1):
+            self._regs[address] = value
+            return
+        if address in R.CONFIG_RANGE:
+            if self._regs.get(R.CFG_REG_ACC_EN) == R.CFG_UNLOCK:
+                self._advance()
+                self._regs[address] = value
+                self._config_version += 1
+            return
+        # measurement registers are read-only: writes are ignored
+
+    def _read(self, address: int) -> int:
+        if address in R.ENERGY_REGISTERS:
+            self._advance()
+            key = _ENERGY_ADDR.get(address)
+            if key is None:
+                return 0
+            lsbs = int(self._acc[key])
+            self._acc[key] -= lsbs
+            return lsbs  # masked to 16 bits by transfer(): wraps when read too late
+        if address == R.EMM_STATE0 or address == R.EMM_STATE1 or address in (
+                R.EMM_INT_STATE0, R.EMM_INT_STATE1):
+            self._update_alarms(self.clock.now())
+            return self._regs.get(address, 0)
+        if 0xB0 <= address <= 0xFF:
+            return self._measurement(address)
+        return self._regs.get(address, 0)
+
+    # ------------------------------------------------------------------ physics
+    def _metering_on(self) -> bool:
+        return self._regs.get(R.METER_EN, 0) & 1 == 1 and not self.frozen
+
+    def _gain(self, reg: int, true_value: int) -> float:
+        return self._regs.get(reg, 0) / true_value if true_value else 0.0
+
+    def _element_factors(self) -> tuple[float, float]:
+        """Power/energy scale of elements A and C from the written calibration."""
+        fe = self.front_end
+        ku = self._gain(R.U_GAIN["A"], fe.ugain)
+        ka = ku * self._gain(R.I_GAIN["A"], fe.igain_a) * (1 + _s16(self._regs.get(R.PQ_GAIN["A"], 0)) / 32768)
+        kuc = self._gain(R.U_GAIN["C"], fe.ugain)
+        kc = kuc * self._gain(R.I_GAIN["C"], fe.igain_c) * (1 + _s16(self._regs.get(R.PQ_GAIN["C"], 0)) / 32768)
+        return ka, kc
+
+    def _split(self, p: LoadPoint) -> tuple[float, float, float, float]:
+        """(P_A, P_C, Q_A, Q_C) seen by the chip (front-end current scale applied), W / var."""
+        s = 1.0 / (self.front_end.current_scale * self.front_end.transformer_ratio)
+        if self.front_end.two_wire:
+            return p.power_w * s, 0.0, p.reactive_var * s, 0.0
+        r = p.r_share
+        return (p.power_w * r * s, p.power_w * (1 - r) * s,
+                p.reactive_var * r * s, p.reactive_var * (1 - r) * s)
+
+    def _lsb_wh(self) -> float:
+        plconst = (self._regs.get(R.PL_CONST_H, 0) << 16) | self._regs.get(R.PL_CONST_L, 0)
+        mc = R.PL_CONST_SCALE / plconst if plconst else 3200.0
+        return 10.0 / mc  # 0.01 pulse = 0.01/MC kWh
+
+    def _advance(self) -> None:
+        """Integrate energy from the last update to now into the accumulators."""
+        now = self.clock.now()
+        if now <= self._t:
+            return
+        t0, self._t = self._t, now
+        if not self._metering_on():
+            return
+        ka, kc = self._element_factors()
+        to_lsb = 1.0 / (3600.0 * self._lsb_wh())
+        acc = self._acc
+        for a, b, point in self._pieces(t0, now):
+            dt = (b - a) * to_lsb
+            pa, pc, qa, qc = self._split(point)
+            pa, pc, qa, qc = pa * ka, pc * kc, qa * ka, qc * kc
+            p, q = pa + pc, qa + qc  # MMode0 arithmetic sum of the elements
+            if p >= 0:
+                acc["APT"] += p * dt
+            else:
+                acc["ANT"] -= p * dt
+            if q >= 0:
+                acc["RPT"] += q * dt
+            else:
+                acc["RNT"] -= q * dt
+            acc["APA" if pa >= 0 else "ANA"] += abs(pa) * dt
+            acc["APC" if pc >= 0 else "ANC"] += abs(pc) * dt
+
+    def _pieces(self, t0: float, t1: float):
+        """Profile segments with outage spans removed."""
+        for a, b, point in self.profile.segments(t0, t1):
+            for oa, ob in self.outages:
+                if ob <= a or oa >= b:
+                    continue
+                if oa > a:
+                    yield a, oa, point
+                a = min(ob, b)
+            if a < b:
+                yield a, b, point
+
+    def _point_now(self) -> LoadPoint | None:
+        now = self.clock.now()
+        if not self._metering_on() or not self.supplied(now):
+            return None
+        return self.profile.at(now)
+
+    def _measurement(self, address: int) -> int:
+        """Measurement registers: the DSP updates them together, so they are computed once
+        per instant (and per configuration) and then served from that set."""
+        now = self.clock.now()
+        cache = self._measured
+        if cache is None or cache[0] != now or cache[1] != self._config_version:
+            cache = self._measured = (now, self._config_version, self._compute_all())
+        return cache[2].get(address, 0)
+
+    def _compute_all(self) -> dict[int, int]:
+        point = self._point_now()
+        if point is None:
+            return {}
+        fe = self.front_end
+        ka, kc = self._element_factors()
+        pa, pc, qa, qc = self._split(point)
+        pa, pc, qa, qc = pa * ka, pc * kc, qa * ka, qc * kc
+        values: dict[int, int] = {}
+        for high, low, watts in ((R.P_MEAN_T, R.P_MEAN_T_LSB, pa + pc),
+                                 (R.P_MEAN["A"], R.P_MEAN_LSB["A"], pa),
+                                 (R.P_MEAN["C"], R.P_MEAN_LSB["C"], pc),
+                                 (R.Q_MEAN_T, R.Q_MEAN_T_LSB, qa + qc)):
+            raw = int(round(watts / R.POWER_LSB_W)) & 0xFFFFFFFF
+            values[high], values[low] = raw >> 16, raw & 0xFFFF
+        values[R.U_RMS["A"]] = _clamp16(point.voltage_v * self._gain(R.U_GAIN["A"], fe.ugain) / R.U_RMS_LSB_V)
+        if not fe.two_wire:
+            values[R.U_RMS["C"]] = _clamp16(point.voltage_v * self._gain(R.U_GAIN["C"], fe.ugain) / R.U_RMS_LSB_V)
+        values[R.I_RMS["A"]] = _clamp16(self._irms(True, point) / R.I_RMS_LSB_A)
+        values[R.I_RMS["C"]] = _clamp16(self._irms(False, point) / R.I_RMS_LSB_A)
+        values[R.FREQ] = int(round(fe.line_frequency_hz * 100))
+        values[R.TEMP] = 25
+        return values
+
+    def _irms(self, element_a: bool, point: LoadPoint) -> float:
+        """RMS current the chip reads on element A or C, A (after the front-end divider)."""
+        fe = self.front_end
+        pa, pc, qa, qc = self._split(point)
+        p, q = (pa, qa) if element_a else (pc, qc)
+        if not element_a and fe.two_wire:
+            return 0.0
+        volts = max(point.voltage_v, 1e-6)
+        gain = self._gain(R.I_GAIN["A" if element_a else "C"], fe.igain_a if element_a else fe.igain_c)
+        return math.hypot(p, q) / volts * gain
+
+    def _update_alarms(self, now: float) -> None:
+        point = self._point_now()
+        state0 = state1 = 0
+        if point is not None:
+            oi_th = self._regs.get(R.OI_TH, 0xFFFF) * 0.01
+            for element, phase in ((True, "A"), (False, "C")):
+                if self._irms(element, point) > oi_th:
+                    state0 |= R.STATE0_OI[phase]
+            sag_v = self._regs.get(R.SAG_TH, 0) * 0.01
+            if sag_v and point.voltage_v < sag_v:
+                state1 |= R.STATE1_SAG["A"]
+        else:
+            state1 |= R.STATE1_SAG["A"] | R.STATE1_PHASE_LOSS["A"]
+        rising0 = state0 & ~self._alarms0
+        rising1 = state1 & ~self._alarms1
+        self._alarms0, self._alarms1 = state0, state1
+        self._regs[R.EMM_STATE0], self._regs[R.EMM_STATE1] = state0, state1
+        self._regs[R.EMM_INT_STATE0] = self._regs.get(R.EMM_INT_STATE0, 0) | rising0
+        self._regs[R.EMM_INT_STATE1] = self._regs.get(R.EMM_INT_STATE1, 0) | rising1
+        enabled0 = rising0 & self._regs.get(R.EMM_INT_EN0, 0)
+        enabled1 = rising1 & self._regs.get(R.EMM_INT_EN1, 0)
+        if (enabled0 or enabled1) and self.irq is not None:
+            self.irq(self._regs[R.EMM_INT_STATE0], self._regs[R.EMM_INT_STATE1])
+
+    def poll_alarms(self) -> None:
+        """Re-evaluate alarm inputs now (the emulated board calls this from its IRQ task)."""
+        self._update_alarms(self.clock.now())
+
+
+def _s16(v: int) -> int:
+    return v - 0x10000 if v & 0x8000 else v
+
+
+def _clamp16(x: float) -> int:
+    return max(0, min(0xFFFF, int(round(x))))

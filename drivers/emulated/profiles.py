@@ -1,0 +1,306 @@
+"""Load profiles: what the emulated metering chip "sees" on its inputs.
+
+A profile is a step function of time: within a step the site draws a constant active power
+(W, negative = export), reactive power (var), supply voltage (V, element to neutral) and puts
+``r_share`` of the load on the R element (the rest on T). Being steps, energy over any span is
+integrated exactly, so energies do not depend on how often the firmware polls the chip.
+
+Profiles are deterministic: the same seed gives the same watts at the same time, whatever the
+order of queries.
+
+* ``ConstantProfile``: one fixed operating point.
+* ``ResidentialProfile``: a built-in Japanese household day (morning and evening peaks, random
+  appliance events, a rooftop PV system that exports at midday), 1-minute steps, seeded.
+* ``CommercialProfile``: a business load (weekday hours) for HV boards, 1-minute steps.
+* ``CsvProfile``: replay of recorded (timestamp, W, var, V) rows, sample-and-hold.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import random
+from bisect import bisect_right
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from sumame.hal.jst import DAY_S, JST_OFFSET_S, jst_datetime, jst_midnight, parse_jst
+
+
+class ProfileError(ValueError):
+    """A profile could not be built (bad name, unreadable or malformed CSV)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadPoint:
+    """One operating point: power_w (W, + import / − export), reactive_var (var),
+    voltage_v (V RMS element to neutral), r_share (0..1 of the load on the R element)."""
+
+    power_w: float
+    reactive_var: float
+    voltage_v: float
+    r_share: float = 0.5
+
+
+class LoadProfile:
+    """Step function of time. Subclasses implement ``_step(t) -> (start, end, LoadPoint)``."""
+
+    name = "profile"
+
+    def at(self, t: float) -> LoadPoint:
+        return self._step(t)[2]
+
+    def segments(self, t0: float, t1: float) -> Iterator[tuple[float, float, LoadPoint]]:
+        """Yield (a, b, point) covering [t0, t1) with constant point on each piece."""
+        t = t0
+        while t < t1:
+            start, end, point = self._step(t)
+            b = min(end, t1)
+            yield t, b, point
+            t = b
+
+    def _step(self, t: float) -> tuple[float, float, LoadPoint]:
+        raise NotImplementedError
+
+
+class ConstantProfile(LoadProfile):
+    name = "constant"
+
+    def __init__(self, power_w: float = 1000.0, reactive_var: float = 200.0,
+                 voltage_v: float = 101.0, r_share: float = 0.5):
+        self.point = LoadPoint(power_w, reactive_var, voltage_v, r_share)
+
+    def _step(self, t: float):
+        return t, math.inf, self.point
+
+
+class _MinuteProfile(LoadProfile):
+    """Profiles defined per JST day as 1440 one-minute points, generated once per day."""
+
+    _shared: dict[tuple, list[LoadPoint]] = {}
+    """Days already generated, shared by equal profiles (they are pure functions of their
+    parameters), so rebuilding a meter does not regenerate its days."""
+    _SHARED_MAX = 64
+
+    def __init__(self, seed: int):
+        self.seed = seed
+        self._last: tuple[int, list[LoadPoint]] | None = None
+
+    def _key(self) -> tuple:
+        return (type(self).__name__, self.seed, tuple(sorted(
+            (k, v) for k, v in vars(self).items() if k not in ("seed", "_last"))))
+
+    def _day(self, midnight: int) -> list[LoadPoint]:
+        if self._last is not None and self._last[0] == midnight:
+            return self._last[1]
+        key = (self._key(), midnight)
+        day = self._shared.get(key)
+        if day is None:
+            if len(self._shared) >= self._SHARED_MAX:
+                self._shared.pop(next(iter(self._shared)))
+            day_index = (midnight + JST_OFFSET_S) // DAY_S
+            rng = random.Random((self.seed * 1_000_003) ^ day_index)
+            day = self._shared[key] = self._make_day(midnight, rng)
+        self._last = (midnight, day)
+        return day
+
+    def _step(self, t: float):
+        midnight = jst_midnight(t)
+        minute = int((t - midnight) // 60)
+        start = midnight + minute * 60
+        return start, start + 60, self._day(midnight)[minute]
+
+    def _make_day(self, midnight: int, rng: random.Random) -> list[LoadPoint]:
+        raise NotImplementedError
+
+
+def _bump(hour: float, centre: float, width: float) -> float:
+    return math.exp(-0.5 * ((hour - centre) / width) ** 2)
+
+
+class ResidentialProfile(_MinuteProfile):
+    """A household on a 1φ3W 100/200 V supply with rooftop PV.
+
+    base_w:   standby load, W;  peak_w: evening peak, W;  pv_kw: PV array peak output, kW
+    (0 = no PV, no reverse flow). Weather per day (sunny/cloudy/rainy) scales PV output.
+    """
+
+    name = "residential"
+
+    def __init__(self, seed: int = 1, base_w: float = 250.0, peak_w: float = 2500.0,
+                 pv_kw: float = 4.0, voltage_v: float = 101.0):
+        super().__init__(seed)
+        self.base_w, self.peak_w, self.pv_kw, self.voltage_v = base_w, peak_w, pv_kw, voltage_v
+
+    def _make_day(self, midnight: int, rng: random.Random) -> list[LoadPoint]:
+        month = jst_datetime(midnight).month
+        season_ac = {1: 1.3, 2: 1.2, 7: 1.4, 8: 1.5, 12: 1.2}.get(month, 1.0)
+        daylight = 1.0 + 0.25 * math.cos((month - 6.5) / 6.0 * math.pi)  # longer days in summer
+        weather = rng.choice((1.0, 1.0, 0.95, 0.6, 0.35, 0.15))
+        load = []
+        for m in range(1440):
+            h = m / 60
+            w = (self.base_w
+                 + 0.45 * self.peak_w * _bump(h, 7.0, 0.9)
+                 + 0.25 * self.peak_w * _bump(h, 12.3, 0.8)
+                 + self.peak_w * season_ac * _bump(h, 19.5, 1.6))
+            load.append(w * (0.9 + 0.2 * rng.random()))
+        for _ in range(rng.randint(6, 14)):  # appliance events: kettle, microwave, dryer, IH
+            start = rng.randrange(1440)
+            watts = rng.choice((1200, 1300, 1000, 1400, 2000, 600))
+            for m in range(start, min(1440, start + rng.randint(2, 25))):
+                load[m] += watts
+        points = []
+        r_share = 0.5 + 0.1 * (rng.random() - 0.5)
+        for m in range(1440):
+            h = m / 60
+            pv = 0.0
+            if self.pv_kw:
+                sun = max(0.0, math.cos((h - 12.0) / (6.5 * daylight) * math.pi / 2))
+                pv = 1000 * self.pv_kw * weather * sun ** 1.5 * (0.92 + 0.08 * rng.random())
+            net = load[m] - pv
+            reactive = load[m] * 0.33 * (0.8 + 0.4 * rng.random())  # pf ~0.95 lagging
+            v = self.voltage_v + 1.2 * math.sin(h / 24 * 2 * math.pi) + (1.5 * pv / 4000) \
+                + 0.6 * (rng.random() - 0.5)
+            points.append(LoadPoint(round(net, 1), round(reactive, 1), round(v, 2),
+                                    r_share + 0.05 * (rng.random() - 0.5)))
+        return points
+
+
+class CommercialProfile(_MinuteProfile):
+    """A business site (HV customer): primary-side watts; weekday 8–18 h plateau.
+
+    base_kw / peak_kw: night and daytime demand, kW; voltage_v is the *secondary* element
+    voltage the chip sees (VT secondary, ~110 V line-to-line on 3φ3W two-element metering).
+    """
+
+    name = "commercial"
+
+    def __init__(self, seed: int = 1, base_kw: float = 40.0, peak_kw: float = 180.0,
+                 voltage_v: float = 110.0):
+        super().__init__(seed)
+        self.base_kw, self.peak_kw, self.voltage_v = base_kw, peak_kw, voltage_v
+
+    def _make_day(self, midnight: int, rng: random.Random) -> list[LoadPoint]:
+        weekday = jst_datetime(midnight).weekday() < 5
+        points = []
+        for m in range(1440):
+            h = m / 60
+            work = 1.0 / (1 + math.exp(-(h - 8.3) * 3)) - 1.0 / (1 + math.exp(-(h - 18.2) * 3))
+            lunch = 0.12 * _bump(h, 12.5, 0.4)
+            kw = self.base_kw + (self.peak_kw - self.base_kw) * max(0.0, work - lunch) * (
+                1.0 if weekday else 0.25)
+            kw *= 0.95 + 0.1 * rng.random()
+            points.append(LoadPoint(round(kw * 1000, 1), round(kw * 1000 * 0.42, 1),
+                                    round(self.voltage_v + 0.8 * (rng.random() - 0.5), 2),
+                                    0.5 + 0.02 * (rng.random() - 0.5)))
+        return points
+
+
+class CsvProfile(LoadProfile):
+    """Replay of a CSV file with columns ``timestamp, W, var, V`` (header optional).
+
+    timestamp: ISO 8601 (JST when no offset is given) or epoch seconds. Rows are held until the
+    next row (sample-and-hold). The recording is shifted by whole days so its first JST day
+    starts at the emulation's first JST day, and repeats when the emulation runs longer.
+    Gaps longer than ``max_gap_s`` are reported in ``warnings`` (values are held across them).
+    """
+
+    name = "csv"
+
+    def __init__(self, path: str | Path, start_epoch: float, max_gap_s: float = 900.0,
+                 r_share: float = 0.5):
+        self.path = Path(path)
+        self.warnings: list[str] = []
+        rows = self._read(self.path, max_gap_s)
+        self.r_share = r_share
+        self._times = [r[0] for r in rows]
+        self._points = [LoadPoint(w, var, v, r_share) for _, w, var, v in rows]
+        steps = [b - a for a, b in zip(self._times, self._times[1:])] or [60.0]
+        last_step = sorted(steps)[len(steps) // 2]
+        self._t0 = self._times[0]
+        self._period = self._times[-1] + last_step - self._t0
+        self._shift = jst_midnight(start_epoch) - jst_midnight(self._t0)
+
+    @staticmethod
+    def _parse_time(text: str) -> float:
+        text = text.strip()
+        try:
+            return float(text)
+        except ValueError:
+            return float(parse_jst(text))
+
+    def _read(self, path: Path, max_gap_s: float) -> list[tuple[float, float, float, float]]:
+        try:
+            handle = path.open(newline="", encoding="utf-8")
+        except OSError as exc:
+            raise ProfileError(f"{path}: cannot read load profile: {exc.strerror}") from None
+        rows, errors = [], []
+        with handle:
+            for lineno, fields in enumerate(csv.reader(handle), start=1):
+                if not fields or all(not f.strip() for f in fields) or fields[0].lstrip().startswith("#"):
+                    continue
+                if lineno == 1 and not _looks_numeric(fields[1] if len(fields) > 1 else ""):
+                    continue  # header
+                if len(fields) < 4:
+                    errors.append(f"{path}:{lineno}: expected 4 columns (timestamp, W, var, V), got {len(fields)}")
+                    continue
+                try:
+                    t = self._parse_time(fields[0])
+                    w, var, v = (float(f) for f in fields[1:4])
+                except ValueError as exc:
+                    errors.append(f"{path}:{lineno}: {exc}")
+                    continue
+                if not all(math.isfinite(x) for x in (w, var, v)) or v < 0:
+                    errors.append(f"{path}:{lineno}: values must be finite and V >= 0")
+                    continue
+                if rows and t <= rows[-1][0]:
+                    errors.append(f"{path}:{lineno}: timestamp not after the previous row")
+                    continue
+                if rows and t - rows[-1][0] > max_gap_s:
+                    self.warnings.append(
+                        f"{path}:{lineno}: gap of {(t - rows[-1][0]) / 60:.0f} min before this row "
+                        f"(values held across it)")
+                rows.append((t, w, var, v))
+        if errors:
+            more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+            raise ProfileError("malformed load profile:\n  " + "\n  ".join(errors[:5]) + more)
+        if not rows:
+            raise ProfileError(f"{path}: no data rows (expected timestamp, W, var, V)")
+        return rows
+
+    def _step(self, t: float):
+        local = t - self._shift
+        cycles = math.floor((local - self._t0) / self._period)
+        local -= cycles * self._period
+        i = max(0, bisect_right(self._times, local) - 1)
+        start = self._times[i]
+        end = self._times[i + 1] if i + 1 < len(self._times) else self._t0 + self._period
+        offset = self._shift + cycles * self._period
+        return start + offset, end + offset, self._points[i]
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+BUILT_IN = ("constant", "residential", "residential-no-pv", "commercial")
+
+
+def make_profile(spec: str, *, seed: int, start_epoch: float, **options) -> LoadProfile:
+    """Build a profile from a name in BUILT_IN or a path to a CSV file."""
+    if spec == "constant":
+        return ConstantProfile(**options)
+    if spec == "residential":
+        return ResidentialProfile(seed=seed, **options)
+    if spec == "residential-no-pv":
+        return ResidentialProfile(seed=seed, **{**options, "pv_kw": 0.0})
+    if spec == "commercial":
+        return CommercialProfile(seed=seed, **options)
+    if spec.endswith(".csv") or "/" in spec:
+        return CsvProfile(spec, start_epoch)
+    raise ProfileError(f"unknown load profile {spec!r}; use one of {', '.join(BUILT_IN)} or a .csv file")

@@ -1,0 +1,176 @@
+"""Boot: build the meter's task set from its configuration and hardware.
+
+``Meter(config, hardware, scheduler).boot()`` recovers storage, restores the registers and the
+cumulative counters, reports what it found (events), starts the chip and spawns the tasks:
+
+    priority METERING  metering    poll the chip, snapshot every minute boundary
+    priority STORAGE   scrub       re-verify flash pages in the background
+
+Later layers (routes, breaker, comms) add their own tasks through ``meter.scheduler``.
+"""
+from __future__ import annotations
+
+import logging
+import struct
+from dataclasses import dataclass, field
+
+from sumame.hal import Hardware
+from sumame.hal.errors import HalError
+from sumame.hal.jst import format_jst
+
+from .events import EventLog, Severity
+from .meter_readings import RegisterReadings
+from .metering import Metering, MeteringConfig
+from .readings import MeterIdentity, RegisterScaling
+from .registers import IntervalRegisters, Retention, Snapshot
+from .scheduler import Overrun, Priority, Scheduler, sleep
+from .storage import BootReport, Storage, StorageLayout, plan_layout
+
+log = logging.getLogger("sumame.meter")
+
+_SESSION = "meter.session"
+_CHECKPOINT = "metering.checkpoint"
+
+
+@dataclass(frozen=True)
+class MeterConfig:
+    """Everything the firmware needs to know about its board (units in the field docs).
+
+    device_key: per-device secret for the storage HMAC chain (bytes)
+    watchdog_budget_s: longest a task may run without yielding before it is reported
+    scrub_interval_s: seconds between background re-verifications of one flash page
+    """
+
+    identity: MeterIdentity
+    scaling: RegisterScaling
+    device_key: bytes
+    metering: MeteringConfig = MeteringConfig()
+    retention: Retention = Retention()
+    transmitted_interval_min: int = 30
+    watchdog_budget_s: float = 0.25
+    scrub_interval_s: float = 60.0
+    options: dict = field(default_factory=dict)
+    """Free-form settings for later layers (routes, breaker), keyed by section name."""
+
+
+class Meter:
+    """One meter: hardware + firmware state + tasks on a scheduler."""
+
+    def __init__(self, config: MeterConfig, hardware: Hardware, scheduler: Scheduler,
+                 layout: StorageLayout | None = None):
+        self.config, self.hw, self.scheduler = config, hardware, scheduler
+        self.clock = scheduler.clock
+        nvm = hardware.nvm
+        self.events = EventLog(self.clock, logger=log)
+        self.registers = IntervalRegisters(config.retention, config.transmitted_interval_min)
+        self.storage = Storage(nvm, layout or plan_layout(nvm.page_size, nvm.page_count, config.retention),
+                               config.device_key, self.clock)
+        self.metering = Metering(hardware.asic, self.clock, self.registers, self.events,
+                                 self._on_snapshot, config.metering)
+        self.readings = RegisterReadings(config.identity, config.scaling, self.metering,
+                                         self.registers, self.clock)
+        self.boot_report: BootReport | None = None
+        self.booted_at = self.clock.now()
+        self.findings_seen: set = set()
+        scheduler.on_overrun = self._on_overrun
+
+    # ------------------------------------------------------------------ boot
+    def boot(self) -> BootReport:
+        report = self.storage.boot(self.config.retention)
+        self.boot_report = report
+        for event in report.events:
+            self.events.restore(event)
+        self.events.sink = self.storage.event_sink
+        self.storage.events = self.events
+        self._report_storage(report)
+        kept = self.registers.restore(report.snapshots)
+        latest, session = self._restore_counters(report)
+        self.metering.restore(latest, session)
+        self.storage.save(_SESSION, struct.pack(">I", session))
+        self._note_gap(latest)
+        self.events.record("boot", source="firmware",
+                           detail=f"{self.config.identity.kind.upper()} meter {self.config.identity.serial}: "
+                                  f"{kept} snapshots restored, session {session}")
+        try:
+            self.hw.asic.start()
+        except HalError as exc:
+            self.events.record("asic-fault", source="metering", severity=Severity.ALARM,
+                               detail=f"metering chip did not start: {exc}")
+        self.scheduler.spawn(self.metering.run(), name="metering", priority=Priority.METERING)
+        self.scheduler.spawn(self._scrub(), name="storage-scrub", priority=Priority.STORAGE)
+        return report
+
+    def _restore_counters(self, report: BootReport) -> tuple[Snapshot | None, int]:
+        latest = report.snapshots[-1] if report.snapshots else None
+        sessions = [s.session for s in report.snapshots]
+        stored_session = report.state.get(_SESSION)
+        if stored_session is not None and len(stored_session) == 4:
+            sessions.append(struct.unpack(">I", stored_session)[0])
+        checkpoint = report.state.get(_CHECKPOINT)
+        if checkpoint is not None and len(checkpoint) == 8 + Snapshot.SIZE:
+            at = struct.unpack(">d", checkpoint[:8])[0]
+            snap = Snapshot.unpack(checkpoint[8:])
+            sessions.append(snap.session)
+            if latest is None or at > latest.epoch:
+                latest = snap
+        return latest, max(sessions, default=0) + 1
+
+    def _note_gap(self, latest: Snapshot | None) -> None:
+        now = self.clock.now()
+        if latest is not None and now - latest.epoch > 60:
+            self.events.record("gap", source="metering", severity=Severity.WARNING,
+                               detail=f"not measured from {format_jst(latest.epoch)} to {format_jst(now)}: "
+                                      f"intervals in between are no data")
+
+    def _report_storage(self, report: BootReport) -> None:
+        for finding in report.findings():
+            severity = Severity.INFO if finding.kind == "torn" else Severity.ALARM
+            kind = "torn-write" if finding.kind == "torn" else finding.kind
+            self.events.record(kind, source="storage", severity=severity, detail=finding.detail)
+        for note in report.notes:
+            self.events.record("corruption" if note.startswith("CORRUPTION") else "storage",
+                               source="storage", severity=Severity.WARNING, detail=note)
+        for warning in getattr(self.hw.nvm, "warnings", []):
+            self.events.record("corruption", source="storage", severity=Severity.ALARM, detail=warning)
+
+    # ------------------------------------------------------------------ run time
+    def _on_snapshot(self, snap: Snapshot) -> None:
+        self.registers.add(snap)
+        self.storage.append_snapshot(snap)
+
+    async def _scrub(self) -> None:
+        while True:
+            await sleep(self.config.scrub_interval_s)
+            for journal, page, offset, kind, seq in self.storage.scrub():
+                key = (journal, page, offset)
+                if key in self.findings_seen:
+                    continue
+                self.findings_seen.add(key)
+                self.events.record(kind, source="storage", severity=Severity.ALARM,
+                                   detail=f"{journal}: record seq {seq} at page {page}+{offset} "
+                                          f"changed on flash (found by scrub)")
+
+    def _on_overrun(self, overrun: Overrun) -> None:
+        self.events.record("watchdog", source="scheduler", severity=Severity.WARNING,
+                           detail=f"task {overrun.task.name} ran {overrun.seconds * 1e3:.0f} ms without yielding")
+
+    def checkpoint(self) -> None:
+        """Save the live counters (orderly shutdown, last gasp) so a restart loses nothing."""
+        now = self.clock.now()
+        snap = self.metering.snapshot(int(now // 60))
+        self.storage.save(_CHECKPOINT, struct.pack(">d", now) + snap.pack())
+
+    def shutdown(self) -> None:
+        """Orderly stop: final poll, checkpoint, event, cancel tasks."""
+        try:
+            self.metering.poll()
+        except HalError:
+            pass
+        self.checkpoint()
+        self.events.record("shutdown", source="firmware", detail="orderly shutdown; counters saved")
+        self.scheduler.close()
+
+    # ------------------------------------------------------------------ status
+    @property
+    def uptime_s(self) -> float:
+        return self.clock.now() - self.booted_at

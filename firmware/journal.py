@@ -1,0 +1,349 @@
+"""A power-cut-safe, tamper-evident record journal on a range of NVM pages.
+
+Record layout (big-endian)::
+
+    0      state    1  0xFF while being written, 0x00 once committed (programmed last)
+    1      magic    1  0x5A
+    2      kind     1  record type (owner-defined)
+    3      flags    1  0x00
+    4      length   2  payload bytes n
+    6      seq      4  journal sequence number, +1 per record
+    10     prev     8  first 8 bytes of the previous record's tag (the chain link)
+    18     payload  n
+    18+n   tag     16  HMAC-SHA256(device key, journal name | bytes 1..18+n)[:16]
+    34+n   crc      4  CRC-32 of bytes 1..34+n
+
+Commit protocol: program bytes 1.. (state stays 0xFF), then program the state byte to 0x00.
+A power cut can therefore only leave an *uncommitted* record (state 0xFF) at the very end of
+the log; a committed record is never torn. Records never span pages.
+
+The pages form a ring. Before the ring moves into the next page, a RECLAIM record naming that
+page is committed, then the page is erased; so after a power cut during the erase the journal
+knows the garbage in that page is a torn erase, not corruption. Eviction is FIFO (the oldest
+page goes). ``snapshot`` journals (the state store) re-write every live record at the start of
+each new page, so the newest page alone always holds every live value.
+
+Recovery classifies what it finds:
+* ``torn``       uncommitted bytes at the end of the log, or a page whose erase was cut (info)
+* ``corruption`` a committed record whose CRC or structure is wrong, stray bytes inside the log
+* ``tamper``     CRC right but HMAC wrong, broken chain link, records missing without trace
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import crcmod.predefined
+from cryptography.hazmat.primitives import hashes, hmac
+
+STATE_WRITING = 0xFF
+STATE_COMMITTED = 0x00
+MAGIC = 0x5A
+HEADER = struct.Struct(">BBBBHI8s")  # state magic kind flags length seq prev
+HEADER_SIZE = HEADER.size            # 18
+TAG_SIZE = 16
+CRC_SIZE = 4
+OVERHEAD = HEADER_SIZE + TAG_SIZE + CRC_SIZE  # 38
+KIND_RECLAIM = 0xFE                 # reserved: "about to erase page N"
+KIND_SEALED = 0xFD                  # reserved: "page N holds a torn write from offset M on"
+_INTERNAL = (KIND_RECLAIM, KIND_SEALED)
+_crc32 = crcmod.predefined.mkPredefinedCrcFun("crc-32")
+_RECLAIM_SIZE = OVERHEAD + 2
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    seq: int
+    kind: int
+    payload: bytes
+    page: int           # page index within the journal
+    offset: int         # byte offset within the page
+    tag: bytes
+    prev: bytes         # chain link: first 8 bytes of the previous record's tag
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something recovery noticed. kind: 'torn' | 'corruption' | 'tamper'."""
+
+    kind: str
+    page: int
+    offset: int
+    detail: str
+
+
+@dataclass
+class Recovery:
+    records: list[Record] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+
+    def of_kind(self, kind: str) -> list[Finding]:
+        return [f for f in self.findings if f.kind == kind]
+
+
+class JournalFull(Exception):
+    """A record does not fit in one page."""
+
+
+class Journal:
+    """One journal on pages [first_page, first_page + page_count) of ``nvm``.
+
+    key:       device HMAC key (bytes); name: journal name (part of every tag)
+    live:      for snapshot journals, a callable returning the (kind, payload) records to
+               re-write at the start of every new page; None for FIFO journals
+    on_evict:  called with the records of a page just before it is erased (retention checks)
+    """
+
+    def __init__(self, nvm, first_page: int, page_count: int, *, name: str, key: bytes,
+                 live: Callable[[], Iterable[tuple[int, bytes]]] | None = None,
+                 on_evict: Callable[[list[Record]], None] | None = None):
+        if page_count < 2:
+            raise ValueError(f"journal {name} needs at least 2 pages, got {page_count}")
+        self.nvm, self.first_page, self.page_count = nvm, first_page, page_count
+        self.page_size = nvm.page_size
+        self.name, self._key, self._name_bytes = name, key, name.encode()
+        self.live, self.on_evict = live, on_evict
+        self._cur = 0
+        self._pos = 0
+        self._next_seq = 0
+        self._prev_tag = bytes(8)
+        self._page_records: dict[int, list[Record]] = {}
+        self._seal: tuple[int, int] | None = None
+        self.appended = 0
+        self.max_payload = self.page_size - OVERHEAD - _RECLAIM_SIZE
+
+    # ------------------------------------------------------------------ record codec
+    def _tag(self, body: bytes) -> bytes:
+        mac = hmac.HMAC(self._key, hashes.SHA256())
+        mac.update(self._name_bytes)
+        mac.update(body)
+        return mac.finalize()[:TAG_SIZE]
+
+    def encode(self, kind: int, payload: bytes, seq: int, prev: bytes) -> bytes:
+        head = HEADER.pack(STATE_WRITING, MAGIC, kind, 0, len(payload), seq, prev)
+        body = head[1:] + payload
+        tagged = body + self._tag(body)
+        return head[:1] + tagged + _crc32(tagged).to_bytes(4, "big")
+
+    def _parse(self, data: bytes, pos: int) -> tuple[str, int, Record | None]:
+        """Parse at ``pos``: ('ok'|'bad-mac'|'bad', size, record)."""
+        if pos + OVERHEAD > len(data) or data[pos + 1] != MAGIC:
+            return "bad", 0, None
+        _, _, kind, flags, length, seq, prev = HEADER.unpack_from(data, pos)
+        size = OVERHEAD + length
+        if flags != 0 or pos + size > len(data):
+            return "bad", 0, None
+        end_tag = pos + HEADER_SIZE + length
+        tagged = data[pos + 1:end_tag + TAG_SIZE]
+        if _crc32(tagged) != int.from_bytes(data[end_tag + TAG_SIZE:pos + size], "big"):
+            return "bad", size, None
+        tag = data[end_tag:end_tag + TAG_SIZE]
+        record = Record(seq, kind, bytes(data[pos + HEADER_SIZE:end_tag]), 0, pos, bytes(tag),
+                        bytes(prev))
+        if self._tag(data[pos + 1:end_tag]) != tag:
+            return "bad-mac", size, record
+        return "ok", size, record
+
+    # ------------------------------------------------------------------ recovery
+    def recover(self) -> Recovery:
+        """Scan every page, rebuild the write position, classify damage."""
+        result = Recovery()
+        raw_findings: list[tuple[int, int, str, str]] = []  # page, offset, cause, detail
+        page_ends: dict[int, int] = {}
+        records: list[Record] = []
+        for page in range(self.page_count):
+            data = self.nvm.read((self.first_page + page) * self.page_size, self.page_size)
+            end, found = self._scan_page(page, data, records)
+            page_ends[page] = end
+            raw_findings.extend(found)
+        records.sort(key=lambda r: r.seq)
+        # the newest committed record decides where the log continues
+        reclaim_page = None
+        if records:
+            newest = records[-1]
+            self._cur = newest.page
+            self._next_seq = newest.seq + 1
+            self._prev_tag = newest.tag[:8]
+            if newest.kind == KIND_RECLAIM:
+                reclaim_page = int.from_bytes(newest.payload, "big")
+        sealed = {}
+        for r in records:
+            if r.kind == KIND_SEALED:
+                sealed_page, sealed_at = struct.unpack(">HH", r.payload)
+                sealed[sealed_page] = min(sealed_at, sealed.get(sealed_page, sealed_at))
+        for page, offset, cause, detail in raw_findings:
+            if cause == "uncommitted" and page in sealed and offset >= sealed[page]:
+                continue  # a torn write reported at an earlier boot; the page was sealed
+            if page == reclaim_page:
+                kind = "torn"
+                detail = f"erase of page {page} was interrupted ({detail})"
+            elif cause == "uncommitted" and records and page == self._cur and offset >= _last_end(records, page):
+                kind = "torn"
+            elif cause == "uncommitted" and not records:
+                kind = "torn"
+            elif cause == "bad-mac":
+                kind = "tamper"
+            else:
+                kind = "corruption"
+            result.findings.append(Finding(kind, page, offset, f"{self.name}: {detail}"))
+        result.findings.extend(self._check_chain(records, raw_findings))
+        self._page_records = {}
+        for r in records:
+            self._page_records.setdefault(r.page, []).append(r)
+        # continue after the last record of the newest page if the rest of it is clean
+        if records:
+            end = _last_end(records, self._cur)
+            clean = page_ends[self._cur] <= end
+            self._pos = end if clean else self.page_size  # dirty tail: move to a fresh page
+            if not clean and self._cur not in sealed:
+                self._seal = (self._cur, end)
+        else:
+            self._cur, self._pos = 0, 0
+            if page_ends[0] > 0:
+                self._pos = self.page_size
+                if 0 not in sealed:
+                    self._seal = (0, 0)
+        if reclaim_page is not None:
+            self._pos = self.page_size  # finish the interrupted move into reclaim_page
+            self._cur = (reclaim_page - 1) % self.page_count
+        result.records = [r for r in records if r.kind not in _INTERNAL]
+        return result
+
+    def _scan_page(self, page: int, data: bytes, out: list[Record]):
+        """Return (end of non-erased data, findings) and append valid records to ``out``."""
+        findings = []
+        pos, size = 0, len(data)
+        erased_tail = size - len(data.rstrip(b"\xff"))
+        data_end = size - erased_tail
+        while pos < data_end:
+            state = data[pos]
+            status, length, record = self._parse(data, pos)
+            if state == STATE_COMMITTED and status == "ok":
+                out.append(_at_page(record, page))
+                pos += length
+                continue
+            if state == STATE_COMMITTED and status == "bad-mac":
+                findings.append((page, pos, "bad-mac",
+                                 f"record seq {record.seq} at page {page}+{pos}: HMAC does not verify"))
+                pos += length
+                continue
+            if state == STATE_WRITING and status in ("ok", "bad-mac"):
+                findings.append((page, pos, "uncommitted",
+                                 f"record seq {record.seq} at page {page}+{pos} was never committed"))
+                pos += length
+                continue
+            cause = "uncommitted" if state == STATE_WRITING else "bad"
+            nxt = self._resync(data, pos + 1, data_end)
+            findings.append((page, pos, cause,
+                             f"{nxt - pos} unreadable bytes at page {page}+{pos}"
+                             + (" (partial record)" if cause == "uncommitted" else "")))
+            pos = nxt
+        return data_end, findings
+
+    def _resync(self, data: bytes, start: int, end: int) -> int:
+        """Next offset holding a parseable record, or ``end``."""
+        pos = start
+        while pos < end:
+            hit = data.find(bytes((STATE_COMMITTED, MAGIC)), pos, end)
+            hit2 = data.find(bytes((STATE_WRITING, MAGIC)), pos, end)
+            candidates = [h for h in (hit, hit2) if h >= 0]
+            if not candidates:
+                return end
+            pos = min(candidates)
+            if self._parse(data, pos)[0] != "bad":
+                return pos
+            pos += 1
+        return end
+
+    def _check_chain(self, records: list[Record], raw) -> list[Finding]:
+        findings = []
+        unexplained_budget = sum(1 for f in raw if f[2] in ("bad", "bad-mac"))
+        for a, b in zip(records, records[1:]):
+            if b.seq == a.seq:
+                findings.append(Finding("tamper", b.page, b.offset,
+                                        f"{self.name}: two records claim seq {b.seq}"))
+            elif b.seq == a.seq + 1:
+                if b.prev != a.tag[:8]:
+                    findings.append(Finding("tamper", b.page, b.offset,
+                                            f"{self.name}: chain broken before seq {b.seq}"))
+            elif b.seq > a.seq + 1:
+                missing = b.seq - a.seq - 1
+                if missing > unexplained_budget:
+                    findings.append(Finding(
+                        "tamper", b.page, b.offset,
+                        f"{self.name}: {missing} records (seq {a.seq + 1}..{b.seq - 1}) missing"))
+                unexplained_budget = max(0, unexplained_budget - missing)
+        return findings
+
+    # ------------------------------------------------------------------ append
+    def append(self, kind: int, payload: bytes) -> Record:
+        """Write and commit one record; durable when this returns."""
+        if len(payload) > self.max_payload:
+            raise JournalFull(f"{self.name}: payload of {len(payload)} bytes exceeds {self.max_payload}")
+        size = OVERHEAD + len(payload)
+        if self._pos + size + _RECLAIM_SIZE > self.page_size:
+            self._advance_page()
+        return self._write(kind, payload)
+
+    def _write(self, kind: int, payload: bytes) -> Record:
+        frame = self.encode(kind, payload, self._next_seq, self._prev_tag)
+        address = (self.first_page + self._cur) * self.page_size + self._pos
+        self.nvm.program(address + 1, frame[1:])
+        self.nvm.program(address, bytes((STATE_COMMITTED,)))
+        tag = frame[HEADER_SIZE + len(payload):HEADER_SIZE + len(payload) + TAG_SIZE]
+        record = Record(self._next_seq, kind, payload, self._cur, self._pos, tag, self._prev_tag)
+        self._page_records.setdefault(self._cur, []).append(record)
+        self._pos += len(frame)
+        self._next_seq += 1
+        self._prev_tag = tag[:8]
+        self.appended += 1
+        return record
+
+    def _advance_page(self) -> None:
+        nxt = (self._cur + 1) % self.page_count
+        if self._pos + _RECLAIM_SIZE <= self.page_size:
+            self._write(KIND_RECLAIM, nxt.to_bytes(2, "big"))
+        evicted = self._page_records.pop(nxt, [])
+        if evicted and self.on_evict is not None:
+            self.on_evict([r for r in evicted if r.kind not in _INTERNAL])
+        base = (self.first_page + nxt) * self.page_size
+        if self.nvm.read(base, self.page_size) != b"\xff" * self.page_size:
+            self.nvm.erase(self.first_page + nxt)
+        self._cur, self._pos = nxt, 0
+        if self._seal is not None:
+            self._write(KIND_SEALED, struct.pack(">HH", *self._seal))
+            self._seal = None
+        if self.live is not None:
+            for kind, payload in list(self.live()):
+                self._write(kind, payload)
+
+    # ------------------------------------------------------------------ introspection
+    def records_in_ram(self) -> list[Record]:
+        """Records the journal knows are on flash (after recover + appends), oldest first."""
+        out = [r for recs in self._page_records.values() for r in recs if r.kind not in _INTERNAL]
+        out.sort(key=lambda r: r.seq)
+        return out
+
+    @property
+    def record_count(self) -> int:
+        """Records currently on flash (internal markers excluded)."""
+        return sum(1 for recs in self._page_records.values() for r in recs if r.kind not in _INTERNAL)
+
+    @property
+    def capacity_bytes(self) -> int:
+        return self.page_count * self.page_size
+
+    def fill_ratio(self) -> float:
+        used = sum(1 for recs in self._page_records.values() if recs)
+        return used / self.page_count
+
+
+def _at_page(record: Record, page: int) -> Record:
+    return Record(record.seq, record.kind, record.payload, page, record.offset, record.tag,
+                  record.prev)
+
+
+def _last_end(records: list[Record], page: int) -> int:
+    ends = [r.offset + OVERHEAD + len(r.payload) for r in records if r.page == page]
+    return max(ends) if ends else 0

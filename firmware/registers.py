@@ -1,0 +1,211 @@
+"""Interval registers: 30-, 15-, 5- and 1-minute values, aligned to JST wall time.
+
+The meter captures a *snapshot* of its cumulative counters at every minute boundary. Every
+interval value is the difference of two snapshots, so 1-minute values always add up to the 5-,
+15- and 30-minute values, and the 30-minute cumulative readings (ECHONET E2/E4 history) are the
+snapshots themselves.
+
+An interval is valid only when both of its boundary snapshots exist **and** belong to the same
+measurement session. A session ends whenever measuring stopped (outage, reboot, a chip that
+could not be read in time), so any interval touching a gap is *no data* (None) — never zero,
+never interpolated.
+
+Retention is per grid (board setting): a snapshot is kept as long as the longest-kept grid it
+lies on needs it (a 30-minute boundary is also a 15-, 5- and 1-minute boundary).
+"""
+from __future__ import annotations
+
+import struct
+from collections import deque
+from dataclasses import dataclass
+
+from sumame.hal.jst import JST_OFFSET_S
+
+GRIDS = (30, 15, 5, 1)
+_SNAPSHOT = struct.Struct(">IIQQQQQQQ")
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """Cumulative counters captured at a minute boundary.
+
+    minute:          the boundary, in minutes since the epoch (UTC; 60 s x minute = epoch s)
+    session:         measurement session number (changes after every gap)
+    forward_mwh / reverse_mwh / reactive_pos_mvarh / reactive_neg_mvarh: cumulative, mWh / mvarh
+    volt_mvs_r / volt_mvs_t: cumulative integral of RMS voltage over time, mV·s (R and T)
+    volt_time_ms:    cumulative time covered by the voltage integrals, ms
+    """
+
+    minute: int
+    session: int
+    forward_mwh: int
+    reverse_mwh: int
+    reactive_pos_mvarh: int
+    reactive_neg_mvarh: int
+    volt_mvs_r: int = 0
+    volt_mvs_t: int = 0
+    volt_time_ms: int = 0
+
+    SIZE = _SNAPSHOT.size
+
+    @property
+    def epoch(self) -> int:
+        return self.minute * 60
+
+    def pack(self) -> bytes:
+        return _SNAPSHOT.pack(self.minute, self.session, self.forward_mwh, self.reverse_mwh,
+                              self.reactive_pos_mvarh, self.reactive_neg_mvarh,
+                              self.volt_mvs_r, self.volt_mvs_t, self.volt_time_ms)
+
+    @classmethod
+    def unpack(cls, data: bytes) -> "Snapshot":
+        return cls(*_SNAPSHOT.unpack(data))
+
+    def counter(self, quantity: str) -> int:
+        return getattr(self, _FIELD[quantity])
+
+
+_FIELD = {"forward": "forward_mwh", "reverse": "reverse_mwh",
+          "reactive_lag": "reactive_pos_mvarh", "reactive_lead": "reactive_neg_mvarh"}
+
+
+def grid_of(minute: int) -> int:
+    """The coarsest grid (30, 15, 5 or 1 minutes) this minute boundary lies on (JST)."""
+    local = minute + JST_OFFSET_S // 60
+    for grid in GRIDS[:-1]:
+        if local % grid == 0:
+            return grid
+    return 1
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long each grid is kept: days for 30/15/5-minute values, minutes for 1-minute."""
+
+    days_30: int = 100
+    days_15: int = 100
+    days_5: int = 10
+    minutes_1: int = 60
+
+    def keep_seconds(self, grid: int) -> int:
+        """Seconds a snapshot on ``grid`` (its coarsest grid) must be kept."""
+        spans = {30: self.days_30 * 86400, 15: self.days_15 * 86400, 5: self.days_5 * 86400,
+                 1: self.minutes_1 * 60}
+        return max(span for g, span in spans.items() if g <= grid)
+
+    def validate(self) -> list[str]:
+        problems = []
+        for name in ("days_30", "days_15", "days_5", "minutes_1"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1")
+        if self.minutes_1 < 60:
+            problems.append("minutes_1 must be >= 60 (B-route gap recovery needs 60 minutes)")
+        return problems
+
+
+class IntervalRegisters:
+    """In-RAM interval registers, restored from storage at boot.
+
+    transmitted_interval_min: the soft switch — 30 or 15: the interval the routes push;
+    both grids are always recorded.
+    """
+
+    def __init__(self, retention: Retention = Retention(), transmitted_interval_min: int = 30):
+        if transmitted_interval_min not in (15, 30):
+            raise ValueError("the soft switch selects 30- or 15-minute values")
+        self.retention = retention
+        self.transmitted_interval_min = transmitted_interval_min
+        self._by_minute: dict[int, Snapshot] = {}
+        self._by_grid: dict[int, deque[int]] = {g: deque() for g in GRIDS}
+        self._keep = {g: retention.keep_seconds(g) // 60 for g in GRIDS}
+        self.newest: Snapshot | None = None
+        self.added = 0
+
+    # ------------------------------------------------------------------ writing
+    def add(self, snap: Snapshot) -> None:
+        """Record a snapshot (boundaries must arrive in time order, except at restore)."""
+        minute = snap.minute
+        if minute in self._by_minute:
+            self._by_minute[minute] = snap
+            return
+        self._by_minute[minute] = snap
+        grid = grid_of(minute)
+        queue = self._by_grid[grid]
+        if queue and queue[-1] > minute:  # restore out of order: keep queue sorted
+            items = sorted([*queue, minute])
+            queue.clear()
+            queue.extend(items)
+        else:
+            queue.append(minute)
+        if self.newest is None or minute > self.newest.minute:
+            self.newest = snap
+        self.added += 1
+        self._trim(self.newest.minute)
+
+    def restore(self, snapshots) -> int:
+        """Load snapshots read from storage (any order); returns how many were kept."""
+        for snap in sorted(snapshots, key=lambda s: s.minute):
+            self.add(snap)
+        return len(self._by_minute)
+
+    def discard(self, minute: int) -> None:
+        """Forget a snapshot (it was found to be invalid)."""
+        if self._by_minute.pop(minute, None) is not None:
+            self._by_grid[grid_of(minute)].remove(minute)
+
+    def _trim(self, now_minute: int) -> None:
+        for grid, queue in self._by_grid.items():
+            horizon = now_minute - self._keep[grid]
+            while queue and queue[0] < horizon:
+                self._by_minute.pop(queue.popleft(), None)
+
+    # ------------------------------------------------------------------ reading
+    def at(self, boundary_epoch: float) -> Snapshot | None:
+        """Snapshot taken at this minute boundary (epoch s), or None."""
+        if boundary_epoch % 60:
+            return None
+        return self._by_minute.get(int(boundary_epoch) // 60)
+
+    def interval(self, end_epoch: float, minutes: int) -> tuple[Snapshot, Snapshot] | None:
+        """The two snapshots bounding (end - minutes, end], if it was measured throughout."""
+        end = self.at(end_epoch)
+        start = self.at(end_epoch - minutes * 60)
+        if end is None or start is None or end.session != start.session:
+            return None
+        return start, end
+
+    def energy_mwh(self, quantity: str, end_epoch: float, minutes: int) -> int | None:
+        pair = self.interval(end_epoch, minutes)
+        if pair is None:
+            return None
+        return pair[1].counter(quantity) - pair[0].counter(quantity)
+
+    def voltage(self, end_epoch: float, minutes: int) -> tuple[float | None, float | None]:
+        """Average RMS voltage (R, T) in V over the interval, None where not measured."""
+        pair = self.interval(end_epoch, minutes)
+        if pair is None:
+            return None, None
+        a, b = pair
+        seconds = (b.volt_time_ms - a.volt_time_ms) / 1000
+        if seconds <= 0:
+            return None, None
+        vr = (b.volt_mvs_r - a.volt_mvs_r) / seconds / 1000
+        vt = (b.volt_mvs_t - a.volt_mvs_t) / seconds / 1000
+        return round(vr, 2), (round(vt, 2) if vt > 0 else None)
+
+    def boundaries(self, minutes: int, start_epoch: float, end_epoch: float) -> list[int]:
+        """Every boundary of the ``minutes`` grid in [start, end] (epoch s)."""
+        step = minutes * 60
+        first = -(-int(start_epoch) // step) * step
+        return list(range(first, int(end_epoch) + 1, step))
+
+    def count(self, grid: int | None = None) -> int:
+        if grid is None:
+            return len(self._by_minute)
+        return sum(1 for m in self._by_minute if m % grid == 0)
+
+    def __len__(self) -> int:
+        return len(self._by_minute)
+
+    def snapshots(self) -> list[Snapshot]:
+        return [self._by_minute[m] for m in sorted(self._by_minute)]

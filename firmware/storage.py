@@ -1,0 +1,284 @@
+"""The meter's non-volatile store: journals for interval snapshots, events and state.
+
+Flash layout (pages)::
+
+    0            superblock: partition table (committed like a journal record)
+    state        named state records (breaker, selectors, checkpoints) — snapshot journal
+    events       event log — FIFO
+    long         snapshots on the 30/15-minute grids — FIFO, sized for their retention
+    mid          snapshots on the 5-minute grid only — FIFO
+    short        other 1-minute snapshots — FIFO, sized for 60 minutes (+ margin)
+
+Each journal (firmware/journal.py) gives CRC-checked, HMAC-chained, power-cut-safe records.
+At boot ``boot()`` recovers every journal, returns what is intact and reports damage as events:
+``corruption`` / ``tamper`` (alarm) or ``torn-write`` (info, the trace of a power cut). The
+meter starts with whatever survived; what did not survive is simply absent (no data).
+``scrub()`` re-verifies one page at a time while running, so rot is found without a reboot.
+"""
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass, field
+
+from .events import EventLog, MeterEvent, Severity
+from .journal import OVERHEAD, Journal, Recovery, Record, _crc32
+from .registers import GRIDS, Retention, Snapshot, grid_of
+
+KIND_SNAPSHOT = 1
+KIND_EVENT = 2
+KIND_STATE = 3
+SUPER_MAGIC = b"SUMAMEFS"
+SUPER_VERSION = 1
+PARTITIONS = ("state", "events", "long", "mid", "short")
+_GRID_PARTITION = {30: "long", 15: "long", 5: "mid", 1: "short"}
+_SEVERITY = {s: i for i, s in enumerate(Severity)}
+
+
+@dataclass(frozen=True)
+class StorageLayout:
+    """First page and page count of every partition (page 0 is the superblock)."""
+
+    page_size: int
+    partitions: dict[str, tuple[int, int]]
+
+    @property
+    def pages_used(self) -> int:
+        return 1 + sum(count for _, count in self.partitions.values())
+
+    def encode(self) -> bytes:
+        body = SUPER_MAGIC + bytes((SUPER_VERSION, len(self.partitions))) + struct.pack(">I", self.page_size)
+        for name, (first, count) in self.partitions.items():
+            body += name.encode().ljust(8, b"\0") + struct.pack(">HH", first, count)
+        return b"\xff" + body + _crc32(body).to_bytes(4, "big")
+
+    @classmethod
+    def decode(cls, data: bytes) -> "StorageLayout | None":
+        """None when the superblock is absent; raises ValueError when it is damaged."""
+        if data[0] == 0xFF and data[1:].count(0xFF) == len(data) - 1:
+            return None
+        if data[0] != 0x00:
+            raise ValueError("superblock was never committed (torn write at first boot)")
+        if data[1:9] != SUPER_MAGIC:
+            raise ValueError("superblock magic is wrong")
+        version, n = data[9], data[10]
+        size = 10 + 4 + 12 * n
+        body = data[1:1 + size]
+        if version != SUPER_VERSION or _crc32(body) != int.from_bytes(data[1 + size:5 + size], "big"):
+            raise ValueError("superblock CRC or version is wrong")
+        page_size = struct.unpack_from(">I", body, 10)[0]
+        parts = {}
+        for i in range(n):
+            entry = body[14 + 12 * i:26 + 12 * i]
+            parts[entry[:8].rstrip(b"\0").decode()] = struct.unpack(">HH", entry[8:])
+        return cls(page_size, parts)
+
+
+_PER_DAY = {g: sum(1 for m in range(0, 1440) if grid_of(m) == g) for g in GRIDS}
+"""Snapshots per day whose coarsest grid is 30, 15, 5 and 1 minutes (48, 48, 192, 1152)."""
+
+
+def plan_layout(page_size: int, page_count: int, retention: Retention, *,
+                event_pages: int = 16, state_pages: int = 3, margin: float = 1.15) -> StorageLayout:
+    """Size the partitions for the retention (with a margin and two spare pages each)."""
+    per_page = (page_size - 2 * OVERHEAD - 8) // (OVERHEAD + Snapshot.SIZE)
+    per_day = _PER_DAY
+    need = {
+        "long": (per_day[30] + per_day[15]) * max(retention.days_30, retention.days_15),
+        "mid": per_day[5] * retention.days_5,
+        "short": math.ceil(per_day[1] / 24 * retention.minutes_1 / 60),
+    }
+    pages = {"state": state_pages, "events": event_pages}
+    for name, records in need.items():
+        pages[name] = math.ceil(records * margin / per_page) + 2
+    layout, first = {}, 1
+    for name in PARTITIONS:
+        layout[name] = (first, pages[name])
+        first += pages[name]
+    if first > page_count:
+        raise ValueError(f"flash of {page_count} pages x {page_size} B is too small for the retention: "
+                         f"needs {first} pages")
+    return StorageLayout(page_size, layout)
+
+
+@dataclass
+class BootReport:
+    """What ``Storage.boot`` found."""
+
+    snapshots: list[Snapshot] = field(default_factory=list)
+    events: list[MeterEvent] = field(default_factory=list)
+    state: dict[str, bytes] = field(default_factory=dict)
+    recoveries: dict[str, Recovery] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def findings(self, kind: str | None = None):
+        out = [f for r in self.recoveries.values() for f in r.findings]
+        return out if kind is None else [f for f in out if f.kind == kind]
+
+
+class Storage:
+    """Journals on an Nvm, plus the StateStore and event sink the firmware uses.
+
+    nvm:     the Nvm device; layout: planned layout (used when the flash is blank)
+    key:     per-device HMAC key (bytes, >= 16)
+    """
+
+    def __init__(self, nvm, layout: StorageLayout, key: bytes, clock):
+        if len(key) < 16:
+            raise ValueError("device key must be at least 16 bytes")
+        self.nvm, self.layout, self._key, self.clock = nvm, layout, key, clock
+        self.journals: dict[str, Journal] = {}
+        self._state: dict[str, bytes] = {}
+        self.retention_shortfalls = 0
+        self._retention: Retention | None = None
+        self._scrub_next = 0
+        self.events: EventLog | None = None
+
+    # ------------------------------------------------------------------ boot
+    def boot(self, retention: Retention) -> BootReport:
+        self._retention = retention
+        report = BootReport()
+        self._check_superblock(report)
+        for name, (first, count) in self.layout.partitions.items():
+            self.journals[name] = Journal(
+                self.nvm, first, count, name=name, key=self._key,
+                live=self._live_state if name == "state" else None,
+                on_evict=self._on_evict if name in ("long", "mid", "short") else None)
+        for name, journal in self.journals.items():
+            recovery = journal.recover()
+            report.recoveries[name] = recovery
+            for record in recovery.records:
+                self._load(name, record, report)
+        report.state = dict(self._state)
+        report.snapshots.sort(key=lambda s: s.minute)
+        return report
+
+    def _check_superblock(self, report: BootReport) -> None:
+        data = self.nvm.read(0, self.nvm.page_size)
+        try:
+            stored = StorageLayout.decode(data)
+        except ValueError as exc:
+            report.notes.append(f"superblock unreadable ({exc}); using the board's layout")
+            stored = None
+            torn = data[0] == 0xFF
+            if not torn:
+                report.notes.append("CORRUPTION: superblock damaged")
+            self.nvm.erase(0)
+        if stored is None:
+            self.nvm.program(1, self.layout.encode()[1:])
+            self.nvm.program(0, b"\x00")
+        elif stored != self.layout:
+            report.notes.append("flash was formatted with another layout; keeping the stored one")
+            self.layout = stored
+
+    def _load(self, journal: str, record: Record, report: BootReport) -> None:
+        try:
+            if record.kind == KIND_SNAPSHOT and journal in ("long", "mid", "short"):
+                report.snapshots.append(Snapshot.unpack(record.payload))
+            elif record.kind == KIND_EVENT and journal == "events":
+                report.events.append(decode_event(record.payload))
+            elif record.kind == KIND_STATE and journal == "state":
+                name, value = decode_state(record.payload)
+                self._state[name] = value
+            else:
+                report.notes.append(f"{journal}: record seq {record.seq} of unexpected kind {record.kind}")
+        except (struct.error, ValueError, IndexError, UnicodeDecodeError) as exc:
+            report.notes.append(f"{journal}: record seq {record.seq} does not decode: {exc}")
+
+    # ------------------------------------------------------------------ writing
+    def append_snapshot(self, snap: Snapshot) -> None:
+        self.journals[_GRID_PARTITION[grid_of(snap.minute)]].append(KIND_SNAPSHOT, snap.pack())
+
+    def event_sink(self, event: MeterEvent) -> None:
+        self.journals["events"].append(KIND_EVENT, encode_event(event))
+
+    def load(self, name: str) -> bytes | None:
+        return self._state.get(name)
+
+    def save(self, name: str, data: bytes) -> None:
+        """StateStore: durable when it returns."""
+        self.journals["state"].append(KIND_STATE, encode_state(name, data))
+        self._state[name] = bytes(data)
+
+    def _live_state(self):
+        return [(KIND_STATE, encode_state(n, v)) for n, v in self._state.items()]
+
+    def _on_evict(self, records: list[Record]) -> None:
+        if self._retention is None or not records:
+            return
+        newest = max(self.clock.now(), 0)
+        for record in records:
+            snap = Snapshot.unpack(record.payload)
+            if newest - snap.epoch < self._retention.keep_seconds(grid_of(snap.minute)) - 60:
+                self.retention_shortfalls += 1
+                if self.events is not None:
+                    self.events.record("retention", source="storage", severity=Severity.WARNING,
+                                       detail=f"flash too small: snapshot of minute {snap.minute} "
+                                              f"evicted before its retention ended")
+                return
+
+    # ------------------------------------------------------------------ run time
+    def scrub(self) -> list:
+        """Re-verify one page of one journal (round robin); returns new findings."""
+        names = list(self.journals)
+        total = sum(j.page_count for j in self.journals.values())
+        index = self._scrub_next % total
+        self._scrub_next += 1
+        for name in names:
+            journal = self.journals[name]
+            if index < journal.page_count:
+                return journal_page_findings(journal, index)
+            index -= journal.page_count
+        return []
+
+    def health(self) -> dict:
+        wear = [self.nvm.erase_count(p) for p in range(self.layout.pages_used)]
+        return {
+            "records": {n: j.record_count for n, j in self.journals.items()},
+            "appended": {n: j.appended for n, j in self.journals.items()},
+            "max_erase_count": max(wear) if wear else 0,
+            "retention_shortfalls": self.retention_shortfalls,
+        }
+
+
+def journal_page_findings(journal: Journal, page: int):
+    """Findings of corruption / tamper in one page, compared with what the journal wrote."""
+    data = journal.nvm.read((journal.first_page + page) * journal.page_size, journal.page_size)
+    findings = []
+    known = {r.offset: r for r in journal._page_records.get(page, [])}
+    for offset, record in known.items():
+        status, _, parsed = journal._parse(data, offset)
+        if data[offset] != 0x00 or status != "ok" or parsed.payload != record.payload:
+            findings.append((journal.name, page, offset, "tamper" if status == "bad-mac" else "corruption",
+                             record.seq))
+    return findings
+
+
+def encode_event(event: MeterEvent) -> bytes:
+    def text(s: str, limit: int) -> bytes:
+        raw = s.encode("utf-8")[:limit]
+        return bytes((len(raw),)) + raw
+    return struct.pack(">dB", event.at, _SEVERITY[event.severity]) + text(event.kind, 32) + \
+        text(event.source, 32) + text(event.detail, 200)
+
+
+def decode_event(payload: bytes) -> MeterEvent:
+    at, severity = struct.unpack_from(">dB", payload)
+    pos, fields = 9, []
+    for _ in range(3):
+        n = payload[pos]
+        fields.append(payload[pos + 1:pos + 1 + n].decode("utf-8", "replace"))
+        pos += 1 + n
+    return MeterEvent(at, fields[0], fields[1], fields[2], list(Severity)[severity])
+
+
+def encode_state(name: str, value: bytes) -> bytes:
+    raw = name.encode()
+    if len(raw) > 64:
+        raise ValueError(f"state name {name!r} longer than 64 bytes")
+    return bytes((len(raw),)) + raw + value
+
+
+def decode_state(payload: bytes) -> tuple[str, bytes]:
+    n = payload[0]
+    return payload[1:1 + n].decode(), payload[1 + n:]

@@ -1,0 +1,80 @@
+"""Assemble a running meter from a board: clock + scheduler + drivers + firmware.
+
+Shared by ``sumame simulate``, ``sumame emulate``, the bench and the pytest HIL plugin, so all
+of them boot the meter the same way.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from sumame.boards import BoardErrors, BoardNotFound, load_board
+from sumame.boards.build import Board, BuiltBoard
+from sumame.drivers.emulated.profiles import ProfileError
+from sumame.firmware.app import Meter, MeterConfig
+from sumame.firmware.clock import RealClock, VirtualClock
+from sumame.firmware.metering import MeteringConfig
+from sumame.firmware.scheduler import Scheduler
+
+from .cli import CliError
+
+
+@dataclass
+class Runtime:
+    board: Board
+    config: MeterConfig
+    built: BuiltBoard
+    scheduler: Scheduler
+    meter: Meter
+    endpoints: list[tuple[str, str]] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def clock(self):
+        return self.scheduler.clock
+
+    def close(self) -> None:
+        """Release tasks and files (the meter is not shut down: use meter.shutdown())."""
+        if self.scheduler.live_tasks():
+            self.scheduler.close()
+        flash = self.built.emulated.get("flash")
+        if flash is not None:
+            flash.close()
+
+
+def open_board(name: str) -> Board:
+    try:
+        return load_board(name)
+    except (BoardErrors, BoardNotFound) as exc:
+        raise CliError(str(exc)) from None
+
+
+def build_runtime(board: Board | str, *, virtual: bool, start_epoch: float | None = None,
+                  ratio: float = 1.0, state_dir: Path | None = None, profile: str | None = None,
+                  seed: int | None = None, poll_interval_s: float | None = None,
+                  strict: bool = True, watchdog_thread: bool = False,
+                  record_flash_ops: bool = False, boot: bool = True) -> Runtime:
+    """Build (and by default boot) a meter. ``virtual`` picks VirtualClock vs RealClock."""
+    if isinstance(board, str):
+        board = open_board(board)
+    if virtual:
+        if start_epoch is None:
+            raise ValueError("a virtual clock needs a start time")
+        clock = VirtualClock(start_epoch)
+    else:
+        clock = RealClock(start_epoch, ratio)
+    config = board.meter_config()
+    if poll_interval_s is not None:
+        config = replace(config, metering=MeteringConfig(poll_interval_s, poll_interval_s))
+    try:
+        built = board.build(clock, state_dir, profile=profile, seed=seed, record_flash_ops=record_flash_ops)
+    except ProfileError as exc:
+        raise CliError(str(exc)) from None
+    scheduler = Scheduler(clock, watchdog_budget_s=config.watchdog_budget_s, strict=strict,
+                          watchdog_thread=watchdog_thread)
+    meter = Meter(config, built.hardware, scheduler)
+    runtime = Runtime(board, config, built, scheduler, meter)
+    if boot:
+        meter.boot()
+    return runtime
