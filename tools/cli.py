@@ -50,5 +50,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # python -m sumame.tools.cli: use the importable module's classes
+    from sumame.tools.cli import main as _main
+    sys.exit(_main())
