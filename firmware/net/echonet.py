@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import NamedTuple
 
 EHD1_ECHONET_LITE = 0x10
 EHD2_FORMAT1 = 0x81
@@ -54,6 +55,7 @@ class Esv(IntEnum):
 
 
 SETGET_CODES = frozenset({Esv.SETGET, Esv.SETGET_RES, Esv.SETGET_SNA})
+_ESV_BY_CODE = {int(e): e for e in Esv}
 
 
 def success_esv(request: Esv) -> Esv:
@@ -70,8 +72,7 @@ def sna_esv(request: Esv) -> Esv:
     return Esv(request - 0x10)
 
 
-@dataclass(frozen=True, order=True)
-class Eoj:
+class Eoj(NamedTuple):
     """ECHONET object: class group, class, instance (0x00 = every instance of the class)."""
 
     group: int
@@ -108,8 +109,7 @@ NODE_PROFILE = Eoj(0x0E, 0xF0, 0x01)
 CONTROLLER = Eoj(0x05, 0xFF, 0x01)
 
 
-@dataclass(frozen=True)
-class Property:
+class Property(NamedTuple):
     """One EPC with its EDT; ``edt == b''`` means PDC=0 (a Get request, or a refused/accepted item)."""
 
     epc: int
@@ -120,7 +120,7 @@ class Property:
         return len(self.edt)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Frame:
     """A format-1 ECHONET Lite frame.
 
@@ -204,7 +204,7 @@ def _read_props(data: bytes, pos: int, count: int, header_of) -> tuple[tuple[Pro
             raise TruncatedFrame(
                 f"EPC 0x{epc:02X} has PDC={pdc} but only {end - pos} bytes remain",
                 header_of(props))
-        props.append(Property(epc, bytes(data[pos:pos + pdc])))
+        props.append(Property(epc, data[pos:pos + pdc]))
         pos += pdc
     return tuple(props), pos
 
@@ -233,10 +233,9 @@ def decode(data: bytes) -> Frame:
     def header_of(props, code=code):
         return Header(tid, seoj, deoj, code, tuple(props))
 
-    try:
-        esv = Esv(code)
-    except ValueError:
-        raise UnknownEsv(f"ESV 0x{code:02X} is a reserved code", header_of(())) from None
+    esv = _ESV_BY_CODE.get(code)
+    if esv is None:
+        raise UnknownEsv(f"ESV 0x{code:02X} is a reserved code", header_of(()))
     props, pos = _read_props(data, HEADER_LEN, data[11], header_of)
     get_props: tuple[Property, ...] = ()
     if esv in SETGET_CODES:
@@ -256,28 +255,29 @@ def decode(data: bytes) -> Frame:
 def _encode_props(props, what: str) -> bytes:
     if len(props) > 255:
         raise EchonetError(f"{what}: {len(props)} properties do not fit OPC (max 255)")
-    out = bytearray((len(props),))
-    for p in props:
-        if not 0 <= p.epc <= 0xFF:
-            raise EchonetError(f"EPC {p.epc!r} is not a byte")
-        if len(p.edt) > 255:
-            raise EchonetError(f"EPC 0x{p.epc:02X}: EDT of {len(p.edt)} bytes does not fit PDC")
-        out.append(p.epc)
-        out.append(len(p.edt))
-        out += p.edt
-    return bytes(out)
+    parts = [bytes((len(props),))]
+    for epc, edt_ in props:
+        try:
+            parts.append(bytes((epc, len(edt_))))
+        except ValueError:
+            raise EchonetError(f"EPC {epc!r} with an EDT of {len(edt_)} bytes does not fit "
+                               f"EPC/PDC (one byte each)") from None
+        parts.append(edt_)
+    return b"".join(parts)
 
 
 def encode(frame: Frame) -> bytes:
     """Encode a frame (format 1)."""
-    if not 0 <= frame.tid <= 0xFFFF:
-        raise EchonetError(f"TID {frame.tid} is not a 16-bit value")
-    for eoj in (frame.seoj, frame.deoj):
-        if not all(0 <= b <= 0xFF for b in (eoj.group, eoj.cls, eoj.instance)):
-            raise EchonetError(f"EOJ {eoj!r} has a field that is not a byte")
-    head = bytes((EHD1_ECHONET_LITE, EHD2_FORMAT1, frame.tid >> 8, frame.tid & 0xFF))
-    body = head + frame.seoj.to_bytes() + frame.deoj.to_bytes() + bytes((int(frame.esv),))
-    body += _encode_props(frame.props, "OPC")
+    tid, seoj, deoj = frame.tid, frame.seoj, frame.deoj
+    try:
+        head = bytes((EHD1_ECHONET_LITE, EHD2_FORMAT1, tid >> 8, tid & 0xFF, *seoj, *deoj,
+                      frame.esv))
+    except (ValueError, TypeError):
+        raise EchonetError(f"TID {tid!r}, SEOJ {seoj!r} or DEOJ {deoj!r} does not fit "
+                           f"its bytes") from None
+    if not 0 <= tid <= 0xFFFF:
+        raise EchonetError(f"TID {tid} is not a 16-bit value")
+    body = head + _encode_props(frame.props, "OPC")
     if frame.esv in SETGET_CODES:
         body += _encode_props(frame.get_props, "OPCGet")
     elif frame.get_props:
