@@ -1,0 +1,327 @@
+"""ECHONET Lite frame codec (EDATA format 1) and property-map encoding. Pure: bytes in, objects out.
+
+Frame layout (all big-endian)::
+
+    EHD1=0x10 EHD2=0x81 TID(2) SEOJ(3) DEOJ(3) ESV(1) OPC(1) {EPC PDC EDT[PDC]} x OPC
+    SetGet (0x6E/0x7E/0x5E): ... ESV OPCSet {EPC PDC EDT}xOPCSet OPCGet {EPC PDC EDT}xOPCGet
+
+``decode(data)`` returns a ``Frame`` or raises an ``EchonetError`` subclass saying what is wrong;
+no other exception escapes (proved by the fuzz tests). When the header could be read, the error
+carries it (``error.header``) so a node can still answer the requester (e.g. with an SNA).
+EHD2 0x82 (format 2, "arbitrary message format") is recognised and refused with
+``UnsupportedFormat``: a node that supports only format 1 drops it (ECHONET Lite Part 2 §3.2.1.1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import NamedTuple
+
+EHD1_ECHONET_LITE = 0x10
+EHD2_FORMAT1 = 0x81
+EHD2_FORMAT2 = 0x82
+HEADER_LEN = 12
+"""EHD1, EHD2, TID, SEOJ, DEOJ, ESV, OPC."""
+
+
+class Esv(IntEnum):
+    """Service codes (ECHONET Lite Part 2 §3.2.5). Requests 0x6x, answers 0x7x, refusals 0x5x."""
+
+    SETI_SNA = 0x50
+    SETC_SNA = 0x51
+    GET_SNA = 0x52
+    INF_SNA = 0x53
+    SETGET_SNA = 0x5E
+    SETI = 0x60
+    SETC = 0x61
+    GET = 0x62
+    INF_REQ = 0x63
+    SETGET = 0x6E
+    SET_RES = 0x71
+    GET_RES = 0x72
+    INF = 0x73
+    INFC = 0x74
+    INFC_RES = 0x7A
+    SETGET_RES = 0x7E
+
+    @property
+    def is_request(self) -> bool:
+        """A request a node must process (INFC needs an INFC_Res, so it counts)."""
+        return 0x60 <= self <= 0x6F or self is Esv.INFC
+
+    @property
+    def is_setget(self) -> bool:
+        return self in (Esv.SETGET, Esv.SETGET_RES, Esv.SETGET_SNA)
+
+
+SETGET_CODES = frozenset({Esv.SETGET, Esv.SETGET_RES, Esv.SETGET_SNA})
+_ESV_BY_CODE = {int(e): e for e in Esv}
+
+
+def success_esv(request: Esv) -> Esv:
+    """The answer code of a request: 0x6x -> 0x7x (SetI/SetC both answer Set_Res 0x71)."""
+    if request is Esv.INFC:
+        return Esv.INFC_RES
+    if request is Esv.SETI:
+        return Esv.SET_RES
+    return Esv(request + 0x10)
+
+
+def sna_esv(request: Esv) -> Esv:
+    """The refusal code of a request: 0x6x -> 0x5x."""
+    return Esv(request - 0x10)
+
+
+class Eoj(NamedTuple):
+    """ECHONET object: class group, class, instance (0x00 = every instance of the class)."""
+
+    group: int
+    cls: int
+    instance: int
+
+    @classmethod
+    def of(cls, code: int) -> "Eoj":
+        """From a 24-bit code such as 0x028801."""
+        return cls((code >> 16) & 0xFF, (code >> 8) & 0xFF, code & 0xFF)
+
+    @property
+    def code(self) -> int:
+        return (self.group << 16) | (self.cls << 8) | self.instance
+
+    @property
+    def class_code(self) -> int:
+        """16-bit class code, e.g. 0x0288."""
+        return (self.group << 8) | self.cls
+
+    def to_bytes(self) -> bytes:
+        return bytes((self.group, self.cls, self.instance))
+
+    def matches(self, target: "Eoj") -> bool:
+        """True if a frame addressed to ``target`` is for this object (instance 0 = all)."""
+        return (self.group == target.group and self.cls == target.cls
+                and target.instance in (0, self.instance))
+
+    def __str__(self) -> str:
+        return f"0x{self.code:06X}"
+
+
+NODE_PROFILE = Eoj(0x0E, 0xF0, 0x01)
+CONTROLLER = Eoj(0x05, 0xFF, 0x01)
+
+
+class Property(NamedTuple):
+    """One EPC with its EDT; ``edt == b''`` means PDC=0 (a Get request, or a refused/accepted item)."""
+
+    epc: int
+    edt: bytes = b""
+
+    @property
+    def pdc(self) -> int:
+        return len(self.edt)
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """A format-1 ECHONET Lite frame.
+
+    props:      the properties (for SetGet codes: the Set part)
+    get_props:  the Get part of a SetGet frame (empty for every other ESV)
+    """
+
+    tid: int
+    seoj: Eoj
+    deoj: Eoj
+    esv: Esv
+    props: tuple[Property, ...] = ()
+    get_props: tuple[Property, ...] = field(default=())
+
+    @property
+    def epcs(self) -> list[int]:
+        return [p.epc for p in self.props]
+
+
+@dataclass(frozen=True)
+class Header:
+    """What could be read of a frame before an error (for answering or logging)."""
+
+    tid: int
+    seoj: Eoj
+    deoj: Eoj
+    esv_code: int
+    props: tuple[Property, ...] = ()
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class EchonetError(ValueError):
+    """Base of every decoding/encoding error. ``header`` is set when the header was readable."""
+
+    def __init__(self, message: str, header: Header | None = None):
+        super().__init__(message)
+        self.header = header
+
+
+class TruncatedFrame(EchonetError):
+    """Fewer bytes than the header or a property needs (includes an OPC that claims more
+    properties than the frame holds)."""
+
+
+class BadHeader(EchonetError):
+    """EHD1 is not 0x10 or EHD2 is unknown: not an ECHONET Lite frame."""
+
+
+class UnsupportedFormat(EchonetError):
+    """EHD2 0x82 (arbitrary message format): recognised, not supported."""
+
+
+class UnknownEsv(EchonetError):
+    """ESV is a reserved code."""
+
+
+class TrailingBytes(EchonetError):
+    """Bytes left over after the last property (PDC values do not add up to the frame)."""
+
+
+class BadPropertyMap(EchonetError):
+    """A property map EDT (0x9D/0x9E/0x9F) that does not follow Appendix 1."""
+
+
+# --------------------------------------------------------------------------- decode
+
+
+def _read_props(data: bytes, pos: int, count: int, header_of) -> tuple[tuple[Property, ...], int]:
+    props = []
+    end = len(data)
+    for i in range(count):
+        if pos + 2 > end:
+            raise TruncatedFrame(
+                f"OPC={count} but the frame ends after {i} propert{'y' if i == 1 else 'ies'}"
+                f" (offset {pos}, {end} bytes)", header_of(props))
+        epc, pdc = data[pos], data[pos + 1]
+        pos += 2
+        if pos + pdc > end:
+            raise TruncatedFrame(
+                f"EPC 0x{epc:02X} has PDC={pdc} but only {end - pos} bytes remain",
+                header_of(props))
+        props.append(Property(epc, data[pos:pos + pdc]))
+        pos += pdc
+    return tuple(props), pos
+
+
+def decode(data: bytes) -> Frame:
+    """Decode one datagram. Raises an ``EchonetError`` subclass on malformed input."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise EchonetError(f"expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    n = len(data)
+    if n < 2:
+        raise TruncatedFrame(f"{n} bytes: shorter than the ECHONET Lite header (EHD1, EHD2)")
+    if data[0] != EHD1_ECHONET_LITE:
+        raise BadHeader(f"EHD1 0x{data[0]:02X} is not ECHONET Lite (0x10)")
+    if data[1] == EHD2_FORMAT2:
+        raise UnsupportedFormat("EHD2 0x82: arbitrary message format (format 2) is not supported")
+    if data[1] != EHD2_FORMAT1:
+        raise BadHeader(f"EHD2 0x{data[1]:02X} is neither 0x81 (format 1) nor 0x82 (format 2)")
+    if n < HEADER_LEN:
+        raise TruncatedFrame(f"{n} bytes: a format-1 frame needs at least {HEADER_LEN}")
+    tid = (data[2] << 8) | data[3]
+    seoj = Eoj(data[4], data[5], data[6])
+    deoj = Eoj(data[7], data[8], data[9])
+    code = data[10]
+
+    def header_of(props, code=code):
+        return Header(tid, seoj, deoj, code, tuple(props))
+
+    esv = _ESV_BY_CODE.get(code)
+    if esv is None:
+        raise UnknownEsv(f"ESV 0x{code:02X} is a reserved code", header_of(()))
+    props, pos = _read_props(data, HEADER_LEN, data[11], header_of)
+    get_props: tuple[Property, ...] = ()
+    if esv in SETGET_CODES:
+        if pos >= n:
+            raise TruncatedFrame(f"SetGet frame ends before OPCGet (offset {pos})", header_of(props))
+        opc_get = data[pos]
+        get_props, pos = _read_props(
+            data, pos + 1, opc_get, lambda g, p=props: header_of(p + tuple(g)))
+    if pos != n:
+        raise TrailingBytes(f"{n - pos} byte(s) after the last property", header_of(props))
+    return Frame(tid, seoj, deoj, esv, props, get_props)
+
+
+# --------------------------------------------------------------------------- encode
+
+
+def _encode_props(props, what: str) -> bytes:
+    if len(props) > 255:
+        raise EchonetError(f"{what}: {len(props)} properties do not fit OPC (max 255)")
+    parts = [bytes((len(props),))]
+    for epc, edt_ in props:
+        try:
+            parts.append(bytes((epc, len(edt_))))
+        except ValueError:
+            raise EchonetError(f"EPC {epc!r} with an EDT of {len(edt_)} bytes does not fit "
+                               f"EPC/PDC (one byte each)") from None
+        parts.append(edt_)
+    return b"".join(parts)
+
+
+def encode(frame: Frame) -> bytes:
+    """Encode a frame (format 1)."""
+    tid, seoj, deoj = frame.tid, frame.seoj, frame.deoj
+    try:
+        head = bytes((EHD1_ECHONET_LITE, EHD2_FORMAT1, tid >> 8, tid & 0xFF, *seoj, *deoj,
+                      frame.esv))
+    except (ValueError, TypeError):
+        raise EchonetError(f"TID {tid!r}, SEOJ {seoj!r} or DEOJ {deoj!r} does not fit "
+                           f"its bytes") from None
+    if not 0 <= tid <= 0xFFFF:
+        raise EchonetError(f"TID {tid} is not a 16-bit value")
+    body = head + _encode_props(frame.props, "OPC")
+    if frame.esv in SETGET_CODES:
+        body += _encode_props(frame.get_props, "OPCGet")
+    elif frame.get_props:
+        raise EchonetError(f"ESV 0x{frame.esv:02X} carries no Get part")
+    return body
+
+
+# --------------------------------------------------------------------------- property maps
+
+BITMAP_THRESHOLD = 16
+"""From 16 properties on, a property map is the 17-byte bitmap (Appendix 1)."""
+
+
+def encode_property_map(epcs) -> bytes:
+    """EDT of 0x9D/0x9E/0x9F: count + list (< 16 EPCs) or count + 16-byte bitmap (>= 16)."""
+    codes = sorted(set(epcs))
+    for e in codes:
+        if not 0x80 <= e <= 0xFF:
+            raise BadPropertyMap(f"EPC 0x{e:02X} is outside 0x80..0xFF")
+    if len(codes) < BITMAP_THRESHOLD:
+        return bytes([len(codes), *codes])
+    bitmap = bytearray(16)
+    for e in codes:
+        bitmap[e & 0x0F] |= 1 << ((e >> 4) - 8)
+    return bytes([len(codes)]) + bytes(bitmap)
+
+
+def decode_property_map(edt: bytes) -> list[int]:
+    """EPCs of a property map EDT, ascending. Raises ``BadPropertyMap``."""
+    if not edt:
+        raise BadPropertyMap("empty property map")
+    count = edt[0]
+    if count < BITMAP_THRESHOLD:
+        if len(edt) != count + 1:
+            raise BadPropertyMap(f"list form with count {count} needs {count + 1} bytes, got {len(edt)}")
+        codes = list(edt[1:])
+        if any(e < 0x80 for e in codes):
+            raise BadPropertyMap("list form holds an EPC below 0x80")
+        if len(set(codes)) != len(codes):
+            raise BadPropertyMap("list form repeats an EPC")
+        return sorted(codes)
+    if len(edt) != 17:
+        raise BadPropertyMap(f"bitmap form (count {count}) needs 17 bytes, got {len(edt)}")
+    codes = [0x80 + 0x10 * bit + i for i in range(16) for bit in range(8) if edt[1 + i] >> bit & 1]
+    if len(codes) != count:
+        raise BadPropertyMap(f"bitmap has {len(codes)} bits set but count says {count}")
+    return sorted(codes)

@@ -1,0 +1,1 @@
+"""sumame.firmware.routes: A-route, B-route and IoT-route applications."""

@@ -1,0 +1,261 @@
+"""BRouteService: the B-route application the firmware starts — node, guard, announcer, media.
+
+Integration (what ``sumame emulate`` and the Wi-SUN medium use)::
+
+    svc = BRouteService(readings, events, scheduler, clock, BRouteOptions(ip_addresses=("127.0.0.2",)))
+    svc.start()                      # spawns the announcer, the outbox and the UDP tasks
+    svc.endpoints                    # [("127.0.0.2", 3610)] -> "endpoint echonet-udp 127.0.0.2:3610"
+
+    # another medium (Wi-SUN): register how to send, then hand every datagram in
+    svc.attach_medium("wi-sun", send=lambda data, addr: ..., broadcast=None)
+    svc.deliver("wi-sun", "fe80::1234", udp_payload)   # same node, same client limit
+    svc.announce_instance_list("wi-sun")               # after PANA comes up (AIF §3.1.1)
+    svc.release_client("wi-sun", "fe80::1234")         # when the session closes
+
+Every datagram goes: guard (client limit, rate limit, DoS) -> decode -> node -> replies.
+Multicast requests are answered unicast after a seeded random back-off (0.1-1 s).
+"""
+from __future__ import annotations
+
+import heapq
+import logging
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable
+
+from sumame.firmware.events import Severity
+from sumame.firmware.net.echonet import EchonetError, Frame, decode, encode
+from sumame.firmware.scheduler import Event, Priority
+
+from .announce import Announcer
+from .guard import GuardOptions, HomeSideGuard, Verdict
+from .hv_meter import HighVoltageMeter
+from .lv_meter import LowVoltageMeter
+from .node import REQUESTS, EchonetNode
+from .node_profile import NodeProfile
+
+log = logging.getLogger("sumame.broute")
+ECHONET_PORT = 3610
+
+
+@dataclass(frozen=True)
+class BRouteOptions:
+    """ip_addresses:  local IPv4/IPv6 addresses to serve UDP on (empty: no IP transport)
+    port:             UDP port (3610)
+    multicast:        join 224.0.23.0 / ff02::1 and answer multicast requests
+    announce:         "inf" or "infc" for the fixed-time announcements
+    announce_delay_s: seconds after each :00/:30 boundary (< 300)
+    backoff_s:        (min, max) random delay before answering a multicast request
+    seed:             seeds the back-off generator (deterministic runs)
+    """
+
+    ip_addresses: tuple[str, ...] = ("127.0.0.1",)
+    port: int = ECHONET_PORT
+    multicast: bool = False
+    announce: str = "inf"
+    announce_delay_s: float = 20.0
+    infc_retry_s: float = 30.0
+    infc_max_tries: int = 5
+    backoff_s: tuple[float, float] = (0.1, 1.0)
+    seed: int = 1
+    max_opc: int = 24
+    max_frame_bytes: int = 1232
+    hv_fixed_date: int = 1
+    guard: GuardOptions = field(default_factory=GuardOptions)
+
+
+@dataclass
+class MediumPort:
+    """How the service reaches peers on one medium. ``broadcast=None``: unicast to each client."""
+
+    name: str
+    send: Callable[[bytes, object], None]
+    broadcast: Callable[[bytes], None] | None = None
+
+
+def build_objects(readings, options: BRouteOptions):
+    """Node profile + the meter object for ``readings.identity.kind`` ("lv" or "hv")."""
+    kind = readings.identity.kind
+    if kind == "lv":
+        device = LowVoltageMeter(readings)
+    elif kind == "hv":
+        device = HighVoltageMeter(readings, fixed_date=options.hv_fixed_date)
+    else:
+        raise ValueError(f"unknown meter kind {kind!r} (expected 'lv' or 'hv')")
+    return [NodeProfile(readings.identity, [device]), device]
+
+
+class BRouteService:
+    def __init__(self, readings, events, scheduler, clock, options: BRouteOptions | None = None):
+        self.readings, self.events, self.scheduler, self.clock = readings, events, scheduler, clock
+        self.options = options = options or BRouteOptions()
+        self.node = EchonetNode(build_objects(readings, options), max_opc=options.max_opc,
+                                max_frame_bytes=options.max_frame_bytes)
+        self.guard = HomeSideGuard(events, options.guard)
+        self.announcer = Announcer(self, mode=options.announce, delay_s=options.announce_delay_s,
+                                   retry_s=options.infc_retry_s, max_tries=options.infc_max_tries)
+        self.counters: Counter[str] = Counter()
+        self.media: dict[str, MediumPort] = {}
+        self.transports: list = []
+        self._tid = 0
+        self._rng = random.Random(options.seed)
+        self._outbox: list = []
+        self._outbox_seq = 0
+        self._outbox_event = Event()
+        self._log_after: dict[tuple, float] = {}
+        self._tasks = []
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> None:
+        """Open the UDP transport (if addresses are configured) and spawn the tasks."""
+        if self.options.ip_addresses:
+            from .udp import UdpTransport
+            transport = UdpTransport(self, self.options.ip_addresses, self.options.port,
+                                     multicast=self.options.multicast)
+            transport.start(self.scheduler)
+            self.transports.append(transport)
+        self._tasks.append(self.scheduler.spawn(self._outbox_loop(), name="b-route-outbox",
+                                                priority=Priority.COMMS))
+        self._tasks.append(self.scheduler.spawn(self.announcer.run(), name="b-route-announce",
+                                                priority=Priority.ROUTE))
+
+    def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for transport in self.transports:
+            transport.close()
+
+    @property
+    def endpoints(self) -> list[tuple[str, int]]:
+        """(address, port) pairs the UDP transport listens on."""
+        return [ep for t in self.transports for ep in t.endpoints]
+
+    def attach_medium(self, name: str, send: Callable[[bytes, object], None],
+                      broadcast: Callable[[bytes], None] | None = None) -> MediumPort:
+        port = MediumPort(name, send, broadcast)
+        self.media[name] = port
+        return port
+
+    def release_client(self, medium: str, address) -> None:
+        self.guard.release((medium, _host(address)))
+
+    def next_tid(self) -> int:
+        self._tid = self._tid % 0xFFFF + 1
+        return self._tid
+
+    # ---------------------------------------------------------------- receive path
+    def deliver(self, medium: str, address, data: bytes, *, multicast: bool = False) -> str:
+        """Process one datagram from ``address`` on ``medium``; returns what happened
+        ("answered", "refused", "rate-limited", "malformed", "ignored", ...)."""
+        key = (medium, _host(address))
+        now = self.clock.now()
+        verdict = self.guard.check(key, now)
+        if verdict in (Verdict.REFUSED, Verdict.RATE_LIMITED, Verdict.BLOCKED):
+            self.counters[verdict.value] += 1
+            return verdict.value
+        try:
+            frame = decode(data)
+        except EchonetError as exc:
+            self.counters["malformed"] += 1
+            self._log_throttled("b-route-bad-frame", key, f"{type(exc).__name__}: {exc}")
+            if verdict is Verdict.ACCEPT:
+                reply = self.node.handle_error(exc, multicast)
+                if reply is not None:
+                    self._reply(medium, address, reply, multicast)
+            return "malformed"
+        if verdict is Verdict.NEW:
+            if frame.esv not in REQUESTS or (multicast and not self.node.find(frame.deoj)):
+                self.counters["ignored"] += 1
+                return "ignored"          # other nodes' chatter does not take a client slot
+            if self.guard.admit(key, now) is None:
+                self.counters["refused"] += 1
+                return "refused"
+        client = self.guard.clients[key]
+        client.address = address
+        replies, status = self.node.handle(frame, multicast)
+        if status == "infc_res":
+            self.announcer.acknowledge(key, frame.tid)
+        elif status == "unknown_deoj":
+            self._log_throttled("b-route-unknown-eoj", key,
+                                f"ESV 0x{frame.esv:02X} to {frame.deoj}, which this node does not hold")
+        for reply in replies:
+            self._reply(medium, address, reply, multicast)
+        if replies:
+            client.answered += 1
+        self.counters[status] += 1
+        return status
+
+    def _reply(self, medium: str, address, frame: Frame, multicast: bool) -> None:
+        data = encode(frame)
+        if multicast:
+            lo, hi = self.options.backoff_s
+            due = self.clock.now() + self._rng.uniform(lo, hi)
+            self._outbox_seq += 1
+            heapq.heappush(self._outbox, (due, self._outbox_seq, medium, address, data))
+            self._outbox_event.set()
+        else:
+            self._send(medium, address, data)
+
+    def _send(self, medium: str, address, data: bytes) -> None:
+        port = self.media.get(medium)
+        if port is None:
+            return
+        try:
+            port.send(data, address)
+            self.counters["sent"] += 1
+        except OSError as exc:
+            self.counters["send-failed"] += 1
+            self._log_throttled("b-route-send-failed", (medium, _host(address)), str(exc))
+
+    async def _outbox_loop(self) -> None:
+        while True:
+            now = self.clock.now()
+            while self._outbox and self._outbox[0][0] <= now:
+                _, _, medium, address, data = heapq.heappop(self._outbox)
+                self._send(medium, address, data)
+            self._outbox_event.clear()
+            timeout = self._outbox[0][0] - now if self._outbox else None
+            await self._outbox_event.wait(timeout=timeout)
+
+    # ---------------------------------------------------------------- send path
+    def send_to(self, medium: str, address, frame: Frame) -> None:
+        self._send(medium, address, encode(frame))
+
+    def broadcast(self, frame: Frame, medium: str | None = None) -> None:
+        """Send a notification to every medium (or one): its multicast, else each client."""
+        data = encode(frame)
+        for port in self.media.values():
+            if medium is not None and port.name != medium:
+                continue
+            if port.broadcast is not None:
+                try:
+                    port.broadcast(data)
+                    self.counters["sent"] += 1
+                except OSError as exc:
+                    self.counters["send-failed"] += 1
+                    log.warning("b-route broadcast on %s failed: %s", port.name, exc)
+            else:
+                for client in self.guard.clients_on(port.name):
+                    self._send(port.name, client.address, data)
+
+    def announce_instance_list(self, medium: str | None = None) -> None:
+        """INF of node-profile D5 (start-up, or a medium whose link just came up)."""
+        self.broadcast(self.announcer.instance_list_frame(), medium)
+
+    # ---------------------------------------------------------------- logging
+    def _log_throttled(self, kind: str, key: tuple, detail: str) -> None:
+        now = self.clock.now()
+        slot = (kind, key)
+        if self._log_after.get(slot, 0.0) > now:
+            return
+        if len(self._log_after) > 512:
+            self._log_after = {k: t for k, t in self._log_after.items() if t > now}
+        self._log_after[slot] = now + self.options.guard.log_interval_s
+        self.events.record(kind, source="b-route", severity=Severity.WARNING,
+                           detail=f"{key[0]} {key[1]}: {detail}")
+
+
+def _host(address) -> str:
+    """The client identity part of a medium address: the IP of (ip, port[, ...]) tuples."""
+    return str(address[0]) if isinstance(address, tuple) else str(address)

@@ -1,0 +1,149 @@
+"""UDP transport of the IP B-route (LV Wi-Fi, HV Ethernet): port 3610 on configured addresses.
+
+One non-blocking socket per local address (IPv4 or IPv6, loopback included); with
+``multicast=True`` an extra socket per family is bound to the group (224.0.23.0 / ff02::1) and
+joined on the interface of the configured address. Replies always leave from the unicast
+socket of the address the peer talked to. Each socket is served by a scheduler task that
+waits with ``readable(sock)`` and drains up to ``batch`` datagrams per wake-up, so it works on
+the real clock (selectors) and never blocks the loop. This is the meter's own IP stack: the
+only firmware module that opens sockets.
+"""
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import struct
+
+from sumame.firmware.scheduler import Priority, readable, yield_now
+
+log = logging.getLogger("sumame.broute.udp")
+MCAST_V4 = "224.0.23.0"
+MCAST_V6 = "ff02::1"
+MAX_DATAGRAM = 1500
+
+
+class UdpTransport:
+    name = "ip"
+
+    def __init__(self, service, addresses, port: int = 3610, *, multicast: bool = False,
+                 batch: int = 32):
+        self.service, self.port, self.batch = service, port, batch
+        self.multicast = multicast
+        self.sockets: list[tuple[socket.socket, bool]] = []   # (socket, is_multicast)
+        self._unicast: dict[int, socket.socket] = {}         # family -> first unicast socket
+        self._route: dict[str, socket.socket] = {}           # peer host -> socket it used
+        self._tasks = []
+        self.endpoints: list[tuple[str, int]] = []
+        try:
+            for addr in addresses:
+                self._open(addr)
+        except OSError:
+            self.close()
+            raise
+        service.attach_medium(self.name, self.send, self.broadcast if multicast else None)
+
+    # ---------------------------------------------------------------- sockets
+    def _open(self, address: str) -> None:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setblocking(False)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind((address, self.port, 0, _scope(address)))
+        else:
+            sock.bind((address, self.port))
+        self.sockets.append((sock, False))
+        self._unicast.setdefault(family, sock)
+        bound = sock.getsockname()
+        self.endpoints.append((bound[0], bound[1]))
+        if self.multicast:
+            self._join(family, address, str(ip))
+
+    def _join(self, family: int, address: str, ip: str) -> None:
+        msock = socket.socket(family, socket.SOCK_DGRAM)
+        msock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        msock.setblocking(False)
+        usock = self.sockets[-1][0]
+        if family == socket.AF_INET:
+            msock.bind((MCAST_V4, self.port))
+            mreq = struct.pack("=4s4s", socket.inet_aton(MCAST_V4), socket.inet_aton(ip))
+            msock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+            usock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(ip))
+            usock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 1)
+        else:
+            index = _scope(address) or _interface_of(ip)
+            msock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            msock.bind((MCAST_V6, self.port, 0, index))
+            mreq = socket.inet_pton(socket.AF_INET6, MCAST_V6) + struct.pack("@I", index)
+            msock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+            usock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index)
+        self.sockets.append((msock, True))
+
+    def start(self, scheduler) -> None:
+        for sock, is_mcast in self.sockets:
+            self._tasks.append(scheduler.spawn(self._serve(sock, is_mcast),
+                                               name=f"b-route-udp {sock.getsockname()[0]}",
+                                               priority=Priority.COMMS))
+
+    def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for sock, _ in self.sockets:
+            sock.close()
+        self.sockets.clear()
+
+    # ---------------------------------------------------------------- receive / send
+    async def _serve(self, sock: socket.socket, is_mcast: bool) -> None:
+        deliver = self.service.deliver
+        while True:
+            await readable(sock)
+            for _ in range(self.batch):
+                try:
+                    data, peer = sock.recvfrom(MAX_DATAGRAM)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as exc:   # e.g. ICMP port unreachable reported on a later recv
+                    log.debug("recv on %s: %s", sock.getsockname(), exc)
+                    continue
+                if not is_mcast:
+                    self._route[peer[0]] = sock
+                deliver(self.name, peer, data, multicast=is_mcast)
+            await yield_now()
+
+    def send(self, data: bytes, address) -> None:
+        sock = self._route.get(address[0])
+        if sock is None:
+            family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+            sock = self._unicast.get(family)
+            if sock is None:
+                raise OSError(f"no local {('IPv6' if family == socket.AF_INET6 else 'IPv4')} "
+                              f"address to reach {address[0]}")
+        sock.sendto(data, address)
+
+    def broadcast(self, data: bytes) -> None:
+        for family, sock in self._unicast.items():
+            if family == socket.AF_INET:
+                sock.sendto(data, (MCAST_V4, self.port))
+            else:
+                sock.sendto(data, (MCAST_V6, self.port, 0, _interface_of(sock.getsockname()[0])))
+
+
+def _scope(address: str) -> int:
+    """Interface index of a scoped IPv6 address "fe80::1%eth0" (0 when unscoped)."""
+    if "%" not in address:
+        return 0
+    name = address.split("%", 1)[1]
+    return int(name) if name.isdigit() else socket.if_nametoindex(name)
+
+
+def _interface_of(ip: str) -> int:
+    """Interface index for IPv6 multicast: loopback for ::1, else the default (0)."""
+    if ip == "::1":
+        try:
+            return socket.if_nametoindex("lo")
+        except OSError:
+            return 0
+    return 0

@@ -1,0 +1,78 @@
+"""``sumame hems`` against a node on loopback UDP (IPv4 and IPv6), and its argument errors."""
+import random
+import socket
+
+import pytest
+
+from sumame.firmware.net import echonet as el
+from sumame.firmware.readings import Quantity
+from sumame.tools.cli import main
+from sumame.tools.sample_node import SampleNode
+
+
+@pytest.fixture(scope="module")
+def node():
+    address = f"127.0.0.{random.randint(20, 250)}"
+    extra = ()
+    if socket.has_ipv6:
+        extra = ("::1",)
+    try:
+        n = SampleNode(address, port=random.randint(20000, 60000), extra_addresses=extra).start()
+    except OSError as exc:
+        pytest.skip(f"cannot open the loopback node: {exc}")
+    yield n
+    n.stop()
+
+
+def test_get_prints_decoded_values_with_units(node, capsys):
+    host, port = node.endpoints[0]
+    assert main(["hems", "--ip", host, "--port", str(port), "get", "E7", "E0", "E1", "EA", "E8"]) == 0
+    out = capsys.readouterr().out
+    r = node.readings
+    assert f"{r.present().power_w} W" in out
+    kwh = r.cumulative_now(Quantity.FORWARD) * 0.1
+    assert f"{kwh:.1f} kWh (raw {r.cumulative_now(Quantity.FORWARD)})" in out
+    assert "JST" in out and "R " in out and " A" in out
+
+
+def test_history_prints_48_half_hours(node, capsys):
+    host, port = node.endpoints[0]
+    assert main(["hems", "--ip", host, "--port", str(port), "history", "--day", "1"]) == 0
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("  ")]
+    assert len(lines) == 48 and lines[0].startswith("  00:00") and lines[-1].startswith("  23:30")
+    assert all(l.endswith("kWh") or l.endswith("no data") for l in lines)
+
+
+def test_ipv6_loopback(node, capsys):
+    if len(node.endpoints) < 2:
+        pytest.skip("no IPv6 loopback on this host")
+    host, port = node.endpoints[1]
+    assert host == "::1"
+    assert main(["hems", "--ip", "::1", "--port", str(port), "get", "E7"]) == 0
+    assert " W" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["hems", "--ip", "1.2.3", "get", "E7"], "not an IPv4 or IPv6 address"),
+    (["hems", "--ip", "127.0.0.1", "get", "ZZ"], "not hexadecimal"),
+    (["hems", "--ip", "127.0.0.1", "get", "10"], "outside 80..FF"),
+    (["hems", "--ip", "127.0.0.1", "history", "--day", "100"], "outside 0..99"),
+])
+def test_bad_arguments_exit_2_with_one_clear_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1]
+
+
+def test_missing_ip_and_subcommand(capsys):
+    assert main(["hems", "get", "E7"]) == 2
+    assert "--ip ADDR is required" in capsys.readouterr().err
+    assert main(["hems", "--ip", "127.0.0.1"]) == 2
+
+
+def test_no_answer_is_reported(capsys):
+    port = random.randint(20000, 60000)
+    assert main(["hems", "--ip", "127.0.0.1", "--port", str(port), "--timeout", "0.3", "get", "E7"]) == 1
+    assert "no answer" in capsys.readouterr().out
