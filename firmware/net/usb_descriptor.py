@@ -128,16 +128,18 @@ class ConfigurationDescriptor:
         return bool(self.attributes & 0x20)
 
 
-def max_power_ma(config: ConfigurationDescriptor, *, superspeed: bool | None,
-                 bcd_usb: int = 0x0200) -> int:
-    """The most current the device may draw from VBUS in this configuration, mA.
-
-    superspeed: True/False when the host reports the operating speed; None when unknown (then
-    bcd_usb >= 0x0300 counts as SuperSpeed).
-    """
+def ma_per_unit(superspeed: bool | None, bcd_usb: int = 0x0200) -> int:
+    """mA per bMaxPower unit. superspeed: True/False when the host reports the operating speed;
+    None when unknown (then bcd_usb >= 0x0300 counts as SuperSpeed)."""
     if superspeed is None:
         superspeed = bcd_usb >= 0x0300
-    return config.max_power * (MA_PER_UNIT_SUPERSPEED if superspeed else MA_PER_UNIT_USB2)
+    return MA_PER_UNIT_SUPERSPEED if superspeed else MA_PER_UNIT_USB2
+
+
+def max_power_ma(config: ConfigurationDescriptor, *, superspeed: bool | None,
+                 bcd_usb: int = 0x0200) -> int:
+    """The most current the device may draw from VBUS in this configuration, mA."""
+    return config.max_power * ma_per_unit(superspeed, bcd_usb)
 
 
 # --------------------------------------------------------------------------- parsing
