@@ -108,6 +108,7 @@ class BreakerStatus:
     reclose_at: float | None
     stuck_alarm: bool
     operations: int | None
+    """Coil strokes the firmware has commanded over the meter's life (persisted)."""
 
     def rows(self) -> list[tuple[str, str]]:
         """(label, value) pairs for a status display."""
@@ -145,6 +146,7 @@ class _Record:
     total_trips: int = 0
     reclose_at: float | None = None
     stuck: bool = False
+    strokes: int = 0
     pending: dict | None = None
 
     def encode(self) -> bytes:
@@ -211,7 +213,7 @@ class Breaker:
             True, self.mode.value, None if self._contact is None else self._contact.value,
             self.limit_a, self._current_a, round(self._thermal.heat, 4), len(window),
             self._rec.total_trips, self.mode is BreakerMode.LOCKED_OUT, self._rec.reclose_at,
-            self._rec.stuck, self.relay.operations)
+            self._rec.stuck, self._rec.strokes)
 
     # ---------------------------------------------------------------- boot
     def boot(self) -> None:
@@ -406,7 +408,8 @@ class Breaker:
     def _actuate(self, new: _Record, source: CommandSource, kind: str, cause: str) -> bool:
         """Write ahead, pulse, read back, store. False (and alarm) if the contact did not move."""
         target = BreakerMode(new.mode).contact
-        old = self._rec
+        old = replace(self._rec, strokes=self._rec.strokes + 1)   # counted even if interrupted
+        new = replace(new, strokes=old.strokes)
         self._rec = replace(old, pending=asdict(replace(new, pending=None, stuck=False)))
         self._save()
         try:

@@ -55,7 +55,8 @@ def test_last_gasp_then_death_then_reboot_reconciles():
     assert events.of_kind("power-fail")[0].at == T0 + 100.5
     assert "sent" in events.of_kind("last-gasp")[0].detail
 
-    *_, monitor2, _, gap, _ = boot(store, T0 + 3600, hold_up_j=12.0)
+    *_, monitor2, _, gap, sched2 = boot(store, T0 + 3600, hold_up_j=12.0)
+    sched2.close()
     assert gap == Outage(T0 + 100.5, T0 + 3600, "outage", "voltage")
     assert monitor2.liveness().last_power_fail == T0 + 100.5
     # 30-min intervals ending 00:00 ... 01:00 JST of 1_750_001_400 .. 1_750_005_000 are no data

@@ -208,3 +208,13 @@ def test_lockout_commands():
     out = m.breaker.command_reset_lockout(A)
     assert out.ok and m.relay.contact is ContactState.CLOSED
     assert not m.breaker.command_reset_lockout(A).ok  # not locked out any more
+
+
+def test_stroke_count_persists_across_reboots_including_interrupted_ones():
+    m = Meter()
+    m.breaker.command_open(A)
+    m.breaker.command_close(A)
+    m.relay.cut_power_on_next_drive(moved=False)
+    with pytest.raises(PowerCut):
+        m.breaker.command_open(A)
+    assert m.reboot().breaker.status().operations == 3 == m.relay.operations
