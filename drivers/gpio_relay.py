@@ -6,9 +6,9 @@ Wiring: two coil drivers (transistor / H-bridge inputs) on ``set_pin`` (closes t
 for the contact to stop bouncing before anyone reads it back.
 
 gpiozero pitfalls this driver works around (see the reference notes, §4.1):
-* Pins are claimed once, at construction, and kept for the life of the process (gpiozero's pin
-  reservation); a second driver on the same pins is refused (ConfigurationError). The outputs are never re-created per
-  operation, so no set-up glitch can pulse a coil.
+* Pins are claimed once, at construction, and kept for the life of the process (gpiozero's
+  pin reservation); a second driver on the same pins is refused (ConfigurationError). The
+  outputs are never re-created per operation, so no set-up glitch can pulse a coil.
 * Outputs are created with ``initial_value=False`` (no "blip" high on set-up); the coil drivers
   still need hardware pull-downs, because gpiozero releases the pins at interpreter exit and on
   lgpio they float afterwards.

@@ -1,4 +1,6 @@
-"""USB standard descriptors (USB 2.0 §9.6, USB 3.2 §9.6): parse and build. Pure: bytes in, objects out.
+"""USB standard descriptors (USB 2.0 §9.6, USB 3.2 §9.6): parse and build.
+
+Pure: bytes in, objects out.
 
 The meter reads a customer device's configuration descriptor to learn how much current it may
 draw (bMaxPower) before it lets the device draw from the power budget. The bytes come from
@@ -56,7 +58,8 @@ class DescriptorWrongType(UsbDescriptorError):
 
 
 class DescriptorInconsistent(UsbDescriptorError):
-    """Counts or lengths that contradict each other (bNumInterfaces, bNumEndpoints, wTotalLength)."""
+    """Counts or lengths that contradict each other (bNumInterfaces, bNumEndpoints,
+    wTotalLength)."""
 
 
 @dataclass(frozen=True)

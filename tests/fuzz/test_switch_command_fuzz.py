@@ -29,7 +29,8 @@ def test_decoder_raises_only_its_own_errors(data):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.binary(min_size=ENVELOPE_LEN, max_size=ENVELOPE_LEN), st.sampled_from(list(CommandSource)))
+@given(st.binary(min_size=ENVELOPE_LEN, max_size=ENVELOPE_LEN),
+       st.sampled_from(list(CommandSource)))
 def test_random_envelopes_never_move_the_relay(data, source):
     clock = VirtualClock(1_750_000_000)
     relay = EmulatedRelay()

@@ -26,9 +26,9 @@ def test_random_bytes_only_raise_descriptor_errors(data):
             pass
 
 
+class_specific = st.builds(lambda b: RawDescriptor(0x25, bytes([3, 0x25, b])), u8)
 endpoints = st.lists(st.builds(EndpointDescriptor, u8, u8, st.integers(0, 0xFFFF), u8,
-                               st.lists(st.builds(lambda b: RawDescriptor(0x25, bytes([3, 0x25, b])),
-                                                  u8), max_size=1).map(tuple)), max_size=3)
+                               st.lists(class_specific, max_size=1).map(tuple)), max_size=3)
 interfaces = st.lists(st.builds(InterfaceDescriptor, u8, u8, u8, u8, u8, u8,
                                 endpoints.map(tuple)), max_size=3)
 

@@ -52,7 +52,8 @@ def test_25_va_device_on_hv_meter_is_never_powered():
     assert rig.budget.load("comms:ethernet-wisun") is None and rig.switched == []
     assert rig.supply.allocations() == {}
     (refusal,) = rig.events.of_kind("load-refused")
-    assert refusal.severity is Severity.WARNING and "instrument-transformer 15.0 VA" in refusal.detail
+    assert refusal.severity is Severity.WARNING
+    assert "instrument-transformer 15.0 VA" in refusal.detail
 
 
 def test_admission_accumulates_and_refuses_what_does_not_fit():

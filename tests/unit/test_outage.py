@@ -112,7 +112,7 @@ def test_clean_shutdown_is_a_restart_gap():
 
 def test_history_survives_reboots_and_is_bounded():
     rig = Rig(keep=3)
-    for k in range(5):
+    for _ in range(5):
         rig.volts(5, 0)
         rig.volts(5, 101)
     assert len(rig.mon.outages()) == 3
