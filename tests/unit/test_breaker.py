@@ -205,6 +205,8 @@ def test_lockout_commands():
         assert not out.ok and "locked out" in out.reason
     assert m.breaker.command_set_limit(40, A).ok     # settings still accepted
     assert not m.breaker.reclose_if_due(t + 1000)    # no auto-reclose in lockout
+    m = m.reboot()                                   # a reboot does not clear the lockout
+    assert m.breaker.mode is BreakerMode.LOCKED_OUT and not m.breaker.reclose_if_due(t + 9999)
     out = m.breaker.command_reset_lockout(A)
     assert out.ok and m.relay.contact is ContactState.CLOSED
     assert not m.breaker.command_reset_lockout(A).ok  # not locked out any more
