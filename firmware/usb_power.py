@@ -11,7 +11,8 @@ bMaxPower is in 2 mA units, or 8 mA when the device operates at SuperSpeed.
 A port that draws more than it declared is shed by the budget (VBUS off, or every device
 de-authorized when the port has no VBUS switch). The manager powers it again after
 ``retry_s``, doubling the wait after each shed up to ``max_retry_s``; the devices re-enumerate
-and are admitted afresh (a device that keeps lying keeps being shed, each time logged).
+and are admitted afresh (a device that keeps lying keeps being shed, each time logged); after
+``10 x retry_s`` without a shed the wait is back to ``retry_s``.
 """
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ class UsbPowerManager:
         self.refusals = 0
         self._next_retry: float | None = None
         self._backoff = retry_s
+        self._on_since: float | None = None
 
     # ---------------------------------------------------------------- power
     def _port_va(self) -> float:
@@ -101,7 +103,12 @@ class UsbPowerManager:
         now = self._clock.now() if now is None else now
         load = self.budget.load(self.load_name)
         if load is not None and load.state is LoadState.SHED_OVERDRAW:
+            self._on_since = None
             self._retry_after_shed(now)
+        elif load is not None and load.state is LoadState.ON:
+            self._on_since = now if self._on_since is None else self._on_since
+            if now - self._on_since >= 10 * self.retry_s:
+                self._backoff = self.retry_s      # behaved for a while: forget past sheds
         for event in self.port.poll():
             if event.kind is HotplugKind.ARRIVED:
                 self._arrived(event.device)
