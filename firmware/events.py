@@ -56,8 +56,11 @@ class EventLog:
         self._logger = logger
 
     def record(self, kind: str, *, source: str, detail: str = "",
-               severity: Severity = Severity.INFO) -> MeterEvent:
-        event = MeterEvent(self._clock.now(), kind, source, detail, severity)
+               severity: Severity = Severity.INFO, at: float | None = None) -> MeterEvent:
+        """Log an event. ``at`` (epoch s) dates it when it happened earlier than now, e.g. a
+        power failure reconstructed at boot; default: the clock's now."""
+        event = MeterEvent(self._clock.now() if at is None else float(at), kind, source, detail,
+                           severity)
         self._remember(event)
         if self.sink is not None:
             self.sink(event)

@@ -24,9 +24,10 @@ from .errors import (
 from .hardware import Hardware
 from .metering_asic import AsicStatus, EnergyDelta, Instantaneous, MeteringAsic
 from .nvm import ERASED, Nvm
-from .power import PowerSource, PowerSupply
+from .power import PowerMonitor, PowerSource, PowerSupply
 from .relay import ContactState, Relay
 from .rtc import Rtc
+from .usb import HotplugKind, UsbDeviceInfo, UsbHotplug, UsbPort, UsbSpeed
 
 __all__ = [
     "AsicStatus", "BusError", "CommsError", "CommsUnit", "CommsUnitDescriptor",
@@ -34,5 +35,6 @@ __all__ = [
     "EnergyDelta", "HalError", "Hardware", "Instantaneous", "Medium", "MeteringAsic", "Nvm",
     "NvmAddressError", "NvmError", "NvmProgramError", "NvmWornOut", "PowerBudgetExceeded",
     "PowerCut", "PowerSource", "PowerSupply", "Relay", "RelayError", "Rtc", "StuckContact",
-    "TimeSource",
+    "TimeSource", "PowerMonitor", "HotplugKind", "UsbDeviceInfo", "UsbHotplug", "UsbPort",
+    "UsbSpeed",
 ]

@@ -41,3 +41,18 @@ class PowerSupply(Protocol):
     def release(self, load: str) -> None: ...
 
     def allocations(self) -> dict[str, float]: ...
+
+
+@runtime_checkable
+class PowerMonitor(Protocol):
+    """Optional measurements a supply may offer (the emulated supply does; on hardware a
+    current-sense IC would).
+
+    ``available_va()``: what the source can deliver to loads right now, VA, after the meter
+    core's own draw (drops below the committed total during a brown-out).
+    ``measured_va(load)``: the measured draw of an admitted load, VA; None when not sensed.
+    """
+
+    def available_va(self) -> float: ...
+
+    def measured_va(self, load: str) -> float | None: ...

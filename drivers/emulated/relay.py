@@ -1,0 +1,82 @@
+"""Emulated latching relay: contact state, operation counter, contact wear, fault injection.
+
+Physics: a bistable relay keeps its contact without power; ``drive(target)`` is one coil stroke.
+Every stroke counts as an operation (wear), also one towards the position the contact already
+has. After ``wear_limit`` operations the contact welds: it stays where it is (a stuck contact the
+firmware detects by read-back). Faults to inject:
+
+* ``stick(position)``: the contact no longer moves (welded / jammed), ``unstick()`` clears it;
+* ``cut_power_on_next_drive(moved=...)``: the supply vanishes during the next stroke; the contact
+  has moved or not (``moved``), the stroke is counted, and ``PowerCut`` is raised;
+* ``fail_coil(True)``: the coil driver is dead: ``drive`` raises RelayError;
+* ``fail_sense(True)``: the auxiliary contact input reads garbage: ``sensed`` raises RelayError.
+
+``load_connected`` tells an emulated metering chip whether the load sees the supply (current
+flows only while the contact is closed).
+"""
+from __future__ import annotations
+
+from sumame.hal.errors import PowerCut, RelayError
+from sumame.hal.relay import ContactState
+
+
+class EmulatedRelay:
+    def __init__(self, initial: ContactState = ContactState.CLOSED, *,
+                 wear_limit: int = 100_000, operations: int = 0):
+        self.contact = initial
+        self.operations = operations
+        self.wear_limit = wear_limit
+        self.drive_log: list[ContactState] = []
+        """Every stroke requested, in order (tests check that none happened at boot)."""
+        self._stuck: ContactState | None = None
+        self._cut: bool | None = None
+        self._coil_dead = False
+        self._sense_dead = False
+
+    # ---------------------------------------------------------------- fault injection
+    def stick(self, position: ContactState | None = None) -> None:
+        """Weld the contact at ``position`` (default: where it is now)."""
+        self._stuck = position or self.contact
+        self.contact = self._stuck
+
+    def unstick(self) -> None:
+        self._stuck = None
+
+    def cut_power_on_next_drive(self, *, moved: bool) -> None:
+        self._cut = moved
+
+    def fail_coil(self, dead: bool = True) -> None:
+        self._coil_dead = dead
+
+    def fail_sense(self, dead: bool = True) -> None:
+        self._sense_dead = dead
+
+    @property
+    def worn_out(self) -> bool:
+        return self.operations >= self.wear_limit
+
+    @property
+    def load_connected(self) -> bool:
+        return self.contact is ContactState.CLOSED
+
+    # ---------------------------------------------------------------- Relay contract
+    def drive(self, target: ContactState) -> None:
+        if self._coil_dead:
+            raise RelayError("coil driver open circuit: no stroke")
+        self.drive_log.append(target)
+        moves = self._stuck is None and not self.worn_out
+        self.operations += 1
+        if self._cut is not None:
+            moved, self._cut = self._cut, None
+            if moved and moves:
+                self.contact = target
+            raise PowerCut(f"supply lost during the stroke to {target.value}")
+        if moves:
+            self.contact = target
+        elif self.worn_out and self._stuck is None:
+            self._stuck = self.contact   # welded at end of life
+
+    def sensed(self) -> ContactState:
+        if self._sense_dead:
+            raise RelayError("auxiliary contact input reads neither open nor closed")
+        return self.contact
