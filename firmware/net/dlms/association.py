@@ -158,7 +158,11 @@ class Association:
         if aarq.application_context != wanted:
             raise AarqRefused(AcseServiceUser.APPLICATION_CONTEXT_NAME_NOT_SUPPORTED,
                               f"application context {aarq.application_context}, expected {wanted}")
-        mechanism = aarq.mechanism if aarq.mechanism is not None else Mechanism.NONE
+        try:
+            mechanism = Mechanism(aarq.mechanism if aarq.mechanism is not None else Mechanism.NONE)
+        except ValueError:
+            raise AarqRefused(AcseServiceUser.AUTHENTICATION_MECHANISM_NAME_NOT_RECOGNISED,
+                              f"unknown mechanism {aarq.mechanism}") from None
         if mechanism != policy.mechanism:
             diag = (AcseServiceUser.AUTHENTICATION_MECHANISM_NAME_REQUIRED if mechanism == Mechanism.NONE
                     else AcseServiceUser.AUTHENTICATION_MECHANISM_NAME_NOT_RECOGNISED)

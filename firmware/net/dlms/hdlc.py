@@ -239,8 +239,12 @@ class FrameSplitter:
     def __init__(self) -> None:
         self._buf = bytearray()
         self.discarded = 0
+        self._after_frame = False
 
     def feed(self, data: bytes) -> list[bytes]:
+        if self._after_frame and not self._buf and data and data[0] != FLAG:
+            self._buf.append(FLAG)      # the previous closing flag opens this frame
+        self._after_frame = False
         self._buf += data
         frames = []
         buf = self._buf
@@ -274,4 +278,5 @@ class FrameSplitter:
             del buf[:total]
             if buf and buf[0] != FLAG:
                 buf[0:0] = bytes((FLAG,))   # the closing flag was shared with the next frame
+            self._after_frame = not buf
         return frames
