@@ -244,3 +244,17 @@ def test_our_client_requests_are_understood_by_gurux_translator():
     assert "ActionRequestNormal" in xml and "0000600300AFF".lower()[:4] in xml.lower()
     xml = t.pduToXml(client.set(8, obis.CLOCK, 2, axdr.octet_string(bytes(12))))
     assert "SetRequestNormal" in xml
+
+
+@pytest.mark.parametrize("security,sc", [(Security.AUTHENTICATION, 0x10), (Security.ENCRYPTION, 0x20),
+                                         (Security.AUTHENTICATION_ENCRYPTION, 0x30)])
+def test_suite0_protection_matches_gurux(security, sc):
+    from gurux_dlms.AesGcmParameter import AesGcmParameter
+    from gurux_dlms.GXDLMSChippering import GXDLMSChippering
+    from sumame.firmware.net.dlms.security import protect
+    apdu = bytes.fromhex("C001C100030100010800FF0200")
+    p = AesGcmParameter(0, bytearray(CLIENT_TITLE), bytearray(EK), bytearray(AK))
+    p.security, p.invocationCounter = security, 0x01234567
+    theirs = bytes(GXDLMSChippering.encryptAesGcm(p, bytearray(apdu)))
+    ours = protect(apdu, sc=sc, system_title=CLIENT_TITLE, invocation_counter=0x01234567, ek=EK, ak=AK)
+    assert theirs[2:] == ours and theirs[1] == len(ours)      # gurux prefixes a tag (0) and length
