@@ -103,6 +103,7 @@ _INT_RANGES = {
 }
 _FLOAT_FORMATS = {DataType.FLOAT32: struct.Struct(">f"), DataType.FLOAT64: struct.Struct(">d")}
 _FIXED_OCTETS = {DataType.DATE_TIME: 12, DataType.DATE: 5, DataType.TIME: 4}
+_TAGS = {int(t): t for t in DataType}
 
 
 # ---------------------------------------------------------------- constructors (readability)
@@ -321,18 +322,35 @@ def decode(raw: bytes) -> Data:
 
 def read_data(r: Reader, depth: int = 0) -> Data:
     """Read one Data at the reader's position (used by APDU decoders)."""
-    tag = r.u8("data tag")
-    try:
-        t = DataType(tag)
-    except ValueError:
-        raise r.error(f"unknown A-XDR data tag {tag}", r.pos - 1) from None
+    data, pos = r.data, r.pos
+    if pos >= len(data):
+        raise r.fail("truncated: missing data tag")
+    t = _TAGS.get(data[pos])
+    if t is None:
+        raise r.error(f"unknown A-XDR data tag {data[pos]}", pos)
+    pos += 1
+    r.pos = pos
+    fmt = _INT_FORMATS.get(t)
+    if fmt is not None:                       # fast path: fixed-size integers
+        end = pos + fmt.size
+        if end > len(data):
+            raise r.fail(f"truncated: {t.name} needs {fmt.size} bytes")
+        r.pos = end
+        return Data(t, fmt.unpack_from(data, pos)[0])
+    if t is DataType.OCTET_STRING:            # fast path: short octet-strings
+        n = data[pos] if pos < len(data) else 0x80
+        if n < 0x80 and pos + 1 + n <= len(data):
+            r.pos = pos + 1 + n
+            return Data(t, data[pos + 1:pos + 1 + n])
+        return Data(t, r.take(r.length("octet-string length"), "octet-string"))
     if t is DataType.STRUCTURE or t is DataType.ARRAY:
         if depth >= MAX_DEPTH:
             raise r.fail(f"data nested deeper than {MAX_DEPTH}")
         n = r.length(f"{t.name.lower()} count")
         if n > r.remaining:  # each element needs at least one byte
             raise r.fail(f"{t.name.lower()} of {n} elements cannot fit {r.remaining} bytes")
-        return Data(t, tuple(read_data(r, depth + 1) for _ in range(n)))
+        depth += 1
+        return Data(t, tuple([read_data(r, depth) for _ in range(n)]))
     if t is DataType.COMPACT_ARRAY:
         desc = _read_type_desc(r, depth)
         size = r.length("compact-array contents length")
