@@ -26,7 +26,7 @@ from .descriptors import (INVOKE_HIGH_CONFIRMED, AttributeDescriptor, MethodDesc
 from .errors import ApduError, DecipheringError, SecurityError
 from .initiate import Conformance, ConfirmedServiceError, InitiateRequest, InitiateResponse
 from .reader import Reader
-from .security import (SC_AUTH_ENC, ReplayGuard, TxCounter, cipher_apdu, hls_gmac, parse_ciphered,
+from .security import (DED_TAGS, SC_AUTH_ENC, ReplayGuard, TxCounter, cipher_apdu, hls_gmac, parse_ciphered,
                        unprotect, verify_hls_gmac)
 from .xdlms import (ActionRequestNormal, ActionResponseNormal, GetRequestNext, GetRequestNormal,
                     GetRequestWithList, GetResponseNormal, GetResponseWithDatablock, GetResponseWithList,
@@ -49,6 +49,7 @@ class ClientSettings:
     ak: bytes = b""
     security_control: int = SC_AUTH_ENC
     general_ciphering: bool = False          # general-glo-ciphering instead of service-specific glo
+    dedicated_key: bytes | None = None       # sent in the InitiateRequest; requests then use ded-xxx
     conformance: int = CLIENT_CONFORMANCE
     max_receive_pdu: int = 0xFFFF
     tx_counter: TxCounter = field(default_factory=TxCounter)
@@ -86,7 +87,7 @@ class DlmsClient:
     # ------------------------------------------------------------------ association
     def aarq(self) -> bytes:
         s = self.s
-        initiate = InitiateRequest(s.conformance, s.max_receive_pdu).encode()
+        initiate = InitiateRequest(s.conformance, s.max_receive_pdu, s.dedicated_key).encode()
         if s.ciphered:
             initiate = cipher_apdu(initiate, sc=s.security_control, system_title=s.system_title,
                                    invocation_counter=s.tx_counter.next(), ek=s.ek, ak=s.ak)
@@ -148,6 +149,9 @@ class DlmsClient:
         s = self.s
         if not s.ciphered:
             return apdu
+        if s.dedicated_key is not None and apdu[0] in DED_TAGS:
+            return cipher_apdu(apdu, sc=s.security_control, system_title=s.system_title,
+                               invocation_counter=s.tx_counter.next(), ek=s.dedicated_key, ak=s.ak, kind="ded")
         return cipher_apdu(apdu, sc=s.security_control, system_title=s.system_title,
                            invocation_counter=s.tx_counter.next(), ek=s.ek, ak=s.ak,
                            kind="general" if s.general_ciphering else "glo")
@@ -182,7 +186,8 @@ class DlmsClient:
         title = apdu.system_title or self.server_title
         if title is None:
             raise DecipheringError("server system title unknown")
-        sc, ic, plain = unprotect(apdu.payload, system_title=title, ek=self.s.ek, ak=self.s.ak)
+        key = self.s.dedicated_key if apdu.key_kind == "ded" and self.s.dedicated_key else self.s.ek
+        sc, ic, plain = unprotect(apdu.payload, system_title=title, ek=key, ak=self.s.ak)
         self.guard.accept(title, apdu.key_kind, ic)
         return plain
 

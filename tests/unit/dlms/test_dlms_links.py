@@ -129,3 +129,14 @@ def test_wrapper_port_tcp_and_udp():
     udp = WrapperPort(meter.server, stream=False)
     assert udp.receive(b"\x00\x01\x00", meter.now) == [] and not udp.broken
     assert len(udp.receive(aarq, meter.now)) == 1
+
+
+def test_frame_reject_for_bad_snrm_and_unexpected_frames():
+    meter = FakeMeter()
+    port = HdlcPort(meter.server, SERVER)
+    snrm = HdlcFrame(SERVER, client_address(PUBLIC_SAP), 0x93, b"\x81\x80\x03\x05\x09\x00").encode()
+    assert HdlcFrame.decode(port.receive(snrm, meter.now)[0]).kind is FrameKind.FRMR
+    pair = HdlcPair(meter).connect()
+    ua_from_client = HdlcFrame(SERVER, client_address(PUBLIC_SAP), 0x73).encode()
+    assert HdlcFrame.decode(pair.port.receive(ua_from_client, meter.now)[0]).kind is FrameKind.FRMR
+    assert pair.get(8, obis.CLOCK, 3) == axdr.long(-540)           # the link still serves

@@ -269,3 +269,32 @@ def test_garbage_apdus_get_exception_responses(meter):
         assert isinstance(decode_apdu(c.raw(raw)), ExceptionResponse)
     assert c.raw(b"") is None
     assert c.get(8, obis.CLOCK, 3) == axdr.long(-540)
+
+
+def test_dedicated_key_ciphering(meter):
+    key = bytes(range(0x20, 0x30))
+    c = hls(meter, dedicated_key=key)
+    request = c.client.get(3, obis.ACTIVE_ENERGY_IMPORT, 2)
+    assert request[0] == 0xD0                                    # ded-get-request
+    raw = c.raw(request)
+    assert raw[0] == 0xD4                                        # ded-get-response, dedicated key
+    assert c.client.receive(raw).response.result == axdr.double_long_unsigned(forward_at(meter.now))
+    other = Conn(meter, ClientSettings(client_sap=HLS_SAP, mechanism=Mechanism.HIGH_GMAC, ciphered=True,
+                                       system_title=CLIENT_TITLE, ek=EK, ak=AK, tx_counter=TxCounter(500))).associate()
+    reply = other.client.receive(other.raw(bytes([0xD0]) + request[1:])).response
+    assert reply.service_error == 5                              # no dedicated key in that association
+
+
+def test_extended_register_and_clock_attributes():
+    from sumame.firmware.net.dlms.cosem.base import RequestContext
+    from sumame.firmware.net.dlms.cosem.clock import Clock
+    from sumame.firmware.net.dlms.cosem.registers import ExtendedRegister, Unit
+    reg = ExtendedRegister("1.0.1.6.0.255", lambda: 4200, scaler=0, unit=Unit.W, status_fn=lambda: 0x80,
+                           capture_time_fn=lambda: START)
+    ctx = RequestContext(START + 60)
+    assert [reg.get(a, ctx) for a in (2, 3, 4, 5)] == [
+        axdr.double_long_unsigned(4200), axdr.structure(axdr.integer(0), axdr.enum(27)), axdr.unsigned(0x80),
+        axdr.octet_string(epoch_to_octets(START))]
+    clock = Clock(status_fn=lambda: 0x02)
+    assert clock.get(2, ctx).value[-1] == 0x02 and clock.get(8, ctx) == axdr.boolean(False)
+    assert clock.get(9, ctx) == axdr.enum(1)
