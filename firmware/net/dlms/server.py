@@ -31,7 +31,7 @@ from .errors import ApduError, DecipheringError, DlmsError, ReplayError
 from .initiate import Conformance
 from .notify import ExceptionResponse, ServiceError, StateError
 from .reader import encode_length
-from .security import CIPHERED_TAGS, TAG_GENERAL_DED, TAG_GENERAL_GLO
+from .security import CIPHERED_TAGS, SC_AUTH_ENC, TAG_GENERAL_DED, TAG_GENERAL_GLO, cipher_apdu
 from .xdlms import (ActionRequestNormal, ActionResponseNormal, GetRequestNext, GetRequestNormal,
                     GetRequestWithList, GetResponseNormal, GetResponseWithDatablock, GetResponseWithList,
                     SetRequestNormal, SetRequestWithList, SetResponseNormal, SetResponseWithList)
@@ -113,6 +113,15 @@ class CosemServer:
 
     def find(self, class_id: int, logical_name: bytes) -> CosemObject | None:
         return self._index.get((class_id, logical_name))
+
+    def protect_notification(self, apdu: bytes, sc: int = SC_AUTH_ENC) -> bytes:
+        """A push (DataNotification / EventNotification) in general-glo-ciphering with our system
+        title and the next transmit invocation counter (what a ciphered push setup sends)."""
+        if self.security is None:
+            raise DlmsError("no security setup: pushes can only be sent in clear")
+        sec = self.security
+        return cipher_apdu(apdu, sc=sc, system_title=sec.system_title, invocation_counter=sec.tx_counter.next(),
+                           ek=sec.ek, ak=sec.ak, kind="general")
 
     def _security_event(self, kind: str, detail: str) -> None:
         self.counters[kind] += 1

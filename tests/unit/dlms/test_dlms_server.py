@@ -298,3 +298,16 @@ def test_extended_register_and_clock_attributes():
     clock = Clock(status_fn=lambda: 0x02)
     assert clock.get(2, ctx).value[-1] == 0x02 and clock.get(8, ctx) == axdr.boolean(False)
     assert clock.get(9, ctx) == axdr.enum(1)
+
+
+def test_ciphered_push_reaches_the_head_end(meter):
+    from sumame.firmware.net.dlms.cosem.base import RequestContext
+    from sumame.firmware.net.dlms.security import TxCounter as _Tx  # noqa: F401
+    push = meter.objects[-1]
+    protected = meter.server.protect_notification(push.notification(RequestContext(meter.now)).encode())
+    assert protected[0] == 0xDB
+    head_end = DlmsClient(ClientSettings(ek=EK, ak=AK))
+    note = head_end.parse_notification(protected)
+    assert isinstance(note, DataNotification) and axdr.to_python(note.body)[1] == forward_at(meter.now)
+    with pytest.raises(Exception, match="invocation counter"):
+        head_end.parse_notification(protected)                   # a replayed push is refused
