@@ -17,6 +17,7 @@ from typing import Callable
 BENCH_MODULES = [
     "sumame.tools.bench_core",
     "sumame.tools.bench_echonet",
+    "sumame.tools.bench_dlms",
 ]
 
 
