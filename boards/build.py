@@ -83,11 +83,77 @@ class Board:
             from sumame.drivers.emulated.rtc import EmulatedRtc
             rtc = emulated["rtc"] = EmulatedRtc(clock)
         p = self["power"]
-        from sumame.drivers.emulated.simple_power import SimplePowerSupply
+        from sumame.drivers.emulated.power import EmulatedPowerSupply
 
-        power = emulated["power"] = SimplePowerSupply(
-            PowerSource(p["source"], p["capacity_va"], p["core_draw_va"], p["hold_up_j"]))
-        return BuiltBoard(Hardware(asic=asic, nvm=nvm, rtc=rtc, power=power), emulated)
+        power = emulated["power"] = EmulatedPowerSupply(
+            PowerSource(p["source"], p["capacity_va"], p["core_draw_va"], p["hold_up_j"]), clock)
+        hardware = Hardware(asic=asic, nvm=nvm, rtc=rtc, power=power,
+                            relay=self._build_relay(emulated), comms=self._build_comms(emulated))
+        self._build_usb(hardware, emulated)
+        self._build_wifi(hardware, emulated)
+        built = BuiltBoard(hardware, emulated)
+        chip = emulated.get("chip")
+        if chip is not None:
+            relay = emulated.get("relay")
+            if relay is not None:
+                chip.load_connected = lambda: relay.load_connected
+                relay.before_move.append(chip.sync)
+            chip.irq = lambda state0, state1: asic.handle_irq()  # the chip's IRQ pin to the driver
+        return built
+
+    def _build_relay(self, emulated: dict):
+        if self.kind != "lv" or not self["meter"]["has_switch"]:
+            return None
+        r = self["relay"]
+        if r["driver"] == "gpio":
+            from sumame.drivers.gpio_relay import GpioLatchingRelay
+
+            return GpioLatchingRelay(r["set_pin"], r["reset_pin"], r["sense_pin"], pulse_s=r["pulse_ms"] / 1000)
+        from sumame.drivers.emulated.relay import EmulatedRelay
+
+        relay = emulated["relay"] = EmulatedRelay()
+        return relay
+
+    def _build_comms(self, emulated: dict) -> list:
+        from sumame.drivers.emulated.comms_unit import CATALOGUE
+
+        units = []
+        for name in self["comms"]["units"]:
+            if name not in CATALOGUE:
+                raise DeviceNotFound(f"[comms] units: unknown unit {name!r}; known: {', '.join(CATALOGUE)}")
+            units.append(CATALOGUE[name]())
+        emulated["comms_units"] = units
+        return units
+
+    def _build_usb(self, hardware: Hardware, emulated: dict) -> None:
+        u = self["usb"]
+        if not u["enabled"]:
+            return
+        if u["driver"] == "pyusb":
+            from sumame.drivers.usb import PyUsbPort
+
+            hardware.extras["usb_port"] = PyUsbPort()
+            return
+        from sumame.drivers.emulated.usb_devices import CATALOGUE
+        from sumame.drivers.emulated.usb_port import EmulatedUsbPort
+
+        port = emulated["usb_port"] = EmulatedUsbPort()
+        for name in u["devices"]:
+            if name not in CATALOGUE:
+                raise DeviceNotFound(f"[usb] devices: unknown device {name!r}; known: {', '.join(CATALOGUE)}")
+            port.plug(CATALOGUE[name]())
+        hardware.extras["usb_port"] = port
+
+    def _build_wifi(self, hardware: Hardware, emulated: dict) -> None:
+        if self.kind != "lv" or not self["broute"]["enabled"]:
+            return
+        from sumame.drivers.emulated.wifi_ap import EmulatedAccessPoint, EmulatedWifiStation
+        from sumame.hal.wifi import WifiSecurity
+
+        w = self["wifi"]
+        ap = emulated["access_point"] = EmulatedAccessPoint(
+            w["ssid"], WifiSecurity(w["security"]), w["passphrase"], lease_address=self["broute"]["ip"][0])
+        hardware.extras["wifi"] = emulated["wifi"] = EmulatedWifiStation([ap])
 
     def _build_asic(self, clock, emulated: dict, profile: str | None, seed: int | None):
         from sumame.drivers.atm90e32 import Atm90e32, Atm90e32Config

@@ -176,11 +176,11 @@ class Atm90e32:
 
     # ------------------------------------------------------------------ alarms
     def set_current_alarm(self, threshold_a: float | None,
-                          callback: Callable[[AsicStatus], None] | None = None) -> None:
+                          callback: Callable[[], None] | None = None) -> None:
         """Program the over-current threshold (A, per element) and enable its interrupt.
 
         ``None`` disables it. The IRQ line calls ``handle_irq()``, which reads and clears the
-        interrupt status and passes the status to ``callback``.
+        interrupt status and calls ``callback()``; ``read_status()`` tells what happened.
         """
         self._alarm_callback = callback
         self.write(R.CFG_REG_ACC_EN, R.CFG_UNLOCK)
@@ -199,4 +199,4 @@ class Atm90e32:
         self.write(R.EMM_INT_STATE0, s0)
         self.write(R.EMM_INT_STATE1, s1)
         if self._alarm_callback is not None:
-            self._alarm_callback(self.read_status())
+            self._alarm_callback()

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 from sumame.hal import Hardware
 from sumame.hal.errors import HalError
-from sumame.hal.jst import format_jst
 
 from .events import EventLog, Severity
 from .meter_readings import RegisterReadings
@@ -24,7 +23,9 @@ from .metering import Metering, MeteringConfig
 from .readings import MeterIdentity, RegisterScaling
 from .registers import IntervalRegisters, Retention, Snapshot
 from .scheduler import Overrun, Priority, Scheduler, sleep
+from .services import SERVICE_FACTORIES
 from .storage import BootReport, Storage, StorageLayout, plan_layout
+from .switchgear import Switchgear
 
 log = logging.getLogger("sumame.meter")
 
@@ -72,6 +73,8 @@ class Meter:
         self.boot_report: BootReport | None = None
         self.booted_at = self.clock.now()
         self.findings_seen: set = set()
+        self.switchgear = None
+        self.services: list = []
         scheduler.on_overrun = self._on_overrun
 
     # ------------------------------------------------------------------ boot
@@ -87,10 +90,14 @@ class Meter:
         latest, session = self._restore_counters(report)
         self.metering.restore(latest, session)
         self.storage.save(_SESSION, struct.pack(">I", session))
-        self._note_gap(latest)
         self.events.record("boot", source="firmware",
                            detail=f"{self.config.identity.kind.upper()} meter {self.config.identity.serial}: "
                                   f"{kept} snapshots restored, session {session}")
+        self.switchgear = Switchgear(self)
+        newest = report.snapshots[-1].epoch if report.snapshots else None
+        self.switchgear.boot(last_alive_hint=newest)
+        self.metering.sample_listeners.append(self.switchgear.on_sample)
+        self.metering.measuring = lambda: not self.switchgear.outage.in_outage
         try:
             self.hw.asic.start()
         except HalError as exc:
@@ -98,7 +105,18 @@ class Meter:
                                detail=f"metering chip did not start: {exc}")
         self.scheduler.spawn(self.metering.run(), name="metering", priority=Priority.METERING)
         self.scheduler.spawn(self._scrub(), name="storage-scrub", priority=Priority.STORAGE)
+        self.switchgear.start(self.scheduler)
+        for factory in SERVICE_FACTORIES:
+            service = factory(self, self.switchgear)
+            if service is not None:
+                service.start()
+                self.services.append(service)
         return report
+
+    @property
+    def endpoints(self) -> list[tuple[str, str]]:
+        """(name, address) of every interface the meter's services serve."""
+        return [ep for service in self.services for ep in service.endpoints]
 
     def _restore_counters(self, report: BootReport) -> tuple[Snapshot | None, int]:
         latest = report.snapshots[-1] if report.snapshots else None
@@ -114,13 +132,6 @@ class Meter:
             if latest is None or at > latest.epoch:
                 latest = snap
         return latest, max(sessions, default=0) + 1
-
-    def _note_gap(self, latest: Snapshot | None) -> None:
-        now = self.clock.now()
-        if latest is not None and now - latest.epoch > 60:
-            self.events.record("gap", source="metering", severity=Severity.WARNING,
-                               detail=f"not measured from {format_jst(latest.epoch)} to {format_jst(now)}: "
-                                      f"intervals in between are no data")
 
     def _report_storage(self, report: BootReport) -> None:
         for finding in report.findings():
@@ -166,8 +177,19 @@ class Meter:
             self.metering.poll()
         except HalError:
             pass
+        for service in reversed(self.services):
+            service.stop()
         self.checkpoint()
+        if self.switchgear is not None:
+            self.switchgear.shutdown()
         self.events.record("shutdown", source="firmware", detail="orderly shutdown; counters saved")
+        self.scheduler.close()
+
+    def power_down(self) -> None:
+        """The supply is gone (hold-up exhausted): the CPU stops where it is. Sockets close
+        with the process; nothing more reaches the flash."""
+        for service in self.services:
+            service.stop()
         self.scheduler.close()
 
     # ------------------------------------------------------------------ status

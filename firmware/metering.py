@@ -64,6 +64,11 @@ class Metering:
         self._last_volt_t: float | None = None
         self._last_present = -1e18
         self._broken = False
+        self._outage = False
+        self.sample_listeners: list[Callable[[float, Instantaneous], None]] = []
+        """Called with every instantaneous reading (breaker, outage detection)."""
+        self.measuring: Callable[[], bool] = lambda: True
+        """False while the meter cannot measure (supply lost): intervals become no data."""
 
     # ------------------------------------------------------------------ state
     def restore(self, snapshot: Snapshot | None, session: int) -> None:
@@ -118,11 +123,16 @@ class Metering:
             else:
                 log.warning("metering chip read failed (%s); retrying", exc)
             return
-        if self._broken:  # energy may have been lost while the chip was unreadable
+        if not self.measuring():
+            self._broken = True  # supply lost: this stretch is not measured
+            self._outage = True
+        elif self._broken:  # energy may have been lost while the chip was unreadable
             self._broken = False
             self.session += 1
-            self.events.record("metering-resumed", source="metering", severity=Severity.WARNING,
-                               detail="chip readable again; intervals across the gap are no data")
+            if not self._outage:
+                self.events.record("metering-resumed", source="metering", severity=Severity.WARNING,
+                                   detail="chip readable again; intervals across the gap are no data")
+            self._outage = False
         self.last_good_read = now
         self.polls += 1
         c = self.counters
@@ -135,6 +145,8 @@ class Metering:
         inst = self.asic.read_instantaneous()
         self.instantaneous = inst
         self._last_present = now
+        for listener in self.sample_listeners:
+            listener(now, inst)
         if self._last_volt_t is not None:
             dt = min(now - self._last_volt_t, 2 * max(self.config.present_interval_s, self.config.poll_interval_s))
             vr, vt = inst.voltage_v

@@ -117,7 +117,7 @@ class OutageMonitor:
     """See the module docstring. ``boot()`` once, then ``feed()`` samples; ``heartbeat()`` often."""
 
     def __init__(self, store, events: EventLog, clock, *,
-                 thresholds: OutageThresholds | None = None, keep: int = 64,
+                 thresholds: OutageThresholds | None = None, keep: int = 16,
                  hold_up_s: Callable[[], float] | None = None, last_gasp_min_s: float = 0.5):
         self.thresholds = thresholds or OutageThresholds()
         self._store, self._events, self._clock = store, events, clock
@@ -158,14 +158,19 @@ class OutageMonitor:
                         self.boot_at, now - self.boot_at)
 
     # ---------------------------------------------------------------- boot / shutdown
-    def boot(self) -> Outage | None:
-        """Reconcile the stored record; returns the gap that ended with this boot (or None)."""
+    def boot(self, last_alive_hint: float | None = None) -> Outage | None:
+        """Reconcile the stored record; returns the gap that ended with this boot (or None).
+
+        ``last_alive_hint``: a later proof of life than the stored heartbeat (e.g. the newest
+        minute snapshot), so the heartbeat itself can be written rarely."""
         now = self.boot_at = self._since = self._clock.now()
         rec = self._load()
         gap = None
         if rec is not None:
             self._history = [Outage(*o) for o in rec.get("history", [])]
             open_start, last_alive = rec.get("open"), rec.get("last_alive")
+            if last_alive is not None and last_alive_hint is not None and not rec.get("clean"):
+                last_alive = max(last_alive, last_alive_hint)
             if open_start is not None:
                 gap = Outage(open_start, now, "outage", "voltage")
             elif rec.get("clean"):

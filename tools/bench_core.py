@@ -48,7 +48,7 @@ def boot_time(quick: bool) -> list[Figure]:
     again = build_runtime(board, virtual=True, start_epoch=START + days * 86400 + 60, boot=False)
     again.built.emulated["flash"].load_image(image)
     t0 = time.perf_counter()
-    report = again.meter.boot()
+    report = again.boot()
     wall = time.perf_counter() - t0
     records = sum(len(r.records) for r in report.recoveries.values())
     again.close()

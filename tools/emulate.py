@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import ipaddress
 import os
 import signal
 import sys
@@ -46,6 +47,10 @@ def add_parser(sub) -> None:
     p.add_argument("--duration", type=float, metavar="S", help="stop after S wall-clock seconds")
     p.add_argument("--profile", help="load profile name or CSV file (default: board's)")
     p.add_argument("--seed", type=int, help="seed of the load profile (default: board's)")
+    p.add_argument("--echonet-ip", metavar="ADDR", action="append",
+                   help="address the IP B-route (ECHONET Lite, UDP 3610) serves on; repeat for "
+                        "several (default: the board's, 127.0.0.1)")
+    p.add_argument("--echonet-port", type=int, metavar="PORT", help="UDP port (default 3610)")
     for add in EMULATE_OPTIONS:
         add(p)
     p.set_defaults(func=run)
@@ -56,7 +61,13 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"--speed must be > 0, got {args.speed}")
     if args.status_interval <= 0:
         raise CliError("--status-interval must be > 0")
-    board = open_board(args.board)
+    overrides = {}
+    if args.echonet_ip:
+        _check_addresses(args.echonet_ip)
+        overrides.setdefault("broute", {})["ip"] = args.echonet_ip
+    if args.echonet_port is not None:
+        overrides.setdefault("broute", {})["port"] = args.echonet_port
+    board = open_board(args.board, overrides)
     state_dir = args.state_dir or default_state_dir(board.name)
     state_dir.mkdir(parents=True, exist_ok=True)
     lock = _lock(state_dir)
@@ -72,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
         rt.close()
         raise
     _install_signals(rt)
+    _wait_for_comms(rt)
+    rt.endpoints[:0] = rt.meter.endpoints
     if args.headless:
         _headless(rt, args, state_dir)
     else:
@@ -82,6 +95,22 @@ def run(args: argparse.Namespace) -> int:
     lock.close()
     print(f"stopped; meter state kept in {state_dir}", file=sys.stderr if not args.headless else sys.stdout)
     return 0
+
+
+def _wait_for_comms(rt: Runtime, limit_s: float = 30.0) -> None:
+    """Run until the comms units inserted at boot are up (their routes opened their ports)."""
+    comms = rt.meter.switchgear.comms
+    deadline = rt.clock.now() + limit_s
+    while len(comms.results) < len(rt.built.hardware.comms) and rt.clock.now() < deadline:
+        rt.scheduler.run(until=rt.clock.now() + 0.05)
+
+
+def _check_addresses(addresses: list[str]) -> None:
+    for address in addresses:
+        try:
+            ipaddress.ip_address(address.split("%")[0])
+        except ValueError:
+            raise CliError(f"--echonet-ip {address!r} is not an IPv4 or IPv6 address") from None
 
 
 def _resume_time(state_dir: Path) -> float | None:

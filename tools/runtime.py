@@ -18,6 +18,7 @@ from sumame.firmware.metering import MeteringConfig
 from sumame.firmware.scheduler import Scheduler
 
 from .cli import CliError
+from .emulated_hw import spawn_hardware_tasks
 
 
 @dataclass
@@ -34,6 +35,11 @@ class Runtime:
     def clock(self):
         return self.scheduler.clock
 
+    def boot(self):
+        """Power on: the emulated hardware's own tasks, then the firmware's boot."""
+        spawn_hardware_tasks(self)
+        return self.meter.boot()
+
     def close(self) -> None:
         """Release tasks and files (the meter is not shut down: use meter.shutdown())."""
         if self.scheduler.live_tasks():
@@ -43,9 +49,9 @@ class Runtime:
             flash.close()
 
 
-def open_board(name: str) -> Board:
+def open_board(name: str, overrides: dict | None = None) -> Board:
     try:
-        return load_board(name)
+        return load_board(name, overrides)
     except (BoardErrors, BoardNotFound) as exc:
         raise CliError(str(exc)) from None
 
@@ -65,6 +71,10 @@ def build_runtime(board: Board | str, *, virtual: bool, start_epoch: float | Non
     else:
         clock = RealClock(start_epoch, ratio)
     config = board.meter_config()
+    if virtual:  # virtual time never opens real network sockets
+        options = dict(config.options)
+        options["broute"] = {**options.get("broute", {}), "serve_ip": False}
+        config = replace(config, options=options)
     if poll_interval_s is not None:
         config = replace(config, metering=MeteringConfig(poll_interval_s, poll_interval_s))
     try:
@@ -76,5 +86,5 @@ def build_runtime(board: Board | str, *, virtual: bool, start_epoch: float | Non
     meter = Meter(config, built.hardware, scheduler)
     runtime = Runtime(board, config, built, scheduler, meter)
     if boot:
-        meter.boot()
+        runtime.boot()
     return runtime

@@ -64,10 +64,16 @@ class FrontEnd:
 class Atm90e32Model:
     """The chip. ``transfer(bytes) -> bytes`` is its SPI pins; ``clock.now()`` its time base."""
 
-    def __init__(self, profile: LoadProfile, clock, front_end: FrontEnd = FrontEnd()):
+    def __init__(self, profile: LoadProfile, clock, front_end: FrontEnd = FrontEnd(),
+                 load_connected: Callable[[], bool] = lambda: True):
         self.profile = profile
         self.clock = clock
         self.front_end = front_end
+        self.load_connected = load_connected
+        """False while the meter's switch is open: no current flows, the voltage (line side)
+        is still measured. Call ``sync()`` just before it changes."""
+        self.on_config_change: Callable[[], None] | None = None
+        """Called when a register that affects alarms changes (the emulated IRQ line re-plans)."""
         self.irq: Callable[[int, int], None] | None = None
         """Called (EMMIntState0, EMMIntState1) when an enabled alarm becomes active."""
         self.outages: list[tuple[float, float]] = []
@@ -131,12 +137,16 @@ class Atm90e32Model:
             return
         if address in (R.EMM_INT_EN0, R.EMM_INT_EN1):
             self._regs[address] = value
+            if self.on_config_change is not None:
+                self.on_config_change()
             return
         if address in R.CONFIG_RANGE:
             if self._regs.get(R.CFG_REG_ACC_EN) == R.CFG_UNLOCK:
                 self._advance()
                 self._regs[address] = value
                 self._config_version += 1
+                if address == R.OI_TH and self.on_config_change is not None:
+                    self.on_config_change()
             return
         # measurement registers are read-only: writes are ignored
 
@@ -198,6 +208,8 @@ class Atm90e32Model:
         ka, kc = self._element_factors()
         to_lsb = 1.0 / (3600.0 * self._lsb_wh())
         acc = self._acc
+        if not self.load_connected():
+            return
         for a, b, point in self._pieces(t0, now):
             dt = (b - a) * to_lsb
             pa, pc, qa, qc = self._split(point)
@@ -230,7 +242,17 @@ class Atm90e32Model:
         now = self.clock.now()
         if not self._metering_on() or not self.supplied(now):
             return None
-        return self.profile.at(now)
+        point = self.profile.at(now)
+        if not self.load_connected():
+            return LoadPoint(0.0, 0.0, point.voltage_v, point.r_share)
+        return point
+
+    def sync(self) -> None:
+        """Integrate energy up to now (before the load's connection changes)."""
+        self._advance()
+        self._measured = None
+        if self.on_config_change is not None:
+            self.on_config_change()
 
     def _measurement(self, address: int) -> int:
         """Measurement registers: the DSP updates them together, so they are computed once
@@ -299,6 +321,19 @@ class Atm90e32Model:
         enabled1 = rising1 & self._regs.get(R.EMM_INT_EN1, 0)
         if (enabled0 or enabled1) and self.irq is not None:
             self.irq(self._regs[R.EMM_INT_STATE0], self._regs[R.EMM_INT_STATE1])
+
+    def next_over_current(self, after: float, horizon_s: float = 86400.0) -> float | None:
+        """When the RMS current of an element next exceeds OIth (epoch s), within the
+        horizon; None when the alarm is disabled or nothing crosses it."""
+        if not self._regs.get(R.EMM_INT_EN0, 0) & (R.STATE0_OI["A"] | R.STATE0_OI["C"]):
+            return None
+        if not self._metering_on() or not self.load_connected():
+            return None
+        threshold = self._regs.get(R.OI_TH, 0xFFFF) * 0.01
+        for a, b, point in self._pieces(after, after + horizon_s):
+            if self._irms(True, point) > threshold or self._irms(False, point) > threshold:
+                return a
+        return None
 
     def poll_alarms(self) -> None:
         """Re-evaluate alarm inputs now (the emulated board calls this from its IRQ task)."""

@@ -68,5 +68,15 @@ def power_hog(fw: str = "0.9.0") -> EmulatedCommsUnit:
     return _unit("25 VA unit", (Medium.WISUN, Medium.WIFI), 25.0, fw)
 
 
-CATALOGUE = {"a-route": a_route_wisun, "wisun": wisun_b_route, "wisun-wifi": wisun_wifi_b_route,
+def lv_next_gen(fw: str = "1.0.0") -> EmulatedCommsUnit:
+    """Next-generation LV unit: A-route, B-route Wi-SUN (1:1) and B-route Wi-Fi."""
+    return _unit("lv next-gen unit", (Medium.AROUTE, Medium.WISUN, Medium.WIFI), 3.0, fw)
+
+
+def hv_next_gen(fw: str = "1.0.0") -> EmulatedCommsUnit:
+    """Next-generation HV unit: A-route, B-route Ethernet (several devices) and Wi-SUN (1:1)."""
+    return _unit("hv next-gen unit", (Medium.AROUTE, Medium.ETHERNET, Medium.WISUN), 3.5, fw)
+
+
+CATALOGUE = {"lv-next-gen": lv_next_gen, "hv-next-gen": hv_next_gen, "a-route": a_route_wisun, "wisun": wisun_b_route, "wisun-wifi": wisun_wifi_b_route,
              "ethernet-wisun": ethernet_wisun_b_route, "usb": usb_port_unit, "hog": power_hog}

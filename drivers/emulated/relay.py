@@ -32,6 +32,9 @@ class EmulatedRelay:
         self._cut: bool | None = None
         self._coil_dead = False
         self._sense_dead = False
+        self.before_move: list = []
+        """Called (no arguments) just before the contact moves: the emulated metering chip
+        integrates the load up to that instant."""
 
     # ---------------------------------------------------------------- fault injection
     def stick(self, position: ContactState | None = None) -> None:
@@ -69,12 +72,18 @@ class EmulatedRelay:
         if self._cut is not None:
             moved, self._cut = self._cut, None
             if moved and moves:
-                self.contact = target
+                self._move(target)
             raise PowerCut(f"supply lost during the stroke to {target.value}")
         if moves:
-            self.contact = target
+            self._move(target)
         elif self.worn_out and self._stuck is None:
             self._stuck = self.contact   # welded at end of life
+
+    def _move(self, target: ContactState) -> None:
+        if target is not self.contact:
+            for hook in self.before_move:
+                hook()
+        self.contact = target
 
     def sensed(self) -> ContactState:
         if self._sense_dead:

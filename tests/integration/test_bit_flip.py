@@ -45,7 +45,7 @@ def boot_from(board, image, flip=None):
     flash.load_image(image)
     if flip is not None:
         flash.flip_bit(*flip)
-    rt.meter.boot()
+    rt.boot()
     rt.close()
     return rt
 
@@ -82,7 +82,7 @@ def test_scrub_finds_a_flip_while_running(board, stored):
     rt2 = build_runtime(board, virtual=True, start_epoch=START + 6 * 3600 + 60, poll_interval_s=60, boot=False)
     flash = rt2.built.emulated["flash"]
     flash.load_image(image)
-    rt2.meter.boot()
+    rt2.boot()
     start, _, minute = region[1]
     flash.flip_bit(start + 30, 3)
     pages = rt2.meter.storage.layout.pages_used

@@ -35,7 +35,7 @@ def boot(board, at, image=None, **kw):
     rt = build_runtime(board, virtual=True, start_epoch=at, poll_interval_s=60, boot=False, **kw)
     if image is not None:
         rt.built.emulated["flash"].load_image(image)
-    rt.meter.boot()
+    rt.boot()
     return rt
 
 
@@ -57,7 +57,7 @@ def reference(board):
         append(snap)
         commits.append((flash.ops, snap))
     rt.meter.storage.append_snapshot = tracked
-    rt.meter.boot()
+    rt.boot()
     rt.scheduler.run(until=START + DAY)
     rt.close()
     assert len(commits) >= 1440
@@ -146,7 +146,7 @@ def test_replayed_image_equals_a_real_power_cut(board, reference, k):
     flash = rt.built.emulated["flash"]
     flash.cut_power_at(k, torn=0.5)
     with pytest.raises(PowerCut):
-        rt.meter.boot()
+        rt.boot()
         rt.scheduler.run(until=START + DAY)
     rt.close()
     assert flash.image() == image_after_cut(board, ops, k, 0.5).image()

@@ -162,8 +162,10 @@ def test_over_current_alarm_raises_the_irq():
     clock, chip, _, driver = rig(ConstantProfile(8000, 0, 100, r_share=0.5))
     alarms = []
     chip.irq = lambda s0, s1: driver.handle_irq()
-    driver.set_current_alarm(30.0, alarms.append)  # 40 A per element > 30 A
+    driver.set_current_alarm(30.0, lambda: alarms.append(driver.read_status()))  # 40 A > 30 A
     chip.poll_alarms()
     assert alarms and alarms[0].over_current
-    driver.set_current_alarm(50.0, alarms.append)
+    assert chip.next_over_current(clock.now()) == clock.now()
+    driver.set_current_alarm(50.0, lambda: alarms.append(driver.read_status()))
+    assert chip.next_over_current(clock.now()) is None
     assert not driver.read_status().over_current

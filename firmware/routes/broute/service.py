@@ -110,11 +110,7 @@ class BRouteService:
     def start(self) -> None:
         """Open the UDP transport (if addresses are configured) and spawn the tasks."""
         if self.options.ip_addresses:
-            from .udp import UdpTransport
-            transport = UdpTransport(self, self.options.ip_addresses, self.options.port,
-                                     multicast=self.options.multicast)
-            transport.start(self.scheduler)
-            self.transports.append(transport)
+            self.open_ip(self.options.ip_addresses)
         self._tasks.append(self.scheduler.spawn(self._outbox_loop(), name="b-route-outbox",
                                                 priority=Priority.COMMS))
         self._tasks.append(self.scheduler.spawn(self.announcer.run(), name="b-route-announce",
@@ -123,8 +119,22 @@ class BRouteService:
     def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
+        self.close_ip()
+
+    def open_ip(self, addresses) -> None:
+        """Serve UDP on ``addresses`` (the Wi-Fi / Ethernet medium came up). Raises OSError
+        when an address cannot be bound."""
+        from .udp import UdpTransport
+        transport = UdpTransport(self, tuple(addresses), self.options.port,
+                                 multicast=self.options.multicast)
+        transport.start(self.scheduler)
+        self.transports.append(transport)
+
+    def close_ip(self) -> None:
+        """Stop serving UDP (the medium went away: comms unit removed, power down)."""
         for transport in self.transports:
             transport.close()
+        self.transports.clear()
 
     @property
     def endpoints(self) -> list[tuple[str, int]]:

@@ -1,0 +1,87 @@
+"""The B-route as a meter service: ECHONET Lite node on the media the comms unit provides.
+
+The node and its home-side guard start with the meter; the IP transport opens when a comms unit
+with Wi-Fi (LV) or Ethernet (HV) is inserted and closes when it is removed. Wi-Fi joins the home
+network only with WPA2/WPA3 (``wifi_policy``). Board section ``[broute]``.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sumame.firmware.events import Severity
+from sumame.hal.comms import Medium
+from sumame.hal.errors import CommsError
+
+from .guard import GuardOptions
+from .service import BRouteOptions, BRouteService
+from .wifi_policy import join_home_network
+
+
+def options_from_board(section: dict, seed: int) -> BRouteOptions:
+    guard = GuardOptions(max_clients=section.get("max_clients", 3),
+                         rate_per_s=section.get("rate_per_s", 2.0),
+                         burst=section.get("burst", 20.0))
+    return BRouteOptions(ip_addresses=tuple(section.get("ip", ("127.0.0.1",))),
+                         port=section.get("port", 3610), multicast=section.get("multicast", False),
+                         announce=section.get("announce", "inf"), seed=seed, guard=guard)
+
+
+class BRouteApp:
+    """Owns the BRouteService of one meter; follows comms-unit insertion and removal."""
+
+    name = "b-route"
+
+    def __init__(self, meter, switchgear):
+        self.meter = meter
+        section = meter.config.options.get("broute", {})
+        self.options = options_from_board(section, seed=int(meter.clock.now()) & 0xFFFF)
+        self.service = BRouteService(meter.readings, meter.events, meter.scheduler, meter.clock,
+                                     replace(self.options, ip_addresses=()))
+        self.switchgear = switchgear
+        self.serve_ip = section.get("serve_ip", True)
+        """False in virtual-time runs: no real sockets (tests attach an in-process medium)."""
+        self.wifi = meter.hw.extras.get("wifi")
+        wifi = meter.config.options.get("wifi", {})
+        self.wifi_ssid = wifi.get("ssid", "")
+        self.wifi_passphrase = wifi.get("passphrase", "")
+
+    @property
+    def endpoints(self) -> list[tuple[str, str]]:
+        return [("echonet-udp", _udp(host, port)) for host, port in self.service.endpoints]
+
+    def start(self) -> None:
+        self.service.start()
+        self.switchgear.comms.register_route(self.name, {Medium.WIFI, Medium.ETHERNET},
+                                             self._unit_up, self._unit_down)
+
+    def stop(self) -> None:
+        self.service.stop()
+
+    def _unit_up(self, unit) -> None:
+        media = unit.descriptor.media
+        addresses = self.options.ip_addresses
+        if Medium.WIFI in media and Medium.ETHERNET not in media and self.wifi is not None:
+            try:
+                addresses = (join_home_network(self.wifi, self.wifi_ssid, self.wifi_passphrase,
+                                               self.meter.events),)
+            except CommsError as exc:
+                self.meter.events.record("b-route-wifi", source="b-route", severity=Severity.WARNING,
+                                         detail=f"Wi-Fi B-route not available: {exc}")
+                return
+        if not self.serve_ip:
+            return
+        try:
+            self.service.open_ip(addresses)
+        except OSError as exc:
+            self.meter.events.record("b-route-ip", source="b-route", severity=Severity.ALARM,
+                                     detail=f"cannot serve UDP {self.options.port} on "
+                                            f"{', '.join(addresses)}: {exc.strerror or exc}")
+            return
+        self.service.announce_instance_list()
+
+    def _unit_down(self, unit) -> None:
+        self.service.close_ip()
+
+
+def _udp(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
