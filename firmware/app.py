@@ -75,10 +75,19 @@ class Meter:
         self.findings_seen: set = set()
         self.switchgear = None
         self.services: list = []
+        self.group = f"meter:{config.identity.serial}:{id(self):x}"
         scheduler.on_overrun = self._on_overrun
 
     # ------------------------------------------------------------------ boot
     def boot(self) -> BootReport:
+        """Power-on sequence; every task spawned here or by these tasks belongs to this meter."""
+        previous, self.scheduler.current_group = self.scheduler.current_group, self.group
+        try:
+            return self._boot()
+        finally:
+            self.scheduler.current_group = previous
+
+    def _boot(self) -> BootReport:
         report = self.storage.boot(self.config.retention)
         self.boot_report = report
         for event in report.events:
@@ -183,14 +192,17 @@ class Meter:
         if self.switchgear is not None:
             self.switchgear.shutdown()
         self.events.record("shutdown", source="firmware", detail="orderly shutdown; counters saved")
-        self.scheduler.close()
+        self.scheduler.kill_group(self.group)
 
     def power_down(self) -> None:
-        """The supply is gone (hold-up exhausted): the CPU stops where it is. Sockets close
-        with the process; nothing more reaches the flash."""
+        """The supply is gone (hold-up exhausted): this meter's tasks stop where they are and
+        its sockets close, as when the process of a real meter loses power. Nothing is saved."""
         for service in self.services:
-            service.stop()
-        self.scheduler.close()
+            try:
+                service.stop()
+            except Exception:  # noqa: BLE001 - dying anyway
+                log.debug("service %s did not stop cleanly at power down", service.name)
+        self.scheduler.kill_group(self.group)
 
     # ------------------------------------------------------------------ status
     @property

@@ -234,10 +234,12 @@ class Task:
     """A running coroutine with a name and a priority."""
 
     __slots__ = ("scheduler", "name", "priority", "coro", "seq", "done", "result",
-                 "exception", "_token", "_send", "_throw", "_fd")
+                 "exception", "group", "_token", "_send", "_throw", "_fd")
 
-    def __init__(self, scheduler: "Scheduler", coro: Coroutine, name: str, priority: int):
+    def __init__(self, scheduler: "Scheduler", coro: Coroutine, name: str, priority: int,
+                 group=None):
         self.scheduler, self.coro, self.name, self.priority = scheduler, coro, name, int(priority)
+        self.group = group
         self.seq = 0
         self.done = False
         self.result: Any = None
@@ -282,6 +284,12 @@ class Scheduler:
         self._selector: selectors.BaseSelector | None = None
         self._stop = False
         self._current: Task | None = None
+        self.current_group = None
+        """Group given to tasks spawned outside any task (set while a device boots)."""
+        self.power_cut_kills_group = False
+        """When True, PowerCut escaping a task kills that task's group instead of stopping
+        ``run()`` (fleets: one meter's supply dies, the others go on)."""
+        self.dead_groups: list = []
         self._step_started = 0.0
         self._step_reported = False
         self._monitor: threading.Thread | None = None
@@ -294,9 +302,17 @@ class Scheduler:
     def now(self) -> float:
         return self.clock.now()
 
-    def spawn(self, coro: Coroutine, *, name: str, priority: int = Priority.COMMS) -> Task:
-        """Start a task; it first runs at the next scheduling point."""
-        task = Task(self, coro, name, priority)
+    def spawn(self, coro: Coroutine, *, name: str, priority: int = Priority.COMMS,
+              group=None) -> Task:
+        """Start a task; it first runs at the next scheduling point.
+
+        ``group`` ties tasks to one device (a meter in a fleet) so ``kill_group`` can stop them
+        all; by default a task joins the group of the task (or ``current_group``) spawning it."""
+        if group is None:
+            group = self._current.group if self._current is not None else self.current_group
+        task = Task(self, coro, name, priority, group)
+        if len(self.tasks) >= 512 and not len(self.tasks) % 512:
+            self.tasks = [t for t in self.tasks if not t.done]
         self.tasks.append(task)
         self._push_ready(task)
         return task
@@ -318,7 +334,8 @@ class Scheduler:
                 self._wake(task, token, _TIMED_OUT)
             if ready:
                 _, _, task = pop(ready)
-                self._step(task)
+                if not task.done:
+                    self._step(task)
                 continue
             while timers and (timers[0][3].done or timers[0][4] != timers[0][3]._token):
                 pop(timers)  # stale: its task was woken by something else meanwhile
@@ -363,6 +380,24 @@ class Scheduler:
             self._selector = None
         self._ready.clear()
         self._timers.clear()
+
+    def kill_group(self, group) -> int:
+        """Stop every task of ``group`` where it is (power gone): no further steps run. Their
+        ``finally`` blocks do run; anything they do that needs power fails. Returns the count."""
+        killed = 0
+        for task in sorted(self.tasks, key=lambda t: (-t.priority, -t.seq)):
+            if task.group == group and not task.done and task is not self._current:
+                task.done = True
+                if task._fd is not None and self._selector is not None:
+                    self._selector.unregister(task._fd)
+                    task._fd = None
+                try:
+                    task.coro.close()
+                except (PowerCut, Exception):  # noqa: BLE001 - the device is dead anyway
+                    pass
+                killed += 1
+        self.tasks = [t for t in self.tasks if not t.done]
+        return killed
 
     def live_tasks(self) -> list[Task]:
         return [t for t in self.tasks if not t.done]
@@ -410,7 +445,11 @@ class Scheduler:
             return
         except PowerCut:
             task.done = True
-            raise
+            if not self.power_cut_kills_group or task.group is None:
+                raise
+            self.kill_group(task.group)
+            self.dead_groups.append(task.group)
+            return
         except Exception as exc:  # noqa: BLE001 - a task crashed
             task.done, task.exception = True, exc
             self.crashed.append(task)

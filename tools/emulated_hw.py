@@ -45,4 +45,5 @@ def spawn_hardware_tasks(runtime) -> None:
     chip = runtime.built.emulated.get("chip")
     if chip is not None and runtime.built.hardware.relay is not None:
         line = runtime.extras["irq_line"] = ChipIrqLine(chip, runtime.clock)
-        runtime.scheduler.spawn(line.run(), name="emulated-asic-irq", priority=Priority.METERING)
+        runtime.scheduler.spawn(line.run(), name="emulated-asic-irq", priority=Priority.METERING,
+                                group="hardware")

@@ -30,6 +30,8 @@ class Runtime:
     meter: Meter
     endpoints: list[tuple[str, str]] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    on_reboot: list = field(default_factory=list)
+    """Called with the new Meter after the emulated supply brought the meter back up."""
 
     @property
     def clock(self):
@@ -38,7 +40,15 @@ class Runtime:
     def boot(self):
         """Power on: the emulated hardware's own tasks, then the firmware's boot."""
         spawn_hardware_tasks(self)
+        if "power" in self.built.emulated:
+            from .power_supervisor import attach
+            attach(self)
         return self.meter.boot()
+
+    @property
+    def mains(self):
+        """The emulated mains (PowerSupervisor): ``outage_now(s)``, ``schedule_outage(t, s)``."""
+        return self.extras["power"]
 
     def close(self) -> None:
         """Release tasks and files (the meter is not shut down: use meter.shutdown())."""

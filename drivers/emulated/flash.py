@@ -44,6 +44,8 @@ class EmulatedFlash:
         self.record_ops = record_ops
         self.op_log: list[tuple] = []
         self._cut_at: int | None = None
+        self.powered = lambda: True
+        """The supply feeding the chip; an operation without power raises PowerCut."""
         self._torn = 0.5
         self._file = None
         self._map: mmap.mmap | bytearray
@@ -139,6 +141,8 @@ class EmulatedFlash:
 
     # ------------------------------------------------------------------ operations
     def _operation(self, op: tuple) -> None:
+        if not self.powered():
+            raise PowerCut(f"flash {op[0]} without supply")
         self.ops += 1
         if self._cut_at is not None and self.ops >= self._cut_at:
             self._cut_at = None

@@ -129,3 +129,31 @@ def _iso(epoch: float) -> str:
 
 def test_parse_iso_helper_round_trips():
     assert parse_jst(_iso(from_jst(2026, 4, 1, 9, 30, 5))) == from_jst(2026, 4, 1, 9, 30, 5)
+
+
+def test_mains_outage_takes_the_meter_down_and_back(meter_factory):
+    rt = meter_factory(overrides=SMALL, poll_interval_s=60)
+    start = rt.clock.now()
+    rt.mains.schedule_outage(start + 3600 + 125, 47 * 60)
+    rt.scheduler.run(until=start + 4 * 3600)
+    meter = rt.meter
+    assert rt.mains.reboots == 1 and meter.boot_report is not None
+    fails, restores = meter.events.of_kind("power-fail"), meter.events.of_kind("power-restore")
+    assert fails and restores
+    assert fails[-1].at <= start + 3600 + 125 and restores[-1].at == pytest.approx(start + 3600 + 125 + 47 * 60)
+    r = meter.readings
+    during = meter.registers.boundaries(30, start + 3600 + 1800, start + 3600 + 125 + 47 * 60 + 1799)
+    assert during and all(r.interval_energy(Quantity.FORWARD, e, 30) is None for e in during)
+    assert r.interval_energy(Quantity.FORWARD, start + 3600, 30) is not None
+    assert r.interval_energy(Quantity.FORWARD, start + 4 * 3600, 30) is not None
+
+
+def test_hold_up_energy_sends_a_last_gasp(meter_factory):
+    rt = meter_factory(overrides={**SMALL, "power": {"hold_up_j": 20.0}}, poll_interval_s=1)
+    sent = []
+    rt.meter.switchgear.outage.last_gasp_senders.append(sent.append)
+    start = rt.clock.now()
+    rt.mains.schedule_outage(start + 600, 300)
+    rt.scheduler.run(until=start + 1200)
+    assert sent and sent[0].hold_up_s > 0
+    assert rt.mains.reboots == 1
