@@ -15,6 +15,7 @@ COMMAND_MODULES = [
     "sumame.tools.simulate",
     "sumame.tools.emulate",
     "sumame.tools.bench",
+    "sumame.tools.control",
     "sumame.tools.hems",
 ]
 

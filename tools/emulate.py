@@ -15,9 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-from sumame.firmware.scheduler import Priority, sleep
+from sumame.firmware.scheduler import Priority, readable, sleep
 
 from .cli import CliError
+from .control import ControlServer, Operator
 from .runtime import Runtime, build_runtime, open_board
 from .status import collect, status_line, status_panel
 
@@ -71,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     state_dir = args.state_dir or default_state_dir(board.name)
     state_dir.mkdir(parents=True, exist_ok=True)
     lock = _lock(state_dir)
+    _log_to_file(state_dir / "emulate.log", args.verbose)
     rt = build_runtime(board, virtual=False, ratio=args.speed, state_dir=state_dir, profile=args.profile,
                        seed=args.seed, strict=False, watchdog_thread=True,
                        start_epoch=_resume_time(state_dir))
@@ -85,16 +87,33 @@ def run(args: argparse.Namespace) -> int:
     _install_signals(rt)
     _wait_for_comms(rt)
     rt.endpoints[:0] = rt.meter.endpoints
+    control = ControlServer(rt, state_dir / "control.sock")
+    control.start(rt.scheduler)
+    rt.endpoints.append(("control", f"unix:{control.path}"))
     if args.headless:
         _headless(rt, args, state_dir)
     else:
         _live(rt, args, state_dir)
     rt.meter.shutdown()
+    control.close()
     (state_dir / "clock").write_text(f"{rt.clock.now():.3f}\n")
     rt.close()
     lock.close()
     print(f"stopped; meter state kept in {state_dir}", file=sys.stderr if not args.headless else sys.stdout)
     return 0
+
+
+def _log_to_file(path: Path, verbose: int) -> None:
+    """Logs go to a file: the live display owns the terminal, headless mode prints events."""
+    import logging
+
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
 
 
 def _wait_for_comms(rt: Runtime, limit_s: float = 30.0) -> None:
@@ -147,22 +166,30 @@ def _run(rt: Runtime, args) -> None:
 
 
 def _headless(rt: Runtime, args, state_dir: Path) -> None:
-    print(f"sumame emulate: board {rt.board.name}, meter {rt.config.identity.serial}, state {state_dir}",
-          flush=True)
+    print(f"sumame emulate: board {rt.board.name}, meter {rt.config.identity.serial}, state {state_dir} "
+          f"(log {state_dir / 'emulate.log'})", flush=True)
     for name, address in rt.endpoints:
         print(f"endpoint {name} {address}", flush=True)
     for event in rt.meter.events:
         if event.at >= rt.meter.booted_at:
             print(f"event {event}", flush=True)
-    rt.meter.events.subscribe(lambda e: print(f"event {e}", flush=True))
+
+    def show(event):
+        print(f"event {event}", flush=True)
+
+    rt.meter.events.subscribe(show)
+    rt.on_reboot.append(lambda meter: meter.events.subscribe(show))
 
     async def reporter():
         while True:
             print(status_line(collect(rt.meter)), flush=True)
             await sleep(args.status_interval * args.speed)
 
-    rt.scheduler.spawn(reporter(), name="status-log", priority=Priority.UI)
+    rt.scheduler.spawn(reporter(), name="status-log", priority=Priority.UI, group="tools")
     _run(rt, args)
+
+
+KEYS = "s: swap comms unit · o: 60 s outage · u: USB dongle in/out · l: 8 kW overload 60 s · q: quit"
 
 
 def _live(rt: Runtime, args, state_dir: Path) -> None:
@@ -170,14 +197,79 @@ def _live(rt: Runtime, args, state_dir: Path) -> None:
     from rich.live import Live
 
     console = Console()
+    operator = Operator(rt)
     title = f"sumame — {rt.board.name} — meter {rt.config.identity.serial}"
-    footer = f"state {state_dir} · speed x{args.speed:g} · Ctrl-C stops (state is kept)"
-    with Live(status_panel(collect(rt.meter), title, rt.endpoints, footer), console=console,
-              auto_refresh=False, transient=False) as live:
+    footer = f"state {state_dir} · speed x{args.speed:g} · Ctrl-C or q stops (state is kept)"
+    message = [""]
+
+    def panel():
+        return status_panel(collect(rt.meter), title, rt.endpoints, footer,
+                            extra=_extra_rows(rt, message[0]))
+
+    with Live(panel(), console=console, auto_refresh=False, transient=False) as live, _keyboard() as keys:
         async def display():
             while True:
-                live.update(status_panel(collect(rt.meter), title, rt.endpoints, footer), refresh=True)
+                live.update(panel(), refresh=True)
                 await sleep(1.0 * args.speed)
 
-        rt.scheduler.spawn(display(), name="status-display", priority=Priority.UI)
+        async def keyboard():
+            while keys is not None:
+                await readable(keys)
+                key = os.read(keys, 1).decode(errors="ignore").lower()
+                message[0] = _on_key(key, rt, operator)
+                live.update(panel(), refresh=True)
+
+        rt.scheduler.spawn(display(), name="status-display", priority=Priority.UI, group="tools")
+        rt.scheduler.spawn(keyboard(), name="keyboard", priority=Priority.UI, group="tools")
         _run(rt, args)
+
+
+def _on_key(key: str, rt: Runtime, operator: Operator) -> str:
+    try:
+        if key == "q":
+            rt.scheduler.stop()
+            return "stopping"
+        if key == "s":
+            return operator.swap(operator.next_unit())
+        if key == "o":
+            return operator.outage(60)
+        if key == "l":
+            return operator.load(8000, 60)
+        if key == "u":
+            port = rt.built.emulated.get("usb_port")
+            if port is not None and port.plugged():
+                return operator.usb_unplug(next(iter(port.plugged())))
+            return operator.usb_plug("bp35c2")
+    except Exception as exc:  # noqa: BLE001 - shown to the user, the emulator goes on
+        return f"{key}: {exc}"
+    return KEYS
+
+
+def _extra_rows(rt: Runtime, message: str) -> list[tuple[str, str]]:
+    sw = rt.meter.switchgear
+    rows = list(sw.breaker.status().rows())[:4]
+    comms = sw.comms.summary()
+    rows.append(("comms unit", ", ".join(f"{c['model'] or 'empty'}" for c in comms)))
+    budget = dict(sw.budget.summary().rows())
+    rows.append(("power budget", f"{budget.get('source', '')}; {budget.get('committed', '')} committed"))
+    rows.append(("keys", message or KEYS))
+    return rows
+
+
+class _keyboard:
+    """stdin in cbreak mode while the live display runs (None when stdin is not a terminal)."""
+
+    def __enter__(self):
+        self.fd, self.saved = None, None
+        if sys.stdin.isatty():
+            import termios
+            import tty
+            self.fd = sys.stdin.fileno()
+            self.saved = termios.tcgetattr(self.fd)
+            tty.setcbreak(self.fd)
+        return self.fd
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            import termios
+            termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)

@@ -75,7 +75,8 @@ def status_line(s: Status) -> str:
             f"snapshots={s.snapshots} flash_records={s.flash_records} max_erase={s.max_erase} alarms={s.alarms}")
 
 
-def status_panel(s: Status, title: str, endpoints: list[tuple[str, str]], footer: str = ""):
+def status_panel(s: Status, title: str, endpoints: list[tuple[str, str]], footer: str = "",
+                 extra: list[tuple[str, str]] = ()):
     """A rich renderable for the live display."""
     from rich.panel import Panel
     from rich.table import Table
@@ -89,11 +90,16 @@ def status_panel(s: Status, title: str, endpoints: list[tuple[str, str]], footer
     table.add_row("voltage R / T", " / ".join(fmt(v, "V") for v in s.voltage_v))
     table.add_row("forward energy", f"{s.forward_kwh:,.3f} kWh  (register {s.register_forward})")
     table.add_row("reverse energy", f"{s.reverse_kwh:,.3f} kWh  (register {s.register_reverse})")
-    table.add_row("last 30 min", f"{s.last_30[0]}  +{fmt(s.last_30[1], 'kWh', 3)}  -{fmt(s.last_30[2], 'kWh', 3)}")
-    table.add_row("last 5 min", f"{s.last_5[0]}  +{fmt(s.last_5[1], 'kWh', 4)}  -{fmt(s.last_5[2], 'kWh', 4)}")
+    table.add_row("last 30 min", f"{s.last_30[0]}  import {fmt(s.last_30[1], 'kWh', 3)}, "
+                                 f"export {fmt(s.last_30[2], 'kWh', 3)}")
+    table.add_row("last 5 min", f"{s.last_5[0]}  import {fmt(s.last_5[1], 'kWh', 4)}, "
+                                f"export {fmt(s.last_5[2], 'kWh', 4)}")
     table.add_row("storage", f"{s.snapshots} snapshots in RAM, {s.flash_records} records written, "
                              f"max page wear {s.max_erase}, alarms {s.alarms}")
     for name, address in endpoints:
         table.add_row(name, address)
     table.add_row("last event", s.last_event or "-")
+    from rich.markup import escape
+    for label, value in extra:
+        table.add_row(label, escape(value))
     return Panel(table, title=title, subtitle=footer or "Ctrl-C stops (state is kept)")

@@ -288,6 +288,29 @@ def _looks_numeric(text: str) -> bool:
         return False
 
 
+class OverrideProfile(LoadProfile):
+    """Another profile with the load forced to ``power_w`` during [start, end) (fault
+    injection: an overload that trips the breaker, a sudden export)."""
+
+    name = "override"
+
+    def __init__(self, base: LoadProfile, start: float, end: float, power_w: float):
+        self.base, self.start, self.end, self.power_w = base, start, end, power_w
+        self.warnings = getattr(base, "warnings", [])
+
+    def _step(self, t: float):
+        if self.start <= t < self.end:
+            point = self.base.at(t)
+            return self.start, self.end, LoadPoint(self.power_w, abs(self.power_w) * 0.2,
+                                                   point.voltage_v, point.r_share)
+        a, b, point = self.base._step(t)
+        if t < self.start:
+            b = min(b, self.start)
+        else:
+            a = max(a, self.end)
+        return a, b, point
+
+
 BUILT_IN = ("constant", "residential", "residential-no-pv", "commercial")
 
 

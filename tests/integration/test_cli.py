@@ -112,3 +112,41 @@ def test_bench_quick_prints_figures():
     r = sumame("bench", "--quick", "core-scheduler")
     assert r.returncode == 0, r.stderr
     assert re.search(r"scheduler context switches\s+[\d,.]+ switches/s", r.stdout)
+
+
+def test_ctl_operates_a_running_emulator(tmp_path):
+    proc = subprocess.Popen([*CLI, "emulate", "--headless", "--state-dir", str(tmp_path), "--speed", "20",
+                             "--status-interval", "1000", "--echonet-ip", "127.0.0.9"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = [proc.stdout.readline() for _ in range(3)]
+        assert f"endpoint control unix:{tmp_path}/control.sock\n" in lines, lines
+        assert "endpoint echonet-udp 127.0.0.9:3610\n" in lines
+        ctl = ["ctl", "--state-dir", str(tmp_path)]
+        r = sumame(*ctl, "swap", "wisun-wifi")
+        assert r.returncode == 0 and "swapping slot comms to wisun-wifi" in r.stdout
+        r = sumame(*ctl, "load", "9000", "60")
+        assert r.returncode == 0
+        deadline = time.time() + 20
+        status = {}
+        while time.time() < deadline:
+            status = __import__("json").loads(sumame(*ctl, "status").stdout)
+            if status["breaker"].get("mode", "").startswith("tripped") or "open" in str(status["breaker"]):
+                break
+            time.sleep(0.5)
+        assert "open" in str(status["breaker"]).lower(), status["breaker"]
+        assert status["comms"][0]["model"] == "wi-sun + wi-fi b-route"
+        bad = sumame(*ctl, "swap", "no-such-unit")
+        assert bad.returncode == 1 and "unknown comms unit" in bad.stderr
+        hems = sumame("hems", "--ip", "127.0.0.9", "get", "E7")
+        assert hems.returncode == 0 and " W" in hems.stdout
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "switch-trip" in out and "comms-swap" in out
+
+
+def test_ctl_without_an_emulator_says_so(tmp_path):
+    r = sumame("ctl", "--state-dir", str(tmp_path), "status")
+    assert r.returncode == 2 and "no emulator is listening" in r.stderr
