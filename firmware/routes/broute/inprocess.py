@@ -68,6 +68,9 @@ class InProcessMedium:
         self.batch = batch
         self.peers: dict[str, InProcessPeer] = {}
         self.dropped_full = 0
+        self.dropped_down = 0
+        self.available = True
+        """False while the comms unit carrying this medium is out: nothing gets through."""
         self.handled = 0
         self.busy_s = 0.0
         service.attach_medium(self.name, self._send, self._broadcast if multicast else None)
@@ -77,6 +80,9 @@ class InProcessMedium:
         return self.peers.setdefault(address, InProcessPeer(self, address))
 
     def submit(self, address: str, data: bytes, multicast: bool) -> bool:
+        if not self.available:
+            self.dropped_down += 1
+            return False
         try:
             self.queue.put_nowait((address, data, multicast))
             return True
@@ -86,10 +92,12 @@ class InProcessMedium:
 
     def _send(self, data: bytes, address) -> None:
         peer = self.peers.get(address)
-        if peer is not None:
+        if peer is not None and self.available:
             peer.deliver(data)
 
     def _broadcast(self, data: bytes) -> None:
+        if not self.available:
+            return
         for peer in self.peers.values():
             peer.deliver(data)
 

@@ -39,6 +39,7 @@ class BRouteApp:
                                      replace(self.options, ip_addresses=()))
         self.switchgear = switchgear
         self.serve_ip = section.get("serve_ip", True)
+        self.inproc = None
         """False in virtual-time runs: no real sockets (tests attach an in-process medium)."""
         self.wifi = meter.hw.extras.get("wifi")
         wifi = meter.config.options.get("wifi", {})
@@ -68,7 +69,12 @@ class BRouteApp:
                 self.meter.events.record("b-route-wifi", source="b-route", severity=Severity.WARNING,
                                          detail=f"Wi-Fi B-route not available: {exc}")
                 return
-        if not self.serve_ip:
+        if not self.serve_ip:  # virtual time: the in-process medium stands for the IP network
+            from .inprocess import InProcessMedium
+            if self.inproc is None:
+                self.inproc = InProcessMedium(self.service, self.meter.scheduler)
+            self.inproc.available = True
+            self.service.announce_instance_list()
             return
         try:
             self.service.open_ip(addresses)
@@ -81,6 +87,8 @@ class BRouteApp:
 
     def _unit_down(self, unit) -> None:
         self.service.close_ip()
+        if self.inproc is not None:
+            self.inproc.available = False
 
 
 def _udp(host: str, port: int) -> str:
