@@ -71,6 +71,9 @@ class UsbPowerManager:
                                         measure=self._measure, source=SOURCE)
         if admission.ok:
             self._power_on()
+            for info in self.port.devices():  # cold plug: devices already there at boot
+                if info.path not in self.devices:
+                    self._arrived(info)
         else:
             self._switch(False)
         return admission.ok

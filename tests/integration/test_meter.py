@@ -157,3 +157,16 @@ def test_hold_up_energy_sends_a_last_gasp(meter_factory):
     rt.scheduler.run(until=start + 1200)
     assert sent and sent[0].hold_up_s > 0
     assert rt.mains.reboots == 1
+
+
+def test_usb_device_is_re_enumerated_after_an_outage(meter_factory):
+    from sumame.drivers.emulated.usb_devices import CATALOGUE
+    rt = meter_factory(overrides=SMALL, poll_interval_s=1)
+    start = rt.clock.now()
+    rt.scheduler.run(until=start + 10)
+    rt.built.emulated["usb_port"].plug(CATALOGUE["ss896"]())
+    rt.mains.schedule_outage(start + 100, 30)
+    rt.scheduler.run(until=start + 400)
+    after = [e for e in rt.meter.events if e.at > start + 130]
+    assert any(e.kind == "usb-attach" for e in after), "device not enumerated after the reboot"
+    assert not any(e.kind == "load-shed" for e in after), "device shed as if it lied about its draw"
