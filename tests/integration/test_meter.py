@@ -167,6 +167,6 @@ def test_usb_device_is_re_enumerated_after_an_outage(meter_factory):
     rt.built.emulated["usb_port"].plug(CATALOGUE["ss896"]())
     rt.mains.schedule_outage(start + 100, 30)
     rt.scheduler.run(until=start + 400)
-    after = [e for e in rt.meter.events if e.at > start + 130]
+    after = [e for e in rt.meter.events if e.at >= start + 130]
     assert any(e.kind == "usb-attach" for e in after), "device not enumerated after the reboot"
     assert not any(e.kind == "load-shed" for e in after), "device shed as if it lied about its draw"
