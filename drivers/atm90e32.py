@@ -68,6 +68,7 @@ class Atm90e32:
         self._scale = Fraction(config.current_scale).limit_denominator(1000)
         # exact energy bookkeeping: mWh = LSB count x 10000 / MC x scale
         self._mwh_per_lsb = Fraction(10_000, config.meter_constant) * self._scale
+        self._num, self._den = self._mwh_per_lsb.numerator, self._mwh_per_lsb.denominator
         self._lsb_totals = [0, 0, 0, 0]
         self._mwh_reported = [0, 0, 0, 0]
         lsb_wh = float(self._mwh_per_lsb) / 1000
@@ -136,7 +137,7 @@ class Atm90e32:
                 self.bus_errors += 1
                 raise BusError("energy register reads 0xFFFF: MISO stuck high or chip absent")
             self._lsb_totals[i] += lsbs
-            total = int(self._lsb_totals[i] * self._mwh_per_lsb)
+            total = self._lsb_totals[i] * self._num // self._den
             values.append(total - self._mwh_reported[i])
             self._mwh_reported[i] = total
         return EnergyDelta(*values)

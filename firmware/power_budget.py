@@ -272,15 +272,23 @@ class PowerBudget:
                 break
             self.retry(ld.name)
 
+    @property
+    def _monitor(self) -> bool:
+        """Whether the supply can measure (checked once: a Protocol isinstance is slow)."""
+        cached = self.__dict__.get("_monitor_cache")
+        if cached is None or cached[0] is not self.supply:
+            cached = self.__dict__["_monitor_cache"] = (self.supply, isinstance(self.supply, PowerMonitor))
+        return cached[1]
+
     def _available(self) -> float | None:
-        if isinstance(self.supply, PowerMonitor):
+        if self._monitor:
             return self.supply.available_va()
         return None
 
     def _measure(self, ld: Load) -> float | None:
         if ld.measure is not None:
             return ld.measure()
-        if isinstance(self.supply, PowerMonitor):
+        if self._monitor:
             return self.supply.measured_va(ld.name)
         return None
 
