@@ -25,6 +25,7 @@ from .hardware import Hardware
 from .metering_asic import AsicStatus, EnergyDelta, Instantaneous, MeteringAsic
 from .nvm import ERASED, Nvm
 from .power import PowerSource, PowerSupply
+from .radio import RadioEvent, RadioIdentity, RadioModem
 from .relay import ContactState, Relay
 from .rtc import Rtc
 
@@ -33,6 +34,6 @@ __all__ = [
     "ConfigurationError", "ContactState", "DeviceNotFound", "DeviceTimeout", "ERASED",
     "EnergyDelta", "HalError", "Hardware", "Instantaneous", "Medium", "MeteringAsic", "Nvm",
     "NvmAddressError", "NvmError", "NvmProgramError", "NvmWornOut", "PowerBudgetExceeded",
-    "PowerCut", "PowerSource", "PowerSupply", "Relay", "RelayError", "Rtc", "StuckContact",
+    "PowerCut", "PowerSource", "PowerSupply", "RadioEvent", "RadioIdentity", "RadioModem", "Relay", "RelayError", "Rtc", "StuckContact",
     "TimeSource",
 ]
