@@ -532,8 +532,8 @@ class DeviceParser:
             tokens = bytes(buf).split(b" ")
             # tokens[0] = SKSENDTO, then args; DATA starts after the space following DATALEN
             cr = buf.find(b"\r")
-            if len(tokens) > self.sendto_args + 1 and (cr < 0 or cr > sum(len(t) + 1 for t in tokens[:self.sendto_args + 1])):
-                hdr_len = sum(len(t) + 1 for t in tokens[:self.sendto_args + 1])
+            hdr_len = sum(len(t) + 1 for t in tokens[:self.sendto_args + 1])
+            if len(tokens) > self.sendto_args + 1 and (cr < 0 or cr >= hdr_len):
                 header = bytes(buf[:hdr_len])
                 args = [t.decode("ascii", "replace") for t in tokens[1:self.sendto_args + 1]]
                 try:
