@@ -77,12 +77,14 @@ class WisunStack:
         self.neighbours: set[bytes] = set()
         self.seq = self.random_bytes(1)[0]
         self.paa: PanaPaa | None = None
+        self.paa_next: PanaPaa | None = None     # a re-join handshake of the same PaC
         self.paa_peer: bytes | None = None
         self.pac: PanaPac | None = None
         self.pac_peer: bytes | None = None
-        self._pana_timer = None
+        self._pana_timers: dict[int, object] = {}
         self._scan = None
         self.tx_limited = False
+        self._event_delay = 0.0
 
     def psk(self) -> bytes:
         if self.psk_override is not None:
@@ -298,11 +300,16 @@ class WisunStack:
 
     def _drop_session(self) -> None:
         self.keys.clear()
-        self.paa = self.pac = None
+        self.paa = self.paa_next = self.pac = None
         self.paa_peer = self.pac_peer = None
-        if self._pana_timer is not None:
-            self._pana_timer.cancel()
-            self._pana_timer = None
+        for timer in self._pana_timers.values():
+            timer.cancel()
+        self._pana_timers.clear()
+
+    def _new_paa(self) -> PanaPaa:
+        return PanaPaa(psk=self.psk(), id_s=self.rbid.encode("ascii"), expected_id_p=self.rbid.encode("ascii"),
+                       lifetime_s=self.lifetime_s, random_bytes=self.random_bytes, retransmit=self.retransmit,
+                       auto_terminate=self.auto)
 
     def _on_pana(self, src_mac: bytes, data: bytes) -> None:
         now = self.timeline.now()
@@ -314,25 +321,34 @@ class WisunStack:
             self.stats["pana-not-for-us"] += 1
             return
         is_pci = len(data) >= 8 and data[6:8] == b"\x00\x01"
-        if self.paa is not None and self.paa.holds_session and src_mac != self.paa_peer:
+        holding = self.paa is not None and self.paa.holds_session
+        if holding and src_mac != self.paa_peer:
             self.stats["pana-second-pac-refused"] += 1
             if is_pci:
                 self.host.stack_event(EV_PANA_FAIL, lowpan.link_local(src_mac))
             return
-        if is_pci and (self.paa is None or not self.paa.holds_session or src_mac == self.paa_peer):
-            if self.paa is not None and self.paa.holds_session:
-                self.stats["pana-restarted-by-pci"] += 1
-            self.keys.pop(src_mac, None)
-            self.paa_peer = src_mac
-            self.paa = PanaPaa(psk=self.psk(), id_s=self.rbid.encode("ascii"),
-                               expected_id_p=self.rbid.encode("ascii"), lifetime_s=self.lifetime_s,
-                               random_bytes=self.random_bytes, retransmit=self.retransmit,
-                               auto_terminate=self.auto)
-        if self.paa is None:
+        if is_pci:
+            if holding:
+                # the same PaC starts over (e.g. its dongle was reset): run a new handshake
+                # beside the open session; it replaces the session only if it succeeds, so a
+                # replayed PCI cannot end a working session
+                self.stats["pana-rejoin-attempt"] += 1
+                if self.paa_next is not None:
+                    self._cancel_timer(self.paa_next)
+                self.paa_next = machine = self._new_paa()
+            else:
+                self.paa_peer = src_mac
+                self.paa = machine = self._new_paa()
+        elif (self.paa_next is not None and len(data) >= 12
+              and int.from_bytes(data[8:12], "big") == self.paa_next.session_id):
+            machine = self.paa_next
+        else:
+            machine = self.paa
+        if machine is None:
             self.stats["pana-no-session"] += 1
             return
-        self._pana_send(src_mac, self.paa.receive(data, now))
-        self._pana_after(self.paa, src_mac)
+        self._pana_send(src_mac, machine.receive(data, now))
+        self._pana_after(machine, src_mac)
 
     def _pana_send(self, peer_mac: bytes, messages: list[bytes], first: bool = False) -> None:
         peer_ll = lowpan.link_local(peer_mac)
@@ -343,24 +359,27 @@ class WisunStack:
                 self.host.stack_event(EV_NA, peer_ll)
                 first = False
             elif self.pac is not None:
-                self.timeline.call_later(self.air.airtime(len(m) + 30) if self.air.accurate else 0,
-                                         self.host.stack_event, EV_UDP_SENT, peer_ll, 0)
+                self._event_delay = self.air.airtime(len(m) + 30) if self.air.accurate else 0.0
+                self.timeline.call_later(self._event_delay, self.host.stack_event, EV_UDP_SENT, peer_ll, 0)
             self._send_datagram(PANA_PORT, peer_ll, PANA_PORT, m, peer_mac, None, None)
+
+    def _cancel_timer(self, machine) -> None:
+        timer = self._pana_timers.pop(id(machine), None)
+        if timer is not None:
+            timer.cancel()
 
     def _pana_after(self, machine, peer_mac: bytes) -> None:
         peer_ll = lowpan.link_local(peer_mac)
         for ev in machine.pop_events():
             self._pana_event(machine, peer_mac, peer_ll, ev)
-        if self._pana_timer is not None:
-            self._pana_timer.cancel()
-            self._pana_timer = None
+        self._cancel_timer(machine)
         deadline = machine.next_deadline()
         if deadline is not None and machine.state != "closed":
-            self._pana_timer = self.timeline.call_at(deadline, self._pana_tick, machine, peer_mac)
+            self._pana_timers[id(machine)] = self.timeline.call_at(deadline, self._pana_tick, machine, peer_mac)
 
     def _pana_tick(self, machine, peer_mac) -> None:
-        self._pana_timer = None
-        if machine is not self.pac and machine is not self.paa:
+        self._pana_timers.pop(id(machine), None)
+        if machine not in (self.pac, self.paa, self.paa_next):
             return
         self._pana_send(peer_mac, machine.tick(self.timeline.now()))
         self._pana_after(machine, peer_mac)
@@ -369,14 +388,25 @@ class WisunStack:
         self.stats[f"pana-{ev.kind}"] += 1
         if ev.kind in ("authenticated", "reauthenticated"):
             self.keys[peer_mac] = ev.link_key
-        elif ev.kind != "auth-failed" or machine.sa_key is None:
+        elif machine is self.paa_next or (ev.kind == "auth-failed" and machine.sa_key is not None):
+            pass                      # the open session (and its key) is not affected
+        else:
             self.keys.pop(peer_mac, None)
         num = _PAA_EVENTS[ev.kind]
-        self.host.stack_event(num, peer_ll)
+        if machine is self.pac:   # after the EVENT 21 of the PANA message just sent (reference §7.2)
+            self.timeline.call_later(self._event_delay, self.host.stack_event, num, peer_ll)
+        else:
+            self.host.stack_event(num, peer_ll)
+        if machine is self.paa_next and ev.kind in ("authenticated", "reauthenticated"):
+            old, self.paa, self.paa_next = self.paa, machine, None
+            if old is not None:
+                self._cancel_timer(old)
         if machine.state == "closed":
             if machine is self.pac:
                 self.pac = None
             elif machine is self.paa:
                 self.paa = None
-        if ev.kind == "auth-failed" and machine is self.paa:
+            elif machine is self.paa_next:
+                self.paa_next = None
+        if ev.kind == "auth-failed" and machine in (self.paa, self.paa_next):
             self.last_auth_failure = ev.detail
