@@ -21,6 +21,12 @@ from typing import Callable
 
 import serial
 
+try:
+    import termios
+    _PORT_ERRORS: tuple = (serial.SerialException, OSError, termios.error)
+except ImportError:  # pragma: no cover - non-POSIX
+    _PORT_ERRORS = (serial.SerialException, OSError)
+
 from sumame.hal.errors import CommsError, DeviceNotFound
 from sumame.hal.radio import (AuthFailed, CommandFailed, ModemNotice, PanFound, RadioIdentity, ScanDone,
                               SessionExpired, SessionJoined, SessionTerminated, TxLimit, UdpReceived,
@@ -83,7 +89,7 @@ class SkstackModem:
         if isinstance(port, str):
             try:
                 port = serial.serial_for_url(port, baudrate=baudrate, timeout=read_timeout_s)
-            except (serial.SerialException, OSError) as exc:
+            except _PORT_ERRORS as exc:
                 raise DeviceNotFound(f"cannot open Wi-SUN dongle {port}: {exc}") from exc
         self.port = port
         self.clock = clock
@@ -107,7 +113,7 @@ class SkstackModem:
     def close(self) -> None:
         try:
             self.port.close()
-        except (serial.SerialException, OSError):
+        except _PORT_ERRORS:
             pass
 
     def poll(self, now: float | None = None) -> list:
@@ -139,7 +145,7 @@ class SkstackModem:
         try:
             self.port.write(data)
             self.port.flush()
-        except (serial.SerialException, OSError) as exc:
+        except _PORT_ERRORS as exc:
             self._finish(ticket, CommsError(f"{ticket.name}: write failed: {exc}"))
 
     def _finish(self, ticket: SkTicket, error: Exception | None = None) -> None:
@@ -174,7 +180,7 @@ class SkstackModem:
                     self.port.timeout = old
             else:
                 data = b""
-        except (serial.SerialException, OSError) as exc:
+        except _PORT_ERRORS as exc:
             self.stats["port-error"] += 1
             error = CommsError(f"Wi-SUN dongle port failed: {exc}")
             if self._current is not None:

@@ -141,6 +141,7 @@ class PtyEndpoint:
                 os.close(fd)
             except OSError:
                 pass
+        self.master = self._slave = -1
         if remove_link and self.link_path and os.path.islink(self.link_path):
             os.unlink(self.link_path)
 
