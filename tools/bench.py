@@ -16,6 +16,7 @@ from typing import Callable
 
 BENCH_MODULES = [
     "sumame.tools.bench_core",
+    "sumame.tools.bench_wisun",
 ]
 
 

@@ -395,8 +395,8 @@ class PanaPac(_Endpoint):
         return [data]
 
     def _timer(self):
-        times = [t for t in (self._auth_deadline, self._reauth_time if self.state == OPEN else None,
-                             self.expires_at) if t is not None]
+        reauth = self._reauth_time if self.state == OPEN and self.auto_reauth else None
+        times = [t for t in (self._auth_deadline, reauth, self.expires_at) if t is not None]
         return min(times) if times else None
 
     def _on_timer(self, now):

@@ -83,6 +83,9 @@ def test_pana_machines_take_anything(messages):
         pac.receive(m, float(i))
         paa.tick(float(i))
         pac.tick(float(i))
+        for machine in (paa, pac):     # a timer never stays due after tick (no busy loop)
+            deadline = machine.next_deadline()
+            assert deadline is None or deadline > float(i)
 
 
 @SETTINGS

@@ -240,3 +240,55 @@ def test_same_pac_can_rejoin_after_its_dongle_was_reset():
     assert w.meter_dongle.stack.keys and w.meter_dongle.stack.keys != old_key
     h.send_udp(peer, 3610, b"\x10\x81after rejoin").wait()
     assert w.meter.wait_event(lambda e: isinstance(e, UdpReceived) and e.payload == b"\x10\x81after rejoin", 5)
+
+
+def test_pac_without_auto_reauth_sees_event_29_and_meter_can_terminate():
+    w = World()
+    w.start_meter(lifetime_s=60)
+    hd, h = w.hems()
+    h.command("SKSREG S17 0").wait()
+    h.join_and_wait(join(h))
+    w.run(61.0)
+    from sumame.hal.radio import SessionExpired
+    assert any(isinstance(e, SessionExpired) for e in h.poll())
+    assert any(isinstance(e, SessionExpired) for e in w.meter.poll())
+    w2 = World()
+    w2.start_meter()
+    d2, h2 = w2.hems()
+    h2.join_and_wait(join(h2))
+    w2.meter.terminate().wait()
+    assert w2.meter.wait_event(lambda e: isinstance(e, SessionTerminated), 10).by_peer is False
+    assert h2.wait_event(lambda e: isinstance(e, SessionTerminated), 10).by_peer is True
+    with pytest.raises(CommsError, match="ER10"):
+        w2.meter.terminate().wait()
+
+
+def test_corrupted_and_dropped_output_is_counted_and_service_recovers():
+    w = World()
+    w.meter_dongle.faults.corrupt_output = 0.5
+    w.meter_dongle.faults.drop_output = 0.2
+    outcomes = []
+    for _ in range(30):
+        try:
+            w.meter.command("SKINFO", timeout_s=0.5).wait(1.0)
+            outcomes.append("ok")
+        except CommsError as exc:
+            outcomes.append(type(exc).__name__)
+    assert "ok" in outcomes and len(set(outcomes)) > 1
+    assert w.meter.stats["garbage"] + w.meter.stats["command-failed"] > 0
+    w.meter_dongle.faults.corrupt_output = w.meter_dongle.faults.drop_output = 0.0
+    w.meter_dongle.faults.delay_s = 0.2
+    w.meter.poll()
+    assert w.meter.command("SKVER").wait().items[0].version == "1.5.2"
+
+
+def test_ed_scan_reports_busy_channel():
+    w = World()
+    w.start_meter()
+    _, h = w.hems()
+    t = h.command("SKSCAN 0 FFFFFFFF 2 0").wait()
+    assert t.done
+    w.run(1.0)
+    from sumame.hal.radio import ModemNotice
+    notes = [e.text for e in h.poll() if isinstance(e, ModemNotice)]
+    assert any(n.startswith("EVENT 1F") for n in notes)
