@@ -114,7 +114,10 @@ class Air:
 
     def scan_dwell(self, duration: int) -> float:
         """Per-channel active-scan time for SKSCAN DURATION ``duration`` (s)."""
-        return 0.01 * (2 ** duration + 1) if self.accurate else 0.001
+        if self.accurate:
+            return 0.01 * (2 ** duration + 1)
+        # fast: 1 ms in-process; across processes a beacon needs a loopback round trip
+        return 0.05 if self._hub_sock is not None else 0.001
 
     def tx_time_in_window(self, radio: AirRadio) -> float:
         """Airtime (s) ``radio`` used in the last ``duty_window_s`` (SKSTACK SFD, in s)."""

@@ -13,6 +13,17 @@ import time
 from typing import Callable
 
 
+class WallClock:
+    """Host wall-clock time (epoch s) for emulated hardware served in real time. The firmware's
+    own clocks live in sumame.firmware.clock; anything with ``now()`` works here."""
+
+    virtual = False
+    ratio = 1.0
+
+    def now(self) -> float:
+        return time.time()
+
+
 class TimerHandle:
     __slots__ = ("when", "callback", "args", "cancelled")
 

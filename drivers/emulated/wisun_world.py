@@ -18,12 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sumame.firmware.clock import RealClock
-
 from .air import Air, AirConfig
 from .dongle import EmulatedDongle
 from .dongle_serve import EmulationRunner, PtyEndpoint
-from .timeline import Timeline
+from .timeline import Timeline, WallClock
 
 
 def meter_pan_defaults(mac_hex: str) -> tuple[int, int]:
@@ -56,6 +54,10 @@ class WisunWorld:
             raise RuntimeError("world built with serve=False: use InProcessPort")
         return self.hems_endpoint.path
 
+    def headless_lines(self, rbid: str, password: str) -> list[str]:
+        """What ``sumame emulate --headless`` prints for HEMS users (issue 4 item 6)."""
+        return [f"endpoint hems-dongle {self.hems_path}", f"route-b-id {rbid}", f"route-b-password {password}"]
+
     def start(self) -> "WisunWorld":
         if self.runner is not None and self.runner._thread is None:
             self.runner.start()
@@ -79,11 +81,12 @@ def build_wisun_world(*, personality: str = "bp35c2", meter_personality: str = "
     """Build the radio world.
 
     personality: the HEMS-side dongle ("bp35c2", "bp35a1", "rl7023-dss"); meter_personality:
-    the meter's own dongle. mode: air "fast" | "accurate". clock: default RealClock() when
-    serving on ptys. serve: put both dongles on ptys (symlinks ``meter_link`` / ``hems_link``)
-    driven by a runner thread (call ``start()``).
+    the meter's own dongle. mode: air "fast" | "accurate". clock: anything with ``now()``
+    (default: the host wall clock; pass the emulation's RealClock to share its epoch/ratio).
+    serve: put both dongles on ptys (symlinks ``meter_link`` / ``hems_link``) driven by a
+    runner thread (call ``start()``).
     """
-    clock = clock or RealClock()
+    clock = clock or WallClock()
     timeline = Timeline(clock)
     config = air_config or AirConfig(mode=mode, seed=seed or 0)
     air = Air(timeline, config, pcap_path=pcap_path, hub=hub)

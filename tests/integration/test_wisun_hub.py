@@ -77,7 +77,9 @@ def test_pac_and_paa_in_two_processes_share_the_air(hub):
             h = SkstackModem(ep.path)
             h.identify()
             h.set_credentials(RBID, PASSWORD).wait()
-            pans = h.scan_and_wait(duration=2)
+            pans = []
+            for _ in range(5):             # as real clients do: scan again if nothing answered
+                pans = pans or h.scan_and_wait(duration=2)
             assert [(p.channel, p.pan_id, p.mac) for p in pans] == [(45, 0x0B0C, "001D1290000A0B0C")]
             peer = h.join_and_wait(pans[0], timeout_s=20).peer
             h.send_udp(peer, 3610, b"hello").wait()
@@ -91,6 +93,8 @@ def test_pac_and_paa_in_two_processes_share_the_air(hub):
             air.close()
         assert hub.forwarded > 10
     finally:
-        child.wait(15)
-        if child.poll() is None:
+        try:
+            child.wait(15)
+        except subprocess.TimeoutExpired:
             child.kill()
+            child.wait(5)

@@ -31,6 +31,8 @@ def world(tmp_path):
 
 def test_meter_task_on_scheduler_and_hems_thread_over_ptys(world, tmp_path):
     assert os.path.islink(tmp_path / "hems") and os.readlink(tmp_path / "hems").startswith("/dev/pts/")
+    assert world.headless_lines(RBID, PASSWORD) == [f"endpoint hems-dongle {tmp_path / 'hems'}",
+                                                    f"route-b-id {RBID}", f"route-b-password {PASSWORD}"]
     meter = SkstackModem(world.meter_path)
     assert isinstance(meter, RadioModem)
     meter.identify()

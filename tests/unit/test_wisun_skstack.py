@@ -166,3 +166,14 @@ def test_sksendto_sec1_without_session_fails_event21_01():
     d.send(b"SKADDNBR FE80:0000:0000:0000:021D:1291:0000:B5FB 001D12910000B5FB\r\n")
     out = d.send(f"SKSENDTO 1 {METER_LL} 0E1A 1 0002 ".encode() + b"hi", run_s=1.0)
     assert out.endswith(f"EVENT 21 {METER_LL} 01\r\nOK\r\n".encode())
+
+
+def test_driver_opens_pyserial_urls_and_reports_typed_errors():
+    from sumame.drivers.skstack import SkstackModem
+    from sumame.hal.errors import DeviceNotFound
+    m = SkstackModem("loop://")                  # a loop-back port: only our own bytes come back
+    with pytest.raises(sp.SkTimeout):
+        m.command("SKVER", timeout_s=0.2).wait(1.0)
+    m.close()
+    with pytest.raises(DeviceNotFound):
+        SkstackModem("/dev/does-not-exist-wisun")
