@@ -20,7 +20,7 @@ are UDP port numbers (716 PANA, 3610 ECHONET Lite). Times are seconds (epoch or 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 

@@ -292,3 +292,14 @@ def test_ed_scan_reports_busy_channel():
     from sumame.hal.radio import ModemNotice
     notes = [e.text for e in h.poll() if isinstance(e, ModemNotice)]
     assert any(n.startswith("EVENT 1F") for n in notes)
+
+
+def test_wrong_route_b_id_finds_no_pan_in_pairing_scan():
+    w = World()
+    w.start_meter()
+    _, h = w.hems()
+    h.set_credentials("FFFFFFFFFFFFFFFFFFFFFFFF00000000", PASSWORD).wait()
+    assert h.scan_and_wait(duration=3) == []            # PairID differs: the beacon is not reported
+    assert h.command("SKSCAN 3 FFFFFFFF 3 0").wait().done   # mode 3 (no pairing IE) sees it
+    w.run(1.0)
+    assert [e.pairing_id for e in h.poll() if isinstance(e, PanFound)] == [None]

@@ -99,3 +99,20 @@ def test_unplugged_pty_dongle_gives_comms_error_and_replug_works(world):
     again = SkstackModem(world.hems_path)
     assert again.identify().dialect == "c2"
     again.close()
+
+
+def test_a_pty_nobody_reads_never_blocks_the_emulation(world):
+    done = {}
+
+    def flood():
+        for _ in range(2000):                     # ~50 kB of output with no reader on the pty
+            world.hems_dongle.feed(b"SKVER\r\n")
+        done["ok"] = True
+
+    finished = threading.Event()
+    world.runner.call(lambda: (flood(), finished.set()))
+    assert finished.wait(10) and done["ok"]
+    assert world.hems_endpoint.dropped_octets > 0
+    meter = SkstackModem(world.meter_path)        # the other dongle is still served
+    assert meter.identify().mac == "001D129100AA0102"
+    meter.close()
