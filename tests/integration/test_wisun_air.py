@@ -303,3 +303,25 @@ def test_wrong_route_b_id_finds_no_pan_in_pairing_scan():
     assert h.command("SKSCAN 3 FFFFFFFF 3 0").wait().done   # mode 3 (no pairing IE) sees it
     w.run(1.0)
     assert [e.pairing_id for e in h.poll() if isinstance(e, PanFound)] == [None]
+
+
+def _lossy_run(seed):
+    w = World(loss=0.3)
+    w.air.rng.seed(seed)
+    w.start_meter()
+    _, h = w.hems()
+    h.set_credentials(RBID, PASSWORD).wait()
+    found = [len(h.scan_and_wait(duration=1)) for _ in range(8)]
+    return found, dict(w.air.stats)
+
+
+def test_seeded_loss_is_reproducible_and_corruption_fails_fcs():
+    assert _lossy_run(4) == _lossy_run(4)
+    found, stats = _lossy_run(4)
+    assert stats["lost"] > 0 and 0 < sum(found) < 8
+    w = World(corrupt=1.0)
+    w.start_meter()
+    hd, h = w.hems()
+    h.set_credentials(RBID, PASSWORD).wait()
+    assert h.scan_and_wait(duration=1) == []
+    assert w.meter_dongle.stack.stats["rx-bad-frame"] > 0
