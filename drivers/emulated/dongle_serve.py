@@ -21,6 +21,9 @@ import serial
 
 from .timeline import Timeline
 
+if "sumame.drivers.emulated" not in serial.protocol_handler_packages:
+    serial.protocol_handler_packages.append("sumame.drivers.emulated")   # sumame:// URLs
+
 
 class InProcessPort:
     """The subset of ``serial.Serial`` the SKSTACK driver uses, wired to an emulated dongle."""

@@ -325,3 +325,34 @@ def test_seeded_loss_is_reproducible_and_corruption_fails_fcs():
     h.set_credentials(RBID, PASSWORD).wait()
     assert h.scan_and_wait(duration=1) == []
     assert w.meter_dongle.stack.stats["rx-bad-frame"] > 0
+
+
+def test_pyserial_url_sumame_scheme_reaches_an_in_process_dongle():
+    from sumame.drivers.emulated import protocol_sumame
+    w = World()
+    url = protocol_sumame.register("url-test", w.meter_dongle, w.timeline)
+    try:
+        m = SkstackModem(url, clock=w.timeline.now)
+        assert m.identify().mac == METER_MAC
+        m.close()
+    finally:
+        protocol_sumame.unregister("url-test")
+
+
+def test_join_succeeds_through_a_lossy_air_thanks_to_retransmission():
+    w = World(loss=0.25)
+    w.start_meter()
+    hd, h = w.hems()
+    h.set_credentials(RBID, PASSWORD).wait()
+    pans = []
+    while not pans:
+        pans = h.scan_and_wait(duration=2)
+    for _ in range(5):
+        try:
+            h.join_and_wait(pans[0], timeout_s=120)
+            break
+        except CommsError:
+            continue
+    assert hd.stack.keys
+    retransmits = w.meter_dongle.stack.paa.stats["retransmit"] + hd.stack.pac.stats["retransmit"]
+    assert w.air.stats["lost"] > 0 and retransmits > 0      # seeded: losses hit the handshake
