@@ -32,7 +32,7 @@ from sumame.hal.radio import (AuthFailed, CommandFailed, ModemNotice, PanFound, 
                               SessionExpired, SessionJoined, SessionTerminated, TxLimit, UdpReceived,
                               UdpSent)
 
-from .skstack_protocol import (EInfo, EPong, ESReg, EVer, Echo, Event, Fail, Garbage, HostParser, Layout,
+from .skstack_protocol import (EAppVer, EInfo, EPong, ESReg, EVer, Echo, Event, Fail, Garbage, HostParser, Layout,
                                Ok, PanDesc, RxUdp, SkTimeout, Text, error_for, link_local_text)
 
 log = logging.getLogger("sumame.drivers.skstack")
@@ -48,6 +48,21 @@ _EVENT_MAP = {
     0x32: lambda e: TxLimit(True),
     0x33: lambda e: TxLimit(False),
 }
+
+
+def _as_text(item) -> str:
+    """The response line an item came from (EVER/EAPPVER/EINFO/ESREG/plain text)."""
+    if isinstance(item, Text):
+        return item.line
+    if isinstance(item, EVer):
+        return f"EVER {item.version}"
+    if isinstance(item, EAppVer):
+        return f"EAPPVER {item.version}"
+    if isinstance(item, EInfo):
+        return f"EINFO {item.ip} {item.mac} {item.channel:02X} {item.pan_id:04X} {item.last}"
+    if isinstance(item, ESReg):
+        return f"ESREG {item.value}"
+    return repr(item)
 
 
 class SkTicket:
@@ -100,7 +115,6 @@ class SkstackModem:
         self._queue: deque[SkTicket] = deque()
         self._current: SkTicket | None = None
         self._events: list = []
-        self._pending_beacon = False
 
     # ------------------------------------------------------------------ RadioModem basics
     @property
@@ -261,13 +275,10 @@ class SkstackModem:
             self._finish(t, error_for(t.name, item.code))
         else:
             t.items.append(item)
-            if isinstance(item, Text):
-                t.lines.append(item.line)
-                if t.kind == "ll64" and item.line.startswith("FE80:"):
-                    t.value = item.line
-                    self._finish(t)
-            elif isinstance(item, (EVer, EInfo, ESReg)):
-                t.lines.append(repr(item))
+            t.lines.append(_as_text(item))
+            if isinstance(item, Text) and t.kind == "ll64" and item.line.startswith("FE80:"):
+                t.value = item.line
+                self._finish(t)
 
     # ------------------------------------------------------------------ start-up
     def identify(self, timeout_s: float = 10.0) -> RadioIdentity:

@@ -277,6 +277,8 @@ class EapPskServer:
     _tek: bytes = b""
     _state: int = 0
     _ak: bytes = field(default=b"", repr=False)
+    _kdk: bytes = field(default=b"", repr=False)
+    _msk: bytes = field(default=b"", repr=False)
 
     def start(self) -> bytes:
         self._ak, self._kdk = derive_ak_kdk(self.psk)

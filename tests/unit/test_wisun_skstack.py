@@ -177,3 +177,13 @@ def test_driver_opens_pyserial_urls_and_reports_typed_errors():
     m.close()
     with pytest.raises(DeviceNotFound):
         SkstackModem("/dev/does-not-exist-wisun")
+
+
+def test_ticket_lines_hold_the_response_text():
+    from sumame.drivers.emulated.dongle_serve import InProcessPort
+    from sumame.drivers.skstack import SkstackModem
+    d = Raw("bp35c2")
+    m = SkstackModem(InProcessPort(d.dongle, d.timeline), clock=d.timeline.now)
+    assert m.command("SKVER").wait().lines == ["EVER 1.5.2"]
+    assert m.command("SKSREG S3").wait().lines == ["ESREG FFFF"]
+    assert m.link_local("001D129012345678").wait().value == "FE80:0000:0000:0000:021D:1290:1234:5678"
