@@ -25,6 +25,7 @@ from .hardware import Hardware
 from .metering_asic import AsicStatus, EnergyDelta, Instantaneous, MeteringAsic
 from .nvm import ERASED, Nvm
 from .power import PowerMonitor, PowerSource, PowerSupply
+from .radio import RadioEvent, RadioIdentity, RadioModem
 from .relay import ContactState, Relay
 from .rtc import Rtc
 from .usb import HotplugKind, UsbDeviceInfo, UsbHotplug, UsbPort, UsbSpeed
@@ -36,5 +37,5 @@ __all__ = [
     "NvmAddressError", "NvmError", "NvmProgramError", "NvmWornOut", "PowerBudgetExceeded",
     "PowerCut", "PowerSource", "PowerSupply", "Relay", "RelayError", "Rtc", "StuckContact",
     "TimeSource", "PowerMonitor", "HotplugKind", "UsbDeviceInfo", "UsbHotplug", "UsbPort",
-    "UsbSpeed",
+    "UsbSpeed", "RadioEvent", "RadioIdentity", "RadioModem",
 ]

@@ -1,0 +1,535 @@
+"""Emulated USB Wi-SUN dongle: the device side of SKSTACK IP (reference skstack-ip.md).
+
+``EmulatedDongle`` parses the host's bytes (``DeviceParser``), echoes them while SFE=1, keeps
+the registers (§5), answers per personality (§1, §14: EVER/EAPPVER/EINFO, SIDE tokens, SA2
+RSSI token, WOPT binary/hex payloads, ROPT) and follows the ordering rules of §13 (SKSCAN: OK,
+then EVENT 20 + EPANDESC per beacon, EVENT 22; SKSENDTO: echo header + CRLF, EVENT 21, OK;
+SKJOIN: OK, EVENT 21 02, EVENT 02, PANA ERXUDP lines, EVENT 25/24). Malformed commands get the
+real FAIL codes: ER04 unknown command, ER05 argument count, ER06 argument value, ER09 UART
+input error (non-printable bytes, over-long line), ER10 execution failure. A stray CR LF after
+SKSENDTO data is tolerated (an empty line prints nothing but its echo).
+
+The radio side lives in ``wisun_stack.WisunStack`` on a shared ``Air``. Output goes to the
+sink set with ``attach_sink`` (a pty, or an in-process port), through the fault hooks
+(``faults``: drop / corrupt / delay output, drop input; ``unplug()`` / ``replug()``).
+"""
+from __future__ import annotations
+
+import os
+import random
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+from sumame.firmware.net import lowpan
+
+from ..skstack_protocol import (CommandLine, DeviceParser, Layout, RxUdp, SendToData, fmt_einfo,
+                                fmt_erxudp, fmt_event, fmt_pandesc, link_local_text)
+from .air import Air
+from .timeline import Timeline
+from .wisun_stack import WisunStack
+
+
+@dataclass(frozen=True)
+class Personality:
+    """name; dialect "se"/"c2"; EVER/EAPPVER strings; MAC prefix (4 octets hex);
+    WOPT default (0 binary, 1 hex); whether ROPT/WOPT exist (RL7023 DSS: FAIL ER04)."""
+
+    name: str
+    dialect: str
+    version: str
+    appver: str
+    mac_prefix: str
+    wopt_default: int
+    ropt: bool = True
+
+
+PERSONALITIES = {
+    "bp35a1": Personality("bp35a1", "se", "1.2.10", "rev26e", "001D1290", 0),
+    "bp35c2": Personality("bp35c2", "c2", "1.5.2", "rev26e", "001D1291", 0),
+    "rl7023-dss": Personality("rl7023-dss", "c2", "1.5.2", "rev26e", "001D1291", 1, ropt=False),
+}
+
+# register number -> (default, ESREG hex width (0 = text), min, max, writable)
+REGISTERS: dict[int, tuple] = {
+    0x02: (0x21, 2, 0x21, 0x3C, True),
+    0x03: (0xFFFF, 4, 0, 0xFFFF, True),
+    0x07: (0, 8, 0, 0xFFFFFFFF, False),
+    0x0A: ("CCDDEEFF", 0, None, None, True),
+    0x15: (0, 1, 0, 1, True),
+    0x16: (0x384, 8, 0x3C, 0xFFFFFFFF, True),
+    0x17: (1, 1, 0, 1, True),
+    0xA0: (1, 1, 0, 1, True),
+    0xA1: (1, 1, 0, 1, True),
+    0xA2: (0, 1, 0, 1, True),
+    0xFB: (0, 1, 0, 1, False),
+    0xFD: (0, 16, 0, 0, True),
+    0xFE: (1, 1, 0, 1, True),
+    0xFF: (0, 1, 0, 1, True),
+}
+_SAVED = (0x02, 0x03, 0xFF)
+_ZERO_ARG = {"SKVER", "SKAPPVER", "SKINFO", "SKRESET", "SKSTART", "SKREJOIN", "SKTERM", "SKSAVE",
+             "SKLOAD", "SKERASE", "ROPT", "RUART", "SKDSLEEP"}
+
+
+class CommandError(Exception):
+    def __init__(self, code: int):
+        self.code = code
+
+
+@dataclass
+class DongleFaults:
+    """Fault injection. Probabilities per output chunk / input chunk; delay in s."""
+
+    drop_output: float = 0.0
+    corrupt_output: float = 0.0
+    drop_input: float = 0.0
+    delay_s: float = 0.0
+    seed: int = 0
+    rng: random.Random = field(init=False)
+
+    def __post_init__(self):
+        self.rng = random.Random(self.seed)
+
+
+def _hexarg(token: str, max_digits: int, lo: int = 0, hi: int | None = None) -> int:
+    if not token or len(token) > max_digits or any(c not in "0123456789ABCDEFabcdef" for c in token):
+        raise CommandError(6)
+    value = int(token, 16)
+    if value < lo or (hi is not None and value > hi):
+        raise CommandError(6)
+    return value
+
+
+def _ipv6(token: str) -> bytes:
+    try:
+        return lowpan.parse_ipv6(token)
+    except lowpan.LowpanError:
+        raise CommandError(6) from None
+
+
+class EmulatedDongle:
+    def __init__(self, air: Air, timeline: Timeline, *, personality: str = "bp35c2",
+                 mac: str | None = None, seed: int | None = None, name: str = "dongle"):
+        if personality not in PERSONALITIES:
+            raise ValueError(f"unknown personality {personality!r}; known: {', '.join(PERSONALITIES)}")
+        self.p = PERSONALITIES[personality]
+        self.name = name
+        self.timeline = timeline
+        rng = random.Random(seed) if seed is not None else None
+        self._random_bytes = (lambda n: bytes(rng.getrandbits(8) for _ in range(n))) if rng else os.urandom
+        self.mac_hex = (mac or (self.p.mac_prefix + self._random_bytes(4).hex())).upper()
+        self.mac = bytes.fromhex(self.mac_hex)
+        self.ll_text = link_local_text(self.mac_hex)
+        self.faults = DongleFaults()
+        self.stats: Counter[str] = Counter()
+        self.wopt = self.p.wopt_default       # kept in flash: survives SKRESET and power cycles
+        self.ruart = 0x00
+        self._saved: dict[int, object] | None = None
+        self._sink: Callable[[bytes], None] | None = None
+        self.unplugged = False
+        self.stack = WisunStack(air, timeline, self.mac, self, random_bytes=self._random_bytes)
+        self._power_on()
+
+    # ------------------------------------------------------------------ life cycle
+    def _power_on(self) -> None:
+        self.parser = DeviceParser(6 if self.p.dialect == "c2" else 5)
+        self._queue: deque = deque()
+        self._busy = False
+        self._reset_state()
+        if self.regs[0xFF] == 1 and self._saved:
+            self.regs.update(self._saved)
+            self._apply_regs()
+
+    def _reset_state(self) -> None:
+        self.regs: dict[int, object] = {k: v[0] for k, v in REGISTERS.items()}
+        self.ports = [3610, 716, 0, 0, 0, 0]
+        self.stack.reset()
+        self._apply_regs()
+
+    def _apply_regs(self) -> None:
+        s = self.stack
+        s.set_channel(self.regs[0x02])
+        s.pan_id = self.regs[0x03]
+        s.pairing_id = self.regs[0x0A]
+        s.lifetime_s = self.regs[0x16]
+        s.auto = bool(self.regs[0x17])
+        if self.regs[0x15]:
+            s.coordinator = True
+
+    def attach_sink(self, sink: Callable[[bytes], None] | None) -> None:
+        self._sink = sink
+
+    def unplug(self) -> None:
+        """Pull the dongle out: no input is taken, no output is produced, state is lost."""
+        self.unplugged = True
+        self.stack.air.detach(self.stack)
+        self.stack.reset()
+
+    def replug(self) -> None:
+        """Plug it back in: a power-on (registers at defaults unless SFF=1 with SKSAVE)."""
+        self.unplugged = False
+        self.stack.air.attach(self.stack)
+        self._power_on()
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.p.dialect, bool(self.regs[0xA2]) and self.p.dialect == "c2", self.wopt & 1 == 1)
+
+    # ------------------------------------------------------------------ output
+    def _out(self, data: bytes) -> None:
+        if self.unplugged or self._sink is None:
+            return
+        f = self.faults
+        if f.drop_output and f.rng.random() < f.drop_output:
+            self.stats["fault-dropped-output"] += 1
+            return
+        if f.corrupt_output and f.rng.random() < f.corrupt_output and data:
+            i = f.rng.randrange(len(data))
+            data = data[:i] + bytes([data[i] ^ 0x20]) + data[i + 1:]
+            self.stats["fault-corrupted-output"] += 1
+        if f.delay_s:
+            self.timeline.call_later(f.delay_s, self._sink, data)
+        else:
+            self._sink(data)
+
+    def _echo(self, data: bytes) -> None:
+        if self.regs[0xFE]:
+            self._out(data)
+
+    def _ok(self, value: str | None = None, cr_only: bool = False) -> None:
+        text = "OK" if value is None else f"OK {value}"
+        self._out(text.encode() + (b"\r" if cr_only else b"\r\n"))
+
+    def _fail(self, code: int, cr_only: bool = False) -> None:
+        self.stats[f"fail-er{code:02d}"] += 1
+        self._out(f"FAIL ER{code:02d}".encode() + (b"\r" if cr_only else b"\r\n"))
+
+    # StackHost ----------------------------------------------------------
+    def stack_event(self, num: int, addr: bytes | None, param: int | None = None) -> None:
+        text = lowpan.format_ipv6(addr) if addr is not None else None
+        self._out(fmt_event(num, text, self.p.dialect, param))
+
+    def stack_pandesc(self, channel, pan_id, addr, lqi, pairing_id) -> None:
+        self._out(fmt_pandesc(channel, pan_id, addr.hex().upper(), lqi, self.p.dialect, pairing_id))
+
+    def stack_edscan(self, levels) -> None:
+        self._out(b"EEDSCAN\r\n" + " ".join(f"{c:02X} {r:02X}" for c, r in levels).encode() + b"\r\n")
+
+    def stack_rx(self, dgram, src_mac: bytes, secured: bool, lqi: int) -> None:
+        rx = RxUdp(lowpan.format_ipv6(dgram.src), lowpan.format_ipv6(dgram.dst), dgram.src_port,
+                   dgram.dst_port, src_mac.hex().upper(), secured, dgram.payload, lqi, 0)
+        self._out(fmt_erxudp(rx, self.layout))
+
+    def port_open(self, port: int) -> bool:
+        return port != 0 and port in self.ports
+
+    # ------------------------------------------------------------------ input
+    def feed(self, data: bytes) -> None:
+        """Bytes from the host (pty master read or in-process port write)."""
+        if self.unplugged:
+            return
+        f = self.faults
+        if f.drop_input and f.rng.random() < f.drop_input:
+            self.stats["fault-dropped-input"] += 1
+            return
+        self._queue.extend(self.parser.feed(data))
+        self._drain()
+
+    def _drain(self) -> None:
+        while self._queue and not self._busy and not self.unplugged:
+            item = self._queue.popleft()
+            if isinstance(item, SendToData):
+                self._echo(item.header)
+                self._sendto(item)
+            else:
+                self._command(item)
+
+    def _done(self) -> None:
+        self._busy = False
+        self._drain()
+
+    def _command(self, item: CommandLine) -> None:
+        self._echo(item.raw + item.terminator)
+        raw = item.raw
+        if raw == b"":
+            return
+        cr_only = item.terminator == b"\r"
+        if any(b < 0x20 or b > 0x7E for b in raw) or not item.terminator:
+            self._fail(9, cr_only)
+            return
+        tokens = item.text.split(" ")
+        name, args = tokens[0], tokens[1:]
+        handler = getattr(self, "_cmd_" + name, None)
+        if handler is None or (name in ("ROPT", "WOPT") and not self.p.ropt):
+            self._fail(4, cr_only)
+            return
+        if name in _ZERO_ARG and args:
+            self._fail(5, cr_only)
+            return
+        self.stats[f"cmd-{name}"] += 1
+        try:
+            handler(args)
+        except CommandError as err:
+            self._fail(err.code, cr_only)
+
+    # ------------------------------------------------------------------ commands
+    def _cmd_SKVER(self, a):
+        self._out(f"EVER {self.p.version}\r\n".encode())
+        self._ok()
+
+    def _cmd_SKAPPVER(self, a):
+        self._out(f"EAPPVER {self.p.appver}\r\n".encode())
+        self._ok()
+
+    def _cmd_SKINFO(self, a):
+        self._out(fmt_einfo(self.ll_text, self.mac_hex, self.regs[0x02], self.regs[0x03], self.p.dialect))
+        self._ok()
+
+    def _cmd_SKRESET(self, a):
+        self._reset_state()
+        self._ok()
+
+    def _cmd_SKSREG(self, a):
+        if len(a) not in (1, 2):
+            raise CommandError(5)
+        name = a[0].upper()
+        if not name.startswith("S") or len(name) < 2:
+            raise CommandError(6)
+        reg = _hexarg(name[1:], 2)
+        if reg not in REGISTERS:
+            raise CommandError(6)
+        default, width, lo, hi, writable = REGISTERS[reg]
+        if len(a) == 1:
+            value = self.regs[reg]
+            if reg == 0x07:
+                value = self.stack.tx_counter
+            elif reg == 0xFB:
+                value = int(self.stack.tx_limited)
+            elif reg == 0xFD:
+                value = int(self.stack.air.tx_time_in_window(self.stack) * 1000)
+            text = value if width == 0 else f"{value:0{width}X}" if width > 1 else f"{value:X}"
+            self._out(f"ESREG {text}\r\n".encode())
+            self._ok()
+            return
+        if not writable:
+            raise CommandError(6)
+        if width == 0:
+            if len(a[1]) != 8 or any(not 0x20 < ord(c) < 0x7F for c in a[1]):
+                raise CommandError(6)
+            value = a[1]
+        else:
+            value = _hexarg(a[1], max(width, 2), lo, hi)
+        self.regs[reg] = value
+        self._apply_regs()
+        self._ok()
+
+    def _cmd_SKSETPWD(self, a):
+        if len(a) != 2:
+            raise CommandError(5)
+        n = _hexarg(a[0], 2, 1, 0x20)
+        if len(a[1]) != n:
+            raise CommandError(6)
+        self.stack.password, self.stack.psk_override = a[1], None
+        self._ok()
+
+    def _cmd_SKSETPSK(self, a):
+        if len(a) != 2:
+            raise CommandError(5)
+        if _hexarg(a[0], 2) != 0x10 or len(a[1]) != 32:
+            raise CommandError(6)
+        _hexarg(a[1][:16], 16)
+        _hexarg(a[1][16:], 16)
+        self.stack.psk_override = bytes.fromhex(a[1])
+        self._ok()
+
+    def _cmd_SKSETRBID(self, a):
+        if len(a) != 1:
+            raise CommandError(5)
+        if len(a[0]) != 32:
+            raise CommandError(6)
+        self.stack.rbid = a[0]
+        self.regs[0x0A] = a[0][-8:]
+        self._apply_regs()
+        self._ok()
+
+    def _cmd_SKSCAN(self, a):
+        if len(a) != (4 if self.p.dialect == "c2" else 3):
+            raise CommandError(5)
+        mode = _hexarg(a[0], 2)
+        if mode not in (0, 2, 3):
+            raise CommandError(6)
+        mask = _hexarg(a[1], 8)
+        duration = _hexarg(a[2], 2, 0, 0x0E)
+        if len(a) == 4:
+            _hexarg(a[3], 1, 0, 1)
+        if self.stack.scanning:
+            raise CommandError(10)
+        self._ok()
+        self.stack.scan(mode, mask, duration)
+
+    def _cmd_SKLL64(self, a):
+        if len(a) != 1:
+            raise CommandError(5)
+        if len(a[0]) != 16:
+            raise CommandError(6)
+        _hexarg(a[0][:8], 8)
+        _hexarg(a[0][8:], 8)
+        self._out(link_local_text(a[0].upper()).encode() + b"\r\n")
+
+    def _cmd_SKJOIN(self, a):
+        if len(a) != 1:
+            raise CommandError(5)
+        peer = _ipv6(a[0])
+        if not self.stack.rbid or not (self.stack.password or self.stack.psk_override):
+            raise CommandError(10)
+        if peer[:8] != lowpan.LINK_LOCAL_PREFIX:
+            raise CommandError(6)
+        self._ok()
+        self.stack.join(peer)
+
+    def _cmd_SKREJOIN(self, a):
+        if not self.stack.rejoin():
+            raise CommandError(10)
+        self._ok()
+
+    def _cmd_SKTERM(self, a):
+        if not self.stack.has_session:
+            raise CommandError(10)
+        self._ok()
+        self.stack.terminate()
+
+    def _cmd_SKSTART(self, a):
+        if not self.stack.rbid or not (self.stack.password or self.stack.psk_override) or self.regs[0x03] == 0xFFFF:
+            raise CommandError(10)
+        self.regs[0x15] = 1
+        self.stack.start_paa()
+        self._ok()
+
+    def _cmd_SKUDPPORT(self, a):
+        if len(a) != 2:
+            raise CommandError(5)
+        handle = _hexarg(a[0], 1, 1, 6)
+        port = _hexarg(a[1], 4, 0, 0xFFFE)
+        self.ports[handle - 1] = port
+        self._ok()
+
+    def _cmd_SKADDNBR(self, a):
+        if len(a) != 2:
+            raise CommandError(5)
+        _ipv6(a[0])
+        if len(a[1]) != 16:
+            raise CommandError(6)
+        self.stack.neighbours.add(bytes.fromhex(a[1]))
+        self._ok()
+
+    def _cmd_SKTABLE(self, a):
+        if len(a) != 1:
+            raise CommandError(5)
+        mode = _hexarg(a[0], 1)
+        if mode == 1:
+            self._out(f"EADDR\r\n{self.ll_text}\r\n".encode())
+        elif mode == 2:
+            rows = "".join(f"{link_local_text(m.hex().upper())} {m.hex().upper()} FFFF\r\n"
+                           for m in sorted(self.stack.neighbours))
+            self._out(f"ENEIGHBOR\r\n{rows}".encode())
+        elif mode == 0xE:
+            self._out(("EPORT\r\n" + "".join(f"{p}\r\n" for p in self.ports) + "\r\n"
+                       + "3610\r\n0\r\n0\r\n0\r\n").encode())
+        elif mode == 0xF:
+            zero = "0000:0000:0000:0000:0000:0000:0000:0000"
+            self._out(("EHANDLE\r\n" + "".join(f"{i} {zero} 0000 0000\r\n" for i in range(1, 7))).encode())
+        else:
+            raise CommandError(6)
+        self._ok()
+
+    def _cmd_SKPING(self, a):
+        if len(a) not in (1, 2):
+            raise CommandError(5)
+        peer = _ipv6(a[0])
+        self._ok()
+        try:
+            known = lowpan.eui64_of(peer) in self.stack.neighbours
+        except lowpan.LowpanError:
+            known = False
+        if known:
+            self.timeline.call_later(0.05 if self.stack.air.accurate else 0,
+                                     self._out, f"EPONG {lowpan.format_ipv6(peer)}\r\n".encode())
+
+    def _cmd_SKSAVE(self, a):
+        self._saved = {k: self.regs[k] for k in _SAVED}
+        self._ok()
+
+    def _cmd_SKLOAD(self, a):
+        if not self._saved:
+            raise CommandError(10)
+        self.regs.update(self._saved)
+        self._apply_regs()
+        self._ok()
+
+    def _cmd_SKERASE(self, a):
+        self._saved = None
+        self._ok()
+
+    def _cmd_SKDSLEEP(self, a):
+        self._ok()
+
+    def _cmd_SKRFLO(self, a):
+        if len(a) != 1:
+            raise CommandError(5)
+        _hexarg(a[0], 1, 0, 1)
+        self._ok()
+
+    def _cmd_ROPT(self, a):
+        self._ok(f"{self.wopt:02X}", cr_only=True)
+
+    def _cmd_WOPT(self, a):
+        if len(a) != 1:
+            raise CommandError(5)
+        self.wopt = _hexarg(a[0], 2, 0, 1)
+        self.stats["flash-writes"] += 1
+        self._ok(cr_only=True)
+
+    def _cmd_RUART(self, a):
+        self._ok(f"{self.ruart:02X}", cr_only=True)
+
+    def _cmd_WUART(self, a):
+        if len(a) != 1:
+            raise CommandError(5)
+        self.ruart = _hexarg(a[0], 2, 0, 0xFF)
+        self._ok(cr_only=True)
+
+    # ------------------------------------------------------------------ SKSENDTO
+    def _sendto(self, item: SendToData) -> None:
+        self._echo(b"\r\n")
+        self.stats["cmd-SKSENDTO"] += 1
+        a = item.tokens
+        try:
+            handle = _hexarg(a[0], 1, 1, 6)
+            dst = _ipv6(a[1])
+            if len(a[2]) != 4:
+                raise CommandError(6)
+            port = _hexarg(a[2], 4, 1, 0xFFFE)
+            if a[3] not in ("0", "1", "2"):
+                raise CommandError(6)
+            sec = int(a[3])
+            if self.p.dialect == "c2":
+                _hexarg(a[4], 1, 0, 1)
+            src_port = self.ports[handle - 1]
+            if src_port == 0:
+                raise CommandError(10)
+        except CommandError as err:
+            self._fail(err.code)
+            return
+        if self.stack.tx_limited:
+            self.stack_event(0x21, dst, 1)
+            self._ok()
+            return
+        self._busy = True
+
+        def done(result: int) -> None:
+            self.stack_event(0x21, dst, result)
+            self._ok()
+            self._done()
+
+        self.stack.sendto(src_port, dst, port, sec, item.data, done)

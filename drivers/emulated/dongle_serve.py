@@ -1,0 +1,257 @@
+"""Serving an emulated dongle: on a pseudo-terminal (with a stable symlink) or in-process.
+
+* ``PtyEndpoint(dongle, link_path)``: opens a pty in raw mode; the slave path (and the symlink
+  ``link_path`` pointing to it, if given) is what HEMS software opens like ``/dev/ttyUSB0``.
+* ``InProcessPort(dongle, timeline)``: a pyserial-compatible object for tests: ``write()`` feeds
+  the dongle at once; ``read()`` runs the emulated world (timeline) until bytes arrive or the
+  port ``timeout`` passes — in virtual time this is deterministic and instant.
+* ``EmulationRunner(timeline)``: a thread that drives the timeline in real time and serves pty
+  endpoints and the air hub socket (select + next timer deadline).
+"""
+from __future__ import annotations
+
+import os
+import pty
+import selectors
+import threading
+import tty
+from typing import Callable
+
+import serial
+
+from .timeline import Timeline
+
+if "sumame.drivers.emulated" not in serial.protocol_handler_packages:
+    serial.protocol_handler_packages.append("sumame.drivers.emulated")   # sumame:// URLs
+
+
+class InProcessPort:
+    """The subset of ``serial.Serial`` the SKSTACK driver uses, wired to an emulated dongle."""
+
+    def __init__(self, dongle, timeline: Timeline, timeout: float | None = 1.0):
+        self.dongle, self.timeline = dongle, timeline
+        self.timeout = timeout
+        self.port = f"inprocess://{dongle.name}"
+        self.is_open = True
+        self._rx = bytearray()
+        dongle.attach_sink(self._rx.extend)
+
+    def _check(self) -> None:
+        if not self.is_open:
+            raise serial.PortNotOpenError()
+        if self.dongle.unplugged:
+            raise serial.SerialException(f"{self.port}: device unplugged")
+
+    def write(self, data: bytes) -> int:
+        self._check()
+        self.dongle.feed(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        self._check()
+
+    @property
+    def in_waiting(self) -> int:
+        self._check()
+        self.timeline.run_due()
+        return len(self._rx)
+
+    def read(self, size: int = 1) -> bytes:
+        self._check()
+        if len(self._rx) < size:
+            if self.timeout is None:
+                raise serial.SerialException("in-process port needs a finite timeout")
+            self.timeline.advance(self.timeline.now() + self.timeout, lambda: len(self._rx) >= size)
+        self._check()
+        data = bytes(self._rx[:size])
+        del self._rx[:size]
+        return data
+
+    def reset_input_buffer(self) -> None:
+        self._rx.clear()
+
+    def fileno(self) -> int:
+        raise OSError("in-process port has no file descriptor; poll it")
+
+    def close(self) -> None:
+        self.is_open = False
+        self.dongle.attach_sink(None)
+
+
+class PtyEndpoint:
+    """An emulated dongle on a pseudo-terminal. ``path`` = the slave device (or the symlink)."""
+
+    def __init__(self, dongle, link_path: str | None = None):
+        self.dongle = dongle
+        self.link_path = link_path
+        self.dropped_octets = 0
+        self._open()
+
+    def _open(self) -> None:
+        self.master, self._slave = pty.openpty()
+        tty.setraw(self._slave)
+        os.set_blocking(self.master, False)
+        self.slave_name = os.ttyname(self._slave)
+        if self.link_path:
+            tmp = f"{self.link_path}.tmp{os.getpid()}"
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            os.symlink(self.slave_name, tmp)
+            os.replace(tmp, self.link_path)
+        self.dongle.attach_sink(self._write)
+
+    @property
+    def path(self) -> str:
+        return self.link_path or self.slave_name
+
+    def _write(self, data: bytes) -> None:
+        """Output towards the host. When nobody reads and the tty buffer is full, the rest is
+        dropped and counted (``dropped_octets``), as a USB serial link loses it; the emulation
+        never blocks on a host that is not listening."""
+        view = memoryview(data)
+        while view:
+            try:
+                n = os.write(self.master, view)
+            except BlockingIOError:
+                self.dropped_octets += len(view)
+                return
+            except OSError:
+                return
+            view = view[n:]
+
+    def fileno(self) -> int:
+        return self.master
+
+    def on_readable(self) -> None:
+        try:
+            data = os.read(self.master, 4096)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            return
+        if data:
+            self.dongle.feed(data)
+
+    def unplug(self) -> None:
+        """Fault: the USB device disappears (the pty closes; opened handles get errors)."""
+        self.dongle.unplug()
+        self.close(remove_link=False)
+
+    def replug(self) -> None:
+        self.dongle.replug()
+        self._open()
+
+    def close(self, remove_link: bool = True) -> None:
+        self.dongle.attach_sink(None)
+        for fd in (self.master, self._slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.master = self._slave = -1
+        if remove_link and self.link_path and os.path.islink(self.link_path):
+            os.unlink(self.link_path)
+
+
+class EmulationRunner:
+    """Drives a timeline in real time from a thread and serves readable endpoints.
+
+    ``add(obj)``: anything with ``fileno()`` and ``on_readable()`` (PtyEndpoint) or an Air with
+    a hub (``on_hub_readable``). ``call(fn)`` runs ``fn`` in the runner thread (thread-safe).
+    """
+
+    def __init__(self, timeline: Timeline):
+        self.timeline = timeline
+        self._endpoints: list = []
+        self._calls: list[Callable] = []
+        self._lock = threading.Lock()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.errors: list[BaseException] = []
+
+    def add(self, endpoint) -> None:
+        self.call(lambda: self._endpoints.append(endpoint))
+
+    def remove(self, endpoint) -> None:
+        self.call(lambda: endpoint in self._endpoints and self._endpoints.remove(endpoint))
+
+    def call(self, fn: Callable) -> None:
+        with self._lock:
+            self._calls.append(fn)
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+
+    def start(self) -> "EmulationRunner":
+        self._thread = threading.Thread(target=self._run, name="sumame-wisun-emulation", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        sel = selectors.DefaultSelector()
+        sel.register(self._wake_r, selectors.EVENT_READ, None)
+        registered: dict[int, object] = {}
+        while not self._stop.is_set():
+            with self._lock:
+                calls, self._calls = self._calls, []
+            for fn in calls:
+                fn()
+            want = {}
+            for ep in self._endpoints:
+                try:
+                    fd = ep.fileno()
+                except OSError:
+                    continue
+                if fd >= 0:
+                    want[fd] = ep
+            for fd in list(registered):
+                if fd not in want or registered[fd] is not want[fd]:
+                    try:
+                        sel.unregister(fd)
+                    except (KeyError, ValueError, OSError):
+                        pass
+                    del registered[fd]
+            for fd, ep in want.items():
+                if fd not in registered:
+                    try:
+                        sel.register(fd, selectors.EVENT_READ, ep)
+                        registered[fd] = ep
+                    except (ValueError, OSError):
+                        pass
+            deadline = self.timeline.next_deadline()
+            timeout = 0.2 if deadline is None else max(0.0, min(0.2, deadline - self.timeline.now()))
+            try:
+                events = sel.select(timeout)
+            except OSError:
+                events = []
+            for key, _ in events:
+                if key.data is None:
+                    try:
+                        os.read(self._wake_r, 4096)
+                    except OSError:
+                        pass
+                    continue
+                ep = key.data
+                try:
+                    (ep.on_hub_readable if hasattr(ep, "on_hub_readable") else ep.on_readable)()
+                except Exception as exc:  # noqa: BLE001 - keep serving; remember for tests
+                    self.errors.append(exc)
+            try:
+                self.timeline.run_due()
+            except Exception as exc:  # noqa: BLE001
+                self.errors.append(exc)
+        sel.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.call(lambda: None)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass

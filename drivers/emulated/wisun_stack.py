@@ -1,0 +1,412 @@
+"""The network side of an emulated SKSTACK dongle: MAC, 6LoWPAN/UDP, PANA and link security.
+
+One ``WisunStack`` is one radio on the virtual air (``AirRadio``). The dongle's command
+interpreter (``dongle.py``) drives it and receives what it reports through ``StackHost``
+callbacks (EVENT numbers as in reference §6, EPANDESC data, received datagrams). Frames on
+air are real IEEE 802.15.4 + 6LoWPAN IPHC + UDP bytes (``sumame.firmware.net``); PANA runs on
+UDP 716 unsecured; after PANA both ends install the link key and protect data frames with
+CCM* ENC-MIC-32 (level 5, key-id mode 1). Received secured frames are checked for MIC and for a
+frame counter above the last one seen from that sender (replays are dropped and counted).
+
+PAA rule: one PaC holds the session; a PCI from another PaC is dropped (counted, reported as
+EVENT 24 <PaC> to the meter) until the session is terminated or expires.
+"""
+from __future__ import annotations
+
+import os
+from collections import Counter
+from typing import Callable, Protocol
+
+from sumame.firmware.net import eap_psk, ieee802154 as mac, lowpan
+from sumame.firmware.net.lowpan import UdpDatagram
+from sumame.firmware.net.pana import PanaEvent, PanaPaa, PanaPac, Retransmit
+
+from .air import Air
+from .timeline import Timeline
+
+PANA_PORT = 716
+EV_NS, EV_NA, EV_ED_DONE, EV_BEACON, EV_UDP_SENT, EV_SCAN_DONE = 0x01, 0x02, 0x1F, 0x20, 0x21, 0x22
+EV_PANA_FAIL, EV_PANA_OK, EV_PEER_TERM, EV_TERM_OK, EV_TERM_TIMEOUT, EV_EXPIRED = 0x24, 0x25, 0x26, 0x27, 0x28, 0x29
+EV_LIMIT_ON, EV_LIMIT_OFF = 0x32, 0x33
+
+_PAA_EVENTS = {"authenticated": EV_PANA_OK, "reauthenticated": EV_PANA_OK, "auth-failed": EV_PANA_FAIL,
+               "terminated-by-peer": EV_PEER_TERM, "terminated": EV_TERM_OK,
+               "termination-timeout": EV_TERM_TIMEOUT, "expired": EV_EXPIRED}
+
+
+class StackHost(Protocol):
+    def stack_event(self, num: int, addr: bytes | None, param: int | None = None) -> None: ...
+
+    def stack_pandesc(self, channel: int, pan_id: int, addr: bytes, lqi: int, pairing_id: str | None) -> None: ...
+
+    def stack_rx(self, dgram: UdpDatagram, src_mac: bytes, secured: bool, lqi: int) -> None: ...
+
+    def stack_edscan(self, levels: list[tuple[int, int]]) -> None: ...
+
+    def port_open(self, port: int) -> bool: ...
+
+
+class WisunStack:
+    def __init__(self, air: Air, timeline: Timeline, mac_addr: bytes, host: StackHost, *,
+                 random_bytes: Callable[[int], bytes] = os.urandom,
+                 retransmit: Retransmit = Retransmit()):
+        self.air, self.timeline, self.mac, self.host = air, timeline, mac_addr, host
+        self.random_bytes = random_bytes
+        self.retransmit = retransmit
+        self.ll = lowpan.link_local(mac_addr)
+        self.stats: Counter[str] = Counter()
+        self.channel = 33
+        self.reset()
+        air.attach(self)
+
+    # ------------------------------------------------------------------ configuration
+    def reset(self) -> None:
+        self.home_channel = 33
+        self.channel = 33
+        self.pan_id = 0xFFFF
+        self.pairing_id = "CCDDEEFF"
+        self.coordinator = False
+        self.lifetime_s = 900
+        self.auto = True
+        self.rbid = ""
+        self.password = ""
+        self.psk_override: bytes | None = None
+        self.keys: dict[bytes, object] = {}          # peer EUI-64 -> LinkKey
+        self.tx_counter = 0
+        self.rx_counters: dict[tuple[bytes, int], int] = {}
+        self.neighbours: set[bytes] = set()
+        self.seq = self.random_bytes(1)[0]
+        self.paa: PanaPaa | None = None
+        self.paa_next: PanaPaa | None = None     # a re-join handshake of the same PaC
+        self.paa_peer: bytes | None = None
+        self.pac: PanaPac | None = None
+        self.pac_peer: bytes | None = None
+        self._pana_timers: dict[int, object] = {}
+        self._scan = None
+        self.tx_limited = False
+        self._event_delay = 0.0
+
+    def psk(self) -> bytes:
+        if self.psk_override is not None:
+            return self.psk_override
+        return eap_psk.DEFAULT_DERIVATION.derive(self.rbid, self.password, self.rbid.encode("ascii"))
+
+    def set_channel(self, channel: int) -> None:
+        self.home_channel = self.channel = channel
+
+    # ------------------------------------------------------------------ AirRadio
+    def on_tx_limit(self, active: bool) -> None:
+        self.tx_limited = active
+        self.host.stack_event(EV_LIMIT_ON if active else EV_LIMIT_OFF, None)
+
+    def _next_seq(self) -> int:
+        self.seq = (self.seq + 1) & 0xFF
+        return self.seq
+
+    def _transmit(self, frame: mac.MacFrame):
+        return self.air.transmit(self, mac.encode(frame))
+
+    def on_air_frame(self, psdu: bytes, lqi: int) -> None:
+        try:
+            frame = mac.decode(psdu)
+        except mac.FrameError:
+            self.stats["rx-bad-frame"] += 1
+            return
+        if mac.is_beacon_request(frame):
+            if self.coordinator and self.pan_id != 0xFFFF:
+                self._send_beacon()
+            return
+        if frame.frame_type == mac.FRAME_BEACON:
+            self._on_beacon(frame, lqi)
+            return
+        if frame.frame_type != mac.FRAME_DATA:
+            return
+        if frame.pan_id not in (self.pan_id, mac.BROADCAST_PAN) or frame.dst not in (self.mac, mac.BROADCAST_SHORT):
+            return
+        secured = frame.security is not None
+        if secured:
+            key = self.keys.get(frame.src)
+            if key is None or key.index != frame.security.key_index:
+                self.stats["rx-no-key"] += 1
+                return
+            try:
+                frame = mac.unsecure(frame, key.key)
+            except mac.SecurityError:
+                self.stats["rx-bad-mic"] += 1
+                return
+            slot = (frame.src, key.index)
+            if frame.security.counter <= self.rx_counters.get(slot, -1):
+                self.stats["rx-replayed-frame"] += 1
+                return
+            self.rx_counters[slot] = frame.security.counter
+        try:
+            dgram = lowpan.decode(frame.payload, frame.src, frame.dst)
+        except lowpan.LowpanError:
+            self.stats["rx-bad-lowpan"] += 1
+            return
+        if dgram.dst not in (self.ll, lowpan.ALL_NODES):
+            return
+        self.neighbours.add(frame.src)
+        if dgram.dst_port == PANA_PORT and dgram.src_port == PANA_PORT:
+            if secured:
+                self.stats["rx-pana-secured"] += 1
+                return
+            if self.host.port_open(PANA_PORT):
+                self.host.stack_rx(dgram, frame.src, secured, lqi)
+            self._on_pana(frame.src, dgram.payload)
+            return
+        if self.host.port_open(dgram.dst_port):
+            self.stats["rx-udp"] += 1
+            self.host.stack_rx(dgram, frame.src, secured, lqi)
+        else:
+            self.stats["rx-port-closed"] += 1
+
+    # ------------------------------------------------------------------ UDP send
+    def sendto(self, src_port: int, dst: bytes, dst_port: int, sec: int, data: bytes,
+               done: Callable[[int], None]) -> None:
+        """Send a datagram; ``done(result)`` is called once (0 sent, 1 failed, 2 NS sent first)."""
+        multicast = dst[0] == 0xFF
+        dst_mac = None
+        if not multicast:
+            try:
+                dst_mac = lowpan.eui64_of(dst)
+            except lowpan.LowpanError:
+                self.timeline.call_later(0, done, 1)
+                return
+        key = self._key_for(dst_mac)
+        if sec == 1 and key is None:
+            self.timeline.call_later(0, done, 1)
+            return
+        use_key = key if sec in (1, 2) else None
+        if not multicast and dst_mac not in self.neighbours:
+            self.neighbours.add(dst_mac)
+            self.timeline.call_later(0, done, 2)
+            self.timeline.call_later(0.0, self.host.stack_event, EV_NA, dst)
+            self.timeline.call_later(0.0, self._send_datagram, src_port, dst, dst_port, data, dst_mac, use_key, None)
+            return
+        self._send_datagram(src_port, dst, dst_port, data, dst_mac, use_key, done)
+
+    def _key_for(self, dst_mac: bytes | None):
+        if dst_mac is not None:
+            return self.keys.get(dst_mac)
+        return next(iter(self.keys.values()), None)   # multicast: the one session's key
+
+    def _send_datagram(self, src_port, dst, dst_port, data, dst_mac, key, done) -> None:
+        dgram = UdpDatagram(self.ll, dst, src_port, dst_port, data)
+        payload = lowpan.encode(dgram, self.mac, dst_mac)
+        frame = mac.MacFrame(mac.FRAME_DATA, self._next_seq(), self.pan_id,
+                             dst_mac if dst_mac is not None else mac.BROADCAST_SHORT, self.mac, payload,
+                             ack_request=dst_mac is not None)
+        if key is not None:
+            self.tx_counter += 1
+            frame = mac.secure(frame, key.key, mac.AuxSecurity(5, self.tx_counter, key.index))
+        report = self._transmit(frame)
+        self.stats["tx-udp"] += 1
+        if done is not None:
+            self.timeline.call_at(max(report.done_at, self.timeline.now()), done, 0 if report.ok else 1)
+
+    # ------------------------------------------------------------------ beacons and scans
+    def _send_beacon(self) -> None:
+        delay = self.air.rng.uniform(0.0, 0.01) if self.air.accurate else 0.0
+        frame = mac.beacon_frame(self._next_seq(), self.pan_id, self.mac, self.pairing_id)
+        self.timeline.call_later(delay, self._transmit, frame)
+
+    def scan(self, mode: int, mask: int, duration: int) -> None:
+        channels = [33 + i for i in range(28) if mask >> i & 1]
+        self._scan = {"mode": mode, "channels": channels, "dwell": self.air.scan_dwell(duration), "ed": []}
+        self.timeline.call_later(0, self._scan_step)
+
+    def _scan_step(self) -> None:
+        scan = self._scan
+        if scan is None:
+            return
+        if not scan["channels"]:
+            self._scan = None
+            self.channel = self.home_channel
+            if scan["mode"] == 0:
+                self.host.stack_edscan(scan["ed"])
+                self.host.stack_event(EV_ED_DONE, self.ll)
+            else:
+                self.host.stack_event(EV_SCAN_DONE, self.ll)
+            return
+        self.channel = scan["channels"].pop(0)
+        if scan["mode"] == 0:
+            busy = any(getattr(r, "coordinator", False) and r.channel == self.channel for r in self.air.radios)
+            scan["ed"].append((self.channel, 0x30 if busy else 0x04))
+        else:
+            self._transmit(mac.beacon_request_frame(self._next_seq()))
+        self.timeline.call_later(scan["dwell"], self._scan_step)
+
+    def _on_beacon(self, frame, lqi) -> None:
+        scan = self._scan
+        if scan is None or scan["mode"] not in (2, 3):
+            return
+        try:
+            beacon = mac.parse_beacon(frame)
+        except mac.FrameError:
+            self.stats["rx-bad-beacon"] += 1
+            return
+        if scan["mode"] == 2 and beacon.pairing_id != self.pairing_id:
+            self.stats["beacon-other-pairing"] += 1
+            return
+        self.host.stack_event(EV_BEACON, self.ll)
+        self.host.stack_pandesc(self.channel, beacon.pan_id, beacon.coordinator, lqi,
+                                beacon.pairing_id if scan["mode"] == 2 else None)
+
+    @property
+    def scanning(self) -> bool:
+        return self._scan is not None
+
+    # ------------------------------------------------------------------ PANA
+    def start_paa(self) -> None:
+        self.coordinator = True
+        self._drop_session()
+
+    def join(self, peer_ll: bytes) -> bool:
+        try:
+            peer_mac = lowpan.eui64_of(peer_ll)
+        except lowpan.LowpanError:
+            return False
+        self._drop_session()
+        self.pac_peer = peer_mac
+        self.pac = PanaPac(psk=self.psk(), id_p=self.rbid.encode("ascii"), random_bytes=self.random_bytes,
+                           retransmit=self.retransmit, auto_reauth=self.auto)
+        self._pana_send(peer_mac, self.pac.start(self.timeline.now()), first=True)
+        self._pana_after(self.pac, peer_mac)
+        return True
+
+    def rejoin(self) -> bool:
+        if self.pac is None or not self.pac.is_open:
+            return False
+        self._pana_send(self.pac_peer, self.pac.reauthenticate(self.timeline.now()))
+        self._pana_after(self.pac, self.pac_peer)
+        return True
+
+    def terminate(self) -> bool:
+        now = self.timeline.now()
+        if self.pac is not None and self.pac.is_open:
+            self._pana_send(self.pac_peer, self.pac.terminate(now))
+            self._pana_after(self.pac, self.pac_peer)
+            return True
+        if self.paa is not None and self.paa.state in ("open", "re-authenticating"):
+            self._pana_send(self.paa_peer, self.paa.terminate(now))
+            self._pana_after(self.paa, self.paa_peer)
+            return True
+        return False
+
+    @property
+    def has_session(self) -> bool:
+        return bool(self.keys)
+
+    def _drop_session(self) -> None:
+        self.keys.clear()
+        self.paa = self.paa_next = self.pac = None
+        self.paa_peer = self.pac_peer = None
+        for timer in self._pana_timers.values():
+            timer.cancel()
+        self._pana_timers.clear()
+
+    def _new_paa(self) -> PanaPaa:
+        return PanaPaa(psk=self.psk(), id_s=self.rbid.encode("ascii"), expected_id_p=self.rbid.encode("ascii"),
+                       lifetime_s=self.lifetime_s, random_bytes=self.random_bytes, retransmit=self.retransmit,
+                       auto_terminate=self.auto)
+
+    def _on_pana(self, src_mac: bytes, data: bytes) -> None:
+        now = self.timeline.now()
+        if self.pac is not None and src_mac == self.pac_peer:
+            self._pana_send(src_mac, self.pac.receive(data, now))
+            self._pana_after(self.pac, src_mac)
+            return
+        if not self.coordinator:
+            self.stats["pana-not-for-us"] += 1
+            return
+        is_pci = len(data) >= 8 and data[6:8] == b"\x00\x01"
+        holding = self.paa is not None and self.paa.holds_session
+        if holding and src_mac != self.paa_peer:
+            self.stats["pana-second-pac-refused"] += 1
+            if is_pci:
+                self.host.stack_event(EV_PANA_FAIL, lowpan.link_local(src_mac))
+            return
+        if is_pci:
+            if holding:
+                # the same PaC starts over (e.g. its dongle was reset): run a new handshake
+                # beside the open session; it replaces the session only if it succeeds, so a
+                # replayed PCI cannot end a working session
+                self.stats["pana-rejoin-attempt"] += 1
+                if self.paa_next is not None:
+                    self._cancel_timer(self.paa_next)
+                self.paa_next = machine = self._new_paa()
+            else:
+                self.paa_peer = src_mac
+                self.paa = machine = self._new_paa()
+        elif (self.paa_next is not None and len(data) >= 12
+              and int.from_bytes(data[8:12], "big") == self.paa_next.session_id):
+            machine = self.paa_next
+        else:
+            machine = self.paa
+        if machine is None:
+            self.stats["pana-no-session"] += 1
+            return
+        self._pana_send(src_mac, machine.receive(data, now))
+        self._pana_after(machine, src_mac)
+
+    def _pana_send(self, peer_mac: bytes, messages: list[bytes], first: bool = False) -> None:
+        peer_ll = lowpan.link_local(peer_mac)
+        for m in messages:
+            if first and peer_mac not in self.neighbours:
+                self.neighbours.add(peer_mac)
+                self.host.stack_event(EV_UDP_SENT, peer_ll, 2)
+                self.host.stack_event(EV_NA, peer_ll)
+                first = False
+            elif self.pac is not None:
+                self._event_delay = self.air.airtime(len(m) + 30) if self.air.accurate else 0.0
+                self.timeline.call_later(self._event_delay, self.host.stack_event, EV_UDP_SENT, peer_ll, 0)
+            self._send_datagram(PANA_PORT, peer_ll, PANA_PORT, m, peer_mac, None, None)
+
+    def _cancel_timer(self, machine) -> None:
+        timer = self._pana_timers.pop(id(machine), None)
+        if timer is not None:
+            timer.cancel()
+
+    def _pana_after(self, machine, peer_mac: bytes) -> None:
+        peer_ll = lowpan.link_local(peer_mac)
+        for ev in machine.pop_events():
+            self._pana_event(machine, peer_mac, peer_ll, ev)
+        self._cancel_timer(machine)
+        deadline = machine.next_deadline()
+        if deadline is not None and machine.state != "closed":
+            self._pana_timers[id(machine)] = self.timeline.call_at(deadline, self._pana_tick, machine, peer_mac)
+
+    def _pana_tick(self, machine, peer_mac) -> None:
+        self._pana_timers.pop(id(machine), None)
+        if machine not in (self.pac, self.paa, self.paa_next):
+            return
+        self._pana_send(peer_mac, machine.tick(self.timeline.now()))
+        self._pana_after(machine, peer_mac)
+
+    def _pana_event(self, machine, peer_mac: bytes, peer_ll: bytes, ev: PanaEvent) -> None:
+        self.stats[f"pana-{ev.kind}"] += 1
+        if ev.kind in ("authenticated", "reauthenticated"):
+            self.keys[peer_mac] = ev.link_key
+        elif machine is self.paa_next or (ev.kind == "auth-failed" and machine.sa_key is not None):
+            pass                      # the open session (and its key) is not affected
+        else:
+            self.keys.pop(peer_mac, None)
+        num = _PAA_EVENTS[ev.kind]
+        if machine is self.pac:   # after the EVENT 21 of the PANA message just sent (reference §7.2)
+            self.timeline.call_later(self._event_delay, self.host.stack_event, num, peer_ll)
+        else:
+            self.host.stack_event(num, peer_ll)
+        if machine is self.paa_next and ev.kind in ("authenticated", "reauthenticated"):
+            old, self.paa, self.paa_next = self.paa, machine, None
+            if old is not None:
+                self._cancel_timer(old)
+        if machine.state == "closed":
+            if machine is self.pac:
+                self.pac = None
+            elif machine is self.paa:
+                self.paa = None
+            elif machine is self.paa_next:
+                self.paa_next = None
+        if ev.kind == "auth-failed" and machine in (self.paa, self.paa_next):
+            self.last_auth_failure = ev.detail

@@ -1,0 +1,118 @@
+"""The driver on real pseudo-terminals: the meter side runs as a task of the firmware's
+cooperative scheduler (``await readable(modem)`` + ``modem.poll()``), the HEMS side blocks in a
+thread; both dongles are served by the emulation runner in real time (fast air). Also: the
+symlinked path, and an unplugged dongle."""
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from sumame.drivers.emulated.wisun_world import build_wisun_world
+from sumame.drivers.skstack import SkstackModem
+from sumame.firmware.clock import RealClock
+from sumame.firmware.scheduler import Scheduler, readable
+from sumame.hal.errors import CommsError
+from sumame.hal.radio import RadioModem, SessionJoined, UdpReceived
+
+RBID = "FEDCBA9876543210FEDCBA9876543210"
+PASSWORD = "Z9Y8X7W6V5U4"
+
+
+@pytest.fixture
+def world(tmp_path):
+    w = build_wisun_world(personality="bp35c2", mode="fast", seed=5, meter_mac="001D129100AA0102",
+                          meter_link=str(tmp_path / "meter"), hems_link=str(tmp_path / "hems"))
+    w.start()
+    yield w
+    w.close()
+
+
+def test_meter_task_on_scheduler_and_hems_thread_over_ptys(world, tmp_path):
+    assert os.path.islink(tmp_path / "hems") and os.readlink(tmp_path / "hems").startswith("/dev/pts/")
+    assert world.headless_lines(RBID, PASSWORD) == [f"endpoint hems-dongle {tmp_path / 'hems'}",
+                                                    f"route-b-id {RBID}", f"route-b-password {PASSWORD}"]
+    meter = SkstackModem(world.meter_path)
+    assert isinstance(meter, RadioModem)
+    meter.identify()
+    sched = Scheduler(RealClock())
+    seen: list = []
+
+    async def meter_task():
+        meter.reset()
+        meter.set_credentials(RBID, PASSWORD)
+        meter.start_pan(40, 0x0102)                      # queued; no blocking in the task
+        while True:
+            await readable(meter, timeout=0.2)
+            for ev in meter.poll():
+                seen.append(ev)
+                if isinstance(ev, UdpReceived) and ev.dst_port == 3610:
+                    meter.send_udp(ev.src, 3610, b"echo:" + ev.payload)
+
+    result: dict = {}
+
+    def hems_side():
+        try:
+            hems = SkstackModem(world.hems_path)
+            hems.identify()
+            hems.set_credentials(RBID, PASSWORD).wait()
+            pans = []
+            for _ in range(20):                          # the meter task may still be starting
+                pans = hems.scan_and_wait(duration=2)
+                if pans:
+                    break
+            peer = hems.join_and_wait(pans[0], timeout_s=20).peer
+            hems.send_udp(peer, 3610, b"\x10\x81ping").wait()
+            result["reply"] = hems.wait_event(lambda e: isinstance(e, UdpReceived) and e.dst_port == 3610, 10)
+            hems.terminate().wait()
+            hems.close()
+        except BaseException as exc:  # noqa: BLE001
+            result["error"] = exc
+        finally:
+            sched.stop()
+
+    sched.spawn(meter_task(), name="wisun-meter")
+    t = threading.Thread(target=hems_side, daemon=True)
+    t.start()
+    sched.run(until=sched.now() + 60)
+    sched.close()
+    t.join(5)
+    meter.close()
+    assert "error" not in result, result.get("error")
+    assert result["reply"].payload == b"echo:\x10\x81ping" and result["reply"].secured
+    assert any(isinstance(e, SessionJoined) for e in seen)
+    assert world.runner.errors == []
+
+
+def test_unplugged_pty_dongle_gives_comms_error_and_replug_works(world):
+    hems = SkstackModem(world.hems_path)
+    hems.identify()
+    world.runner.call(world.hems_endpoint.unplug)
+    with pytest.raises(CommsError):
+        for _ in range(50):
+            hems.command("SKVER", timeout_s=0.5).wait(1.0)
+    hems.close()
+    done = threading.Event()
+    world.runner.call(lambda: (world.hems_endpoint.replug(), done.set()))
+    assert done.wait(5)
+    again = SkstackModem(world.hems_path)
+    assert again.identify().dialect == "c2"
+    again.close()
+
+
+def test_a_pty_nobody_reads_never_blocks_the_emulation(world):
+    done = {}
+
+    def flood():
+        for _ in range(2000):                     # ~50 kB of output with no reader on the pty
+            world.hems_dongle.feed(b"SKVER\r\n")
+        done["ok"] = True
+
+    finished = threading.Event()
+    world.runner.call(lambda: (flood(), finished.set()))
+    assert finished.wait(10) and done["ok"]
+    assert world.hems_endpoint.dropped_octets > 0
+    meter = SkstackModem(world.meter_path)        # the other dongle is still served
+    assert meter.identify().mac == "001D129100AA0102"
+    meter.close()
