@@ -91,6 +91,7 @@ class Board:
                             relay=self._build_relay(emulated), comms=self._build_comms(emulated))
         self._build_usb(hardware, emulated)
         self._build_wifi(hardware, emulated)
+        self._build_wisun(hardware, clock)
         built = BuiltBoard(hardware, emulated)
         chip = emulated.get("chip")
         if chip is not None:
@@ -143,6 +144,17 @@ class Board:
                 raise DeviceNotFound(f"[usb] devices: unknown device {name!r}; known: {', '.join(CATALOGUE)}")
             port.plug(CATALOGUE[name]())
         hardware.extras["usb_port"] = port
+
+    def _build_wisun(self, hardware: Hardware, clock) -> None:
+        """A real route-B dongle on a serial port; 'emulated' is attached by the tools (it needs
+        the virtual air and the HEMS-side dongle, see tools/wisun_setup.py)."""
+        w = self["wisun"]
+        if not w["enabled"] or w["port"] == "emulated":
+            return
+        from sumame.drivers.skstack import SkstackModem
+
+        port = w["port"]
+        hardware.extras["wisun_modem"] = lambda: SkstackModem(port, clock=clock.now)
 
     def _build_wifi(self, hardware: Hardware, emulated: dict) -> None:
         if self.kind != "lv" or not self["broute"]["enabled"]:

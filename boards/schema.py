@@ -164,6 +164,16 @@ SECTIONS: dict[str, Section] = {
         "rate_per_s": Key(NUM, 2.0, "frames per second per client", check=in_range(0.01, 1000)),
         "burst": Key(NUM, 20.0, "frames a client may send back to back", check=in_range(1, 10000)),
     }, "B-route (home side)"),
+    "wisun": Section({
+        "enabled": Key(bool, True, "the meter has a route-B Wi-SUN dongle"),
+        "port": Key(str, "emulated", "serial port of the meter's dongle (e.g. /dev/ttyUSB0) or "
+                                     "'emulated' (an emulated dongle on a pty, `sumame emulate`)"),
+        "channel": Key(int, 0, "channel 33-60; 0 = derived from the dongle's MAC",
+                       check=lambda v: None if v == 0 or 33 <= v <= 60 else "must be 0 or 33..60"),
+        "pan_id": Key(int, -1, "PAN ID 0..0xFFFE; -1 = low 16 bits of the dongle's MAC",
+                      check=in_range(-1, 0xFFFE)),
+        "lifetime_s": Key(int, 86400, "PANA session lifetime, s", check=in_range(60, 7 * 86400, " s")),
+    }, "route-B Wi-SUN (B-route over 920 MHz)"),
     "wifi": Section({
         "ssid": Key(str, "sumame-home", "home network the meter joins (Wi-Fi B-route)"),
         "security": Key(str, "wpa2", "security of the emulated access point",

@@ -20,6 +20,7 @@ from sumame.firmware.scheduler import Priority, readable, sleep
 from .cli import CliError
 from .control import ControlServer, Operator
 from .runtime import Runtime, build_runtime, open_board
+from .wisun_setup import attach_emulated_wisun, credentials_qr, qr_terminal_text
 from .status import collect, status_line, status_panel
 
 EMULATE_HOOKS: list = []
@@ -52,6 +53,12 @@ def add_parser(sub) -> None:
                    help="address the IP B-route (ECHONET Lite, UDP 3610) serves on; repeat for "
                         "several (default: the board's, 127.0.0.1)")
     p.add_argument("--echonet-port", type=int, metavar="PORT", help="UDP port (default 3610)")
+    p.add_argument("--dongle-personality", choices=("bp35c2", "bp35a1", "rl7023-dss"), default="bp35c2",
+                   help="dialect of the HEMS-side emulated Wi-SUN dongle (default bp35c2)")
+    p.add_argument("--air-mode", choices=("fast", "accurate"), default="fast",
+                   help="virtual 920 MHz air: unthrottled, or airtime at 100 kbit/s with ARIB duty limits")
+    p.add_argument("--pcap", type=Path, metavar="FILE",
+                   help="write the 920 MHz traffic to a pcap (IEEE 802.15.4, opens in Wireshark)")
     for add in EMULATE_OPTIONS:
         add(p)
     p.set_defaults(func=run)
@@ -75,8 +82,13 @@ def run(args: argparse.Namespace) -> int:
     _log_to_file(state_dir / "emulate.log", args.verbose)
     rt = build_runtime(board, virtual=False, ratio=args.speed, state_dir=state_dir, profile=args.profile,
                        seed=args.seed, strict=False, watchdog_thread=True,
-                       start_epoch=_resume_time(state_dir))
+                       start_epoch=_resume_time(state_dir), boot=False)
     rt.extras["state_dir"] = state_dir
+    world = None
+    if board["wisun"]["enabled"] and board["wisun"]["port"] == "emulated":
+        world = attach_emulated_wisun(rt, state_dir, personality=args.dongle_personality,
+                                      mode=args.air_mode, pcap=str(args.pcap) if args.pcap else None)
+    rt.boot()
     try:
         for hook in EMULATE_HOOKS:
             hook(rt, args)
@@ -90,12 +102,24 @@ def run(args: argparse.Namespace) -> int:
     control = ControlServer(rt, state_dir / "control.sock")
     control.start(rt.scheduler)
     rt.endpoints.append(("control", f"unix:{control.path}"))
+    credentials = []
+    if world is not None:
+        ident = board["identity"]
+        rt.endpoints.append(("hems-dongle", world.hems_path))
+        qr_png = state_dir / "route-b-qr.png"
+        qr = credentials_qr(ident["route_b_id"], ident["route_b_password"], qr_png)
+        credentials = [("route-b-id", ident["route_b_id"]), ("route-b-password", ident["route_b_password"]),
+                       ("route-b-qr", str(qr_png))]
+        rt.extras["qr_text"] = qr_terminal_text(qr)
+    rt.extras["credentials"] = credentials
     if args.headless:
         _headless(rt, args, state_dir)
     else:
         _live(rt, args, state_dir)
     rt.meter.shutdown()
     control.close()
+    if world is not None:
+        world.close()
     (state_dir / "clock").write_text(f"{rt.clock.now():.3f}\n")
     rt.close()
     lock.close()
@@ -170,6 +194,8 @@ def _headless(rt: Runtime, args, state_dir: Path) -> None:
           f"(log {state_dir / 'emulate.log'})", flush=True)
     for name, address in rt.endpoints:
         print(f"endpoint {name} {address}", flush=True)
+    for name, value in rt.extras["credentials"]:
+        print(f"{name} {value}", flush=True)
     for event in rt.meter.events:
         if event.at >= rt.meter.booted_at:
             print(f"event {event}", flush=True)
@@ -198,6 +224,11 @@ def _live(rt: Runtime, args, state_dir: Path) -> None:
 
     console = Console()
     operator = Operator(rt)
+    if rt.extras.get("qr_text"):
+        creds = dict(rt.extras["credentials"])
+        console.print(f"route-B credentials for your HEMS — ID {creds['route-b-id']}  "
+                      f"password {creds['route-b-password']}  (PNG: {creds['route-b-qr']})")
+        console.print(rt.extras["qr_text"], highlight=False)
     title = f"sumame — {rt.board.name} — meter {rt.config.identity.serial}"
     footer = f"state {state_dir} · speed x{args.speed:g} · Ctrl-C or q stops (state is kept)"
     message = [""]

@@ -17,9 +17,11 @@ from .runtime import Runtime, build_runtime, open_board
 class MeterThread:
     def __init__(self, board: str = "emulated-lv", *, overrides: dict | None = None,
                  ratio: float = 1.0, state_dir=None, profile: str | None = None,
-                 start_epoch: float | None = None):
+                 start_epoch: float | None = None, setup=None):
+        """``setup(runtime)`` runs before the meter boots (attach emulated peripherals)."""
         self._args = dict(board=open_board(board, overrides), ratio=ratio, state_dir=state_dir,
                           profile=profile, start_epoch=start_epoch)
+        self._setup = setup
         self.runtime: Runtime | None = None
         self._calls: queue.Queue = queue.Queue()
         self._ready = threading.Event()
@@ -38,7 +40,10 @@ class MeterThread:
 
     def _main(self) -> None:
         try:
-            rt = build_runtime(virtual=False, strict=False, **self._args)
+            rt = build_runtime(virtual=False, strict=False, boot=False, **self._args)
+            if self._setup is not None:
+                self._setup(rt)
+            rt.boot()
             comms = rt.meter.switchgear.comms
             while len(comms.results) < len(rt.built.hardware.comms):
                 rt.scheduler.run(until=rt.clock.now() + 0.05)

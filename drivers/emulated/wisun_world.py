@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from sumame.firmware.net.ieee802154 import pan_from_mac
+
 from .air import Air, AirConfig
 from .dongle import EmulatedDongle
 from .dongle_serve import EmulationRunner, PtyEndpoint
@@ -25,10 +27,8 @@ from .timeline import Timeline, WallClock
 
 
 def meter_pan_defaults(mac_hex: str) -> tuple[int, int]:
-    """(channel, PAN ID) a meter would pick: PAN ID = the low 16 bits of its MAC, as in every
-    real capture (reference §6.2); the channel from the MAC too, spread over 33-60."""
-    mac = int(mac_hex, 16)
-    return 33 + (mac >> 16) % 28, mac & 0xFFFF
+    """(channel, PAN ID) a meter would pick (reference §6.2); see ieee802154.pan_from_mac."""
+    return pan_from_mac(mac_hex)
 
 
 @dataclass

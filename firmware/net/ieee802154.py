@@ -307,3 +307,10 @@ def beacon_request_frame(seq: int) -> MacFrame:
 
 def is_beacon_request(frame: MacFrame) -> bool:
     return frame.frame_type == FRAME_COMMAND and frame.payload[:1] == bytes([CMD_BEACON_REQUEST])
+
+
+def pan_from_mac(mac_hex: str) -> tuple[int, int]:
+    """(channel 33-60, PAN ID) a meter picks for its route-B PAN: PAN ID = the low 16 bits of its
+    MAC, as in every real capture; the channel from the MAC too, spread over 33-60."""
+    mac = int(mac_hex, 16)
+    return 33 + (mac >> 16) % 28, mac & 0xFFFF

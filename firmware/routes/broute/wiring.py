@@ -15,6 +15,7 @@ from sumame.hal.errors import CommsError
 from .guard import GuardOptions
 from .service import BRouteOptions, BRouteService
 from .wifi_policy import join_home_network
+from .wisun import WisunBRoute
 
 
 def options_from_board(section: dict, seed: int) -> BRouteOptions:
@@ -40,6 +41,9 @@ class BRouteApp:
         self.switchgear = switchgear
         self.serve_ip = section.get("serve_ip", True)
         self.inproc = None
+        self.wisun_factory = meter.hw.extras.get("wisun_modem")
+        """Opens the meter's route-B dongle (a RadioModem); None when the board has none."""
+        self.wisun: WisunBRoute | None = None
         """False in virtual-time runs: no real sockets (tests attach an in-process medium)."""
         self.wifi = meter.hw.extras.get("wifi")
         wifi = meter.config.options.get("wifi", {})
@@ -54,9 +58,30 @@ class BRouteApp:
         self.service.start()
         self.switchgear.comms.register_route(self.name, {Medium.WIFI, Medium.ETHERNET},
                                              self._unit_up, self._unit_down)
+        if self.wisun_factory is not None:
+            self.switchgear.comms.register_route(f"{self.name}-wisun", {Medium.WISUN},
+                                                 self._wisun_up, self._wisun_down)
 
     def stop(self) -> None:
+        self._wisun_down(None)
         self.service.stop()
+
+    def _wisun_up(self, unit) -> None:
+        if self.wisun is None:
+            ident = self.meter.config.identity
+            w = self.meter.config.options.get("wisun", {})
+            self.wisun = WisunBRoute(self.service, self.meter.events, self.meter.scheduler, self.meter.clock,
+                                     self.wisun_factory, rbid=ident.route_b_id,
+                                     password=self.meter.config.options.get("identity", {}).get("route_b_password", ""),
+                                     channel=w.get("channel") or None,
+                                     pan_id=None if w.get("pan_id", -1) < 0 else w["pan_id"],
+                                     lifetime_s=w.get("lifetime_s", 86400))
+            self.wisun.start()
+
+    def _wisun_down(self, unit) -> None:
+        if self.wisun is not None:
+            self.wisun.stop()
+            self.wisun = None
 
     def _unit_up(self, unit) -> None:
         media = unit.descriptor.media
