@@ -29,7 +29,7 @@ def _round_trips(mode: str, n: int) -> tuple[float, float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         worlds = []
         meter = MeterThread("emulated-lv", state_dir=tmp, profile="constant",
-                            overrides={"broute": {"rate_per_s": 100_000.0, "burst": 100_000.0}},
+                            overrides={"broute": {"rate_per_s": 1000.0, "burst": 10000.0}},
                             setup=lambda rt: worlds.append(attach_emulated_wisun(rt, tmp, mode=mode, seed=5)))
         meter.start()
         world = worlds[0]
