@@ -160,6 +160,8 @@ SECTIONS: dict[str, Section] = {
         "port": Key(int, 3610, "UDP port", check=in_range(1, 65535)),
         "multicast": Key(bool, False, "join 224.0.23.0 / ff02::1"),
         "announce": Key(str, "inf", "fixed-time announcements as INF or INFC", choices=("inf", "infc")),
+        "announce_delay_s": Key(NUM, 20.0, "s after each :00/:30 before EA/EB are announced (< 300)",
+                                check=in_range(0, 299, " s")),
         "max_clients": Key(int, 3, "home devices across all B-route media", check=in_range(1, 32)),
         "rate_per_s": Key(NUM, 2.0, "frames per second per client", check=in_range(0.01, 1000)),
         "burst": Key(NUM, 20.0, "frames a client may send back to back", check=in_range(1, 10000)),

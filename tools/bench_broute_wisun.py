@@ -32,6 +32,7 @@ def _round_trips(mode: str, n: int) -> tuple[float, float, float]:
                             overrides={"broute": {"rate_per_s": 1000.0, "burst": 10000.0}},
                             setup=lambda rt: worlds.append(attach_emulated_wisun(rt, tmp, mode=mode, seed=5)))
         meter.start()
+        meter.wait_for_event("wisun-pan")
         world = worlds[0]
         hems = SkstackModem(world.hems_path)
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 
 from sumame.firmware.scheduler import Priority, sleep
 
@@ -75,6 +76,19 @@ class MeterThread:
         if not ok:
             raise value
         return value
+
+    def wait_for(self, predicate, timeout: float = 20.0, what: str = "condition"):
+        """Poll ``predicate(runtime)`` in the meter's thread until it is truthy."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = self.call(predicate)
+            if value:
+                return value
+            time.sleep(0.05)
+        raise TimeoutError(f"meter: {what} did not happen within {timeout:g} s")
+
+    def wait_for_event(self, kind: str, timeout: float = 20.0):
+        return self.wait_for(lambda rt: rt.meter.events.of_kind(kind), timeout, f"event {kind}")
 
     @property
     def endpoints(self) -> list[tuple[str, str]]:

@@ -54,6 +54,7 @@ def meter(request, history, tmp_path):
     m = MeterThread("emulated-lv", overrides=OVERRIDES, state_dir=state, start_epoch=START + SIMULATED + 30,
                     setup=setup)
     m.start()
+    m.wait_for_event("wisun-pan")
     yield m, worlds[0], pcap, request.param
     m.stop()
     worlds[0].close()

@@ -24,7 +24,8 @@ def options_from_board(section: dict, seed: int) -> BRouteOptions:
                          burst=section.get("burst", 20.0))
     return BRouteOptions(ip_addresses=tuple(section.get("ip", ("127.0.0.1",))),
                          port=section.get("port", 3610), multicast=section.get("multicast", False),
-                         announce=section.get("announce", "inf"), seed=seed, guard=guard)
+                         announce=section.get("announce", "inf"),
+                         announce_delay_s=section.get("announce_delay_s", 20.0), seed=seed, guard=guard)
 
 
 class BRouteApp:

@@ -47,6 +47,8 @@ class WisunBRoute:
         self.counters: dict[str, int] = {}
         self._task = None
         self.identity = None
+        self._pan_ticket = None
+        self._pan_detail = ""
 
     def start(self) -> None:
         self._task = self.scheduler.spawn(self._run(), name="b-route-wisun", priority=Priority.COMMS)
@@ -87,11 +89,10 @@ class WisunBRoute:
         pan_id = self.pan_id if self.pan_id is not None else pan_id
         modem.reset()
         modem.set_credentials(self.rbid, self.password)
-        modem.start_pan(channel, pan_id, lifetime_s=self.lifetime_s)
+        self._pan_ticket = modem.start_pan(channel, pan_id, lifetime_s=self.lifetime_s)
+        self._pan_detail = (f"PAN up on channel {channel} (PAN ID 0x{pan_id:04X}) with "
+                            f"{ident.version} ({ident.dialect} dialect), MAC {ident.mac}")
         self.service.attach_medium(MEDIUM, self._send, self._broadcast)
-        self.events.record("wisun-pan", source="b-route-wisun",
-                           detail=f"PAN up on channel {channel} (PAN ID 0x{pan_id:04X}) with "
-                                  f"{ident.version} ({ident.dialect} dialect), MAC {ident.mac}")
 
     def _close(self) -> None:
         if self.modem is not None:
@@ -107,6 +108,12 @@ class WisunBRoute:
             await readable(modem, timeout=1.0)
             for event in modem.poll(self.clock.now()):
                 self._handle(event)
+            ticket = self._pan_ticket
+            if ticket is not None and ticket.done:
+                self._pan_ticket = None
+                if ticket.error is not None:
+                    raise CommsError(f"could not start the PAN: {ticket.error}")
+                self.events.record("wisun-pan", source="b-route-wisun", detail=self._pan_detail)
 
     def _handle(self, ev) -> None:
         if isinstance(ev, UdpReceived):
