@@ -72,9 +72,13 @@ def status_values(text):
 def test_emulate_headless_restart_continues(tmp_path):
     args = ["emulate", "--headless", "--state-dir", str(tmp_path), "--speed", "120",
             "--status-interval", "60", "--duration", "3"]
-    first = sumame(*args)
+    first = sumame(*args, "--dongle-personality", "bp35a1")
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith("sumame emulate: board emulated-lv")
+    assert f"endpoint hems-dongle {tmp_path}/hems-dongle\n" in first.stdout
+    assert "route-b-id 00112233445566778899AABBCCDDEEFF\n" in first.stdout
+    assert "route-b-password SUMAMEPASS01\n" in first.stdout
+    assert (tmp_path / "route-b-qr.png").read_bytes()[:4] == b"\x89PNG"
     assert "stopped; meter state kept" in first.stdout
     second = sumame(*args)
     assert second.returncode == 0, second.stderr
