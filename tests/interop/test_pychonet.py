@@ -14,8 +14,7 @@ import pytest
 
 pychonet = pytest.importorskip("pychonet", reason="pychonet is in the 'test' extra: pip install -e '.[test]'")
 from pychonet import Factory  # noqa: E402
-from pychonet.echonetapiclient import ECHONETAPIClient  # noqa: E402
-from pychonet.lib.udpserver import UDPServer  # noqa: E402
+from pychonet_client import discover_by_multicast, pychonet_client  # noqa: E402
 
 from sumame.firmware.net import echonet as el  # noqa: E402
 from sumame.firmware.readings import Quantity  # noqa: E402
@@ -37,31 +36,14 @@ def node():
     n.stop()
 
 
-async def _client():
-    udp = UDPServer(local_ip="127.0.0.1")
-    udp.run("127.0.0.1", 0, loop=asyncio.get_running_loop())
-    api = ECHONETAPIClient(udp)
-    found = []
-
-    async def on_discover(host):
-        found.append(host)
-    api.configure(message_timeout=30, logger=lambda *a, **k: None, discover_callback=on_discover)
-    return udp, api, found
-
-
 def test_pychonet_discovers_reads_maps_and_polls(node):
     host = node.endpoints[0][0]
     readings = node.readings
 
     async def scenario():
-        udp, api, found = await _client()
+        udp, api, found = await pychonet_client()
         try:
-            await api.discover()                      # multicast D6 probe
-            for _ in range(30):
-                if host in found:
-                    break
-                await asyncio.sleep(0.1)
-            assert host in found, f"multicast probe unanswered (heard {found})"
+            assert await discover_by_multicast(api, found, host), f"multicast probe unanswered (heard {found})"
             assert await api.discover(host)           # unicast 8A 8C 83 D6
             state = api.state[host]
             assert state["discovered"] and 0x88 in state["instances"][0x02]

@@ -7,8 +7,7 @@ import pytest
 
 pychonet = pytest.importorskip("pychonet", reason="pychonet is in the 'test' extra: pip install -e '.[test]'")
 from pychonet import Factory  # noqa: E402
-from pychonet.echonetapiclient import ECHONETAPIClient  # noqa: E402
-from pychonet.lib.udpserver import UDPServer  # noqa: E402
+from pychonet_client import discover_by_multicast, pychonet_client  # noqa: E402
 
 from sumame.firmware.readings import Quantity  # noqa: E402
 from sumame.tools.meter_thread import MeterThread  # noqa: E402
@@ -34,21 +33,9 @@ def test_pychonet_discovers_and_polls_the_emulated_meter(meter):
     assert ("echonet-udp", f"{host}:3610") in m.endpoints
 
     async def scenario():
-        udp = UDPServer(local_ip="127.0.0.1")
-        udp.run("127.0.0.1", 0, loop=asyncio.get_running_loop())
-        api = ECHONETAPIClient(udp)
-        found = []
-
-        async def on_discover(h):
-            found.append(h)
-        api.configure(message_timeout=30, logger=lambda *a, **k: None, discover_callback=on_discover)
+        udp, api, found = await pychonet_client()
         try:
-            await api.discover()
-            for _ in range(30):
-                if host in found:
-                    break
-                await asyncio.sleep(0.1)
-            assert host in found, f"multicast probe unanswered (heard {found})"
+            assert await discover_by_multicast(api, found, host), f"multicast probe unanswered (heard {found})"
             assert await api.discover(host)
             assert await api.getAllPropertyMaps(host, 0x02, 0x88, 0x01)
             assert len(api.state[host]["instances"][0x02][0x88][0x01][0x9F]) >= 16
