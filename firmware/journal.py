@@ -318,6 +318,18 @@ class Journal:
             for kind, payload in list(self.live()):
                 self._write(kind, payload)
 
+    def verify_page(self, page: int) -> list[tuple[int, int, str, int]]:
+        """Re-read one page and compare it with what this journal knows it wrote there;
+        returns (page, offset, 'corruption' | 'tamper', seq) for each record that changed."""
+        data = self.nvm.read((self.first_page + page) * self.page_size, self.page_size)
+        changed = []
+        for record in self._page_records.get(page, []):
+            status, _, parsed = self._parse(data, record.offset)
+            if data[record.offset] != STATE_COMMITTED or status != "ok" or parsed.payload != record.payload:
+                changed.append((page, record.offset, "tamper" if status == "bad-mac" else "corruption",
+                                record.seq))
+        return changed
+
     # ------------------------------------------------------------------ introspection
     def records_in_ram(self) -> list[Record]:
         """Records the journal knows are on flash (after recover + appends), oldest first."""

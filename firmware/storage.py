@@ -227,7 +227,7 @@ class Storage:
         for name in names:
             journal = self.journals[name]
             if index < journal.page_count:
-                return journal_page_findings(journal, index)
+                return [(name, page, offset, kind, seq) for page, offset, kind, seq in journal.verify_page(index)]
             index -= journal.page_count
         return []
 
@@ -239,19 +239,6 @@ class Storage:
             "max_erase_count": max(wear) if wear else 0,
             "retention_shortfalls": self.retention_shortfalls,
         }
-
-
-def journal_page_findings(journal: Journal, page: int):
-    """Findings of corruption / tamper in one page, compared with what the journal wrote."""
-    data = journal.nvm.read((journal.first_page + page) * journal.page_size, journal.page_size)
-    findings = []
-    known = {r.offset: r for r in journal._page_records.get(page, [])}
-    for offset, record in known.items():
-        status, _, parsed = journal._parse(data, offset)
-        if data[offset] != 0x00 or status != "ok" or parsed.payload != record.payload:
-            findings.append((journal.name, page, offset, "tamper" if status == "bad-mac" else "corruption",
-                             record.seq))
-    return findings
 
 
 def encode_event(event: MeterEvent) -> bytes:
