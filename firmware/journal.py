@@ -315,7 +315,12 @@ class Journal:
             self._write(KIND_SEALED, struct.pack(">HH", *self._seal))
             self._seal = None
         if self.live is not None:
-            for kind, payload in list(self.live()):
+            dump = list(self.live())
+            need = sum(OVERHEAD + len(payload) for _, payload in dump) + self._pos + _RECLAIM_SIZE
+            if need > self.page_size:
+                raise JournalFull(f"{self.name}: live records need {need} bytes, a page holds "
+                                  f"{self.page_size}; keep state records smaller")
+            for kind, payload in dump:
                 self._write(kind, payload)
 
     def verify_page(self, page: int) -> list[tuple[int, int, str, int]]:
