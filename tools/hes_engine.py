@@ -111,6 +111,7 @@ class MeterState:
     pending: set = field(default_factory=set)
     tx_counter: TxCounter | None = None
     push_client: DlmsClient | None = None
+    lock: Queue | None = None                        # one association at a time
 
     @property
     def ready(self) -> bool:
@@ -179,17 +180,17 @@ class HeadEnd:
         return m
 
     def choose_5min(self, ids: list[str] | None = None) -> None:
-        """Mark the configured shares of the meters for 5-minute collection: every k-th meter in
-        id order (deterministic): realtime first, history includes them."""
+        """Mark the configured shares of the meters for 5-minute collection, spread evenly over
+        the meters in id order (deterministic): ``realtime_share`` near-real-time, and as many
+        more as make ``history_share`` in all (the near-real-time ones count as history too)."""
         ids = sorted(ids or self.meters)
-        for share, attr in ((self.config.history_share, "history"), (self.config.realtime_share, "realtime")):
-            count = int(round(share * len(ids)))
-            if count:
-                step = len(ids) / count
-                for k in range(count):
-                    setattr(self.meters[ids[int(k * step)]], attr, True)
-        for m in self.meters.values():
-            m.history = m.history or m.realtime
+        realtime = _spread(ids, int(round(self.config.realtime_share * len(ids))))
+        history = set(realtime)
+        others = [i for i in ids if i not in history]
+        history |= set(_spread(others, max(0, int(round(self.config.history_share * len(ids))) - len(history))))
+        for mid in ids:
+            self.meters[mid].realtime = mid in realtime
+            self.meters[mid].history = mid in history
 
     def deadline(self, m: MeterState) -> float:
         return self.config.deadline_hv_s if m.kind == "hv" else self.config.deadline_lv_s
@@ -223,18 +224,11 @@ class HeadEnd:
         return ClientSettings(client_sap=HES_SAP, mechanism=Mechanism.HIGH_GMAC, ciphered=True,
                               system_title=HES_SYSTEM_TITLE, ek=s.ek, ak=s.ak, tx_counter=m.tx_counter)
 
-    async def session(self, m: MeterState, public: bool = False) -> DlmsSession:
-        """A connected, associated session (use ``async with``); raises OSError / TimeoutError when
-        the meter does not answer, DlmsError when it refuses."""
-        link = await open_link(m.target, network=self.network, timeout_s=self.config.timeout_s)
-        session = DlmsSession(link, self._settings(m, public), timeout_s=self.config.timeout_s)
-        try:
-            await session.associate()
-        except BaseException:
-            link.close()
-            raise
-        self.stats["associations"] += 1
-        return session
+    def session(self, m: MeterState, public: bool = False) -> "_MeterSession":
+        """``async with head_end.session(meter) as s:`` — connected and associated; raises OSError /
+        TimeoutError when the meter does not answer, DlmsError when it refuses. One association
+        per meter at a time: the invocation counter towards a meter must reach it in order."""
+        return _MeterSession(self, m, public)
 
     # ---------------------------------------------------------------- discovery
     async def _discover(self, m: MeterState) -> None:
@@ -249,10 +243,10 @@ class HeadEnd:
                 delay = min(delay * 2, self.config.outage_poll_s)
 
     async def _discover_once(self, m: MeterState) -> None:
-        async with await self.session(m, public=True) as s:
+        async with self.session(m, public=True) as s:
             m.serial = (await s.get(1, oc.DEVICE_ID, 2)).value
         m.secrets = self.config.keys(m.serial)
-        async with await self.session(m) as s:
+        async with self.session(m) as s:
             sp, soft, *captures = await s.get_list(
                 [(1, oc.SUPPLY_POINT_NUMBER, 2), (1, oc.SOFT_SWITCH, 2)]
                 + [(7, oc.PROFILE_BY_MINUTES[g], 3) for g in (30, 15, 5)])
@@ -357,6 +351,8 @@ class HeadEnd:
                 came_back = False
             elif code == 2:
                 came_back = True
+                if not m.in_outage:          # back before the head-end noticed: learn what happened
+                    self._queue(m, STATUS, self._status, "power-restored alarm")
         if came_back and m.in_outage:
             self._queue(m, RESTORE, self._restore)
 
@@ -384,14 +380,14 @@ class HeadEnd:
                     await sleep(self.config.double_check_s)
         self._open_outage(m, m.last_seen, "missing interval; no answer to 2 polls", "last contact")
 
-    async def _status(self, m: MeterState) -> None:
+    async def _status(self, m: MeterState, why: str = "no-data interval") -> None:
         try:
-            await self._poll_status(m, "no-data interval", fetch_rows=False)
+            await self._poll_status(m, why, fetch_rows=False)
         except (OSError, TimeoutError) as exc:
-            self.store.add_poll(m.id, self.clock.now(), False, "no-data interval", detail=str(exc))
+            self.store.add_poll(m.id, self.clock.now(), False, why, detail=str(exc))
 
     async def _poll_status(self, m: MeterState, why: str, fetch_rows: bool) -> dict:
-        async with await self.session(m) as s:
+        async with self.session(m) as s:
             status = _status_dict(await s.get(1, oc.SUPPLY_STATUS, 2))
             if fetch_rows:
                 await self._read_range(s, m, m.grid, "poll", self.deadline(m))
@@ -424,16 +420,20 @@ class HeadEnd:
                     self._queue(m, RESTORE, self._restore)
 
     async def _restore(self, m: MeterState) -> None:
-        if not m.in_outage:
-            return
-        try:
-            async with await self.session(m) as s:
-                status = _status_dict(await s.get(1, oc.SUPPLY_STATUS, 2))
-                await self._read_range(s, m, m.grid, "poll", self.deadline(m))
-                start = status["last_power_fail"]
-                events = await s.get(7, oc.POWER_LOG, 2, range_access(start or m.since, self.clock.now()))
-        except (OSError, TimeoutError) as exc:
-            self.store.add_poll(m.id, self.clock.now(), False, "outage poll", detail=str(exc))
+        while m.in_outage:
+            tried_at = self.clock.now()
+            try:
+                async with self.session(m) as s:
+                    status = _status_dict(await s.get(1, oc.SUPPLY_STATUS, 2))
+                    await self._read_range(s, m, m.grid, "poll", self.deadline(m))
+                    start = status["last_power_fail"]
+                    events = await s.get(7, oc.POWER_LOG, 2, range_access(start or m.since, self.clock.now()))
+                break
+            except (OSError, TimeoutError) as exc:
+                self.store.add_poll(m.id, self.clock.now(), False, "outage poll", detail=str(exc))
+                if m.last_seen is None or m.last_seen < tried_at:
+                    return             # still silent; a push meanwhile (it is back) means: try again
+        else:
             return
         now = self.clock.now()
         m.last_seen = now
@@ -469,7 +469,7 @@ class HeadEnd:
 
     async def _collect_5min(self, m: MeterState, deadline: float) -> None:
         try:
-            async with await self.session(m) as s:
+            async with self.session(m) as s:
                 await self._read_range(s, m, 5, "5min", deadline)
             m.last_seen = self.clock.now()
         except (OSError, TimeoutError) as exc:
@@ -508,7 +508,7 @@ class HeadEnd:
     async def poll(self, meter_id: str) -> dict:
         """Liveness poll now: supply status, clock, +A register (kWh)."""
         m = self.meter(meter_id)
-        async with await self.session(m) as s:
+        async with self.session(m) as s:
             status = _status_dict(await s.get(1, oc.SUPPLY_STATUS, 2))
             clock, fwd, scaler = await s.get_list([(8, oc.CLOCK, 2), (3, oc.ACTIVE_IMPORT, 2), (3, oc.ACTIVE_IMPORT, 3)])
         now = self.clock.now()
@@ -526,7 +526,7 @@ class HeadEnd:
         now = self.clock.now()
         result = {"ok": False, "detail": ""}
         try:
-            async with await self.session(m) as s:
+            async with self.session(m) as s:
                 if op in ("open", "close"):
                     await s.action(70, oc.DISCONNECT_CONTROL, 1 if op == "open" else 2, axdr.integer(0))
                 elif op == "limit":
@@ -555,6 +555,39 @@ class HeadEnd:
                 "conflicts": self.store.stats.conflicts}
 
 
+class _MeterSession:
+    def __init__(self, head_end: HeadEnd, m: MeterState, public: bool):
+        self.head_end, self.m, self.public = head_end, m, public
+        self.session: DlmsSession | None = None
+
+    async def __aenter__(self) -> DlmsSession:
+        he, m = self.head_end, self.m
+        if m.lock is None:
+            m.lock = Queue()
+            m.lock.put_nowait(True)
+        await m.lock.get()
+        try:
+            link = await open_link(m.target, network=he.network, timeout_s=he.config.timeout_s)
+            session = DlmsSession(link, he._settings(m, self.public), timeout_s=he.config.timeout_s)
+            try:
+                await session.associate()
+            except BaseException:
+                link.close()
+                raise
+        except BaseException:
+            m.lock.put_nowait(True)
+            raise
+        he.stats["associations"] += 1
+        self.session = session
+        return session
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        try:
+            await self.session.__aexit__(exc_type, exc, tb)
+        finally:
+            self.m.lock.put_nowait(True)
+
+
 class _PersistedCounter(TxCounter):
     """The head-end's invocation counter towards one meter: a ceiling kept in the store
     (as on the meter side: ``block`` values between writes, never reused after a restart)."""
@@ -567,6 +600,13 @@ class _PersistedCounter(TxCounter):
         if value >= self.ceiling:
             self.ceiling = value + self._block
             self._save(self.ceiling)
+
+
+def _spread(ids: list[str], count: int) -> list[str]:
+    if count <= 0:
+        return []
+    step = len(ids) / count
+    return [ids[int(k * step + step / 2)] for k in range(count)]
 
 
 def _time_or_none(raw: bytes) -> float | None:
