@@ -16,7 +16,7 @@ from sumame.firmware.net.dlms.client import DlmsClient
 from sumame.firmware.net.dlms.cosem.profile import SELECTOR_RANGE, CaptureObject
 from sumame.firmware.net.dlms.cosem_time import epoch_to_octets
 from sumame.firmware.net.dlms.descriptors import DataAccessResult, SelectiveAccess
-from sumame.firmware.net.dlms.notify import ExceptionResponse
+from sumame.firmware.net.dlms.notify import ExceptionResponse, ServiceError
 from sumame.firmware.net.dlms.obis import CLOCK
 from sumame.firmware.net.dlms.wrapper import WrapperPdu, WrapperStream
 from sumame.firmware.net.dlms.xdlms import (ActionResponseNormal, GetResponseNormal, GetResponseWithList,
@@ -29,10 +29,12 @@ class DlmsRefused(Exception):
     """The meter answered, but not with success: ``code`` is the Data-Access-Result (or the
     exception-response's service error), ``what`` the request."""
 
-    def __init__(self, what: str, code: int, detail: str = ""):
-        self.what, self.code = what, code
-        name = DataAccessResult(code).name if code in DataAccessResult._value2member_map_ else str(code)
-        super().__init__(f"{what}: {name}{' ' + detail if detail else ''}")
+    def __init__(self, what: str, code: int, detail: str = "", *, exception: bool = False):
+        self.what, self.code, self.exception = what, code, exception
+        table = ServiceError if exception else DataAccessResult
+        name = table(code).name if code in table._value2member_map_ else str(code)
+        kind = "exception-response " if exception else ""
+        super().__init__(f"{what}: {kind}{name}{' ' + detail if detail else ''}")
 
 
 def range_access(start: float, end: float) -> SelectiveAccess:
@@ -93,7 +95,7 @@ class DlmsSession:
             reply = self.client.receive(await self._exchange(reply.next_request))
         response = reply.response
         if isinstance(response, ExceptionResponse):
-            raise DlmsRefused(what, response.service_error, "(exception-response)")
+            raise DlmsRefused(what, response.service_error, exception=True)
         return response
 
     # ---------------------------------------------------------------- services
