@@ -144,6 +144,9 @@ class HeadEnd:
         spawn = self._spawn
         if self.network is not None:
             self.network.listen(self.config.push_address, self.push_inbox)
+        elif self.config.push_address:
+            from .hes_links import PushListener
+            self.push_server = PushListener(self.scheduler, self.config.push_address, self.push_inbox)
         for i in range(self.config.workers):
             spawn(self._worker(), f"hes-worker-{i}")
         spawn(self._push_receiver(), "hes-push")
@@ -217,9 +220,9 @@ class HeadEnd:
     def _settings(self, m: MeterState, public: bool = False) -> ClientSettings:
         if public:
             return ClientSettings(client_sap=PUBLIC_SAP)
-        if m.tx_counter is None:
-            ceiling = self.store.tx_ceiling(m.id)
-            m.tx_counter = _PersistedCounter(ceiling, lambda c, mid=m.id: self.store.save_tx_ceiling(mid, c))
+        if m.tx_counter is None:        # one counter per meter key, i.e. per serial (not per address)
+            key = m.serial or m.id
+            m.tx_counter = _PersistedCounter(self.store.tx_ceiling(key), lambda c: self.store.save_tx_ceiling(key, c))
         s = m.secrets
         return ClientSettings(client_sap=HES_SAP, mechanism=Mechanism.HIGH_GMAC, ciphered=True,
                               system_title=HES_SYSTEM_TITLE, ek=s.ek, ak=s.ak, tx_counter=m.tx_counter)
@@ -274,21 +277,27 @@ class HeadEnd:
         self.stats["discovered"] += 1
 
     # ---------------------------------------------------------------- rows
-    def _store_rows(self, m: MeterState, minutes: int, rows: Data, source: str, deadline: float) -> int:
-        cols = m.columns.get(minutes)
-        if not cols:
-            return 0
-        now = self.clock.now()
-        new = 0
+    def decode_rows(self, m: MeterState, minutes: int, rows: Data) -> list[tuple[float, dict]]:
+        """Profile rows -> [(interval end epoch s, {column: value in Wh / varh / V or None})],
+        using the capture objects and scalers the meter declared at discovery."""
+        cols = m.columns.get(minutes) or []
+        out = []
         for row in rows.value:
-            values = {}
-            end = None
+            values, end = {}, None
             for (name, scaler), cell in zip(cols, row.value):
                 if name == "end_at":
                     end = octets_to_epoch(cell.value)
                 elif name is not None:
                     values[name] = None if cell.type is DataType.NULL else cell.value * 10.0 ** scaler
-            if end is None or end < m.since:
+            if end is not None:
+                out.append((end, values))
+        return out
+
+    def _store_rows(self, m: MeterState, minutes: int, rows: Data, source: str, deadline: float) -> int:
+        now = self.clock.now()
+        new = 0
+        for end, values in self.decode_rows(m, minutes, rows):
+            if end < m.since:
                 continue
             if self.store.put_interval(m.id, minutes, end, values, received_at=now, source=source,
                                        deadline_s=deadline):

@@ -117,3 +117,86 @@ async def open_link(target: MeterTarget, *, network=None, timeout_s: float = 5.0
     sock.setblocking(False)
     sock.connect((host, port))
     return UdpLink(sock)
+
+
+class PushListener:
+    """Receives meters' pushes on real sockets: a TCP listener (one wrapper stream per
+    connection) and a UDP socket on the same ``host:port``; every wrapper PDU goes to ``queue``
+    as (peer, bytes)."""
+
+    def __init__(self, scheduler, address: str, queue, *, udp: bool = True):
+        from sumame.firmware.net.dlms.wrapper import WrapperStream
+        from sumame.firmware.scheduler import Priority
+
+        self._stream_cls, self._priority = WrapperStream, Priority.ROUTE
+        self.scheduler, self.queue = scheduler, queue
+        host, port = parse_address(address, 4060)
+        self.tcp = socket.socket(_family(host), socket.SOCK_STREAM)
+        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.tcp.setblocking(False)
+        self.tcp.bind((host, port))
+        self.tcp.listen(64)
+        self.address = self.tcp.getsockname()[:2]
+        self.udp = None
+        if udp:
+            self.udp = socket.socket(_family(host), socket.SOCK_DGRAM)
+            self.udp.setblocking(False)
+            self.udp.bind((host, self.address[1]))
+        self.tasks = [scheduler.spawn(self._accept(), name="hes-push-tcp", priority=self._priority, group="hes")]
+        if self.udp is not None:
+            self.tasks.append(scheduler.spawn(self._datagrams(), name="hes-push-udp", priority=self._priority,
+                                              group="hes"))
+        self.received = 0
+        self.rejected = 0
+
+    async def _accept(self) -> None:
+        while True:
+            await readable(self.tcp)
+            try:
+                sock, peer = self.tcp.accept()
+            except (BlockingIOError, InterruptedError):
+                continue
+            sock.setblocking(False)
+            self.tasks.append(self.scheduler.spawn(self._read(sock, peer), name="hes-push-conn",
+                                                   priority=self._priority, group="hes"))
+
+    async def _read(self, sock, peer) -> None:
+        stream = self._stream_cls()
+        try:
+            while True:
+                if not await readable(sock, timeout=60.0):
+                    return
+                data = sock.recv(RECV_SIZE)
+                if not data:
+                    return
+                try:
+                    for pdu in stream.feed(data):
+                        self.received += 1
+                        self.queue.put_nowait((peer, pdu.encode()))
+                except ValueError:
+                    self.rejected += 1
+                    return
+        except OSError:
+            return
+        finally:
+            sock.close()
+
+    async def _datagrams(self) -> None:
+        while True:
+            await readable(self.udp)
+            while True:
+                try:
+                    data, peer = self.udp.recvfrom(RECV_SIZE)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError:
+                    continue
+                self.received += 1
+                self.queue.put_nowait((peer, data))
+
+    def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        self.tcp.close()
+        if self.udp is not None:
+            self.udp.close()
