@@ -137,7 +137,8 @@ class HeadEnd:
         self.stats: Counter[str] = Counter()
         self.tasks: list = []
         self.push_server = None
-        self._seq = 0
+        self._counters: dict[str, TxCounter] = {}
+        self._locks: dict[str, Queue] = {}
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -222,7 +223,10 @@ class HeadEnd:
             return ClientSettings(client_sap=PUBLIC_SAP)
         if m.tx_counter is None:        # one counter per meter key, i.e. per serial (not per address)
             key = m.serial or m.id
-            m.tx_counter = _PersistedCounter(self.store.tx_ceiling(key), lambda c: self.store.save_tx_ceiling(key, c))
+            if key not in self._counters:
+                self._counters[key] = _PersistedCounter(self.store.tx_ceiling(key),
+                                                        lambda c: self.store.save_tx_ceiling(key, c))
+            m.tx_counter = self._counters[key]
         s = m.secrets
         return ClientSettings(client_sap=HES_SAP, mechanism=Mechanism.HIGH_GMAC, ciphered=True,
                               system_title=HES_SYSTEM_TITLE, ek=s.ek, ak=s.ak, tx_counter=m.tx_counter)
@@ -571,10 +575,14 @@ class _MeterSession:
 
     async def __aenter__(self) -> DlmsSession:
         he, m = self.head_end, self.m
-        if m.lock is None:
-            m.lock = Queue()
-            m.lock.put_nowait(True)
-        await m.lock.get()
+        if m.lock is None or (m.serial and m.lock is not he._locks.get(m.serial)):
+            key = m.serial or m.id      # one association at a time per meter, whatever its address
+            if key not in he._locks:
+                he._locks[key] = Queue()
+                he._locks[key].put_nowait(True)
+            m.lock = he._locks[key]
+        lock = self.lock = m.lock
+        await lock.get()
         try:
             link = await open_link(m.target, network=he.network, timeout_s=he.config.timeout_s)
             session = DlmsSession(link, he._settings(m, self.public), timeout_s=he.config.timeout_s)
@@ -584,7 +592,7 @@ class _MeterSession:
                 link.close()
                 raise
         except BaseException:
-            m.lock.put_nowait(True)
+            lock.put_nowait(True)
             raise
         he.stats["associations"] += 1
         self.session = session
@@ -594,7 +602,7 @@ class _MeterSession:
         try:
             await self.session.__aexit__(exc_type, exc, tb)
         finally:
-            self.m.lock.put_nowait(True)
+            self.lock.put_nowait(True)
 
 
 class _PersistedCounter(TxCounter):
