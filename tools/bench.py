@@ -18,6 +18,7 @@ BENCH_MODULES = [
     "sumame.tools.bench_core",
     "sumame.tools.bench_echonet",
     "sumame.tools.bench_dlms",
+    "sumame.tools.bench_aroute",
 ]
 
 
