@@ -392,3 +392,14 @@ def test_push_carries_the_latest_rows_ciphered():
     assert [r["source"] for r in rows] == ["push"] * len(rows) and len(rows) >= 5
     assert hes.stats["pushes"] >= 6 and hes.store.stats.duplicates >= 5   # each push repeats the previous row
     assert all(r["received_at"] - r["end_at"] < 60 for r in rows)
+
+
+def test_undelivered_pushes_are_logged_once_and_their_recovery_too():
+    rt = meter()
+    rt.scheduler.run_for(3 * 3600)
+    (failed,) = a_route_events(rt.meter, "push-failed")
+    assert "127.0.0.1:4060" in failed.detail
+    head_end(rt, push_address="127.0.0.1:4060")
+    rt.scheduler.run_for(3600)
+    (resumed,) = a_route_events(rt.meter, "push-resumed")
+    assert "after 5 failed" in resumed.detail      # 00:30 ... 02:30; 03:00 got through

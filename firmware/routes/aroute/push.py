@@ -83,6 +83,8 @@ class Pusher:
                                send=self._method_send, **common)
         self.sent = 0
         self.failed = 0
+        self.failing = 0
+        """Interval pushes failed in a row."""
 
     @property
     def objects(self) -> list:
@@ -128,16 +130,26 @@ class Pusher:
             await self.push_interval()
 
     async def push_interval(self) -> bool:
+        """One interval push with its retries. The event log gets one ``push-failed`` when pushes
+        start failing and one ``push-resumed`` when they get through again (not one per push)."""
         apdu = self._apdu(self.interval)
         for attempt in range(self.retries + 1):
             if self.channel is not None and await self.channel.send(apdu):
                 self.sent += 1
+                if self.failing:
+                    self.events.record("push-resumed", source=SOURCE,
+                                       detail=f"interval pushes delivered again after {self.failing} failed")
+                    self.failing = 0
                 return True
             if attempt < self.retries:
                 await sleep(self.retry_delay_s)
         self.failed += 1
-        self.events.record("push-failed", source=SOURCE, severity=Severity.WARNING,
-                           detail=f"interval push not delivered after {self.retries + 1} attempts")
+        if not self.failing:
+            self.events.record("push-failed", source=SOURCE, severity=Severity.WARNING,
+                               detail=f"interval push to {self.interval.destination.decode(errors='replace')} "
+                                      f"not delivered after {self.retries + 1} attempts (the head-end polls "
+                                      f"for missing values)")
+        self.failing += 1
         return False
 
     # ---------------------------------------------------------------- alarms
