@@ -221,7 +221,8 @@ def _read(args) -> int:
         cells = []
         for n in shown:
             v = values.get(ITEMS[n].column)
-            cells.append(f"{'no data' if v is None else f'{v * ITEMS[n].factor:.3f}':>{len(n) + len(ITEMS[n].unit) + 3}}")
+            text = "no data" if v is None else f"{v * ITEMS[n].factor:.3f}"
+            cells.append(f"{text:>{len(n) + len(ITEMS[n].unit) + 3}}")
         print("  ".join([f"{format_jst(t, seconds=False):<20}", *cells]))
     print(f"{len(rows)} row(s) of {args.grid}-minute data from {args.meter}", file=sys.stderr)
     return 0

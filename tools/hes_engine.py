@@ -388,7 +388,8 @@ class HeadEnd:
                 await self._poll_status(m, "missing interval", fetch_rows=True)
                 return
             except (OSError, TimeoutError) as exc:
-                self.store.add_poll(m.id, self.clock.now(), False, f"missing interval (poll {attempt})", detail=str(exc))
+                self.store.add_poll(m.id, self.clock.now(), False, f"missing interval (poll {attempt})",
+                                    detail=str(exc))
                 if attempt == 1:
                     await sleep(self.config.double_check_s)
         self._open_outage(m, m.last_seen, "missing interval; no answer to 2 polls", "last contact")
@@ -523,7 +524,8 @@ class HeadEnd:
         m = self.meter(meter_id)
         async with self.session(m) as s:
             status = _status_dict(await s.get(1, oc.SUPPLY_STATUS, 2))
-            clock, fwd, scaler = await s.get_list([(8, oc.CLOCK, 2), (3, oc.ACTIVE_IMPORT, 2), (3, oc.ACTIVE_IMPORT, 3)])
+            clock, fwd, scaler = await s.get_list([(8, oc.CLOCK, 2), (3, oc.ACTIVE_IMPORT, 2),
+                                                   (3, oc.ACTIVE_IMPORT, 3)])
         now = self.clock.now()
         m.last_seen = now
         self.store.add_poll(m.id, now, True, "on demand", status["state"], _status_text(status))

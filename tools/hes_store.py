@@ -205,7 +205,8 @@ class HesStore:
     def close_outage(self, outage_id: int, *, end_at: float | None, restored_detected_at: float,
                      start_at: float | None = None, start_source: str | None = None) -> None:
         if start_at is not None:
-            self.db.execute("UPDATE outages SET start_at=?, start_source=? WHERE id=?", (start_at, start_source, outage_id))
+            self.db.execute("UPDATE outages SET start_at=?, start_source=? WHERE id=?",
+                            (start_at, start_source, outage_id))
         self.db.execute("UPDATE outages SET end_at=?, restored_detected_at=? WHERE id=?",
                         (end_at, restored_detected_at, outage_id))
         self.commit()
@@ -248,7 +249,8 @@ class HesStore:
         return 0 if row is None else row[0]
 
     def save_tx_ceiling(self, meter: str, ceiling: int) -> None:
-        self.db.execute("INSERT INTO counters VALUES (?,?) ON CONFLICT(meter) DO UPDATE SET tx_ceiling=excluded.tx_ceiling",
+        self.db.execute("INSERT INTO counters VALUES (?,?) ON CONFLICT(meter) DO UPDATE SET"
+                        " tx_ceiling=excluded.tx_ceiling",
                         (meter, ceiling))
         self.commit()
 

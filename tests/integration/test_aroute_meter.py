@@ -17,7 +17,7 @@ from sumame.firmware.readings import Quantity
 from sumame.firmware.routes.aroute import obis_codes as oc
 from sumame.firmware.routes.aroute.registers_model import IntervalValues
 from sumame.firmware.routes.aroute.scaling import energy_scale
-from sumame.firmware.routes.aroute.server import HES_SAP, PUBLIC_SAP, READER_SAP
+from sumame.firmware.routes.aroute.server import PUBLIC_SAP, READER_SAP
 from sumame.hal.relay import ContactState
 from sumame.tools.hes_session import DlmsRefused, range_access
 
