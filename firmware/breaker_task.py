@@ -22,6 +22,7 @@ from sumame.hal.metering_asic import Instantaneous
 
 from .breaker import Breaker
 from .scheduler import Event
+from .trip_curve import TRIP_RESOLUTION_S
 
 
 @runtime_checkable
@@ -88,7 +89,7 @@ class BreakerTask:
         period = self.active_period_s if b.sampling_active else self.idle_period_s
         trip_in = b.time_to_trip_s()
         if 0 < trip_in < period:
-            period = trip_in
+            period = max(trip_in, TRIP_RESOLUTION_S)   # the clock must move forward
         return self._last_sample + period
 
     def next_wake(self, now: float) -> float:

@@ -29,4 +29,12 @@ def _b_route(meter, switchgear):
     return BRouteApp(meter, switchgear)
 
 
-SERVICE_FACTORIES: list[Callable] = [_b_route]
+def _a_route(meter, switchgear):
+    section = meter.config.options.get("aroute", {})
+    if not section.get("enabled", True):
+        return None
+    from .routes.aroute.wiring import ARouteApp
+    return ARouteApp(meter, switchgear)
+
+
+SERVICE_FACTORIES: list[Callable] = [_b_route, _a_route]

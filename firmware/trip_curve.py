@@ -47,6 +47,10 @@ class TripCurve:
         return self.k_s / (ratio * ratio - 1.0)
 
 
+TRIP_RESOLUTION_S = 1e-3
+"""A trip due sooner than this (s) happens at the present sample."""
+
+
 class ThermalAccumulator:
     """Integrates samples along a TripCurve. ``heat`` is the used fraction of the trip time."""
 
@@ -81,7 +85,9 @@ class ThermalAccumulator:
         self._last_t, self._last_ratio = t, ratio
         if ratio >= self.curve.instantaneous_ratio:
             self.heat = 1.0
-        return self.heat >= 1.0 - 1e-9
+        # "trips now" also when the rest would take less than TRIP_RESOLUTION_S: epoch-second
+        # floats near 1.8e9 resolve ~0.24 us, so the heat can stall a hair below 1.0
+        return self.heat >= 1.0 - 1e-9 or self.time_to_trip_s() < TRIP_RESOLUTION_S
 
     def time_to_trip_s(self) -> float:
         """If the present ratio holds, seconds until the trip (inf if it will not trip)."""

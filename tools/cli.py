@@ -13,10 +13,12 @@ import sys
 
 COMMAND_MODULES = [
     "sumame.tools.simulate",
+    "sumame.tools.emulate_aroute",   # registers emulate's A-route options: must precede emulate
     "sumame.tools.emulate",
     "sumame.tools.bench",
     "sumame.tools.control",
     "sumame.tools.hems",
+    "sumame.tools.hes",
 ]
 
 

@@ -84,6 +84,7 @@ def build_runtime(board: Board | str, *, virtual: bool, start_epoch: float | Non
     if virtual:  # virtual time never opens real network sockets
         options = dict(config.options)
         options["broute"] = {**options.get("broute", {}), "serve_ip": False}
+        options["aroute"] = {**options.get("aroute", {}), "serve_ip": False}
         config = replace(config, options=options)
     if poll_interval_s is not None:
         config = replace(config, metering=MeteringConfig(poll_interval_s, poll_interval_s))
@@ -93,6 +94,9 @@ def build_runtime(board: Board | str, *, virtual: bool, start_epoch: float | Non
         raise CliError(str(exc)) from None
     scheduler = Scheduler(clock, watchdog_budget_s=config.watchdog_budget_s, strict=strict,
                           watchdog_thread=watchdog_thread)
+    if virtual:   # the A-route of a virtual-time meter talks over an in-process network
+        from sumame.firmware.routes.aroute.inprocess import InProcessNetwork
+        built.hardware.extras.setdefault("aroute_network", InProcessNetwork(scheduler))
     meter = Meter(config, built.hardware, scheduler)
     runtime = Runtime(board, config, built, scheduler, meter)
     if boot:

@@ -57,7 +57,11 @@ class EmulatedPowerSupply:
 
     # ---------------------------------------------------------------- PowerMonitor
     def available_va(self) -> float:
-        return max(0.0, self.capacity_now_va - self.source.core_draw_va) if self._line else 0.0
+        """VA left for loads: from the line, or — after it went — from the hold-up store, which
+        keeps the DC rail up (everything stays powered) until it is empty."""
+        if not self._line and (self.source.hold_up_j <= 0 or self.hold_up_s() <= 0):
+            return 0.0
+        return max(0.0, self.capacity_now_va - self.source.core_draw_va)
 
     def measured_va(self, load: str) -> float | None:
         if load not in self._declared:

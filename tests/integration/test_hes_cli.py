@@ -1,0 +1,90 @@
+"""``sumame hes`` from the command line: a small fleet in virtual time with its database, queries
+and exports of it; ``sumame emulate`` printing its DLMS endpoint and the head-end polling and
+commanding that meter over TCP; clear errors for bad input."""
+import csv
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def sumame(*args, env=None, timeout=120):
+    return subprocess.run([sys.executable, "-m", "sumame.tools.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env or ENV)
+
+
+def test_fleet_then_query_and_export(tmp_path):
+    db = tmp_path / "hes.sqlite"
+    r = sumame("hes", "fleet", "--meters", "4", "--days", "0.5", "--outages", "1", "--hv-every", "0",
+               "--db", str(db))
+    assert r.returncode == 0, r.stderr
+    assert "4 meters x 0.5 days" in r.stdout and "within deadline" in r.stdout
+    assert "outage         inproc://SMLV00000000" in r.stdout and "progress 100%" in r.stderr
+    q = sumame("hes", "query", "--db", str(db), "--item", "forward_kwh", "--item", "reverse_kwh",
+               "--meter", "inproc://SMLV00000001", "--format", "csv")
+    assert q.returncode == 0, q.stderr
+    rows = list(csv.DictReader(q.stdout.splitlines()))
+    assert len(rows) >= 20 and rows[0]["interval_end_jst"] == "2026-04-02 01:00 JST"
+    assert all(float(row["forward_kwh"]) >= 0 for row in rows)
+    out = tmp_path / "all.csv"
+    e = sumame("hes", "export", "--db", str(db), "--out", str(out))
+    assert e.returncode == 0 and "wrote" in e.stdout
+    assert len(list(csv.DictReader(out.open()))) == 4 * len(rows)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["hes", "poll", "--meter", "inproc://SM1"], "only inside a virtual-time run"),
+    (["hes", "poll", "--meter", "gopher://x"], "unknown transport"),
+    (["hes", "query", "--db", "/nonexistent/hes.sqlite", "--item", "forward_kwh"], "no such database"),
+    (["hes", "fleet", "--outages", "9"], "--outages <= 5"),
+])
+def test_bad_arguments_get_one_clear_error(args, message):
+    r = sumame(*args)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_unknown_item_is_named(tmp_path):
+    db = tmp_path / "h.sqlite"
+    assert sumame("hes", "fleet", "--meters", "1", "--days", "0.1", "--outages", "0", "--db", str(db)).returncode == 0
+    r = sumame("hes", "query", "--db", str(db), "--item", "kwh")
+    assert r.returncode == 2 and "unknown item(s) kwh" in r.stderr and "forward_kwh" in r.stderr
+
+
+def test_emulate_prints_its_dlms_endpoint_and_the_head_end_polls_and_commands_it(tmp_path):
+    env = {**ENV, "XDG_STATE_HOME": str(tmp_path / "state")}
+    emu = subprocess.Popen([sys.executable, "-m", "sumame.tools.cli", "emulate", "--headless", "--state-dir",
+                            str(tmp_path / "meter"), "--duration", "40", "--dlms-port", "0", "--push", "none",
+                            "--echonet-port", str(free_udp_port()), "--status-interval", "60"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        endpoint = None
+        deadline = time.monotonic() + 30
+        while endpoint is None and time.monotonic() < deadline:
+            line = emu.stdout.readline()
+            if line.startswith("endpoint dlms-tcp "):
+                endpoint = line.split()[2]
+        assert endpoint is not None and endpoint.startswith("127.0.0.1:") and not endpoint.endswith(":4059")
+        poll = sumame("hes", "poll", "--meter", f"tcp://{endpoint}", env=env)
+        assert poll.returncode == 0, poll.stderr
+        assert "supplied since" in poll.stdout and "JST" in poll.stdout and "kWh" in poll.stdout
+        opened = sumame("hes", "open", "--meter", f"udp://{endpoint}", env=env)
+        assert opened.returncode == 0 and "switch open (disconnected)" in opened.stdout, opened.stderr
+        closed = sumame("hes", "close", "--meter", endpoint, env=env)
+        assert closed.returncode == 0 and "switch closed (connected)" in closed.stdout, closed.stderr
+        refused = sumame("hes", "limit", "--meter", endpoint, "--amps", "35", env=env)
+        assert refused.returncode == 1 and "refused by the meter" in refused.stderr
+    finally:
+        emu.terminate()
+        rest = emu.communicate(timeout=20)[0]
+    assert "switch-open    [a-route] DLMS remote_disconnect by client 0x30" in rest
