@@ -120,10 +120,12 @@ def test_bench_quick_prints_figures():
 
 def test_ctl_operates_a_running_emulator(tmp_path):
     proc = subprocess.Popen([*CLI, "emulate", "--headless", "--state-dir", str(tmp_path), "--speed", "20",
-                             "--status-interval", "1000", "--echonet-ip", "127.0.0.9"],
+                             "--status-interval", "1000", "--echonet-ip", "127.0.0.9", "--dlms-port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        lines = [proc.stdout.readline() for _ in range(3)]
+        lines = [proc.stdout.readline()]
+        while lines[-1].startswith(("sumame emulate", "endpoint")):
+            lines.append(proc.stdout.readline())
         assert f"endpoint control unix:{tmp_path}/control.sock\n" in lines, lines
         assert "endpoint echonet-udp 127.0.0.9:3610\n" in lines
         ctl = ["ctl", "--state-dir", str(tmp_path)]
