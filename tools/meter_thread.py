@@ -108,3 +108,16 @@ class MeterThread:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def record_history(board, state_dir, *, start_epoch: float, hours: float, overrides: dict | None = None,
+                   poll_interval_s: float = 60.0) -> float:
+    """Run the board's meter in virtual time for ``hours`` into the flash image in ``state_dir``
+    (so a real-time meter started there has history); returns the epoch it stopped at."""
+    rt = build_runtime(open_board(board, overrides) if isinstance(board, str) else board, virtual=True,
+                       start_epoch=start_epoch, state_dir=state_dir, poll_interval_s=poll_interval_s)
+    end = start_epoch + hours * 3600
+    rt.scheduler.run(until=end)
+    rt.meter.shutdown()
+    rt.close()
+    return end

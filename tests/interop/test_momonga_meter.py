@@ -18,8 +18,7 @@ momonga = pytest.importorskip("momonga", reason="momonga (test extra) is not ins
 
 from sumame.firmware.readings import Quantity  # noqa: E402
 from sumame.hal.jst import parse_jst  # noqa: E402
-from sumame.tools.meter_thread import MeterThread  # noqa: E402
-from sumame.tools.runtime import build_runtime  # noqa: E402
+from sumame.tools.meter_thread import MeterThread, record_history  # noqa: E402
 from sumame.tools.wisun_setup import attach_emulated_wisun  # noqa: E402
 
 pytestmark = pytest.mark.interop
@@ -34,10 +33,7 @@ OVERRIDES = {"broute": {"ip": ["127.0.0.1"], "enabled": True}, "storage": {"page
 def history(tmp_path_factory):
     """A flash image holding 30 simulated hours."""
     state = tmp_path_factory.mktemp("meter")
-    rt = build_runtime("emulated-lv", virtual=True, start_epoch=START, state_dir=state, poll_interval_s=60)
-    rt.scheduler.run(until=START + SIMULATED)
-    rt.meter.shutdown()
-    rt.close()
+    record_history("emulated-lv", state, start_epoch=START, hours=SIMULATED / 3600)
     return state
 
 
