@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.WARNING - 10 * min(args.verbose, 2),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not args.verbose:  # meter events are in the summaries and status; show only alarms here
+        logging.getLogger("sumame.meter").setLevel(logging.ERROR)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
