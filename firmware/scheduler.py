@@ -326,7 +326,7 @@ class Scheduler:
         ever run again. Can be called again to continue."""
         self._stop = False
         clock, ready, timers = self.clock, self._ready, self._timers
-        pop, push = heapq.heappop, heapq.heappush
+        pop = heapq.heappop
         while not self._stop:
             now = clock.now()
             while timers and timers[0][0] <= now:

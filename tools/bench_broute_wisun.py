@@ -14,7 +14,7 @@ import time
 
 from sumame.drivers.skstack import SkstackModem
 from sumame.firmware.net.echonet import CONTROLLER, Eoj, Esv, Frame, Property, decode, encode
-from sumame.hal.radio import SessionJoined, UdpReceived
+from sumame.hal.radio import UdpReceived
 
 from .bench import Bench, Figure
 from .meter_thread import MeterThread

@@ -7,7 +7,7 @@ time, peripherals get events).
 """
 from __future__ import annotations
 
-from sumame.firmware.scheduler import Event, Priority, sleep_until
+from sumame.firmware.scheduler import Event, Priority
 
 IRQ_HORIZON_S = 6 * 3600.0
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from sumame.firmware.readings import Quantity
-from sumame.hal.jst import format_jst, jst_midnight, parse_jst
+from sumame.hal.jst import format_jst, parse_jst
 
 from .cli import CliError
 from .runtime import build_runtime, open_board

@@ -11,11 +11,12 @@ import socket
 import pytest
 
 gurux = pytest.importorskip("gurux_dlms", reason="gurux-dlms (test extra) not installed")
-from gurux_dlms import GXByteBuffer, GXDLMSClient, GXReplyData  # noqa: E402
+from gurux_dlms import GXDLMSClient  # noqa: E402
 from gurux_dlms.enums import Authentication, InterfaceType, Security  # noqa: E402
 from gurux_dlms.objects import (GXDLMSData, GXDLMSDisconnectControl, GXDLMSProfileGeneric,  # noqa: E402
                                 GXDLMSRegister)
 from gurux_dlms.secure import GXDLMSSecureClient  # noqa: E402
+from gurux_dialogue import GuruxDialogue  # noqa: E402
 from realtime_meter import T0, recorded_meter  # noqa: E402
 
 from sumame.firmware.readings import Quantity  # noqa: E402
@@ -35,7 +36,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class GuruxOverTcp:
+class GuruxOverTcp(GuruxDialogue):
     """gurux builds and parses every frame; we only carry the bytes over the socket."""
 
     def __init__(self, address, client, hdlc=False):
@@ -57,35 +58,12 @@ class GuruxOverTcp:
             out += chunk
         return out
 
-    def xfer(self, frames):
-        reply = GXReplyData()
-        for frame in frames if isinstance(frames, list) else [frames]:
-            self.sock.sendall(bytes(frame))
-            self.cl.getData(GXByteBuffer(self._read_frame()), reply)
-            while reply.isMoreData():
-                self.sock.sendall(bytes(self.cl.receiverReady(reply)))
-                self.cl.getData(GXByteBuffer(self._read_frame()), reply)
-        return reply
-
-    def open(self):
-        if self.hdlc:
-            self.cl.parseUAResponse(self.xfer(self.cl.snrmRequest()).data)
-        self.cl.parseAareResponse(self.xfer(self.cl.aarqRequest()).data)
-        if self.cl.authentication == Authentication.HIGH_GMAC:
-            self.cl.parseApplicationAssociationResponse(self.xfer(self.cl.getApplicationAssociationRequest()).data)
-        return self
-
-    def read(self, obj, attr):
-        value = self.xfer(self.cl.read(obj, attr)).value
-        self.cl.updateValue(obj, attr, value)
-        return value
+    def exchange(self, data: bytes) -> bytes:
+        self.sock.sendall(data)
+        return self._read_frame()
 
     def close(self):
-        release = self.cl.releaseRequest()
-        if release:
-            self.xfer(release)
-        if self.hdlc:
-            self.xfer(self.cl.disconnectRequest())
+        super().close()
         self.sock.close()
 
 

@@ -6,12 +6,13 @@ import datetime
 import pytest
 
 gurux = pytest.importorskip("gurux_dlms", reason="gurux-dlms (test extra) not installed")
-from gurux_dlms import GXByteBuffer, GXDLMSClient, GXDLMSTranslator, GXReplyData  # noqa: E402
+from gurux_dlms import GXByteBuffer, GXDLMSClient, GXDLMSTranslator  # noqa: E402
 from gurux_dlms.enums import Authentication, InterfaceType, Security, TranslatorOutputType  # noqa: E402
-from gurux_dlms.objects import (GXDLMSAssociationLogicalName, GXDLMSClock, GXDLMSData,  # noqa: E402
+from gurux_dlms.objects import (GXDLMSClock, GXDLMSData,  # noqa: E402
                                 GXDLMSDisconnectControl, GXDLMSProfileGeneric, GXDLMSRegister)
 from gurux_dlms.secure import GXDLMSSecureClient  # noqa: E402
 
+from gurux_dialogue import GuruxDialogue  # noqa: E402
 from dlms_fake_meter import (AK, CLIENT_TITLE, EK, HLS_PLAIN_SAP, HLS_SAP, LLS_SAP, PASSWORD, PERIOD,  # noqa: E402
                              PUBLIC_SAP, START, SUPPLY_POINT, FakeMeter, forward_at, reverse_at)
 from sumame.firmware.net.dlms import axdr, obis  # noqa: E402
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.interop
 JST = datetime.timezone(datetime.timedelta(hours=9))
 
 
-class GuruxSession:
+class GuruxSession(GuruxDialogue):
     """Moves gurux's frames to our port and our answers back (no sockets)."""
 
     def __init__(self, meter, interface, sap, auth=Authentication.NONE, password=None, security=None,
@@ -47,38 +48,11 @@ class GuruxSession:
         self.hdlc = hdlc
         self.frames = 0
 
-    def xfer(self, frames):
-        reply = GXReplyData()
-        for f in frames if isinstance(frames, list) else [frames]:
-            rx = self.port.receive(bytes(f), self.meter.now)
-            self.frames += 1
-            assert rx, "our server did not answer"
-            self.cl.getData(GXByteBuffer(b"".join(rx)), reply)
-            while reply.isMoreData():
-                rx = self.port.receive(bytes(self.cl.receiverReady(reply)), self.meter.now)
-                self.frames += 1
-                self.cl.getData(GXByteBuffer(b"".join(rx)), reply)
-        return reply
-
-    def open(self):
-        if self.hdlc:
-            self.cl.parseUAResponse(self.xfer(self.cl.snrmRequest()).data)
-        self.cl.parseAareResponse(self.xfer(self.cl.aarqRequest()).data)
-        if self.cl.authentication == Authentication.HIGH_GMAC:
-            self.cl.parseApplicationAssociationResponse(self.xfer(self.cl.getApplicationAssociationRequest()).data)
-        return self
-
-    def read(self, obj, attr):
-        value = self.xfer(self.cl.read(obj, attr)).value
-        self.cl.updateValue(obj, attr, value)
-        return value
-
-    def close(self):
-        release = self.cl.releaseRequest()
-        if release:
-            self.xfer(release)
-        if self.hdlc:
-            self.xfer(self.cl.disconnectRequest())
+    def exchange(self, data: bytes) -> bytes:
+        rx = self.port.receive(data, self.meter.now)
+        self.frames += 1
+        assert rx, "our server did not answer"
+        return b"".join(rx)
 
 
 def check_registers_clock_profile(g: GuruxSession, meter):

@@ -21,7 +21,7 @@ from . import axdr
 from .acse import Aare, Aarq, AcseServiceUser, ApplicationContext, AssociationResult, Mechanism, ReleaseRequest
 from .apdu import decode_apdu
 from .axdr import Data
-from .descriptors import (INVOKE_HIGH_CONFIRMED, AttributeDescriptor, MethodDescriptor, SelectiveAccess,
+from .descriptors import (AttributeDescriptor, MethodDescriptor, SelectiveAccess,
                           read_result)
 from .errors import ApduError, DecipheringError, SecurityError
 from .initiate import Conformance, ConfirmedServiceError, InitiateRequest, InitiateResponse

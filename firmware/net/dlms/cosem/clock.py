@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Callable
 
 from .. import axdr
-from ..axdr import Data, DataType
+from ..axdr import DataType
 from ..cosem_time import JST_DEVIATION, CosemDateTime, epoch_to_octets
 from ..descriptors import DataAccessResult
 from ..errors import AxdrError
-from .base import CosemError, CosemObject, RequestContext, expect_type
+from .base import CosemError, CosemObject, expect_type
 
 CLOCK_BASE_CRYSTAL = 1
 _NO_DST = b"\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\x80\x00\xFF"   # all wildcards

@@ -14,7 +14,7 @@ from typing import Callable, Protocol
 from .. import axdr
 from ..axdr import Data, DataType
 from ..descriptors import DataAccessResult
-from .base import CosemError, CosemObject, RequestContext, expect_type
+from .base import CosemError, CosemObject, expect_type
 
 
 class ControlState(IntEnum):

@@ -14,7 +14,7 @@ from ..axdr import Data, DataType
 from ..cosem_time import JST_DEVIATION, CosemDateTime
 from ..descriptors import DataAccessResult, SelectiveAccess
 from ..errors import AxdrError
-from .base import CosemError, CosemObject, RequestContext, expect_type
+from .base import CosemError, CosemObject, expect_type
 
 SELECTOR_RANGE = 1
 SELECTOR_ENTRY = 2

@@ -13,7 +13,7 @@ from .. import axdr
 from ..axdr import Data, DataType
 from ..cosem_time import JST_DEVIATION, epoch_to_octets
 from ..descriptors import DataAccessResult
-from .base import CosemError, CosemObject, RequestContext
+from .base import CosemError, CosemObject
 
 
 class Unit(IntEnum):
