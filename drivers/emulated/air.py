@@ -116,8 +116,14 @@ class Air:
         """Per-channel active-scan time for SKSCAN DURATION ``duration`` (s)."""
         if self.accurate:
             return 0.01 * (2 ** duration + 1)
-        # fast: 1 ms in-process; across processes a beacon needs a loopback round trip
-        return 0.05 if self._hub_sock is not None else 0.001
+        # fast: 1 ms in virtual time. On a real clock the beacon must arrive while the scanner
+        # still listens on the channel despite processing lag (scaled by the clock's speed
+        # ratio); across processes a beacon needs a loopback round trip.
+        if self._hub_sock is not None:
+            return 0.05
+        if self.timeline.virtual:
+            return 0.001
+        return 0.02 * getattr(self.timeline.clock, "ratio", 1.0)
 
     def tx_time_in_window(self, radio: AirRadio) -> float:
         """Airtime (s) ``radio`` used in the last ``duty_window_s`` (SKSTACK SFD, in s)."""
