@@ -7,7 +7,6 @@ import select
 import socket
 import time
 
-import pytest
 
 from sumame.drivers.skstack import SkstackModem
 from sumame.firmware.net.echonet import CONTROLLER, Eoj, Esv, Frame, Property, decode, encode
@@ -87,3 +86,16 @@ def test_device_limit_is_shared_between_ip_and_wisun(tmp_path):
         world.close()
     assert not answers, "a fourth device (on Wi-SUN) was answered"
     assert any("wi-sun" in e.detail for e in refused)
+
+
+def test_join_works_when_the_meter_runs_faster_than_real_time(tmp_path):
+    m, world = start_meter(tmp_path, ratio=20.0)
+    try:
+        hems, peer = join(world)
+        hems.send_udp(peer, 3610, encode(Frame(5, CONTROLLER, METER, Esv.GET, (Property(0xE7),))))
+        answers = [f for f in frames(hems, 2.0) if f.tid == 5]
+        hems.close()
+    finally:
+        m.stop()
+        world.close()
+    assert answers and answers[0].esv == Esv.GET_RES
