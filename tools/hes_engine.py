@@ -27,7 +27,6 @@ Everything goes to the ``HesStore``; counters in ``stats``.
 from __future__ import annotations
 
 import logging
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
@@ -48,8 +47,9 @@ from sumame.firmware.routes.aroute.server import HES_SAP, PUBLIC_SAP
 from sumame.firmware.scheduler import Priority, Queue, sleep, sleep_until
 from sumame.hal.jst import floor_boundary, format_jst, next_boundary
 
-from .hes_links import MeterTarget, open_link
-from .hes_session import DlmsRefused, DlmsSession, range_access
+from .hes_links import MeterTarget
+from .hes_session import DlmsRefused, DlmsSession, MeterSession, range_access
+from .hes_values import PersistedCounter, spread, status_dict, status_text
 from .hes_store import HesStore
 
 log = logging.getLogger("sumame.hes")
@@ -188,10 +188,10 @@ class HeadEnd:
         the meters in id order (deterministic): ``realtime_share`` near-real-time, and as many
         more as make ``history_share`` in all (the near-real-time ones count as history too)."""
         ids = sorted(ids or self.meters)
-        realtime = _spread(ids, int(round(self.config.realtime_share * len(ids))))
+        realtime = spread(ids, int(round(self.config.realtime_share * len(ids))))
         history = set(realtime)
         others = [i for i in ids if i not in history]
-        history |= set(_spread(others, max(0, int(round(self.config.history_share * len(ids))) - len(history))))
+        history |= set(spread(others, max(0, int(round(self.config.history_share * len(ids))) - len(history))))
         for mid in ids:
             self.meters[mid].realtime = mid in realtime
             self.meters[mid].history = mid in history
@@ -224,18 +224,18 @@ class HeadEnd:
         if m.tx_counter is None:        # one counter per meter key, i.e. per serial (not per address)
             key = m.serial or m.id
             if key not in self._counters:
-                self._counters[key] = _PersistedCounter(self.store.tx_ceiling(key),
+                self._counters[key] = PersistedCounter(self.store.tx_ceiling(key),
                                                         lambda c: self.store.save_tx_ceiling(key, c))
             m.tx_counter = self._counters[key]
         s = m.secrets
         return ClientSettings(client_sap=HES_SAP, mechanism=Mechanism.HIGH_GMAC, ciphered=True,
                               system_title=HES_SYSTEM_TITLE, ek=s.ek, ak=s.ak, tx_counter=m.tx_counter)
 
-    def session(self, m: MeterState, public: bool = False) -> "_MeterSession":
+    def session(self, m: MeterState, public: bool = False) -> "MeterSession":
         """``async with head_end.session(meter) as s:`` — connected and associated; raises OSError /
         TimeoutError when the meter does not answer, DlmsError when it refuses. One association
         per meter at a time: the invocation counter towards a meter must reach it in order."""
-        return _MeterSession(self, m, public)
+        return MeterSession(self, m, public)
 
     # ---------------------------------------------------------------- discovery
     async def _discover(self, m: MeterState) -> None:
@@ -358,7 +358,7 @@ class HeadEnd:
         elif body[0].value == oc.PUSH_ALARM:
             self.stats["alarms"] += 1
             code = body[2].value
-            status = _status_dict(body[3])
+            status = status_dict(body[3])
             if code == 1 and not m.in_outage:            # last gasp: power failed
                 self._open_outage(m, status["last_power_fail"] or now, "last-gasp push", "meter")
                 came_back = False
@@ -402,12 +402,12 @@ class HeadEnd:
 
     async def _poll_status(self, m: MeterState, why: str, fetch_rows: bool) -> dict:
         async with self.session(m) as s:
-            status = _status_dict(await s.get(1, oc.SUPPLY_STATUS, 2))
+            status = status_dict(await s.get(1, oc.SUPPLY_STATUS, 2))
             if fetch_rows:
                 await self._read_range(s, m, m.grid, "poll", self.deadline(m))
         now = self.clock.now()
         m.last_seen = now
-        self.store.add_poll(m.id, now, True, why, status["state"], _status_text(status))
+        self.store.add_poll(m.id, now, True, why, status["state"], status_text(status))
         fail = status["last_power_fail"]
         if fail is not None and (m.last_fail_seen is None or fail > m.last_fail_seen) and fail >= m.since - 1800:
             m.last_fail_seen = fail
@@ -438,7 +438,7 @@ class HeadEnd:
             tried_at = self.clock.now()
             try:
                 async with self.session(m) as s:
-                    status = _status_dict(await s.get(1, oc.SUPPLY_STATUS, 2))
+                    status = status_dict(await s.get(1, oc.SUPPLY_STATUS, 2))
                     await self._read_range(s, m, m.grid, "poll", self.deadline(m))
                     start = status["last_power_fail"]
                     events = await s.get(7, oc.POWER_LOG, 2, range_access(start or m.since, self.clock.now()))
@@ -454,7 +454,7 @@ class HeadEnd:
         for row in events.value:
             at, code = octets_to_epoch(row.value[0].value), row.value[1].value
             self.store.put_meter_event(m.id, "power", at, code, EVENT_NAMES.get(code, str(code)))
-        self.store.add_poll(m.id, now, True, "outage poll", status["state"], _status_text(status))
+        self.store.add_poll(m.id, now, True, "outage poll", status["state"], status_text(status))
         plausible = start is not None and (m.outage_start_estimate is None
                                            or start >= m.outage_start_estimate - 86400)
         self.store.close_outage(m.outage_id, end_at=status["last_restore"] if plausible else None,
@@ -523,12 +523,12 @@ class HeadEnd:
         """Liveness poll now: supply status, clock, +A register (kWh)."""
         m = self.meter(meter_id)
         async with self.session(m) as s:
-            status = _status_dict(await s.get(1, oc.SUPPLY_STATUS, 2))
+            status = status_dict(await s.get(1, oc.SUPPLY_STATUS, 2))
             clock, fwd, scaler = await s.get_list([(8, oc.CLOCK, 2), (3, oc.ACTIVE_IMPORT, 2),
                                                    (3, oc.ACTIVE_IMPORT, 3)])
         now = self.clock.now()
         m.last_seen = now
-        self.store.add_poll(m.id, now, True, "on demand", status["state"], _status_text(status))
+        self.store.add_poll(m.id, now, True, "on demand", status["state"], status_text(status))
         status["clock"] = octets_to_epoch(clock.value)
         status["forward_total_kwh"] = (None if fwd.type is DataType.NULL
                                        else fwd.value * 10.0 ** scaler.value[0].value / 1000)
@@ -568,88 +568,3 @@ class HeadEnd:
                 "in_outage": sum(m.in_outage for m in self.meters.values()), **self.stats,
                 "stored": self.store.stats.stored, "duplicates": self.store.stats.duplicates,
                 "conflicts": self.store.stats.conflicts}
-
-
-class _MeterSession:
-    def __init__(self, head_end: HeadEnd, m: MeterState, public: bool):
-        self.head_end, self.m, self.public = head_end, m, public
-        self.session: DlmsSession | None = None
-
-    async def __aenter__(self) -> DlmsSession:
-        he, m = self.head_end, self.m
-        if m.lock is None or (m.serial and m.lock is not he._locks.get(m.serial)):
-            key = m.serial or m.id      # one association at a time per meter, whatever its address
-            if key not in he._locks:
-                he._locks[key] = Queue()
-                he._locks[key].put_nowait(True)
-            m.lock = he._locks[key]
-        lock = self.lock = m.lock
-        await lock.get()
-        try:
-            link = await open_link(m.target, network=he.network, timeout_s=he.config.timeout_s)
-            session = DlmsSession(link, he._settings(m, self.public), timeout_s=he.config.timeout_s)
-            try:
-                await session.associate()
-            except BaseException:
-                link.close()
-                raise
-        except BaseException:
-            lock.put_nowait(True)
-            raise
-        he.stats["associations"] += 1
-        self.session = session
-        return session
-
-    async def __aexit__(self, exc_type, exc, tb) -> None:
-        try:
-            await self.session.__aexit__(exc_type, exc, tb)
-        finally:
-            self.lock.put_nowait(True)
-
-
-class _PersistedCounter(TxCounter):
-    """The head-end's invocation counter towards one meter: a ceiling kept in the store
-    (as on the meter side: ``block`` values between writes, never reused after a restart)."""
-
-    def __init__(self, ceiling: int, save, block: int = 1000):
-        self.ceiling, self._save, self._block = ceiling, save, block
-        super().__init__(ceiling, on_advance=self._advanced)
-
-    def _advanced(self, value: int) -> None:
-        if value >= self.ceiling:
-            self.ceiling = value + self._block
-            self._save(self.ceiling)
-
-
-def _spread(ids: list[str], count: int) -> list[str]:
-    if count <= 0:
-        return []
-    step = len(ids) / count
-    return [ids[int(k * step + step / 2)] for k in range(count)]
-
-
-def _time_or_none(raw: bytes) -> float | None:
-    try:
-        return octets_to_epoch(raw)
-    except DlmsError:
-        return None
-
-
-def _status_dict(data: Data) -> dict:
-    v = data.value
-    return {"state": "outage" if v[0].value == 1 else "supplied", "since": _time_or_none(v[1].value),
-            "last_power_fail": _time_or_none(v[2].value), "last_restore": _time_or_none(v[3].value),
-            "boot_at": _time_or_none(v[4].value), "uptime_s": v[5].value}
-
-
-def _status_text(status: dict) -> str:
-    def t(x):
-        return "-" if x is None else format_jst(x)
-    return (f"{status['state']} since {t(status['since'])}; last power fail {t(status['last_power_fail'])}, "
-            f"restored {t(status['last_restore'])}; boot {t(status['boot_at'])}")
-
-
-def expected_boundaries(start: float, end: float, minutes: int = 30) -> list[float]:
-    step = minutes * 60
-    first = math.ceil(start / step) * step
-    return [float(t) for t in range(int(first), int(end) + 1, step)]

@@ -21,6 +21,9 @@ from sumame.firmware.net.dlms.obis import CLOCK
 from sumame.firmware.net.dlms.wrapper import WrapperPdu, WrapperStream
 from sumame.firmware.net.dlms.xdlms import (ActionResponseNormal, GetResponseNormal, GetResponseWithList,
                                             SetResponseNormal)
+from sumame.firmware.scheduler import Queue
+
+from .hes_links import open_link
 
 SERVER_WPORT = 1
 
@@ -129,3 +132,43 @@ class DlmsSession:
         if not isinstance(response, ActionResponseNormal) or response.result != DataAccessResult.SUCCESS:
             raise DlmsRefused(what, getattr(response, "result", DataAccessResult.OTHER_REASON))
         return response.return_value if isinstance(response.return_value, Data) else None
+
+
+class MeterSession:
+    """``async with`` one association to one meter: at most one at a time per meter (its lock),
+    link opened and associated on entry, released and closed on exit."""
+
+    def __init__(self, head_end, m, public: bool):
+        self.head_end, self.m, self.public = head_end, m, public
+        self.session: DlmsSession | None = None
+
+    async def __aenter__(self) -> DlmsSession:
+        he, m = self.head_end, self.m
+        if m.lock is None or (m.serial and m.lock is not he._locks.get(m.serial)):
+            key = m.serial or m.id      # one association at a time per meter, whatever its address
+            if key not in he._locks:
+                he._locks[key] = Queue()
+                he._locks[key].put_nowait(True)
+            m.lock = he._locks[key]
+        lock = self.lock = m.lock
+        await lock.get()
+        try:
+            link = await open_link(m.target, network=he.network, timeout_s=he.config.timeout_s)
+            session = DlmsSession(link, he._settings(m, self.public), timeout_s=he.config.timeout_s)
+            try:
+                await session.associate()
+            except BaseException:
+                link.close()
+                raise
+        except BaseException:
+            lock.put_nowait(True)
+            raise
+        he.stats["associations"] += 1
+        self.session = session
+        return session
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        try:
+            await self.session.__aexit__(exc_type, exc, tb)
+        finally:
+            self.lock.put_nowait(True)
