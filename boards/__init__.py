@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .schema import BoardErrors, validate
+
+if TYPE_CHECKING:
+    from .build import Board
 
 BOARD_DIR = Path(__file__).parent
 
