@@ -111,6 +111,18 @@ def _iid_from_mac(mac: bytes | int | None) -> bytes:
     raise LowpanError("address elided but no link-layer address to rebuild it from")
 
 
+def _unicast(mode: int, take, mac) -> bytes:
+    """A unicast address under IPHC SAM/DAM ``mode`` (stateless): inline, 64-bit IID, 16-bit
+    short address, or fully elided (rebuilt from the link-layer address)."""
+    if mode == 0:
+        return take(16)
+    if mode == 1:
+        return LINK_LOCAL_PREFIX + take(8)
+    if mode == 2:
+        return LINK_LOCAL_PREFIX + bytes.fromhex("000000fffe00") + take(2)
+    return LINK_LOCAL_PREFIX + _iid_from_mac(mac)
+
+
 def decode(data: bytes, src_mac: bytes | int | None, dst_mac: bytes | int | None) -> UdpDatagram:
     """Parse an IPHC-compressed UDP datagram; raises LowpanError."""
     data = bytes(data)
@@ -134,14 +146,7 @@ def decode(data: bytes, src_mac: bytes | int | None, dst_mac: bytes | int | None
     take({0: 4, 1: 3, 2: 1, 3: 0}[tf])
     next_header = None if nh else take(1)[0]
     hop_limit = {1: 1, 2: 64, 3: 255}.get(hlim) or take(1)[0]
-    if sam == 0:
-        src = take(16)
-    elif sam == 1:
-        src = LINK_LOCAL_PREFIX + take(8)
-    elif sam == 2:
-        src = LINK_LOCAL_PREFIX + bytes.fromhex("000000fffe00") + take(2)
-    else:
-        src = LINK_LOCAL_PREFIX + _iid_from_mac(src_mac)
+    src = _unicast(sam, take, src_mac)
     if m:
         if dam == 0:
             dst = take(16)
@@ -153,14 +158,8 @@ def decode(data: bytes, src_mac: bytes | int | None, dst_mac: bytes | int | None
             dst = b"\xff" + x[:1] + bytes(11) + x[1:]
         else:
             dst = b"\xff\x02" + bytes(13) + take(1)
-    elif dam == 0:
-        dst = take(16)
-    elif dam == 1:
-        dst = LINK_LOCAL_PREFIX + take(8)
-    elif dam == 2:
-        dst = LINK_LOCAL_PREFIX + bytes.fromhex("000000fffe00") + take(2)
     else:
-        dst = LINK_LOCAL_PREFIX + _iid_from_mac(dst_mac)
+        dst = _unicast(dam, take, dst_mac)
     if nh:
         nhc = take(1)[0]
         if nhc & 0xF8 != 0xF0:
