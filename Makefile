@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.sumame-installed
 # pytest workers: one per core (the machine has 2); override with JOBS=1
 JOBS   ?= auto
 
-.PHONY: emulate test bench simulate flash clean venv
+.PHONY: emulate test proof bench fuzz mutate simulate flash clean venv
 
 venv: $(STAMP)
 
@@ -23,7 +23,11 @@ emulate: $(STAMP)
 	$(BIN)/sumame emulate --board $(BOARD) $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(JOBS) $(ARGS)
+	$(BIN)/python -m pytest -n $(JOBS) -m "not long" $(ARGS)
+
+# long proofs (marker "long"): every flash op of a week, 10^4 multi-cut sequences, ...
+proof: $(STAMP)
+	$(BIN)/python -m pytest -n $(JOBS) -m long $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/sumame bench $(ARGS)
