@@ -70,11 +70,18 @@ class Board:
         emulated: dict[str, Any] = {}
         asic = self._build_asic(clock, emulated, profile, seed)
         st = self["storage"]
-        from sumame.drivers.emulated.flash import EmulatedFlash
+        if st["driver"] == "compact-nvm":   # fleet fidelity: pages in a shared file arena
+            from sumame.drivers.emulated.compact_nvm import CompactNvm, NvmArena
 
-        flash_path = None if state_dir is None else Path(state_dir) / "flash.bin"
-        nvm = EmulatedFlash(flash_path, page_size=st["page_size"], page_count=st["page_count"],
-                            endurance=st["endurance"], record_ops=record_flash_ops)
+            arena = None if state_dir is None else NvmArena(Path(state_dir) / "flash.arena")
+            nvm = CompactNvm(page_size=st["page_size"], page_count=st["page_count"],
+                             endurance=st["endurance"], arena=arena)
+        else:
+            from sumame.drivers.emulated.flash import EmulatedFlash
+
+            flash_path = None if state_dir is None else Path(state_dir) / "flash.bin"
+            nvm = EmulatedFlash(flash_path, page_size=st["page_size"], page_count=st["page_count"],
+                                endurance=st["endurance"], record_ops=record_flash_ops)
         emulated["flash"] = nvm
         if self["rtc"]["driver"] == "system":
             from sumame.drivers.system_rtc import SystemRtc
@@ -99,7 +106,8 @@ class Board:
             if relay is not None:
                 chip.load_connected = lambda: relay.load_connected
                 relay.before_move.append(chip.sync)
-            chip.irq = lambda state0, state1: asic.handle_irq()  # the chip's IRQ pin to the driver
+            if chip is not asic:   # the HAL-level chip wires its own IRQ to its handler
+                chip.irq = lambda state0, state1: asic.handle_irq()  # the chip's IRQ pin to the driver
         return built
 
     def _build_relay(self, emulated: dict):
@@ -199,6 +207,14 @@ class Board:
                          current_scale=float(a["current_scale"]),
                          line_frequency_hz=a["line_frequency_hz"], two_wire=m["wiring"] == "1p2w",
                          transformer_ratio=float(m["coefficient"]) * 10 ** -m["multiplier_code"])
+        if a["driver"] == "emulated-hal":   # fleet fidelity: no SPI bus, same physics
+            from sumame.drivers.emulated.hal_asic import HalMeteringAsic
+
+            chip = HalMeteringAsic(load, clock, front, meter_constant=a["meter_constant"],
+                                   rated_current_a=float(m["rated_current_a"]),
+                                   nominal_voltage_v=float(m["nominal_voltage_v"]))
+            emulated.update(chip=chip, profile=load)
+            return chip
         chip = Atm90e32Model(load, clock, front)
         spi = FakeSpiDev(chip)
         spi.open(a["spi_bus"], a["spi_device"])

@@ -92,7 +92,7 @@ SECTIONS: dict[str, Section] = {
         "present_interval_s": Key(NUM, 1.0, "s between instantaneous reads", check=in_range(0.05, 60, " s")),
     }, "metering task"),
     "asic": Section({
-        "driver": Key(str, "emulated-atm90e32", choices=("emulated-atm90e32", "atm90e32")),
+        "driver": Key(str, "emulated-atm90e32", choices=("emulated-atm90e32", "atm90e32", "emulated-hal")),
         "spi_bus": Key(int, 0, "spidev bus", check=in_range(0, 9)),
         "spi_device": Key(int, 0, "spidev chip select", check=in_range(0, 9)),
         "spi_speed_hz": Key(int, 200_000, "Hz", check=in_range(10_000, 1_000_000, " Hz")),
@@ -107,7 +107,7 @@ SECTIONS: dict[str, Section] = {
         "profile_options": Key(dict, {}, "keyword options of the profile (e.g. pv_kw, base_w)"),
     }, "metering chip"),
     "storage": Section({
-        "driver": Key(str, "emulated-flash", choices=("emulated-flash",)),
+        "driver": Key(str, "emulated-flash", choices=("emulated-flash", "compact-nvm")),
         "page_size": Key(int, 4096, "bytes", choices=(256, 512, 1024, 2048, 4096, 8192)),
         "page_count": Key(int, 512, "pages", check=in_range(16, 65536, " pages")),
         "endurance": Key(int, 100_000, "erase cycles per page", check=in_range(100, 10_000_000)),
