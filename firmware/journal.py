@@ -348,6 +348,15 @@ class Journal:
                                 record.seq))
         return changed
 
+    # ------------------------------------------------------------------ read side
+    def read_page(self, page: int) -> list[Record]:
+        """Committed records on one page as they are on flash now, CRC- and HMAC-verified
+        (damaged or uncommitted ones left out); for reading history on demand."""
+        data = self.nvm.read((self.first_page + page) * self.page_size, self.page_size)
+        out: list[Record] = []
+        self._scan_page(page, data, out)
+        return [r for r in out if r.kind not in _INTERNAL]
+
     # ------------------------------------------------------------------ introspection
     def records_in_ram(self) -> list[Record]:
         """Records the journal knows are on flash (after recover + appends), oldest first."""

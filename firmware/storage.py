@@ -186,8 +186,8 @@ class Storage:
             report.notes.append(f"{journal}: record seq {record.seq} does not decode: {exc}")
 
     # ------------------------------------------------------------------ writing
-    def append_snapshot(self, snap: Snapshot) -> None:
-        self.journals[_GRID_PARTITION[grid_of(snap.minute)]].append(KIND_SNAPSHOT, snap.pack())
+    def append_snapshot(self, snap: Snapshot) -> Record:
+        return self.journals[_GRID_PARTITION[grid_of(snap.minute)]].append(KIND_SNAPSHOT, snap.pack())
 
     def event_sink(self, event: MeterEvent) -> None:
         self.journals["events"].append(KIND_EVENT, encode_event(event))
