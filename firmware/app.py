@@ -161,7 +161,8 @@ class Meter:
     # ------------------------------------------------------------------ run time
     def _on_snapshot(self, snap: Snapshot) -> None:
         self.registers.add(snap)
-        self.history.appended(snap, self.storage.append_snapshot(snap))
+        self.storage.append_snapshot(snap)
+        self.history.appended(snap)
 
     async def _scrub(self) -> None:
         while True:

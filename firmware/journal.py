@@ -357,6 +357,11 @@ class Journal:
         self._scan_page(page, data, out)
         return [r for r in out if r.kind not in _INTERNAL]
 
+    @property
+    def write_page(self) -> int:
+        """Page (within the journal) that the last record went to / the next one goes to."""
+        return self._cur
+
     # ------------------------------------------------------------------ introspection
     def records_in_ram(self) -> list[Record]:
         """Records the journal knows are on flash (after recover + appends), oldest first."""

@@ -36,7 +36,7 @@ class SnapshotHistory:
             self._lo[name] = array("q", [-1]) * count
             self._hi[name] = array("q", [-1]) * count
             self._n[name] = array("l", [0]) * count
-            self._last_page[name] = journal._cur
+            self._last_page[name] = journal.write_page
 
     def load(self, recoveries) -> None:
         """Index what recovery found intact."""
@@ -45,17 +45,19 @@ class SnapshotHistory:
             for record in (recovery.records if recovery is not None else ()):
                 if len(record.payload) == Snapshot.SIZE:
                     self._note(name, record.page, int.from_bytes(record.payload[:4], "big"))
-            self._last_page[name] = self.storage.journals[name]._cur
+            self._last_page[name] = self.storage.journals[name].write_page
 
-    def appended(self, snap: Snapshot, record) -> None:
-        """A snapshot was just committed as ``record`` (its page may be freshly erased)."""
+    def appended(self, snap: Snapshot) -> None:
+        """A snapshot was just committed to its journal (on a page that may be freshly erased)."""
         name = _PARTITION[grid_of(snap.minute)]
-        if record.page != self._last_page[name]:   # the ring moved on: that page was erased
-            self._lo[name][record.page] = self._hi[name][record.page] = -1
-            self._n[name][record.page] = 0
-            self._last_page[name] = record.page
-        self._note(name, record.page, snap.minute)
-        self._cache = None if self._cache and self._cache[:2] == (name, record.page) else self._cache
+        page = self.storage.journals[name].write_page
+        if page != self._last_page[name]:   # the ring moved on: that page was erased
+            self._lo[name][page] = self._hi[name][page] = -1
+            self._n[name][page] = 0
+            self._last_page[name] = page
+        self._note(name, page, snap.minute)
+        if self._cache is not None and self._cache[:2] == (name, page):
+            self._cache = None
 
     def _note(self, name: str, page: int, minute: int) -> None:
         lo, hi, n = self._lo[name], self._hi[name], self._n[name]
