@@ -124,6 +124,7 @@ class IntervalRegisters:
         self._by_minute: dict[int, Snapshot] = {}
         self._by_grid: dict[int, deque[int]] = {g: deque() for g in GRIDS}
         self._keep = {g: retention.keep_seconds(g) // 60 for g in GRIDS}
+        self._retain = dict(self._keep)   # minutes each grid is served (RAM or flash)
         self.newest: Snapshot | None = None
         self.added = 0
         self.history = None
@@ -173,7 +174,7 @@ class IntervalRegisters:
 
     def _retained(self, minute: int) -> bool:
         newest = self.newest
-        return newest is not None and newest.minute - minute <= self.retention.keep_seconds(grid_of(minute)) // 60
+        return newest is not None and newest.minute - minute <= self._retain[grid_of(minute)]
 
     def _trim(self, now_minute: int) -> None:
         for grid, queue in self._by_grid.items():

@@ -52,6 +52,8 @@ class FleetSpec:
     seed: int = 1
     aroute: dict = field(default_factory=dict)
     """Extra ``[aroute]`` keys for every meter."""
+    asic: dict = field(default_factory=dict)
+    """Extra ``[asic]`` keys for every meter (e.g. the load profile's options)."""
 
 
 def serial_of(index: int, kind: str = "lv") -> str:
@@ -79,7 +81,7 @@ class Fleet:
         overrides = {
             "identity": {"serial": serial_of(index, kind), "supply_point": supply_point_of(index)},
             "storage": {"scrub_interval_s": 3600.0},
-            "asic": {"seed": spec.seed * 1000 + index},
+            "asic": {"seed": spec.seed * 1000 + index, **spec.asic},
             "aroute": {"hes": spec.hes_address, "push_randomisation_s": spec.push_randomisation_s,
                        "seed": spec.seed * 1000 + index, **spec.aroute},
         }

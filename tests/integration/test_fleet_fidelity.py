@@ -8,7 +8,8 @@ HOUR = 3600.0
 
 
 def _run(board: str):
-    spec = FleetSpec(meters=3, hv_every=3, board=board)
+    # the fleet board's shared load days on both boards: the same scenario, two fidelities
+    spec = FleetSpec(meters=3, hv_every=3, board=board, asic={"profile_options": {"shared_days": 4}})
     start = spec.start_epoch
     scenario = FleetScenario(spec=spec, days=0.5,
                              outages=[PlannedOutage(1, start + 3 * HOUR + 7 * 60, 50 * 60)])
