@@ -102,6 +102,8 @@ class Meter:
         self.registers.attach_history(self.history)
         latest, session = self._restore_counters(report)
         report.snapshots = report.snapshots[-1:]   # the history is read from flash from now on
+        for name in ("long", "mid", "short"):       # and so are the records (see record_counts)
+            report.recoveries[name].records = []
         self.metering.restore(latest, session)
         self.storage.save(_SESSION, struct.pack(">I", session))
         self.events.record("boot", source="firmware",
