@@ -103,9 +103,9 @@ class Retention:
         return problems
 
 
-CACHE_MINUTES = 95
+CACHE_MINUTES = 62
 """With a history on flash, snapshots younger than this (minutes) stay in RAM: the 60 minutes of
-1-minute values plus the boundaries of the intervals pushed and announced most often."""
+1-minute values (and so both ends of the latest 30-minute interval)."""
 
 
 class IntervalRegisters:

@@ -17,7 +17,7 @@ from fractions import Fraction
 from typing import Callable
 
 from sumame.drivers import atm90e32_regs as R
-from sumame.drivers.emulated.atm90e32 import Atm90e32Model, FrontEnd
+from sumame.drivers.emulated.atm90e32 import Atm90e32Model, FrontEnd, _clamp16
 from sumame.drivers.emulated.profiles import LoadProfile
 from sumame.hal.metering_asic import AsicStatus, EnergyDelta, Instantaneous
 
@@ -85,25 +85,29 @@ class HalMeteringAsic(Atm90e32Model):
         return EnergyDelta(*values)
 
     def read_instantaneous(self) -> Instantaneous:
-        m = self._measurement
+        """The DSP's values (quantised to the chip's register LSBs), computed from the load."""
         scale = float(self._scale)
-
-        def s32(high: int, low: int) -> int:
-            value = (m(high) << 16) | m(low)
-            return value - (1 << 32) if value & 0x80000000 else value
-
-        p_total = s32(R.P_MEAN_T, R.P_MEAN_T_LSB) * R.POWER_LSB_W * scale
-        q_total = s32(R.Q_MEAN_T, R.Q_MEAN_T_LSB) * R.POWER_LSB_W * scale
-        v_r = m(R.U_RMS["A"]) * R.U_RMS_LSB_V
-        i_r = m(R.I_RMS["A"]) * R.I_RMS_LSB_A * scale
-        current_r = -i_r if s32(R.P_MEAN["A"], R.P_MEAN_LSB["A"]) < 0 else i_r
-        freq = m(R.FREQ) / 100
-        if self.front_end.two_wire:
+        point = self._point_now()
+        if point is None:   # no voltage / metering off: every measurement register reads 0
+            zero = (0.0, None) if self.front_end.two_wire else (0.0, 0.0)
+            return Instantaneous(0.0, 0.0, zero, zero, 0.0)
+        fe = self.front_end
+        ka, kc = self._element_factors()
+        pa, pc, qa, qc = self._split(point)
+        pa, pc, qa, qc = pa * ka, pc * kc, qa * ka, qc * kc
+        lsb_w = R.POWER_LSB_W
+        p_total = _s32(int(round((pa + pc) / lsb_w))) * lsb_w * scale
+        q_total = _s32(int(round((qa + qc) / lsb_w))) * lsb_w * scale
+        v_r = _clamp16(point.voltage_v * self._gain(R.U_GAIN["A"], fe.ugain) / R.U_RMS_LSB_V) * R.U_RMS_LSB_V
+        i_r = _clamp16(self._irms(True, point) / R.I_RMS_LSB_A) * R.I_RMS_LSB_A * scale
+        current_r = -i_r if _s32(int(round(pa / lsb_w))) < 0 else i_r
+        freq = int(round(fe.line_frequency_hz * 100)) / 100
+        if fe.two_wire:
             voltage, current = (round(v_r, 2), None), (round(current_r, 3), None)
         else:
-            v_t = m(R.U_RMS["C"]) * R.U_RMS_LSB_V
-            i_t = m(R.I_RMS["C"]) * R.I_RMS_LSB_A * scale
-            p_t = s32(R.P_MEAN["C"], R.P_MEAN_LSB["C"])
+            v_t = _clamp16(point.voltage_v * self._gain(R.U_GAIN["C"], fe.ugain) / R.U_RMS_LSB_V) * R.U_RMS_LSB_V
+            i_t = _clamp16(self._irms(False, point) / R.I_RMS_LSB_A) * R.I_RMS_LSB_A * scale
+            p_t = _s32(int(round(pc / lsb_w)))
             voltage = (round(v_r, 2), round(v_t, 2))
             current = (round(current_r, 3), round(-i_t if p_t < 0 else i_t, 3))
         return Instantaneous(round(p_total, 2), round(q_total, 2), voltage, current, freq)
@@ -137,3 +141,9 @@ class HalMeteringAsic(Atm90e32Model):
         self._regs[R.EMM_INT_STATE1] = 0
         if self._alarm_callback is not None:
             self._alarm_callback()
+
+
+def _s32(raw: int) -> int:
+    """A value as the chip's signed 32-bit register pair holds it."""
+    raw &= 0xFFFFFFFF
+    return raw - (1 << 32) if raw & 0x80000000 else raw
