@@ -121,7 +121,8 @@ class IntervalRegisters:
             raise ValueError("the soft switch selects 30- or 15-minute values")
         self.retention = retention
         self.transmitted_interval_min = transmitted_interval_min
-        self._by_minute: dict[int, Snapshot] = {}
+        self._by_minute: dict[int, bytes] = {}
+        """Snapshots held in RAM, packed (Snapshot.pack(): 56 bytes each)."""
         self._by_grid: dict[int, deque[int]] = {g: deque() for g in GRIDS}
         self._keep = {g: retention.keep_seconds(g) // 60 for g in GRIDS}
         self._retain = dict(self._keep)   # minutes each grid is served (RAM or flash)
@@ -143,9 +144,9 @@ class IntervalRegisters:
         """Record a snapshot (boundaries must arrive in time order, except at restore)."""
         minute = snap.minute
         if minute in self._by_minute:
-            self._by_minute[minute] = snap
+            self._by_minute[minute] = snap.pack()
             return
-        self._by_minute[minute] = snap
+        self._by_minute[minute] = snap.pack()
         grid = grid_of(minute)
         queue = self._by_grid[grid]
         if queue and queue[-1] > minute:  # restore out of order: keep queue sorted
@@ -188,9 +189,11 @@ class IntervalRegisters:
         if boundary_epoch % 60:
             return None
         minute = int(boundary_epoch) // 60
-        snap = self._by_minute.get(minute)
-        if snap is not None or self.history is None:
-            return snap
+        raw = self._by_minute.get(minute)
+        if raw is not None:
+            return Snapshot.unpack(raw)
+        if self.history is None:
+            return None
         if minute in self._discarded or not self._retained(minute):
             return None
         snap = self.history.at(minute)
@@ -244,8 +247,8 @@ class IntervalRegisters:
     def snapshots(self) -> list[Snapshot]:
         """Every snapshot served, oldest first (with a history: reads the whole flash)."""
         if self.history is None:
-            return [self._by_minute[m] for m in sorted(self._by_minute)]
+            return [Snapshot.unpack(self._by_minute[m]) for m in sorted(self._by_minute)]
         merged = {s.minute: s for s in self.history.all()
                   if s.minute not in self._discarded and self._retained(s.minute)}
-        merged.update(self._by_minute)
+        merged.update((m, Snapshot.unpack(raw)) for m, raw in self._by_minute.items())
         return [merged[m] for m in sorted(merged)]

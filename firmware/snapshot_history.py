@@ -33,9 +33,9 @@ class SnapshotHistory:
         for name in SNAPSHOT_JOURNALS:
             journal = storage.journals[name]
             count = journal.page_count
-            self._lo[name] = array("q", [-1]) * count
-            self._hi[name] = array("q", [-1]) * count
-            self._n[name] = array("l", [0]) * count
+            self._lo[name] = array("i", [-1]) * count   # minutes since the epoch fit 31 bits
+            self._hi[name] = array("i", [-1]) * count
+            self._n[name] = array("H", [0]) * count
             self._last_page[name] = journal.write_page
 
     def load(self, recoveries) -> None:
