@@ -6,7 +6,11 @@ callbacks (EVENT numbers as in reference §6, EPANDESC data, received datagrams)
 air are real IEEE 802.15.4 + 6LoWPAN IPHC + UDP bytes (``sumame.firmware.net``); PANA runs on
 UDP 716 unsecured; after PANA both ends install the link key and protect data frames with
 CCM* ENC-MIC-32 (level 5, key-id mode 1). Received secured frames are checked for MIC and for a
-frame counter above the last one seen from that sender (replays are dropped and counted).
+frame counter above the last one seen from that sender under that key (replays are dropped and
+counted). The replay state belongs to the key: a new PANA session (new MSK, so new link key,
+even with the same key index) starts with no counters, as IEEE 802.15.4's per-key frame-counter
+handling implies; a HEMS whose dongle was reset (frame counter back to 0) is answered from its
+first frame after its new join. Inside one session a replay is still refused.
 
 PAA rule: one PaC holds the session; a PCI from another PaC is dropped (counted, reported as
 EVENT 24 <PaC> to the meter) until the session is terminated or expires.
@@ -387,6 +391,12 @@ class WisunStack:
     def _pana_event(self, machine, peer_mac: bytes, peer_ll: bytes, ev: PanaEvent) -> None:
         self.stats[f"pana-{ev.kind}"] += 1
         if ev.kind in ("authenticated", "reauthenticated"):
+            old = self.keys.get(peer_mac)
+            if old is None or old.key != ev.link_key.key:
+                # new key material: the counters seen under the old key do not apply to it
+                for slot in [s for s in self.rx_counters if s[0] == peer_mac]:
+                    del self.rx_counters[slot]
+                self.stats["rx-counters-reset"] += 1
             self.keys[peer_mac] = ev.link_key
         elif machine is self.paa_next or (ev.kind == "auth-failed" and machine.sa_key is not None):
             pass                      # the open session (and its key) is not affected
