@@ -29,6 +29,11 @@ test: $(STAMP)
 proof: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -m long $(ARGS)
 
+# every parser under atheris for 10^6 inputs each (FUZZ_RUNS=..., ARGS="--only echonet")
+FUZZ_RUNS ?= 1000000
+fuzz: $(STAMP)
+	$(BIN)/sumame fuzz --runs $(FUZZ_RUNS) $(ARGS)
+
 bench: $(STAMP)
 	$(BIN)/sumame bench $(ARGS)
 
