@@ -34,6 +34,10 @@ FUZZ_RUNS ?= 1000000
 fuzz: $(STAMP)
 	$(BIN)/sumame fuzz --runs $(FUZZ_RUNS) $(ARGS)
 
+# cosmic-ray over the safety-critical modules (ARGS="--max-mutants 20" for a sample)
+mutate: $(STAMP)
+	$(BIN)/sumame mutate $(ARGS)
+
 bench: $(STAMP)
 	$(BIN)/sumame bench $(ARGS)
 
