@@ -81,6 +81,7 @@ class InProcessPort:
     def close(self) -> None:
         self.is_open = False
         self.dongle.attach_sink(None)
+        self.dongle.host_closed()          # as on a pty: a half-sent line does not survive
 
 
 class PtyEndpoint:

@@ -206,3 +206,16 @@ def test_a_damaged_flash_file_gives_the_factory_state(tmp_path, caplog):
     d = Raw("bp35c2", flash_path=path)
     assert d.send(b"ROPT\r") == b"ROPT\rOK 00\r"
     assert "unreadable" in caplog.text
+
+
+def test_closing_an_in_process_port_mid_line_clears_the_line_buffer():
+    from sumame.drivers.emulated.dongle_serve import InProcessPort
+
+    d = Raw("bp35c2")
+    port = InProcessPort(d.dongle, d.timeline, timeout=0.1)
+    port.write(b"SKV")
+    port.close()
+    again = InProcessPort(d.dongle, d.timeline, timeout=0.1)
+    again.write(b"ER\r\n")
+    assert again.read(64).endswith(b"FAIL ER04\r\n")
+    assert d.dongle.stats["host-closed-mid-line"] == 1
