@@ -59,3 +59,16 @@ def test_a_replay_inside_one_session_is_still_dropped():
     w.run(1.0)
     assert not [e for e in w.meter.poll() if isinstance(e, UdpReceived) and e.payload == b"\x10\x81only once"]
     assert w.meter_dongle.stack.stats["rx-replayed-frame"] == 1
+
+
+def test_a_meter_gone_mid_session_gives_event_21_01_after_the_mac_retries():
+    from sumame.hal.radio import UdpSent
+
+    w = World()
+    w.start_meter()
+    hd, h = w.hems()
+    peer = h.join_and_wait(join(h)).peer
+    w.meter_dongle.unplug()                   # the meter's radio is gone; the HEMS still has it cached
+    t = h.send_udp(peer, 3610, GET_E7).wait()
+    assert t.sent == UdpSent(peer, 1)         # EVENT 21 … 01: no MAC ACK
+    assert hd.stack.stats["mac-retry"] == 3 and hd.stack.stats["tx-no-ack"] == 1
