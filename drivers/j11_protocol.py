@@ -279,6 +279,7 @@ class FrameReader:
         self._code = accept.to_bytes(4, "big")
         self._buf = bytearray()
         self._header: Header | None = None
+        self.headers = 0                  # headers accepted so far (identifies the pending frame)
 
     @property
     def pending(self) -> int | None:
@@ -324,6 +325,7 @@ class FrameReader:
                 command = int.from_bytes(raw[4:6], "big")
                 try:
                     self._header = decode_header(raw)
+                    self.headers += 1
                 except HeaderChecksumError:
                     out.append(Fault("header-checksum", None, 4))
                     del self._buf[:4]

@@ -90,6 +90,7 @@ class J11Dongle:
         self._gen += 1
         self.reader = p.FrameReader(p.REQUEST_CODE)
         self._rx_timer = None
+        self._rx_for: int | None = None
         self.stack.reset()
         self.settings: p.InitialSettings | None = None
         self.credentials: p.Credentials | None = None
@@ -161,12 +162,14 @@ class J11Dongle:
         self._arm_rx_timer()
 
     def _arm_rx_timer(self) -> None:
-        if self._rx_timer is not None:
+        """The 1 s reception limit runs from the header of the frame being received."""
+        pending = self.reader.headers if self.reader.pending is not None else None
+        if self._rx_timer is not None and pending != self._rx_for:
             self._rx_timer.cancel()
             self._rx_timer = None
-        if self.reader.pending is not None:
-            gen = self._gen
-            self._rx_timer = self.timeline.call_later(RECEPTION_TIMEOUT_S, self._rx_timeout, gen)
+        if pending is not None and self._rx_timer is None:
+            self._rx_for = pending
+            self._rx_timer = self.timeline.call_later(RECEPTION_TIMEOUT_S, self._rx_timeout, self._gen)
 
     def _rx_timeout(self, gen: int) -> None:
         self._rx_timer = None
