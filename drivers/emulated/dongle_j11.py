@@ -425,12 +425,10 @@ class J11Dongle:
         pass
 
     def stack_rx(self, dgram, src_mac: bytes, secured: bool, lqi: int) -> None:
-        if dgram.dst_port not in self.ports:
-            self.stats["rx-port-closed"] += 1
-            return
+        # only called for ports ``port_open`` accepts (the stack counts the others)
         self._out(Notice.DATA_RECEIVED, p.DataReceived(
             dgram.src, dgram.src_port, dgram.dst_port, self.stack.pan_id, dgram.dst[0] == 0xFF, secured,
             p.lqi_to_dbm(lqi), dgram.payload).encode())
 
     def port_open(self, port: int) -> bool:
-        return port in self.ports and port != 716
+        return port in self.ports and port != 716          # PANA stays inside the module
