@@ -27,6 +27,7 @@ import serial
 
 from sumame.hal.errors import CommsError, DeviceNotFound
 
+from . import j11_messages as m
 from . import j11_protocol as p
 from .j11_protocol import Command, J11CommandError, Notice
 
@@ -53,11 +54,11 @@ class Started:
 
 
 _NOTICE_TYPES: dict[int, Callable[[bytes], object]] = {
-    Notice.SCAN_RESULT: p.ScanResult.decode,
-    Notice.DATA_RECEIVED: p.DataReceived.decode,
+    Notice.SCAN_RESULT: m.ScanResult.decode,
+    Notice.DATA_RECEIVED: m.DataReceived.decode,
     Notice.STARTED: lambda data: Started(),
-    Notice.CONNECTION_STATUS: p.ConnectionStatus.decode,
-    Notice.PANA_RESULT: p.PanaResult.decode,
+    Notice.CONNECTION_STATUS: m.ConnectionStatus.decode,
+    Notice.PANA_RESULT: m.PanaResult.decode,
 }
 
 
@@ -79,8 +80,8 @@ class J11Modem:
         self.timeout_s = timeout_s
         self.reader = p.FrameReader(p.RESPONSE_CODE)
         self.stats: Counter[str] = Counter()
-        self.link: p.RouteBLink | None = None
-        self.version: p.Version | None = None
+        self.link: m.RouteBLink | None = None
+        self.version: m.Version | None = None
         self._responses: deque[p.Frame] = deque()
         self._notices: deque = deque()
 
@@ -200,32 +201,32 @@ class J11Modem:
         self._write(p.encode_frame(Command.HARDWARE_RESET))
         self.wait_notice(Started, timeout_s)
 
-    def get_version(self) -> p.Version:
-        self.version = p.Version.decode(self.request(Command.GET_VERSION))
+    def get_version(self) -> m.Version:
+        self.version = m.Version.decode(self.request(Command.GET_VERSION))
         return self.version
 
     def initial_settings(self, channel: int, *, mode: int = p.OperationMode.DUAL, tx_power: int = 0) -> None:
-        self.request(Command.SET_INITIAL, p.InitialSettings(mode, False, channel, tx_power).encode())
+        self.request(Command.SET_INITIAL, m.InitialSettings(mode, False, channel, tx_power).encode())
 
-    def get_initial(self) -> p.InitialSettings:
-        return p.InitialSettings.decode(self.request(Command.GET_INITIAL))
+    def get_initial(self) -> m.InitialSettings:
+        return m.InitialSettings.decode(self.request(Command.GET_INITIAL))
 
     def set_credentials(self, rbid: str, password: str) -> None:
-        self.request(Command.SET_ROUTE_B_AUTH, p.Credentials(rbid, password).encode())
+        self.request(Command.SET_ROUTE_B_AUTH, m.Credentials(rbid, password).encode())
 
     def scan(self, duration: int = 6, channel_mask: int = p.ALL_CHANNELS_MASK,
-             pairing_id: str | None = None) -> list[p.ScanResult]:
+             pairing_id: str | None = None) -> list[m.ScanResult]:
         """0051 active scan; the 4051 results (one per channel) that came before the 2051."""
-        req = p.ScanRequest(duration, channel_mask, None if pairing_id is None else pairing_id.encode("ascii"))
+        req = m.ScanRequest(duration, channel_mask, None if pairing_id is None else pairing_id.encode("ascii"))
         budget = scan_time_s(duration, len(req.channels)) * 1.5 + self.timeout_s
-        self._notices = deque(n for n in self._notices if not isinstance(n, p.ScanResult))
+        self._notices = deque(n for n in self._notices if not isinstance(n, m.ScanResult))
         self.request(Command.ACTIVE_SCAN, req.encode(), timeout_s=budget)
-        results = [n for n in self._notices if isinstance(n, p.ScanResult)]
-        self._notices = deque(n for n in self._notices if not isinstance(n, p.ScanResult))
+        results = [n for n in self._notices if isinstance(n, m.ScanResult)]
+        self._notices = deque(n for n in self._notices if not isinstance(n, m.ScanResult))
         return results
 
-    def start_route_b(self, timeout_s: float = 30.0) -> p.RouteBLink:
-        self.link = p.RouteBLink.decode(self.request(Command.START_ROUTE_B, timeout_s=timeout_s))
+    def start_route_b(self, timeout_s: float = 30.0) -> m.RouteBLink:
+        self.link = m.RouteBLink.decode(self.request(Command.START_ROUTE_B, timeout_s=timeout_s))
         return self.link
 
     def open_udp_port(self, port: int = 3610) -> bool:
@@ -238,10 +239,10 @@ class J11Modem:
             raise
         return True
 
-    def start_pana(self, timeout_s: float = 45.0) -> p.PanaResult:
-        self._notices = deque(n for n in self._notices if not isinstance(n, p.PanaResult))
+    def start_pana(self, timeout_s: float = 45.0) -> m.PanaResult:
+        self._notices = deque(n for n in self._notices if not isinstance(n, m.PanaResult))
         self.request(Command.START_ROUTE_B_PANA)
-        result = self.wait_notice(p.PanaResult, timeout_s)
+        result = self.wait_notice(m.PanaResult, timeout_s)
         if result.outcome != p.PanaOutcome.SUCCESS:
             raise J11AuthFailed(f"PANA with {result.mac.hex().upper()} failed (result 0x{result.outcome:02X})")
         return result
@@ -249,16 +250,16 @@ class J11Modem:
     def terminate(self) -> None:
         self.request(Command.TERMINATE_ROUTE_B_PANA)
 
-    def send_udp(self, dst: bytes, payload: bytes, *, src_port: int = 3610, dst_port: int = 3610) -> p.TransmitResult:
-        return p.TransmitResult.decode(self.request(Command.TRANSMIT_DATA,
-                                                    p.TransmitRequest(dst, src_port, dst_port, payload).encode()))
+    def send_udp(self, dst: bytes, payload: bytes, *, src_port: int = 3610, dst_port: int = 3610) -> m.TransmitResult:
+        return m.TransmitResult.decode(self.request(Command.TRANSMIT_DATA,
+                                                    m.TransmitRequest(dst, src_port, dst_port, payload).encode()))
 
-    def receive(self, timeout_s: float, port: int | None = 3610) -> p.DataReceived:
+    def receive(self, timeout_s: float, port: int | None = 3610) -> m.DataReceived:
         """The next datagram (6018) for ``port`` (None = any)."""
-        return self.wait_notice(p.DataReceived, timeout_s, lambda d: port is None or d.dst_port == port)
+        return self.wait_notice(m.DataReceived, timeout_s, lambda d: port is None or d.dst_port == port)
 
     def connect(self, rbid: str, password: str, *, duration: int = 6,
-                channel_mask: int = p.ALL_CHANNELS_MASK, pana_timeout_s: float = 45.0) -> p.RouteBLink:
+                channel_mask: int = p.ALL_CHANNELS_MASK, pana_timeout_s: float = 45.0) -> m.RouteBLink:
         """The route-B pairing sequence; returns the meter's link (``link.address`` is its IPv6)."""
         self.reset()
         self.get_version()

@@ -38,6 +38,7 @@ from typing import Callable
 
 from sumame.firmware.net import lowpan
 
+from .. import j11_messages as m
 from .. import j11_protocol as p
 from ..j11_protocol import Command, Notice, Result
 from .air import Air
@@ -49,7 +50,7 @@ from .wisun_stack import (EV_PANA_FAIL, EV_PANA_OK, EV_PEER_TERM, EV_EXPIRED, EV
 log = logging.getLogger("sumame.drivers.emulated.dongle_j11")
 
 MAC_PREFIX = "001D1291"               # ROHM OUI as on BP35C2-family dongles (cosmetic)
-VERSION = p.Version(0x0400, 1, 3, 0x158A)  # a real BP35C0-J11 answer (ak1211 transcript)
+VERSION = m.Version(0x0400, 1, 3, 0x158A)  # a real BP35C0-J11 answer (ak1211 transcript)
 MAX_PORTS = 6
 RECEPTION_TIMEOUT_S = 1.0
 ROUTE_B_SCAN_DURATION = 6             # internal beacon search of 0053 on the set channel
@@ -92,9 +93,9 @@ class J11Dongle:
         self._rx_timer = None
         self._rx_for: int | None = None
         self.stack.reset()
-        self.settings: p.InitialSettings | None = None
-        self.credentials: p.Credentials | None = None
-        self.link: p.RouteBLink | None = None
+        self.settings: m.InitialSettings | None = None
+        self.credentials: m.Credentials | None = None
+        self.link: m.RouteBLink | None = None
         self.pana = "idle"                 # idle | running | open
         self.ports: set[int] = set()
         self._busy: str | None = None
@@ -230,13 +231,13 @@ class J11Dongle:
         self._respond(Command.GET_VERSION, Result.OK, VERSION.encode())
 
     def _cmd_set_initial(self, data: bytes) -> None:
-        settings = p.InitialSettings.decode(data)
+        settings = m.InitialSettings.decode(data)
         settings.check()
         if self.link is not None:
             self._respond(Command.SET_INITIAL, Result.ROUTE_B_RUNNING)
             return
         self.settings = settings
-        self.stack.set_channel(p.sk_channel(settings.channel))
+        self.stack.set_channel(m.sk_channel(settings.channel))
         self._respond(Command.SET_INITIAL, Result.OK)
 
     def _cmd_get_initial(self, data: bytes) -> None:
@@ -246,7 +247,7 @@ class J11Dongle:
         self._respond(Command.GET_INITIAL, Result.OK, self.settings.encode())
 
     def _cmd_set_route_b_auth(self, data: bytes) -> None:
-        creds = p.Credentials.decode(data)
+        creds = m.Credentials.decode(data)
         if self.pana == "running":
             self._respond(Command.SET_ROUTE_B_AUTH, Result.PANA_IN_PROGRESS)
             return
@@ -274,7 +275,7 @@ class J11Dongle:
 
     # active scan: one stack scan per J11 channel, so each channel gets its 4051
     def _cmd_active_scan(self, data: bytes) -> None:
-        req = p.ScanRequest.decode(data)
+        req = m.ScanRequest.decode(data)
         if not 1 <= req.duration <= 14 or req.channel_mask & ~p.ALL_CHANNELS_MASK or not req.channels:
             raise p.PayloadError("scan duration or channel mask out of range")
         if self.settings is None:
@@ -299,7 +300,7 @@ class J11Dongle:
         pairing = scan["pairing"]
         if pairing is not None:
             self.stack.pairing_id = pairing.decode("ascii", "replace")
-        self.stack.scan(2 if pairing is not None else 3, 1 << (p.sk_channel(channel) - 33), scan["duration"])
+        self.stack.scan(2 if pairing is not None else 3, 1 << (m.sk_channel(channel) - 33), scan["duration"])
 
     def _scan_finished(self, scan: dict) -> None:
         self._busy = None
@@ -327,7 +328,7 @@ class J11Dongle:
             self._respond(Command.START_ROUTE_B, Result.MAC_CONNECTION_FAILED)
             return
         beacon = scan["heard"][0]
-        self.link = p.RouteBLink(scan["current"], beacon.pan_id, beacon.mac, beacon.rssi)
+        self.link = m.RouteBLink(scan["current"], beacon.pan_id, beacon.mac, beacon.rssi)
         self.stack.pan_id = beacon.pan_id
         self._respond(Command.START_ROUTE_B, Result.OK, self.link.encode())
 
@@ -350,7 +351,7 @@ class J11Dongle:
             return
         self.pana = "running"
         self._respond(Command.START_ROUTE_B_PANA, Result.OK)
-        self.stack.join(p.link_local(self.link.mac))
+        self.stack.join(m.link_local(self.link.mac))
 
     def _cmd_reauth_route_b_pana(self, data: bytes) -> None:
         if self.pana != "open" or not self.stack.rejoin():
@@ -366,7 +367,7 @@ class J11Dongle:
 
     def _cmd_transmit_data(self, data: bytes) -> None:
         try:
-            req = p.TransmitRequest.decode(data)
+            req = m.TransmitRequest.decode(data)
         except p.PayloadError:
             self._respond(Command.TRANSMIT_DATA, Result.PARAMETER_LENGTH)
             return
@@ -389,7 +390,7 @@ class J11Dongle:
                 return
             self._busy = None
             self._respond(Command.TRANSMIT_DATA, Result.OK,
-                          p.TransmitResult(False, 0x00 if result in (0, 2) else 0x05).encode())
+                          m.TransmitResult(False, 0x00 if result in (0, 2) else 0x05).encode())
 
         self.stack.sendto(req.src_port, req.dst, req.dst_port, 2, req.payload, done)
 
@@ -398,7 +399,7 @@ class J11Dongle:
         if num == EV_SCAN_DONE and self._scan is not None:
             scan = self._scan
             if not scan.get("quiet"):
-                self._out(Notice.SCAN_RESULT, p.ScanResult(scan["current"], tuple(scan["heard"])).encode())
+                self._out(Notice.SCAN_RESULT, m.ScanResult(scan["current"], tuple(scan["heard"])).encode())
             self._scan_next()
             return
         if self.link is None:
@@ -406,29 +407,29 @@ class J11Dongle:
         mac = self.link.mac
         if num == EV_PANA_OK and self.pana != "open":
             self.pana = "open"
-            self._out(Notice.PANA_RESULT, p.PanaResult(p.PanaOutcome.SUCCESS, mac).encode())
+            self._out(Notice.PANA_RESULT, m.PanaResult(p.PanaOutcome.SUCCESS, mac).encode())
         elif num == EV_PANA_FAIL and self.pana == "running":
             self.pana = "idle"
-            self._out(Notice.PANA_RESULT, p.PanaResult(p.PanaOutcome.FAILED, mac).encode())
+            self._out(Notice.PANA_RESULT, m.PanaResult(p.PanaOutcome.FAILED, mac).encode())
         elif num in (EV_TERM_OK, EV_TERM_TIMEOUT):
             self.pana = "idle"                                   # the host asked for it (0057)
         elif num in (EV_PEER_TERM, EV_EXPIRED) and self.pana == "open":
             self.pana = "idle"
             self._out(Notice.CONNECTION_STATUS,
-                      p.ConnectionStatus(p.LinkStatus.PANA_DISCONNECTED, mac, self.link.rssi).encode())
+                      m.ConnectionStatus(p.LinkStatus.PANA_DISCONNECTED, mac, self.link.rssi).encode())
 
     def stack_pandesc(self, channel, pan_id, addr, lqi, pairing_id) -> None:
         if self._scan is not None:
-            self._scan["heard"].append(p.Beacon(bytes(addr), pan_id, p.lqi_to_dbm(lqi)))
+            self._scan["heard"].append(m.Beacon(bytes(addr), pan_id, m.lqi_to_dbm(lqi)))
 
     def stack_edscan(self, levels) -> None:
         pass
 
     def stack_rx(self, dgram, src_mac: bytes, secured: bool, lqi: int) -> None:
         # only called for ports ``port_open`` accepts (the stack counts the others)
-        self._out(Notice.DATA_RECEIVED, p.DataReceived(
+        self._out(Notice.DATA_RECEIVED, m.DataReceived(
             dgram.src, dgram.src_port, dgram.dst_port, self.stack.pan_id, dgram.dst[0] == 0xFF, secured,
-            p.lqi_to_dbm(lqi), dgram.payload).encode())
+            m.lqi_to_dbm(lqi), dgram.payload).encode())
 
     def port_open(self, port: int) -> bool:
         return port in self.ports and port != 716          # PANA stays inside the module

@@ -6,6 +6,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sumame.drivers import j11_messages as m
 from sumame.drivers import j11_protocol as p
 from sumame.drivers.emulated.air import Air
 from sumame.drivers.emulated.dongle_j11 import J11Dongle
@@ -13,8 +14,8 @@ from sumame.drivers.emulated.timeline import Timeline
 from sumame.firmware.clock import VirtualClock
 
 SETTINGS = settings(max_examples=300, deadline=500, suppress_health_check=[HealthCheck.too_slow])
-PAYLOADS = (p.InitialSettings, p.ScanRequest, p.ScanResult, p.RouteBLink, p.Credentials, p.TransmitRequest,
-            p.TransmitResult, p.DataReceived, p.PanaResult, p.ConnectionStatus, p.Version)
+PAYLOADS = (m.InitialSettings, m.ScanRequest, m.ScanResult, m.RouteBLink, m.Credentials, m.TransmitRequest,
+            m.TransmitResult, m.DataReceived, m.PanaResult, m.ConnectionStatus, m.Version)
 frames = st.builds(lambda c, d, u: p.encode_frame(c, d, u), st.integers(0, 0xFFFF), st.binary(max_size=80),
                    st.sampled_from([p.REQUEST_CODE, p.RESPONSE_CODE]))
 

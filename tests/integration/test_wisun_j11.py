@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from sumame.drivers import j11_messages as m
 from sumame.drivers import j11_protocol as p
 from sumame.drivers.emulated.air import Air, AirConfig
 from sumame.drivers.emulated.dongle import EmulatedDongle
@@ -133,7 +134,7 @@ def test_closed_port_drops_datagrams_and_reset_clears_everything():
     h = w.hems
     link = h.connect(RBID, PASSWORD)
     h.request(p.Command.CLOSE_UDP_PORT, (3610).to_bytes(2, "big"))
-    w.meter.send_udp(lowpan.format_ipv6(p.link_local(w.dongle.mac)), 3610, b"\x10\x81lost").wait()
+    w.meter.send_udp(lowpan.format_ipv6(m.link_local(w.dongle.mac)), 3610, b"\x10\x81lost").wait()
     with pytest.raises(J11Timeout):
         h.receive(1)
     assert w.dongle.stack.stats["rx-port-closed"] >= 1
@@ -180,7 +181,7 @@ def test_request_during_a_scan_is_refused_busy():
     h.reset()
     h.initial_settings(4)
     h.set_credentials(RBID, PASSWORD)
-    frames = w.raw(p.encode_frame(p.Command.ACTIVE_SCAN, p.ScanRequest(6).encode()), wait_s=0.1)
+    frames = w.raw(p.encode_frame(p.Command.ACTIVE_SCAN, m.ScanRequest(6).encode()), wait_s=0.1)
     assert frames == []                                        # the 2051 comes after the scan
     assert [(f.command, f.data) for f in w.raw(p.encode_frame(0x006B), wait_s=0.1)] == [(0x206B, b"\x3d")]
     rest = w.raw(b"", wait_s=14 * 0.65 + 1)
@@ -194,7 +195,7 @@ def test_reset_notifies_start_up_and_is_never_refused():
     h.reset()
     h.initial_settings(4)
     h.set_credentials(RBID, PASSWORD)
-    w.raw(p.encode_frame(p.Command.ACTIVE_SCAN, p.ScanRequest(8).encode()), wait_s=0.1)
+    w.raw(p.encode_frame(p.Command.ACTIVE_SCAN, m.ScanRequest(8).encode()), wait_s=0.1)
     frames = w.raw(p.encode_frame(p.Command.HARDWARE_RESET), wait_s=0.5)
     assert [(f.command, f.data) for f in frames] == [(0x6019, b"")]
     assert w.raw(b"", wait_s=60) == []                         # the interrupted scan is gone

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from sumame.drivers import j11_messages as m
 from sumame.drivers import j11_protocol as p
 from sumame.hal.errors import CommsError
 
@@ -30,8 +31,8 @@ def test_requests_encode_as_published(command, data, wire):
 def test_real_version_response_decodes():
     frame = p.decode_frame(REAL_VERSION_RESPONSE)
     assert frame.is_response and frame.result == p.Result.OK
-    version = p.Version.decode(p.check_result(frame))
-    assert version == p.Version(0x0400, 1, 3, 0x158A)
+    version = m.Version.decode(p.check_result(frame))
+    assert version == m.Version(0x0400, 1, 3, 0x158A)
     assert p.response_frame(0x206B, b"\x01" + version.encode()) == REAL_VERSION_RESPONSE
 
 
@@ -79,19 +80,19 @@ def test_command_error_names_the_result():
 def test_payload_round_trips():
     mac = bytes.fromhex("001D12910003B5FB")
     cases = [
-        p.InitialSettings(5, False, 12, 0),
-        p.ScanRequest(6, p.ALL_CHANNELS_MASK, b"CCDDEEFF"),
-        p.ScanRequest(3, 1 << 4, None),
-        p.ScanResult(12, (p.Beacon(mac, 0xB5FB, -58),)),
-        p.ScanResult(5),
-        p.RouteBLink(12, 0xB5FB, mac, -60),
-        p.TransmitRequest(p.link_local(mac), 3610, 3610, b"\x10\x81payload"),
-        p.TransmitResult(False, 5),
-        p.DataReceived(p.link_local(mac), 3610, 3610, 0xB5FB, True, True, -70, b"\x10\x81"),
-        p.PanaResult(p.PanaOutcome.SUCCESS, mac),
-        p.ConnectionStatus(p.LinkStatus.PANA_DISCONNECTED, mac, -80),
-        p.Version(0x0400, 1, 3, 0x158A),
-        p.Credentials("0123456789ABCDEF0123456789ABCDEF", "0123456789AB"),
+        m.InitialSettings(5, False, 12, 0),
+        m.ScanRequest(6, p.ALL_CHANNELS_MASK, b"CCDDEEFF"),
+        m.ScanRequest(3, 1 << 4, None),
+        m.ScanResult(12, (m.Beacon(mac, 0xB5FB, -58),)),
+        m.ScanResult(5),
+        m.RouteBLink(12, 0xB5FB, mac, -60),
+        m.TransmitRequest(m.link_local(mac), 3610, 3610, b"\x10\x81payload"),
+        m.TransmitResult(False, 5),
+        m.DataReceived(m.link_local(mac), 3610, 3610, 0xB5FB, True, True, -70, b"\x10\x81"),
+        m.PanaResult(p.PanaOutcome.SUCCESS, mac),
+        m.ConnectionStatus(p.LinkStatus.PANA_DISCONNECTED, mac, -80),
+        m.Version(0x0400, 1, 3, 0x158A),
+        m.Credentials("0123456789ABCDEF0123456789ABCDEF", "0123456789AB"),
     ]
     for obj in cases:
         assert type(obj).decode(obj.encode()) == obj
@@ -100,34 +101,34 @@ def test_payload_round_trips():
 def test_payload_layouts_match_public_clients():
     mac = bytes.fromhex("001D12910003B5FB")
     # 4051: result 00, channel, count, then MAC(8) PAN(2) RSSI(1) per beacon
-    assert p.ScanResult(12, (p.Beacon(mac, 0xB5FB, -60),)).encode() == bytes.fromhex("000c01001d12910003b5fbb5fbc4")
-    assert p.ScanResult(7).encode() == bytes.fromhex("0107")
+    assert m.ScanResult(12, (m.Beacon(mac, 0xB5FB, -60),)).encode() == bytes.fromhex("000c01001d12910003b5fbb5fbc4")
+    assert m.ScanResult(7).encode() == bytes.fromhex("0107")
     # 6018: src(16) sport dport pan multicast encrypted(02) rssi len data
-    rx = p.DataReceived.decode(p.link_local(mac) + bytes.fromhex("0e1a0e1ab5fb0002c40002") + b"\x10\x81")
+    rx = m.DataReceived.decode(m.link_local(mac) + bytes.fromhex("0e1a0e1ab5fb0002c40002") + b"\x10\x81")
     assert (rx.encrypted, rx.multicast, rx.rssi, rx.payload) == (True, False, -60, b"\x10\x81")
-    assert p.link_local(mac).hex() == "fe80000000000000021d12910003b5fb"
-    assert p.ScanRequest(6, p.ALL_CHANNELS_MASK, b"CCDDEEFF").encode() == bytes.fromhex("060003fff001") + b"CCDDEEFF"
+    assert m.link_local(mac).hex() == "fe80000000000000021d12910003b5fb"
+    assert m.ScanRequest(6, p.ALL_CHANNELS_MASK, b"CCDDEEFF").encode() == bytes.fromhex("060003fff001") + b"CCDDEEFF"
 
 
 def test_bad_payloads_raise_payload_error():
     with pytest.raises(p.PayloadError):
-        p.ScanRequest.decode(bytes.fromhex("060003fff001") + b"short")
+        m.ScanRequest.decode(bytes.fromhex("060003fff001") + b"short")
     with pytest.raises(p.PayloadError):
-        p.TransmitRequest.decode(bytes(16) + bytes.fromhex("0e1a0e1a0005") + b"abc")
+        m.TransmitRequest.decode(bytes(16) + bytes.fromhex("0e1a0e1a0005") + b"abc")
     with pytest.raises(p.PayloadError):
-        p.ScanResult.decode(bytes.fromhex("000c02") + bytes(11))
+        m.ScanResult.decode(bytes.fromhex("000c02") + bytes(11))
     with pytest.raises(p.PayloadError):
-        p.Credentials.decode(b"\x00" * 44)
+        m.Credentials.decode(b"\x00" * 44)
     with pytest.raises(p.PayloadError):
-        p.InitialSettings(5, False, 18, 0).check()
+        m.InitialSettings(5, False, 18, 0).check()
 
 
 def test_channels_map_to_odd_skstack_channels():
-    assert [p.sk_channel(c) for c in (4, 5, 17)] == [33, 35, 59]
-    assert all(p.j11_channel(p.sk_channel(c)) == c for c in p.CHANNELS)
-    assert p.j11_channel(34) is None and p.j11_channel(60) is None
+    assert [m.sk_channel(c) for c in (4, 5, 17)] == [33, 35, 59]
+    assert all(m.j11_channel(m.sk_channel(c)) == c for c in p.CHANNELS)
+    assert m.j11_channel(34) is None and m.j11_channel(60) is None
     with pytest.raises(p.PayloadError):
-        p.sk_channel(3)
+        m.sk_channel(3)
 
 
 def test_reader_reassembles_chunks_and_reports_faults():
