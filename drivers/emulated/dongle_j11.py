@@ -170,7 +170,10 @@ class J11Dongle:
             self._rx_timer = None
         if pending is not None and self._rx_timer is None:
             self._rx_for = pending
-            self._rx_timer = self.timeline.call_later(RECEPTION_TIMEOUT_S, self._rx_timeout, self._gen)
+            # 1 s of the host's time: on a sped-up emulation clock (ratio > 1) the UART still
+            # gives a host writing in pieces a real second
+            limit = RECEPTION_TIMEOUT_S * getattr(self.timeline.clock, "ratio", 1.0)
+            self._rx_timer = self.timeline.call_later(limit, self._rx_timeout, self._gen)
 
     def _rx_timeout(self, gen: int) -> None:
         self._rx_timer = None

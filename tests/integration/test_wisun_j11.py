@@ -201,3 +201,17 @@ def test_reset_notifies_start_up_and_is_never_refused():
     assert w.raw(b"", wait_s=60) == []                         # the interrupted scan is gone
     h.reset()                                                  # the driver waits for the 6019
     assert w.dongle.settings is None
+
+
+def test_reception_limit_is_a_second_of_host_time_on_a_sped_up_clock():
+    class FastClock(VirtualClock):
+        ratio = 60.0                        # emulation running 60x real time
+    timeline = Timeline(FastClock(1_700_000_000.0))
+    dongle = J11Dongle(Air(timeline, AirConfig()), timeline, seed=1)
+    out = bytearray()
+    dongle.attach_sink(out.extend)
+    dongle.feed(p.encode_frame(0x0008, bytes(30))[:20])
+    timeline.advance(timeline.now() + 30)                     # 0.5 s of host time
+    assert out == b""
+    timeline.advance(timeline.now() + 31)
+    assert p.decode_frame(bytes(out)) == p.Frame(0x2008, b"\x13")
