@@ -18,6 +18,7 @@ emulation so virtual time counts).
 from __future__ import annotations
 
 import logging
+import select
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
@@ -84,6 +85,10 @@ class J11Modem:
         self.version: m.Version | None = None
         self._responses: deque[p.Frame] = deque()
         self._notices: deque = deque()
+        try:
+            self._fd: int | None = port.fileno()
+        except (OSError, AttributeError, ValueError):
+            self._fd = None
 
     # ------------------------------------------------------------------ port
     def fileno(self) -> int:
@@ -100,7 +105,11 @@ class J11Modem:
             n = self.port.in_waiting
             if n:
                 data = self.port.read(n)
-            else:
+            elif self._fd is not None:               # a tty: wait with select, no termios calls
+                data = b""
+                if select.select([self._fd], [], [], timeout_s)[0]:
+                    data = self.port.read(self.port.in_waiting or 1)
+            else:                                    # serial-like object without a descriptor
                 old = self.port.timeout
                 self.port.timeout = timeout_s
                 try:
