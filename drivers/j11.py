@@ -252,6 +252,8 @@ class J11Modem:
         self._notices = deque(n for n in self._notices if not isinstance(n, m.PanaResult))
         self.request(Command.START_ROUTE_B_PANA)
         result = self.wait_notice(m.PanaResult, timeout_s)
+        if result.outcome == p.PanaOutcome.NO_RESPONSE:
+            raise J11Timeout(f"the meter {result.mac.hex().upper()} did not answer PANA")
         if result.outcome != p.PanaOutcome.SUCCESS:
             raise J11AuthFailed(f"PANA with {result.mac.hex().upper()} failed (result 0x{result.outcome:02X})")
         return result

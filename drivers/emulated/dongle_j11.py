@@ -44,8 +44,8 @@ from ..j11_protocol import Command, Notice, Result
 from .air import Air
 from .dongle import DongleFaults
 from .timeline import Timeline
-from .wisun_stack import (EV_PANA_FAIL, EV_PANA_OK, EV_PEER_TERM, EV_EXPIRED, EV_SCAN_DONE, EV_TERM_OK,
-                          EV_TERM_TIMEOUT, WisunStack)
+from .wisun_stack import (EV_EXPIRED, EV_PANA_FAIL, EV_PANA_OK, EV_PEER_TERM, EV_SCAN_DONE, EV_TERM_OK,
+                          EV_TERM_TIMEOUT, PANA_PORT, WisunStack)
 
 log = logging.getLogger("sumame.drivers.emulated.dongle_j11")
 
@@ -100,6 +100,7 @@ class J11Dongle:
         self.ports: set[int] = set()
         self._busy: str | None = None
         self._scan: dict | None = None
+        self._pana_heard = False
 
     def attach_sink(self, sink: Callable[[bytes], None] | None) -> None:
         self._sink = sink
@@ -353,6 +354,7 @@ class J11Dongle:
             self._respond(Command.START_ROUTE_B_PANA, Result.PANA_IN_PROGRESS)
             return
         self.pana = "running"
+        self._pana_heard = False
         self._respond(Command.START_ROUTE_B_PANA, Result.OK)
         self.stack.join(m.link_local(self.link.mac))
 
@@ -413,7 +415,8 @@ class J11Dongle:
             self._out(Notice.PANA_RESULT, m.PanaResult(p.PanaOutcome.SUCCESS, mac).encode())
         elif num == EV_PANA_FAIL and self.pana == "running":
             self.pana = "idle"
-            self._out(Notice.PANA_RESULT, m.PanaResult(p.PanaOutcome.FAILED, mac).encode())
+            outcome = p.PanaOutcome.FAILED if self._pana_heard else p.PanaOutcome.NO_RESPONSE
+            self._out(Notice.PANA_RESULT, m.PanaResult(outcome, mac).encode())
         elif num in (EV_TERM_OK, EV_TERM_TIMEOUT):
             self.pana = "idle"                                   # the host asked for it (0057)
         elif num in (EV_PEER_TERM, EV_EXPIRED) and self.pana == "open":
@@ -430,9 +433,12 @@ class J11Dongle:
 
     def stack_rx(self, dgram, src_mac: bytes, secured: bool, lqi: int) -> None:
         # only called for ports ``port_open`` accepts (the stack counts the others)
+        if dgram.dst_port == PANA_PORT:
+            self._pana_heard = True                   # the PAA answers: a failure is a refusal
+            return
         self._out(Notice.DATA_RECEIVED, m.DataReceived(
             dgram.src, dgram.src_port, dgram.dst_port, self.stack.pan_id, dgram.dst[0] == 0xFF, secured,
             m.lqi_to_dbm(lqi), dgram.payload).encode())
 
     def port_open(self, port: int) -> bool:
-        return port in self.ports and port != 716          # PANA stays inside the module
+        return port == PANA_PORT or port in self.ports    # PANA stays inside the module (stack_rx)

@@ -215,3 +215,16 @@ def test_reception_limit_is_a_second_of_host_time_on_a_sped_up_clock():
     assert out == b""
     timeline.advance(timeline.now() + 31)
     assert p.decode_frame(bytes(out)) == p.Frame(0x2008, b"\x13")
+
+
+def test_a_meter_that_stops_answering_is_pana_no_response_not_a_refusal():
+    w = World()
+    h = w.hems
+    h.reset()
+    h.initial_settings(12)
+    h.set_credentials(RBID, PASSWORD)
+    h.start_route_b()
+    w.air.detach(w.meter_dongle.stack)                  # the meter goes off the air after its beacon
+    with pytest.raises(J11Timeout, match="did not answer PANA"):
+        h.start_pana(timeout_s=300)
+    assert w.dongle.pana == "idle"
