@@ -11,7 +11,7 @@ of ``drivers/j11_protocol.py`` to the host. Route-B sequence as public clients d
     0051 active scan           -> 4051 per channel (beacons or "none"), then 2051 01
     0053 start route B         -> 2053 01 ch PAN MAC RSSI (beacon of the meter on the set channel)
     0005 open UDP port         -> 2005 01 (0A: already open)
-    0056 start PANA            -> 2056 01, later 6028 01|02 + MAC
+    0056 start PANA            -> 2056 01, later 6028 01 ok | 02 refused | 03 no answer, + MAC
     0008 transmit UDP          -> 2008 01 <queue|tx result> after the MAC transmission
     meter datagrams            -> 6018 (only for ports the host opened)
     0057 terminate PANA, 0058 terminate route B, 00D2 re-authenticate, 0006 close port,

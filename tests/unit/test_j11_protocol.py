@@ -167,3 +167,11 @@ def test_reader_flags_length_fields():
     head[6:8] = (2).to_bytes(2, "big")
     head[8:10] = p.checksum(bytes(head[:8])).to_bytes(2, "big")
     assert reader.feed(bytes(head)) == [p.Fault("length-short", 0x0008, 12)]
+
+
+def test_every_meter_channel_is_one_a_j11_dongle_can_tune():
+    from sumame.firmware.net.ieee802154 import pan_from_mac
+
+    channels = {pan_from_mac(f"001D1291{n << 16 | 0xB5FB:08X}")[0] for n in range(64)}
+    assert {m.j11_channel(c) for c in channels} == set(p.CHANNELS)      # all 14, none unreachable
+    assert pan_from_mac("001D12910003B5FB")[1] == 0xB5FB
