@@ -304,48 +304,54 @@ class FrameReader:
         self._header = None
 
     def feed(self, data: bytes) -> list:
-        self._buf += data
+        """Frames and faults completed by ``data``; linear in the octets buffered (one cursor,
+        one trim at the end), whatever the chunk size."""
+        buf = self._buf
+        buf += data
         out: list = []
+        pos = 0
         while True:
             if self._header is None:
-                at = self._buf.find(self._code)
+                at = buf.find(self._code, pos)
                 if at < 0:
-                    keep = min(len(self._buf), 3)          # a unique code may straddle chunks
-                    junk = len(self._buf) - keep
+                    junk = max(len(buf) - 3, pos) - pos        # a unique code may straddle chunks
                     if junk:
                         out.append(Fault("garbage", None, junk))
-                        del self._buf[:junk]
-                    return out
-                if at:
-                    out.append(Fault("garbage", None, at))
-                    del self._buf[:at]
-                if len(self._buf) < HEADER_LEN:
-                    return out
-                raw = bytes(self._buf[:HEADER_LEN])
-                command = int.from_bytes(raw[4:6], "big")
+                    pos += junk
+                    break
+                if at > pos:
+                    out.append(Fault("garbage", None, at - pos))
+                    pos = at
+                if len(buf) - pos < HEADER_LEN:
+                    break
+                raw = bytes(buf[pos:pos + HEADER_LEN])
                 try:
                     self._header = decode_header(raw)
                     self.headers += 1
                 except HeaderChecksumError:
                     out.append(Fault("header-checksum", None, 4))
-                    del self._buf[:4]
+                    pos += 4
                     continue
                 except LengthError:
                     length = int.from_bytes(raw[6:8], "big")
-                    out.append(Fault("length-short" if length < 4 else "length-over", command, HEADER_LEN))
-                    del self._buf[:HEADER_LEN]
+                    out.append(Fault("length-short" if length < 4 else "length-over",
+                                     int.from_bytes(raw[4:6], "big"), HEADER_LEN))
+                    pos += HEADER_LEN
                     continue
             head = self._header
             total = HEADER_LEN + head.data_len
-            if len(self._buf) < total:
-                return out
-            payload = bytes(self._buf[HEADER_LEN:total])
-            del self._buf[:total]
+            if len(buf) - pos < total:
+                break
+            payload = bytes(buf[pos + HEADER_LEN:pos + total])
+            pos += total
             self._header = None
             if checksum(payload) != head.data_checksum:
                 out.append(Fault("data-checksum", head.command, total))
             else:
                 out.append(Frame(head.command, payload, head.unique))
+        del buf[:pos]
+        return out
+
 
 def result_of(frame: Frame) -> int:
     if not frame.data:
