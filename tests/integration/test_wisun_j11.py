@@ -17,6 +17,7 @@ from sumame.drivers.j11 import J11AuthFailed, J11Modem, J11Timeout
 from sumame.drivers.skstack import SkstackModem
 from sumame.firmware.clock import VirtualClock
 from sumame.firmware.net import lowpan
+from sumame.hal.errors import CommsError
 from sumame.hal.radio import AuthFailed, SessionJoined, UdpReceived
 
 RBID = "0123456789ABCDEF0123456789ABCDEF"
@@ -228,3 +229,17 @@ def test_a_meter_that_stops_answering_is_pana_no_response_not_a_refusal():
     with pytest.raises(J11Timeout, match="did not answer PANA"):
         h.start_pana(timeout_s=300)
     assert w.dongle.pana == "idle"
+
+
+def test_unplug_loses_the_session_and_replug_is_a_silent_power_on():
+    w = World()
+    h = w.hems
+    h.connect(RBID, PASSWORD)
+    w.dongle.unplug()
+    with pytest.raises(CommsError):
+        h.get_version()
+    assert w.dongle.stack not in w.air.radios
+    w.dongle.replug()
+    assert w.raw(b"", wait_s=1) == []                  # no 6019: nobody had the port open
+    assert w.dongle.link is None and w.dongle.credentials is None
+    assert h.get_version() == VERSION
