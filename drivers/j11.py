@@ -69,6 +69,9 @@ def scan_time_s(duration: int, channels: int) -> float:
 
 
 class J11Modem:
+    """One J11 dongle. ``port``: a device path / pyserial URL or an open serial-like object;
+    ``timeout_s``: default wait for a response (s); ``clock``: seconds, monotonic."""
+
     def __init__(self, port, *, baudrate: int = 115200, timeout_s: float = 5.0,
                  clock: Callable[[], float] = time.monotonic, read_timeout_s: float = 0.05):
         if isinstance(port, str):

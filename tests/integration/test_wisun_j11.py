@@ -243,3 +243,15 @@ def test_unplug_loses_the_session_and_replug_is_a_silent_power_on():
     assert w.raw(b"", wait_s=1) == []                  # no 6019: nobody had the port open
     assert w.dongle.link is None and w.dongle.credentials is None
     assert h.get_version() == VERSION
+
+
+def test_driver_skips_corrupt_frames_from_the_dongle_and_carries_on():
+    w = World()
+    h = w.hems
+    h.reset()
+    w.dongle.faults.corrupt_output = 1.0               # every frame gets one octet flipped
+    with pytest.raises(J11Timeout):
+        h.get_version()
+    assert sum(n for k, n in h.stats.items() if k.startswith("bad-")) >= 1
+    w.dongle.faults.corrupt_output = 0.0
+    assert h.get_version() == VERSION
