@@ -152,6 +152,7 @@ def test_bad_host_input_gets_the_modules_answers_and_it_keeps_serving():
     w = World()
     good = p.encode_frame(p.Command.SET_INITIAL, bytes([5, 0, 12, 0]))
     assert w.raw(b"\x00garbage\xff" * 3) == []                                  # silence
+    assert w.raw(b"SKVER\r\nSKINFO\r\nROPT\r") == []                             # the text dialect too
     bad_head = bytearray(good)
     bad_head[8] ^= 0x10
     assert [(f.command, f.data) for f in w.raw(bytes(bad_head))] == [(0x2FFF, b"\xf0")]
