@@ -3,7 +3,8 @@
 broute-j11 J11Session -> pty -> emulated J11 dongle (binary UART) -> virtual 920 MHz air -> the
 meter's emulated SKSTACK dongle -> drivers/skstack.py -> firmware (PANA PAA, ECHONET Lite node
 on the real registers) and back. The meter first runs a few simulated hours (so E0 is not 0),
-then continues in real time from its flash. A wrong password is refused as a real meter does.
+then continues in real time from its flash, on the fast and on the accurate (airtime, duty limit)
+air. A wrong password is refused as a real meter does.
 """
 from __future__ import annotations
 
@@ -41,14 +42,14 @@ def history(tmp_path_factory):
     return state
 
 
-@pytest.fixture
-def meter(history, tmp_path):
+@pytest.fixture(params=["fast", "accurate"])
+def meter(request, history, tmp_path):
     state = tmp_path / "state"
     shutil.copytree(history, state)
     worlds = []
 
     def setup(rt):
-        worlds.append(attach_emulated_wisun(rt, tmp_path, personality="j11", mode="fast", seed=5))
+        worlds.append(attach_emulated_wisun(rt, tmp_path, personality="j11", mode=request.param, seed=5))
     m = MeterThread("emulated-lv", overrides=OVERRIDES, state_dir=state, start_epoch=START + SIMULATED + 30,
                     setup=setup)
     m.start()
@@ -60,7 +61,9 @@ def meter(history, tmp_path):
 
 def _session(path: str, password: str = PASSWORD):
     transport = broute_j11.SerialTransport(path)
-    return broute_j11.J11Session(transport, broute_j11.SessionConfig(auth_id=RBID, password=password))
+    # scan_duration 3 (77 ms per channel) keeps the accurate air's 14-channel scan near 1 s
+    return broute_j11.J11Session(transport, broute_j11.SessionConfig(auth_id=RBID, password=password,
+                                                                     scan_duration=3))
 
 
 def test_broute_j11_joins_and_reads_e7_and_e0(meter):
