@@ -343,7 +343,6 @@ class J11Dongle:
         if self.pana == "open":
             self.stack.terminate()         # the PANA termination exchange drops the link key
         self.link, self.pana = None, "idle"
-        self.stack.pan_id = 0xFFFF
         self._respond(Command.TERMINATE_ROUTE_B, Result.OK)
 
     def _cmd_start_route_b_pana(self, data: bytes) -> None:

@@ -18,7 +18,7 @@ from sumame.drivers.skstack import SkstackModem
 from sumame.firmware.clock import VirtualClock
 from sumame.firmware.net import lowpan
 from sumame.hal.errors import CommsError
-from sumame.hal.radio import AuthFailed, SessionJoined, UdpReceived
+from sumame.hal.radio import AuthFailed, SessionJoined, SessionTerminated, UdpReceived
 
 RBID = "0123456789ABCDEF0123456789ABCDEF"
 PASSWORD = "0123456789AB"
@@ -256,3 +256,20 @@ def test_driver_skips_corrupt_frames_from_the_dongle_and_carries_on():
     assert sum(n for k, n in h.stats.items() if k.startswith("bad-")) >= 1
     w.dongle.faults.corrupt_output = 0.0
     assert h.get_version() == VERSION
+
+
+@pytest.mark.parametrize("command", [p.Command.TERMINATE_ROUTE_B_PANA, p.Command.TERMINATE_ROUTE_B])
+def test_terminating_ends_the_meters_session(command):
+    w = World()
+    h = w.hems
+    link = h.connect(RBID, PASSWORD)
+    assert w.meter.wait_event(lambda e: isinstance(e, SessionJoined), 5)
+    h.request(command)
+    ended = w.meter.wait_event(lambda e: isinstance(e, SessionTerminated), 10)
+    assert ended.by_peer and w.dongle.pana == "idle"
+    with pytest.raises(p.J11CommandError):
+        h.request(p.Command.TERMINATE_ROUTE_B_PANA)                 # nothing left to end
+    if command == p.Command.TERMINATE_ROUTE_B:
+        with pytest.raises(p.J11CommandError) as info:
+            h.send_udp(link.address, b"x")
+        assert info.value.result == p.Result.NOT_STARTED
