@@ -273,3 +273,14 @@ def test_terminating_ends_the_meters_session(command):
         with pytest.raises(p.J11CommandError) as info:
             h.send_udp(link.address, b"x")
         assert info.value.result == p.Result.NOT_STARTED
+
+
+def test_the_meter_ending_the_session_is_a_connection_status_notice():
+    w = World()
+    h = w.hems
+    link = h.connect(RBID, PASSWORD)
+    w.meter.wait_event(lambda e: isinstance(e, SessionJoined), 5)
+    w.meter.terminate().wait()
+    status = h.wait_notice(m.ConnectionStatus, 10)
+    assert (status.status, status.mac) == (p.LinkStatus.PANA_DISCONNECTED, link.mac)
+    assert w.dongle.pana == "idle"
