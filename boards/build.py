@@ -191,6 +191,11 @@ class Board:
             w["ssid"], WifiSecurity(w["security"]), w["passphrase"], lease_address=self["broute"]["ip"][0])
         hardware.extras["wifi"] = emulated["wifi"] = EmulatedWifiStation([ap])
 
+    def build_asic(self, clock, *, profile: str | None = None) -> tuple[Any, dict[str, Any]]:
+        """Only the metering chip (calibration): (driver, emulated parts such as "chip")."""
+        parts: dict[str, Any] = {}
+        return self._build_asic(clock, parts, profile, None), parts
+
     def _build_asic(self, clock, emulated: dict, profile: str | None, seed: int | None):
         from sumame.drivers.atm90e32 import Atm90e32, Atm90e32Config
 
@@ -225,7 +230,9 @@ class Board:
 
         load = make_profile(profile or a["profile"], seed=a["seed"] if seed is None else seed,
                             start_epoch=clock.now(), **(a["profile_options"] if profile is None else {}))
-        front = FrontEnd(ugain=a["ugain"], igain_a=a["igain_r"], igain_c=a["igain_t"],
+        k = 1.0 + float(a["emulated_gain_error"])      # the board's true calibration constants
+        front = FrontEnd(ugain=round(a["ugain"] * k), igain_a=round(a["igain_r"] * k),
+                         igain_c=round(a["igain_t"] * k),
                          current_scale=float(a["current_scale"]),
                          line_frequency_hz=a["line_frequency_hz"], two_wire=m["wiring"] == "1p2w",
                          transformer_ratio=float(m["coefficient"]) * 10 ** -m["multiplier_code"])

@@ -105,6 +105,9 @@ SECTIONS: dict[str, Section] = {
         "pga_gain": Key(int, 1, "PGA gain of the current channels (MMode1)", choices=(1, 2, 4)),
         "sag_fraction": Key(NUM, 0.7, "sag alarm below this share of the nominal voltage",
                             check=in_range(0.1, 0.95)),
+        "emulated_gain_error": Key(NUM, 0.0, "emulated chip only: how far the board's true gains are "
+                                              "from ugain/igain (0.03 = readings 3 % low until "
+                                              "`sumame calibrate`)", check=in_range(-0.5, 0.5)),
         "irq_pin": Key(int, -1, "BCM pin wired to the chip's IRQ0 output; -1 = not wired (polled)",
                        check=in_range(-1, 53)),
         "profile": Key(str, "residential", "built-in profile name or CSV path"),

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "sumame.tools.hems",
     "sumame.tools.hes",
     "sumame.tools.deploy.flash",
+    "sumame.tools.calibrate",
     "sumame.tools.fuzz.runner",
     "sumame.tools.mutation.runner",
 ]
