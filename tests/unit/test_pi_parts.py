@@ -97,3 +97,11 @@ def test_calibrate_brings_a_board_that_reads_four_percent_low_to_the_reference(t
     assert "residual error after calibration: 0.0" in result.stdout
     ugain = int(re.search(r"ugain = 0x([0-9A-F]{4})", result.stdout).group(1), 16)
     assert ugain == pytest.approx(0x7EAC * 1.04, abs=2)
+
+
+def test_bench_knows_which_parts_a_board_takes_from_real_hardware():
+    from sumame.tools.pytest_plugin import real_parts
+
+    assert real_parts(load_board("emulated-lv")) == set()
+    assert real_parts(load_board("rpi-lv")) == {"asic", "relay", "dongle", "storage", "usb", "rtc"}
+    assert "relay" not in real_parts(load_board("rpi-hv"))      # HV meters have no switch
