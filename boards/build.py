@@ -247,9 +247,7 @@ class Board:
         if a["driver"] == "emulated-hal":   # fleet fidelity: no SPI bus, same physics
             from sumame.drivers.emulated.hal_asic import HalMeteringAsic
 
-            chip = HalMeteringAsic(load, clock, front, meter_constant=a["meter_constant"],
-                                   rated_current_a=float(m["rated_current_a"]),
-                                   nominal_voltage_v=float(m["nominal_voltage_v"]))
+            chip = HalMeteringAsic(load, clock, front, config)
             emulated.update(chip=chip, profile=load)
             return chip
         chip = Atm90e32Model(load, clock, front)

@@ -13,12 +13,13 @@ The object is also the board's ``emulated["chip"]`` (outage injection, IRQ line,
 """
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Callable
 
 from sumame.drivers import atm90e32_regs as R
-from sumame.drivers.emulated.atm90e32 import Atm90e32Model, FrontEnd, _clamp16
+from sumame.drivers.atm90e32 import Atm90e32, Atm90e32Config
+from sumame.drivers.emulated.atm90e32 import Atm90e32Model, FrontEnd
 from sumame.drivers.emulated.profiles import LoadProfile
+from sumame.hal.errors import ChipReset
 from sumame.hal.metering_asic import AsicStatus, EnergyDelta, Instantaneous
 
 _TOTALS = ("APT", "ANT", "RPT", "RNT")   # forward, reverse, reactive +, reactive − (totals)
@@ -27,40 +28,38 @@ _TOTALS = ("APT", "ANT", "RPT", "RNT")   # forward, reverse, reactive +, reactiv
 class HalMeteringAsic(Atm90e32Model):
     """MeteringAsic for fleet boards; the same physics as the register-level chip.
 
-    meter_constant: imp/kWh (board ``[asic] meter_constant``); two_wire: 1φ2W;
-    rated_current_a / nominal_voltage_v: bound ``max_poll_interval_s`` like the driver does.
+    config: the driver configuration the board would give the real driver (calibration words,
+    energy scaling and ``max_poll_interval_s`` are the driver's own).
     """
 
-    def __init__(self, profile: LoadProfile, clock, front_end: FrontEnd, *, meter_constant: int,
-                 rated_current_a: float, nominal_voltage_v: float, sag_fraction: float = 0.7):
+    def __init__(self, profile: LoadProfile, clock, front_end: FrontEnd, config: Atm90e32Config):
         super().__init__(profile, clock, front_end)
-        self.elements = ("R",) if front_end.two_wire else ("R", "T")
-        self._config_words = self._calibration(meter_constant, nominal_voltage_v, sag_fraction)
-        self._scale = Fraction(front_end.current_scale).limit_denominator(1000)
-        mwh_per_lsb = Fraction(10_000, meter_constant) * self._scale
-        self._num, self._den = mwh_per_lsb.numerator, mwh_per_lsb.denominator
+        self.elements = ("R",) if config.two_wire else ("R", "T")
+        reference = Atm90e32(None, config)   # the driver's arithmetic, never its bus
+        self._config_words = reference.configuration()
+        self._scale = reference._scale
+        self._num, self._den = reference._num, reference._den
+        self.max_poll_interval_s = reference.max_poll_interval_s
         self._lsb_totals = [0, 0, 0, 0]
         self._mwh_reported = [0, 0, 0, 0]
-        max_w = rated_current_a * nominal_voltage_v * (1 if front_end.two_wire else 2)
-        self.max_poll_interval_s = 0xFFFF * float(mwh_per_lsb) / 1000 / max_w * 3600
+        self._energy_reads = 0
+        self._factors: tuple[int, tuple[float, float]] | None = None
         self._alarm_callback: Callable[[], None] | None = None
         self.bus_errors = 0
         self.irq = lambda state0, state1: self.handle_irq()   # the IRQ pin to the handler
 
-    def _calibration(self, meter_constant: int, nominal_v: float, sag_fraction: float) -> dict:
-        fe = self.front_end
-        plc = R.pl_const(meter_constant)
-        mmode0 = R.MMODE0_DEFAULT | R.MMODE0_3P3W | (R.MMODE0_FREQ60 if fe.line_frequency_hz == 60 else 0)
-        return {R.PL_CONST_H: plc >> 16, R.PL_CONST_L: plc & 0xFFFF, R.MMODE0: mmode0, R.MMODE1: 0,
-                R.U_GAIN["A"]: fe.ugain, R.I_GAIN["A"]: fe.igain_a,
-                R.U_GAIN["C"]: fe.ugain, R.I_GAIN["C"]: fe.igain_c,
-                R.PQ_GAIN["A"]: 0, R.PQ_GAIN["C"]: 0,
-                R.SAG_TH: int(nominal_v * sag_fraction / R.U_RMS_LSB_V)}
+    def _element_factors(self) -> tuple[float, float]:
+        """Calibration factors, recomputed only when the configuration changed."""
+        cached = self._factors
+        if cached is None or cached[0] != self._config_version:
+            cached = self._factors = (self._config_version, super()._element_factors())
+        return cached[1]
 
     # ------------------------------------------------------------------ MeteringAsic
     def start(self) -> None:
         """Reset, calibrate (the board's true constants), enable metering, discard old counts."""
         self._reset(self.clock.now())
+        self._energy_reads = 0
         self._regs.update(self._config_words)
         self._regs[R.CFG_REG_ACC_EN] = R.CFG_LOCK
         self._regs[R.METER_EN] = 1
@@ -69,8 +68,16 @@ class HalMeteringAsic(Atm90e32Model):
         for key in _TOTALS:
             self._acc[key] -= int(self._acc[key])
 
+    def check_configured(self) -> None:
+        """ChipReset when the chip lost what ``start()`` set (a power-on reset), as the driver."""
+        if self._regs.get(R.METER_EN, 0) != 1 or self._regs.get(R.MMODE0) != self._config_words[R.MMODE0]:
+            raise ChipReset("metering chip lost its configuration (power-on reset)")
+
     def read_energy(self) -> EnergyDelta:
         """Energy since the previous call, exact integers (clear-on-read, 16-bit wrap)."""
+        self._energy_reads += 1
+        if self._energy_reads % Atm90e32.CHECK_EVERY == 1:
+            self.check_configured()
         self._advance()
         acc, totals, reported = self._acc, self._lsb_totals, self._mwh_reported
         num, den = self._num, self._den
@@ -85,29 +92,27 @@ class HalMeteringAsic(Atm90e32Model):
         return EnergyDelta(*values)
 
     def read_instantaneous(self) -> Instantaneous:
-        """The DSP's values (quantised to the chip's register LSBs), computed from the load."""
+        """The DSP's measurement registers (the model's own set, computed once) as the driver
+        turns them into W, var, V, A and Hz."""
+        m = self._compute_all().get
         scale = float(self._scale)
-        point = self._point_now()
-        if point is None:   # no voltage / metering off: every measurement register reads 0
-            zero = (0.0, None) if self.front_end.two_wire else (0.0, 0.0)
-            return Instantaneous(0.0, 0.0, zero, zero, 0.0)
-        fe = self.front_end
-        ka, kc = self._element_factors()
-        pa, pc, qa, qc = self._split(point)
-        pa, pc, qa, qc = pa * ka, pc * kc, qa * ka, qc * kc
         lsb_w = R.POWER_LSB_W
-        p_total = _s32(int(round((pa + pc) / lsb_w))) * lsb_w * scale
-        q_total = _s32(int(round((qa + qc) / lsb_w))) * lsb_w * scale
-        v_r = _clamp16(point.voltage_v * self._gain(R.U_GAIN["A"], fe.ugain) / R.U_RMS_LSB_V) * R.U_RMS_LSB_V
-        i_r = _clamp16(self._irms(True, point) / R.I_RMS_LSB_A) * R.I_RMS_LSB_A * scale
-        current_r = -i_r if _s32(int(round(pa / lsb_w))) < 0 else i_r
-        freq = int(round(fe.line_frequency_hz * 100)) / 100
-        if fe.two_wire:
+
+        def s32(high: int, low: int) -> int:
+            return _s32((m(high, 0) << 16) | m(low, 0))
+
+        p_total = s32(R.P_MEAN_T, R.P_MEAN_T_LSB) * lsb_w * scale
+        q_total = s32(R.Q_MEAN_T, R.Q_MEAN_T_LSB) * lsb_w * scale
+        v_r = m(R.U_RMS["A"], 0) * R.U_RMS_LSB_V
+        i_r = m(R.I_RMS["A"], 0) * R.I_RMS_LSB_A * scale
+        current_r = -i_r if s32(R.P_MEAN["A"], R.P_MEAN_LSB["A"]) < 0 else i_r
+        freq = m(R.FREQ, 0) / 100
+        if self.front_end.two_wire:
             voltage, current = (round(v_r, 2), None), (round(current_r, 3), None)
         else:
-            v_t = _clamp16(point.voltage_v * self._gain(R.U_GAIN["C"], fe.ugain) / R.U_RMS_LSB_V) * R.U_RMS_LSB_V
-            i_t = _clamp16(self._irms(False, point) / R.I_RMS_LSB_A) * R.I_RMS_LSB_A * scale
-            p_t = _s32(int(round(pc / lsb_w)))
+            v_t = m(R.U_RMS["C"], 0) * R.U_RMS_LSB_V
+            i_t = m(R.I_RMS["C"], 0) * R.I_RMS_LSB_A * scale
+            p_t = s32(R.P_MEAN["C"], R.P_MEAN_LSB["C"])
             voltage = (round(v_r, 2), round(v_t, 2))
             current = (round(current_r, 3), round(-i_t if p_t < 0 else i_t, 3))
         return Instantaneous(round(p_total, 2), round(q_total, 2), voltage, current, freq)

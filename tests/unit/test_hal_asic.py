@@ -2,6 +2,7 @@
 energies, instantaneous values and the over-current alarm, through an outage and a load change."""
 from sumame.boards import load_board
 from sumame.firmware.clock import VirtualClock
+from sumame.hal.errors import ChipReset
 from sumame.hal.jst import parse_jst
 
 START = parse_jst("2026-04-02T05:00")
@@ -35,6 +36,19 @@ def _compare(board_name, threshold_a, steps=400, step_s=37.0):
         chip2.poll_alarms()
     assert alarms["full"] == alarms["hal"] > 0
     assert full.max_poll_interval_s == hal.max_poll_interval_s
+    chip1.power_on_reset()   # both notice a reset of the chip, at the same poll
+    chip2.power_on_reset()
+    outcomes = []
+    for asic in (full, hal):
+        seen = []
+        for _ in range(12):
+            try:
+                asic.read_energy()
+                seen.append("ok")
+            except ChipReset:
+                seen.append("reset")
+        outcomes.append(seen)
+    assert outcomes[0] == outcomes[1] and "reset" in outcomes[0]
 
 
 def test_lv_hal_chip_equals_register_level_chip():
