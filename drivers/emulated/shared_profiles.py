@@ -34,6 +34,7 @@ class SharedDayProfile(LoadProfile):
         self.scale = 0.75 + 0.5 * _unit(seed, 1)
         self._library = [_LIBRARY.setdefault((name, options, j), factory(j)) for j in range(days)]
         self._pick: tuple[int, LoadProfile] | None = None
+        self._scaled: tuple[LoadPoint, LoadPoint] | None = None   # (shared point, this meter's)
 
     def _base(self, midnight: int) -> LoadProfile:
         pick = self._pick
@@ -45,5 +46,8 @@ class SharedDayProfile(LoadProfile):
 
     def _step(self, t: float):
         a, b, p = self._base(jst_midnight(t))._step(t)
-        s = self.scale
-        return a, b, LoadPoint(p.power_w * s, p.reactive_var * s, p.voltage_v, p.r_share)
+        last = self._scaled
+        if last is None or last[0] is not p:
+            s = self.scale
+            last = self._scaled = (p, LoadPoint(p.power_w * s, p.reactive_var * s, p.voltage_v, p.r_share))
+        return a, b, last[1]
