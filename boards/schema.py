@@ -68,6 +68,8 @@ SECTIONS: dict[str, Section] = {
         "route_b_id": Key(str, REQUIRED, check=matches(r"[0-9A-F]{32}", "32 upper-case hex digits")),
         "route_b_password": Key(str, REQUIRED, check=matches(r"[0-9A-Za-z]{12}", "12 letters or digits")),
         "supply_point": Key(str, REQUIRED, check=matches(r"[0-9]{22}", "22 digits (供給地点特定番号)")),
+        "receiving_point": Key(str, "", "22-digit 受電地点特定番号 of sold generation, or empty",
+                               check=matches(r"([0-9]{22})?", "22 digits (受電地点特定番号) or empty")),
     }, "who the meter is", required=True),
     "meter": Section({
         "wiring": Key(str, choices=("1p2w", "1p3w", "3p3w")),
