@@ -7,6 +7,7 @@ Third parties see only the supply points their live consent covers (403 otherwis
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -91,15 +92,16 @@ def create_app(db: str | Path, *, export_dir: str | Path | None = None, rate: fl
     reader = Reader(db)
     access = Access(db, rate=rate, burst=burst)
     exports = Exports(db, access, Path(export_dir) if export_dir else db.with_name(db.name + ".exports"))
-    app = FastAPI(title="sumame MDMS", version="1",
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        yield
+        exports.close()
+        access.close()
+
+    app = FastAPI(title="sumame MDMS", version="1", lifespan=lifespan,
                   description="Meter data of the head-end store: intervals (kWh, kvarh, V; JST), events, "
                               "outages and bulk exports, for the utility and consenting third parties.")
     app.state.access, app.state.reader, app.state.exports = access, reader, exports
-
-    @app.on_event("shutdown")
-    def _close() -> None:
-        exports.close()
-        access.close()
 
     # ---------------------------------------------------------------- the gate: key, rate, audit
     @app.middleware("http")
