@@ -235,9 +235,8 @@ class Access:
         live = [c for c in live if scope in c.scope]
         if not live:
             raise AccessError(403, f"consent for supply point {supply_point} does not cover {scope}")
-        lo = float("-inf") if start is None else start
-        hi = float("inf") if end is None else end
-        if not any(c.valid_from <= lo and (c.valid_to is None or hi <= c.valid_to) for c in live):
+        if not any((start is None or c.valid_from <= start) and (end is None or c.valid_to is None or end <= c.valid_to)
+                   for c in live):
             raise AccessError(403, f"the period asked for is outside the consent for supply point {supply_point}")
 
     # ---------------------------------------------------------------- audit
