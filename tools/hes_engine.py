@@ -259,7 +259,7 @@ class HeadEnd(OutageTracking):
                 [(1, oc.SUPPLY_POINT_NUMBER, 2), (1, oc.RECEIVING_POINT_NUMBER, 2), (1, oc.SOFT_SWITCH, 2)]
                 + [(7, oc.PROFILE_BY_MINUTES[g], 3) for g in (30, 15, 5)])
             m.supply_point = sp.value if isinstance(sp, Data) else None
-            m.receiving_point = rp.value if isinstance(rp, Data) else None   # absent: no sold generation
+            m.receiving_point = (rp.value or None) if isinstance(rp, Data) else None   # "": no sold generation
             m.grid = soft.value if isinstance(soft, Data) else 30
             defs = {g: [] if isinstance(c, int) else [(i.value[0].value, i.value[1].value) for i in c.value]
                     for g, c in zip((30, 15, 5), captures)}
