@@ -256,3 +256,9 @@ def test_openapi_document_lists_the_endpoints(client):
         assert path in doc["paths"]
     params = {p["name"] for p in doc["paths"]["/v1/intervals"]["get"]["parameters"]}
     assert {"supply_point", "item", "grid", "from", "to"} <= params
+
+
+def test_read_paths_use_a_connection_sqlite_refuses_to_write_through(app, store):
+    import sqlite3
+    with pytest.raises(sqlite3.OperationalError, match="readonly|read-only"):
+        app.state.reader.store.db.execute("DELETE FROM intervals")
