@@ -32,6 +32,7 @@ from .ids import NumberError, parse
 log = logging.getLogger("sumame.mdms")
 MAX_SYNC_INTERVALS = 1488          # 31 days of 30-min values; more is a bulk export job
 MAX_EXPORT_DAYS = 400
+SP = {"pattern": "^(0[1-9]|10)[0-9]{20}$"}      # documented; checked in code for a clearer reason
 OPEN_PATHS = ("/openapi.json", "/docs", "/portal", "/static", "/favicon.ico")
 STATUS_NAMES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
                 409: "conflict", 413: "too_large", 422: "bad_request", 429: "rate_limited", 500: "internal"}
@@ -77,6 +78,17 @@ def period(start: float | None, end: float | None) -> None:
         raise BadInput("'to' is before 'from'")
 
 
+class ErrorBody(BaseModel):
+    error: str = Field(..., description="status name, e.g. forbidden")
+    reason: str = Field(..., description="one line saying why")
+
+
+ERRORS = {code: {"model": ErrorBody, "description": text} for code, text in (
+    (400, "bad input (dates, items, numbers, grid)"), (401, "no or unknown API key"),
+    (403, "no live consent for this supply point, scope or period"), (404, "no such meter or job"),
+    (413, "range too large for this call"), (429, "rate limit exceeded (see Retry-After)"))}
+
+
 class ExportRequest(BaseModel):
     grid: Literal[30, 15, 5] = Field(30, description="interval length, min")
     from_: str = Field(..., alias="from", description="JST start (interval ends >= this)", max_length=40)
@@ -98,7 +110,7 @@ def create_app(db: str | Path, *, export_dir: str | Path | None = None, rate: fl
         exports.close()
         access.close()
 
-    app = FastAPI(title="sumame MDMS", version="1", lifespan=lifespan,
+    app = FastAPI(title="sumame MDMS", version="1", lifespan=lifespan, responses=ERRORS,
                   description="Meter data of the head-end store: intervals (kWh, kvarh, V; JST), events, "
                               "outages and bulk exports, for the utility and consenting third parties.")
     app.state.access, app.state.reader, app.state.exports = access, reader, exports
@@ -170,7 +182,7 @@ def create_app(db: str | Path, *, export_dir: str | Path | None = None, rate: fl
 
     # ---------------------------------------------------------------- API
     @app.get("/v1/meters", summary="Meters the caller may see, with identity numbers and status")
-    def meters(request: Request, supply_point_: str | None = Query(None, alias="supply_point", max_length=64),
+    def meters(request: Request, supply_point_: str | None = Query(None, alias="supply_point", max_length=64, json_schema_extra=SP),
                _k=Security(api_key), _b=Security(bearer)):
         party = who(request)
         visible = access.visible(party, "intervals")
@@ -190,7 +202,7 @@ def create_app(db: str | Path, *, export_dir: str | Path | None = None, rate: fl
 
     @app.get("/v1/intervals", summary="Interval values of one supply point (JST; null = no data)")
     def intervals(request: Request,
-                  supply_point_: str = Query(..., alias="supply_point", max_length=64,
+                  supply_point_: str = Query(..., alias="supply_point", max_length=64, json_schema_extra=SP,
                                              description="22-digit supply point number"),
                   item: list[str] = Query(..., max_length=32, description="item name (repeat or comma-separate)"),
                   grid: int = Query(30, description="interval length, min: 30, 15 or 5",
@@ -220,7 +232,7 @@ def create_app(db: str | Path, *, export_dir: str | Path | None = None, rate: fl
                 "count": len(rows), "intervals": rows}
 
     @app.get("/v1/events", summary="Meter events (power, switch, security logs) and head-end commands")
-    def events(request: Request, supply_point_: str = Query(..., alias="supply_point", max_length=64),
+    def events(request: Request, supply_point_: str = Query(..., alias="supply_point", max_length=64, json_schema_extra=SP),
                _k=Security(api_key), _b=Security(bearer)):
         party = who(request)
         sp = supply_point(supply_point_)
@@ -228,7 +240,7 @@ def create_app(db: str | Path, *, export_dir: str | Path | None = None, rate: fl
         return {"supply_point": sp, "events": reader.events(mid), "commands": reader.commands(mid)}
 
     @app.get("/v1/outages", summary="Outages the head-end detected (all visible supply points, or one)")
-    def outages(request: Request, supply_point_: str | None = Query(None, alias="supply_point", max_length=64),
+    def outages(request: Request, supply_point_: str | None = Query(None, alias="supply_point", max_length=64, json_schema_extra=SP),
                 _k=Security(api_key), _b=Security(bearer)):
         party = who(request)
         visible = access.visible(party, "outages")
@@ -250,7 +262,7 @@ def create_app(db: str | Path, *, export_dir: str | Path | None = None, rate: fl
 
     @app.post("/v1/consents", status_code=201, summary="Record a consent (utility only)")
     def grant(request: Request, party_: str = Body(..., alias="party", max_length=64),
-              supply_point_: str = Body(..., alias="supply_point", max_length=64),
+              supply_point_: str = Body(..., alias="supply_point", max_length=64, json_schema_extra=SP),
               scope: list[Literal["intervals", "events", "outages"]] = Body(list(SCOPES)),
               from_: str = Body(..., alias="from", max_length=40), to: str | None = Body(None, max_length=40),
               _k=Security(api_key), _b=Security(bearer)):
