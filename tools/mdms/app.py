@@ -194,7 +194,8 @@ def create_app(db: str | Path, *, export_dir: str | Path | None = None, rate: fl
             if not rows:
                 raise BadInput(f"no meter with supply point {sp}", 404)
         counts = {s: sum(r["status"] == s for r in rows) for s in ("up", "late", "outage")}
-        return {"party": party.name, "role": party.role, "count": len(rows), "status_counts": counts, "meters": rows}
+        return JSONResponse({"party": party.name, "role": party.role, "count": len(rows), "status_counts": counts,
+                             "meters": rows})
 
     @app.get("/v1/items", summary="Items, their units and meaning")
     def items(request: Request, _k=Security(api_key), _b=Security(bearer)):
@@ -227,9 +228,10 @@ def create_app(db: str | Path, *, export_dir: str | Path | None = None, rate: fl
                            f"(use POST /v1/exports for more)", 413)
         mid = meter_for(sp, party, "intervals", start, end)
         rows = reader.intervals(mid, names, grid, start, end)
-        return {"supply_point": sp, "grid_min": grid, "from": iso_jst(start), "to": iso_jst(end),
-                "items": {n: {"unit": ITEMS[n].unit, "doc": ITEMS[n].doc} for n in names},
-                "count": len(rows), "intervals": rows}
+        # plain JSON (no jsonable_encoder pass): the rows are str/float/None already
+        return JSONResponse({"supply_point": sp, "grid_min": grid, "from": iso_jst(start), "to": iso_jst(end),
+                             "items": {n: {"unit": ITEMS[n].unit, "doc": ITEMS[n].doc} for n in names},
+                             "count": len(rows), "intervals": rows})
 
     @app.get("/v1/events", summary="Meter events (power, switch, security logs) and head-end commands")
     def events(request: Request, supply_point_: str = Query(..., alias="supply_point", max_length=64, json_schema_extra=SP),
