@@ -262,3 +262,17 @@ def test_read_paths_use_a_connection_sqlite_refuses_to_write_through(app, store)
     import sqlite3
     with pytest.raises(sqlite3.OperationalError, match="readonly|read-only"):
         app.state.reader.store.db.execute("DELETE FROM intervals")
+
+
+def test_an_internal_failure_is_a_500_with_a_reason_not_a_traceback(store, tmp_path, monkeypatch):
+    a = create_app(store, export_dir=tmp_path)
+    k = a.state.access.add_party("crash", "utility")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+    monkeypatch.setattr(a.state.reader, "meters", broken)
+    r = TestClient(a, raise_server_exceptions=False).get("/v1/meters", headers=H(k))
+    assert r.status_code == 500 and r.json() == {"error": "internal", "reason": "internal error (logged on the server)"}
+    assert "disk on fire" not in r.text and "Traceback" not in r.text
+    assert a.state.access.audit_rows(1)[0]["status"] == 500
+    a.state.exports.close()

@@ -141,6 +141,9 @@ def create_app(db: str | Path, *, export_dir: str | Path | None = None, rate: fl
         except AccessError as exc:
             headers = {"Retry-After": f"{max(1, round(exc.retry_after))}"} if exc.retry_after else None
             response = error(exc.status, exc.reason, request, headers)
+        except Exception:    # a bug: logged with its stack here, one line to the caller
+            log.exception("internal error on %s %s", request.method, path)
+            response = error(500, "internal error (logged on the server)", request)
         access.audit(who, request.method, path, request.url.query, response.status_code, request.state.reason,
                      (time.perf_counter() - t0) * 1000, client)
         return response
