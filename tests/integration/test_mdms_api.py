@@ -276,3 +276,25 @@ def test_an_internal_failure_is_a_500_with_a_reason_not_a_traceback(store, tmp_p
     assert "disk on fire" not in r.text and "Traceback" not in r.text
     assert a.state.access.audit_rows(1)[0]["status"] == 500
     a.state.exports.close()
+
+
+def test_cli_parties_and_consents(tmp_path, store):
+    import shutil
+    db = tmp_path / "copy.sqlite"
+    shutil.copy(store, db)
+    r = sumame("hes", "party", "add", "--db", db, "--name", "agg-9", "--role", "third_party")
+    assert r.returncode == 0 and "api-key smk_" in r.stdout
+    assert "exists already" in sumame("hes", "party", "add", "--db", db, "--name", "agg-9").stderr
+    g = sumame("hes", "consent", "grant", "--db", db, "--party", "agg-9", "--supply-point", supply_point_of(0),
+               "--scope", "intervals,events", "--from", "2026-04-02", "--to", "2026-04-03")
+    assert g.returncode == 0 and "agg-9 may read intervals,events" in g.stdout, g.stderr
+    assert sumame("hes", "consent", "revoke", "--db", db, "--id", "1").returncode == 0
+    listed = sumame("hes", "consent", "list", "--db", db).stdout
+    assert "agg-9" in listed and "revoked" in listed
+    for args, message in ((["--scope", "everything"], "scope everything"), (["--from", "soon"], "expected a JST date"),
+                          (["--party", "ghost"], "no party 'ghost'")):
+        base = {"--party": "agg-9", "--supply-point": supply_point_of(0), "--from": "2026-04-02", "--scope": "intervals"}
+        base[args[0]] = args[1]
+        bad = sumame("hes", "consent", "grant", "--db", db, *[x for kv in base.items() for x in kv])
+        assert bad.returncode == 2 and message in bad.stderr and "Traceback" not in bad.stderr
+    assert sumame("hes", "consent", "revoke", "--db", db, "--id", "99").returncode == 2
