@@ -19,6 +19,8 @@ COMMAND_MODULES = [
     "sumame.tools.control",
     "sumame.tools.hems",
     "sumame.tools.hes",
+    "sumame.tools.deploy.flash",
+    "sumame.tools.calibrate",
     "sumame.tools.fuzz.runner",
     "sumame.tools.mutation.runner",
 ]

@@ -71,6 +71,32 @@ def _skstack(side: str):
     return Target(f"skstack-{side}", run, (CommsError,), seeds, ("sumame.drivers.skstack_protocol",))
 
 
+def _j11():
+    from sumame.drivers import j11_messages as m
+    from sumame.drivers import j11_protocol as jp
+
+    payloads = (m.InitialSettings, m.ScanRequest, m.ScanResult, m.RouteBLink, m.Credentials, m.TransmitRequest,
+                m.TransmitResult, m.DataReceived, m.PanaResult, m.ConnectionStatus, m.Version)
+
+    def run(data):
+        reader = jp.FrameReader(jp.REQUEST_CODE if data[:1] and data[0] & 1 else jp.RESPONSE_CODE)
+        for i in range(0, len(data), 13):           # arrives in UART-sized chunks
+            for item in reader.feed(data[i:i + 13]):
+                if isinstance(item, jp.Frame):
+                    for cls in payloads:
+                        _try(cls.decode, item.data, (jp.PayloadError,))
+        reader.drop_pending()
+        jp.decode_frame(data[1:])
+
+    def seeds():
+        return [b"\x01" + jp.encode_frame(0x0051, m.ScanRequest(6, pairing_id=b"CCDDEEFF").encode()),
+                b"\x00" + jp.response_frame(0x206B, bytes.fromhex("01040001030000158A")),
+                b"\x00" + jp.response_frame(0x6018, m.DataReceived(bytes(16), 3610, 3610, 1, False, True, -60,
+                                                                  b"\x10\x81").encode())]
+    return Target("j11", run, (jp.J11ProtocolError,), seeds,
+                  ("sumame.drivers.j11_protocol", "sumame.drivers.j11_messages"))
+
+
 def _pana():
     from sumame.firmware.net import pana_codec
 
@@ -265,6 +291,7 @@ FACTORIES = {
     "echonet": _echonet,
     "skstack-host": lambda: _skstack("host"),
     "skstack-device": lambda: _skstack("device"),
+    "j11": _j11,
     "pana": _pana,
     "eap-psk": _eap_psk,
     "ieee802154": _ieee802154,
