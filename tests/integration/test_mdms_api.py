@@ -139,6 +139,10 @@ def test_consent_period_and_revocation_are_enforced_and_audited(client, keys, ap
     assert client.post("/v1/consents", json={"party": "shortterm", "supply_point": sp, "from": "2026-04-02"},
                        headers=H(key)).status_code == 403        # only the utility records consent
     assert client.delete(f"/v1/consents/{cid}", headers=u).json()["active"] is False
+    for bad in (2 ** 63, 0, -1):       # schemathesis found 2**63 once gave a 500 (SQLite integer overflow)
+        r = client.delete(f"/v1/consents/{bad}", headers=u)
+        assert r.status_code == 400 and "consent_id" in r.json()["reason"], r.text
+    assert client.delete("/v1/consents/12345", headers=u).status_code == 404
     revoked = client.get("/v1/intervals", params=inside, headers=H(key))
     assert revoked.status_code == 403 and "revoked" in revoked.json()["reason"]
     log = [r for r in acc.db.execute("SELECT action, by_party FROM mdms_consent_log WHERE consent=?", (cid,))]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from fastapi import Body, FastAPI, Query, Request, Security
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import APIKeyHeader, HTTPBearer
@@ -281,7 +282,8 @@ def create_app(db: str | Path, *, export_dir: str | Path | None = None, rate: fl
             raise BadInput(str(exc)) from None
 
     @app.delete("/v1/consents/{consent_id}", summary="Revoke a consent (utility only)")
-    def revoke(request: Request, consent_id: int, _k=Security(api_key), _b=Security(bearer)):
+    def revoke(request: Request, consent_id: int = PathParam(..., ge=1, le=2 ** 63 - 1), _k=Security(api_key),
+               _b=Security(bearer)):
         me = who(request)
         utility(me)
         try:
