@@ -274,11 +274,12 @@ class ClockOffset(Quirk):
                                 lo=-86400.0, hi=86400.0)}
 
     def outbound(self, medium, peer, items, now):
-        return [(d, self._rewrite(b)) for d, b in items]
+        return [(d, self._rewrite(b, now)) for d, b in items]
 
-    def _rewrite(self, data):
-        from sumame.hal.jst import JST
+    def _rewrite(self, data, now):
         import datetime as dt
+
+        from sumame.hal.jst import JST
 
         frame = _frame(data)
         if not _from_meter(frame) or frame.esv not in RESPONSES + (Esv.INF,):
@@ -295,9 +296,10 @@ class ClockOffset(Quirk):
                 elif p.epc == 0x97 and len(edt) == 2:
                     t = dt.datetime(2000, 1, 1, edt[0], edt[1], tzinfo=JST) + off
                     edt = bytes((t.hour, t.minute))
-                elif p.epc == 0x98 and len(edt) == 4:
+                elif p.epc == 0x98 and len(edt) == 4:    # the date as of the meter's time of day
                     y, mo, d = struct.unpack(">HBB", edt)
-                    t = dt.datetime(y, mo, d, tzinfo=JST) + off
+                    t = dt.datetime.combine(dt.date(y, mo, d), dt.datetime.fromtimestamp(now, JST).time(),
+                                            tzinfo=JST) + off
                     edt = struct.pack(">HBB", t.year, t.month, t.day)
             except ValueError:
                 pass                                  # a "no data" stamp stays as it is

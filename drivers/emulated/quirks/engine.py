@@ -41,6 +41,8 @@ class QuirkEngine:
         self._pending: dict[tuple, float] = {}      # (peer, tid) -> asked at
         self._last_ask: dict[tuple, tuple[float, bool]] = {}   # (peer, epcs) -> (at, answered)
         self._answers: list[float] = []
+        self.paused = False
+        """True: every frame passes untouched (the live display's pause key)."""
 
     # ---------------------------------------------------------------- switching
     def enable(self, name: str, params: dict | None = None) -> Quirk:
@@ -62,9 +64,19 @@ class QuirkEngine:
         log.info("quirk %s %s: %s", name, what, detail)
 
     # ---------------------------------------------------------------- FrameFilter
+    def on(self, name: str, **params) -> Quirk:
+        """Switch a profile on (pytest fixture / scripts): ``engine.on("opc-cap", max_opc=5)``."""
+        return self.enable(name, {k: str(v) for k, v in params.items()})
+
+    def off(self, name: str) -> None:
+        self.disable(name)
+
+    def _active(self) -> list[Quirk]:
+        return [] if self.paused else list(self.quirks.values())
+
     def inbound(self, medium: str, peer, data: bytes, now: float) -> bytes | None:
         self._watch_request(peer, data, now)
-        for quirk in list(self.quirks.values()):
+        for quirk in self._active():
             before = data
             data = quirk.inbound(medium, peer, data, now)
             if data is None:
@@ -77,7 +89,7 @@ class QuirkEngine:
 
     def outbound(self, medium: str, peer, data: bytes, now: float) -> list[tuple[float, bytes]]:
         items = [(0.0, data)]
-        for quirk in list(self.quirks.values()):
+        for quirk in self._active():
             before = items
             items = quirk.outbound(medium, peer, items, now)
             if items != before:
