@@ -181,3 +181,14 @@ def test_report_counts_retries_and_time_to_recover(tmp_path):
     assert report["profiles"]["silent-spell"]["fired"] == 3
     path, png = engine.write_report(tmp_path / "quirks.json")
     assert path.exists() and png.exists() and png.stat().st_size > 1000
+
+
+def test_board_quirks_section_and_preset_combine_with_explicit_specs():
+    from sumame.boards import load_board
+    from sumame.tools.quirks import from_board, specs_from
+
+    board = load_board("emulated-lv", {"quirks": {"preset": "kansai-meter",
+                                                  "profiles": ["opc-cap:max_opc=5", "announce"]}})
+    assert dict(from_board(board)) == {"utility-profile": {"preset": "kansai"}, "opc-cap": {"max_opc": "5"},
+                                       "announce": {}}
+    assert specs_from(None, None) == []                    # every quirk off unless asked for
