@@ -117,6 +117,7 @@ class Access:
         self.lock = threading.Lock()
         self.limiter = TokenBucket(rate, burst)
         self._audit: list[tuple] = []
+        self._flushed = time.monotonic()
         self._parties: dict[str, Party] = {}
 
     def close(self) -> None:
@@ -246,7 +247,7 @@ class Access:
         log.info("%s %s %s?%s -> %d %s", party, method, path[:512], query[:256], status, reason[:200])
         with self.lock:
             self._audit.append(row)
-            if len(self._audit) >= 200:
+            if len(self._audit) >= 200 or time.monotonic() - self._flushed > 1.0:   # at most 1 s unwritten
                 self._flush_locked()
 
     def flush(self) -> None:
@@ -258,6 +259,7 @@ class Access:
             self.db.executemany("INSERT INTO mdms_audit VALUES (?,?,?,?,?,?,?,?,?)", self._audit)
             self.db.commit()
             self._audit.clear()
+        self._flushed = time.monotonic()
 
     def audit_rows(self, limit: int = 200) -> list[dict]:
         self.flush()
