@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "sumame.tools.control",
     "sumame.tools.hems",
     "sumame.tools.hes",
+    "sumame.tools.jointread",
 ]
 
 
