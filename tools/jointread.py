@@ -165,7 +165,31 @@ def _parse_outage(text: str | None) -> tuple[float, float] | None:
     return out
 
 
-def run_scenario(s: JointReadScenario) -> JointReadResult:
+@dataclass
+class JointReadSetup:
+    scenario: JointReadScenario
+    fleet: IotFleet
+    hes: HeadEnd
+    server: ConnectionServer
+    companies: dict
+    start: float
+    end: float
+    t0: float
+
+    @property
+    def world(self) -> IotWorld:
+        return self.fleet.world
+
+    @property
+    def iot(self):
+        return next((x for x in self.fleet.meter(0).services if x.name == "iot-route"), None)
+
+    def run_for(self, seconds: float) -> None:
+        self.fleet.run(self.fleet.clock.now() + seconds)
+
+
+def setup_scenario(s: JointReadScenario, before_boot=None) -> JointReadSetup:
+    """Everything built and started, nothing run yet. ``before_boot(world)`` may add terminals."""
     t0 = time.perf_counter()
     wspec = IotWorldSpec(gas=s.gas, water=s.water, relay_share=s.relay_share, seed=s.seed,
                          lossy_link=s.lossy_link, max_hops=s.max_hops)
@@ -173,6 +197,8 @@ def run_scenario(s: JointReadScenario) -> JointReadResult:
                                flash_pages=96, present_interval_s=900.0,
                                latency_s=0.2, jitter_s=0.5), wspec)
     world = fleet.world
+    if before_boot is not None:
+        before_boot(world)
     fleet.boot()
     start = fleet.clock.now()
     world.pump(fleet.scheduler)
@@ -193,6 +219,13 @@ def run_scenario(s: JointReadScenario) -> JointReadResult:
                               since=start + HOUR)
     server.start()
     end = start + s.days * DAY
+    return JointReadSetup(s, fleet, hes, server, {"gas": gas_co, "water": water_co}, start, end, t0)
+
+
+def run_scenario(s: JointReadScenario) -> JointReadResult:
+    run = setup_scenario(s)
+    fleet, world, hes, server, start, end = run.fleet, run.world, run.hes, run.server, run.start, run.end
+    serial = serial_of(0)
     if s.outage:
         fleet.mains(0).schedule_outage(start + s.outage[0] * DAY + 2 * HOUR + 17 * 60, s.outage[1] * HOUR)
     gas = [t for t in world.terminals if t.kind == c.KIND_GAS]
@@ -205,19 +238,16 @@ def run_scenario(s: JointReadScenario) -> JointReadResult:
         if water and s.days > 4:
             world.timeline.call_at(start + 4 * DAY + 7 * HOUR + 30, water[-1].inject_flow, 900)
     if gas and s.valves_per_day:
-        fleet.scheduler.spawn(_company(server, gas_co, gas, hes, serial, start, end, s.valves_per_day),
-                              name="gas-company", group="jointread")
+        fleet.scheduler.spawn(_company(server, run.companies["gas"], gas, hes, serial, start, end,
+                                       s.valves_per_day), name="gas-company", group="jointread")
     run_until = end + s.tail_s
-    t1 = time.perf_counter()
     while fleet.clock.now() < run_until:
         fleet.run(min(run_until, fleet.clock.now() + HOUR))
         if s.progress is not None:
             s.progress((fleet.clock.now() - start) / (run_until - start), fleet.clock.now())
     server._deliver([k for k in server.values if k not in server.delivered], fleet.clock.now())
     expected = {(t.spec.tid, h) for t in world.terminals for h in range(int(start + HOUR), int(end) + 1, HOUR)}
-    result = JointReadResult(s, fleet, hes, server, start, time.perf_counter() - t0, expected)
-    result.boot_wall_s = t1 - t0
-    return result
+    return JointReadResult(s, fleet, hes, server, start, time.perf_counter() - run.t0, expected)
 
 
 async def _company(server, company, gas, hes, serial, start, end, per_day):

@@ -264,6 +264,21 @@ class ConnectionServer:
         self._note(f"valve {c.OP_NAMES[op]} #{counter} for {tid.decode().strip()} from {company.name}: {detail}")
         return cmd
 
+    async def cut_off(self, tid: bytes, cut: bool = True) -> tuple[bool, str]:
+        """Cut a terminal off the IoT route (or reconnect it) through the head-end's gateway."""
+        meter_id = self.meter_of[tid]
+        try:
+            m = self.hes.meter(meter_id)
+            async with self.hes.session(m) as s:
+                ret = await s.action(CLASS_ID, GATEWAY_LN, 2 if cut else 3, axdr.octet_string(tid))
+            ok, detail = ret is not None and ret.value == 0, "done" if ret is not None and ret.value == 0 else "unknown"
+        except Exception as exc:  # noqa: BLE001 - reported
+            ok, detail = False, f"head-end: {type(exc).__name__}: {exc}"
+        self.hes.store.add_command(meter_id, self.clock.now(), "iot-cut-off" if cut else "iot-reconnect",
+                                   tid.decode(errors="replace").strip(), ok, detail)
+        self._note(f"{'cut off' if cut else 'reconnect'} {tid.decode().strip()}: {detail}")
+        return ok, detail
+
     async def raw_command(self, tid: bytes, blob: bytes) -> tuple[bool, str]:
         """Send a command blob as is (tests: replays, forged tags)."""
         return await self.submit(self.meter_of[tid], tid, c.COMMAND, blob)

@@ -27,6 +27,8 @@ from sumame.firmware.routes.iot import codec as c
 from .ehan import EhanNode
 
 HOUR, DAY = 3600, 86400
+LOST_AFTER_S = 1000.0
+"""No message from the meter for this long (it answers at least every 300 s): rejoin."""
 JST = 9 * HOUR
 
 
@@ -74,7 +76,7 @@ class Terminal:
         self.last_counter = 0
         self.pending: dict[int, list] = {}          # msg_id -> [payload, tries, what]
         self.msg_id = 0
-        self.missed_polls = 0
+        self.heard_at = timeline.now()
         self.backoff_s = 30.0
         self.stats: Counter[str] = Counter()
         self.alarms_raised: list[tuple[int, float]] = []    # (code, real time raised)
@@ -101,7 +103,7 @@ class Terminal:
 
     def _on_joined(self, hops: int) -> None:
         self.backoff_s = 30.0
-        self.missed_polls = 0
+        self.heard_at = self.timeline.now()
         self._send(c.HELLO, c.Hello(self.kind, self.spec.meter_id, int(self.local_now())).encode(), keep=False)
         self._listen()
         self._schedule_poll(self.rng.uniform(1.0, self.spec.poll_interval_s))
@@ -112,7 +114,7 @@ class Terminal:
             self._poll_timer.cancel()
             self._poll_timer = None
         self.timeline.call_later(self.backoff_s * self.rng.uniform(0.8, 1.2), self._rejoin)
-        self.backoff_s = min(600.0, self.backoff_s * 2)
+        self.backoff_s = min(300.0, self.backoff_s * 2)
         self.node.sleep()
 
     def _rejoin(self) -> None:
@@ -226,12 +228,11 @@ class Terminal:
         self._poll_timer = None
         if not self.running or not self.node.joined:
             return
-        if self.missed_polls >= 3:
+        if self.timeline.now() - self.heard_at > LOST_AFTER_S:
             self.stats["rejoins"] += 1
             self.node.leave()
             self._on_lost()
             return
-        self.missed_polls += 1
         for mid, entry in list(self.pending.items()):
             if entry[1] >= (30 if entry[2] == "alarm" or entry[2] == "result" else 3):
                 self.stats[f"gave-up-{entry[2]}"] += 1
@@ -263,9 +264,9 @@ class Terminal:
             self.stats["rx-malformed"] += 1
             return
         self.stats[f"rx-{msg.name}"] += 1
+        self.heard_at = self.timeline.now()
         if msg.type == c.TIME:
             clock, more = c.parse_time(msg.body)
-            self.missed_polls = 0
             err = self.local_now() - clock
             if abs(err) > 1.0:
                 self.offset -= err
@@ -274,7 +275,6 @@ class Terminal:
                 self._listen(1.0)
         elif msg.type == c.ACK:
             mid, status = c.parse_ack(msg.body)
-            self.missed_polls = 0
             entry = self.pending.pop(mid, None)
             if status != c.ERR_NONE:
                 self.stats[f"nack-{status}"] += 1
@@ -356,7 +356,7 @@ class RelayDevice:
             else:
                 self._missed = 0
             self._seen = self.node.stats["rx-app-msg"]
-            if self._missed >= 3:
+            if self._missed >= 8:          # the meter answers at least every 300 s
                 self.node.leave()
                 self._on_lost()
             else:
@@ -371,7 +371,7 @@ class RelayDevice:
 
     def _on_lost(self) -> None:
         self.timeline.call_later(self.backoff_s, self._rejoin)
-        self.backoff_s = min(600.0, self.backoff_s * 2)
+        self.backoff_s = min(300.0, self.backoff_s * 2)
 
     def _rejoin(self) -> None:
         if not self.node.joined and self.node.state == "idle":

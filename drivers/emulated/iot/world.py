@@ -104,6 +104,24 @@ class IotWorld:
             lossy = self.terminals[0]
             self.links.set_loss(lossy.node.mac, meter_mac, spec.lossy_loss)
         self._counter = counter
+        self.outsiders: list[Terminal] = []
+
+    def add_terminal(self, tid: str, kind: str = "water", *, behind_relay: bool = False, loss: float = 0.0,
+                     allow: bool = True) -> Terminal:
+        """One more terminal (tests: a hostile one, an 11th device, one off the allow-list)."""
+        tmac = b"\x00\x1d\x12\xc0" + _derive(self.spec.seed, f"mac {tid}", 4)
+        ts = TerminalSpec(tid, kind, tmac, _derive(self.spec.seed, f"psk {tid}"), _derive(self.spec.seed, f"cmd {tid}"),
+                          meter_id=_derive(self.spec.seed, f"id {tid}", 6), seed=len(self.terminals) + 77,
+                          poll_interval_s=self.spec.poll_interval_s)
+        term = Terminal(ts, self.air, self.timeline, channel=self.channel, max_hops=self.spec.max_hops,
+                        random_bytes=self.random_bytes)
+        peer = self.relay.node.mac if behind_relay and self.relay is not None else self.coordinator.mac
+        self.links.connect(tmac, peer, loss)
+        if allow:
+            self.terminals.append(term)
+        else:
+            self.outsiders.append(term)
+        return term
 
     # ---------------------------------------------------------------- board glue
     def allow_list(self) -> list[dict]:

@@ -49,6 +49,7 @@ DOWNLINK_TYPES = frozenset({c.COMMAND, c.HISTORY_REQUEST})
 MAX_DOWNLINK = 16
 MAX_UPLINK = 2000
 RECORDS_PER_PUSH = 6
+TIME_EVERY_S = 300.0
 
 
 @dataclass
@@ -65,6 +66,7 @@ class TerminalState:
     downlink: deque = field(default_factory=deque)
     tokens: float = 30.0
     tokens_at: float = 0.0
+    time_sent: float = float("-inf")
 
 
 @dataclass(frozen=True)
@@ -240,7 +242,7 @@ class IotRouteApp:
             self._time_sync(t, hello.clock)
         elif msg.type == c.POLL:
             clock, battery = c.parse_poll(msg.body)
-            self._time_sync(t, clock)
+            self._time_sync(t, clock, always=False)
         elif msg.type == c.ACK:
             c.parse_ack(msg.body)
         elif msg.type == c.VALUES:
@@ -260,11 +262,16 @@ class IotRouteApp:
             self._queue_up(t, msg)
             self._reply(t, c.ACK, c.ack_body(msg.msg_id))
 
-    def _time_sync(self, t: TerminalState, terminal_clock: int) -> None:
+    def _time_sync(self, t: TerminalState, terminal_clock: int, *, always: bool = True) -> None:
+        """Answer with TIME when downlink is pending, the terminal's clock is more than 2 s off,
+        or the last TIME to it is ``TIME_EVERY_S`` old (its sign of life); then the downlink."""
         now = self.clock.now()
         off = terminal_clock - now
         if abs(off) > self.clock_tolerance_s:
             self._event("iot-clock-corrected", f"terminal {self._name(t.addr)} clock {off:+.0f} s off: corrected")
+        if not (always or t.downlink or abs(off) > 2 or now - t.time_sent >= TIME_EVERY_S):
+            return
+        t.time_sent = now
         self._reply(t, c.TIME, c.time_body(int(now), bool(t.downlink)))
         while t.downlink:
             msg_type, body = t.downlink.popleft()
