@@ -105,10 +105,12 @@ class IotWorld:
             self.links.set_loss(lossy.node.mac, meter_mac, spec.lossy_loss)
         self._counter = counter
         self.outsiders: list[Terminal] = []
+        self.late: list[Terminal] = []
 
     def add_terminal(self, tid: str, kind: str = "water", *, behind_relay: bool = False, loss: float = 0.0,
-                     allow: bool = True) -> Terminal:
-        """One more terminal (tests: a hostile one, an 11th device, one off the allow-list)."""
+                     allow: bool = True, start: bool = True) -> Terminal:
+        """One more terminal (tests: a hostile one, an 11th device, one off the allow-list).
+        ``start=False``: on the allow-list but not started with the others (``late``)."""
         tmac = b"\x00\x1d\x12\xc0" + _derive(self.spec.seed, f"mac {tid}", 4)
         ts = TerminalSpec(tid, kind, tmac, _derive(self.spec.seed, f"psk {tid}"), _derive(self.spec.seed, f"cmd {tid}"),
                           meter_id=_derive(self.spec.seed, f"id {tid}", 6), seed=len(self.terminals) + 77,
@@ -117,8 +119,10 @@ class IotWorld:
                         random_bytes=self.random_bytes)
         peer = self.relay.node.mac if behind_relay and self.relay is not None else self.coordinator.mac
         self.links.connect(tmac, peer, loss)
-        if allow:
+        if allow and start:
             self.terminals.append(term)
+        elif allow:
+            self.late.append(term)
         else:
             self.outsiders.append(term)
         return term
@@ -126,7 +130,7 @@ class IotWorld:
     # ---------------------------------------------------------------- board glue
     def allow_list(self) -> list[dict]:
         out = [{"mac": t.spec.mac.hex(), "id": t.spec.terminal_id, "psk": t.spec.psk.hex(), "kind": t.spec.kind}
-               for t in self.terminals]
+               for t in self.terminals + self.late]
         if self.relay is not None:
             out.append({"mac": self.relay.node.mac.hex(), "id": self.relay.terminal_id,
                         "psk": self.relay.node.psk.hex(), "kind": "relay"})
