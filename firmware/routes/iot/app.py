@@ -121,7 +121,8 @@ class IotRouteApp:
     # ---------------------------------------------------------------- service API
     @property
     def endpoints(self) -> list[tuple[str, str]]:
-        return [("iot-ehan", f"{sum(t.joined for t in self.terminals.values())}/{len(self.terminals)} terminals")]
+        mac = getattr(self.radio, "mac", b"")
+        return [("iot-ehan", f"eui64:{mac.hex().upper()} ({len(self.terminals)} terminals on the allow-list)")]
 
     def start(self) -> None:
         aroute = self._aroute_of()
