@@ -21,6 +21,7 @@ BENCH_MODULES = [
     "sumame.tools.bench_wisun",
     "sumame.tools.bench_broute_wisun",
     "sumame.tools.bench_aroute",
+    "sumame.tools.bench_iot",
 ]
 
 
