@@ -21,6 +21,10 @@ COMMAND_MODULES = [
     "sumame.tools.hems",
     "sumame.tools.hes",
     "sumame.tools.jointread",
+    "sumame.tools.deploy.flash",
+    "sumame.tools.calibrate",
+    "sumame.tools.fuzz.runner",
+    "sumame.tools.mutation.runner",
 ]
 
 

@@ -57,8 +57,9 @@ def add_parser(sub) -> None:
                    help="address the IP B-route (ECHONET Lite, UDP 3610) serves on; repeat for "
                         "several (default: the board's, 127.0.0.1)")
     p.add_argument("--echonet-port", type=int, metavar="PORT", help="UDP port (default 3610)")
-    p.add_argument("--dongle-personality", choices=("bp35c2", "bp35a1", "rl7023-dss"), default="bp35c2",
-                   help="dialect of the HEMS-side emulated Wi-SUN dongle (default bp35c2)")
+    p.add_argument("--dongle-personality", choices=("bp35c2", "bp35a1", "rl7023-dss", "j11"), default="bp35c2",
+                   help="dialect of the HEMS-side emulated Wi-SUN dongle (default bp35c2; j11 = ROHM "
+                        "BP35C0-J11 binary UART, as in RATOC RS-WSUHA-J11)")
     p.add_argument("--air-mode", choices=("fast", "accurate"), default="fast",
                    help="virtual 920 MHz air: unthrottled, or airtime at 100 kbit/s with ARIB duty limits")
     p.add_argument("--pcap", type=Path, metavar="FILE",

@@ -10,7 +10,7 @@ from pathlib import Path
 from sumame.drivers.emulated.wisun_world import WisunWorld, build_wisun_world
 from sumame.drivers.skstack import SkstackModem
 
-PERSONALITIES = ("bp35c2", "bp35a1", "rl7023-dss")
+PERSONALITIES = ("bp35c2", "bp35a1", "rl7023-dss", "j11")
 
 
 def attach_emulated_wisun(runtime, state_dir: Path, *, personality: str = "bp35c2",

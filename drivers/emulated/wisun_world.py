@@ -22,6 +22,7 @@ from sumame.firmware.net.ieee802154 import pan_from_mac
 
 from .air import Air, AirConfig
 from .dongle import EmulatedDongle
+from .dongle_j11 import J11Dongle
 from .dongle_serve import EmulationRunner, PtyEndpoint
 from .timeline import Timeline, WallClock
 
@@ -36,7 +37,7 @@ class WisunWorld:
     timeline: Timeline
     air: Air
     meter_dongle: EmulatedDongle
-    hems_dongle: EmulatedDongle
+    hems_dongle: EmulatedDongle | J11Dongle
     runner: EmulationRunner | None = None
     meter_endpoint: PtyEndpoint | None = None
     hems_endpoint: PtyEndpoint | None = None
@@ -80,7 +81,7 @@ def build_wisun_world(*, personality: str = "bp35c2", meter_personality: str = "
                       hems_link: str | None = None, air_config: AirConfig | None = None) -> WisunWorld:
     """Build the radio world.
 
-    personality: the HEMS-side dongle ("bp35c2", "bp35a1", "rl7023-dss"); meter_personality:
+    personality: the HEMS-side dongle ("bp35c2", "bp35a1", "rl7023-dss", "j11"); meter_personality:
     the meter's own dongle. mode: air "fast" | "accurate". clock: anything with ``now()``
     (default: the host wall clock; pass the emulation's RealClock to share its epoch/ratio).
     serve: put both dongles on ptys (symlinks ``meter_link`` / ``hems_link``) driven by a
@@ -93,8 +94,12 @@ def build_wisun_world(*, personality: str = "bp35c2", meter_personality: str = "
     base = None if seed is None else seed * 2
     meter = EmulatedDongle(air, timeline, personality=meter_personality, mac=meter_mac,
                            seed=base, name="meter-dongle")
-    hems = EmulatedDongle(air, timeline, personality=personality, mac=hems_mac,
-                          seed=None if base is None else base + 1, name="hems-dongle")
+    hems_seed = None if base is None else base + 1
+    if personality == "j11":                 # the binary-UART dialect (dongle_j11), same air and stack
+        hems = J11Dongle(air, timeline, mac=hems_mac, seed=hems_seed, name="hems-dongle")
+    else:
+        hems = EmulatedDongle(air, timeline, personality=personality, mac=hems_mac, seed=hems_seed,
+                              name="hems-dongle")
     world = WisunWorld(timeline, air, meter, hems)
     if serve:
         world.runner = EmulationRunner(timeline)
