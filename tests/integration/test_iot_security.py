@@ -215,3 +215,11 @@ def test_alarms_go_ahead_of_batches(run):
     run.run_for(2 * MIN)
     run.hes.on_other_push = original
     assert seen and seen[0] == c.ALARM and c.VALUES in seen
+
+
+def test_terminal_clocks_far_off_are_corrected_and_logged(run):
+    assert any("clock" in e.detail and "corrected" in e.detail for e in events(run, "iot-clock-corrected"))
+    now = run.fleet.clock.now()
+    joined = [t for t in run.world.terminals if t.node.joined and t.spec.terminal_id != "HOSTILE1"]
+    assert joined and all(abs(t.local_now() - now) < 5 for t in joined)
+    assert max(abs(t.spec.clock_offset_s) for t in run.world.terminals) > 60      # they started far off
