@@ -95,6 +95,7 @@ class JointReadResult:
     start: float
     wall_s: float
     expected_keys: set = field(default_factory=set)
+    outage_window: tuple | None = None
 
     @property
     def world(self) -> IotWorld:
@@ -106,14 +107,18 @@ class JointReadResult:
         dups = sum(co.duplicates for co in srv.companies.values())
         cmds = srv.commands
         ok = [p for p in cmds if p.ok]
-        alarms = [a["latency_s"] for co in srv.companies.values() for a in co.alarms]
+        answered = [p for p in cmds if p.answered]
+        alarm_rows = [a for co in srv.companies.values() for a in co.alarms]
+        alarms = [a["latency_s"] for a in alarm_rows]
+        out = self.outage_window
+        calm = [a["latency_s"] for a in alarm_rows if not (out and out[0] <= a["at"] <= out[1])]
         entries = [(h, t) for term in self.world.terminals for h, t in term.node.entry_times]
         by_hop = {}
         for hops in sorted({h for h, _ in entries}):
             times = [t for h, t in entries if h == hops]
             by_hop[str(hops)] = {"n": len(times), "p50_s": pct(times, 50), "p95_s": pct(times, 95)}
         rtt_by_hop = {}
-        for p in ok:
+        for p in answered:
             hops = self.world.hops(self.world.terminal(p.tid.decode().strip()))
             rtt_by_hop.setdefault(str(hops), []).append(p.done_at - p.sent_at)
         air = self.world.air
@@ -135,15 +140,17 @@ class JointReadResult:
             "alarms_raised": sum(len(t.alarms_raised) for t in self.world.terminals),
             "alarms_delivered": len(alarms),
             "alarm_latency_p95_s": pct(alarms, 95),
-            "round_trip_p50_s": pct([p.done_at - p.sent_at for p in ok], 50),
-            "round_trip_p95_s": pct([p.done_at - p.sent_at for p in ok], 95),
+            "alarm_latency_p95_outside_outage_s": pct(calm, 95),
+            "valve_refused_by_terminal": len(answered) - len(ok),
+            "round_trip_p50_s": pct([p.done_at - p.sent_at for p in answered], 50),
+            "round_trip_p95_s": pct([p.done_at - p.sent_at for p in answered], 95),
             "round_trip_by_hops": {h: {"n": len(v), "p50_s": pct(v, 50), "p95_s": pct(v, 95)}
                                    for h, v in sorted(rtt_by_hop.items())},
             "network_entry_p50_s": pct([t for _, t in entries], 50),
             "network_entry_p95_s": pct([t for _, t in entries], 95),
             "network_entry_by_hops": by_hop,
             "collection_rate": round(len(delivered) / expected, 4) if expected else None,
-            "command_success_rate": round(len(ok) / len(cmds), 4) if cmds else None,
+            "command_success_rate": round(len(answered) / len(cmds), 4) if cmds else None,
             "radio_j_per_day": {t.spec.terminal_id: round(t.radio_joules_per_day(), 2) for t in self.world.terminals},
             "iot_airtime_s": round(iot_air, 3),
             "air_frames": air.stats["frames"],
@@ -226,8 +233,11 @@ def run_scenario(s: JointReadScenario) -> JointReadResult:
     run = setup_scenario(s)
     fleet, world, hes, server, start, end = run.fleet, run.world, run.hes, run.server, run.start, run.end
     serial = serial_of(0)
+    window = None
     if s.outage:
-        fleet.mains(0).schedule_outage(start + s.outage[0] * DAY + 2 * HOUR + 17 * 60, s.outage[1] * HOUR)
+        at = start + s.outage[0] * DAY + 2 * HOUR + 17 * 60
+        fleet.mains(0).schedule_outage(at, s.outage[1] * HOUR)
+        window = (at, at + s.outage[1] * HOUR)
     gas = [t for t in world.terminals if t.kind == c.KIND_GAS]
     water = [t for t in world.terminals if t.kind == c.KIND_WATER]
     if s.alarms:
@@ -247,7 +257,7 @@ def run_scenario(s: JointReadScenario) -> JointReadResult:
             s.progress((fleet.clock.now() - start) / (run_until - start), fleet.clock.now())
     server._deliver([k for k in server.values if k not in server.delivered], fleet.clock.now())
     expected = {(t.spec.tid, h) for t in world.terminals for h in range(int(start + HOUR), int(end) + 1, HOUR)}
-    return JointReadResult(s, fleet, hes, server, start, time.perf_counter() - run.t0, expected)
+    return JointReadResult(s, fleet, hes, server, start, time.perf_counter() - run.t0, expected, window)
 
 
 async def _company(server, company, gas, hes, serial, start, end, per_day):
@@ -311,7 +321,8 @@ def _cli(args) -> int:
     fig = res.figures()
     print(f"hourly values: {fig['hourly_delivered']}/{fig['hourly_expected']} delivered "
           f"({fig['hourly_duplicates']} duplicates), collection rate {fig['collection_rate']}")
-    print(f"valve commands: {fig['valve_ok']}/{fig['valve_sent']} ok, round trip p95 {fig['round_trip_p95_s']} s")
+    print(f"valve commands: {fig['valve_ok']}/{fig['valve_sent']} ok ({fig['valve_refused_by_terminal']} refused by "
+          f"the terminal's safety rules), round trip p95 {fig['round_trip_p95_s']} s")
     print(f"alarms: {fig['alarms_delivered']}/{fig['alarms_raised']}, latency p95 {fig['alarm_latency_p95_s']} s")
     print(f"network entry p95 {fig['network_entry_p95_s']} s by hops {json.dumps(fig['network_entry_by_hops'])}")
     print(f"wall time {fig['wall_s']} s")

@@ -67,6 +67,8 @@ class PendingCommand:
     sent_at: float
     done_at: float | None = None
     ok: bool = False
+    answered: bool = False
+    """The terminal's authenticated result came back (ok, or refused by its safety rules)."""
     detail: str = ""
 
 
@@ -90,6 +92,7 @@ class ConnectionServer:
         self.commands: list[PendingCommand] = []
         self.log: list[tuple[float, str]] = []
         self.tasks: list = []
+        self._alarms_seen: set = set()
         hes.on_other_push = self.on_push
 
     def start(self) -> None:
@@ -134,6 +137,11 @@ class ConnectionServer:
                 self._deliver(fresh, now)
         elif mtype == c.ALARM:
             alarm = c.Alarm.decode(payload)
+            key = (tid, alarm.code, alarm.at)
+            if key in self._alarms_seen:             # repeated by the terminal (its ACK was lost)
+                self.stats["alarms-duplicate"] += 1
+                return
+            self._alarms_seen.add(key)
             co = self.companies.get(kind)
             entry = {"terminal": tid.decode().strip(), "alarm": c.ALARM_NAMES[alarm.code], "at": alarm.at,
                      "received": now, "latency_s": now - alarm.at}
@@ -159,7 +167,7 @@ class ConnectionServer:
         if cmd.done_at is not None:
             self.stats["results-duplicate"] += 1
             return
-        cmd.done_at, cmd.ok = now, res.result == c.RESULT_OK
+        cmd.done_at, cmd.ok, cmd.answered = now, res.result == c.RESULT_OK, True
         cmd.detail = f"terminal: {c.RESULT_NAMES[res.result]}, valve {'open' if res.valve_open else 'closed'}"
         cmd.company.results.append({"terminal": tid.decode().strip(), "counter": counter,
                                     "result": c.RESULT_NAMES[res.result], "valve_open": res.valve_open,

@@ -21,9 +21,10 @@ def _check(fig: dict, days: float, terminals: int) -> None:
     assert fig["hourly_duplicates"] == 0                                # ... exactly once
     assert fig["collection_rate"] == 1.0
     assert fig["gap_requests"] > 0                                      # the outage was filled from the stores
-    assert fig["valve_sent"] >= 2 and fig["valve_ok"] == fig["valve_sent"]
+    assert fig["valve_sent"] >= 2
+    assert fig["valve_ok"] + fig["valve_refused_by_terminal"] == fig["valve_sent"]   # every command answered
     assert fig["command_success_rate"] == 1.0
-    assert fig["alarms_delivered"] == fig["alarms_raised"] >= 1
+    assert fig["alarms_delivered"] == fig["alarms_raised"] >= 1                      # each alarm once
     assert fig["round_trip_p95_s"] is not None and fig["network_entry_p95_s"] is not None
     assert set(fig["network_entry_by_hops"]) == {"1", "2"}              # some terminals only via the relay
     assert all(j > 0 for j in fig["radio_j_per_day"].values())
@@ -37,6 +38,7 @@ def test_jointread_cli_short_run(tmp_path, capsys):
     assert rc == 0
     fig = json.loads(out.read_text())
     _check(fig, 2, 4)
+    assert fig["valve_ok"] == fig["valve_sent"]
     assert "hourly values:" in capsys.readouterr().out
     assert len(csv.read_text().splitlines()) >= 1 + fig["hourly_delivered"]      # header + every stored value
 
@@ -54,3 +56,5 @@ def test_jointread_eight_days_two_day_outage(tmp_path):
                  "--seed", "1", "--json", str(out)]) == 0
     fig = json.loads(out.read_text())
     _check(fig, 8, 6)
+    assert fig["valve_refused_by_terminal"] <= 1      # reopening after the leak shut-off needs a site visit
+    assert fig["round_trip_p95_s"] < 180 and fig["alarm_latency_p95_outside_outage_s"] < 120
