@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from sumame.firmware.routes.iot import codec as c
 
-from .ehan import EhanNode
+from .node import EhanNode
 
 HOUR, DAY = 3600, 86400
 LOST_AFTER_S = 1000.0
