@@ -8,7 +8,7 @@ from sumame.firmware.net import ieee802154 as mac, lowpan
 from sumame.firmware.net.pana import PanaPac, Retransmit
 from sumame.firmware.routes.iot.codec import APP_PORT
 
-from ..air import Air
+from ..air import CHANNELS, Air
 from ..timeline import Timeline
 from .ehan_mac import PANA_PORT, RELAY_PORT, _hops_of, _pairing, _Radio
 
@@ -20,7 +20,7 @@ class EhanNode(_Radio):
     woken. ``on_app(payload)``, ``on_joined(hops)``, ``on_lost()`` are the terminal's callbacks."""
 
     def __init__(self, air: Air, timeline: Timeline, mac_addr: bytes, *, terminal_id: bytes, psk: bytes,
-                 channel: int, role: str = "end", max_hops: int = 2, scan_s: float = 0.5,
+                 channel: int, role: str = "end", max_hops: int = 2, scan_s: float = 0.65,
                  random_bytes: Callable[[int], bytes] = os.urandom, relay_rate: float = 5.0,
                  retransmit: Retransmit = Retransmit()):
         super().__init__(air, timeline, mac_addr, channel=channel, pan_id=0xFFFF, random_bytes=random_bytes)
@@ -28,6 +28,9 @@ class EhanNode(_Radio):
             raise ValueError(f"role must be end, relay or sleep, got {role!r}")
         self.terminal_id, self.psk, self.role, self.max_hops = terminal_id, psk, role, max_hops
         self.scan_s = scan_s
+        self.known_channel = False
+        self._scan_plan: list[int] = []
+        self._scanned_all: list = []
         self.retransmit = retransmit
         self.awake = True
         self._awake_since = timeline.now()
@@ -82,16 +85,42 @@ class EhanNode(_Radio):
         return self.state == "joined"
 
     def join(self) -> None:
-        """Scan (beacon request), pick the nearest parent (fewest hops), authenticate."""
+        """Active scan (a beacon request per channel, ``scan_s`` dwell each), pick the nearest
+        parent (fewest hops), authenticate. The first entry scans every channel (33-60); a
+        rejoin tries the channel it knew first and scans them all only if that finds nothing."""
         self.wake()
         self.state, self.key, self.parent, self.coordinator = "scanning", None, None, None
         self.pan_id = 0xFFFF
         self._beacons.clear()
         self.join_started = self.timeline.now()        # network entry is timed per attempt
         self.stats["join-attempts"] += 1
+        known = self.channel if self.known_channel else None
+        self._scanned_all = []
+        self._scan_plan = [known] if known else list(CHANNELS)
+        self._scan_next()
+
+    def _scan_next(self) -> None:
+        if self.state != "scanning":
+            return
+        if not self._scan_plan:
+            self._scan_done()
+            return
+        self.channel = self._scan_plan.pop(0)
         self.seq = (self.seq + 1) & 0xFF
         self._transmit(mac.encode(mac.beacon_request_frame(self.seq)))
-        self.timeline.call_later(self.scan_s, self._scan_done)
+        self.timeline.call_later(self.scan_s, self._scan_dwell_over)
+
+    def _scan_dwell_over(self) -> None:
+        if self.state != "scanning":
+            return
+        if self._beacons:
+            self._scan_done()
+        elif not self._scan_plan and self.known_channel and len(self._scanned_all) == 0:
+            self._scanned_all.append(True)
+            self._scan_plan = [ch for ch in CHANNELS if ch != self.channel]
+            self._scan_next()
+        else:
+            self._scan_next()
 
     def _scan_done(self) -> None:
         if self.state != "scanning":
@@ -104,6 +133,7 @@ class EhanNode(_Radio):
             return
         hops, parent, pan = usable[0]
         self.parent, self.hops, self.pan_id = parent, hops, pan
+        self.known_channel = True
         self.coordinator = parent if hops == 1 else None
         self.state = "authenticating"
         self.pac = PanaPac(psk=self.psk, id_p=self.terminal_id, random_bytes=self.random_bytes,
