@@ -59,6 +59,15 @@ def test_pychonet_reads_gas_and_water_meters(nodes):
             assert got[0xE0] == water_t.store[max(water_t.store)][0]
             assert got[0xE1] == 0.001
             assert got[0xD0] == "Running Water"
+            assert await api.getAllPropertyMaps(gas_node.address, 0x02, 0x89, 0x01)
+            assert await api.echonetMessage(gas_node.address, 0x02, 0x89, 0x01, 0x62,
+                                            [{"EPC": e} for e in (0xE2, 0xEA, 0xEB, 0xEC)])
+            sg = api.state[gas_node.address]["instances"][0x02][0x89][0x01]
+            assert int.from_bytes(sg[0xE2], "big") == latest and sg[0xEB] == b"\x41" and sg[0xEA] == b"\x42"
+            gas_t.shut_off(2)                                              # earthquake: the valve closes
+            assert await api.echonetMessage(gas_node.address, 0x02, 0x89, 0x01, 0x62,
+                                            [{"EPC": e} for e in (0xEA, 0xEB, 0xEC)])
+            assert (sg[0xEA], sg[0xEB], sg[0xEC]) == (b"\x41", b"\x42", b"\x00\x00\x02")
             water_t.abnormal = True
             assert await water.update(0xE3) != got[0xE3]                   # the abnormal flag is live
         finally:

@@ -10,6 +10,11 @@ terminal's hourly store (litres = 0.001 m³):
   terminal does not measure, are no data 0xFFFFFFFE), E3 abnormal value 0x41/0x42, E5 ID (6 B).
 * 0x0282 gas: 80, 81, 82, 88, 8A, 9D-9F, E0 cumulative (0.001 m³), E2 48-slot log as above.
   (0x0282 has no valve EPC: the valve is an IoT-route matter, reference §2.2.)
+* 0x0289 smart gas meter (not in the MRA; EPC names from OpenECHO/pychonet), beside 0x0282 on a
+  gas terminal, Get only (the valve is status here, never an ECHONET Set): E2 cumulative, E3
+  unit (0x03 = 0.001 m³, as 0x0281 E1), E6 abnormal value 0x41/0x42, E8 closed by the centre
+  0x41/0x42, EA emergency shut-off 0x41/0x42, EB valve 0x41 open / 0x42 closed, EC the last 3
+  shut-off reasons (our alarm codes, oldest first, 0 = none: the real encoding is not public).
 """
 from __future__ import annotations
 
@@ -72,11 +77,38 @@ class MeterObject(EchonetObject):
         return b"".join(struct.pack(">I", x) for x in slots)
 
 
+def _flag(on: bool) -> bytes:
+    return b"\x41" if on else b"\x42"
+
+
+class SmartGasObject(EchonetObject):
+    def __init__(self, terminal, ident: _Ident):
+        super().__init__(Eoj(0x02, 0x89, 0x01))
+        t = terminal
+        self._add(0x80, lambda: b"\x30", announce=True)
+        self._add(0x82, lambda: b"\x00\x00R\x00")
+        self._add(0x88, lambda: b"\x42", announce=True)
+        self._add(0x8A, lambda: ident.maker_code.to_bytes(3, "big"))
+        self._add(0xE2, lambda: MeterObject._cumulative(self))
+        self._add(0xE3, lambda: b"\x03")
+        self._add(0xE6, lambda: _flag(t.abnormal))
+        self._add(0xE8, lambda: _flag(not t.valve_open and not t.shutoff_reasons))
+        self._add(0xEA, lambda: _flag(bool(t.shutoff_reasons) and not t.valve_open))
+        self._add(0xEB, lambda: _flag(t.valve_open), announce=True)
+        self._add(0xEC, lambda: bytes(([0, 0, 0] + list(t.shutoff_reasons))[-3:]))
+        self.terminal = terminal
+
+    _latest = MeterObject._latest
+
+
 class TerminalEchonetNode:
     def __init__(self, terminal, address: str, port: int = 3610):
         ident = _Ident(terminal.spec.terminal_id)
         self.device = MeterObject(terminal, ident)
-        self.node = EchonetNode([NodeProfile(ident, [self.device]), self.device])
+        devices = [self.device]
+        if terminal.spec.kind == "gas":
+            devices.append(SmartGasObject(terminal, ident))
+        self.node = EchonetNode([NodeProfile(ident, devices), *devices])
         self.address, self.port = address, port
         self.sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
