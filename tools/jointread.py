@@ -262,7 +262,8 @@ def run_scenario(s: JointReadScenario) -> JointReadResult:
 
 async def _company(server, company, gas, hes, serial, start, end, per_day):
     """Valve close at 10:00 and open at 10:30 JST (per_day = 2) on a rotating gas terminal; a
-    command waits while the head-end reports the meter in outage."""
+    command waits while the head-end reports the meter in outage, and (up to an hour) while the
+    meter's terminal table says the terminal has not joined again (after the meter's outage)."""
     day = 0
     while True:
         at = start + day * DAY + 10 * HOUR
@@ -273,6 +274,11 @@ async def _company(server, company, gas, hes, serial, start, end, per_day):
             await sleep_until(at + k * 30 * 60)
             while hes.meter(f"inproc://{serial}").in_outage:
                 await sleep(300)
+            for _ in range(60):
+                row = (await server.terminal_table(f"inproc://{serial}")).get(target.spec.terminal_id)
+                if row is not None and row["joined"]:
+                    break
+                await sleep(60)
             op = c.OP_CLOSE if k % 2 == 0 else c.OP_OPEN
             await server.valve(company, target.spec.tid, op)
         day += 1

@@ -272,6 +272,22 @@ class ConnectionServer:
         self._note(f"valve {c.OP_NAMES[op]} #{counter} for {tid.decode().strip()} from {company.name}: {detail}")
         return cmd
 
+    async def terminal_table(self, meter_id: str) -> dict[str, dict]:
+        """The meter's IoT terminal table (gateway attribute 2) through the head-end; {} when
+        the meter cannot be reached."""
+        try:
+            m = self.hes.meter(meter_id)
+            async with self.hes.session(m) as s:
+                rows = await s.get(CLASS_ID, GATEWAY_LN, 2)
+        except Exception:  # noqa: BLE001 - unreachable: the caller waits and asks again
+            return {}
+        out = {}
+        for row in rows.value:
+            tid, kind, joined, hops, cut, seen = (x.value for x in row.value)
+            out[bytes(tid).decode(errors="replace").strip()] = {
+                "kind": kind, "joined": bool(joined), "hops": hops, "cut_off": bool(cut), "last_seen": seen}
+        return out
+
     async def cut_off(self, tid: bytes, cut: bool = True) -> tuple[bool, str]:
         """Cut a terminal off the IoT route (or reconnect it) through the head-end's gateway."""
         meter_id = self.meter_of[tid]

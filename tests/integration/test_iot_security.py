@@ -223,3 +223,11 @@ def test_terminal_clocks_far_off_are_corrected_and_logged(run):
     joined = [t for t in run.world.terminals if t.node.joined and t.spec.terminal_id != "HOSTILE1"]
     assert joined and all(abs(t.local_now() - now) < 5 for t in joined)
     assert max(abs(t.spec.clock_offset_s) for t in run.world.terminals) > 60      # they started far off
+
+
+def test_terminal_table_through_the_head_end(run):
+    table = call(run, run.server.terminal_table(f"inproc://{run.fleet.serials[0]}"))
+    assert table["GAS00001"]["joined"] and table["GAS00001"]["kind"] == 1
+    assert table["RELAY001"]["kind"] == 0 and table["RELAY001"]["hops"] == 1
+    behind = [t.spec.terminal_id for t in run.world.terminals if run.world.hops(t) == 2]
+    assert all(table[b]["hops"] == 2 for b in behind)
