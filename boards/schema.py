@@ -249,6 +249,12 @@ SECTIONS: dict[str, Section] = {
         "relay_share": Key(NUM, 0.34, "share of emulated terminals placed behind the relay", check=in_range(0, 1)),
         "seed": Key(int, 1, "seed of the emulated terminals' placement, loss and flows"),
     }, "IoT route (Enhanced HAN joint reading of gas and water meters)"),
+    "quirks": Section({
+        "profiles": Key(list, [], "field-quirk profiles on from boot, 'NAME[:k=v,...]' "
+                                  "(drivers/emulated/quirks; emulated boards only)",
+                        check=lambda v: None if all(isinstance(x, str) for x in v) else "must be a list of strings"),
+        "preset": Key(str, "", "a set of profiles (e.g. kansai-meter, weak-link, flaky-dongle)"),
+    }, "field quirks of real meters and dongles (off unless listed)"),
     "watchdog": Section({
         "budget_ms": Key(NUM, 250, "ms a task may run without yielding", check=in_range(1, 60000, " ms")),
     }, "task watchdog"),
