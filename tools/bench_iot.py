@@ -176,7 +176,7 @@ def _airtime(quick: bool) -> list[Figure]:
 
 
 BENCHES = [
-    Bench("iot-terminals", _terminals, "IoT devices per meter: collection, round trip, poll answers"),
+    Bench("iot-terminals", _terminals, "IoT devices per meter: collection, round trip, acknowledged uplink"),
     Bench("iot-meters-per-core", _meters_per_core, "meters per core in virtual time with the IoT route on"),
     Bench("iot-airtime", _airtime, "airtime share the IoT route takes from the B-route on the meter's channel"),
 ]
