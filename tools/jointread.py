@@ -46,6 +46,7 @@ class JointReadScenario:
     lossy_link: bool = True
     max_hops: int = 2
     tail_s: float = 8 * HOUR
+    gap_fill: bool = True
     progress: object = None
 
 
@@ -223,7 +224,7 @@ def setup_scenario(s: JointReadScenario, before_boot=None) -> JointReadSetup:
         (gas_co if t.kind == c.KIND_GAS else water_co).keys[t.spec.tid] = t.spec.cmd_key
         meter_of[t.spec.tid] = f"inproc://{serial}"
     server = ConnectionServer(fleet.scheduler, hes, [gas_co, water_co], meter_of=meter_of, model=s.model,
-                              since=start + HOUR)
+                              since=start + HOUR, gap_fill=s.gap_fill)
     server.start()
     end = start + s.days * DAY
     return JointReadSetup(s, fleet, hes, server, {"gas": gas_co, "water": water_co}, start, end, t0)

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from sumame.tools.cli import main
+from sumame.tools.jointread import JointReadScenario, run_scenario
 
 KEYS = ("hourly_expected", "hourly_delivered", "hourly_duplicates", "valve_ok", "valve_sent",
         "alarm_latency_p95_s", "round_trip_p95_s", "network_entry_p95_s", "collection_rate",
@@ -41,6 +42,16 @@ def test_jointread_cli_short_run(tmp_path, capsys):
     assert fig["valve_ok"] == fig["valve_sent"]
     assert "hourly values:" in capsys.readouterr().out
     assert len(csv.read_text().splitlines()) >= 1 + fig["hourly_delivered"]      # header + every stored value
+
+
+def test_daily_uploads_alone_deliver_every_value():
+    """No outage and no gap fill: the terminals' once-a-day uploads carry every hourly value."""
+    r = run_scenario(JointReadScenario(days=1, gas=1, water=1, relay_share=0.0, outage=None, gap_fill=False,
+                                       valves_per_day=0, alarms=False, tail_s=3 * 3600))
+    fig = r.figures()
+    r.fleet.close()
+    assert fig["gap_requests"] == 0
+    assert fig["hourly_delivered"] == fig["hourly_expected"] == 48 and fig["hourly_duplicates"] == 0
 
 
 def test_jointread_cli_rejects_bad_outage(capsys):

@@ -167,7 +167,7 @@ class Terminal:
         at = midnight + self.spec.upload_at_s
         if at <= local:
             at += DAY
-        self._at_local(at, self._upload, midnight)
+        self._at_local(at, self._upload, int(at - self.spec.upload_at_s))      # the midnight of the upload day
 
     def _upload(self, midnight: int) -> None:
         if not self.running:
