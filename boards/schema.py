@@ -236,6 +236,21 @@ SECTIONS: dict[str, Section] = {
                         choices=("open", "wep", "wpa", "wpa2", "wpa3")),
         "passphrase": Key(str, "sumame-home-passphrase", "WPA passphrase"),
     }, "home Wi-Fi (LV B-route)"),
+    "iot": Section({
+        "enabled": Key(bool, False, "run the IoT route (Wi-SUN Enhanced HAN to gas/water terminals)"),
+        "max_devices": Key(int, 10, "IoT devices admitted at a time", check=in_range(1, 64)),
+        "max_hops": Key(int, 2, "hops to the meter (standard Enhanced HAN: one relay = 2)", check=in_range(1, 8)),
+        "clock_tolerance_s": Key(NUM, 60.0, "terminal clock error logged when corrected, s", check=in_range(1, 86400, " s")),
+        "uplink_gap_s": Key(NUM, 1.0, "s between IoT pushes to the head-end", check=in_range(0.01, 600, " s")),
+        "rate_per_s": Key(NUM, 0.5, "messages per second a terminal may send (burst 30)", check=in_range(0.01, 100)),
+        "terminals": Key(list, [], "allow-list: inline tables {mac, id, psk, kind = gas|water|relay}",
+                         check=lambda v: None if all(isinstance(x, dict) and {"mac", "id", "psk"} <= set(x) for x in v)
+                         else "must be tables with mac, id and psk"),
+        "emulated_gas": Key(int, 0, "emulated gas terminals `sumame emulate` adds (0-10)", check=in_range(0, 10)),
+        "emulated_water": Key(int, 0, "emulated water terminals `sumame emulate` adds (0-10)", check=in_range(0, 10)),
+        "relay_share": Key(NUM, 0.34, "share of emulated terminals placed behind the relay", check=in_range(0, 1)),
+        "seed": Key(int, 1, "seed of the emulated terminals' placement, loss and flows"),
+    }, "IoT route (Enhanced HAN joint reading of gas and water meters)"),
     "quirks": Section({
         "profiles": Key(list, [], "field-quirk profiles on from boot, 'NAME[:k=v,...]' "
                                   "(drivers/emulated/quirks; emulated boards only)",

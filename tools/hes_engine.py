@@ -140,6 +140,8 @@ class HeadEnd(OutageTracking):
         self.push_server = None
         self._counters: dict[str, TxCounter] = {}
         self._locks: dict[str, Queue] = {}
+        self.on_other_push = None
+        """``(meter state, push body values)`` for pushes of other push setups (IoT route)."""
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -354,7 +356,9 @@ class HeadEnd(OutageTracking):
         self.stats["pushes"] += 1
         came_back = m.in_outage
         m.last_seen = now
-        if body[0].value == oc.PUSH_INTERVAL:
+        if body[0].value not in (oc.PUSH_INTERVAL, oc.PUSH_ALARM) and self.on_other_push is not None:
+            self.on_other_push(m, body)        # e.g. the IoT route's pushes (tools/jointread_hes.py)
+        elif body[0].value == oc.PUSH_INTERVAL:
             minutes = body[2].value
             m.grid = minutes
             self._store_rows(m, minutes, body[3], "push", self.deadline(m))
