@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import random
 import socket
 import struct
 import time
@@ -37,15 +38,39 @@ LV_NAMES = {
     0xEF: "day/time for history 3"}
 
 
-class HemsClient:
-    """Blocking request/response over one UDP socket (ephemeral port)."""
+def default_bind(ip: str) -> str:
+    """Local address to listen on: a random 127.x.y.z for a loopback IPv4 meter (so it never
+    shares the meter's address:port), else the wildcard of the meter's family."""
+    if ip.startswith("127."):
+        while True:
+            local = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
+            if local != ip:
+                return local
+    return "::" if ":" in ip else "0.0.0.0"
 
-    def __init__(self, ip: str, port: int = 3610, timeout: float = 5.0):
+
+class HemsClient:
+    """Blocking request/response over one UDP socket bound to the ECHONET Lite port.
+
+    A node answers to the requester's port 3610 (ECHONET Lite Part 2 §1.2), not to the source
+    port, so the client listens on ``port`` at ``bind`` (default: ``default_bind(ip)``). ``bind``
+    must differ from the meter's own address when both run on one host."""
+
+    def __init__(self, ip: str, port: int = 3610, timeout: float = 5.0, bind: str | None = None):
         self.addr = (ip, port)
         family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+        local = bind or default_bind(ip)
+        if (":" in local) != (family == socket.AF_INET6):
+            raise ValueError(f"--bind {local} is not of the meter's address family")
+        if local == ip:
+            raise ValueError(f"--bind {local} is the meter's own address: use another local address")
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        self.sock.bind(("::1" if ip == "::1" else "::", 0) if family == socket.AF_INET6 else
-                       ("127.0.0.1" if ip.startswith("127.") else "0.0.0.0", 0))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self.sock.bind((local, port))
+        except OSError as exc:
+            self.sock.close()
+            raise OSError(f"cannot listen on {local} port {port}: {exc.strerror or exc}") from None
         self.timeout = timeout
         self.tid = int(time.monotonic() * 1000) & 0x7FFF
 
@@ -192,6 +217,9 @@ def add_parser(sub) -> None:
     p.add_argument("--ip", type=_ip, help="the meter's address (IPv4 or IPv6)")
     p.add_argument("--port", type=int, default=3610, help="UDP port (default 3610)")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer")
+    p.add_argument("--bind", type=_ip, default=None,
+                   help="local address to listen on at the ECHONET Lite port, where the meter "
+                        "answers (default: a random 127.x.y.z for a loopback meter, else any)")
     cmds = p.add_subparsers(dest="hems_command", metavar="SUBCOMMAND")
     g = cmds.add_parser("get", help="Get properties and print them decoded")
     g.add_argument("epcs", nargs="+", type=_epc, metavar="EPC", help="hex EPCs, e.g. E7 E8 E0")
@@ -213,7 +241,11 @@ def run(args) -> int:
         return discover(args)
     if args.ip is None:
         raise CliError("--ip ADDR is required (the meter's address)")
-    client = HemsClient(args.ip, args.port, args.timeout)
+    try:
+        client = HemsClient(args.ip, args.port, args.timeout, bind=args.bind)
+    except (ValueError, OSError) as exc:
+        print(f"sumame hems: {exc}")
+        return 1
     try:
         eoj = client.meter_eoj()
         hv = eoj.class_code == 0x028A
@@ -263,7 +295,8 @@ def cmd_history(client, eoj, hv, day: int, reverse: bool) -> int:
 def discover(args) -> int:
     probe = el.encode(Frame(1, CONTROLLER, Eoj.of(0x0EF000), Esv.GET, (Property(0xD6),)))
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((args.interface, 0))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((args.interface, args.port))     # answers come to our port 3610 (Part 2 §1.2)
         s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(args.interface))
         s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, struct.pack("b", 1))
         s.sendto(probe, ("224.0.23.0", args.port))

@@ -43,13 +43,32 @@ def test_history_prints_48_half_hours(node, capsys):
     assert all(l.endswith("kWh") or l.endswith("no data") for l in lines)
 
 
-def test_ipv6_loopback(node, capsys):
-    if len(node.endpoints) < 2:
-        pytest.skip("no IPv6 loopback on this host")
-    host, port = node.endpoints[1]
-    assert host == "::1"
-    assert main(["hems", "--ip", "::1", "--port", str(port), "get", "E7"]) == 0
-    assert " W" in capsys.readouterr().out
+def test_ipv6_in_a_network_namespace():
+    """The meter on ::1, sumame hems listening on its own address at 3610 (answers go to the
+    requester's 3610, Part 2 §1.2), in a namespace the test creates."""
+    from netns import last_json, run_in_netns, unshare_argv
+
+    if unshare_argv() is None:
+        pytest.skip("cannot create a network namespace (unshare -n) on this host")
+    code = """
+import contextlib, io, json
+from sumame.tools.cli import main
+from sumame.tools.sample_node import SampleNode
+with SampleNode("::1", port=3610) as node:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = main(["hems", "--ip", "::1", "--bind", "fd00:3610::2", "get", "E7"])
+    print(json.dumps({"rc": rc, "out": out.getvalue(), "w": node.readings.present().power_w,
+                      "odd": node.service.counters["odd-source-port"]}))
+"""
+    data = last_json(run_in_netns(code, addrs=("fd00:3610::2/128",), timeout=60))
+    assert data["rc"] == 0, data["out"]
+    assert " W" in data["out"] and data["odd"] == 0
+
+
+def test_bind_on_the_meters_own_address_is_refused(capsys):
+    assert main(["hems", "--ip", "127.0.0.1", "--bind", "127.0.0.1", "get", "E7"]) == 1
+    assert "meter's own address" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv, message", [
