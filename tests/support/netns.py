@@ -22,13 +22,26 @@ REPO = Path(__file__).resolve().parents[2]
 SUPPORT = Path(__file__).resolve().parent
 
 _PRELUDE = r'''
-import subprocess, sys
+import subprocess, sys, time
 def _ip(*a):
-    subprocess.run(["ip", *a], check=True, capture_output=True)
+    return subprocess.run(["ip", *a], check=True, capture_output=True, text=True).stdout
 _ip("link", "set", "lo", "up")
 _ip("link", "set", "lo", "multicast", "on")
 for _a in __ADDRS__:
-    _ip("-6" if ":" in _a else "-4", "addr", "add", _a, "dev", "lo")
+    _ip("-6" if ":" in _a else "-4", "addr", "add", _a, "dev", "lo", *(("nodad",) if ":" in _a else ()))
+_veth = __VETH__
+if _veth:   # a link with two ends, v0 (meter side) and v1 (client side): IPv6 multicast works there
+    _ip("link", "add", "v0", "type", "veth", "peer", "name", "v1")
+    for _dev, _a in zip(("v0", "v1"), _veth):
+        _ip("link", "set", _dev, "up")
+        _ip("-6", "addr", "add", _a, "dev", _dev, "nodad")
+for _dst, _src in __SOURCES__.items():   # packets to _dst leave from _src (not from _dst itself)
+    for _ in range(200):
+        if "proto kernel" in _ip("-6", "route", "show", "table", "local", _dst):
+            break
+        time.sleep(0.01)
+    _ip("-6", "route", "del", "local", _dst, "dev", "lo", "table", "local")
+    _ip("-6", "route", "add", "local", _dst, "dev", "lo", "table", "local", "src", _src)
 _ip("route", "add", "224.0.0.0/4", "dev", "lo")
 _ip("-6", "route", "add", "ff00::/8", "dev", "lo", "table", "local")
 sys.path.insert(0, __SUPPORT__)
@@ -47,12 +60,16 @@ def unshare_argv() -> list[str] | None:
     return argv if ok else None
 
 
-def run_in_netns(code: str, *, addrs=(), timeout: float = 60, env: dict | None = None
-                 ) -> subprocess.CompletedProcess:
+def run_in_netns(code: str, *, addrs=(), sources: dict | None = None, veth=None,
+                 timeout: float = 60, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``addrs``: extra "addr/len" on lo. ``sources``: {IPv6 dst: src} so that a client sending
+    to a meter address on the same lo leaves from its own address (as across a real link).
+    ``veth``: ("addr/len" of v0, "addr/len" of v1) to create a veth pair (lo has no IPv6
+    multicast)."""
     argv = unshare_argv()
     if argv is None:
         raise RuntimeError("cannot create a network namespace here (unshare -n / -rn refused)")
-    prelude = _PRELUDE.replace("__ADDRS__", repr(tuple(addrs))).replace("__SUPPORT__", repr(str(SUPPORT)))
+    prelude = _PRELUDE.replace("__ADDRS__", repr(tuple(addrs))).replace("__SUPPORT__", repr(str(SUPPORT))).replace("__SOURCES__", repr(dict(sources or {}))).replace("__VETH__", repr(tuple(veth or ())))
     full_env = dict(os.environ, **(env or {}))
     return subprocess.run([*argv, sys.executable, "-c", prelude + code], capture_output=True,
                           text=True, timeout=timeout, cwd=str(REPO), env=full_env)

@@ -160,7 +160,17 @@ def _scope(address: str) -> int:
 
 
 def _interface_of(ip: str) -> int:
-    """Interface index for IPv6 multicast: loopback for ::1, else the default (0)."""
+    """Interface index for IPv6 multicast: the interface holding ``ip`` (Linux
+    /proc/net/if_inet6), loopback for ::1, else 0 (the system's default)."""
+    try:
+        packed = ipaddress.IPv6Address(ip).packed.hex()
+        with open("/proc/net/if_inet6", encoding="ascii") as table:
+            for line in table:
+                fields = line.split()
+                if len(fields) >= 6 and fields[0] == packed:
+                    return int(fields[1], 16)
+    except (OSError, ValueError):
+        pass
     if ip == "::1":
         try:
             return socket.if_nametoindex("lo")
