@@ -144,7 +144,8 @@ SECTIONS: dict[str, Section] = {
         "pulse_ms": Key(NUM, 50, "coil pulse width, ms", check=in_range(1, 1000, " ms")),
     }, "latching relay of the switch"),
     "comms": Section({
-        "units": Key(list, ["lv-next-gen"], "comms units inserted at boot (emulated catalogue names)",
+        "units": Key(list, ["lv-next-gen"], "comms units inserted at boot (emulated catalogue names); "
+                                            "default lv-next-gen, hv-next-gen on an HV board",
                      check=lambda v: None if all(isinstance(x, str) for x in v) else "must be a list of names"),
     }, "swappable comms units"),
     "usb": Section({
@@ -290,6 +291,8 @@ def validate(path: str, data: dict) -> dict[str, dict[str, Any]]:
             if section.extra_keys and key_name not in section.keys:
                 values[key_name] = given[key_name]
         out[section_name] = values
+    if out.get("board", {}).get("kind") == "hv" and "units" not in (data.get("comms") or {}):
+        out["comms"]["units"] = ["hv-next-gen"]   # an HV meter's own unit, not the LV one (seed 002)
     if out.get("board", {}).get("kind") == "hv" and out.get("broute", {}).get("property_set") == "field-release-f":
         problems.append("[broute] property_set: 'field-release-f' is an LV (0x0288) set; an HV board "
                         "takes full, standard or mra-required")
