@@ -2,9 +2,9 @@
 
 A real HEMS meets meters that serve different subsets of the MRA, so the emulator can serve:
 
-* ``full``            every property sumame implements (LV 0x0288: 42 with reverse metering;
-                      HV 0x028A: 37). The superclass EPCs 0x84/0x85 are among them: see
-                      ``objects.DeviceObject`` for what each optional EPC carries.
+* ``full``            every property sumame implements (LV 0x0288: 38 with reverse metering,
+                      35 without; HV 0x028A: 42): the MRA's 42 LV EPCs less 84 85 87 99, which
+                      ``objects.DeviceObject`` explains; it also says what each optional EPC carries.
 * ``standard``        the set sumame served before property sets existed: MRA Release R
                       mandatory, conditional and the common optional ones, without the
                       superclass's optional EPCs 84-8C, 8E-9A except 8D 97 98.
