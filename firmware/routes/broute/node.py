@@ -13,9 +13,10 @@ instance) and a status word the service counts. Rules:
   are refused like unsupported ones (request order kept).
 * Unknown DEOJ (an object this node does not hold): dropped, unicast or multicast, whatever
   the ESV; counted and logged by the service. An SNA must come from the object that refuses
-  (SEOJ = the answering object), and the node has no such object to answer as; KAIT ELEMU and
-  PyPI echonetlite drop such frames too. (Reference §7 has no Part 2 text that asks for an
-  SNA; a Get to 0x013001 used to get a 0x52 "from" 0x013001, which no real meter sends.)
+  (SEOJ = the answering object), and the node has no such object to answer as; PyPI
+  echonetlite drops such frames too ("not ours"). The reference has no Part 2 text that asks
+  for an SNA here (smdn's SNA is an implementation choice); a Get to 0x013001 used to get a
+  0x52 "from" 0x013001, an object this meter does not have.
   Responses and notifications from others are ignored.
 """
 from __future__ import annotations
