@@ -70,7 +70,9 @@ def test_echonetlite_discovers_and_reads_the_meter():
             pytest.fail("PyPI echonetlite is missing under CI (it is in the 'test' extra)")
         pytest.skip("PyPI echonetlite not installed: pip install -e '.[test]'")
     if unshare_argv() is None:
-        pytest.fail("cannot create a network namespace (unshare -n); this test needs one")
+        if os.environ.get("CI") == "true":
+            pytest.fail("cannot create a network namespace (unshare -n); this test needs one")
+        pytest.skip("cannot create a network namespace here (unshare -n / -rn refused)")
     data = last_json(run_in_netns(CLIENT, timeout=90))
     assert ["127.0.0.2", 0x028801] in data["found"], data
     v = data["values"]

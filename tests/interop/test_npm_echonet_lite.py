@@ -52,7 +52,9 @@ def echonet_lite_module():
             pytest.fail(f"npm echonet-lite {VERSION} is missing under CI: {why}")
         pytest.skip(f"npm echonet-lite {VERSION} unavailable: {why}")
     if unshare_argv() is None:
-        pytest.fail("cannot create a network namespace (unshare -n); this test needs one")
+        if os.environ.get("CI") == "true":
+            pytest.fail("cannot create a network namespace (unshare -n); this test needs one")
+        pytest.skip("cannot create a network namespace here (unshare -n / -rn refused)")
     return module
 
 
