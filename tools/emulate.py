@@ -25,6 +25,10 @@ from .wisun_setup import attach_emulated_wisun, credentials_qr, qr_terminal_text
 from .status import collect, status_line, status_panel
 
 EMULATE_HOOKS: list = []
+EMULATE_PRE_BOOT_HOOKS: list = []
+"""``hook(runtime, args)`` before the meter boots (e.g. hardware extras of the IoT route)."""
+EMULATE_STATUS_ROWS: list = []
+"""``rows(runtime) -> [(name, value)]`` added to the live display and the headless status."""
 """Callables ``hook(runtime, args)`` that later layers register to add their services (routes,
 dongles); each appends to ``runtime.endpoints``. Options they need are added by
 ``EMULATE_OPTIONS`` callables ``add(parser)``."""
@@ -64,6 +68,8 @@ def add_parser(sub) -> None:
                         "(for tests and benches)")
     p.add_argument("--pcap", type=Path, metavar="FILE",
                    help="write the 920 MHz traffic to a pcap (IEEE 802.15.4, opens in Wireshark)")
+    from .quirks import add_options
+    add_options(p)
     for add in EMULATE_OPTIONS:
         add(p)
     p.set_defaults(func=run)
@@ -94,6 +100,10 @@ def run(args: argparse.Namespace) -> int:
         world = attach_emulated_wisun(rt, state_dir, personality=args.dongle_personality,
                                       mode=args.air_mode, pcap=str(args.pcap) if args.pcap else None,
                                       keep_flash=True)
+    from . import quirks
+    quirks.before_boot(rt, args)
+    for hook in EMULATE_PRE_BOOT_HOOKS:
+        hook(rt, args)
     rt.boot()
     try:
         for hook in EMULATE_HOOKS:
@@ -131,6 +141,9 @@ def run(args: argparse.Namespace) -> int:
     control.close()
     if world is not None:
         world.close()
+    note = quirks.at_exit(rt, args)
+    if note:
+        print(note, file=sys.stderr if not args.headless else sys.stdout)
     (state_dir / "clock").write_text(f"{rt.clock.now():.3f}\n")
     rt.close()
     lock.close()
@@ -220,13 +233,17 @@ def _headless(rt: Runtime, args, state_dir: Path) -> None:
     async def reporter():
         while True:
             print(status_line(collect(rt.meter)), flush=True)
+            for rows in EMULATE_STATUS_ROWS:
+                for name, value in rows(rt):
+                    print(f"status-{name.lower().replace(' ', '-')} {value}", flush=True)
             await sleep(args.status_interval * args.speed)
 
     rt.scheduler.spawn(reporter(), name="status-log", priority=Priority.UI, group="tools")
     _run(rt, args)
 
 
-KEYS = "s: swap comms unit · o: 60 s outage · u: USB dongle in/out · l: 8 kW overload 60 s · q: quit"
+KEYS = ("s: swap comms unit · o: 60 s outage · u: USB dongle in/out · l: 8 kW overload 60 s · "
+        "k: quirks pause/resume · q: quit")
 
 
 def _live(rt: Runtime, args, state_dir: Path) -> None:
@@ -284,6 +301,12 @@ def _on_key(key: str, rt: Runtime, operator: Operator) -> str:
             return operator.outage(60)
         if key == "l":
             return operator.load(8000, 60)
+        if key == "k":
+            engine = rt.extras.get("quirks")
+            if engine is None or not engine.quirks:
+                return "no quirks on (--quirk NAME, or sumame ctl quirk NAME on)"
+            engine.paused = not engine.paused
+            return f"quirks {'paused' if engine.paused else 'resumed'}: {', '.join(engine.quirks)}"
         if key == "u":
             port = rt.built.emulated.get("usb_port")
             if port is not None and port.plugged():
@@ -306,6 +329,12 @@ def _extra_rows(rt: Runtime, message: str) -> list[tuple[str, str]]:
         rows.append(("a-route LLS password", a["a-route-lls-password"]))
         rows.append(("a-route system title", a["a-route-system-title"]))
         rows.append(("a-route EK / AK", f"{a['a-route-block-key']} / {a['a-route-auth-key']}"))
+    engine = rt.extras.get("quirks")
+    if engine is not None and engine.quirks:
+        state = " (paused)" if engine.paused else ""
+        rows.append(("quirks" + state, " · ".join(f"{q.name} fired {q.fired}" for q in engine.quirks.values())))
+    for extra in EMULATE_STATUS_ROWS:
+        rows.extend(extra(rt))
     rows.append(("keys", message or KEYS))
     return rows
 
