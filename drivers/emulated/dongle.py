@@ -83,6 +83,8 @@ class EmulatedDongle(MoreCommands):
         self.mac = bytes.fromhex(self.mac_hex)
         self.ll_text = link_local_text(self.mac_hex)
         self.faults = DongleFaults()
+        self.quirks = None
+        """A ``quirks.wisun_hooks.DongleQuirks`` (field-quirk profiles, issue 17) or None."""
         self.stats: Counter[str] = Counter()
         self._sink: Callable[[bytes], None] | None = None
         self.unplugged = False
@@ -161,6 +163,10 @@ class EmulatedDongle(MoreCommands):
     def _out(self, data: bytes) -> None:
         if self.unplugged or self._sink is None:
             return
+        if self.quirks is not None:
+            data = self.quirks.output(data)
+            if data is None:
+                return
         f = self.faults
         if f.drop_output and f.rng.random() < f.drop_output:
             self.stats["fault-dropped-output"] += 1
@@ -198,10 +204,19 @@ class EmulatedDongle(MoreCommands):
 
     # StackHost ----------------------------------------------------------
     def stack_event(self, num: int, addr: bytes | None, param: int | None = None) -> None:
+        if self.quirks is not None and self.quirks.event(num, addr, param):
+            return
+        self.print_event(num, addr, param)
+
+    def print_event(self, num: int, addr: bytes | None, param: int | None = None) -> None:
         text = lowpan.format_ipv6(addr) if addr is not None else None
         self._out(fmt_event(num, text, self.p.dialect, param))
 
     def stack_pandesc(self, channel, pan_id, addr, lqi, pairing_id) -> None:
+        if self.quirks is not None:
+            lqi = self.quirks.pandesc(lqi)
+            if lqi is None:
+                return
         self._out(fmt_pandesc(channel, pan_id, addr.hex().upper(), lqi, self.p.dialect, pairing_id))
 
     def stack_edscan(self, levels) -> None:
@@ -209,6 +224,11 @@ class EmulatedDongle(MoreCommands):
         self._out(b"EEDSCAN\r\n" + pairs + b"\r\n" + (b"\r\n" if self.p.edscan_blank_line else b""))
 
     def stack_rx(self, dgram, src_mac: bytes, secured: bool, lqi: int) -> None:
+        if self.quirks is not None:
+            lqi = self.quirks.rx(dgram, lqi)
+            if lqi is None:
+                self.stats["quirk-dropped-rx"] += 1
+                return
         rx = RxUdp(lowpan.format_ipv6(dgram.src), lowpan.format_ipv6(dgram.dst), dgram.src_port,
                    dgram.dst_port, src_mac.hex().upper(), secured, dgram.payload, lqi, 0)
         line = fmt_erxudp(rx, self.layout)
@@ -266,6 +286,9 @@ class EmulatedDongle(MoreCommands):
         self._drain()
 
     def _run(self, item) -> None:
+        if self.quirks is not None and self.quirks.command(item):
+            self.stats["quirk-consumed-input"] += 1
+            return
         if isinstance(item, CommandLine):
             self._command(item)
         elif isinstance(item, SendToHeader):
@@ -555,6 +578,8 @@ class EmulatedDongle(MoreCommands):
             self._ok()
             return
         self._busy = True
+        if self.quirks is not None and self.quirks.sendto(dst, item.data):
+            return                       # the quirk ends it with end_sendto
 
         def done(result: int) -> None:
             self.stack_event(0x21, dst, result)
@@ -562,3 +587,34 @@ class EmulatedDongle(MoreCommands):
             self._done()
 
         self.stack.sendto(src_port, dst, port, sec, item.data, done)
+
+    # ------------------------------------------------------------------ for quirk profiles
+    def end_sendto(self, dst: bytes, result: int, delay_s: float = 0.0) -> None:
+        """End an SKSENDTO a quirk took over: EVENT 21 <dst> <result>, OK (after ``delay_s``)."""
+        def finish() -> None:
+            self.stack_event(0x21, dst, result)
+            self._ok()
+            self._done()
+        self._busy = True
+        if delay_s:
+            self.timeline.call_later(delay_s, finish)
+        else:
+            finish()
+
+    def end_sendto_failed(self) -> None:
+        """End an SKSENDTO a quirk refused with a FAIL line."""
+        self._done()
+
+    def write_line(self, text: str) -> None:
+        self._out(text.encode("ascii") + b"\r\n")
+
+    def skip_sendto_data(self) -> None:
+        self._skip_data = True
+
+    def fail(self, code: int) -> None:
+        self._fail(code)
+
+    def set_personality(self, personality: Personality) -> None:
+        """Become another model (a different stick plugged in): a power-on with its facts."""
+        self.p = personality
+        self._power_on()
