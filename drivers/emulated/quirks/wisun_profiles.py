@@ -554,8 +554,8 @@ class DongleWedge(WisunQuirk):
         counted = not (isinstance(item, CommandLine) and item.raw == b"")
         if not self.wedged and counted:
             self._count += 1
-            if self.params["after_n_cmds"] and self._count > self.params["after_n_cmds"]:
-                self._wedge(dq)
+            if self.params["after_n_cmds"] and self._count == self.params["after_n_cmds"]:
+                dq.later(0.0, self._wedge, dq)      # once this (the n-th) command has answered
         if not self.wedged or not counted:
             return False
         if name == "SKRESET" and self.params["recover"] == "skreset":
