@@ -16,6 +16,7 @@ a running emulator (in the runner thread when the world is served on a pty).
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Callable
 
 from sumame.firmware.net import lowpan
@@ -219,12 +220,22 @@ def hems_quirks(world, engine=None) -> DongleQuirks:
     return dq
 
 
-def _in_runner(world, fn: Callable) -> None:
+def _in_runner(world, fn: Callable, timeout_s: float = 5.0) -> None:
+    """Run ``fn`` in the world's runner thread (and wait for it), or here if none runs."""
     runner = getattr(world, "runner", None)
-    if runner is not None and runner._thread is not None and runner._thread.is_alive():
-        runner.call(fn)
-    else:
+    if runner is None or runner._thread is None or not runner._thread.is_alive() \
+            or runner._thread is threading.current_thread():
         fn()
+        return
+    done = threading.Event()
+
+    def call():
+        try:
+            fn()
+        finally:
+            done.set()
+    runner.call(call)
+    done.wait(timeout_s)
 
 
 def attach(world, quirk: WisunQuirk, engine=None) -> DongleQuirks:
