@@ -69,3 +69,23 @@ def test_link_quality_on_the_served_hems_dongle_sets_epandesc_lqi(world):
         port.close()
         detach(world, "link-quality")
     assert b"EPANDESC" in out and b"LQI:34" in out        # (-90 + 104.27) / 0.275 = 51.9 -> 0x34
+
+
+def test_profiles_switched_on_at_the_engine_act_on_the_served_hems_dongle(world):
+    from sumame.drivers.emulated.quirks.engine import QuirkEngine
+    from sumame.drivers.emulated.quirks.wisun_hooks import hems_quirks
+
+    engine = QuirkEngine(world.timeline)
+    hems_quirks(world, engine).follow()
+    engine.enable("dongle-wedge", {"after_n_cmds": "1", "mode": "er10"})
+    port = serial.Serial(world.hems_path, 115200, timeout=0.2)
+    try:
+        assert b"EVER" in _ask(port, b"SKVER\r\n", b"OK\r\n")
+        assert b"FAIL ER10" in _ask(port, b"SKVER\r\n", b"FAIL ER10\r\n")
+        engine.disable("dongle-wedge")
+        time.sleep(0.7)                                   # the dongle follows the engine
+        assert b"EVER" in _ask(port, b"SKVER\r\n", b"OK\r\n")
+    finally:
+        port.close()
+    report = engine.report()
+    assert any(e["quirk"] == "dongle-wedge" and "ER10" in e["detail"] for e in report["log"])

@@ -405,3 +405,18 @@ def test_no_quirks_by_default():
     assert EmulatedDongle(w.air, w.timeline, seed=1).quirks is None
     w.hems_dongle.quirks = None
     assert isinstance(w.join(), SessionJoined) and w.exchange() == (0, True)
+
+
+def test_a_j11_hems_dongle_takes_no_wisun_profiles():
+    from sumame.drivers.emulated.quirks.engine import QuirkEngine
+    from sumame.drivers.emulated.quirks.wisun_hooks import attach, hems_quirks
+    from sumame.drivers.emulated.wisun_world import build_wisun_world
+
+    world = build_wisun_world(personality="j11", serve=False, clock=VirtualClock(1_700_000_000.0), seed=1)
+    engine = QuirkEngine(world.timeline)
+    dq = hems_quirks(world, engine)
+    engine.enable("dongle-personality", {"model": "bp35a1"})
+    dq.sync()
+    assert not dq.supported and dq.quirks == {}
+    with pytest.raises(TypeError, match="J11"):
+        attach(world, make("link-quality", {}))

@@ -97,6 +97,14 @@ class DongleQuirks:
         self.endpoint = endpoint           # PtyEndpoint serving the dongle (replug), if any
         self.quirks: dict[str, WisunQuirk] = {}
         self.log: list[dict] = []
+        self._from_engine: set[str] = set()
+        self.supported = hasattr(dongle, "print_event")
+        """False for a dongle without the SKSTACK text interface (J11): profiles are not attached."""
+        if not self.supported:
+            log.warning("%s: the %s dialect takes no wisun quirk profiles", getattr(dongle, "name", "dongle"),
+                        type(dongle).__name__)
+        self._syncing = False
+        self._follow_timer = None
         self.session_peer: bytes | None = None   # link-local of the PAA while a session is up
         self.session_up_at: float | None = None
         stack = dongle.stack
@@ -125,7 +133,39 @@ class DongleQuirks:
     def _active(self) -> list[WisunQuirk]:
         if self.engine is not None and getattr(self.engine, "paused", False):
             return []
+        self.sync()
         return list(self.quirks.values())
+
+    def sync(self) -> None:
+        """Take over the engine's wisun profiles: ones switched on there (``--quirk``, ``ctl quirk
+        … on``) are attached here, ones switched off are detached."""
+        if self.engine is None or self._syncing or not self.supported:
+            return
+        self._syncing = True
+        try:
+            wanted = {n: q for n, q in list(self.engine.quirks.items()) if isinstance(q, WisunQuirk)}
+            for name in list(self._from_engine):
+                if wanted.get(name) is not self.quirks.get(name):
+                    self._from_engine.discard(name)
+                    self.remove(name)
+            for name, quirk in wanted.items():
+                if self.quirks.get(name) is not quirk:
+                    self.add(quirk)
+                    self._from_engine.add(name)
+        finally:
+            self._syncing = False
+
+    def follow(self, every_s: float = 0.5) -> "DongleQuirks":
+        """Sync with the engine every ``every_s`` s of the dongle's timeline (so profiles with
+        timers start at once even while the host is idle); real-time worlds only."""
+        if self._follow_timer is not None:
+            self._follow_timer.cancel()
+
+        def tick():
+            self.sync()
+            self._follow_timer = self.later(every_s, tick)
+        self._follow_timer = self.later(0.0, tick)
+        return self
 
     # ------------------------------------------------------------------ helpers for profiles
     def now(self) -> float:
@@ -209,7 +249,11 @@ class DongleQuirks:
 
 
 def hems_quirks(world, engine=None) -> DongleQuirks:
-    """The ``DongleQuirks`` of a world's HEMS dongle (created on first use)."""
+    """The ``DongleQuirks`` of a world's HEMS dongle (created on first use). With ``engine``
+    (a ``QuirkEngine``) every wisun profile switched on there acts on this dongle too::
+
+        hems_quirks(world, engine).follow()     # sumame emulate: once, after the world is built
+    """
     dongle = world.hems_dongle
     dq = getattr(dongle, "quirks", None)
     if dq is None:
