@@ -71,6 +71,9 @@ def test_momonga_recovers_from_a_silent_spell_by_reopening(meter):
     assert world.hems_dongle.stack.stats["pana-authenticated"] > joins
     events = [e["detail"] for e in dq.log if e["quirk"] == "silent-spell"]
     assert "spell ended by the re-join" in events and any("ERXUDP" in d for d in events)
+    traffic = dq.report()["traffic"]                              # what the report says momonga did
+    assert traffic["retries"] >= 1 and traffic["rejoins"] >= 1 and traffic["resets"] >= 1
+    assert traffic["recover_s"] and 0 < traffic["recover_s"][0] < 30
 
 
 def test_momonga_under_link_quality_at_minus_95_dbm(meter):

@@ -170,6 +170,8 @@ def test_link_quality_at_minus_95_dbm_answered_share_matches_the_loss():
     sigma = math.sqrt(n * 0.3 * 0.7)
     assert abs(answered - n * 0.7) < 4 * sigma, answered
     assert q.lost == n - answered and q.sent == n
+    traffic = w.dq.report()["traffic"]
+    assert traffic["sends"] == n + 1 and traffic["answered"] == answered + 1 and traffic["recover_s"]   # + the joined check
 
 
 def test_link_quality_above_the_threshold_loses_nothing_and_drifts_down():

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from .base import Quirk, QuirkError
 from .echonet_profiles import PROFILES as ECHONET_PROFILES
+from .wisun_dongle_profiles import PROFILES as DONGLE_PROFILES
 from .wisun_profiles import PROFILES as WISUN_PROFILES
 
 PROFILES: dict[str, type[Quirk]] = {cls.name: cls for cls in ECHONET_PROFILES}
-PROFILES.update({cls.name: cls for cls in WISUN_PROFILES})   # silent-spell: IP and Wi-SUN parts
+PROFILES.update({cls.name: cls for cls in WISUN_PROFILES + DONGLE_PROFILES})   # silent-spell: IP + Wi-SUN
 
 PRESETS: dict[str, list[str]] = {
     "kansai-meter": ["utility-profile:preset=kansai", "opc-cap:max_opc=7"],

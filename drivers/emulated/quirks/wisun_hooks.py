@@ -23,6 +23,7 @@ from sumame.firmware.net import lowpan
 
 from ...skstack_protocol import BadSendTo, CommandLine, SendToData, SendToHeader
 from .base import Quirk
+from .wisun_traffic import WisunTraffic
 
 log = logging.getLogger("sumame.quirks.wisun")
 
@@ -98,6 +99,7 @@ class DongleQuirks:
         self.quirks: dict[str, WisunQuirk] = {}
         self.log: list[dict] = []
         self._from_engine: set[str] = set()
+        self.traffic = WisunTraffic()
         self.supported = hasattr(dongle, "print_event")
         """False for a dongle without the SKSTACK text interface (J11): profiles are not attached."""
         if not self.supported:
@@ -176,6 +178,8 @@ class DongleQuirks:
 
     def record(self, name: str, what: str, detail: str) -> None:
         now = self.now()
+        if what == "dropped":
+            self.traffic.dropped(now)
         if self.engine is not None and hasattr(self.engine, "_record"):
             self.engine._record(now, name, what, detail)
         else:
@@ -211,9 +215,12 @@ class DongleQuirks:
     # ------------------------------------------------------------------ hooks (called by the dongle)
     def command(self, item) -> bool:
         name = item_name(item)
+        if name != "SKSENDTO-DATA" and not (isinstance(item, CommandLine) and item.raw == b""):
+            self.traffic.command(name)
         return any(q.on_command(self, name, item) for q in self._active())
 
     def sendto(self, dst: bytes, data: bytes) -> bool:
+        self.traffic.sent(data, self.now())
         return any(q.on_sendto(self, dst, data) for q in self._active())
 
     def event(self, num: int, addr: bytes | None, param: int | None) -> bool:
@@ -238,7 +245,15 @@ class DongleQuirks:
             lqi = q.on_rx(self, dgram, lqi)
             if lqi is None:
                 return None
+        if not (dgram.src_port == PANA_PORT and dgram.dst_port == PANA_PORT):
+            self.traffic.answered(self.now())
         return lqi
+
+    def report(self) -> dict:
+        """Per profile how often it fired, and how the host's traffic on this dongle went."""
+        return {"profiles": {n: {"params": dict(q.params), "evidence": q.evidence, "fired": q.fired}
+                             for n, q in self.quirks.items()},
+                "traffic": self.traffic.report(), "log": self.log[-2000:]}
 
     def output(self, data: bytes) -> bytes | None:
         for q in self._active():
