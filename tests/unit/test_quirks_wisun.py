@@ -32,9 +32,9 @@ GET_E7 = b"\x10\x81\x00\x01\x05\xff\x01\x02\x88\x01\x62\x01\xe7\x00"
 class World:
     """Meter dongle (PAA, answers each ECHONET datagram) + HEMS dongle with a DongleQuirks."""
 
-    def __init__(self, personality="bp35c2"):
+    def __init__(self, personality="bp35c2", mode="fast"):
         self.timeline = Timeline(VirtualClock(1_700_000_000.0))
-        self.air = Air(self.timeline, AirConfig(mode="fast", seed=1))
+        self.air = Air(self.timeline, AirConfig(mode=mode, seed=1))
         self.meter_dongle = EmulatedDongle(self.air, self.timeline, personality="bp35c2", seed=10,
                                            mac=METER_MAC, name="meter")
         self.meter = self._modem(self.meter_dongle)
@@ -102,16 +102,17 @@ class World:
         return bytes(self.raw[mark:])
 
 
-def joined_world(personality="bp35c2") -> World:
-    w = World(personality)
+def joined_world(personality="bp35c2", mode="fast") -> World:
+    w = World(personality, mode)
     assert isinstance(w.join(), SessionJoined)
     assert w.exchange() == (0, True)
     return w
 
 
 # ---------------------------------------------------------------------- P1 silent-spell
-def test_silent_spell_event21_ok_but_no_erxudp_until_the_spell_ends():
-    w = joined_world()
+@pytest.mark.parametrize("mode", ["fast", "accurate"])
+def test_silent_spell_event21_ok_but_no_erxudp_until_the_spell_ends(mode):
+    w = joined_world(mode=mode)
     q = w.on("silent-spell", duration_s=60, every_s=0, ends_on_reopen="false")
     mark = len(w.raw)
     assert w.exchange(2) == (0, False)             # EVENT 21 … 00 and OK, but no answer
@@ -205,8 +206,9 @@ def test_scan_hard_miss_prob_is_seeded():
 
 
 # ---------------------------------------------------------------------- P4 pana-fail
-def test_pana_fail_n_times_then_joins():
-    w = World()
+@pytest.mark.parametrize("mode", ["fast", "accurate"])
+def test_pana_fail_n_times_then_joins(mode):
+    w = World(mode=mode)
     q = w.on("pana-fail", n_failures=2)
     mark = len(w.raw)
     assert isinstance(w.join(), AuthFailed)
@@ -333,8 +335,9 @@ def test_dongle_wedge_mute_until_skreset():
     w.hems.command("SKVER").wait(2)
 
 
-def test_dongle_wedge_er10_after_time():
-    w = World()
+@pytest.mark.parametrize("mode", ["fast", "accurate"])
+def test_dongle_wedge_er10_after_time(mode):
+    w = World(mode=mode)
     w.on("dongle-wedge", after_n_cmds=0, after_s=10, mode="er10")
     w.hems.command("SKVER").wait()
     w.run(11)
@@ -376,8 +379,9 @@ def test_duty_cycle_event_32_refusals_and_event_33():
     assert w.exchange(99) == (0, True)
 
 
-def test_duty_cycle_refuse_with_er10():
-    w = joined_world()
+@pytest.mark.parametrize("mode", ["fast", "accurate"])
+def test_duty_cycle_refuse_with_er10(mode):
+    w = joined_world(mode=mode)
     w.on("duty-cycle", tx_budget_s=0.001, refuse="er10")
     w.hems.send_udp(METER_LL, 3610, GET_E7)
     w.run(2)
