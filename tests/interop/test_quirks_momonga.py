@@ -109,3 +109,26 @@ def test_momonga_under_link_quality_at_minus_95_dbm(meter):
     sigma = math.sqrt(n * 0.3 * 0.7)
     assert abs(answered - 0.7 * n) < 4 * sigma, (answered, n)
     assert abs(0.275 * seen_lqi - 104.27 - (-95)) < 0.3            # momonga saw −95 dBm
+
+
+def test_profiles_from_the_meters_quirk_engine_reach_the_hems_dongle(meter):
+    """The path ``sumame emulate --quirk`` takes: the profile is switched on at the runtime's
+    QuirkEngine; the HEMS dongle follows it and the engine's report counts what it did."""
+    from sumame.drivers.emulated.quirks.wisun_hooks import hems_quirks
+    from sumame.tools.quirks import attach_quirks
+
+    m, world = meter
+    engine = m.call(lambda rt: attach_quirks(rt, [("link-quality", {"rssi_dbm": "-75", "loss_pct": "0"})]))
+    dq = hems_quirks(world, engine).follow()
+    mo = _momonga(world)
+    mo.open()
+    try:
+        assert 0 <= mo.get_instantaneous_power() < 20000
+        seen_lqi = mo.lqi
+    finally:
+        mo.close()
+        m.call(lambda rt: engine.disable("link-quality"))
+    assert abs(0.275 * seen_lqi - 104.27 - (-75)) < 0.3
+    assert engine.report()["log"] and any(e["quirk"] == "link-quality" and e["what"] == "changed"
+                                          for e in engine.log)
+    assert dq.traffic.sends >= 1
