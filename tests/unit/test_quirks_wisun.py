@@ -426,3 +426,18 @@ def test_a_j11_hems_dongle_takes_no_wisun_profiles():
     assert not dq.supported and dq.quirks == {}
     with pytest.raises(TypeError, match="J11"):
         attach(world, make("link-quality", {}))
+
+
+def test_a_profile_that_raises_is_switched_off_and_the_dongle_keeps_serving():
+    from sumame.drivers.emulated.quirks.wisun_hooks import WisunQuirk
+
+    class Broken(WisunQuirk):
+        name = "broken"
+
+        def on_command(self, dq, name, item):
+            raise RuntimeError("bug")
+    w = World()
+    w.dq.add(Broken())
+    w.hems.command("SKVER").wait(2)                      # answered although the profile raised
+    assert "broken" not in w.dq.quirks
+    assert any(e["what"] == "error" and "RuntimeError" in e["detail"] for e in w.dq.log)

@@ -99,6 +99,7 @@ class DongleQuirks:
         self.quirks: dict[str, WisunQuirk] = {}
         self.log: list[dict] = []
         self._from_engine: set[str] = set()
+        self._broken: set[int] = set()
         self.traffic = WisunTraffic()
         self.supported = hasattr(dongle, "print_event")
         """False for a dongle without the SKSTACK text interface (J11): profiles are not attached."""
@@ -145,7 +146,8 @@ class DongleQuirks:
             return
         self._syncing = True
         try:
-            wanted = {n: q for n, q in list(self.engine.quirks.items()) if isinstance(q, WisunQuirk)}
+            wanted = {n: q for n, q in list(self.engine.quirks.items())
+                      if isinstance(q, WisunQuirk) and id(q) not in self._broken}
             for name in list(self._from_engine):
                 if wanted.get(name) is not self.quirks.get(name):
                     self._from_engine.discard(name)
@@ -213,19 +215,30 @@ class DongleQuirks:
         return lowpan.link_local(pac) if pac is not None else None
 
     # ------------------------------------------------------------------ hooks (called by the dongle)
+    def _call(self, quirk: WisunQuirk, hook: str, default, *args):
+        """One profile's hook; a profile that raises is switched off (logged), the dongle goes on."""
+        try:
+            return getattr(quirk, hook)(self, *args)
+        except Exception as exc:  # noqa: BLE001 - a broken profile must not stop the dongle
+            log.error("quirk %s: %s failed (%s: %s); switched off", quirk.name, hook, type(exc).__name__, exc)
+            self.record(quirk.name, "error", f"{hook}: {type(exc).__name__}: {exc}")
+            self.quirks.pop(quirk.name, None)
+            self._broken.add(id(quirk))              # not taken over from the engine again
+            return default
+
     def command(self, item) -> bool:
         name = item_name(item)
         if name != "SKSENDTO-DATA" and not (isinstance(item, CommandLine) and item.raw == b""):
             self.traffic.command(name)
-        return any(q.on_command(self, name, item) for q in self._active())
+        return any(self._call(q, "on_command", False, name, item) for q in self._active())
 
     def sendto(self, dst: bytes, data: bytes) -> bool:
         self.traffic.sent(data, self.now())
-        return any(q.on_sendto(self, dst, data) for q in self._active())
+        return any(self._call(q, "on_sendto", False, dst, data) for q in self._active())
 
     def event(self, num: int, addr: bytes | None, param: int | None) -> bool:
         for q in self._active():
-            if q.on_event(self, num, addr, param):
+            if self._call(q, "on_event", False, num, addr, param):
                 return True
         if num == EV_PANA_OK:
             self.session_peer, self.session_up_at = addr, self.now()
@@ -235,32 +248,32 @@ class DongleQuirks:
 
     def pandesc(self, lqi: int) -> int | None:
         for q in self._active():
-            lqi = q.on_pandesc(self, lqi)
+            lqi = self._call(q, "on_pandesc", lqi, lqi)
             if lqi is None:
                 return None
         return lqi
 
     def rx(self, dgram, lqi: int) -> int | None:
         for q in self._active():
-            lqi = q.on_rx(self, dgram, lqi)
+            lqi = self._call(q, "on_rx", lqi, dgram, lqi)
             if lqi is None:
                 return None
         if not (dgram.src_port == PANA_PORT and dgram.dst_port == PANA_PORT):
             self.traffic.answered(self.now())
         return lqi
 
+    def output(self, data: bytes) -> bytes | None:
+        for q in self._active():
+            data = self._call(q, "on_output", data, data)
+            if data is None:
+                return None
+        return data
+
     def report(self) -> dict:
         """Per profile how often it fired, and how the host's traffic on this dongle went."""
         return {"profiles": {n: {"params": dict(q.params), "evidence": q.evidence, "fired": q.fired}
                              for n, q in self.quirks.items()},
                 "traffic": self.traffic.report(), "log": self.log[-2000:]}
-
-    def output(self, data: bytes) -> bytes | None:
-        for q in self._active():
-            data = q.on_output(self, data)
-            if data is None:
-                return None
-        return data
 
 
 def hems_quirks(world, engine=None) -> DongleQuirks:
