@@ -232,8 +232,9 @@ class EmulatedDongle(MoreCommands):
         rx = RxUdp(lowpan.format_ipv6(dgram.src), lowpan.format_ipv6(dgram.dst), dgram.src_port,
                    dgram.dst_port, src_mac.hex().upper(), secured, dgram.payload, lqi, 0)
         line = fmt_erxudp(rx, self.layout)
-        if self.timing.rx_processing_s:
-            self.timeline.call_later(self.timing.rx_processing_s, self._out, line)
+        delay = self.timing.rx_processing_s + (self.quirks.rx_delay(dgram) if self.quirks is not None else 0.0)
+        if delay:
+            self.timeline.call_later(delay, self._out, line)
         else:
             self._out(line)
 

@@ -441,3 +441,16 @@ def test_a_profile_that_raises_is_switched_off_and_the_dongle_keeps_serving():
     w.hems.command("SKVER").wait(2)                      # answered although the profile raised
     assert "broken" not in w.dq.quirks
     assert any(e["what"] == "error" and "RuntimeError" in e["detail"] for e in w.dq.log)
+
+
+def test_link_quality_latency_jitter_delays_erxudp():
+    w = joined_world()
+    w.on("link-quality", rssi_dbm=-70, loss_pct=0, latency_jitter_s=2.0, seed=4)
+    delays = []
+    for i in range(10):
+        w.hems.send_udp(METER_LL, 3610, GET_E7).wait(10)
+        w._meter_answers()
+        t0 = w.timeline.now()
+        w.hems.wait_event(lambda e: isinstance(e, UdpReceived) and e.dst_port == 3610, 5)
+        delays.append(w.timeline.now() - t0)
+    assert max(delays) <= 2.0 + 0.6 and max(delays) - min(delays) > 0.5     # spread, within the bound

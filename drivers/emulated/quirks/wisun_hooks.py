@@ -88,6 +88,10 @@ class WisunQuirk(Quirk):
         """Octets about to go to the host; None = not written."""
         return data
 
+    def rx_delay(self, dq: "DongleQuirks", dgram) -> float:
+        """Extra s before a received datagram's ERXUDP line is printed."""
+        return 0.0
+
 
 class DongleQuirks:
     """The active wisun profiles of one emulated dongle (``dongle.quirks``)."""
@@ -261,6 +265,9 @@ class DongleQuirks:
         if not (dgram.src_port == PANA_PORT and dgram.dst_port == PANA_PORT):
             self.traffic.answered(self.now())
         return lqi
+
+    def rx_delay(self, dgram) -> float:
+        return sum(self._call(q, "rx_delay", 0.0, dgram) for q in self._active())
 
     def output(self, data: bytes) -> bytes | None:
         for q in self._active():

@@ -120,7 +120,8 @@ class LinkQuality(WisunQuirk):
     METI guideline's −88 dBm, once −104 dBm; the level swings with the weather). The RSSI starts
     at ``rssi_dbm`` and moves linearly to ``drift_to_dbm`` over ``drift_s`` (0 = no drift), plus
     Gaussian ``jitter_db`` per frame; it sets the LQI of ERXUDP's RSSI token and of EPANDESC
-    (LQI = (dBm + 104.27) / 0.275). Below ``threshold_dbm`` a frame is lost with ``loss_pct`` %:
+    (LQI = (dBm + 104.27) / 0.275); ``latency_jitter_s`` delays each ERXUDP by a uniform share of
+    it (retries on a poor link). Below ``threshold_dbm`` a frame is lost with ``loss_pct`` %:
     an SKSENDTO ends in ``EVENT 21 … 01`` (tx), a received datagram gives no ERXUDP (rx).
     No loss percentages were found in the field (the share is a parameter, a model)."""
 
@@ -130,6 +131,8 @@ class LinkQuality(WisunQuirk):
               "drift_to_dbm": Param(float, 0.0, "dBm reached after drift_s; 0 = no drift", lo=-110.0, hi=0.0),
               "drift_s": Param(float, 3600.0, "s to drift", lo=1.0, hi=30 * 86400.0),
               "jitter_db": Param(float, 0.0, "σ of the per-frame level, dB", lo=0.0, hi=20.0),
+              "latency_jitter_s": Param(float, 0.0, "each ERXUDP comes up to this many s late", lo=0.0,
+                                        hi=30.0),
               "loss_pct": Param(float, 30.0, "% of frames lost below threshold_dbm", lo=0.0, hi=100.0),
               "threshold_dbm": Param(float, -88.0, "level below which frames are lost", lo=-110.0, hi=-20.0),
               "applies": Param(str, "tx", "which frames are lost", choices=("tx", "rx", "both")),
@@ -181,6 +184,11 @@ class LinkQuality(WisunQuirk):
             self.fired += 1
             dq.record(self.name, "changed", f"ERXUDP LQI {lqi:02X} -> {new:02X} ({dbm:.1f} dBm)")
         return new
+
+    def rx_delay(self, dq, dgram):
+        if not self.params["latency_jitter_s"] or _is_pana(dgram):
+            return 0.0
+        return self.schedule.rng.uniform(0.0, self.params["latency_jitter_s"])
 
     def on_pandesc(self, dq, lqi):
         dbm = self.level(dq.now())
