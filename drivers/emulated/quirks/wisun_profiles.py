@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 from ...skstack_protocol import CommandLine
-from .base import Param, QuirkError  # noqa: F401
+from .base import Param
 from .echonet_profiles import SilentSpell as EchonetSilentSpell
 from .schedule import Schedule
 from .wisun_hooks import EV_BEACON, EV_EXPIRED, EV_PANA_FAIL, EV_PANA_OK, PANA_PORT, WisunQuirk, lqi_of_dbm
