@@ -22,7 +22,8 @@ commands (tables, TCP, manual security, SKPARAM, SKDSLEEP) live in ``dongle_more
 
 The radio side lives in ``wisun_stack.WisunStack`` on a shared ``Air``. Output goes to the
 sink set with ``attach_sink`` (a pty, or an in-process port), through the fault hooks
-(``faults``: drop / corrupt / delay output, drop input; ``unplug()`` / ``replug()``).
+(``faults``: drop / corrupt / delay output, drop input; ``unplug()`` / ``replug()``). Field-quirk
+profiles (issue 17) act through ``quirks`` (a ``quirks.wisun_hooks.DongleQuirks``, None = clean).
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ from .air import Air
 from .dongle_flash import DongleFlash
 from .dongle_models import _SAVED, _ZERO_ARG, PERSONALITIES, REGISTERS, Personality  # noqa: F401
 from .dongle_more import CommandError, MoreCommands, hexarg as _hexarg, ipv6arg as _ipv6
+from .dongle_quirk_api import QuirkSupport
 from .dongle_timing import DongleTiming, for_air
 from .timeline import Timeline
 from .wisun_stack import WisunStack
@@ -63,7 +65,7 @@ class DongleFaults:
         self.rng = random.Random(self.seed)
 
 
-class EmulatedDongle(MoreCommands):
+class EmulatedDongle(MoreCommands, QuirkSupport):
     def __init__(self, air: Air, timeline: Timeline, *, personality: str = "bp35c2",
                  mac: str | None = None, seed: int | None = None, name: str = "dongle",
                  flash_path: str | os.PathLike | None = None, timing: DongleTiming | None = None):
@@ -588,34 +590,3 @@ class EmulatedDongle(MoreCommands):
             self._done()
 
         self.stack.sendto(src_port, dst, port, sec, item.data, done)
-
-    # ------------------------------------------------------------------ for quirk profiles
-    def end_sendto(self, dst: bytes, result: int, delay_s: float = 0.0) -> None:
-        """End an SKSENDTO a quirk took over: EVENT 21 <dst> <result>, OK (after ``delay_s``)."""
-        def finish() -> None:
-            self.stack_event(0x21, dst, result)
-            self._ok()
-            self._done()
-        self._busy = True
-        if delay_s:
-            self.timeline.call_later(delay_s, finish)
-        else:
-            finish()
-
-    def end_sendto_failed(self) -> None:
-        """End an SKSENDTO a quirk refused with a FAIL line."""
-        self._done()
-
-    def write_line(self, text: str) -> None:
-        self._out(text.encode("ascii") + b"\r\n")
-
-    def skip_sendto_data(self) -> None:
-        self._skip_data = True
-
-    def fail(self, code: int) -> None:
-        self._fail(code)
-
-    def set_personality(self, personality: Personality) -> None:
-        """Become another model (a different stick plugged in): a power-on with its facts."""
-        self.p = personality
-        self._power_on()
