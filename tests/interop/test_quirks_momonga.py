@@ -90,6 +90,7 @@ def test_momonga_under_link_quality_at_minus_95_dbm(meter):
             answers.append(dgram.payload[2:4])
     mo = _momonga(world)
     mo.xmit_retries = 12
+    mo.recv_timeout = 5               # a loss is an EVENT 21 … 01 (resent at once); never wait on a slow host
     mo.open()
     try:
         quirk = make("link-quality", {"rssi_dbm": "-95", "loss_pct": "30", "seed": "11"})
