@@ -374,7 +374,7 @@ class EmulatedDongle(MoreCommands, QuirkSupport):
             if reg == 0x07:
                 value = self.stack.tx_counter
             elif reg == 0xFB:
-                value = int(self.stack.tx_limited)
+                value = int(self.stack.tx_limited or (self.quirks is not None and self.quirks.tx_limited()))
             elif reg == 0xFD:
                 value = int(self.stack.air.tx_time_in_window(self.stack) * 1000)
             text = value if width == 0 else f"{value:0{width}X}" if width > 1 else f"{value:X}"

@@ -374,8 +374,10 @@ def test_duty_cycle_event_32_refusals_and_event_33():
     assert results[0] == (0, True) and results[-1] == (1, False)
     w.hems.wait_event(lambda e: isinstance(e, TxLimit) and e.active, 1)
     assert b"EVENT 32\r\n" in w.raw
+    assert w.hems.command("SKSREG SFB").wait(2).lines == ["ESREG 1"]          # the limit flag
     w.run(61)
     w.hems.wait_event(lambda e: isinstance(e, TxLimit) and not e.active, 1)
+    assert w.hems.command("SKSREG SFB").wait(2).lines == ["ESREG 0"]
     assert w.exchange(99) == (0, True)
 
 

@@ -276,6 +276,10 @@ class DongleQuirks:
                 return None
         return data
 
+    def tx_limited(self) -> bool:
+        """A profile holds the transmit-time limit (SKSREG SFB reads 1)."""
+        return any(getattr(q, "limited", False) for q in self._active())
+
     def report(self) -> dict:
         """Per profile how often it fired, and how the host's traffic on this dongle went."""
         return {"profiles": {n: {"params": dict(q.params), "evidence": q.evidence, "fired": q.fired}
