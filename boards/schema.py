@@ -94,7 +94,7 @@ SECTIONS: dict[str, Section] = {
         "present_interval_s": Key(NUM, 1.0, "s between instantaneous reads", check=in_range(0.05, 60, " s")),
     }, "metering task"),
     "asic": Section({
-        "driver": Key(str, "emulated-atm90e32", choices=("emulated-atm90e32", "atm90e32")),
+        "driver": Key(str, "emulated-atm90e32", choices=("emulated-atm90e32", "atm90e32", "emulated-hal")),
         "spi_bus": Key(int, 0, "spidev bus", check=in_range(0, 9)),
         "spi_device": Key(int, 0, "spidev chip select", check=in_range(0, 9)),
         "spi_speed_hz": Key(int, 200_000, "Hz", check=in_range(10_000, 1_000_000, " Hz")),
@@ -117,7 +117,7 @@ SECTIONS: dict[str, Section] = {
         "profile_options": Key(dict, {}, "keyword options of the profile (e.g. pv_kw, base_w)"),
     }, "metering chip"),
     "storage": Section({
-        "driver": Key(str, "emulated-flash", choices=("emulated-flash", "file")),
+        "driver": Key(str, "emulated-flash", choices=("emulated-flash", "file", "compact-nvm")),
         "path": Key(str, "", "file or MTD device of the 'file' driver (e.g. /var/lib/sumame/flash.bin, "
                              "/dev/mtd0); empty = flash.bin in the state directory"),
         "page_size": Key(int, 4096, "bytes", choices=(256, 512, 1024, 2048, 4096, 8192)),

@@ -103,6 +103,10 @@ def add_parser(sub) -> None:
     q.add_argument("--loss", type=float, default=0.0, help="push (datagram) loss probability")
     q.add_argument("--latency-ms", type=float, default=0.0)
     q.add_argument("--db", type=Path, help="keep the head-end's database here (default: in memory)")
+    q.add_argument("--board", default="emulated-lv",
+                   help="LV board of the meters (emulated-lv-fleet: HAL-level parts, faster, smaller); "
+                        "HV meters use its -hv twin")
+    q.add_argument("--seed", type=int, default=1, help="seed of loads, push times and link losses")
     q.set_defaults(func=_fleet)
     from .mdms.cli import add_parsers as mdms_parsers
     mdms_parsers(hs)
@@ -327,7 +331,11 @@ def _fleet(args) -> int:
         raise CliError("need --meters >= 1, --days > 0 and 0 <= --outages <= 5")
     if not 0 <= args.loss < 1:
         raise CliError("--loss must be in [0, 1)")
-    spec = FleetSpec(meters=args.meters, hv_every=args.hv_every, loss=args.loss, latency_s=args.latency_ms / 1000)
+    if "-lv" not in args.board:
+        raise CliError(f"--board {args.board}: give an LV board name containing '-lv' "
+                       f"(e.g. emulated-lv, emulated-lv-fleet); HV meters use its -hv twin")
+    spec = FleetSpec(meters=args.meters, hv_every=args.hv_every, loss=args.loss,
+                     latency_s=args.latency_ms / 1000, board=args.board, seed=args.seed)
     outages = default_outages(DEFAULT_START, args.meters)[:args.outages]
     marks = {"next": 0.1}
 
