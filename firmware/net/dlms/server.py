@@ -19,6 +19,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from sumame.firmware.net.budget import REQUEST_UNITS, WorkBudget
+
 from . import axdr
 from .acse import TAG_AARQ, TAG_RLRQ
 from .apdu import decode_apdu
@@ -27,7 +29,7 @@ from .axdr import Data
 from .cosem.association_ln import AssociationLN
 from .cosem.base import AttrAccess, CosemError, CosemObject, MethodAccess, RequestContext
 from .descriptors import AttributeDescriptor, DataAccessResult, encode_result
-from .errors import ApduError, DecipheringError, DlmsError, ReplayError
+from .errors import ApduError, DecipheringError, DlmsError, LimitError, ReplayError
 from .initiate import Conformance
 from .notify import ExceptionResponse, ServiceError, StateError
 from .reader import encode_length
@@ -86,13 +88,16 @@ class CosemServer:
     security:        SecuritySetup for ciphered / HLS-GMAC associations (None = none offered)
     max_receive_pdu: the largest APDU we accept (announced in the InitiateResponse), bytes
     on_security_event(kind, detail): wire to EventLog.record(kind, source="a-route", ...)
+    request_units:   most decoding work one request may cost (``firmware/net/budget.py``);
+                     a request over it gets an exception-response before any work is done
     """
 
     def __init__(self, objects: Iterable[CosemObject], policies: Iterable[AssociationPolicy], *,
                  security: SecuritySetup | None = None, max_receive_pdu: int = 1024,
                  conformance: int | None = None, server_sap: int = 1,
                  random_bytes: Callable[[int], bytes] = os.urandom,
-                 on_security_event: Callable[[str, str], None] | None = None):
+                 on_security_event: Callable[[str, str], None] | None = None,
+                 request_units: int = REQUEST_UNITS):
         from .association import SERVER_CONFORMANCE
         self.objects: list[CosemObject] = list(objects)
         if not any(o.CLASS_ID == 15 and o.logical_name == CURRENT_ASSOCIATION for o in self.objects):
@@ -107,6 +112,7 @@ class CosemServer:
         self.random_bytes = random_bytes
         self.on_security_event = on_security_event
         self.counters: Counter[str] = Counter()
+        self.request_units = request_units
 
     def open_session(self, client_sap: int) -> Session:
         return Session(self, client_sap)
@@ -166,9 +172,12 @@ class CosemServer:
         elif assoc.policy is not None and assoc.policy.ciphered:
             return self._exception("unprotected APDU in a ciphered association",
                                    StateError.SERVICE_NOT_ALLOWED, ServiceError.OPERATION_NOT_POSSIBLE)
+        budget = WorkBudget.for_input(len(raw), self.request_units)
         try:
-            request = decode_apdu(raw)
+            request = decode_apdu(raw, budget)
         except ApduError as exc:
+            if isinstance(exc, LimitError):
+                self.counters["over_limit"] += 1
             known = raw[0] in (0xC0, 0xC1, 0xC3)
             return self._answer(assoc, protection, self._exception(
                 f"bad APDU: {exc}", StateError.SERVICE_NOT_ALLOWED if known else StateError.SERVICE_UNKNOWN,
