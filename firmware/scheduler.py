@@ -264,12 +264,19 @@ class Scheduler:
 
     strict:  re-raise an exception that escapes a task (tests); otherwise log it, keep the
              other tasks running and record it in ``crashed`` (emulation, field use).
+    cpu_in_virtual_time: on a virtual clock, every step also advances the clock by the CPU
+             time it took (a virtual meter on a real CPU): a task that hogs the CPU makes every
+             other task late in virtual time, as it would on the device.
     """
 
     def __init__(self, clock, *, watchdog_budget_s: float | None = None,
                  on_overrun: Callable[[Overrun], None] | None = None,
-                 watchdog_thread: bool = False, strict: bool = True):
+                 watchdog_thread: bool = False, strict: bool = True,
+                 cpu_in_virtual_time: bool = False):
         self.clock = clock
+        self.cpu_in_virtual_time = cpu_in_virtual_time and getattr(clock, "virtual", False)
+        self.longest_step: tuple[float, str] = (0.0, "")
+        """(seconds, task name) of the longest step so far (wall time)."""
         self.strict = strict
         self.watchdog_budget_s = watchdog_budget_s
         self.on_overrun = on_overrun
@@ -462,6 +469,10 @@ class Scheduler:
             self._current = None
             self.steps += 1
             self.step_seconds += elapsed
+            if elapsed > self.longest_step[0]:
+                self.longest_step = (elapsed, task.name)
+            if self.cpu_in_virtual_time:
+                self.clock.advance_to(self.clock.now() + elapsed)
             budget = self.watchdog_budget_s
             if budget is not None and elapsed > budget and not self._step_reported:
                 self._report(Overrun(task, elapsed, still_running=False))

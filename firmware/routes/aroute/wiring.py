@@ -21,7 +21,7 @@ import struct
 from sumame.firmware.events import Severity
 from sumame.firmware.net.dlms.association import SecuritySetup
 from sumame.firmware.net.dlms.wrapper import WrapperPdu
-from sumame.firmware.scheduler import Priority, Queue
+from sumame.firmware.scheduler import Priority, Queue, yield_now
 from sumame.hal.comms import Medium
 from sumame.hal.jst import floor_boundary
 
@@ -74,10 +74,14 @@ class InProcessEndpoint:
             conn = self.conns.get(conn_id)
             if conn is None:
                 conn = self.conns[conn_id] = self.app.connection(f"inproc#{conn_id}")
-            for reply in conn.receive(data, clock.now()):
-                self.network.reply(conn_id, reply)
-            if conn.broken:
+            conn.feed(data)
+            while conn.pending and not conn.closed:   # one request per step (see connection.py)
+                for reply in conn.step(clock.now()):
+                    self.network.reply(conn_id, reply)
+                await yield_now()
+            if conn.broken and self.conns.get(conn_id) is conn:
                 self.conns.pop(conn_id).close()
+            await yield_now()        # a full inbox must not keep this task from yielding
 
     def close(self) -> None:
         for conn in self.conns.values():
