@@ -182,7 +182,8 @@ class CosemServer:
             return self._answer(assoc, protection, self._exception(
                 f"bad APDU: {exc}", StateError.SERVICE_NOT_ALLOWED if known else StateError.SERVICE_UNKNOWN,
                 ServiceError.OTHER_REASON if known else ServiceError.SERVICE_NOT_SUPPORTED))
-        ctx = RequestContext(now, assoc.level, session.client_sap, session)
+        ctx = RequestContext(now, assoc.level, session.client_sap, session,
+                             {"protection": protection} if protection is not None else {})
         response = self._dispatch(session, request, ctx, protection)
         return self._answer(assoc, protection, response)
 

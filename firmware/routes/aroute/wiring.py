@@ -121,7 +121,7 @@ class ARouteApp:
         self.scale = energy_scale(meter.config.scaling)
         self.ciphered = section.get("ciphered", True)
         objects = build_model(meter.readings, scale=self.scale, breaker=switchgear.breaker,
-                              outage=switchgear.outage, events=meter.events, retention=meter.config.retention,
+                              control=switchgear.control, outage=switchgear.outage, events=meter.events, retention=meter.config.retention,
                               earliest=self._earliest(), tx_counter=self.tx_counter,
                               apply_soft_switch=self.set_soft_switch)
         self.hes = section.get("hes", f"127.0.0.1:{HES_DEFAULT_PORT}")
