@@ -100,13 +100,16 @@ class SkstackModem:
     by default; pass ``timeline.now`` / ``clock.now`` in emulation so virtual time counts)."""
 
     def __init__(self, port, *, baudrate: int = 115200, command_timeout_s: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic, read_timeout_s: float = 0.05):
+                 clock: Callable[[], float] = time.monotonic, read_timeout_s: float = 0.05,
+                 dialect: str | None = None):
         if isinstance(port, str):
             try:
                 port = serial.serial_for_url(port, baudrate=baudrate, timeout=read_timeout_s)
             except _PORT_ERRORS as exc:
                 raise DeviceNotFound(f"cannot open Wi-SUN dongle {port}: {exc}") from exc
         self.port = port
+        self.forced_dialect = dialect
+        """"se" / "c2" from the board ([wisun] dialect): EINFO's last token misleads on some sticks."""
         self.clock = clock
         self.command_timeout_s = command_timeout_s
         self.parser = HostParser(Layout("c2", rssi=False, hex_payload=True))
@@ -296,10 +299,11 @@ class SkstackModem:
         except CommsError as exc:
             if getattr(exc, "code", None) != 4:
                 raise
-        self.parser.layout = Layout(info.dialect, False, hex_payload)
-        if info.dialect == "c2":
+        dialect = self.forced_dialect or info.dialect
+        self.parser.layout = Layout(dialect, False, hex_payload)
+        if dialect == "c2":
             self._set_sa2().wait(timeout_s)
-        self.identity = RadioIdentity(info.mac, info.ip, version, info.dialect, info.channel, info.pan_id)
+        self.identity = RadioIdentity(info.mac, info.ip, version, dialect, info.channel, info.pan_id)
         return self.identity
 
     def _set_sa2(self) -> SkTicket:

@@ -53,10 +53,14 @@ def add_parser(sub) -> None:
                    help="address the IP B-route (ECHONET Lite, UDP 3610) serves on; repeat for "
                         "several (default: the board's, 127.0.0.1)")
     p.add_argument("--echonet-port", type=int, metavar="PORT", help="UDP port (default 3610)")
-    p.add_argument("--dongle-personality", choices=("bp35c2", "bp35a1", "rl7023-dss"), default="bp35c2",
-                   help="dialect of the HEMS-side emulated Wi-SUN dongle (default bp35c2)")
-    p.add_argument("--air-mode", choices=("fast", "accurate"), default="fast",
-                   help="virtual 920 MHz air: unthrottled, or airtime at 100 kbit/s with ARIB duty limits")
+    p.add_argument("--dongle-personality", choices=("bp35c2", "bp35a1", "rl7023-dss", "j11"), default="bp35c2",
+                   help="dialect of the HEMS-side emulated Wi-SUN dongle (default bp35c2; j11 = ROHM "
+                        "BP35C0-J11 binary UART, as in RATOC RS-WSUHA-J11)")
+    p.add_argument("--air-mode", choices=("fast", "accurate"), default="accurate",
+                   help="virtual 920 MHz air and dongle timing: 'accurate' (default) paces the dongles like "
+                        "real ones (115200-baud UART, airtime at 100 kbit/s, MAC ACKs, SKSCAN ~18 s at "
+                        "duration 6, SKJOIN a few seconds, ARIB duty limits); 'fast' is unthrottled "
+                        "(for tests and benches)")
     p.add_argument("--pcap", type=Path, metavar="FILE",
                    help="write the 920 MHz traffic to a pcap (IEEE 802.15.4, opens in Wireshark)")
     for add in EMULATE_OPTIONS:
@@ -87,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     world = None
     if board["wisun"]["enabled"] and board["wisun"]["port"] == "emulated":
         world = attach_emulated_wisun(rt, state_dir, personality=args.dongle_personality,
-                                      mode=args.air_mode, pcap=str(args.pcap) if args.pcap else None)
+                                      mode=args.air_mode, pcap=str(args.pcap) if args.pcap else None,
+                                      keep_flash=True)
     rt.boot()
     try:
         for hook in EMULATE_HOOKS:

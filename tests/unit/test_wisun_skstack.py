@@ -74,10 +74,16 @@ def test_device_parser_sendto_data_with_crlf_and_stray_empty_line():
     dp = sp.DeviceParser(sendto_args=6)
     data = b"ab\r\ncd\r\n\x00\x01\x02\x03\x04\x05"
     hdr = f"SKSENDTO 1 {METER_LL} 0E1A 1 0 {len(data):04X} ".encode()
-    items = dp.feed(hdr[:20]) + dp.feed(hdr[20:] + data[:3]) + dp.feed(data[3:] + b"\r\nSKVER\r\n")
-    assert isinstance(items[0], sp.SendToData) and items[0].data == data
-    assert items[0].tokens == ["1", METER_LL, "0E1A", "1", "0", f"{len(data):04X}"]
-    assert [i.text for i in items[1:]] == ["", "SKVER"]
+    first = dp.feed(hdr[:20])
+    assert first == [sp.EchoBytes(hdr[:20])]               # echoed as it arrives, before the line ends
+    items = first + dp.feed(hdr[20:] + data[:3]) + dp.feed(data[3:] + b"\r\nSKVER\r\n")
+    echo = b"".join(i.data for i in items if isinstance(i, sp.EchoBytes))
+    assert echo == hdr + b"\r\nSKVER\r\n"                  # the header and the lines, never the data
+    cmds = [i for i in items if not isinstance(i, sp.EchoBytes)]
+    assert isinstance(cmds[0], sp.SendToHeader) and cmds[0].length == len(data)
+    assert isinstance(cmds[1], sp.SendToData) and cmds[1].data == data
+    assert cmds[1].tokens == ["1", METER_LL, "0E1A", "1", "0", f"{len(data):04X}"]
+    assert [i.text for i in cmds[2:]] == ["", "SKVER"]
 
 
 def test_fail_codes_map_to_typed_comms_errors():
@@ -157,8 +163,9 @@ def test_sendto_unused_handle_and_stray_crlf_after_data():
     assert out.endswith(b"FAIL ER10\r\n")
     out = d.send(f"SKSENDTO 1 {METER_LL} 0E1A 0 0 0002 ".encode() + b"\r\n" + b"\r\n", run_s=1.0)
     assert out.startswith(f"SKSENDTO 1 {METER_LL} 0E1A 0 0 0002 \r\n".encode())
-    assert f"EVENT 21 {METER_LL} 0 02\r\nOK\r\n".encode() in out      # neighbour solicitation first
-    assert b"FAIL" not in out
+    # nobody on air answers the neighbour solicitation: no MAC ACK, no invented neighbour
+    assert f"EVENT 21 {METER_LL} 0 01\r\nOK\r\n".encode() in out
+    assert b"FAIL" not in out and b"EVENT 02" not in out and not d.dongle.stack.neighbours
 
 
 def test_sksendto_sec1_without_session_fails_event21_01():
