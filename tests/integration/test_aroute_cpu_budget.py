@@ -93,3 +93,32 @@ def test_a_flood_of_crafted_requests_leaves_metering_and_the_breaker_on_time():
     assert max(abs(a - b) for a, b in zip(trips, quiet_trips)) < budget
     assert rt.scheduler.overruns == [] and not [e for e in rt.meter.events if e.kind == "watchdog"]
     assert rt.scheduler.longest_step[0] < budget
+
+
+def test_a_get_may_build_at_most_request_rows_profile_entries():
+    """A reader (LLS) asking for the 5-min buffer 30 times in one GET-with-list: the entries of
+    all items count against one request's REQUEST_ROWS; the items past it are refused before
+    their rows are built (one day of data made 10 such items hold the loop 0.5 s before)."""
+    from sumame.firmware.net.dlms.descriptors import DataAccessResult as DAR
+    from sumame.firmware.net.dlms.server import REQUEST_ROWS
+    from sumame.firmware.routes.aroute.server import READER_SAP
+    from sumame.tools.hes_session import range_access
+
+    rt = meter(settle_s=3 * 3600)
+
+    async def go():
+        s = await open_session(rt, settings(rt, READER_SAP))
+        per_item = (await s.get(7, oc.PROFILE_5, 7)).value            # entries_in_use
+        out = await s.get_list([(7, oc.PROFILE_5, 2)] * 30)
+        wide = await s.get(7, oc.PROFILE_30, 2, range_access(T0 - 10 * 365 * 86400, T0 + 86400))
+        rows30 = (await s.get(7, oc.PROFILE_30, 7)).value
+        await s.release()
+        return per_item, out, wide, rows30
+    per_item, out, wide, rows30 = run(rt, go())
+    fits = REQUEST_ROWS // per_item
+    assert 0 < fits < 30
+    assert all(isinstance(r, axdr.Data) and len(r.value) == per_item for r in out[:fits])
+    assert out[fits:] == [DAR.OTHER_REASON] * (30 - fits)
+    assert len(wide.value) == rows30 > 0                              # a wide range over little data is fine
+    refusals = [e.detail for e in rt.meter.events if e.kind == "dlms-refused"]
+    assert any(f"exceeds the {REQUEST_ROWS} one request may return" in d for d in refusals)
