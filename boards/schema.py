@@ -234,6 +234,12 @@ SECTIONS: dict[str, Section] = {
                         choices=("open", "wep", "wpa", "wpa2", "wpa3")),
         "passphrase": Key(str, "sumame-home-passphrase", "WPA passphrase"),
     }, "home Wi-Fi (LV B-route)"),
+    "quirks": Section({
+        "profiles": Key(list, [], "field-quirk profiles on from boot, 'NAME[:k=v,...]' "
+                                  "(drivers/emulated/quirks; emulated boards only)",
+                        check=lambda v: None if all(isinstance(x, str) for x in v) else "must be a list of strings"),
+        "preset": Key(str, "", "a set of profiles (e.g. kansai-meter, weak-link, flaky-dongle)"),
+    }, "field quirks of real meters and dongles (off unless listed)"),
     "watchdog": Section({
         "budget_ms": Key(NUM, 250, "ms a task may run without yielding", check=in_range(1, 60000, " ms")),
     }, "task watchdog"),

@@ -329,14 +329,20 @@ class SkstackModem:
         return self.command(f"SKSETRBID {rbid}")
 
     def start_pan(self, channel: int, pan_id: int, *, lifetime_s: int = 900, auto_reauth: bool = True) -> SkTicket:
+        """Become the PAN coordinator / PANA authenticator (the meter's side), in the order the
+        manual's B-route tutorial and the public coordinator scripts use: echo off (SFE 0),
+        channel, PAN ID, session lifetime and auto-disconnect, beacon answers on (S15 1) —
+        asked for explicitly, although the manual says SKSTART implies it — then SKSTART."""
         if not 33 <= channel <= 60:
             raise ValueError("channel must be 33-60")
         if not 0 <= pan_id < 0xFFFF:
             raise ValueError("PAN ID must be 0-0xFFFE")
+        self.command("SKSREG SFE 0")
         self.command(f"SKSREG S2 {channel:02X}")
         self.command(f"SKSREG S3 {pan_id:04X}")
         self.command(f"SKSREG S16 {max(60, lifetime_s):X}")
         self.command(f"SKSREG S17 {int(auto_reauth)}")
+        self.command("SKSREG S15 1")
         return self.command("SKSTART")
 
     def scan(self, duration: int = 6, channel_mask: int = 0xFFFFFFFF) -> SkTicket:

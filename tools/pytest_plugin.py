@@ -94,6 +94,18 @@ def bench_board(request):
 
 
 @pytest.fixture
+def meter_quirks():
+    """``meter_quirks(runtime, "opc-cap:max_opc=5", ...)`` -> the runtime's QuirkEngine: turn
+    field-quirk profiles on and off in a HEMS project's tests (``.on(name, **params)``,
+    ``.off(name)``, ``.write_report(path)``); every profile is off unless asked for."""
+    from .quirks import attach_quirks, specs_from
+
+    def attach(runtime, *specs: str, preset: str | None = None):
+        return attach_quirks(runtime, specs_from(list(specs), preset))
+    return attach
+
+
+@pytest.fixture
 def meter_factory():
     from .runtime import build_runtime
 

@@ -74,7 +74,14 @@ class WisunWorld:
         self.air.close()
 
 
-def build_wisun_world(*, personality: str = "bp35c2", meter_personality: str = "bp35c2",
+METER_PERSONALITY = "bp35a1"
+"""The meter's own dongle (PAN coordinator / PAA). Public evidence of a route-B dongle acting as
+the meter side exists for the ROHM BP35A1 only (its manual's B-route tutorial and PAA commands,
+reference/skstack-ip.md §4.2 and §9); for BP35C2 / RS-WSUHA-P / RL7023 no such evidence was
+found, so the emulated meter uses a BP35A1."""
+
+
+def build_wisun_world(*, personality: str = "bp35c2", meter_personality: str = METER_PERSONALITY,
                       mode: str = "fast", clock=None, seed: int | None = None,
                       meter_mac: str | None = None, hems_mac: str | None = None,
                       pcap_path: str | None = None, hub: tuple[str, int] | None = None,

@@ -194,3 +194,24 @@ def test_ticket_lines_hold_the_response_text():
     assert m.command("SKVER").wait().lines == ["EVER 1.5.2"]
     assert m.command("SKSREG S3").wait().lines == ["ESREG FFFF"]
     assert m.link_local("001D129012345678").wait().value == "FE80:0000:0000:0000:021D:1290:1234:5678"
+
+
+def test_meter_side_driver_sends_what_coordinator_scripts_send_before_skstart():
+    """Echo off, beacon answers on, then SKSTART — asked for by the driver, not assumed."""
+    from sumame.drivers.emulated.dongle_serve import InProcessPort
+    from sumame.drivers.skstack import SkstackModem
+    d = Raw("bp35a1")
+    port = InProcessPort(d.dongle, d.timeline)
+    sent = []
+    write = port.write
+    port.write = lambda data: (sent.append(bytes(data)), write(data))[1]
+    m = SkstackModem(port, clock=d.timeline.now)
+    m.identify()
+    m.reset().wait()
+    m.set_credentials("00112233445566778899AABBCCDDEEFF", "SUMAMEPASS01").wait()
+    m.start_pan(33, 0x1234).wait()
+    lines = [line for line in b"".join(sent).decode().split("\r\n") if line]
+    start = lines.index("SKSTART")
+    assert "SKSREG SFE 0" in lines[:start] and "SKSREG S15 1" in lines[:start]
+    assert lines.index("SKSREG SFE 0") < lines.index("SKSREG S2 21") < lines.index("SKSREG S15 1") < start
+    assert d.dongle.regs[0xFE] == 0                        # the dongle's echo really is off
