@@ -25,6 +25,7 @@ MAX_EVENTS = 200
 """Most events one ``events`` request returns."""
 MAX_DEPTH = 8
 """Nesting a request may have (JSON arrays / objects); deeper is refused before parsing."""
+MAX_ARGS = 16
 SEND_TIMEOUT_S = 2.0
 
 
@@ -217,8 +218,8 @@ class ControlServer:
         except (ValueError, RecursionError) as exc:
             return {"ok": False, "error": f"request is not JSON: {exc}"}
         args = request.get("args", []) if isinstance(request, dict) else []
-        if not isinstance(args, list) or len(args) > 4:
-            return {"ok": False, "error": "args must be a list of at most 4 values"}
+        if not isinstance(args, list) or len(args) > MAX_ARGS:
+            return {"ok": False, "error": f"args must be a list of at most {MAX_ARGS} values"}
         return self.operator.execute(request if isinstance(request, dict) else {})
 
     def close(self) -> None:

@@ -25,7 +25,8 @@ def server(tmp_path):
     (b'{"command": "events", "args": [1e999]}', "infinity"),          # int(inf): OverflowError
     (b'{"command": "events", "args": [1000000000]}', f"1 to {MAX_EVENTS}"),
     (b'{"command": "outage", "args": [' + b"9" * 3000 + b"]}", "too large"),
-    (b'{"command": "load", "args": "0123456789"}', "at most 4"),
+    (b'{"command": "load", "args": "0123456789"}', "must be a list"),
+    (b'{"command": "quirk", "args": ' + json.dumps(["x"] * 17).encode() + b"}", "at most 16"),
 ])
 def test_bad_requests_get_a_one_line_error(server, raw, words):
     _, srv = server
