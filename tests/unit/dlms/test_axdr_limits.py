@@ -95,3 +95,13 @@ def test_legitimate_compact_arrays_still_decode_within_the_default_budget():
 def test_the_request_budget_is_capped_whatever_the_size():
     assert WorkBudget.for_input(10_000_000).limit == REQUEST_UNITS
     assert WorkBudget.for_input(10).limit < REQUEST_UNITS
+
+
+def test_a_range_bound_in_year_0_is_a_typed_error_not_a_crash():
+    """Found by the fuzz run with real deadlines: year 0 made calendar raise ValueError out of the
+    server (the A-route task would have died)."""
+    from sumame.firmware.net.dlms.cosem_time import CosemDateTime
+
+    raw = bytes.fromhex("0000" "0101" "01000000" "0000" "00" "00")[:12]
+    with pytest.raises(AxdrError):
+        CosemDateTime.from_bytes(raw).to_epoch()
