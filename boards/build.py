@@ -197,7 +197,8 @@ class Board:
 
         w = self["wifi"]
         ap = emulated["access_point"] = EmulatedAccessPoint(
-            w["ssid"], WifiSecurity(w["security"]), w["passphrase"], lease_address=self["broute"]["ip"][0])
+            w["ssid"], WifiSecurity(w["security"]), w["passphrase"], lease_address=self["broute"]["ip"][0],
+            extra_addresses=tuple(self["broute"]["ip"][1:]))
         hardware.extras["wifi"] = emulated["wifi"] = EmulatedWifiStation([ap])
 
     def build_asic(self, clock, *, profile: str | None = None) -> tuple[Any, dict[str, Any]]:

@@ -95,8 +95,9 @@ class BRouteApp:
         addresses = self.options.ip_addresses
         if Medium.WIFI in media and Medium.ETHERNET not in media and self.wifi is not None:
             try:
-                addresses = (join_home_network(self.wifi, self.wifi_ssid, self.wifi_passphrase,
-                                               self.meter.events),)
+                address = join_home_network(self.wifi, self.wifi_ssid, self.wifi_passphrase,
+                                            self.meter.events)
+                addresses = tuple(self.wifi.addresses) or (address,)   # IPv4 lease + IPv6
             except CommsError as exc:
                 self.meter.events.record("b-route-wifi", source="b-route", severity=Severity.WARNING,
                                          detail=f"Wi-Fi B-route not available: {exc}")

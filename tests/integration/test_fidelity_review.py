@@ -1,0 +1,47 @@
+"""Independent review of issue 16 (fidelity): defects found by attacking `sumame emulate` from outside."""
+import socket
+import subprocess
+import sys
+
+CLI = [sys.executable, "-m", "sumame.tools.cli"]
+
+
+def _get_e7(meter: str, me: str) -> bytes | None:
+    """A Get of E7 sent from an ephemeral port of ``me``; the answer is awaited on ``me``:3610."""
+    listen = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    send = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        listen.bind((me, 3610))
+        listen.settimeout(3)
+        send.bind((me, 0))
+        send.sendto(bytes.fromhex("1081000705FF010288016201E700"), (meter, 3610))
+        try:
+            return listen.recvfrom(2048)[0]
+        except socket.timeout:
+            return None
+    finally:
+        listen.close()
+        send.close()
+
+
+def test_lv_emulate_serves_every_echonet_ip_given():
+    """`--echonet-ip ADDR` says "repeat for several": on the LV board (Wi-Fi B-route) every
+    address given is served, not only the first (the Wi-Fi lease used to carry one address)."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as state:
+        proc = subprocess.Popen([*CLI, "emulate", "--headless", "--state-dir", state, "--air-mode", "fast",
+                                 "--status-interval", "1000", "--duration", "40", "--dlms-port", "0",
+                                 "--echonet-ip", "127.16.61.1", "--echonet-ip", "127.16.61.2"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            lines = [proc.stdout.readline()]
+            while lines[-1].startswith(("sumame emulate", "endpoint", "route-b", "a-route")):
+                lines.append(proc.stdout.readline())
+            assert "endpoint echonet-udp 127.16.61.1:3610\n" in lines, lines
+            assert "endpoint echonet-udp 127.16.61.2:3610\n" in lines, lines
+            for meter in ("127.16.61.1", "127.16.61.2"):
+                reply = _get_e7(meter, "127.16.61.9")
+                assert reply is not None and reply[10] == 0x72, (meter, reply)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
