@@ -45,3 +45,16 @@ def test_lv_emulate_serves_every_echonet_ip_given():
         finally:
             proc.terminate()
             proc.wait(timeout=20)
+
+
+def test_j11_dongle_keeps_its_factory_mac_across_restarts(tmp_path):
+    """A real BP35C0-J11's EUI-64 is factory-programmed: restarting `sumame emulate` on the same
+    state dir must not give the HEMS a new dongle (the SKSTACK personalities already keep theirs)."""
+    from sumame.drivers.emulated.wisun_world import build_wisun_world
+
+    macs = []
+    for _ in range(2):
+        world = build_wisun_world(personality="j11", serve=False, flash_dir=str(tmp_path))
+        macs.append(world.hems_dongle.mac_hex)
+    assert macs[0] == macs[1], macs
+    assert (tmp_path / "hems-dongle-j11.flash.json").exists()
