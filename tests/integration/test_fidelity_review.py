@@ -58,3 +58,37 @@ def test_j11_dongle_keeps_its_factory_mac_across_restarts(tmp_path):
         macs.append(world.hems_dongle.mac_hex)
     assert macs[0] == macs[1], macs
     assert (tmp_path / "hems-dongle-j11.flash.json").exists()
+
+
+def test_a_set_that_changes_a_status_map_property_is_announced():
+    """9D (status-change announcement map) lists 80 81 88: when a Set changes 81 (installation
+    location) the meter announces the new value by INF (ECHONET Lite Part 2 §4.3.1 / Appendix:
+    properties of the status-change map are announced when they change), to every client."""
+    from sumame.firmware.net import echonet as el
+    from sumame.tools.sample_node import SampleNode
+
+    with SampleNode("127.16.62.1", port=3610):
+        listen = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        send = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        listen.bind(("127.16.62.9", 3610))
+        listen.settimeout(3)
+        send.bind(("127.16.62.9", 0))
+        try:
+            meter = ("127.16.62.1", 3610)
+            send.sendto(bytes.fromhex("1081000105FF01028801610181010A"), meter)   # SetC 81 = 0x0A
+            frames = [el.decode(listen.recvfrom(2048)[0])]
+            send.sendto(bytes.fromhex("1081000205FF01028801610181010A"), meter)   # same value again
+            try:
+                while True:
+                    frames.append(el.decode(listen.recvfrom(2048)[0]))
+            except socket.timeout:
+                pass
+        finally:
+            listen.close()
+            send.close()
+    esvs = [(f.esv, f.tid) for f in frames]
+    infs = [f for f in frames if f.esv is el.Esv.INF]
+    assert (el.Esv.SET_RES, 1) in esvs and (el.Esv.SET_RES, 2) in esvs, esvs
+    assert len(infs) == 1, esvs                      # announced once: the second Set changed nothing
+    inf = infs[0]
+    assert inf.seoj == el.Eoj(0x02, 0x88, 0x01) and [(p.epc, p.edt) for p in inf.props] == [(0x81, b"\x0a")]
