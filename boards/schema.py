@@ -212,6 +212,18 @@ SECTIONS: dict[str, Section] = {
                         choices=("open", "wep", "wpa", "wpa2", "wpa3")),
         "passphrase": Key(str, "sumame-home-passphrase", "WPA passphrase"),
     }, "home Wi-Fi (LV B-route)"),
+    "firmware": Section({
+        "enabled": Key(bool, True, "code flash with A/B image slots and the bootloader (sumame emulate/simulate)"),
+        "page_size": Key(int, 4096, "bytes per code flash page", choices=(1024, 2048, 4096, 8192)),
+        "slot_pages": Key(int, 128, "pages per image slot (the last one holds the transfer bitmap)",
+                          check=in_range(4, 4096, " pages")),
+        "block_size": Key(int, 512, "DLMS image_block_size, bytes", check=in_range(16, 4096, " bytes")),
+        "release_keys": Key(list, [], "hex raw Ed25519 public keys of the utility's release signers; "
+                                      "empty = the emulation release key (emulation only)",
+                            check=lambda v: None if len(v) <= 8 and all(
+                                isinstance(x, str) and re.fullmatch(r"[0-9a-fA-F]{64}", x) for x in v)
+                            else "must list at most 8 keys of 64 hex digits"),
+    }, "firmware images and updates"),
     "watchdog": Section({
         "budget_ms": Key(NUM, 250, "ms a task may run without yielding", check=in_range(1, 60000, " ms")),
     }, "task watchdog"),
