@@ -65,10 +65,11 @@ class Runtime:
             meter = Meter(self.config, self.built.hardware, self.scheduler, old.storage.layout)
             self.meter = meter
             self.resets += 1
+            task.group = meter.group    # what boot spawns from this task belongs to the new meter
             meter.boot()
             for callback in self.on_reboot:
                 callback(meter)
-        self.scheduler.spawn(reset(), name="system-reset", priority=Priority.STORAGE, group="system-reset")
+        task = self.scheduler.spawn(reset(), name="system-reset", priority=Priority.STORAGE, group="system-reset")
 
     def close(self) -> None:
         """Release tasks and files (the meter is not shut down: use meter.shutdown())."""

@@ -13,6 +13,7 @@ Events (source "bootloader"): ``firmware`` (what runs), ``firmware-update`` (tra
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from sumame.firmware.events import Severity
 from sumame.firmware.scheduler import Priority, sleep
@@ -92,6 +93,7 @@ class Lifecycle:
                 self.loader.abandon_trial()
             return
         state = self.loader.commit(running)
+        self.decision.running = replace(running, trial=False)
         self.self_test = "passed"
         self.agent.status = TransferStatus.ACTIVATION_SUCCESSFUL
         meter.events.record("firmware-committed", source=SOURCE,
