@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "sumame.tools.control",
     "sumame.tools.hems",
     "sumame.tools.hes",
+    "sumame.tools.firmware_cli",
     "sumame.tools.fuzz.runner",
     "sumame.tools.mutation.runner",
 ]
