@@ -20,6 +20,8 @@ from sumame.firmware.scheduler import Scheduler
 from .cli import CliError
 from .emulated_hw import spawn_hardware_tasks
 
+RESET_DELAY_S = 1.0
+
 
 @dataclass
 class Runtime:
@@ -59,7 +61,7 @@ class Runtime:
         from sumame.firmware.scheduler import Priority, sleep
 
         async def reset() -> None:
-            await sleep(0)
+            await sleep(RESET_DELAY_S)    # the answer that asked for the reset goes out first
             old = self.meter
             old.shutdown()
             meter = Meter(self.config, self.built.hardware, self.scheduler, old.storage.layout)

@@ -57,7 +57,10 @@ class Lifecycle:
                       + (" on trial" if running.trial else ""))
         self.agent = UpdateAgent(self.loader, running, block_size=self.block_size, report=self._report,
                                  reset=self._restart)
+        if any(n.kind in ("update-rolled-back", "image-refused") for n in self.decision.notes):
+            self.agent.status = TransferStatus.ACTIVATION_FAILED
         if running.trial:
+            self.agent.status = TransferStatus.ACTIVATION_INITIATED
             self.meter.scheduler.spawn(self._trial(), name="firmware-self-test", priority=Priority.STORAGE)
 
     def _report(self, kind: str, detail: str, alarm: bool) -> None:

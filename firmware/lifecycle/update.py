@@ -134,6 +134,7 @@ class UpdateAgent:
                     raise ImageError("truncated", f"header says {header.total_size} bytes, transfer is {record.size}")
             except ImageError as exc:
                 if len(data) >= PAYLOAD_OFFSET:
+                    self.status = TransferStatus.VERIFICATION_FAILED
                     raise self._refuse(exc.kind, f"block 0: {exc.detail}") from None
         slot = self.loader.slots[record.slot]
         try:

@@ -27,6 +27,7 @@ from sumame.hal.jst import floor_boundary
 
 from .connection import MeterConnection
 from .counters import PersistentReplayGuard, PersistentTxCounter
+from .image_binding import image_transfer_objects
 from .keys import secrets_from_board
 from .link import LinkConditions
 from .model import build_model
@@ -120,6 +121,7 @@ class ARouteApp:
                               outage=switchgear.outage, events=meter.events, retention=meter.config.retention,
                               earliest=self._earliest(), tx_counter=self.tx_counter,
                               apply_soft_switch=self.set_soft_switch)
+        objects += image_transfer_objects(getattr(meter, "lifecycle", None))
         self.hes = section.get("hes", f"127.0.0.1:{HES_DEFAULT_PORT}")
         self.pusher = Pusher(None, meter.readings, meter.events, channel=None, ciphered=self.ciphered,
                              destination=self.hes, transport=section.get("push_transport", "tcp"),
