@@ -56,6 +56,23 @@ async def transfer(hes, meter_id: str, image: bytes, progress: Callable[[str, st
     return {"blocks": count, "sent": len(missing)}
 
 
+async def _why(hes, meter_id: str) -> str:
+    """The meter's own account of a refusal: its transfer status and newest security event."""
+    from sumame.firmware.routes.aroute import obis_codes as oc
+    from sumame.firmware.routes.aroute.event_logs import EVENT_NAMES
+
+    try:
+        async with hes.session(hes.meter(meter_id)) as s:
+            status = (await s.get(18, IMAGE_TRANSFER, 6)).value
+            log = (await s.get(7, oc.SECURITY_LOG, 2)).value
+    except Exception:  # noqa: BLE001 - nothing more to learn
+        return ""
+    names = [EVENT_NAMES.get(row.value[1].value, "?") for row in log]
+    ours = [n for n in names if n.startswith(("image-", "update-"))]
+    return f"; meter status: {STATUS_NAMES.get(status, status)}, newest firmware security event: " \
+           f"{ours[-1] if ours else 'none'}"
+
+
 async def update_meter(hes, meter_id: str, image: bytes, *, progress: Callable[[str, str], None] | None = None,
                        settle_timeout_s: float = 600.0, poll_s: float = 10.0) -> dict:
     """{"meter", "ok", "status", "firmware", "blocks", "sent", "detail"}."""
@@ -66,7 +83,7 @@ async def update_meter(hes, meter_id: str, image: bytes, *, progress: Callable[[
     try:
         result.update(await transfer(hes, meter_id, image, progress))
     except Exception as exc:   # noqa: BLE001 - any refusal or link failure is this meter's failure
-        result["detail"] = f"transfer: {exc}"
+        result["detail"] = f"transfer: {exc}" + await _why(hes, meter_id)
         return result
     m = hes.meter(meter_id)
     waited = 0.0

@@ -100,7 +100,7 @@ class UpdateAgent:
         self.verified = None
         if self.record == record and self.status is not TransferStatus.NOT_INITIATED:
             self.status = TransferStatus.INITIATED
-            self.report("update-resumed", f"transfer of {identifier!r} resumed at block {self.first_missing()}", False)
+            self.report("update-resumed", f"transfer of {bytes(identifier).hex()} resumed at block {self.first_missing()}", False)
             return
         state = self.loader.control.boot
         if state.pending is not None:
@@ -113,7 +113,7 @@ class UpdateAgent:
             raise self._refuse("flash", f"slot {slot.name} cannot be prepared: {exc}") from None
         self._done = [False] * self._count(size)
         self.status = TransferStatus.INITIATED
-        self.report("update-initiated", f"image {identifier!r}, {size} bytes, {len(self._done)} blocks "
+        self.report("update-initiated", f"image {bytes(identifier).hex()}, {size} bytes, {len(self._done)} blocks "
                                         f"of {self.block_size} B into slot {slot.name}", False)
 
     def block(self, number: int, data: bytes) -> None:
@@ -162,7 +162,7 @@ class UpdateAgent:
                 raise ImageError("truncated", f"image is {header.total_size} bytes, {record.size} transferred")
         except ImageError as exc:
             self.status = TransferStatus.VERIFICATION_FAILED
-            raise self._refuse(exc.kind, f"image {record.identifier!r} refused: {exc.detail}") from None
+            raise self._refuse(exc.kind, f"image {record.identifier.hex()} refused: {exc.detail}") from None
         self.verified = header
         self.status = TransferStatus.VERIFICATION_SUCCESSFUL
         self.report("update-verified", f"{header.version_text} ({header.build_id}) in slot "
