@@ -203,6 +203,8 @@ SECTIONS: dict[str, Section] = {
                   check=matches(r"([0-9a-fA-F]{32})?", "empty or 32 hex digits")),
         "ak": Key(str, "", "hex AES-128 authentication key; empty = derived (emulation only)",
                   check=matches(r"([0-9a-fA-F]{32})?", "empty or 32 hex digits")),
+        "kek": Key(str, "", "hex AES-128 master key (KEK) wrapping renewed keys; empty = derived (emulation only)",
+                   check=matches(r"([0-9a-fA-F]{32})?", "empty or 32 hex digits")),
         "lls_password": Key(str, "", "password of the reader association; empty = derived (emulation only)",
                             check=matches(r"[\x20-\x7e]{0,32}", "up to 32 printable ASCII characters")),
     }, "A-route (utility head-end, DLMS/COSEM)"),
