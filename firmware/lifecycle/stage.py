@@ -19,6 +19,7 @@ from sumame.firmware.events import Severity
 from sumame.firmware.scheduler import Priority, sleep
 
 from .bootloader import Bootloader, BootDecision, RunningImage
+from .erase import finish_erase, is_decommissioned
 from .selftest import SelfTestFailed, check_bundle
 from .update import TransferStatus, UpdateAgent
 
@@ -45,8 +46,10 @@ class Lifecycle:
         return None if self.decision is None else self.decision.running
 
     def boot(self) -> RunningImage:
-        """Bootloader stage; raises NoBootableImage."""
+        """Bootloader stage; raises NoBootableImage, or Decommissioned (after finishing the erase)."""
         self.decision = self.loader.boot()
+        if is_decommissioned(self.loader.control):
+            finish_erase(self.meter)
         return self.decision.running
 
     def started(self) -> None:

@@ -27,6 +27,7 @@ from sumame.hal.jst import floor_boundary
 
 from .connection import MeterConnection
 from .counters import PersistentReplayGuard, PersistentTxCounter
+from .disposal import disposal_objects
 from .image_binding import image_transfer_objects
 from .key_renewal import apply_stored_keys, kek_of, key_renewal_objects
 from .keys import secrets_from_board
@@ -126,6 +127,7 @@ class ARouteApp:
                               apply_soft_switch=self.set_soft_switch)
         objects += image_transfer_objects(getattr(meter, "lifecycle", None))
         objects += key_renewal_objects(self, kek_of(ident.serial, section))
+        objects += disposal_objects(meter)
         self.hes = section.get("hes", f"127.0.0.1:{HES_DEFAULT_PORT}")
         self.pusher = Pusher(None, meter.readings, meter.events, channel=None, ciphered=self.ciphered,
                              destination=self.hes, transport=section.get("push_transport", "tcp"),
