@@ -15,6 +15,7 @@ import argparse
 import json
 import re
 import sys
+import time
 from pathlib import Path
 
 from .cli import CliError
@@ -50,6 +51,7 @@ def add_parser(sub) -> None:
     q.add_argument("--floor", type=int, default=0, help="security version floor to check against")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=_inspect)
+    _add_provision(fs)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 
@@ -162,3 +164,56 @@ def _inspect(args) -> int:
         for name, value in info.items():
             print(f"{name:17} {value}")
     return 0 if verdict == "valid" else 1
+
+
+def _provision(args) -> int:
+    """Factory / installer step: A-route keys from the utility's key file instead of the
+    serial-derived emulation keys, and the decommissioned mark cleared."""
+    from sumame.firmware.lifecycle.bootloader import Bootloader
+    from sumame.firmware.lifecycle.erase import provision
+    from sumame.firmware.routes.aroute.key_renewal import KEYS_STATE
+
+    from .runtime import build_runtime, open_board
+
+    board = open_board(args.board)
+    serial = board["identity"]["serial"]
+    try:
+        table = json.loads(args.file.read_text())
+        entry = table[serial]
+        ek, ak = bytes.fromhex(entry["ek"]), bytes.fromhex(entry["ak"])
+        if len(ek) != 16 or len(ak) != 16:
+            raise ValueError("ek and ak must be 32 hex digits")
+    except OSError as exc:
+        raise CliError(f"--file {args.file}: {exc.strerror}") from None
+    except KeyError as exc:
+        raise CliError(f"--file {args.file}: no {exc} entry (keys by meter serial, like `hes --keys`)") from None
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise CliError(f"--file {args.file}: {exc}") from None
+    state_dir = args.state_dir
+    from .emulate import _resume_time
+
+    rt = build_runtime(board, virtual=True, start_epoch=_resume_time(state_dir) or time.time(),
+                       state_dir=state_dir, boot=False)
+    code = rt.built.hardware.extras.get("code_nvm")
+    if code is None:
+        raise CliError("the board has no code flash ([firmware] enabled = false)")
+    loader = Bootloader(code, rt.config.device_key, board.kind)
+    loader.load()
+    provision(loader.control)
+    rt.boot()
+    import struct
+    rt.meter.storage.save(KEYS_STATE, struct.pack(">I", 0) + ek + ak)
+    rt.meter.shutdown()
+    rt.close()
+    print(f"meter {serial} provisioned in {state_dir}: A-route keys from {args.file} "
+          f"(the serial-derived keys are no longer used)")
+    return 0
+
+
+def _add_provision(fs) -> None:
+    q = fs.add_parser("provision", help="give a meter's flash its A-route keys from a key file (factory step)")
+    q.add_argument("--board", default="emulated-lv")
+    q.add_argument("--state-dir", type=Path, required=True, help="the meter's state directory (flash images)")
+    q.add_argument("--file", type=Path, required=True,
+                   help="JSON {SERIAL: {ek, ak, ...}} (the same file `sumame hes --keys` reads)")
+    q.set_defaults(func=_provision)

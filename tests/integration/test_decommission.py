@@ -136,3 +136,37 @@ def test_power_cut_during_the_erase_still_erases():
             assert found(again, secrets) == set(), f"cut {k}: secrets left after the refused boot"
         again.close()
     assert "erased" in outcomes
+
+
+def test_provision_from_a_key_file_after_disposal(tmp_path):
+    from sumame.tools.cli import main
+
+    state = tmp_path / "meter"
+    rt = build_runtime(load_lv(), virtual=True, start_epoch=T0, state_dir=state, poll_interval_s=60)
+    rt.scheduler.run_for(600)
+    Operator(rt).decommission(str(tmp_path / "export.json"))
+    rt.close()
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps({rt.config.identity.serial: {"ek": NEW_EK.hex(), "ak": NEW_AK.hex()}}))
+    assert main(["firmware", "provision", "--state-dir", str(state), "--file", str(keys)]) == 0
+    again = build_runtime(load_lv(), virtual=True, start_epoch=T0 + 3600, state_dir=state, poll_interval_s=60)
+    again.scheduler.power_cut_kills_group = True
+    again.scheduler.run_for(20)
+    assert again.meter.services and next(s for s in again.meter.services if s.name == "a-route").key_generation == 0
+    tx = TxCounter()
+
+    async def attempt(ek=None, ak=None):
+        from sumame.firmware.net.dlms.client import AssociationRefused
+        try:
+            s = await open_session(again, settings(again, tx=tx, ek=ek, ak=ak))
+        except AssociationRefused:
+            return False
+        await s.release()
+        return True
+    assert run(again, attempt(NEW_EK, NEW_AK)) and not run(again, attempt())
+    again.close()
+
+
+def load_lv():
+    from sumame.boards import load_board
+    return load_board("emulated-lv", {"broute": {"enabled": False}, "wisun": {"enabled": False}})
