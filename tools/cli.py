@@ -20,6 +20,8 @@ COMMAND_MODULES = [
     "sumame.tools.hems",
     "sumame.tools.hes",
     "sumame.tools.firmware_cli",
+    "sumame.tools.deploy.flash",
+    "sumame.tools.calibrate",
     "sumame.tools.fuzz.runner",
     "sumame.tools.mutation.runner",
 ]

@@ -141,8 +141,13 @@ class Operator:
         return f"exported {len(rows)} snapshots to {path}; erased {pages} flash pages; " \
                f"the meter refuses service until it is provisioned again"
 
+    def quirk(self, *args: str) -> str:
+        from .quirks import ctl_quirk
+        return ctl_quirk(self, *args)
+
     COMMANDS = {"status": status, "events": events, "swap": swap, "usb-plug": usb_plug,
-                "usb-unplug": usb_unplug, "outage": outage, "load": load, "decommission": decommission}
+                "usb-unplug": usb_unplug, "outage": outage, "load": load, "quirk": quirk,
+                "decommission": decommission}
 
     def execute(self, request: dict) -> dict:
         command = request.get("command")
@@ -214,7 +219,8 @@ def add_parser(sub) -> None:
     p.add_argument("--board", default="emulated-lv", help="board name (to find the default state directory)")
     p.add_argument("command", choices=sorted(Operator.COMMANDS), help="what to do")
     p.add_argument("args", nargs="*", help="swap UNIT | usb-plug DEVICE | usb-unplug PATH | "
-                                           "outage SECONDS | load WATTS SECONDS | events [N] | decommission [EXPORT.json]")
+                                           "outage SECONDS | load WATTS SECONDS | events [N] | "
+                                           "quirk NAME on|off [k=v ...] | quirk list | decommission [EXPORT.json]")
     p.set_defaults(func=run_client)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sumame.boards import BoardErrors, BoardNotFound, load_board
+from sumame.hal.errors import HalError
 from sumame.boards.build import Board, BuiltBoard
 from sumame.drivers.emulated.profiles import ProfileError
 from sumame.firmware.app import Meter, MeterConfig
@@ -117,6 +118,8 @@ def build_runtime(board: Board | str, *, virtual: bool, start_epoch: float | Non
                             code_flash=True)
     except ProfileError as exc:
         raise CliError(str(exc)) from None
+    except HalError as exc:   # a part the board names is missing or refuses its settings
+        raise CliError(f"board {board.name}: {type(exc).__name__}: {exc}") from None
     code = built.hardware.extras.get("code_nvm")
     if code is not None:
         from .firmware_image import factory_program

@@ -68,7 +68,8 @@ def _skstack(side: str):
                     b"  Addr:001D129012345678\r\n  LQI:E1\r\n  Side:0\r\n  PairID:00000000\r\n"]
         return [b"\x01SKSENDTO 1 FE80:0000:0000:0000:021D:1290:1234:5678 0E1A 1 0 0004 \x10\x81\x00\x01\r\n",
                 b"\x00SKSCAN 2 FFFFFFFF 6\r\nSKJOIN FE80::1\r\nSKSREG S2 21\r\n"]
-    return Target(f"skstack-{side}", run, (CommsError,), seeds, ("sumame.drivers.skstack_protocol",))
+    modules = ("sumame.drivers.skstack_protocol",) if side == "host" else ("sumame.drivers.skstack_device_parser",)
+    return Target(f"skstack-{side}", run, (CommsError,), seeds, modules)
 
 
 def _j11():
