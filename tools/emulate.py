@@ -113,13 +113,8 @@ def run(args: argparse.Namespace) -> int:
     rt.endpoints.append(("control", f"unix:{control.path}"))
     credentials = []
     if world is not None:
-        ident = board["identity"]
         rt.endpoints.append(("hems-dongle", world.hems_path))
-        qr_png = state_dir / "route-b-qr.png"
-        qr = credentials_qr(ident["route_b_id"], ident["route_b_password"], qr_png)
-        credentials = [("route-b-id", ident["route_b_id"]), ("route-b-password", ident["route_b_password"]),
-                       ("route-b-qr", str(qr_png))]
-        rt.extras["qr_text"] = qr_terminal_text(qr)
+        credentials = _route_b_credentials(rt, state_dir)
     rt.extras["credentials"] = credentials
     if args.headless:
         _headless(rt, args, state_dir)
@@ -168,6 +163,17 @@ def _check_addresses(addresses: list[str]) -> None:
             raise CliError(f"--echonet-ip {address!r} is not an IPv4 or IPv6 address") from None
 
 
+def _route_b_credentials(rt, state_dir: Path) -> list[tuple[str, str]]:
+    """The pair in force (renewed by the head-end, else the board's) and its QR code (PNG)."""
+    from sumame.firmware.lifecycle.credentials import route_b_credentials
+
+    route_b_id, password = route_b_credentials(rt.meter)
+    qr_png = state_dir / "route-b-qr.png"
+    qr = credentials_qr(route_b_id, password, qr_png)
+    rt.extras["qr_text"] = qr_terminal_text(qr)
+    return [("route-b-id", route_b_id), ("route-b-password", password), ("route-b-qr", str(qr_png))]
+
+
 def _resume_time(state_dir: Path) -> float | None:
     """Where the meter's clock starts: the host's time, unless a faster-than-real-time run
     already took the meter's clock past it (the clock never goes backwards)."""
@@ -214,6 +220,10 @@ def _headless(rt: Runtime, args, state_dir: Path) -> None:
 
     def show(event):
         print(f"event {event}", flush=True)
+        if event.kind == "route-b-credentials" and rt.extras.get("credentials"):
+            rt.extras["credentials"] = _route_b_credentials(rt, state_dir)   # the new QR code
+            for name, value in rt.extras["credentials"]:
+                print(f"{name} {value}", flush=True)
 
     rt.meter.events.subscribe(show)
     rt.on_reboot.append(lambda meter: meter.events.subscribe(show))

@@ -31,6 +31,7 @@ from .disposal import disposal_objects
 from .image_binding import image_transfer_objects
 from .key_renewal import apply_stored_keys, kek_of, key_renewal_objects
 from .keys import secrets_from_board
+from .route_b_renewal import route_b_objects
 from .link import LinkConditions
 from .model import build_model
 from .push import Pusher
@@ -128,6 +129,7 @@ class ARouteApp:
         objects += image_transfer_objects(getattr(meter, "lifecycle", None))
         objects += key_renewal_objects(self, kek_of(ident.serial, section))
         objects += disposal_objects(meter)
+        objects += route_b_objects(meter)
         self.hes = section.get("hes", f"127.0.0.1:{HES_DEFAULT_PORT}")
         self.pusher = Pusher(None, meter.readings, meter.events, channel=None, ciphered=self.ciphered,
                              destination=self.hes, transport=section.get("push_transport", "tcp"),
