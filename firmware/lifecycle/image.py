@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -66,6 +66,8 @@ class ImageHeader:
     payload_sha256: bytes
     key_id: bytes = bytes(8)
     signature: bytes = UNSIGNED
+    raw: bytes = field(default=b"", compare=False, repr=False)
+    """The 128 header bytes as received (what the signature is checked over)."""
 
     @property
     def version_text(self) -> str:
@@ -98,13 +100,15 @@ def decode_header(data: bytes) -> ImageHeader:
         raise ImageError("format", f"magic {magic!r} is not {MAGIC!r}")
     if fmt != FORMAT or flags != 0:
         raise ImageError("format", f"format {fmt} flags {flags} not supported (format {FORMAT}, flags 0)")
+    if any(data[104:HEADER_SIZE]):
+        raise ImageError("format", "reserved header bytes are not zero")
     try:
         target_s = target.rstrip(b"\0").decode("ascii")
         build_s = build.rstrip(b"\0").decode("ascii")
     except UnicodeDecodeError:
         raise ImageError("format", "target or build id is not ASCII") from None
     return ImageHeader(target_s, (ma, mi, pa), secver, build_s, size, digest, kid,
-                       bytes(data[HEADER_SIZE:PAYLOAD_OFFSET]))
+                       bytes(data[HEADER_SIZE:PAYLOAD_OFFSET]), bytes(data[:HEADER_SIZE]))
 
 
 def build_image(payload: bytes, *, target: str, version: tuple[int, int, int], security_version: int,
@@ -125,7 +129,7 @@ def sign_image(image: bytes, private_key: Ed25519PrivateKey) -> bytes:
     """The same image, signed (any previous signature replaced)."""
     header = decode_header(image)
     public_raw = private_key.public_key().public_bytes_raw()
-    header = replace(header, key_id=key_id(public_raw), signature=UNSIGNED)
+    header = replace(header, key_id=key_id(public_raw), signature=UNSIGNED, raw=b"")
     signature = private_key.sign(header.header_bytes())
     return replace(header, signature=signature).encode() + bytes(image[PAYLOAD_OFFSET:])
 
@@ -151,7 +155,7 @@ def verify_header(header: ImageHeader, policy: Policy) -> None:
     if key is None:
         raise ImageError("unknown-key", f"signed by key {header.key_id.hex()}, not a release key of this meter")
     try:
-        Ed25519PublicKey.from_public_bytes(key).verify(header.signature, header.header_bytes())
+        Ed25519PublicKey.from_public_bytes(key).verify(header.signature, header.raw or header.header_bytes())
     except InvalidSignature:
         raise ImageError("bad-signature", "Ed25519 signature does not match the header") from None
     if header.target != policy.target:
