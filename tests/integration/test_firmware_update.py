@@ -164,3 +164,14 @@ def test_rot_with_only_an_image_below_the_floor_left_does_not_boot():
     rt.request_reset()
     with pytest.raises(NoBootableImage, match="downgrade"):
         rt.scheduler.run(until=START + 1000)
+
+
+def test_oversized_and_tiny_images_are_refused_at_initiate():
+    rt = started()
+    agent = rt.meter.lifecycle.agent
+    capacity = rt.meter.lifecycle.loader.layout.capacity
+    with pytest.raises(UpdateRefused, match="oversized"):
+        agent.initiate(b"big", capacity + 1)
+    with pytest.raises(UpdateRefused, match="size"):
+        agent.initiate(b"tiny", 10)
+    assert agent.record is None and [e for e in refused_events(rt) if "oversized" in e.detail]
