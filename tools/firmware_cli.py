@@ -183,6 +183,10 @@ def _provision(args) -> int:
         ek, ak = bytes.fromhex(entry["ek"]), bytes.fromhex(entry["ak"])
         if len(ek) != 16 or len(ak) != 16:
             raise ValueError("ek and ak must be 32 hex digits")
+        route_b = (entry["route_b_id"], entry["route_b_password"]) if "route_b_id" in entry else None
+        if route_b is not None:
+            from sumame.firmware.lifecycle.credentials import check
+            check(*route_b)
     except OSError as exc:
         raise CliError(f"--file {args.file}: {exc.strerror}") from None
     except KeyError as exc:
@@ -203,9 +207,13 @@ def _provision(args) -> int:
     rt.boot()
     import struct
     rt.meter.storage.save(KEYS_STATE, struct.pack(">I", 0) + ek + ak)
+    if route_b is not None:
+        from sumame.firmware.lifecycle.credentials import STATE
+        rt.meter.storage.save(STATE, (route_b[0] + route_b[1]).encode("ascii"))
     rt.meter.shutdown()
     rt.close()
-    print(f"meter {serial} provisioned in {state_dir}: A-route keys from {args.file} "
+    print(f"meter {serial} provisioned in {state_dir}: A-route keys"
+          + (" and route-B ID/password" if route_b else "") + f" from {args.file} "
           f"(the serial-derived keys are no longer used)")
     return 0
 
@@ -215,5 +223,5 @@ def _add_provision(fs) -> None:
     q.add_argument("--board", default="emulated-lv")
     q.add_argument("--state-dir", type=Path, required=True, help="the meter's state directory (flash images)")
     q.add_argument("--file", type=Path, required=True,
-                   help="JSON {SERIAL: {ek, ak, ...}} (the same file `sumame hes --keys` reads)")
+                   help="JSON {SERIAL: {ek, ak[, route_b_id, route_b_password]}} (the file `sumame hes --keys` reads)")
     q.set_defaults(func=_provision)

@@ -147,7 +147,9 @@ def test_provision_from_a_key_file_after_disposal(tmp_path):
     Operator(rt).decommission(str(tmp_path / "export.json"))
     rt.close()
     keys = tmp_path / "keys.json"
-    keys.write_text(json.dumps({rt.config.identity.serial: {"ek": NEW_EK.hex(), "ak": NEW_AK.hex()}}))
+    keys.write_text(json.dumps({rt.config.identity.serial: {
+        "ek": NEW_EK.hex(), "ak": NEW_AK.hex(),
+        "route_b_id": "0123456789ABCDEF0123456789ABCDEF", "route_b_password": "Provisioned1"}}))
     assert main(["firmware", "provision", "--state-dir", str(state), "--file", str(keys)]) == 0
     again = build_runtime(load_lv(), virtual=True, start_epoch=T0 + 3600, state_dir=state, poll_interval_s=60)
     again.scheduler.power_cut_kills_group = True
@@ -164,6 +166,8 @@ def test_provision_from_a_key_file_after_disposal(tmp_path):
         await s.release()
         return True
     assert run(again, attempt(NEW_EK, NEW_AK)) and not run(again, attempt())
+    from sumame.firmware.lifecycle.credentials import route_b_credentials
+    assert route_b_credentials(again.meter) == ("0123456789ABCDEF0123456789ABCDEF", "Provisioned1")
     again.close()
 
 
