@@ -12,7 +12,6 @@ Events (source "bootloader"): ``firmware`` (what runs), ``firmware-update`` (tra
 """
 from __future__ import annotations
 
-import logging
 from dataclasses import replace
 
 from sumame.firmware.events import Severity
@@ -23,7 +22,6 @@ from .erase import finish_erase, is_decommissioned
 from .selftest import SelfTestFailed, check_bundle
 from .update import TransferStatus, UpdateAgent
 
-log = logging.getLogger("sumame.lifecycle")
 SOURCE = "bootloader"
 SELF_TEST_DEADLINE_S = 180.0
 _SEVERITY = {"info": Severity.INFO, "warning": Severity.WARNING, "alarm": Severity.ALARM}

@@ -100,7 +100,8 @@ class UpdateAgent:
         self.verified = None
         if self.record == record and self.status is not TransferStatus.NOT_INITIATED:
             self.status = TransferStatus.INITIATED
-            self.report("update-resumed", f"transfer of {bytes(identifier).hex()} resumed at block {self.first_missing()}", False)
+            self.report("update-resumed", f"transfer of {bytes(identifier).hex()} resumed at block "
+                                          f"{self.first_missing()}", False)
             return
         state = self.loader.control.boot
         if state.pending is not None:

@@ -113,6 +113,7 @@ def test_power_cut_at_every_flash_operation_of_a_renewal():
         tx2 = TxCounter(1000)
         old, new = works(again, tx2), works(again, tx2, NEW_EK, NEW_AK)
         again.close()
-        assert old != new, f"cut at renewal op {k}: old keys {'work' if old else 'fail'}, new keys {'work' if new else 'fail'}"
+        assert old != new, (f"cut at renewal op {k}: old keys {'work' if old else 'fail'}, "
+                            f"new keys {'work' if new else 'fail'}")
         outcomes.add("new" if new else "old")
     assert outcomes == {"old", "new"}, outcomes

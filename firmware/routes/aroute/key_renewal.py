@@ -65,7 +65,8 @@ class KeyRenewal:
         ek, ak = keys.get(0, security.ek), keys.get(2, security.ak)
         meter.storage.save(KEYS_STATE, struct.pack(">I", generation) + ek + ak)   # old or new, atomically
         meter.events.record("key-renewal", source="a-route",
-                            detail=f"A-route keys renewed ({', '.join('EK' if k == 0 else 'AK' for k in sorted(keys))}), "
+                            detail=f"A-route keys renewed "
+                                   f"({', '.join('EK' if k == 0 else 'AK' for k in sorted(keys))}), "
                                    f"generation {generation}; old keys refused from now on")
 
         async def switch() -> None:    # after the answer (protected with the old keys) went out

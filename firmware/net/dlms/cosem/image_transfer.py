@@ -53,7 +53,8 @@ class ImageTransferBinding(Protocol):
 def _fields(params: Data | None, what: str, *types: DataType) -> list:
     if params is None or params.type is not DataType.STRUCTURE or len(params.value) != len(types):
         raise CosemError(DataAccessResult.TYPE_UNMATCHED, f"{what} takes a structure of {len(types)} elements")
-    return [expect_type(item, t, what=f"{what} element {i + 1}") for i, (item, t) in enumerate(zip(params.value, types))]
+    return [expect_type(item, t, what=f"{what} element {i + 1}")
+            for i, (item, t) in enumerate(zip(params.value, types))]
 
 
 class ImageTransfer(CosemObject):
