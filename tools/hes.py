@@ -94,7 +94,10 @@ def add_parser(sub) -> None:
                    help="campaign: share of the meters updated at the same time (default 0.1, at least one)")
     q.add_argument("--settle-timeout", type=float, default=600.0, metavar="S",
                    help="s to wait for each meter to commit the new image (default 600)")
-    q.add_argument("--keys", type=Path, help="JSON key file (default: emulation-derived keys)")
+    q.add_argument("--keys", type=Path, help="JSON key file, e.g. STATE/a-route-keys.json that sumame "
+                                             "emulate writes (default: emulate's default state dirs)")
+    q.add_argument("--derive-emulation-keys", dest="derive_keys", action="store_true",
+                   help="derive each meter's keys from its serial (emulation only)")
     q.add_argument("--timeout", type=float, default=10.0, help="s to wait for an answer (default 10)")
     q.add_argument("--db", type=Path, default=None, help="head-end database (invocation counters)")
     q.set_defaults(func=_update)

@@ -40,12 +40,13 @@ def test_hes_update_over_tcp(tmp_path):
             if emu.stdout.readline().startswith("endpoint dlms-tcp "):
                 break
         meter = f"tcp://127.0.0.1:{port}"
-        unsigned = sumame("hes", "update", "--meter", meter, "--image", str(image), env=env)
+        keys = ["--keys", str(tmp_path / "meter" / "a-route-keys.json")]
+        unsigned = sumame("hes", "update", "--meter", meter, "--image", str(image), *keys, env=env)
         assert unsigned.returncode == 1 and "verification failed, newest firmware security event: image-refused" \
             in unsigned.stdout, unsigned.stdout + unsigned.stderr
         assert sumame("firmware", "sign", str(image), "--emulation-key").returncode == 0
         ok = sumame("hes", "update", "--meters", meter, "--share", "1", "--image", str(image),
-                    "--settle-timeout", "120", env=env)
+                    "--settle-timeout", "120", *keys, env=env)
         assert ok.returncode == 0, ok.stdout + ok.stderr
         assert "blocks " in ok.stdout and f"{meter}: updated" in ok.stdout
         assert "1 of 1 meter(s) updated, 0 failed" in ok.stdout
