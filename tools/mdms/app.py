@@ -26,7 +26,7 @@ from sumame.hal.jst import parse_jst
 from ..hes_store import ITEMS
 from . import portal
 from .access import SCOPES, Access, AccessError, Party
-from .data import Reader, iso_jst
+from .data import T_MAX, T_MIN, Reader, iso_jst
 from .exports import MEDIA, Exports
 from .ids import NumberError, parse
 
@@ -62,9 +62,12 @@ def jst(text: str | None, what: str, required: bool = True) -> float | None:
     try:
         if len(text) > 40:
             raise ValueError
-        return float(parse_jst(text))
+        t = float(parse_jst(text))
     except (ValueError, OverflowError, OSError):
         raise BadInput(f"'{what}': {text[:40]!r} is not a date; use JST like 2026-04-02 or 2026-04-02T06:00") from None
+    if not T_MIN <= t <= T_MAX:     # beyond these no date can be written back (year 1, 9999 + offsets)
+        raise BadInput(f"'{what}': {text[:40]!r} is outside 1970-01-01 .. 9999-12-31 JST")
+    return t
 
 
 def supply_point(text: str) -> str:
@@ -151,7 +154,8 @@ def create_app(db: str | Path, *, export_dir: str | Path | None = None, rate: fl
 
     @app.exception_handler(AccessError)
     async def _access(request: Request, exc: AccessError):
-        return error(exc.status, exc.reason, request)
+        headers = {"Retry-After": f"{max(1, round(exc.retry_after))}"} if exc.retry_after else None
+        return error(exc.status, exc.reason, request, headers)
 
     @app.exception_handler(BadInput)
     async def _bad(request: Request, exc: BadInput):
@@ -243,18 +247,19 @@ def create_app(db: str | Path, *, export_dir: str | Path | None = None, rate: fl
         party = who(request)
         sp = supply_point(supply_point_)
         mid = meter_for(sp, party, "events")
-        return {"supply_point": sp, "events": reader.events(mid), "commands": reader.commands(mid)}
+        periods = None if party.utility else (access.windows(party, "events") or {}).get(sp, [])
+        return {"supply_point": sp, "events": reader.events(mid, periods), "commands": reader.commands(mid, periods)}
 
     @app.get("/v1/outages", summary="Outages the head-end detected (all visible supply points, or one)")
     def outages(request: Request, supply_point_: str | None = Query(None, alias="supply_point", max_length=64, json_schema_extra=SP),
                 _k=Security(api_key), _b=Security(bearer)):
         party = who(request)
-        visible = access.visible(party, "outages")
+        windows = access.windows(party, "outages")      # consent periods per supply point (None: all)
         if supply_point_ is not None:
             sp = supply_point(supply_point_)
             meter_for(sp, party, "outages")
-            visible = {sp}
-        return {"outages": reader.outages(reader.supply_point_of(), visible)}
+            windows = {sp: None if windows is None else windows.get(sp, [])}
+        return {"outages": reader.outages(reader.supply_point_of(), windows)}
 
     # ---------------------------------------------------------------- consent (utility)
     def utility(party: Party) -> None:
@@ -336,6 +341,8 @@ def create_app(db: str | Path, *, export_dir: str | Path | None = None, rate: fl
             return JSONResponse(public, 202)
         if job["status"] == "failed":
             raise BadInput(f"export failed: {job['error']}", 409)
+        for sp in job["supply_points"] or ():     # consent may have been revoked since the job was queued
+            access.check(party, sp, "intervals", job["_from"], job["_to"])
         return FileResponse(job["_path"], media_type=MEDIA[job["format"]],
                             filename=f"sumame-export-{job_id}.{job['format']}")
 
