@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from mdms_helpers import Server, data_digest, fleet_store  # noqa: E402
 from sumame.tools.mdms import exports as exports_mod  # noqa: E402
 from sumame.tools.mdms.app import create_app  # noqa: E402
+from sumame.hal.jst import parse_jst  # noqa: E402
 from sumame.tools.mdms.data import iso_jst  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`")
@@ -180,3 +181,40 @@ def test_a_slow_client_is_closed_and_others_are_served(store):
         assert fast.recv(12).startswith(b"HTTP/1.1 200")
     finally:
         srv.stop()
+
+
+def test_the_interval_ending_at_the_consent_start_is_not_handed_out(client, app, store):
+    """An interval ending at t holds the energy of (t - 30 min, t]: the one ending at the consent's
+    start is data from before it."""
+    sp = sqlite3.connect(store).execute("SELECT supply_point FROM meters").fetchone()[0]
+    acc = app.state.access
+    key = acc.add_party("edge", "third_party")
+    acc.grant("edge", sp, ["intervals"], valid_from=float(parse_jst("2026-04-02T06:00")), valid_to=None, by="test")
+    q = {"supply_point": sp, "item": "forward_kwh", "to": "2026-04-02T09:00"}
+    early = client.get("/v1/intervals", params={**q, "from": "2026-04-02T06:00"}, headers=H(key))
+    assert early.status_code == 403 and "outside the consent" in early.json()["reason"], early.text
+    ok = client.get("/v1/intervals", params={**q, "from": "2026-04-02T06:30"}, headers=H(key))
+    assert ok.status_code == 200 and ok.json()["intervals"][0]["interval_end"] == "2026-04-02T06:30:00+09:00"
+    assert client.get("/v1/intervals", params={**q, "from": "2026-04-02T06:10"}, headers=H(key)).status_code == 200
+    r = client.post("/v1/exports", json={"from": "2026-04-02T06:00", "to": "2026-04-02T09:00"}, headers=H(key))
+    assert r.status_code == 403, r.text
+
+
+def test_x_forwarded_for_does_not_pick_the_rate_limit_key(store):
+    from sumame.tools.mdms.access import Access
+    Access(store).close()
+    srv = Server(store, "--rate", "0.01", "--burst", "5")
+    try:
+        import httpx
+        codes = [httpx.get(f"{srv.url}/v1/meters", headers={"X-API-Key": f"smk_guess{i}",
+                                                              "X-Forwarded-For": f"10.0.0.{i}"}).status_code
+                 for i in range(12)]
+        assert codes[:5] == [401] * 5 and set(codes[5:]) == {429}, codes     # one client, one bucket
+    finally:
+        srv.stop()
+    audit = Access(store)
+    try:
+        clients = {r["client"] for r in audit.audit_rows(12)}
+    finally:
+        audit.close()
+    assert clients == {"127.0.0.1"}, clients

@@ -77,6 +77,13 @@ def supply_point(text: str) -> str:
         raise BadInput(str(exc)) from None
 
 
+def data_from(start: float, grid_min: int) -> float:
+    """Where the data of the first interval ending at or after ``start`` begins (epoch s): an
+    interval ending at t holds (t - grid, t], so a consent must reach back that far."""
+    g = grid_min * 60
+    return -(-start // g) * g - g
+
+
 def period(start: float | None, end: float | None) -> None:
     if start is not None and end is not None and end < start:
         raise BadInput("'to' is before 'from'")
@@ -234,7 +241,7 @@ def create_app(db: str | Path, *, export_dir: str | Path | None = None, rate: fl
         if n > MAX_SYNC_INTERVALS:
             raise BadInput(f"{n} intervals asked for; a synchronous call gives at most {MAX_SYNC_INTERVALS} "
                            f"(use POST /v1/exports for more)", 413)
-        mid = meter_for(sp, party, "intervals", start, end)
+        mid = meter_for(sp, party, "intervals", data_from(start, grid), end)
         rows = reader.intervals(mid, names, grid, start, end)
         # plain JSON (no jsonable_encoder pass): the rows are str/float/None already
         return JSONResponse({"supply_point": sp, "grid_min": grid, "from": iso_jst(start), "to": iso_jst(end),
@@ -316,7 +323,7 @@ def create_app(db: str | Path, *, export_dir: str | Path | None = None, rate: fl
         meters = None
         if sps is not None:
             for sp in sps:
-                access.check(party, sp, "intervals", start, end)
+                access.check(party, sp, "intervals", data_from(start, body.grid), end)
             by_sp = {v: k for k, v in ids.items()}
             meters = [by_sp[sp] for sp in sps if sp in by_sp]
         job = exports.submit(party.name, grid=body.grid, start=start, end=end, fmt=body.format, meters=meters,
@@ -342,7 +349,7 @@ def create_app(db: str | Path, *, export_dir: str | Path | None = None, rate: fl
         if job["status"] == "failed":
             raise BadInput(f"export failed: {job['error']}", 409)
         for sp in job["supply_points"] or ():     # consent may have been revoked since the job was queued
-            access.check(party, sp, "intervals", job["_from"], job["_to"])
+            access.check(party, sp, "intervals", data_from(job["_from"], job["grid_min"]), job["_to"])
         return FileResponse(job["_path"], media_type=MEDIA[job["format"]],
                             filename=f"sumame-export-{job_id}.{job['format']}")
 

@@ -135,6 +135,8 @@ def serve(args) -> int:
     host, sep, port = args.listen.rpartition(":")
     if not sep or not port.isdigit() or not host:
         raise CliError(f"--listen {args.listen!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+    if not 0 < args.header_timeout <= 3600:
+        raise CliError(f"--header-timeout {args.header_timeout:g}: give 0 < s <= 3600")
     if not args.db.is_file():
         raise CliError(f"{args.db}: no such database")
     try:
@@ -145,9 +147,8 @@ def serve(args) -> int:
     if not any(p.utility for p in access.parties()):
         key = access.add_party("utility", "utility")
         print(f"api-key utility {key}   (first start: the utility party; shown once)", flush=True)
-    if not 0 < args.header_timeout <= 3600:
-        raise CliError(f"--header-timeout {args.header_timeout:g}: give 0 < s <= 3600")
     config = uvicorn.Config(app, host=host.strip("[]"), port=int(port), log_level="warning", access_log=False,
+                            proxy_headers=False,      # X-Forwarded-For would let a client pick its rate-limit key
                             http=protocol(args.header_timeout))
     server = uvicorn.Server(config)
     import socket
