@@ -218,3 +218,18 @@ def test_x_forwarded_for_does_not_pick_the_rate_limit_key(store):
     finally:
         audit.close()
     assert clients == {"127.0.0.1"}, clients
+
+
+def test_a_huge_or_chunked_body_is_refused_before_it_is_read(client, util):
+    big = b'{"from": "2026-04-02", "to": "2026-04-03", "supply_points": [' + b'"0300000000000000000015",' * 60000 \
+        + b'"0300000000000000000015"]}'
+    r = client.post("/v1/exports", content=big, headers={**util, "content-type": "application/json"})
+    assert r.status_code == 413 and "bytes" in r.json()["reason"], r.text[:200]
+
+    def chunks():
+        yield b'{"from": "2026-04-02", '
+        yield b'"to": "2026-04-03"}'
+    r = client.post("/v1/exports", content=chunks(), headers={**util, "content-type": "application/json"})
+    assert r.status_code == 411 and "Content-Length" in r.json()["reason"], r.text[:200]
+    ok = client.post("/v1/exports", json={"from": "2026-04-02", "to": "2026-04-02T01:00"}, headers=util)
+    assert ok.status_code == 202, ok.text

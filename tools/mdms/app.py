@@ -33,10 +33,12 @@ from .ids import NumberError, parse
 log = logging.getLogger("sumame.mdms")
 MAX_SYNC_INTERVALS = 1488          # 31 days of 30-min values; more is a bulk export job
 MAX_EXPORT_DAYS = 400
+MAX_BODY = 1 << 20                 # bytes of a request body (10000 supply points fit in 300 kB)
 SP = {"pattern": "^(0[1-9]|10)[0-9]{20}$"}      # documented; checked in code for a clearer reason
 OPEN_PATHS = ("/openapi.json", "/docs", "/portal", "/static", "/favicon.ico")
 STATUS_NAMES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-                409: "conflict", 413: "too_large", 422: "bad_request", 429: "rate_limited", 500: "internal"}
+                409: "conflict", 411: "length_required", 413: "too_large", 422: "bad_request", 429: "rate_limited",
+                500: "internal"}
 
 api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="the party's API key")
 bearer = HTTPBearer(auto_error=False, description="the party's API key as a bearer token")
@@ -97,7 +99,7 @@ class ErrorBody(BaseModel):
 ERRORS = {code: {"model": ErrorBody, "description": text} for code, text in (
     (400, "bad input (dates, items, numbers, grid)"), (401, "no or unknown API key"),
     (403, "no live consent for this supply point, scope or period"), (404, "no such meter or job"),
-    (413, "range too large for this call"), (429, "rate limit exceeded (see Retry-After)"))}
+    (411, "a body without Content-Length"), (413, "range or body too large for this call"), (429, "rate limit exceeded (see Retry-After)"))}
 
 
 class ExportRequest(BaseModel):
@@ -134,6 +136,11 @@ def create_app(db: str | Path, *, export_dir: str | Path | None = None, rate: fl
         request.state.reason = ""
         client = request.client.host if request.client else "-"
         try:
+            length = request.headers.get("content-length")
+            if length is None and "transfer-encoding" in request.headers:
+                raise AccessError(411, "send the body with a Content-Length (no chunked bodies)")
+            if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+                raise AccessError(413, f"request body over {MAX_BODY} bytes")
             if path == "/" or path.startswith(OPEN_PATHS):
                 access.throttle(f"client:{client}")
             else:
