@@ -76,6 +76,11 @@ class Board:
         nvm = EmulatedFlash(flash_path, page_size=st["page_size"], page_count=st["page_count"],
                             endurance=st["endurance"], record_ops=record_flash_ops)
         emulated["flash"] = nvm
+        counter = None
+        if st["counter"] == "emulated-rtc-backup":
+            from sumame.drivers.emulated.counter import EmulatedBackupCounter
+            counter = emulated["counter"] = EmulatedBackupCounter(
+                None if state_dir is None else Path(state_dir) / "counter.bin")
         if self["rtc"]["driver"] == "system":
             from sumame.drivers.system_rtc import SystemRtc
             rtc = SystemRtc()
@@ -89,6 +94,8 @@ class Board:
             PowerSource(p["source"], p["capacity_va"], p["core_draw_va"], p["hold_up_j"]), clock)
         hardware = Hardware(asic=asic, nvm=nvm, rtc=rtc, power=power,
                             relay=self._build_relay(emulated), comms=self._build_comms(emulated))
+        if counter is not None:
+            hardware.extras["monotonic_counter"] = counter
         self._build_usb(hardware, emulated)
         self._build_wifi(hardware, emulated)
         self._build_wisun(hardware, clock)
