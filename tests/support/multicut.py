@@ -7,7 +7,8 @@ A reference year is run once, keeping the flash image and the model of what is o
 checkpoint. Each sequence starts at a random checkpoint and runs on with 2-5 power cuts at
 random operations (NOR bit-level tears); the gaps between cuts are drawn so that many cuts hit
 the writes of the boot that recovers from the previous cut. After every cut ``Storage.boot``
-recovers the image and is judged against the model: committed records lost, torn records
+(with the board's monotonic counter, kept across the cuts) recovers the image and is judged
+against the model: committed records lost, torn records
 served, false corruption/tamper alarms — all must be 0.
 """
 from __future__ import annotations
@@ -16,6 +17,7 @@ import random
 import struct
 from contextlib import contextmanager
 
+from sumame.drivers.emulated.counter import EmulatedBackupCounter
 from sumame.drivers.emulated.flash import EmulatedFlash, nor_tear
 from sumame.firmware.events import MeterEvent, Severity
 from sumame.firmware.journal import _INTERNAL, KIND_RECLAIM, Journal
@@ -82,6 +84,7 @@ class Run:
         self.extra = {n: {} for n in layout.partitions}     # may be served (evicted, in flight)
         self.clock = Clock(minute * 60)
         self.storage = None
+        self.counter = EmulatedBackupCounter()   # the board's RTC backup register: survives cuts
         self._seen = len(log)
         apply = flash.apply
 
@@ -114,12 +117,18 @@ class Run:
                 self.extra[name][seq] = (payload, page)
         self._seen = len(self.log)
 
-    def boot(self, figures: Figures | None, where: str) -> None:
-        self.storage = Storage(self.flash, self.layout, self.key, self.clock)
+    def boot(self, figures: Figures | None, where: str, first: bool = False) -> None:
+        self.storage = Storage(self.flash, self.layout, self.key, self.clock, counter=self.counter)
         report = self.storage.boot(self.retention)
+        if first:   # the counter as it stood when the checkpoint image was taken
+            self.counter.advance_to(self.storage.committed_total())
         self._seen = len(self.log)
         if figures is not None:
             for name, rec in report.recoveries.items():
+                if name not in self.present:   # storage-wide findings (rollback)
+                    figures.false_alarms += len(rec.findings)
+                    figures.problems.extend(f"{where}: false {f.kind}: {f.detail}" for f in rec.findings)
+                    continue
                 must = {s: v[0] for s, v in self.present[name].items()}
                 may = {**{s: v[0] for s, v in self.extra[name].items()}, **must}
                 served = {r.seq: r.payload for r in rec.records}
@@ -168,7 +177,7 @@ def reference(layout, key, retention, geometry, start_minute, minutes, every):
     with instrumented() as log:
         flash = EmulatedFlash(None, page_size=page_size, page_count=page_count)
         run = Run(flash, layout, key, retention, log, start_minute)
-        run.boot(None, "first boot")
+        run.boot(None, "first boot", first=True)
         for i in range(minutes):
             if i % every == 0:
                 checkpoints.append((flash.image(), run.minute, {n: dict(v) for n, v in run.present.items()}))
@@ -192,7 +201,7 @@ def sequences(checkpoints, layout, key, retention, geometry, count, seed) -> Fig
             flash = EmulatedFlash(None, page_size=page_size, page_count=page_count)
             flash.load_image(image)
             run = Run(flash, layout, key, retention, log, minute, present)
-            run.boot(figures, f"sequence {n} start")
+            run.boot(figures, f"sequence {n} start", first=True)
             cuts, done, booting = rng.randint(2, 5), 0, False
             lo, hi = rng.choice(GAPS)
             flash.cut_power_at(flash.ops + rng.randint(lo, hi), torn=nor_tear(rng.getrandbits(48)))
