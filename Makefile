@@ -29,6 +29,15 @@ test: $(STAMP)
 proof: $(STAMP)
 	$(BIN)/python -m pytest -n $(JOBS) -m long $(ARGS)
 
+# every parser under atheris for 10^6 inputs each (FUZZ_RUNS=..., ARGS="--only echonet")
+FUZZ_RUNS ?= 1000000
+fuzz: $(STAMP)
+	$(BIN)/sumame fuzz --runs $(FUZZ_RUNS) $(ARGS)
+
+# cosmic-ray over the safety-critical modules (ARGS="--max-mutants 20" for a sample)
+mutate: $(STAMP)
+	$(BIN)/sumame mutate $(ARGS)
+
 bench: $(STAMP)
 	$(BIN)/sumame bench $(ARGS)
 

@@ -47,6 +47,8 @@ def load_board(name_or_path: str, overrides: dict | None = None) -> "Board":
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise BoardErrors(str(path), [f"not valid TOML: {exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise BoardErrors(str(path), [f"not UTF-8 text (byte {exc.start}: 0x{exc.object[exc.start]:02X})"]) from None
     except OSError as exc:
         raise BoardNotFound(f"{path}: {exc.strerror}") from None
     for section, values in (overrides or {}).items():

@@ -69,13 +69,8 @@ class Board:
         """Instantiate the drivers. ``state_dir`` holds the flash image (None = RAM only)."""
         emulated: dict[str, Any] = {}
         asic = self._build_asic(clock, emulated, profile, seed)
+        nvm = self._build_storage(state_dir, emulated, record_flash_ops)
         st = self["storage"]
-        from sumame.drivers.emulated.flash import EmulatedFlash
-
-        flash_path = None if state_dir is None else Path(state_dir) / "flash.bin"
-        nvm = EmulatedFlash(flash_path, page_size=st["page_size"], page_count=st["page_count"],
-                            endurance=st["endurance"], record_ops=record_flash_ops)
-        emulated["flash"] = nvm
         counter = None
         if st["counter"] == "emulated-rtc-backup":
             from sumame.drivers.emulated.counter import EmulatedBackupCounter
@@ -99,6 +94,8 @@ class Board:
         self._build_usb(hardware, emulated)
         self._build_wifi(hardware, emulated)
         self._build_wisun(hardware, clock)
+        if "asic_irq_line" in emulated:   # a real part, handed to the tools' IRQ task
+            hardware.extras["asic_irq_line"] = emulated.pop("asic_irq_line")
         built = BuiltBoard(hardware, emulated)
         chip = emulated.get("chip")
         if chip is not None:
@@ -109,6 +106,23 @@ class Board:
             chip.irq = lambda state0, state1: asic.handle_irq()  # the chip's IRQ pin to the driver
         return built
 
+    def _build_storage(self, state_dir: Path | None, emulated: dict, record_ops: bool):
+        st = self["storage"]
+        if st["driver"] == "file":
+            from sumame.drivers.file_nvm import FileNvm
+
+            path = st["path"] or (None if state_dir is None else str(Path(state_dir) / "flash.bin"))
+            if path is None:
+                raise DeviceNotFound("[storage] driver = 'file' needs [storage] path or a state directory")
+            return FileNvm(path, page_size=st["page_size"], page_count=st["page_count"])
+        from sumame.drivers.emulated.flash import EmulatedFlash
+
+        flash_path = None if state_dir is None else Path(state_dir) / "flash.bin"
+        nvm = emulated["flash"] = EmulatedFlash(flash_path, page_size=st["page_size"],
+                                                page_count=st["page_count"], endurance=st["endurance"],
+                                                record_ops=record_ops)
+        return nvm
+
     def _build_relay(self, emulated: dict):
         if self.kind != "lv" or not self["meter"]["has_switch"]:
             return None
@@ -116,7 +130,10 @@ class Board:
         if r["driver"] == "gpio":
             from sumame.drivers.gpio_relay import GpioLatchingRelay
 
-            return GpioLatchingRelay(r["set_pin"], r["reset_pin"], r["sense_pin"], pulse_s=r["pulse_ms"] / 1000)
+            return GpioLatchingRelay(r["set_pin"], r["reset_pin"], r["sense_pin"], pulse_s=r["pulse_ms"] / 1000,
+                                     settle_s=r["settle_ms"] / 1000,
+                                     aux_closed_level=r["aux_closed_level"] == "high",
+                                     aux_pull_up=r["aux_pull"] == "up")
         from sumame.drivers.emulated.relay import EmulatedRelay
 
         relay = emulated["relay"] = EmulatedRelay()
@@ -140,7 +157,7 @@ class Board:
         if u["driver"] == "pyusb":
             from sumame.drivers.usb import PyUsbPort
 
-            hardware.extras["usb_port"] = PyUsbPort()
+            hardware.extras["usb_port"] = PyUsbPort(path_prefix=u["port_path"] or None)
             return
         from sumame.drivers.emulated.usb_devices import CATALOGUE
         from sumame.drivers.emulated.usb_port import EmulatedUsbPort
@@ -160,8 +177,16 @@ class Board:
             return
         from sumame.drivers.skstack import SkstackModem
 
-        port = w["port"]
-        hardware.extras["wisun_modem"] = lambda: SkstackModem(port, clock=clock.now)
+        dialect = None if w["dialect"] == "auto" else w["dialect"]
+
+        def open_modem():
+            port = w["port"]
+            if port == "auto":   # found again at every (re)open: the dongle may come back elsewhere
+                from sumame.drivers.dongle_discovery import find_dongle, probe_skstack
+
+                port = find_dongle(serial_number=w["serial_number"], probe=probe_skstack).device
+            return SkstackModem(port, clock=clock.now, dialect=dialect)
+        hardware.extras["wisun_modem"] = open_modem
 
     def _build_wifi(self, hardware: Hardware, emulated: dict) -> None:
         if self.kind != "lv" or not self["broute"]["enabled"]:
@@ -174,6 +199,11 @@ class Board:
             w["ssid"], WifiSecurity(w["security"]), w["passphrase"], lease_address=self["broute"]["ip"][0])
         hardware.extras["wifi"] = emulated["wifi"] = EmulatedWifiStation([ap])
 
+    def build_asic(self, clock, *, profile: str | None = None) -> tuple[Any, dict[str, Any]]:
+        """Only the metering chip (calibration): (driver, emulated parts such as "chip")."""
+        parts: dict[str, Any] = {}
+        return self._build_asic(clock, parts, profile, None), parts
+
     def _build_asic(self, clock, emulated: dict, profile: str | None, seed: int | None):
         from sumame.drivers.atm90e32 import Atm90e32, Atm90e32Config
 
@@ -182,6 +212,7 @@ class Board:
             line_frequency_hz=a["line_frequency_hz"], meter_constant=a["meter_constant"],
             ugain=a["ugain"], igain_r=a["igain_r"], igain_t=a["igain_t"],
             current_scale=float(a["current_scale"]), two_wire=m["wiring"] == "1p2w",
+            pga_gain=a["pga_gain"], sag_fraction=float(a["sag_fraction"]),
             rated_current_a=float(m["rated_current_a"]), nominal_voltage_v=float(m["nominal_voltage_v"]))
         if a["driver"] == "atm90e32":
             try:
@@ -195,14 +226,21 @@ class Board:
             except OSError as exc:
                 raise DeviceNotFound(f"/dev/spidev{a['spi_bus']}.{a['spi_device']}: {exc.strerror}") from None
             spi.mode, spi.max_speed_hz = 3, a["spi_speed_hz"]
-            return Atm90e32(spi, config)
+            asic = Atm90e32(spi, config)
+            if a["irq_pin"] >= 0:
+                from sumame.drivers.gpio_irq import GpioIrqLine
+
+                emulated["asic_irq_line"] = GpioIrqLine(a["irq_pin"])
+            return asic
         from sumame.drivers.emulated.atm90e32 import Atm90e32Model, FrontEnd
         from sumame.drivers.emulated.profiles import make_profile
         from sumame.drivers.emulated.spi import FakeSpiDev
 
         load = make_profile(profile or a["profile"], seed=a["seed"] if seed is None else seed,
                             start_epoch=clock.now(), **(a["profile_options"] if profile is None else {}))
-        front = FrontEnd(ugain=a["ugain"], igain_a=a["igain_r"], igain_c=a["igain_t"],
+        k = 1.0 + float(a["emulated_gain_error"])      # the board's true calibration constants
+        front = FrontEnd(ugain=round(a["ugain"] * k), igain_a=round(a["igain_r"] * k),
+                         igain_c=round(a["igain_t"] * k),
                          current_scale=float(a["current_scale"]),
                          line_frequency_hz=a["line_frequency_hz"], two_wire=m["wiring"] == "1p2w",
                          transformer_ratio=float(m["coefficient"]) * 10 ** -m["multiplier_code"])

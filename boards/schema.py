@@ -102,12 +102,22 @@ SECTIONS: dict[str, Section] = {
         "igain_r": Key(int, 0xB5CB, "Igain A register", check=in_range(0, 0xFFFF)),
         "igain_t": Key(int, 0xB5CB, "Igain C register", check=in_range(0, 0xFFFF)),
         "current_scale": Key(NUM, 2.0, "front-end current divider", check=in_range(0.1, 100)),
+        "pga_gain": Key(int, 1, "PGA gain of the current channels (MMode1)", choices=(1, 2, 4)),
+        "sag_fraction": Key(NUM, 0.7, "sag alarm below this share of the nominal voltage",
+                            check=in_range(0.1, 0.95)),
+        "emulated_gain_error": Key(NUM, 0.0, "emulated chip only: how far the board's true gains are "
+                                              "from ugain/igain (0.03 = readings 3 % low until "
+                                              "`sumame calibrate`)", check=in_range(-0.5, 0.5)),
+        "irq_pin": Key(int, -1, "BCM pin wired to the chip's IRQ0 output; -1 = not wired (polled)",
+                       check=in_range(-1, 53)),
         "profile": Key(str, "residential", "built-in profile name or CSV path"),
         "seed": Key(int, 1, "seed of the load profile"),
         "profile_options": Key(dict, {}, "keyword options of the profile (e.g. pv_kw, base_w)"),
     }, "metering chip"),
     "storage": Section({
-        "driver": Key(str, "emulated-flash", choices=("emulated-flash",)),
+        "driver": Key(str, "emulated-flash", choices=("emulated-flash", "file")),
+        "path": Key(str, "", "file or MTD device of the 'file' driver (e.g. /var/lib/sumame/flash.bin, "
+                             "/dev/mtd0); empty = flash.bin in the state directory"),
         "page_size": Key(int, 4096, "bytes", choices=(256, 512, 1024, 2048, 4096, 8192)),
         "page_count": Key(int, 512, "pages", check=in_range(16, 65536, " pages")),
         "endurance": Key(int, 100_000, "erase cycles per page", check=in_range(100, 10_000_000)),
@@ -144,6 +154,12 @@ SECTIONS: dict[str, Section] = {
         "reset_pin": Key(int, 27, "BCM pin of the reset (open) coil", check=in_range(0, 53)),
         "sense_pin": Key(int, 22, "BCM pin of the auxiliary contact", check=in_range(0, 53)),
         "pulse_ms": Key(NUM, 50, "coil pulse width, ms", check=in_range(1, 1000, " ms")),
+        "settle_ms": Key(NUM, 20, "wait after a pulse before the contact is read, ms",
+                         check=in_range(0, 1000, " ms")),
+        "aux_closed_level": Key(str, "high", "auxiliary contact level when the main contact is closed",
+                                choices=("high", "low")),
+        "aux_pull": Key(str, "down", "internal pull on the auxiliary-contact input (coil driver "
+                                     "inputs need hardware pull-downs)", choices=("up", "down")),
     }, "latching relay of the switch"),
     "comms": Section({
         "units": Key(list, ["lv-next-gen"], "comms units inserted at boot (emulated catalogue names)",
@@ -152,6 +168,8 @@ SECTIONS: dict[str, Section] = {
     "usb": Section({
         "enabled": Key(bool, True, "the meter has a customer USB port"),
         "driver": Key(str, "emulated", choices=("emulated", "pyusb")),
+        "port_path": Key(str, "", "pyusb: the customer socket's USB path (e.g. '1-1.3'); only devices "
+                                  "there count against the budget; empty = every non-hub device"),
         "devices": Key(list, [], "emulated devices plugged at boot (catalogue names)",
                        check=lambda v: None if all(isinstance(x, str) for x in v) else "must be a list of names"),
     }, "customer USB port"),
@@ -170,8 +188,12 @@ SECTIONS: dict[str, Section] = {
     }, "B-route (home side)"),
     "wisun": Section({
         "enabled": Key(bool, True, "the meter has a route-B Wi-SUN dongle"),
-        "port": Key(str, "emulated", "serial port of the meter's dongle (e.g. /dev/ttyUSB0) or "
+        "port": Key(str, "emulated", "serial port of the meter's dongle (e.g. /dev/ttyUSB0), 'auto' "
+                                     "(found by USB ID, see drivers/dongle_discovery.py) or "
                                      "'emulated' (an emulated dongle on a pty, `sumame emulate`)"),
+        "dialect": Key(str, "auto", "SKSTACK dialect of a real dongle; 'auto' = from its EINFO",
+                       choices=("auto", "se", "c2")),
+        "serial_number": Key(str, "", "with port = 'auto': only the dongle with this USB serial number"),
         "channel": Key(int, 0, "channel 33-60; 0 = derived from the dongle's MAC",
                        check=lambda v: None if v == 0 or 33 <= v <= 60 else "must be 0 or 33..60"),
         "pan_id": Key(int, -1, "PAN ID 0..0xFFFE; -1 = low 16 bits of the dongle's MAC",
@@ -214,6 +236,12 @@ SECTIONS: dict[str, Section] = {
                         choices=("open", "wep", "wpa", "wpa2", "wpa3")),
         "passphrase": Key(str, "sumame-home-passphrase", "WPA passphrase"),
     }, "home Wi-Fi (LV B-route)"),
+    "quirks": Section({
+        "profiles": Key(list, [], "field-quirk profiles on from boot, 'NAME[:k=v,...]' "
+                                  "(drivers/emulated/quirks; emulated boards only)",
+                        check=lambda v: None if all(isinstance(x, str) for x in v) else "must be a list of strings"),
+        "preset": Key(str, "", "a set of profiles (e.g. kansai-meter, weak-link, flaky-dongle)"),
+    }, "field quirks of real meters and dongles (off unless listed)"),
     "watchdog": Section({
         "budget_ms": Key(NUM, 250, "ms a task may run without yielding", check=in_range(1, 60000, " ms")),
     }, "task watchdog"),

@@ -14,7 +14,7 @@ from typing import Callable
 
 from sumame.drivers import atm90e32_regs as R
 from sumame.hal import AsicStatus, EnergyDelta, Instantaneous
-from sumame.hal.errors import BusError, ConfigurationError
+from sumame.hal.errors import BusError, ChipReset, ConfigurationError
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,8 @@ class Atm90e32Config:
     line_frequency_hz:  50 or 60
     meter_constant:     CF pulses per kWh (imp/kWh); sets PLconst and the energy LSB
     ugain / igain_r / igain_t: calibration register values (R on channel A, T on channel C)
-    pga_gain:           MMode1 value (current channel PGA)
+    pga_gain:           current channel PGA gain: 1, 2 or 4 (MMode1 0x0000 / 0x0015 / 0x002A)
+    sag_fraction:       sag alarm below this share of the nominal voltage (0.7 = 70 V on 100 V)
     current_scale:      front-end current divider; currents, power and energy are multiplied back
     two_wire:           single-phase 2-wire (only R measured)
     rated_current_a / nominal_voltage_v: used to state how often energy must be read
@@ -35,7 +36,8 @@ class Atm90e32Config:
     ugain: int = 0x7EAC
     igain_r: int = 0xB5CB
     igain_t: int = 0xB5CB
-    pga_gain: int = 0x0000
+    pga_gain: int = 1
+    sag_fraction: float = 0.7
     current_scale: float = 2.0
     two_wire: bool = False
     rated_current_a: float = 120.0
@@ -46,9 +48,13 @@ class Atm90e32Config:
             raise ConfigurationError(f"line frequency must be 50 or 60 Hz, got {self.line_frequency_hz}")
         if not 100 <= self.meter_constant <= 100_000:
             raise ConfigurationError(f"meter constant {self.meter_constant} imp/kWh out of range 100..100000")
-        for name in ("ugain", "igain_r", "igain_t", "pga_gain"):
+        for name in ("ugain", "igain_r", "igain_t"):
             if not 0 <= getattr(self, name) <= 0xFFFF:
                 raise ConfigurationError(f"{name} must fit 16 bits")
+        if self.pga_gain not in R.PGA_CODES:
+            raise ConfigurationError(f"PGA gain must be 1, 2 or 4, got {self.pga_gain}")
+        if not 0.1 <= self.sag_fraction <= 0.95:
+            raise ConfigurationError(f"sag fraction {self.sag_fraction} outside 0.1..0.95")
         if self.current_scale <= 0:
             raise ConfigurationError("current_scale must be > 0")
 
@@ -59,6 +65,10 @@ _COUNTERS = (("forward_mwh", R.AP_ENERGY_T), ("reverse_mwh", R.AN_ENERGY_T),
 
 class Atm90e32:
     """MeteringAsic implementation. ``spi`` is an opened ``spidev.SpiDev``-like object."""
+
+    CHECK_EVERY = 10
+    """read_energy() verifies the chip's configuration on the 1st and every 10th call (a reset
+    chip stops metering, so nothing false is counted in between; the gap becomes no data)."""
 
     def __init__(self, spi, config: Atm90e32Config = Atm90e32Config()):
         config.validate()
@@ -76,6 +86,7 @@ class Atm90e32:
         self.max_poll_interval_s = 0xFFFF * lsb_wh / max_w * 3600
         self._alarm_callback: Callable[[AsicStatus], None] | None = None
         self.bus_errors = 0
+        self._energy_reads = 0
 
     # ------------------------------------------------------------------ bus
     def _xfer(self, word: int, value: int) -> int:
@@ -105,16 +116,8 @@ class Atm90e32:
         c = self.config
         self.write(R.SOFT_RESET, R.SOFT_RESET_KEY)
         self.write(R.CFG_REG_ACC_EN, R.CFG_UNLOCK)
-        plc = R.pl_const(c.meter_constant)
-        mmode0 = R.MMODE0_DEFAULT | R.MMODE0_3P3W | (R.MMODE0_FREQ60 if c.line_frequency_hz == 60 else 0)
-        settings = {
-            R.PL_CONST_H: plc >> 16, R.PL_CONST_L: plc & 0xFFFF,
-            R.MMODE0: mmode0, R.MMODE1: c.pga_gain,
-            R.U_GAIN["A"]: c.ugain, R.I_GAIN["A"]: c.igain_r,
-            R.U_GAIN["C"]: c.ugain, R.I_GAIN["C"]: c.igain_t,
-            R.PQ_GAIN["A"]: 0, R.PQ_GAIN["C"]: 0,
-            R.SAG_TH: int(c.nominal_voltage_v * 0.7 / R.U_RMS_LSB_V),
-        }
+        settings = self._settings = self.configuration()
+        self._energy_reads = 0
         for address, value in settings.items():
             self.write(address, value)
         mismatched = [f"0x{a:02X}=0x{self.read(a):04X} (wrote 0x{v:04X})"
@@ -128,8 +131,42 @@ class Atm90e32:
         if self.read(R.METER_EN) != 0x0001:
             raise BusError("ATM90E32 metering did not enable (MeterEn read-back)")
 
+    def configuration(self) -> dict[int, int]:
+        """Register -> value that ``start()`` writes (configuration and calibration)."""
+        c = self.config
+        plc = R.pl_const(c.meter_constant)
+        mmode0 = (R.MMODE0_ONE_ELEMENT if c.two_wire else R.MMODE0_TWO_ELEMENT) | (
+            R.MMODE0_FREQ60 if c.line_frequency_hz == 60 else 0)
+        return {
+            R.PL_CONST_H: plc >> 16, R.PL_CONST_L: plc & 0xFFFF,
+            R.MMODE0: mmode0, R.MMODE1: R.mmode1(c.pga_gain),
+            R.U_GAIN["A"]: c.ugain, R.I_GAIN["A"]: c.igain_r,
+            R.U_GAIN["C"]: c.ugain, R.I_GAIN["C"]: c.igain_t,
+            R.PQ_GAIN["A"]: 0, R.PQ_GAIN["C"]: 0,
+            R.SAG_TH: R.sag_threshold(c.nominal_voltage_v * c.sag_fraction, c.ugain),
+        }
+
+    def check_configured(self) -> None:
+        """Raise ChipReset when the chip no longer holds what ``start()`` wrote (it was reset:
+        supply dip, reset pin, ESD) — MeterEn and the mode registers are read back."""
+        settings = getattr(self, "_settings", None)
+        if settings is None:
+            raise ChipReset("ATM90E32 was never started")
+        meter_en = self.read(R.METER_EN)
+        mmode0 = self.read(R.MMODE0)
+        if meter_en == 0xFFFF and mmode0 == 0xFFFF:
+            raise BusError("ATM90E32 reads all ones: MISO stuck high or chip absent")
+        if meter_en != 0x0001 or mmode0 != settings[R.MMODE0]:
+            raise ChipReset(f"ATM90E32 lost its configuration (MeterEn 0x{meter_en:04X}, "
+                            f"MMode0 0x{mmode0:04X}, expected 0x0001 / 0x{settings[R.MMODE0]:04X})")
+
     def read_energy(self) -> EnergyDelta:
-        """Energy since the previous call, exact integers (the chip clears on read)."""
+        """Energy since the previous call, exact integers (the chip clears on read).
+
+        Checks regularly that the chip still holds its configuration (ChipReset otherwise)."""
+        self._energy_reads += 1
+        if self._energy_reads % self.CHECK_EVERY == 1:
+            self.check_configured()
         values = []
         for i, (_, address) in enumerate(_COUNTERS):
             lsbs = self.read(address)

@@ -54,10 +54,43 @@ I_OFFSET = {"A": 0x64, "B": 0x68, "C": 0x6C}
 
 CONFIG_RANGE = range(0x01, 0x70)   # writable only while CfgRegAccEn = 0x55AA
 
-# MMode0 bits modelled here
+# MMode0 bits (datasheet register table, 33H)
 MMODE0_FREQ60 = 1 << 12   # line frequency 60 Hz (west Japan) instead of 50 Hz (east)
-MMODE0_3P3W = 1 << 8      # two-element metering on A and C (1φ3W / 3φ3W); B ignored
-MMODE0_DEFAULT = 0x0087
+MMODE0_3P3W = 1 << 8      # two-element metering on A and C (1φ3W / 3φ3W)
+MMODE0_CF2VARH = 1 << 7   # CF2 pulses reactive energy
+MMODE0_EN = {"A": 1 << 2, "B": 1 << 1, "C": 1 << 0}   # EnPA/EnPB/EnPC: phase in the all-phase sum
+MMODE0_DEFAULT = 0x0087   # power-on value: 3P4W, CF2 varh, A+B+C summed
+MMODE0_TWO_ELEMENT = MMODE0_3P3W | MMODE0_CF2VARH | MMODE0_EN["A"] | MMODE0_EN["C"]
+"""0x0185: what the public split-phase drivers (CircuitSetup) write for two elements: B is
+left out of the totals, so noise on the unwired B inputs never reaches the energy registers."""
+MMODE0_ONE_ELEMENT = MMODE0_CF2VARH | MMODE0_EN["A"]   # 1φ2W: only A summed
+
+# MMode1: PGA gain of the current channels, 2 bits per phase (A bits 1-0, B 3-2, C 5-4)
+PGA_CODES = {1: 0b00, 2: 0b01, 4: 0b10}
+
+
+def mmode1(pga_gain: int) -> int:
+    """MMode1 for the same PGA gain on every current channel (1x 0x0000, 2x 0x0015, 4x 0x002A)."""
+    code = PGA_CODES[pga_gain]
+    return code | code << 2 | code << 4
+
+
+def pga_of(mmode1_value: int, phase: str) -> int:
+    """The PGA gain (1, 2 or 4) MMode1 sets on one phase's current channel."""
+    code = (mmode1_value >> {"A": 0, "B": 2, "C": 4}[phase]) & 0b11
+    return {0b00: 1, 0b01: 2, 0b10: 4}.get(code, 1)
+
+
+def sag_threshold(sag_v: float, ugain: int) -> int:
+    """SagTh for a sag at ``sag_v`` V RMS: the chip compares the voltage peak, scaled by the
+    voltage gain, so SagTh = sag_v x 100 x sqrt(2) / (2 x Ugain / 32768) (the formula the
+    public drivers use; with Ugain 0x7EAC a 70 V sag is about 5,000, not 7,000)."""
+    return min(0xFFFF, int(sag_v * 100 * 2 ** 0.5 / (2 * ugain / 32768))) if ugain else 0xFFFF
+
+
+def sag_volts(sag_th: int, ugain: int) -> float:
+    """Inverse of ``sag_threshold``: the RMS voltage below which the sag bit sets, V."""
+    return sag_th * (2 * ugain / 32768) / (100 * 2 ** 0.5)
 
 # energy (16-bit, cleared when read; 1 LSB = 0.01 CF pulse)
 AP_ENERGY_T = 0x80       # forward active, total

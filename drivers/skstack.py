@@ -100,13 +100,16 @@ class SkstackModem:
     by default; pass ``timeline.now`` / ``clock.now`` in emulation so virtual time counts)."""
 
     def __init__(self, port, *, baudrate: int = 115200, command_timeout_s: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic, read_timeout_s: float = 0.05):
+                 clock: Callable[[], float] = time.monotonic, read_timeout_s: float = 0.05,
+                 dialect: str | None = None):
         if isinstance(port, str):
             try:
                 port = serial.serial_for_url(port, baudrate=baudrate, timeout=read_timeout_s)
             except _PORT_ERRORS as exc:
                 raise DeviceNotFound(f"cannot open Wi-SUN dongle {port}: {exc}") from exc
         self.port = port
+        self.forced_dialect = dialect
+        """"se" / "c2" from the board ([wisun] dialect): EINFO's last token misleads on some sticks."""
         self.clock = clock
         self.command_timeout_s = command_timeout_s
         self.parser = HostParser(Layout("c2", rssi=False, hex_payload=True))
@@ -296,10 +299,11 @@ class SkstackModem:
         except CommsError as exc:
             if getattr(exc, "code", None) != 4:
                 raise
-        self.parser.layout = Layout(info.dialect, False, hex_payload)
-        if info.dialect == "c2":
+        dialect = self.forced_dialect or info.dialect
+        self.parser.layout = Layout(dialect, False, hex_payload)
+        if dialect == "c2":
             self._set_sa2().wait(timeout_s)
-        self.identity = RadioIdentity(info.mac, info.ip, version, info.dialect, info.channel, info.pan_id)
+        self.identity = RadioIdentity(info.mac, info.ip, version, dialect, info.channel, info.pan_id)
         return self.identity
 
     def _set_sa2(self) -> SkTicket:
@@ -325,14 +329,20 @@ class SkstackModem:
         return self.command(f"SKSETRBID {rbid}")
 
     def start_pan(self, channel: int, pan_id: int, *, lifetime_s: int = 900, auto_reauth: bool = True) -> SkTicket:
+        """Become the PAN coordinator / PANA authenticator (the meter's side), in the order the
+        manual's B-route tutorial and the public coordinator scripts use: echo off (SFE 0),
+        channel, PAN ID, session lifetime and auto-disconnect, beacon answers on (S15 1) —
+        asked for explicitly, although the manual says SKSTART implies it — then SKSTART."""
         if not 33 <= channel <= 60:
             raise ValueError("channel must be 33-60")
         if not 0 <= pan_id < 0xFFFF:
             raise ValueError("PAN ID must be 0-0xFFFE")
+        self.command("SKSREG SFE 0")
         self.command(f"SKSREG S2 {channel:02X}")
         self.command(f"SKSREG S3 {pan_id:04X}")
         self.command(f"SKSREG S16 {max(60, lifetime_s):X}")
         self.command(f"SKSREG S17 {int(auto_reauth)}")
+        self.command("SKSREG S15 1")
         return self.command("SKSTART")
 
     def scan(self, duration: int = 6, channel_mask: int = 0xFFFFFFFF) -> SkTicket:

@@ -4,9 +4,9 @@ Host side: ``HostParser.feed(bytes)`` turns what a dongle prints into typed item
 ``Fail``, ``Echo``, ``Event``, ``EVer``, ``EInfo``, ``ESReg``, ``PanDesc``, ``RxUdp``, ``Text``),
 coping with reads split anywhere, CR-only product-command replies (``OK 01\\r``), binary ERXUDP
 payloads that contain CR/LF (WOPT bit0 = 0) and garbage (reported as ``Garbage``, counted).
-Device side: the ``fmt_*`` functions print events exactly as real modules do (reference §6),
-and ``DeviceParser.feed(bytes)`` splits the host's byte stream into command lines and
-SKSENDTO headers + binary data.
+Device side: the ``fmt_*`` functions print events exactly as real modules do (reference §6);
+``DeviceParser`` (``skstack_device_parser``) splits the host's byte stream into echo, command
+lines and SKSENDTO headers + binary data.
 
 Dialects: "se" (BP35A1 / RL7023 IPS: no SIDE tokens) and "c2" (BP35C2 / RS-WSUHA-P / RL7023
 DSS: SIDE tokens; with SA2=1 an RSSI/LQI token in ERXUDP).
@@ -462,106 +462,10 @@ def fmt_einfo(ip: str, mac: str, channel: int, pan_id: int, dialect: str) -> byt
 
 
 # --------------------------------------------------------------------------- device side input
+# (the module's view of the host's bytes lives in skstack_device_parser; re-exported here)
 
-
-@dataclass(frozen=True)
-class CommandLine:
-    """One command line from the host. ``terminator`` is b"\\r\\n" or b"\\r"."""
-
-    text: str
-    terminator: bytes
-    raw: bytes
-
-
-@dataclass(frozen=True)
-class SendToData:
-    """An SKSENDTO command: its header tokens and the DATALEN raw octets that followed."""
-
-    tokens: list[str]
-    data: bytes
-    header: bytes
-
-
-class DeviceParser:
-    """Splits the host's byte stream into ``CommandLine`` / ``SendToData``.
-
-    ``sendto_args`` = number of SKSENDTO arguments before DATA (5 SE, 6 C2). ``on_echo`` receives
-    the bytes a module with SFE=1 echoes (byte by byte for lines; the SKSENDTO header but never
-    its data, then CR LF once the data is complete).
-    """
-
-    def __init__(self, sendto_args: int = 6):
-        self.sendto_args = sendto_args
-        self._buf = bytearray()
-        self._data_need: int | None = None
-        self._header: tuple[list[str], bytes] | None = None
-        self._swallow_lf = False
-
-    def feed(self, data: bytes) -> list:
-        self._buf += data
-        out = []
-        while True:
-            item = self._next()
-            if item is None:
-                return out
-            out.append(item)
-
-    @property
-    def receiving_data(self) -> bool:
-        return self._data_need is not None
-
-    def pending_header(self) -> bytes:
-        """Bytes of a not-yet-terminated line (what an echoing module has shown so far)."""
-        return bytes(self._buf) if self._data_need is None else b""
-
-    def _next(self):
-        buf = self._buf
-        if self._data_need is not None:
-            if len(buf) < self._data_need:
-                return None
-            data = bytes(buf[:self._data_need])
-            del buf[:self._data_need]
-            tokens, header = self._header
-            self._data_need = self._header = None
-            return SendToData(tokens, data, header)
-        if self._swallow_lf and buf[:1] == b"\n":
-            del buf[:1]
-        if buf:
-            self._swallow_lf = False
-        if buf.startswith(b"SKSENDTO "):
-            tokens = bytes(buf).split(b" ")
-            # tokens[0] = SKSENDTO, then args; DATA starts after the space following DATALEN
-            cr = buf.find(b"\r")
-            hdr_len = sum(len(t) + 1 for t in tokens[:self.sendto_args + 1])
-            if len(tokens) > self.sendto_args + 1 and (cr < 0 or cr >= hdr_len):
-                header = bytes(buf[:hdr_len])
-                args = [t.decode("ascii", "replace") for t in tokens[1:self.sendto_args + 1]]
-                try:
-                    need = int(args[-1], 16)
-                    ok = len(args[-1]) == 4 and 0 < need <= 0x4D0
-                except ValueError:
-                    ok = False
-                if ok:
-                    del buf[:hdr_len]
-                    self._data_need, self._header = need, (args, header)
-                    return self._next()
-        for i, b in enumerate(buf):
-            if b in (10, 13):
-                raw = bytes(buf[:i])
-                term = bytes(buf[i:i + 1])
-                del buf[:i + 1]
-                if term == b"\r":
-                    if buf[:1] == b"\n":
-                        del buf[:1]
-                        term = b"\r\n"
-                    elif not buf:
-                        self._swallow_lf = True
-                return CommandLine(raw.decode("latin-1"), term, raw)
-        if len(buf) > 1024:
-            raw = bytes(buf)
-            buf.clear()
-            return CommandLine(raw.decode("latin-1"), b"", raw)
-        return None
+from .skstack_device_parser import (BadSendTo, CommandLine, DeviceParser, EchoBytes, SendToData,  # noqa: E402,F401
+                                    SendToHeader)
 
 
 def link_local_text(mac_hex: str) -> str:

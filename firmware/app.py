@@ -108,11 +108,7 @@ class Meter:
         self.switchgear.boot(last_alive_hint=newest)
         self.metering.sample_listeners.append(self.switchgear.on_sample)
         self.metering.measuring = lambda: not self.switchgear.outage.in_outage
-        try:
-            self.hw.asic.start()
-        except HalError as exc:
-            self.events.record("asic-fault", source="metering", severity=Severity.ALARM,
-                               detail=f"metering chip did not start: {exc}")
+        self.metering.supervisor.ready(self.clock.now())   # start the chip (retried by metering)
         self.scheduler.spawn(self.metering.run(), name="metering", priority=Priority.METERING)
         self.scheduler.spawn(self._scrub(), name="storage-scrub", priority=Priority.STORAGE)
         self.switchgear.start(self.scheduler)

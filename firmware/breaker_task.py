@@ -15,14 +15,18 @@ Priority: ``Priority.CONTROL``.
 """
 from __future__ import annotations
 
+import logging
 import math
 from typing import Callable, Protocol, runtime_checkable
 
+from sumame.hal.errors import HalError
 from sumame.hal.metering_asic import Instantaneous
 
 from .breaker import Breaker
 from .scheduler import Event
 from .trip_curve import TRIP_RESOLUTION_S
+
+log = logging.getLogger("sumame.breaker")
 
 
 @runtime_checkable
@@ -53,6 +57,7 @@ class BreakerTask:
         self._alarm_pending = False
         self._armed_at: float | None = None
         self._last_sample = -math.inf
+        self.read_failures = 0
         self.samples = 0
         self.alarms = 0
         breaker.listeners.append(self._wake.set)
@@ -102,6 +107,18 @@ class BreakerTask:
             candidates.append(max(now, self.next_sample_at()))
         return min(candidates) if candidates else math.inf
 
+    def _sample(self, now: float) -> None:
+        """One own reading of the chip; an unreadable chip costs this sample, not the task (the
+        metering task raises the alarm and restarts the chip)."""
+        try:
+            sample = self.read()
+        except HalError as exc:
+            self.read_failures += 1
+            self._last_sample = now           # try again one period later, not in a busy loop
+            log.warning("breaker: chip unreadable (%s); protection waits for the next sample", exc)
+            return
+        self._take(now, sample)
+
     async def run(self) -> None:
         if not self.breaker.has_switch:
             return   # HV: nothing to protect
@@ -109,10 +126,10 @@ class BreakerTask:
             self._arm()
             now = self.clock.now()
             if self.read is not None and (self._alarm_pending or now >= self.next_sample_at()):
-                self._take(now, self.read())
+                self._sample(now)
             self._alarm_pending = False
             if self.breaker.reclose_if_due(now) and self.read is not None:
-                self._take(now, self.read())   # watch the load the moment it is reconnected
+                self._sample(now)   # watch the load the moment it is reconnected
             self._arm()
             wake = self.next_wake(now)
             self._wake.clear()

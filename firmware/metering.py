@@ -19,6 +19,7 @@ from sumame.hal.errors import HalError
 from sumame.hal.jst import floor_boundary, next_boundary
 from sumame.hal.metering_asic import Instantaneous
 
+from .asic_supervisor import AsicSupervisor
 from .events import EventLog, Severity
 from .readings import Present
 from .registers import IntervalRegisters, Snapshot
@@ -65,6 +66,8 @@ class Metering:
         self._last_present = -1e18
         self._broken = False
         self._outage = False
+        self.supervisor = AsicSupervisor(asic, events)
+        """Starts the chip (boot, retries, after a reset); see asic_supervisor.py."""
         self.sample_listeners: list[Callable[[float, Instantaneous], None]] = []
         """Called with every instantaneous reading (breaker, outage detection)."""
         self.measuring: Callable[[], bool] = lambda: True
@@ -108,12 +111,18 @@ class Metering:
     def poll(self) -> None:
         """Read energy (and instantaneous values when due) from the chip."""
         now = self.clock.now()
+        if not self.supervisor.ready(now):
+            self._broken = True   # the chip is not configured: this stretch is not measured
+            return
         try:
             delta = self.asic.read_energy()
             if now - self._last_present >= self.config.present_interval_s:
                 self._read_present(now)
         except HalError as exc:
             self.bus_errors += 1
+            if self.supervisor.failed(exc, now):
+                self._broken = True
+                return
             if now - self.last_good_read > getattr(self.asic, "max_poll_interval_s", 60.0):
                 if not self._broken:
                     self.events.record("metering-gap", source="metering", severity=Severity.ALARM,

@@ -7,6 +7,7 @@ from .clock import TimeSource
 from .comms import CommsUnit, CommsUnitDescriptor, Medium
 from .errors import (
     BusError,
+    ChipReset,
     CommsError,
     ConfigurationError,
     DeviceNotFound,
@@ -32,7 +33,7 @@ from .counter import MonotonicCounter
 from .usb import HotplugKind, UsbDeviceInfo, UsbHotplug, UsbPort, UsbSpeed
 
 __all__ = [
-    "AsicStatus", "BusError", "CommsError", "CommsUnit", "CommsUnitDescriptor",
+    "AsicStatus", "BusError", "ChipReset", "CommsError", "CommsUnit", "CommsUnitDescriptor",
     "ConfigurationError", "ContactState", "DeviceNotFound", "DeviceTimeout", "ERASED",
     "EnergyDelta", "HalError", "Hardware", "Instantaneous", "Medium", "MeteringAsic", "Nvm",
     "NvmAddressError", "NvmError", "NvmProgramError", "NvmWornOut", "PowerBudgetExceeded",

@@ -17,6 +17,10 @@ class BusError(HalError):
     """A transfer on the bus (SPI, I2C, UART, USB) failed or returned garbage."""
 
 
+class ChipReset(BusError):
+    """The device answers but lost the configuration it was given (it reset): start it again."""
+
+
 class DeviceTimeout(HalError):
     """The device did not answer within its documented time."""
 

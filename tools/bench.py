@@ -20,6 +20,7 @@ BENCH_MODULES = [
     "sumame.tools.bench_dlms",
     "sumame.tools.bench_wisun",
     "sumame.tools.bench_broute_wisun",
+    "sumame.tools.bench_j11",
     "sumame.tools.bench_aroute",
 ]
 

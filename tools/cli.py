@@ -19,6 +19,10 @@ COMMAND_MODULES = [
     "sumame.tools.control",
     "sumame.tools.hems",
     "sumame.tools.hes",
+    "sumame.tools.deploy.flash",
+    "sumame.tools.calibrate",
+    "sumame.tools.fuzz.runner",
+    "sumame.tools.mutation.runner",
 ]
 
 

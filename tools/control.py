@@ -126,8 +126,12 @@ class Operator:
         chip.sync()
         return f"load forced to {watts:g} W for {seconds:g} s"
 
+    def quirk(self, *args: str) -> str:
+        from .quirks import ctl_quirk
+        return ctl_quirk(self, *args)
+
     COMMANDS = {"status": status, "events": events, "swap": swap, "usb-plug": usb_plug,
-                "usb-unplug": usb_unplug, "outage": outage, "load": load}
+                "usb-unplug": usb_unplug, "outage": outage, "load": load, "quirk": quirk}
 
     def execute(self, request: dict) -> dict:
         command = request.get("command")
@@ -199,7 +203,8 @@ def add_parser(sub) -> None:
     p.add_argument("--board", default="emulated-lv", help="board name (to find the default state directory)")
     p.add_argument("command", choices=sorted(Operator.COMMANDS), help="what to do")
     p.add_argument("args", nargs="*", help="swap UNIT | usb-plug DEVICE | usb-unplug PATH | "
-                                           "outage SECONDS | load WATTS SECONDS | events [N]")
+                                           "outage SECONDS | load WATTS SECONDS | events [N] | "
+                                           "quirk NAME on|off [k=v ...] | quirk list")
     p.set_defaults(func=run_client)
 
 

@@ -53,12 +53,18 @@ def add_parser(sub) -> None:
                    help="address the IP B-route (ECHONET Lite, UDP 3610) serves on; repeat for "
                         "several (default: the board's, 127.0.0.1)")
     p.add_argument("--echonet-port", type=int, metavar="PORT", help="UDP port (default 3610)")
-    p.add_argument("--dongle-personality", choices=("bp35c2", "bp35a1", "rl7023-dss"), default="bp35c2",
-                   help="dialect of the HEMS-side emulated Wi-SUN dongle (default bp35c2)")
-    p.add_argument("--air-mode", choices=("fast", "accurate"), default="fast",
-                   help="virtual 920 MHz air: unthrottled, or airtime at 100 kbit/s with ARIB duty limits")
+    p.add_argument("--dongle-personality", choices=("bp35c2", "bp35a1", "rl7023-dss", "j11"), default="bp35c2",
+                   help="dialect of the HEMS-side emulated Wi-SUN dongle (default bp35c2; j11 = ROHM "
+                        "BP35C0-J11 binary UART, as in RATOC RS-WSUHA-J11)")
+    p.add_argument("--air-mode", choices=("fast", "accurate"), default="accurate",
+                   help="virtual 920 MHz air and dongle timing: 'accurate' (default) paces the dongles like "
+                        "real ones (115200-baud UART, airtime at 100 kbit/s, MAC ACKs, SKSCAN ~18 s at "
+                        "duration 6, SKJOIN a few seconds, ARIB duty limits); 'fast' is unthrottled "
+                        "(for tests and benches)")
     p.add_argument("--pcap", type=Path, metavar="FILE",
                    help="write the 920 MHz traffic to a pcap (IEEE 802.15.4, opens in Wireshark)")
+    from .quirks import add_options
+    add_options(p)
     for add in EMULATE_OPTIONS:
         add(p)
     p.set_defaults(func=run)
@@ -87,7 +93,10 @@ def run(args: argparse.Namespace) -> int:
     world = None
     if board["wisun"]["enabled"] and board["wisun"]["port"] == "emulated":
         world = attach_emulated_wisun(rt, state_dir, personality=args.dongle_personality,
-                                      mode=args.air_mode, pcap=str(args.pcap) if args.pcap else None)
+                                      mode=args.air_mode, pcap=str(args.pcap) if args.pcap else None,
+                                      keep_flash=True)
+    from . import quirks
+    quirks.before_boot(rt, args)
     rt.boot()
     try:
         for hook in EMULATE_HOOKS:
@@ -120,6 +129,9 @@ def run(args: argparse.Namespace) -> int:
     control.close()
     if world is not None:
         world.close()
+    note = quirks.at_exit(rt, args)
+    if note:
+        print(note, file=sys.stderr if not args.headless else sys.stdout)
     (state_dir / "clock").write_text(f"{rt.clock.now():.3f}\n")
     rt.close()
     lock.close()
@@ -215,7 +227,8 @@ def _headless(rt: Runtime, args, state_dir: Path) -> None:
     _run(rt, args)
 
 
-KEYS = "s: swap comms unit · o: 60 s outage · u: USB dongle in/out · l: 8 kW overload 60 s · q: quit"
+KEYS = ("s: swap comms unit · o: 60 s outage · u: USB dongle in/out · l: 8 kW overload 60 s · "
+        "k: quirks pause/resume · q: quit")
 
 
 def _live(rt: Runtime, args, state_dir: Path) -> None:
@@ -266,6 +279,12 @@ def _on_key(key: str, rt: Runtime, operator: Operator) -> str:
             return operator.outage(60)
         if key == "l":
             return operator.load(8000, 60)
+        if key == "k":
+            engine = rt.extras.get("quirks")
+            if engine is None or not engine.quirks:
+                return "no quirks on (--quirk NAME, or sumame ctl quirk NAME on)"
+            engine.paused = not engine.paused
+            return f"quirks {'paused' if engine.paused else 'resumed'}: {', '.join(engine.quirks)}"
         if key == "u":
             port = rt.built.emulated.get("usb_port")
             if port is not None and port.plugged():
@@ -283,6 +302,10 @@ def _extra_rows(rt: Runtime, message: str) -> list[tuple[str, str]]:
     rows.append(("comms unit", ", ".join(f"{c['model'] or 'empty'}" for c in comms)))
     budget = dict(sw.budget.summary().rows())
     rows.append(("power budget", f"{budget.get('source', '')}; {budget.get('committed', '')} committed"))
+    engine = rt.extras.get("quirks")
+    if engine is not None and engine.quirks:
+        state = " (paused)" if engine.paused else ""
+        rows.append(("quirks" + state, " · ".join(f"{q.name} fired {q.fired}" for q in engine.quirks.values())))
     rows.append(("keys", message or KEYS))
     return rows
 

@@ -41,7 +41,21 @@ class ChipIrqLine:
             await self._replan.wait(timeout=max(0.0, wake - now))
 
 
+async def serve_gpio_irq(line, asic) -> None:
+    """A real chip's IRQ pin (drivers/gpio_irq.py): run the driver's handler on this thread."""
+    from sumame.firmware.scheduler import readable
+
+    while True:
+        await readable(line)
+        if line.drain():
+            asic.handle_irq()
+
+
 def spawn_hardware_tasks(runtime) -> None:
+    line = runtime.built.hardware.extras.get("asic_irq_line")
+    if line is not None:
+        runtime.scheduler.spawn(serve_gpio_irq(line, runtime.built.hardware.asic), name="asic-irq",
+                                priority=Priority.METERING, group="hardware")
     chip = runtime.built.emulated.get("chip")
     if chip is not None and runtime.built.hardware.relay is not None:
         line = runtime.extras["irq_line"] = ChipIrqLine(chip, runtime.clock)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from sumame.boards import BoardErrors, BoardNotFound, load_board
+from sumame.hal.errors import HalError
 from sumame.boards.build import Board, BuiltBoard
 from sumame.drivers.emulated.profiles import ProfileError
 from sumame.firmware.app import Meter, MeterConfig
@@ -92,6 +93,8 @@ def build_runtime(board: Board | str, *, virtual: bool, start_epoch: float | Non
         built = board.build(clock, state_dir, profile=profile, seed=seed, record_flash_ops=record_flash_ops)
     except ProfileError as exc:
         raise CliError(str(exc)) from None
+    except HalError as exc:   # a part the board names is missing or refuses its settings
+        raise CliError(f"board {board.name}: {type(exc).__name__}: {exc}") from None
     scheduler = Scheduler(clock, watchdog_budget_s=config.watchdog_budget_s, strict=strict,
                           watchdog_thread=watchdog_thread)
     if virtual:   # the A-route of a virtual-time meter talks over an in-process network

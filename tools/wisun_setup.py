@@ -10,18 +10,22 @@ from pathlib import Path
 from sumame.drivers.emulated.wisun_world import WisunWorld, build_wisun_world
 from sumame.drivers.skstack import SkstackModem
 
-PERSONALITIES = ("bp35c2", "bp35a1", "rl7023-dss")
+PERSONALITIES = ("bp35c2", "bp35a1", "rl7023-dss", "j11")
 
 
 def attach_emulated_wisun(runtime, state_dir: Path, *, personality: str = "bp35c2",
-                          mode: str = "fast", pcap: str | None = None, seed: int | None = None) -> WisunWorld:
+                          mode: str = "fast", pcap: str | None = None, seed: int | None = None,
+                          keep_flash: bool = False) -> WisunWorld:
     """Build and start the radio world, give the meter a factory for its dongle (before boot).
 
-    The HEMS-side dongle appears at ``state_dir/hems-dongle`` (a stable symlink to its pty)."""
+    The HEMS-side dongle appears at ``state_dir/hems-dongle`` (a stable symlink to its pty).
+    keep_flash: the dongles keep their flash (MAC, WOPT, WUART, SKSAVE) in ``state_dir`` so a
+    restart finds them as a real dongle would (``sumame emulate`` does this)."""
     state_dir = Path(state_dir)
     world = build_wisun_world(personality=personality, mode=mode, clock=runtime.clock, seed=seed,
                               meter_link=str(state_dir / "meter-dongle"),
-                              hems_link=str(state_dir / "hems-dongle"), pcap_path=pcap)
+                              hems_link=str(state_dir / "hems-dongle"), pcap_path=pcap,
+                              flash_dir=str(state_dir) if keep_flash else None)
     world.start()
     clock = runtime.clock
     runtime.built.hardware.extras["wisun_modem"] = lambda: SkstackModem(world.meter_path, clock=clock.now)

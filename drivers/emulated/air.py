@@ -11,6 +11,9 @@
   airtime in any ``duty_window_s``; radios are told via ``on_tx_limit`` -> EVENT 32/33).
   ``mode="fast"``: delivery after ``latency_s`` only, scan dwell 1 ms, no limit. Airtime is
   modelled (``modelled_airtime_s``) in both modes.
+* MAC ACK: ``transmit(..., ack_from=mac)`` reports whether the radio with that address on the
+  channel received the frame (``TxReport.acked``; through a hub the far side is assumed to ack);
+  ``acks(sender, mac)`` says whether such a radio is there at all.
 * Optional pcap tap (linktype 195) of every transmitted frame; optional hub link
   (``drivers.emulated.air_hub``) so dongles in several processes share one medium.
 """
@@ -23,6 +26,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Protocol
 
+from .dongle_timing import REAL
 from .pcap import PcapWriter
 from .timeline import Timeline
 
@@ -65,12 +69,14 @@ class AirConfig:
 @dataclass(frozen=True)
 class TxReport:
     """ok: the frame went on air; limited: refused by the transmit-time limit.
-    airtime_s: modelled airtime; done_at: clock time the transmission ends."""
+    airtime_s: modelled airtime; done_at: clock time the transmission ends; acked: the
+    addressed radio received it (None when no ACK was asked for)."""
 
     ok: bool
     limited: bool
     airtime_s: float
     done_at: float
+    acked: bool | None = None
 
 
 class Air:
@@ -115,7 +121,7 @@ class Air:
     def scan_dwell(self, duration: int) -> float:
         """Per-channel active-scan time for SKSCAN DURATION ``duration`` (s)."""
         if self.accurate:
-            return 0.01 * (2 ** duration + 1)
+            return REAL.scan_dwell_s(duration)
         # fast: 1 ms in virtual time. On a real clock the beacon must arrive while the scanner
         # still listens on the channel despite processing lag (scaled by the clock's speed
         # ratio); across processes a beacon needs a loopback round trip.
@@ -138,15 +144,24 @@ class Air:
     def limit_active(self, radio: AirRadio) -> bool:
         return id(radio) in self._limited
 
+    def acks(self, sender: AirRadio, mac: bytes) -> bool:
+        """Is a radio with address ``mac`` listening on ``sender``'s channel (or a hub peer)?"""
+        if self._hub_sock is not None:
+            return True
+        return any(r is not sender and getattr(r, "mac", None) == mac and r.channel == sender.channel
+                   for r in self.radios)
+
     # ------------------------------------------------------------------ transmit
-    def transmit(self, radio: AirRadio, psdu: bytes) -> TxReport:
+    def transmit(self, radio: AirRadio, psdu: bytes, *, ack_from: bytes | None = None,
+                 start_delay: float = 0.0) -> TxReport:
+        """Put ``psdu`` on air (after ``start_delay`` s of CSMA backoff in accurate mode)."""
         now = self.timeline.now()
         airtime = self.airtime(len(psdu))
         self.modelled_airtime_s += airtime
         if not self.accurate:
             self.stats["frames"] += 1
-            self._emit(radio, radio.channel, psdu, now, now + self.config.latency_s)
-            return TxReport(True, False, airtime, now)
+            got = self._emit(radio, radio.channel, psdu, now, now + self.config.latency_s, ack_from)
+            return TxReport(True, False, airtime, now, self._acked(ack_from, got))
         if id(radio) in self._limited:
             self.stats["refused-limit"] += 1
             return TxReport(False, True, airtime, now)
@@ -156,13 +171,18 @@ class Air:
             radio.on_tx_limit(True)
             self._schedule_release(radio)
             return TxReport(False, True, airtime, now)
-        start = max(now, self._busy_until.get(radio.channel, now))
+        start = max(now + start_delay, self._busy_until.get(radio.channel, now))
         done = start + airtime
         self._busy_until[radio.channel] = done
         self._tx_log.setdefault(id(radio), deque()).append((start, airtime))
         self.stats["frames"] += 1
-        self._emit(radio, radio.channel, psdu, start, done + self.config.latency_s)
-        return TxReport(True, False, airtime, done)
+        got = self._emit(radio, radio.channel, psdu, start, done + self.config.latency_s, ack_from)
+        return TxReport(True, False, airtime, done, self._acked(ack_from, got))
+
+    def _acked(self, ack_from: bytes | None, got: bool) -> bool | None:
+        if ack_from is None:
+            return None
+        return True if self._hub_sock is not None else got
 
     def _schedule_release(self, radio: AirRadio) -> None:
         log = self._tx_log.get(id(radio))
@@ -180,7 +200,9 @@ class Air:
         else:
             self._schedule_release(radio)
 
-    def _emit(self, sender, channel: int, psdu: bytes, start: float, deliver_at: float) -> None:
+    def _emit(self, sender, channel: int, psdu: bytes, start: float, deliver_at: float,
+              ack_from: bytes | None = None) -> bool:
+        """Schedule delivery to every radio on the channel; True if ``ack_from``'s radio gets it."""
         if self.pcap is not None:
             self.pcap.write(start, psdu)
         if self._hub_sock is not None:
@@ -188,19 +210,26 @@ class Air:
                 self._hub_sock.sendto(struct.pack(">B", channel) + psdu, self._hub_addr)
             except OSError:
                 self.stats["hub-send-failed"] += 1
+        got = False
         for radio in list(self.radios):
             if radio is not sender and radio.channel == channel:
-                self._schedule_delivery(radio, psdu, deliver_at, channel)
+                ok = self._schedule_delivery(radio, psdu, deliver_at, channel)
+                got = got or (ok and ack_from is not None and getattr(radio, "mac", None) == ack_from)
+        return got
 
-    def _schedule_delivery(self, radio, psdu: bytes, at: float, channel: int) -> None:
+    def _schedule_delivery(self, radio, psdu: bytes, at: float, channel: int) -> bool:
+        """False when the frame is lost or arrives corrupted (bad FCS: no ACK)."""
         if self.config.loss and self.rng.random() < self.config.loss:
             self.stats["lost"] += 1
-            return
+            return False
+        intact = True
         if self.config.corrupt and self.rng.random() < self.config.corrupt:
             i = self.rng.randrange(len(psdu))
             psdu = psdu[:i] + bytes([psdu[i] ^ 0x5A]) + psdu[i + 1:]
             self.stats["corrupted"] += 1
+            intact = False
         self.timeline.call_at(at, self._deliver, radio, psdu, channel)
+        return intact
 
     def _deliver(self, radio, psdu: bytes, channel: int) -> None:
         if radio in self.radios and radio.channel == channel:

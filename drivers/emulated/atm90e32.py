@@ -18,12 +18,16 @@ Modelled behaviour
   Ugain/Igain/PQGain relative to the board's true calibration constants, so a wrong calibration
   gives wrong readings.
 * ``OIth`` over-current threshold (this model: 1 LSB = 10 mA) sets EMMState0/EMMIntState0
-  over-current bits and raises the IRQ callback; ``SagTh`` sets the sag bits.
+  over-current bits and raises the IRQ callback; ``SagTh`` sets the sag bits, compared as the
+  datasheet does (voltage peak scaled by Ugain: SagTh = V x 100 x sqrt(2) / (2 Ugain / 32768)).
+* ``MMode0`` EnPA/EnPB/EnPC pick the phases summed into the totals; ``MMode1`` sets the PGA
+  gain of each current channel (readings scale with it until Igain is recalibrated).
 * ``current_scale``: the analog front end divides currents by this factor (a meter rated 120 A
   on a chip whose Irms register tops out at 65.535 A); the driver multiplies back.
 
 Physics come from a LoadProfile, integrated exactly over the clock's time (see profiles.py).
-Fault injection: ``outage(start, end)`` (no voltage, no load), ``freeze`` (DSP stops).
+Fault injection: ``outage(start, end)`` (no voltage, no load), ``freeze`` (DSP stops),
+``power_on_reset()`` (the chip resets and forgets its configuration).
 """
 from __future__ import annotations
 
@@ -100,6 +104,12 @@ class Atm90e32Model:
         self.outages.append((start, end))
         self.outages.sort()
         self._config_version += 1
+
+    def power_on_reset(self) -> None:
+        """The chip resets (supply dip on its 3.3 V rail, reset pin, ESD): every register back to
+        its power-on default, metering off until the host configures it again."""
+        self._advance()
+        self._reset(self.clock.now())
 
     def supplied(self, t: float) -> bool:
         return not any(a <= t < b for a, b in self.outages)
@@ -181,7 +191,14 @@ class Atm90e32Model:
         ka = ku * self._gain(R.I_GAIN["A"], fe.igain_a) * (1 + _s16(self._regs.get(R.PQ_GAIN["A"], 0)) / 32768)
         kuc = self._gain(R.U_GAIN["C"], fe.ugain)
         kc = kuc * self._gain(R.I_GAIN["C"], fe.igain_c) * (1 + _s16(self._regs.get(R.PQ_GAIN["C"], 0)) / 32768)
-        return ka, kc
+        mmode1 = self._regs.get(R.MMODE1, 0)   # the PGA amplifies each current channel
+        return ka * R.pga_of(mmode1, "A"), kc * R.pga_of(mmode1, "C")
+
+    def _summed(self) -> tuple[int, int]:
+        """MMode0 EnPA / EnPC: 1 where that phase is part of the all-phase totals, else 0 (the
+        per-phase registers measure it either way)."""
+        mmode0 = self._regs.get(R.MMODE0, 0)
+        return (1 if mmode0 & R.MMODE0_EN["A"] else 0), (1 if mmode0 & R.MMODE0_EN["C"] else 0)
 
     def _split(self, p: LoadPoint) -> tuple[float, float, float, float]:
         """(P_A, P_C, Q_A, Q_C) seen by the chip (front-end current scale applied), W / var."""
@@ -206,6 +223,7 @@ class Atm90e32Model:
         if not self._metering_on():
             return
         ka, kc = self._element_factors()
+        sum_a, sum_c = self._summed()
         to_lsb = 1.0 / (3600.0 * self._lsb_wh())
         acc = self._acc
         if not self.load_connected():
@@ -214,7 +232,7 @@ class Atm90e32Model:
             dt = (b - a) * to_lsb
             pa, pc, qa, qc = self._split(point)
             pa, pc, qa, qc = pa * ka, pc * kc, qa * ka, qc * kc
-            p, q = pa + pc, qa + qc  # MMode0 arithmetic sum of the elements
+            p, q = pa * sum_a + pc * sum_c, qa * sum_a + qc * sum_c  # MMode0 arithmetic sum
             if p >= 0:
                 acc["APT"] += p * dt
             else:
@@ -271,11 +289,12 @@ class Atm90e32Model:
         ka, kc = self._element_factors()
         pa, pc, qa, qc = self._split(point)
         pa, pc, qa, qc = pa * ka, pc * kc, qa * ka, qc * kc
+        sum_a, sum_c = self._summed()
         values: dict[int, int] = {}
-        for high, low, watts in ((R.P_MEAN_T, R.P_MEAN_T_LSB, pa + pc),
+        for high, low, watts in ((R.P_MEAN_T, R.P_MEAN_T_LSB, pa * sum_a + pc * sum_c),
                                  (R.P_MEAN["A"], R.P_MEAN_LSB["A"], pa),
                                  (R.P_MEAN["C"], R.P_MEAN_LSB["C"], pc),
-                                 (R.Q_MEAN_T, R.Q_MEAN_T_LSB, qa + qc)):
+                                 (R.Q_MEAN_T, R.Q_MEAN_T_LSB, qa * sum_a + qc * sum_c)):
             raw = int(round(watts / R.POWER_LSB_W)) & 0xFFFFFFFF
             values[high], values[low] = raw >> 16, raw & 0xFFFF
         values[R.U_RMS["A"]] = _clamp16(point.voltage_v * self._gain(R.U_GAIN["A"], fe.ugain) / R.U_RMS_LSB_V)
@@ -295,8 +314,9 @@ class Atm90e32Model:
         if not element_a and fe.two_wire:
             return 0.0
         volts = max(point.voltage_v, 1e-6)
-        gain = self._gain(R.I_GAIN["A" if element_a else "C"], fe.igain_a if element_a else fe.igain_c)
-        return math.hypot(p, q) / volts * gain
+        phase = "A" if element_a else "C"
+        gain = self._gain(R.I_GAIN[phase], fe.igain_a if element_a else fe.igain_c)
+        return math.hypot(p, q) / volts * gain * R.pga_of(self._regs.get(R.MMODE1, 0), phase)
 
     def _update_alarms(self, now: float) -> None:
         point = self._point_now()
@@ -306,7 +326,7 @@ class Atm90e32Model:
             for element, phase in ((True, "A"), (False, "C")):
                 if self._irms(element, point) > oi_th:
                     state0 |= R.STATE0_OI[phase]
-            sag_v = self._regs.get(R.SAG_TH, 0) * 0.01
+            sag_v = R.sag_volts(self._regs.get(R.SAG_TH, 0), self._regs.get(R.U_GAIN["A"], 0))
             if sag_v and point.voltage_v < sag_v:
                 state1 |= R.STATE1_SAG["A"]
         else:

@@ -1,13 +1,24 @@
 """Emulated USB Wi-SUN dongle: the device side of SKSTACK IP (reference skstack-ip.md).
 
-``EmulatedDongle`` parses the host's bytes (``DeviceParser``), echoes them while SFE=1, keeps
+``EmulatedDongle`` parses the host's bytes (``DeviceParser``), echoes them byte by byte as
+they arrive while SFE=1 (never SKSENDTO data), keeps
 the registers (§5), answers per personality (§1, §14: EVER/EAPPVER/EINFO, SIDE tokens, SA2
 RSSI token, WOPT binary/hex payloads, ROPT) and follows the ordering rules of §13 (SKSCAN: OK,
 then EVENT 20 + EPANDESC per beacon, EVENT 22; SKSENDTO: echo header + CRLF, EVENT 21, OK;
 SKJOIN: OK, EVENT 21 02, EVENT 02, PANA ERXUDP lines, EVENT 25/24). Malformed commands get the
 real FAIL codes: ER04 unknown command, ER05 argument count, ER06 argument value, ER09 UART
 input error (non-printable bytes, over-long line), ER10 execution failure. A stray CR LF after
-SKSENDTO data is tolerated (an empty line prints nothing but its echo).
+SKSENDTO data is tolerated (an empty line prints nothing but its echo). C2-class modules accept
+a trailing space before CR LF (a real EVER 1.5.2 answers ``SKSCAN 2 FFFFFFFF 4 0 `` with OK,
+S14b); on BP35A1 the extra empty argument still counts (ER05). A malformed SKSENDTO header fails
+at once (ER06 when DATALEN is not 4 hex digits in 1..0x4D0; other fields as soon as the header
+is complete, the data that follows is swallowed); an SKSENDTO line that ends before DATALEN and
+its space gets ER05. The ED scan prints OK, then ``EVENT 1F <own> [side]``, ``EEDSCAN`` and the
+channel/RSSI pairs (1.2.10 firmware adds an empty line, S7). RUART answers ``OK 80`` on C2 (a real
+RS-WSUHA-P, S12), ``OK 00`` on BP35A1 (manual default). Timing (UART pacing, module processing,
+MAC, PANA, scans) comes from ``dongle_timing``; flash-kept state (MAC, WOPT, WUART, SKSAVE) from
+``dongle_flash`` (a JSON file in the state dir when ``flash_path`` is given). Rarely used
+commands (tables, TCP, manual security, SKPARAM, SKDSLEEP) live in ``dongle_more``.
 
 The radio side lives in ``wisun_stack.WisunStack`` on a shared ``Air``. Output goes to the
 sink set with ``attach_sink`` (a pty, or an in-process port), through the fault hooks
@@ -15,6 +26,7 @@ sink set with ``attach_sink`` (a pty, or an in-process port), through the fault 
 """
 from __future__ import annotations
 
+import logging
 import os
 import random
 from collections import Counter, deque
@@ -23,58 +35,17 @@ from typing import Callable
 
 from sumame.firmware.net import lowpan
 
-from ..skstack_protocol import (CommandLine, DeviceParser, Layout, RxUdp, SendToData, fmt_einfo,
-                                fmt_erxudp, fmt_event, fmt_pandesc, link_local_text)
+from ..skstack_protocol import (BadSendTo, CommandLine, DeviceParser, EchoBytes, Layout, RxUdp, SendToData,
+                                SendToHeader, fmt_einfo, fmt_erxudp, fmt_event, fmt_pandesc, link_local_text)
 from .air import Air
+from .dongle_flash import DongleFlash
+from .dongle_models import _SAVED, _ZERO_ARG, PERSONALITIES, REGISTERS, Personality  # noqa: F401
+from .dongle_more import CommandError, MoreCommands, hexarg as _hexarg, ipv6arg as _ipv6
+from .dongle_timing import DongleTiming, for_air
 from .timeline import Timeline
 from .wisun_stack import WisunStack
 
-
-@dataclass(frozen=True)
-class Personality:
-    """name; dialect "se"/"c2"; EVER/EAPPVER strings; MAC prefix (4 octets hex);
-    WOPT default (0 binary, 1 hex); whether ROPT/WOPT exist (RL7023 DSS: FAIL ER04)."""
-
-    name: str
-    dialect: str
-    version: str
-    appver: str
-    mac_prefix: str
-    wopt_default: int
-    ropt: bool = True
-
-
-PERSONALITIES = {
-    "bp35a1": Personality("bp35a1", "se", "1.2.10", "rev26e", "001D1290", 0),
-    "bp35c2": Personality("bp35c2", "c2", "1.5.2", "rev26e", "001D1291", 0),
-    "rl7023-dss": Personality("rl7023-dss", "c2", "1.5.2", "rev26e", "001D1291", 1, ropt=False),
-}
-
-# register number -> (default, ESREG hex width (0 = text), min, max, writable)
-REGISTERS: dict[int, tuple] = {
-    0x02: (0x21, 2, 0x21, 0x3C, True),
-    0x03: (0xFFFF, 4, 0, 0xFFFF, True),
-    0x07: (0, 8, 0, 0xFFFFFFFF, False),
-    0x0A: ("CCDDEEFF", 0, None, None, True),
-    0x15: (0, 1, 0, 1, True),
-    0x16: (0x384, 8, 0x3C, 0xFFFFFFFF, True),
-    0x17: (1, 1, 0, 1, True),
-    0xA0: (1, 1, 0, 1, True),
-    0xA1: (1, 1, 0, 1, True),
-    0xA2: (0, 1, 0, 1, True),
-    0xFB: (0, 1, 0, 1, False),
-    0xFD: (0, 16, 0, 0, True),
-    0xFE: (1, 1, 0, 1, True),
-    0xFF: (0, 1, 0, 1, True),
-}
-_SAVED = (0x02, 0x03, 0xFF)
-_ZERO_ARG = {"SKVER", "SKAPPVER", "SKINFO", "SKRESET", "SKSTART", "SKREJOIN", "SKTERM", "SKSAVE",
-             "SKLOAD", "SKERASE", "ROPT", "RUART", "SKDSLEEP"}
-
-
-class CommandError(Exception):
-    def __init__(self, code: int):
-        self.code = code
+log = logging.getLogger("sumame.drivers.emulated.dongle")
 
 
 @dataclass
@@ -92,59 +63,61 @@ class DongleFaults:
         self.rng = random.Random(self.seed)
 
 
-def _hexarg(token: str, max_digits: int, lo: int = 0, hi: int | None = None) -> int:
-    if not token or len(token) > max_digits or any(c not in "0123456789ABCDEFabcdef" for c in token):
-        raise CommandError(6)
-    value = int(token, 16)
-    if value < lo or (hi is not None and value > hi):
-        raise CommandError(6)
-    return value
-
-
-def _ipv6(token: str) -> bytes:
-    try:
-        return lowpan.parse_ipv6(token)
-    except lowpan.LowpanError:
-        raise CommandError(6) from None
-
-
-class EmulatedDongle:
+class EmulatedDongle(MoreCommands):
     def __init__(self, air: Air, timeline: Timeline, *, personality: str = "bp35c2",
-                 mac: str | None = None, seed: int | None = None, name: str = "dongle"):
+                 mac: str | None = None, seed: int | None = None, name: str = "dongle",
+                 flash_path: str | os.PathLike | None = None, timing: DongleTiming | None = None):
         if personality not in PERSONALITIES:
             raise ValueError(f"unknown personality {personality!r}; known: {', '.join(PERSONALITIES)}")
         self.p = PERSONALITIES[personality]
         self.name = name
         self.timeline = timeline
+        self.timing = timing or for_air(air.accurate)
         rng = random.Random(seed) if seed is not None else None
         self._random_bytes = (lambda n: bytes(rng.getrandbits(8) for _ in range(n))) if rng else os.urandom
-        self.mac_hex = (mac or (self.p.mac_prefix + self._random_bytes(4).hex())).upper()
+        self.flash = DongleFlash.open(flash_path)
+        self.mac_hex = (mac or self.flash.state.mac or (self.p.mac_prefix + self._random_bytes(4).hex())).upper()
+        if self.flash.state.mac != self.mac_hex:
+            self.flash.state.mac = self.mac_hex          # the factory-programmed address
+            self.flash.commit()
         self.mac = bytes.fromhex(self.mac_hex)
         self.ll_text = link_local_text(self.mac_hex)
         self.faults = DongleFaults()
         self.stats: Counter[str] = Counter()
-        self.wopt = self.p.wopt_default       # kept in flash: survives SKRESET and power cycles
-        self.ruart = 0x00
-        self._saved: dict[int, object] | None = None
         self._sink: Callable[[bytes], None] | None = None
         self.unplugged = False
-        self.stack = WisunStack(air, timeline, self.mac, self, random_bytes=self._random_bytes)
+        self._tx_free = self._rx_free = 0.0
+        self.stack = WisunStack(air, timeline, self.mac, self, random_bytes=self._random_bytes,
+                                timing=self.timing)
         self._power_on()
+
+    # ------------------------------------------------------------------ flash-kept state
+    @property
+    def wopt(self) -> int:
+        value = self.flash.state.wopt
+        return self.p.wopt_default if value is None else value
+
+    @property
+    def ruart(self) -> int:
+        value = self.flash.state.wuart
+        return self.p.ruart_default if value is None else value
 
     # ------------------------------------------------------------------ life cycle
     def _power_on(self) -> None:
         self.parser = DeviceParser(6 if self.p.dialect == "c2" else 5)
         self._queue: deque = deque()
         self._busy = False
+        self._skip_data = False
         self._reset_state()
-        if self.regs[0xFF] == 1 and self._saved:
-            self.regs.update(self._saved)
-            self._apply_regs()
 
     def _reset_state(self) -> None:
         self.regs: dict[int, object] = {k: v[0] for k, v in REGISTERS.items()}
         self.ports = [3610, 716, 0, 0, 0, 0]
+        self._more_reset()
         self.stack.reset()
+        saved = self.flash.state.saved_regs
+        if saved and saved.get(0xFF) == 1:          # SFF=1: load the SKSAVE'd registers at start
+            self.regs.update(saved)
         self._apply_regs()
 
     def _apply_regs(self) -> None:
@@ -159,6 +132,14 @@ class EmulatedDongle:
 
     def attach_sink(self, sink: Callable[[bytes], None] | None) -> None:
         self._sink = sink
+
+    def host_closed(self) -> None:
+        """The host closed the port: the partly received line is gone (fresh line on reopen)."""
+        if self.parser.pending_header() or self.parser.receiving_data:
+            self.stats["host-closed-mid-line"] += 1
+            log.info("%s: host closed the port mid-line; line buffer cleared", self.name)
+        self.parser.reset()
+        self._skip_data = False
 
     def unplug(self) -> None:
         """Pull the dongle out: no input is taken, no output is produced, state is lost."""
@@ -188,9 +169,19 @@ class EmulatedDongle:
             i = f.rng.randrange(len(data))
             data = data[:i] + bytes([data[i] ^ 0x20]) + data[i + 1:]
             self.stats["fault-corrupted-output"] += 1
-        if f.delay_s:
-            self.timeline.call_later(f.delay_s, self._sink, data)
+        delay = f.delay_s
+        if self.timing.uart_bit_s:
+            # one write per output, delivered when its last octet left the UART at 115 200 bit/s
+            now = self.timeline.now()
+            self._tx_free = max(now, self._tx_free) + self.timing.uart_s(len(data))
+            delay += self._tx_free - now
+        if delay:
+            self.timeline.call_later(delay, self._deliver, data)
         else:
+            self._sink(data)
+
+    def _deliver(self, data: bytes) -> None:
+        if not self.unplugged and self._sink is not None:
             self._sink(data)
 
     def _echo(self, data: bytes) -> None:
@@ -214,12 +205,17 @@ class EmulatedDongle:
         self._out(fmt_pandesc(channel, pan_id, addr.hex().upper(), lqi, self.p.dialect, pairing_id))
 
     def stack_edscan(self, levels) -> None:
-        self._out(b"EEDSCAN\r\n" + " ".join(f"{c:02X} {r:02X}" for c, r in levels).encode() + b"\r\n")
+        pairs = " ".join(f"{c:02X} {r:02X}" for c, r in levels).encode()
+        self._out(b"EEDSCAN\r\n" + pairs + b"\r\n" + (b"\r\n" if self.p.edscan_blank_line else b""))
 
     def stack_rx(self, dgram, src_mac: bytes, secured: bool, lqi: int) -> None:
         rx = RxUdp(lowpan.format_ipv6(dgram.src), lowpan.format_ipv6(dgram.dst), dgram.src_port,
                    dgram.dst_port, src_mac.hex().upper(), secured, dgram.payload, lqi, 0)
-        self._out(fmt_erxudp(rx, self.layout))
+        line = fmt_erxudp(rx, self.layout)
+        if self.timing.rx_processing_s:
+            self.timeline.call_later(self.timing.rx_processing_s, self._out, line)
+        else:
+            self._out(line)
 
     def port_open(self, port: int) -> bool:
         return port != 0 and port in self.ports
@@ -233,35 +229,82 @@ class EmulatedDongle:
         if f.drop_input and f.rng.random() < f.drop_input:
             self.stats["fault-dropped-input"] += 1
             return
-        self._queue.extend(self.parser.feed(data))
-        self._drain()
+        if self.timing.uart_bit_s:
+            # the module has the bytes once they crossed its UART at 115 200 bit/s
+            now = self.timeline.now()
+            self._rx_free = max(now, self._rx_free) + self.timing.uart_s(len(data))
+            self.timeline.call_at(self._rx_free, self._received, data)
+        else:
+            self._received(data)
+
+    def _received(self, data: bytes) -> None:
+        if self.unplugged:
+            return
+        if self.asleep:
+            self.stats["input-while-asleep"] += len(data)
+            return
+        for item in self.parser.feed(data):
+            if isinstance(item, EchoBytes):
+                self._echo(item.data)
+            else:
+                self._queue.append(item)
+                self._drain()
 
     def _drain(self) -> None:
-        while self._queue and not self._busy and not self.unplugged:
+        while self._queue and not self._busy and not self.unplugged and not self.asleep:
             item = self._queue.popleft()
-            if isinstance(item, SendToData):
-                self._echo(item.header)
-                self._sendto(item)
+            if self.timing.command_s and isinstance(item, (CommandLine, SendToData)) and (
+                    not isinstance(item, CommandLine) or item.raw):
+                self._busy = True
+                self.timeline.call_later(self.timing.command_s, self._run_later, item)
+                return
+            self._run(item)
+
+    def _run_later(self, item) -> None:
+        self._busy = False
+        self._run(item)
+        self._drain()
+
+    def _run(self, item) -> None:
+        if isinstance(item, CommandLine):
+            self._command(item)
+        elif isinstance(item, SendToHeader):
+            self._sendto_header(item)
+        elif isinstance(item, BadSendTo):
+            self.stats["cmd-SKSENDTO"] += 1
+            log.info("%s: SKSENDTO header with a bad DATALEN %r", self.name, item.tokens[-1:])
+            self._fail(6)
+        elif isinstance(item, SendToData):
+            if self._skip_data:
+                self._skip_data = False
+                self.stats["sendto-data-swallowed"] += 1
             else:
-                self._command(item)
+                self._echo(b"\r\n")
+                self._sendto(item)
 
     def _done(self) -> None:
         self._busy = False
         self._drain()
 
     def _command(self, item: CommandLine) -> None:
-        self._echo(item.raw + item.terminator)
         raw = item.raw
         if raw == b"":
             return
         cr_only = item.terminator == b"\r"
         if any(b < 0x20 or b > 0x7E for b in raw) or not item.terminator:
+            log.info("%s: UART input error (%d octets)", self.name, len(raw))
             self._fail(9, cr_only)
             return
-        tokens = item.text.split(" ")
+        text = item.text.rstrip(" ") if self.p.trailing_space else item.text
+        tokens = text.split(" ")
         name, args = tokens[0], tokens[1:]
+        if name == "SKSENDTO":            # the line ended before DATALEN and its space
+            self.stats["cmd-SKSENDTO"] += 1
+            self._fail(5, cr_only)
+            return
         handler = getattr(self, "_cmd_" + name, None)
         if handler is None or (name in ("ROPT", "WOPT") and not self.p.ropt):
+            log.info("%s: unknown command %r", self.name, name[:20])
             self._fail(4, cr_only)
             return
         if name in _ZERO_ARG and args:
@@ -423,55 +466,35 @@ class EmulatedDongle:
         self.stack.neighbours.add(bytes.fromhex(a[1]))
         self._ok()
 
-    def _cmd_SKTABLE(self, a):
-        if len(a) != 1:
-            raise CommandError(5)
-        mode = _hexarg(a[0], 1)
-        if mode == 1:
-            self._out(f"EADDR\r\n{self.ll_text}\r\n".encode())
-        elif mode == 2:
-            rows = "".join(f"{link_local_text(m.hex().upper())} {m.hex().upper()} FFFF\r\n"
-                           for m in sorted(self.stack.neighbours))
-            self._out(f"ENEIGHBOR\r\n{rows}".encode())
-        elif mode == 0xE:
-            self._out(("EPORT\r\n" + "".join(f"{p}\r\n" for p in self.ports) + "\r\n"
-                       + "3610\r\n0\r\n0\r\n0\r\n").encode())
-        elif mode == 0xF:
-            zero = "0000:0000:0000:0000:0000:0000:0000:0000"
-            self._out(("EHANDLE\r\n" + "".join(f"{i} {zero} 0000 0000\r\n" for i in range(1, 7))).encode())
-        else:
-            raise CommandError(6)
-        self._ok()
-
     def _cmd_SKPING(self, a):
         if len(a) not in (1, 2):
             raise CommandError(5)
         peer = _ipv6(a[0])
         self._ok()
         try:
-            known = lowpan.eui64_of(peer) in self.stack.neighbours
+            there = self.stack.probe(lowpan.eui64_of(peer))
         except lowpan.LowpanError:
-            known = False
-        if known:
-            self.timeline.call_later(0.05 if self.stack.air.accurate else 0,
-                                     self._out, f"EPONG {lowpan.format_ipv6(peer)}\r\n".encode())
+            there = False
+        if there:                          # echo request + reply on air, then EPONG
+            t = self.timing
+            rtt = 2 * (t.csma_s + self.stack.air.airtime(80) + t.rx_processing_s)
+            self.timeline.call_later(rtt, self._out, f"EPONG {lowpan.format_ipv6(peer)}\r\n".encode())
 
     def _cmd_SKSAVE(self, a):
-        self._saved = {k: self.regs[k] for k in _SAVED}
+        self.flash.state.saved_regs = {k: self.regs[k] for k in _SAVED}
+        self.flash.commit()
         self._ok()
 
     def _cmd_SKLOAD(self, a):
-        if not self._saved:
+        if not self.flash.state.saved_regs:
             raise CommandError(10)
-        self.regs.update(self._saved)
+        self.regs.update(self.flash.state.saved_regs)
         self._apply_regs()
         self._ok()
 
     def _cmd_SKERASE(self, a):
-        self._saved = None
-        self._ok()
-
-    def _cmd_SKDSLEEP(self, a):
+        self.flash.state.saved_regs = None
+        self.flash.commit()
         self._ok()
 
     def _cmd_SKRFLO(self, a):
@@ -486,8 +509,9 @@ class EmulatedDongle:
     def _cmd_WOPT(self, a):
         if len(a) != 1:
             raise CommandError(5)
-        self.wopt = _hexarg(a[0], 2, 0, 1)
+        self.flash.state.wopt = _hexarg(a[0], 2, 0, 1)
         self.stats["flash-writes"] += 1
+        self.flash.commit()
         self._ok(cr_only=True)
 
     def _cmd_RUART(self, a):
@@ -496,12 +520,13 @@ class EmulatedDongle:
     def _cmd_WUART(self, a):
         if len(a) != 1:
             raise CommandError(5)
-        self.ruart = _hexarg(a[0], 2, 0, 0xFF)
+        self.flash.state.wuart = _hexarg(a[0], 2, 0, 0xFF)   # applies after a restart (S1 §4.36)
+        self.flash.commit()
         self._ok(cr_only=True)
 
     # ------------------------------------------------------------------ SKSENDTO
-    def _sendto(self, item: SendToData) -> None:
-        self._echo(b"\r\n")
+    def _sendto_header(self, item: SendToHeader) -> None:
+        """The header is complete: check it now (a real module fails before the data)."""
         self.stats["cmd-SKSENDTO"] += 1
         a = item.tokens
         try:
@@ -512,15 +537,19 @@ class EmulatedDongle:
             port = _hexarg(a[2], 4, 1, 0xFFFE)
             if a[3] not in ("0", "1", "2"):
                 raise CommandError(6)
-            sec = int(a[3])
             if self.p.dialect == "c2":
                 _hexarg(a[4], 1, 0, 1)
-            src_port = self.ports[handle - 1]
-            if src_port == 0:
+            if self.ports[handle - 1] == 0:
                 raise CommandError(10)
         except CommandError as err:
+            log.info("%s: SKSENDTO header refused (ER%02d): %s", self.name, err.code, " ".join(a)[:120])
+            self._skip_data = True
             self._fail(err.code)
             return
+        self._pending = (self.ports[handle - 1], dst, port, int(a[3]))
+
+    def _sendto(self, item: SendToData) -> None:
+        src_port, dst, port, sec = self._pending
         if self.stack.tx_limited:
             self.stack_event(0x21, dst, 1)
             self._ok()

@@ -2,6 +2,10 @@
 
 * ``PtyEndpoint(dongle, link_path)``: opens a pty in raw mode; the slave path (and the symlink
   ``link_path`` pointing to it, if given) is what HEMS software opens like ``/dev/ttyUSB0``.
+  The endpoint keeps no handle on the slave, so it sees the host close the port (the master
+  reports hang-up): the dongle's half-received line is dropped (``host_closed()``), output is
+  discarded while nobody has the port open (as a USB serial port loses it), and the endpoint
+  resumes reading when the host opens the port again (``poll_host()``, called by the runner).
 * ``InProcessPort(dongle, timeline)``: a pyserial-compatible object for tests: ``write()`` feeds
   the dongle at once; ``read()`` runs the emulated world (timeline) until bytes arrive or the
   port ``timeout`` passes — in virtual time this is deterministic and instant.
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pty
+import select
 import selectors
 import threading
 import tty
@@ -76,6 +81,7 @@ class InProcessPort:
     def close(self) -> None:
         self.is_open = False
         self.dongle.attach_sink(None)
+        self.dongle.host_closed()          # as on a pty: a half-sent line does not survive
 
 
 class PtyEndpoint:
@@ -88,10 +94,14 @@ class PtyEndpoint:
         self._open()
 
     def _open(self) -> None:
-        self.master, self._slave = pty.openpty()
-        tty.setraw(self._slave)
+        self.master, slave = pty.openpty()
+        tty.setraw(slave)
         os.set_blocking(self.master, False)
-        self.slave_name = os.ttyname(self._slave)
+        self.slave_name = os.ttyname(slave)
+        os.close(slave)                  # only the host holds the slave: its close is visible
+        self._slave = -1
+        self.host_open = False
+        self.host_closes = 0
         if self.link_path:
             tmp = f"{self.link_path}.tmp{os.getpid()}"
             if os.path.lexists(tmp):
@@ -107,7 +117,10 @@ class PtyEndpoint:
     def _write(self, data: bytes) -> None:
         """Output towards the host. When nobody reads and the tty buffer is full, the rest is
         dropped and counted (``dropped_octets``), as a USB serial link loses it; the emulation
-        never blocks on a host that is not listening."""
+        never blocks on a host that is not listening. Nothing is kept while the port is closed."""
+        if not self.poll_host():
+            self.dropped_octets += len(data)
+            return
         view = memoryview(data)
         while view:
             try:
@@ -120,14 +133,44 @@ class PtyEndpoint:
             view = view[n:]
 
     def fileno(self) -> int:
-        return self.master
+        """The master while the host has the port open (select it), else -1."""
+        return self.master if self.poll_host() else -1
+
+    def poll_host(self) -> bool:
+        """Is the port open on the host side? (A closed slave shows as POLLHUP on the master.)"""
+        if self.master < 0:
+            return False
+        p = select.poll()
+        p.register(self.master, select.POLLIN)
+        try:
+            hung_up = any(ev & select.POLLHUP for _, ev in p.poll(0))
+        except OSError:
+            hung_up = True
+        if hung_up and self.host_open:
+            self._on_host_closed()
+        elif not hung_up and not self.host_open:
+            self.host_open = True
+        return self.host_open
+
+    def _on_host_closed(self) -> None:
+        self.host_open = False
+        self.host_closes += 1
+        try:                              # what the host wrote before closing still counts
+            data = os.read(self.master, 4096)
+            if data:
+                self.dongle.feed(data)
+        except OSError:
+            pass
+        self.dongle.host_closed()
 
     def on_readable(self) -> None:
         try:
             data = os.read(self.master, 4096)
         except (BlockingIOError, InterruptedError):
             return
-        except OSError:
+        except OSError:                   # EIO: the host closed the port
+            if self.host_open:
+                self._on_host_closed()
             return
         if data:
             self.dongle.feed(data)
@@ -143,12 +186,13 @@ class PtyEndpoint:
 
     def close(self, remove_link: bool = True) -> None:
         self.dongle.attach_sink(None)
-        for fd in (self.master, self._slave):
+        if self.master >= 0:
             try:
-                os.close(fd)
+                os.close(self.master)
             except OSError:
                 pass
         self.master = self._slave = -1
+        self.host_open = False
         if remove_link and self.link_path and os.path.islink(self.link_path):
             os.unlink(self.link_path)
 
@@ -200,6 +244,7 @@ class EmulationRunner:
             for fn in calls:
                 fn()
             want = {}
+            waiting_host = False
             for ep in self._endpoints:
                 try:
                     fd = ep.fileno()
@@ -207,6 +252,8 @@ class EmulationRunner:
                     continue
                 if fd >= 0:
                     want[fd] = ep
+                elif hasattr(ep, "poll_host") and getattr(ep, "master", -1) >= 0:
+                    waiting_host = True        # polled again below until the host opens it
             for fd in list(registered):
                 if fd not in want or registered[fd] is not want[fd]:
                     try:
@@ -222,7 +269,8 @@ class EmulationRunner:
                     except (ValueError, OSError):
                         pass
             deadline = self.timeline.next_deadline()
-            timeout = 0.2 if deadline is None else max(0.0, min(0.2, deadline - self.timeline.now()))
+            cap = 0.05 if waiting_host else 0.2
+            timeout = cap if deadline is None else max(0.0, min(cap, deadline - self.timeline.now()))
             try:
                 events = sel.select(timeout)
             except OSError:

@@ -237,7 +237,14 @@ class CsvProfile(LoadProfile):
             raise ProfileError(f"{path}: cannot read load profile: {exc.strerror}") from None
         rows, errors = [], []
         with handle:
-            for lineno, fields in enumerate(csv.reader(handle), start=1):
+            try:
+                lines = list(csv.reader(handle))
+            except UnicodeDecodeError as exc:
+                raise ProfileError(f"{path}: not UTF-8 text (byte {exc.start}: "
+                                   f"0x{exc.object[exc.start]:02X})") from None
+            except csv.Error as exc:
+                raise ProfileError(f"{path}: not CSV: {exc}") from None
+            for lineno, fields in enumerate(lines, start=1):
                 if not fields or all(not f.strip() for f in fields) or fields[0].lstrip().startswith("#"):
                     continue
                 if lineno == 1 and not _looks_numeric(fields[1] if len(fields) > 1 else ""):

@@ -6,10 +6,20 @@ callbacks (EVENT numbers as in reference §6, EPANDESC data, received datagrams)
 air are real IEEE 802.15.4 + 6LoWPAN IPHC + UDP bytes (``sumame.firmware.net``); PANA runs on
 UDP 716 unsecured; after PANA both ends install the link key and protect data frames with
 CCM* ENC-MIC-32 (level 5, key-id mode 1). Received secured frames are checked for MIC and for a
-frame counter above the last one seen from that sender (replays are dropped and counted).
+frame counter above the last one seen from that sender under that key (replays are dropped and
+counted). The replay state belongs to the key: a new PANA session (new MSK, so new link key,
+even with the same key index) starts with no counters, as IEEE 802.15.4's per-key frame-counter
+handling implies; a HEMS whose dongle was reset (frame counter back to 0) is answered from its
+first frame after its new join. Inside one session a replay is still refused.
 
 PAA rule: one PaC holds the session; a PCI from another PaC is dropped (counted, reported as
 EVENT 24 <PaC> to the meter) until the session is terminated or expires.
+
+MAC: unicast frames ask for an ACK; only a radio with that address on the channel acks (the
+air tells), a lost frame is retried macMaxFrameRetries times. A peer not yet in the neighbour
+cache is first resolved with a (unicast) neighbour solicitation: answered -> ``EVENT 21 … 02``
+then ``EVENT 02`` and the data follows; never acked -> ``EVENT 21 … 01`` and no neighbour entry
+(a peer that is not there is never invented). Delays come from ``dongle_timing``.
 """
 from __future__ import annotations
 
@@ -22,6 +32,7 @@ from sumame.firmware.net.lowpan import UdpDatagram
 from sumame.firmware.net.pana import PanaEvent, PanaPaa, PanaPac, Retransmit
 
 from .air import Air
+from .dongle_timing import DongleTiming, for_air
 from .timeline import Timeline
 
 PANA_PORT = 716
@@ -49,8 +60,9 @@ class StackHost(Protocol):
 class WisunStack:
     def __init__(self, air: Air, timeline: Timeline, mac_addr: bytes, host: StackHost, *,
                  random_bytes: Callable[[int], bytes] = os.urandom,
-                 retransmit: Retransmit = Retransmit()):
+                 retransmit: Retransmit = Retransmit(), timing: DongleTiming | None = None):
         self.air, self.timeline, self.mac, self.host = air, timeline, mac_addr, host
+        self.timing = timing or for_air(air.accurate)
         self.random_bytes = random_bytes
         self.retransmit = retransmit
         self.ll = lowpan.link_local(mac_addr)
@@ -84,7 +96,8 @@ class WisunStack:
         self._pana_timers: dict[int, object] = {}
         self._scan = None
         self.tx_limited = False
-        self._event_delay = 0.0
+        self._pac_inflight = 0                   # PaC PANA messages whose EVENT 21 is pending
+        self._pac_events: list = []              # PANA events printed after that EVENT 21
 
     def psk(self) -> bytes:
         if self.psk_override is not None:
@@ -163,28 +176,48 @@ class WisunStack:
 
     # ------------------------------------------------------------------ UDP send
     def sendto(self, src_port: int, dst: bytes, dst_port: int, sec: int, data: bytes,
-               done: Callable[[int], None]) -> None:
-        """Send a datagram; ``done(result)`` is called once (0 sent, 1 failed, 2 NS sent first)."""
+               done: Callable[[int], None] | None) -> None:
+        """Send a datagram; ``done(result)`` is called once (0 sent and acked, 1 failed / no
+        ACK, 2 a neighbour solicitation was sent first; the data follows once resolved)."""
         multicast = dst[0] == 0xFF
         dst_mac = None
         if not multicast:
             try:
                 dst_mac = lowpan.eui64_of(dst)
             except lowpan.LowpanError:
-                self.timeline.call_later(0, done, 1)
+                self._report(done, 1, 0.0)
                 return
         key = self._key_for(dst_mac)
         if sec == 1 and key is None:
-            self.timeline.call_later(0, done, 1)
+            self._report(done, 1, 0.0)
             return
         use_key = key if sec in (1, 2) else None
         if not multicast and dst_mac not in self.neighbours:
-            self.neighbours.add(dst_mac)
-            self.timeline.call_later(0, done, 2)
-            self.timeline.call_later(0.0, self.host.stack_event, EV_NA, dst)
-            self.timeline.call_later(0.0, self._send_datagram, src_port, dst, dst_port, data, dst_mac, use_key, None)
+            self._resolve(dst, dst_mac, lambda: self._send_datagram(src_port, dst, dst_port, data, dst_mac,
+                                                                    use_key, None), done)
             return
         self._send_datagram(src_port, dst, dst_port, data, dst_mac, use_key, done)
+
+    def _report(self, done, result: int, delay: float) -> None:
+        if done is not None:
+            self.timeline.call_later(delay, done, result)
+
+    def _resolve(self, dst: bytes, dst_mac: bytes, then: Callable[[], None], done) -> None:
+        """Neighbour solicitation to ``dst_mac`` (unicast, ACK requested; NS/NA ~70 octets)."""
+        t = self.timing
+        ns_s = t.csma_s + self.air.airtime(70) + t.ack_s(self.air.airtime)
+        if not self.air.acks(self, dst_mac):
+            self.stats["ns-unanswered"] += 1
+            self._report(done, 1, t.no_ack_s(self.air.airtime(70)))
+            return
+        self._report(done, 2, ns_s)
+        na_s = ns_s + t.csma_s + self.air.airtime(70) + t.rx_processing_s
+
+        def answered():
+            self.neighbours.add(dst_mac)
+            self.host.stack_event(EV_NA, dst)
+            then()
+        self.timeline.call_later(na_s, answered)
 
     def _key_for(self, dst_mac: bytes | None):
         if dst_mac is not None:
@@ -200,10 +233,34 @@ class WisunStack:
         if key is not None:
             self.tx_counter += 1
             frame = mac.secure(frame, key.key, mac.AuxSecurity(5, self.tx_counter, key.index))
-        report = self._transmit(frame)
         self.stats["tx-udp"] += 1
+        self._attempt(mac.encode(frame), dst_mac, 0, done)
+
+    def _attempt(self, psdu: bytes, dst_mac: bytes | None, tries: int, done) -> None:
+        t = self.timing
+        if t.csma_s and tries == 0:
+            report = self.air.transmit(self, psdu, ack_from=dst_mac, start_delay=t.csma_s)
+        else:
+            report = self.air.transmit(self, psdu, ack_from=dst_mac)
+        end = max(report.done_at, self.timeline.now())
+        if not report.ok:
+            self._report_at(done, 1, end)
+        elif dst_mac is None or report.acked:
+            self._report_at(done, 0, end + (t.ack_s(self.air.airtime) if dst_mac is not None else 0.0))
+        elif tries < t.mac_retries:
+            self.stats["mac-retry"] += 1
+            self.timeline.call_at(end + t.ack_wait_s + t.csma_s, self._attempt, psdu, dst_mac, tries + 1, done)
+        else:
+            self.stats["tx-no-ack"] += 1
+            self._report_at(done, 1, end + t.ack_wait_s)
+
+    def _report_at(self, done, result: int, at: float) -> None:
         if done is not None:
-            self.timeline.call_at(max(report.done_at, self.timeline.now()), done, 0 if report.ok else 1)
+            self.timeline.call_at(at, done, result)
+
+    def probe(self, dst_mac: bytes) -> bool:
+        """Would ``dst_mac`` answer on this channel (SKPING's echo)?"""
+        return self.air.acks(self, dst_mac)
 
     # ------------------------------------------------------------------ beacons and scans
     def _send_beacon(self) -> None:
@@ -213,7 +270,8 @@ class WisunStack:
 
     def scan(self, mode: int, mask: int, duration: int) -> None:
         channels = [33 + i for i in range(28) if mask >> i & 1]
-        self._scan = {"mode": mode, "channels": channels, "dwell": self.air.scan_dwell(duration), "ed": []}
+        dwell = self.timing.scan_dwell_s(duration) if self.timing.realistic else self.air.scan_dwell(duration)
+        self._scan = {"mode": mode, "channels": channels, "dwell": dwell, "ed": []}
         self.timeline.call_later(0, self._scan_step)
 
     def _scan_step(self) -> None:
@@ -223,9 +281,9 @@ class WisunStack:
         if not scan["channels"]:
             self._scan = None
             self.channel = self.home_channel
-            if scan["mode"] == 0:
-                self.host.stack_edscan(scan["ed"])
+            if scan["mode"] == 0:        # EVENT 1F, then EEDSCAN with the pairs (S1 §5.8)
                 self.host.stack_event(EV_ED_DONE, self.ll)
+                self.host.stack_edscan(scan["ed"])
             else:
                 self.host.stack_event(EV_SCAN_DONE, self.ll)
             return
@@ -271,7 +329,7 @@ class WisunStack:
         self.pac_peer = peer_mac
         self.pac = PanaPac(psk=self.psk(), id_p=self.rbid.encode("ascii"), random_bytes=self.random_bytes,
                            retransmit=self.retransmit, auto_reauth=self.auto)
-        self._pana_send(peer_mac, self.pac.start(self.timeline.now()), first=True)
+        self._pana_send(peer_mac, self.pac.start(self.timeline.now()))
         self._pana_after(self.pac, peer_mac)
         return True
 
@@ -298,6 +356,12 @@ class WisunStack:
     def has_session(self) -> bool:
         return bool(self.keys)
 
+    def session_id_with(self, peer_mac: bytes) -> int:
+        for machine, peer in ((self.paa, self.paa_peer), (self.pac, self.pac_peer)):
+            if machine is not None and peer == peer_mac:
+                return machine.session_id or 0
+        return 0
+
     def _drop_session(self) -> None:
         self.keys.clear()
         self.paa = self.paa_next = self.pac = None
@@ -305,6 +369,8 @@ class WisunStack:
         for timer in self._pana_timers.values():
             timer.cancel()
         self._pana_timers.clear()
+        self._pac_inflight = 0
+        self._pac_events = []
 
     def _new_paa(self) -> PanaPaa:
         return PanaPaa(psk=self.psk(), id_s=self.rbid.encode("ascii"), expected_id_p=self.rbid.encode("ascii"),
@@ -350,18 +416,30 @@ class WisunStack:
         self._pana_send(src_mac, machine.receive(data, now))
         self._pana_after(machine, src_mac)
 
-    def _pana_send(self, peer_mac: bytes, messages: list[bytes], first: bool = False) -> None:
+    def _pana_send(self, peer_mac: bytes, messages: list[bytes]) -> None:
+        """PANA messages go out after the module's processing time; the PaC prints EVENT 21 for
+        each (with 02 + EVENT 02 while the PAA is being resolved), the PAA prints none."""
         peer_ll = lowpan.link_local(peer_mac)
         for m in messages:
-            if first and peer_mac not in self.neighbours:
-                self.neighbours.add(peer_mac)
-                self.host.stack_event(EV_UDP_SENT, peer_ll, 2)
-                self.host.stack_event(EV_NA, peer_ll)
-                first = False
-            elif self.pac is not None:
-                self._event_delay = self.air.airtime(len(m) + 30) if self.air.accurate else 0.0
-                self.timeline.call_later(self._event_delay, self.host.stack_event, EV_UDP_SENT, peer_ll, 0)
-            self._send_datagram(PANA_PORT, peer_ll, PANA_PORT, m, peer_mac, None, None)
+            done = None
+            if self.pac is not None and peer_mac == self.pac_peer:
+                self._pac_inflight += 1
+                done = self._pac_sent(peer_ll)
+            delay = self.timing.pana_processing_s
+            if delay:
+                self.timeline.call_later(delay, self.sendto, PANA_PORT, peer_ll, PANA_PORT, 0, m, done)
+            else:
+                self.sendto(PANA_PORT, peer_ll, PANA_PORT, 0, m, done)
+
+    def _pac_sent(self, peer_ll: bytes):
+        def done(result: int) -> None:
+            self.host.stack_event(EV_UDP_SENT, peer_ll, result)
+            self._pac_inflight = max(0, self._pac_inflight - 1)
+            if not self._pac_inflight:
+                events, self._pac_events = self._pac_events, []
+                for num, addr in events:          # after the EVENT 21 of the message just sent
+                    self.host.stack_event(num, addr)
+        return done
 
     def _cancel_timer(self, machine) -> None:
         timer = self._pana_timers.pop(id(machine), None)
@@ -387,14 +465,20 @@ class WisunStack:
     def _pana_event(self, machine, peer_mac: bytes, peer_ll: bytes, ev: PanaEvent) -> None:
         self.stats[f"pana-{ev.kind}"] += 1
         if ev.kind in ("authenticated", "reauthenticated"):
+            old = self.keys.get(peer_mac)
+            if old is None or old.key != ev.link_key.key:
+                # new key material: the counters seen under the old key do not apply to it
+                for slot in [s for s in self.rx_counters if s[0] == peer_mac]:
+                    del self.rx_counters[slot]
+                self.stats["rx-counters-reset"] += 1
             self.keys[peer_mac] = ev.link_key
         elif machine is self.paa_next or (ev.kind == "auth-failed" and machine.sa_key is not None):
             pass                      # the open session (and its key) is not affected
         else:
             self.keys.pop(peer_mac, None)
         num = _PAA_EVENTS[ev.kind]
-        if machine is self.pac:   # after the EVENT 21 of the PANA message just sent (reference §7.2)
-            self.timeline.call_later(self._event_delay, self.host.stack_event, num, peer_ll)
+        if machine is self.pac and self._pac_inflight:   # after the EVENT 21 just pending (§7.2)
+            self._pac_events.append((num, peer_ll))
         else:
             self.host.stack_event(num, peer_ll)
         if machine is self.paa_next and ev.kind in ("authenticated", "reauthenticated"):

@@ -310,7 +310,9 @@ def is_beacon_request(frame: MacFrame) -> bool:
 
 
 def pan_from_mac(mac_hex: str) -> tuple[int, int]:
-    """(channel 33-60, PAN ID) a meter picks for its route-B PAN: PAN ID = the low 16 bits of its
-    MAC, as in every real capture; the channel from the MAC too, spread over 33-60."""
+    """(channel, PAN ID) a meter picks for its route-B PAN: PAN ID = the low 16 bits of its
+    MAC, as in every real capture; the channel from the MAC too, one of the 14 odd channels
+    33-59 (0x21-0x3B): every real capture shows an odd one (reference skstack-ip.md §6.2), and
+    they are the only ones a BP35C0-J11 dongle can tune (its channels 4-17, §11)."""
     mac = int(mac_hex, 16)
-    return 33 + (mac >> 16) % 28, mac & 0xFFFF
+    return 33 + 2 * ((mac >> 16) % 14), mac & 0xFFFF

@@ -116,3 +116,43 @@ def test_a_pty_nobody_reads_never_blocks_the_emulation(world):
     meter = SkstackModem(world.meter_path)        # the other dongle is still served
     assert meter.identify().mac == "001D129100AA0102"
     meter.close()
+
+
+def _read_until(fd, want: bytes, timeout_s: float = 5.0) -> bytes:
+    import select
+    import time
+
+    got = b""
+    deadline = time.monotonic() + timeout_s
+    while want not in got and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.05)[0]:
+            got += os.read(fd, 4096)
+    return got
+
+
+def test_host_closing_the_port_mid_line_clears_the_uart_line_buffer(world):
+    """Issue 16 item 4: a half-typed line does not survive the host closing and reopening the
+    port (the next line is read fresh); the dongle keeps serving."""
+    import time
+
+    fd = os.open(world.hems_path, os.O_RDWR | os.O_NOCTTY)
+    os.write(fd, b"SKVER\r\n")
+    assert b"EVER 1.5.2\r\nOK\r\n" in _read_until(fd, b"OK\r\n")
+    os.write(fd, b"SKV")                       # half a line, then the host closes the port
+    assert _read_until(fd, b"SKV") .endswith(b"SKV")
+    os.close(fd)
+    deadline = time.monotonic() + 5
+    while world.hems_endpoint.host_closes == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert world.hems_endpoint.host_closes == 1
+    assert world.hems_dongle.stats["host-closed-mid-line"] == 1
+    fd = os.open(world.hems_path, os.O_RDWR | os.O_NOCTTY)
+    try:
+        os.write(fd, b"ER\r\n")                # without the reset this would complete "SKVER"
+        out = _read_until(fd, b"FAIL ER04\r\n")
+        assert out.endswith(b"ER\r\nFAIL ER04\r\n") and b"EVER" not in out
+        os.write(fd, b"SKVER\r\n")
+        assert b"EVER 1.5.2\r\nOK\r\n" in _read_until(fd, b"OK\r\n")
+    finally:
+        os.close(fd)
+    assert world.runner.errors == []

@@ -144,3 +144,33 @@ def test_momonga_wrong_password_fails_to_join(world):
         mo.open()
     assert w.hems_dongle.stack.stats["pana-auth-failed"] >= 1
     assert w.meter_dongle.stack.stats["pana-auth-failed"] >= 1
+
+
+@pytest.mark.slow
+def test_momonga_reads_through_dongles_keeping_real_time(tmp_path):
+    """Issue 16 item 3: with the real-dongle timing (air mode "accurate", the default of
+    ``sumame emulate``) momonga still joins and reads; its scan takes what a real scan takes."""
+    import time
+
+    w = build_wisun_world(personality="bp35c2", mode="accurate", seed=7,
+                          meter_link=str(tmp_path / "meter-dongle"), hems_link=str(tmp_path / "hems-dongle"))
+    w.start()
+    meter = MeterSide(w.meter_path, w.meter_dongle.mac_hex)
+    meter.start()
+    try:
+        assert meter.ready.wait(20) and meter.error is None, meter.error
+        mo = _momonga(w.hems_path)
+        t0 = time.monotonic()
+        mo.open()
+        try:
+            opened_s = time.monotonic() - t0
+            assert mo.get_instantaneous_power() == INSTANT_POWER_W
+        finally:
+            mo.close()
+        assert opened_s > 15.0        # a 28-channel duration-6 scan alone is ~17.7 s on a real dongle
+        assert w.hems_dongle.timing.name == "real"
+    finally:
+        meter.stop.set()
+        meter.join(5)
+        meter.modem.close()
+        w.close()

@@ -74,10 +74,16 @@ def test_device_parser_sendto_data_with_crlf_and_stray_empty_line():
     dp = sp.DeviceParser(sendto_args=6)
     data = b"ab\r\ncd\r\n\x00\x01\x02\x03\x04\x05"
     hdr = f"SKSENDTO 1 {METER_LL} 0E1A 1 0 {len(data):04X} ".encode()
-    items = dp.feed(hdr[:20]) + dp.feed(hdr[20:] + data[:3]) + dp.feed(data[3:] + b"\r\nSKVER\r\n")
-    assert isinstance(items[0], sp.SendToData) and items[0].data == data
-    assert items[0].tokens == ["1", METER_LL, "0E1A", "1", "0", f"{len(data):04X}"]
-    assert [i.text for i in items[1:]] == ["", "SKVER"]
+    first = dp.feed(hdr[:20])
+    assert first == [sp.EchoBytes(hdr[:20])]               # echoed as it arrives, before the line ends
+    items = first + dp.feed(hdr[20:] + data[:3]) + dp.feed(data[3:] + b"\r\nSKVER\r\n")
+    echo = b"".join(i.data for i in items if isinstance(i, sp.EchoBytes))
+    assert echo == hdr + b"\r\nSKVER\r\n"                  # the header and the lines, never the data
+    cmds = [i for i in items if not isinstance(i, sp.EchoBytes)]
+    assert isinstance(cmds[0], sp.SendToHeader) and cmds[0].length == len(data)
+    assert isinstance(cmds[1], sp.SendToData) and cmds[1].data == data
+    assert cmds[1].tokens == ["1", METER_LL, "0E1A", "1", "0", f"{len(data):04X}"]
+    assert [i.text for i in cmds[2:]] == ["", "SKVER"]
 
 
 def test_fail_codes_map_to_typed_comms_errors():
@@ -157,8 +163,9 @@ def test_sendto_unused_handle_and_stray_crlf_after_data():
     assert out.endswith(b"FAIL ER10\r\n")
     out = d.send(f"SKSENDTO 1 {METER_LL} 0E1A 0 0 0002 ".encode() + b"\r\n" + b"\r\n", run_s=1.0)
     assert out.startswith(f"SKSENDTO 1 {METER_LL} 0E1A 0 0 0002 \r\n".encode())
-    assert f"EVENT 21 {METER_LL} 0 02\r\nOK\r\n".encode() in out      # neighbour solicitation first
-    assert b"FAIL" not in out
+    # nobody on air answers the neighbour solicitation: no MAC ACK, no invented neighbour
+    assert f"EVENT 21 {METER_LL} 0 01\r\nOK\r\n".encode() in out
+    assert b"FAIL" not in out and b"EVENT 02" not in out and not d.dongle.stack.neighbours
 
 
 def test_sksendto_sec1_without_session_fails_event21_01():
@@ -187,3 +194,24 @@ def test_ticket_lines_hold_the_response_text():
     assert m.command("SKVER").wait().lines == ["EVER 1.5.2"]
     assert m.command("SKSREG S3").wait().lines == ["ESREG FFFF"]
     assert m.link_local("001D129012345678").wait().value == "FE80:0000:0000:0000:021D:1290:1234:5678"
+
+
+def test_meter_side_driver_sends_what_coordinator_scripts_send_before_skstart():
+    """Echo off, beacon answers on, then SKSTART — asked for by the driver, not assumed."""
+    from sumame.drivers.emulated.dongle_serve import InProcessPort
+    from sumame.drivers.skstack import SkstackModem
+    d = Raw("bp35a1")
+    port = InProcessPort(d.dongle, d.timeline)
+    sent = []
+    write = port.write
+    port.write = lambda data: (sent.append(bytes(data)), write(data))[1]
+    m = SkstackModem(port, clock=d.timeline.now)
+    m.identify()
+    m.reset().wait()
+    m.set_credentials("00112233445566778899AABBCCDDEEFF", "SUMAMEPASS01").wait()
+    m.start_pan(33, 0x1234).wait()
+    lines = [line for line in b"".join(sent).decode().split("\r\n") if line]
+    start = lines.index("SKSTART")
+    assert "SKSREG SFE 0" in lines[:start] and "SKSREG S15 1" in lines[:start]
+    assert lines.index("SKSREG SFE 0") < lines.index("SKSREG S2 21") < lines.index("SKSREG S15 1") < start
+    assert d.dongle.regs[0xFE] == 0                        # the dongle's echo really is off

@@ -105,6 +105,9 @@ class BRouteService:
         self._outbox_event = Event()
         self._log_after: dict[tuple, float] = {}
         self._tasks = []
+        self.frame_filter = None
+        """A hal FrameFilter the board puts between this application and its media (emulated
+        field quirks); None on a real meter."""
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -160,6 +163,11 @@ class BRouteService:
         ("answered", "refused", "rate-limited", "malformed", "ignored", ...)."""
         key = (medium, _host(address))
         now = self.clock.now()
+        if self.frame_filter is not None:
+            data = self.frame_filter.inbound(medium, address, data, now)
+            if data is None:
+                self.counters["filtered"] += 1
+                return "filtered"
         verdict = self.guard.check(key, now)
         if verdict in (Verdict.REFUSED, Verdict.RATE_LIMITED, Verdict.BLOCKED):
             self.counters[verdict.value] += 1
@@ -200,19 +208,47 @@ class BRouteService:
         data = encode(frame)
         if multicast:
             lo, hi = self.options.backoff_s
-            due = self.clock.now() + self._rng.uniform(lo, hi)
-            self._outbox_seq += 1
-            heapq.heappush(self._outbox, (due, self._outbox_seq, medium, address, data))
-            self._outbox_event.set()
+            self._later(self.clock.now() + self._rng.uniform(lo, hi), medium, address, data)
         else:
             self._send(medium, address, data)
 
+    def _later(self, due: float, medium: str, address, data: bytes) -> None:
+        self._outbox_seq += 1
+        heapq.heappush(self._outbox, (due, self._outbox_seq, medium, address, data))
+        self._outbox_event.set()
+
+    def _filtered(self, medium: str, address, data: bytes) -> list[bytes]:
+        """What leaves now after the frame filter; delayed copies go to the outbox."""
+        if self.frame_filter is None:
+            return [data]
+        now, out = self.clock.now(), []
+        for delay, item in self.frame_filter.outbound(medium, address, data, now):
+            if delay > 0:
+                self._later(now + delay, medium, ("filtered", address), item)
+            else:
+                out.append(item)
+        return out
+
     def _send(self, medium: str, address, data: bytes) -> None:
+        if isinstance(address, tuple) and address[:1] == ("filtered",):
+            self._transmit(medium, address[1], data)      # already through the filter
+            return
+        for item in self._filtered(medium, address, data):
+            self._transmit(medium, address, item)
+
+    def _transmit(self, medium: str, address, data: bytes) -> None:
+        """address None: the medium's broadcast (a notification the filter delayed)."""
         port = self.media.get(medium)
         if port is None:
             return
         try:
-            port.send(data, address)
+            if address is None and port.broadcast is not None:
+                port.broadcast(data)
+            elif address is None:
+                for client in self.guard.clients_on(port.name):
+                    port.send(data, client.address)
+            else:
+                port.send(data, address)
             self.counters["sent"] += 1
         except OSError as exc:
             self.counters["send-failed"] += 1
@@ -240,8 +276,9 @@ class BRouteService:
                 continue
             if port.broadcast is not None:
                 try:
-                    port.broadcast(data)
-                    self.counters["sent"] += 1
+                    for item in self._filtered(port.name, None, data):
+                        port.broadcast(item)
+                        self.counters["sent"] += 1
                 except OSError as exc:
                     self.counters["send-failed"] += 1
                     log.warning("b-route broadcast on %s failed: %s", port.name, exc)

@@ -39,6 +39,7 @@ class BRouteApp:
         self.options = options_from_board(section, seed=int(meter.clock.now()) & 0xFFFF)
         self.service = BRouteService(meter.readings, meter.events, meter.scheduler, meter.clock,
                                      replace(self.options, ip_addresses=()))
+        self.service.frame_filter = meter.hw.extras.get("broute_filter")
         self.switchgear = switchgear
         self.serve_ip = section.get("serve_ip", True)
         self.inproc = None

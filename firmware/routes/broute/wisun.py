@@ -22,7 +22,7 @@ import logging
 from sumame.firmware.events import Severity
 from sumame.firmware.net.ieee802154 import pan_from_mac
 from sumame.firmware.scheduler import Priority, readable, sleep
-from sumame.hal.errors import CommsError
+from sumame.hal.errors import CommsError, HalError
 from sumame.hal.radio import (AuthFailed, CommandFailed, SessionExpired, SessionJoined,
                               SessionTerminated, TxLimit, UdpReceived)
 
@@ -68,16 +68,29 @@ class WisunBRoute:
 
     # ---------------------------------------------------------------- task
     async def _run(self) -> None:
+        """Open, serve, and on any hardware error (dongle absent at boot, unplugged, wedged)
+        close and retry with back-off (2 s doubling to 5 min); one event per outage of the
+        dongle, one when it is back."""
         backoff = 2.0
+        failing = False
         while True:
             try:
                 self._open()
-                backoff = 2.0
+                if failing:
+                    self.events.record("wisun-restored", source="b-route-wisun",
+                                       detail="route-B dongle answering again")
+                failing, backoff = False, 2.0
                 await self._serve()
-            except CommsError as exc:
-                self.events.record("wisun-fault", source="b-route-wisun", severity=Severity.WARNING,
-                                   detail=f"route-B dongle: {exc}; retrying in {backoff:.0f} s")
+            except HalError as exc:
+                self._count("faults")
+                if not failing:
+                    self.events.record("wisun-fault", source="b-route-wisun", severity=Severity.WARNING,
+                                       detail=f"route-B dongle: {exc}; retrying with back-off")
+                else:
+                    log.warning("route-B dongle still failing (%s); next try in %.0f s", exc, backoff)
+                failing = True
             self._close()
+            self.service.media.pop(MEDIUM, None)
             await sleep(backoff)
             backoff = min(backoff * 2, 300.0)
 

@@ -1,0 +1,49 @@
+"""Which safety-critical module is mutated, and which tests must kill its mutants.
+
+Each entry: the source file, the tests that guard it (fast ones: every mutant reruns them).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SafetyModule:
+    name: str
+    source: str
+    tests: tuple[str, ...]
+    why: str
+
+
+SAFETY_MODULES = (
+    SafetyModule("journal", "firmware/journal.py",
+                 ("tests/unit/test_journal.py", "tests/unit/test_journal_safety.py",
+                  "tests/integration/test_bit_flip.py"),
+                 "stored values kept unaltered; torn writes, corruption and tamper told apart"),
+    SafetyModule("storage", "firmware/storage.py",
+                 ("tests/unit/test_journal.py", "tests/unit/test_journal_safety.py",
+                  "tests/integration/test_power_cut.py", "tests/integration/test_bit_flip.py"),
+                 "recovery after a power cut loses nothing committed"),
+    SafetyModule("guard", "firmware/routes/broute/guard.py",
+                 ("tests/integration/test_broute_node.py", "tests/integration/test_broute_flood.py"),
+                 "B-route device limit, rate limit and DoS detection"),
+    SafetyModule("dlms-security", "firmware/net/dlms/security.py",
+                 ("tests/unit/dlms",),
+                 "GCM tags and invocation counters authenticate and de-duplicate commands"),
+    SafetyModule("dlms-association", "firmware/net/dlms/association.py",
+                 ("tests/unit/dlms",),
+                 "which association may read, set or act on which object"),
+    SafetyModule("breaker", "firmware/breaker.py",
+                 ("tests/unit/test_breaker.py", "tests/integration/test_breaker_timing.py",
+                  "tests/integration/test_switch_subsystem.py"),
+                 "trip curve, reclose, 8-trip lockout, no unintended stroke"),
+    SafetyModule("switch-command", "firmware/net/switch_command.py",
+                 ("tests/unit/test_control.py", "tests/fuzz/test_switch_command_fuzz.py"),
+                 "the switch command envelope is authenticated and bounded"),
+    SafetyModule("control", "firmware/control.py",
+                 ("tests/unit/test_control.py", "tests/integration/test_switch_subsystem.py"),
+                 "only authenticated, fresh commands from the A-route operate the switch"),
+    SafetyModule("aroute-control", "firmware/routes/aroute/control_binding.py",
+                 ("tests/integration/test_aroute_meter.py", "tests/unit/test_aroute_parts.py"),
+                 "DLMS disconnect/limit actions reach the breaker only through the secured path"),
+)
