@@ -71,6 +71,7 @@ _crc32 = crcmod.predefined.mkPredefinedCrcFun("crc-32")
 _RECLAIM_SIZE = OVERHEAD + 2
 MARK_SIZE = OVERHEAD + 4             # RECLAIM with (next page, abandoned-from offset)
 _RESERVE = _RECLAIM_SIZE + MARK_SIZE  # kept free after the last record of a page
+PAGE_RESERVE = _RESERVE              # bytes of every page no data record may use
 
 
 @dataclass(frozen=True, slots=True)
