@@ -48,6 +48,7 @@ class Board:
         identity = MeterIdentity(
             kind=self.kind, wiring=m["wiring"], maker_code=ident["maker_code"], serial=ident["serial"],
             route_b_id=ident["route_b_id"], supply_point=ident["supply_point"],
+            receiving_point=ident["receiving_point"],
             has_switch=self.kind == "lv" and m["has_switch"], has_reverse=m["reverse_metering"])
         scaling = RegisterScaling(
             unit_kwh=float(m["unit_kwh"]), unit_code=UNIT_CODES[float(m["unit_kwh"])],

@@ -68,6 +68,8 @@ SECTIONS: dict[str, Section] = {
         "route_b_id": Key(str, REQUIRED, check=matches(r"[0-9A-F]{32}", "32 upper-case hex digits")),
         "route_b_password": Key(str, REQUIRED, check=matches(r"[0-9A-Za-z]{12}", "12 letters or digits")),
         "supply_point": Key(str, REQUIRED, check=matches(r"[0-9]{22}", "22 digits (供給地点特定番号)")),
+        "receiving_point": Key(str, "", "22-digit 受電地点特定番号 of sold generation, or empty",
+                               check=matches(r"([0-9]{22})?", "22 digits (受電地点特定番号) or empty")),
     }, "who the meter is", required=True),
     "meter": Section({
         "wiring": Key(str, choices=("1p2w", "1p3w", "3p3w")),
@@ -236,6 +238,21 @@ SECTIONS: dict[str, Section] = {
                         choices=("open", "wep", "wpa", "wpa2", "wpa3")),
         "passphrase": Key(str, "sumame-home-passphrase", "WPA passphrase"),
     }, "home Wi-Fi (LV B-route)"),
+    "iot": Section({
+        "enabled": Key(bool, False, "run the IoT route (Wi-SUN Enhanced HAN to gas/water terminals)"),
+        "max_devices": Key(int, 10, "IoT devices admitted at a time", check=in_range(1, 64)),
+        "max_hops": Key(int, 2, "hops to the meter (standard Enhanced HAN: one relay = 2)", check=in_range(1, 8)),
+        "clock_tolerance_s": Key(NUM, 60.0, "terminal clock error logged when corrected, s", check=in_range(1, 86400, " s")),
+        "uplink_gap_s": Key(NUM, 1.0, "s between IoT pushes to the head-end", check=in_range(0.01, 600, " s")),
+        "rate_per_s": Key(NUM, 0.5, "messages per second a terminal may send (burst 30)", check=in_range(0.01, 100)),
+        "terminals": Key(list, [], "allow-list: inline tables {mac, id, psk, kind = gas|water|relay}",
+                         check=lambda v: None if all(isinstance(x, dict) and {"mac", "id", "psk"} <= set(x) for x in v)
+                         else "must be tables with mac, id and psk"),
+        "emulated_gas": Key(int, 0, "emulated gas terminals `sumame emulate` adds (0-10)", check=in_range(0, 10)),
+        "emulated_water": Key(int, 0, "emulated water terminals `sumame emulate` adds (0-10)", check=in_range(0, 10)),
+        "relay_share": Key(NUM, 0.34, "share of emulated terminals placed behind the relay", check=in_range(0, 1)),
+        "seed": Key(int, 1, "seed of the emulated terminals' placement, loss and flows"),
+    }, "IoT route (Enhanced HAN joint reading of gas and water meters)"),
     "quirks": Section({
         "profiles": Key(list, [], "field-quirk profiles on from boot, 'NAME[:k=v,...]' "
                                   "(drivers/emulated/quirks; emulated boards only)",

@@ -36,6 +36,8 @@ class MeterIdentity:
     serial:        production number, up to 12 ASCII characters
     route_b_id:    32 hex digits issued to the customer (B-route authentication ID)
     supply_point:  22-digit supply point identification number (供給地点特定番号)
+    receiving_point: 22-digit receiving point identification number (受電地点特定番号) of the
+                   generation sold from this place (PV buy-back); "" when there is none
     has_switch:    True when the meter has a built-in breaker (LV)
     has_reverse:   True when reverse (export) energy is measured
     """
@@ -48,6 +50,7 @@ class MeterIdentity:
     supply_point: str
     has_switch: bool
     has_reverse: bool
+    receiving_point: str = ""
 
 
 @dataclass(frozen=True)

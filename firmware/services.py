@@ -37,4 +37,13 @@ def _a_route(meter, switchgear):
     return ARouteApp(meter, switchgear)
 
 
-SERVICE_FACTORIES: list[Callable] = [_b_route, _a_route]
+def _iot_route(meter, switchgear):
+    section = meter.config.options.get("iot", {})
+    radio = meter.hw.extras.get("iot_radio")
+    if not section.get("enabled", False) or radio is None:
+        return None
+    from .routes.iot.app import IotRouteApp
+    return IotRouteApp(meter, switchgear, radio, section)
+
+
+SERVICE_FACTORIES: list[Callable] = [_b_route, _a_route, _iot_route]

@@ -14,11 +14,13 @@ import sys
 COMMAND_MODULES = [
     "sumame.tools.simulate",
     "sumame.tools.emulate_aroute",   # registers emulate's A-route options: must precede emulate
+    "sumame.tools.emulate_iot",      # registers emulate's IoT-route options: must precede emulate
     "sumame.tools.emulate",
     "sumame.tools.bench",
     "sumame.tools.control",
     "sumame.tools.hems",
     "sumame.tools.hes",
+    "sumame.tools.jointread",
     "sumame.tools.deploy.flash",
     "sumame.tools.calibrate",
     "sumame.tools.fuzz.runner",

@@ -24,6 +24,10 @@ from .wisun_setup import attach_emulated_wisun, credentials_qr, qr_terminal_text
 from .status import collect, status_line, status_panel
 
 EMULATE_HOOKS: list = []
+EMULATE_PRE_BOOT_HOOKS: list = []
+"""``hook(runtime, args)`` before the meter boots (e.g. hardware extras of the IoT route)."""
+EMULATE_STATUS_ROWS: list = []
+"""``rows(runtime) -> [(name, value)]`` added to the live display and the headless status."""
 """Callables ``hook(runtime, args)`` that later layers register to add their services (routes,
 dongles); each appends to ``runtime.endpoints``. Options they need are added by
 ``EMULATE_OPTIONS`` callables ``add(parser)``."""
@@ -97,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
                                       keep_flash=True)
     from . import quirks
     quirks.before_boot(rt, args)
+    for hook in EMULATE_PRE_BOOT_HOOKS:
+        hook(rt, args)
     rt.boot()
     try:
         for hook in EMULATE_HOOKS:
@@ -221,6 +227,9 @@ def _headless(rt: Runtime, args, state_dir: Path) -> None:
     async def reporter():
         while True:
             print(status_line(collect(rt.meter)), flush=True)
+            for rows in EMULATE_STATUS_ROWS:
+                for name, value in rows(rt):
+                    print(f"status-{name.lower().replace(' ', '-')} {value}", flush=True)
             await sleep(args.status_interval * args.speed)
 
     rt.scheduler.spawn(reporter(), name="status-log", priority=Priority.UI, group="tools")
@@ -306,6 +315,8 @@ def _extra_rows(rt: Runtime, message: str) -> list[tuple[str, str]]:
     if engine is not None and engine.quirks:
         state = " (paused)" if engine.paused else ""
         rows.append(("quirks" + state, " · ".join(f"{q.name} fired {q.fired}" for q in engine.quirks.values())))
+    for extra in EMULATE_STATUS_ROWS:
+        rows.extend(extra(rt))
     rows.append(("keys", message or KEYS))
     return rows
 

@@ -23,6 +23,7 @@ from sumame.firmware.routes.aroute.inprocess import InProcessNetwork
 from sumame.firmware.routes.aroute.link import LinkConditions
 from sumame.firmware.scheduler import Scheduler
 
+from .mdms.ids import make_number
 from .runtime import Runtime
 
 DEFAULT_START = 1775055600.0          # 2026-04-02 00:00 JST
@@ -54,7 +55,13 @@ def serial_of(index: int, kind: str = "lv") -> str:
 
 
 def supply_point_of(index: int) -> str:
-    return f"03{index:020d}"
+    """22-digit 供給地点特定番号 in area 03 with sumame's check digit (``mdms.ids``)."""
+    return make_number(3, index)
+
+
+def receiving_point_of(index: int, kind: str = "lv") -> str:
+    """受電地点特定番号 of the PV buy-back contract: every even-numbered LV meter has one."""
+    return make_number(3, 5 * 10 ** 18 + index) if kind == "lv" and index % 2 == 0 else ""
 
 
 class Fleet:
@@ -72,7 +79,8 @@ class Fleet:
         kind = "hv" if spec.hv_every and index % spec.hv_every == spec.hv_every - 1 else "lv"
         days = spec.retention_days
         overrides = {
-            "identity": {"serial": serial_of(index, kind), "supply_point": supply_point_of(index)},
+            "identity": {"serial": serial_of(index, kind), "supply_point": supply_point_of(index),
+                         "receiving_point": receiving_point_of(index, kind)},
             "registers": {"days_30": days, "days_15": days, "days_5": min(days, 10)},
             "storage": {"page_count": spec.flash_pages, "scrub_interval_s": 3600.0},
             "asic": {"seed": spec.seed * 1000 + index},

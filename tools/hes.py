@@ -9,6 +9,8 @@
     sumame hes query --db hes.sqlite --item forward_kwh [--meter M] [--from --to] [--format csv]
     sumame hes export --db hes.sqlite --out data.parquet     bulk file (CSV or Parquet)
     sumame hes fleet --meters 100 --days 2 --outages 5       emulated fleet + head-end, virtual time
+    sumame hes serve --db hes.sqlite --listen 127.0.0.1:8080 MDMS HTTP API + portal (tools/mdms)
+    sumame hes party add | consent grant|revoke ...          API keys and consent records
 
 Meters are ``tcp://host:port`` (default), ``udp://host:port``. Keys come from ``--keys FILE``
 (JSON: {serial: {"ek": hex, "ak": hex, "system_title": hex, "lls_password": text}}) or, for
@@ -102,6 +104,8 @@ def add_parser(sub) -> None:
     q.add_argument("--latency-ms", type=float, default=0.0)
     q.add_argument("--db", type=Path, help="keep the head-end's database here (default: in memory)")
     q.set_defaults(func=_fleet)
+    from .mdms.cli import add_parsers as mdms_parsers
+    mdms_parsers(hs)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
 

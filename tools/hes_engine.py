@@ -99,6 +99,7 @@ class MeterState:
     secrets: ARouteSecrets | None = None
     serial: str | None = None
     supply_point: str | None = None
+    receiving_point: str | None = None
     grid: int = 30
     columns: dict = field(default_factory=dict)     # minutes -> [(column name | None, scaler)]
     realtime: bool = False
@@ -139,6 +140,8 @@ class HeadEnd(OutageTracking):
         self.push_server = None
         self._counters: dict[str, TxCounter] = {}
         self._locks: dict[str, Queue] = {}
+        self.on_other_push = None
+        """``(meter state, push body values)`` for pushes of other push setups (IoT route)."""
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -254,10 +257,11 @@ class HeadEnd(OutageTracking):
             m.serial = (await s.get(1, oc.DEVICE_ID, 2)).value
         m.secrets = self.config.keys(m.serial)
         async with self.session(m) as s:
-            sp, soft, *captures = await s.get_list(
-                [(1, oc.SUPPLY_POINT_NUMBER, 2), (1, oc.SOFT_SWITCH, 2)]
+            sp, rp, soft, *captures = await s.get_list(
+                [(1, oc.SUPPLY_POINT_NUMBER, 2), (1, oc.RECEIVING_POINT_NUMBER, 2), (1, oc.SOFT_SWITCH, 2)]
                 + [(7, oc.PROFILE_BY_MINUTES[g], 3) for g in (30, 15, 5)])
             m.supply_point = sp.value if isinstance(sp, Data) else None
+            m.receiving_point = (rp.value or None) if isinstance(rp, Data) else None   # "": no sold generation
             m.grid = soft.value if isinstance(soft, Data) else 30
             defs = {g: [] if isinstance(c, int) else [(i.value[0].value, i.value[1].value) for i in c.value]
                     for g, c in zip((30, 15, 5), captures)}
@@ -277,7 +281,8 @@ class HeadEnd(OutageTracking):
         m.last_seen = self.clock.now()
         self.store.add_meter(m.id, str(m.target), serial=m.serial, kind=m.kind, supply_point=m.supply_point,
                              system_title=m.secrets.system_title, grid=m.grid,
-                             info={"realtime": m.realtime, "history": m.history}, now=self.clock.now())
+                             info={"realtime": m.realtime, "history": m.history,
+                                   "receiving_point": m.receiving_point}, now=self.clock.now())
         self.stats["discovered"] += 1
 
     # ---------------------------------------------------------------- rows
@@ -351,7 +356,9 @@ class HeadEnd(OutageTracking):
         self.stats["pushes"] += 1
         came_back = m.in_outage
         m.last_seen = now
-        if body[0].value == oc.PUSH_INTERVAL:
+        if body[0].value not in (oc.PUSH_INTERVAL, oc.PUSH_ALARM) and self.on_other_push is not None:
+            self.on_other_push(m, body)        # e.g. the IoT route's pushes (tools/jointread_hes.py)
+        elif body[0].value == oc.PUSH_INTERVAL:
             minutes = body[2].value
             m.grid = minutes
             self._store_rows(m, minutes, body[3], "push", self.deadline(m))

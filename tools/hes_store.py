@@ -87,6 +87,18 @@ class HesStore:
         self.stats = StoreStats()
         self._dirty = 0
 
+    @classmethod
+    def open_read_only(cls, path: str | Path) -> "HesStore":
+        """The same queries over a connection SQLite itself refuses to write through (MDMS read
+        paths): ``mode=ro`` and ``query_only``; usable from any one thread at a time."""
+        store = cls.__new__(cls)
+        store.path = str(path)
+        store.db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
+                                   check_same_thread=False)
+        store.db.execute("PRAGMA query_only=ON")
+        store.stats, store._dirty = StoreStats(), 0
+        return store
+
     def close(self) -> None:
         self.commit()
         self.db.close()

@@ -91,7 +91,11 @@ class Air:
         self._busy_until: dict[int, float] = {}
         self._tx_log: dict[int, deque] = {}       # id(radio) -> deque[(start, airtime)]
         self._limited: set[int] = set()
+        self._tx_sum: dict[int, float] = {}          # id(radio) -> sum of airtimes in _tx_log
         self.pcap = PcapWriter(pcap_path) if pcap_path else None
+        self.link_filter = None
+        """Optional ``(sender, receiver) -> bool``: False = this receiver does not hear this sender
+        (placement / per-link loss of the Enhanced HAN, ``drivers.emulated.iot.links``)."""
         self._hub_sock: socket.socket | None = None
         self._hub_addr = hub
         if hub is not None:
@@ -137,9 +141,14 @@ class Air:
         if not log:
             return 0.0
         horizon = self.timeline.now() - self.config.duty_window_s
+        total = self._tx_sum.get(id(radio), 0.0)
         while log and log[0][0] + log[0][1] <= horizon:
-            log.popleft()
-        return sum(a for _, a in log)
+            total -= log.popleft()[1]
+        # running sum (a radio sending thousands of frames an hour must not cost O(n) per frame);
+        # re-summed when the log empties so rounding cannot drift
+        total = total if log else 0.0
+        self._tx_sum[id(radio)] = total
+        return max(0.0, total)
 
     def limit_active(self, radio: AirRadio) -> bool:
         return id(radio) in self._limited
@@ -175,6 +184,7 @@ class Air:
         done = start + airtime
         self._busy_until[radio.channel] = done
         self._tx_log.setdefault(id(radio), deque()).append((start, airtime))
+        self._tx_sum[id(radio)] = self._tx_sum.get(id(radio), 0.0) + airtime
         self.stats["frames"] += 1
         got = self._emit(radio, radio.channel, psdu, start, done + self.config.latency_s, ack_from)
         return TxReport(True, False, airtime, done, self._acked(ack_from, got))
@@ -213,6 +223,9 @@ class Air:
         got = False
         for radio in list(self.radios):
             if radio is not sender and radio.channel == channel:
+                if self.link_filter is not None and not self.link_filter(sender, radio):
+                    self.stats["link-missed"] += 1
+                    continue
                 ok = self._schedule_delivery(radio, psdu, deliver_at, channel)
                 got = got or (ok and ack_from is not None and getattr(radio, "mac", None) == ack_from)
         return got

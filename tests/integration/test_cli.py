@@ -156,3 +156,14 @@ def test_ctl_operates_a_running_emulator(tmp_path):
 def test_ctl_without_an_emulator_says_so(tmp_path):
     r = sumame("ctl", "--state-dir", str(tmp_path), "status")
     assert r.returncode == 2 and "no emulator is listening" in r.stderr
+
+
+def test_emulate_runs_the_iot_route_with_emulated_terminals(tmp_path):
+    r = sumame("emulate", "--headless", "--state-dir", str(tmp_path), "--speed", "60", "--status-interval", "2",
+               "--duration", "6", "--iot-gas", "1", "--iot-water", "1")
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"^endpoint iot-ehan eui64:[0-9A-F]{16} \(3 terminals on the allow-list\)$", r.stdout, re.M)
+    assert "iot-joined" in r.stdout and "(2 hop(s))" in r.stdout
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("status-iot-route ")]
+    assert lines and lines[-1].startswith("status-iot-route 3/3 joined")
+    assert any(ln.startswith("status-terminals GAS00001 gas joined") for ln in r.stdout.splitlines())

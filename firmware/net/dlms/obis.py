@@ -66,6 +66,9 @@ DEVICE_ID = obis("0.0.96.1.0.255")
 # No Japanese assignment is public (reference §5.4, §7.4); we use the next device-ID slot,
 # "Device ID 2" 0.0.96.1.1.255 (reference §2.2: "…96.1.1–9 more ids").
 SUPPLY_POINT_NUMBER = obis("0.0.96.1.1.255")
+# The 22-digit receiving point identification number (受電地点特定番号) of sold generation: no
+# public assignment either; our choice is the next slot, "Device ID 3" 0.0.96.1.2.255.
+RECEIVING_POINT_NUMBER = obis("0.0.96.1.2.255")
 
 # --- electricity registers, class 3 (reference §2.2)
 ACTIVE_ENERGY_IMPORT = obis("1.0.1.8.0.255")       # +A total, Wh

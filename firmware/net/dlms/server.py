@@ -111,6 +111,12 @@ class CosemServer:
     def open_session(self, client_sap: int) -> Session:
         return Session(self, client_sap)
 
+    def add_object(self, obj: CosemObject) -> None:
+        """A later layer (the IoT route) adds its object after the model was built."""
+        self.objects.append(obj)
+        self._index[(obj.CLASS_ID, obj.logical_name)] = obj
+        self._by_name[obj.logical_name] = obj
+
     def find(self, class_id: int, logical_name: bytes) -> CosemObject | None:
         return self._index.get((class_id, logical_name))
 

@@ -55,6 +55,8 @@ def build_model(readings, *, scale: EnergyScale, breaker, outage, events, retent
         DataObject(oc.LOGICAL_DEVICE_NAME, axdr.visible_string(f"SUM{ident.serial}")),
         DataObject(oc.DEVICE_ID, axdr.visible_string(ident.serial)),
         DataObject(oc.SUPPLY_POINT_NUMBER, axdr.visible_string(ident.supply_point), read_level=Level.LOW),
+        # empty visible-string: no generation is sold from this supply point
+        DataObject(oc.RECEIVING_POINT_NUMBER, axdr.visible_string(ident.receiving_point), read_level=Level.LOW),
         DataObject(oc.INVOCATION_COUNTER, lambda: tx_counter.value, data_type=DataType.DOUBLE_LONG_UNSIGNED),
         SoftSwitch(readings, apply_soft_switch),
     ]

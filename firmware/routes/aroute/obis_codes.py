@@ -13,6 +13,7 @@ CLOCK = std.CLOCK                                   # class 8, JST (deviation -5
 LOGICAL_DEVICE_NAME = std.LOGICAL_DEVICE_NAME       # "SUM" + serial, public
 DEVICE_ID = std.DEVICE_ID                           # serial number, public
 SUPPLY_POINT_NUMBER = std.SUPPLY_POINT_NUMBER       # 22-digit 供給地点特定番号 (our choice: device ID 2)
+RECEIVING_POINT_NUMBER = std.RECEIVING_POINT_NUMBER  # 22-digit 受電地点特定番号 (our choice: device ID 3)
 INVOCATION_COUNTER = std.INVOCATION_COUNTER_MGMT    # server transmit IC, public (read before ciphering)
 
 # --- cumulative energy registers (class 3), primary Wh / varh

@@ -1,0 +1,396 @@
+"""The IoT route as a meter service: Enhanced HAN terminals (gas/water) <-> the A-route.
+
+Built at boot by the ``SERVICE_FACTORIES`` entry when the board has ``[iot] enabled = true``
+and the hardware has an Enhanced HAN radio (``hw.extras["iot_radio"]``, ``port.IotRadio``).
+
+* Admission: only terminals on the allow-list (``[iot] terminals``: EUI-64, terminal ID, PSK,
+  kind, relay) may authenticate, at most ``max_devices`` (10, reference §1.2) at a time; the
+  next one is refused and logged. A terminal cut off by the head-end cannot authenticate until
+  it is reconnected (kept in the StateStore across reboots).
+* Separation: this service is given the clock, the event log, the state store and the A-route
+  push path — nothing of metering, the B-route or the breaker — so no terminal message can
+  reach them; terminals may only send ``codec.UPLINK_TYPES``; the radio routes nothing from a
+  terminal to another terminal. Every IoT-route frame is counted in ``traffic`` (by terminal,
+  direction and type) and kept in a bounded traffic log; refusals are events (rate-limited).
+* Time sync: every POLL/HELLO is answered with TIME (the meter clock); a terminal more than
+  ``clock_tolerance_s`` off is logged when it is corrected.
+* Uplink: one priority queue to the A-route (alarms > command results > special-meter values >
+  daily gas/water batches), drained by ``IOT_PUSH`` DataNotifications (ciphered like the A-route
+  pushes) at most one every ``uplink_gap_s``; it waits while the A-route is down.
+* Downlink: the head-end's ``IotGateway`` submit (valve commands sealed by the company, gap-fill
+  history requests) queued per terminal; a sleep device gets them after its next POLL.
+
+The application messages are our own design (``codec.py``); the real spec is not public.
+"""
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+from sumame.firmware.events import Severity
+from sumame.firmware.net.dlms import axdr
+from sumame.firmware.net.dlms.cosem_time import JST_DEVIATION, epoch_to_octets
+from sumame.firmware.net.dlms.notify import DataNotification
+from sumame.firmware.scheduler import Event, Priority, sleep
+
+from . import codec as c
+from .gateway import (IOT_PUSH_LN, R_CUT_OFF, R_FULL, R_MALFORMED, R_QUEUED, R_TYPE, R_UNKNOWN,
+                      IotGateway)
+
+log = logging.getLogger("sumame.iot")
+SOURCE = "iot-route"
+CUTOFF_KEY = "iot.cut-off"
+PRIO_ALARM, PRIO_RESULT, PRIO_SPECIAL, PRIO_BATCH = 0, 1, 2, 3
+PRIO_OF = {c.ALARM: PRIO_ALARM, c.COMMAND_RESULT: PRIO_RESULT, c.VALUES: PRIO_BATCH, c.HELLO: PRIO_RESULT}
+DOWNLINK_TYPES = frozenset({c.COMMAND, c.HISTORY_REQUEST})
+MAX_DOWNLINK = 16
+MAX_UPLINK = 2000
+RECORDS_PER_PUSH = 6
+TIME_EVERY_S = 300.0
+
+
+@dataclass
+class TerminalState:
+    addr: bytes
+    terminal_id: bytes
+    psk: bytes
+    kind: int = 0                  # 1 gas, 2 water, 0 relay
+    relay: bool = False
+    joined: bool = False
+    hops: int = 0
+    cut_off: bool = False
+    last_seen: float | None = None
+    downlink: deque = field(default_factory=deque)
+    tokens: float = 30.0
+    tokens_at: float = 0.0
+    time_sent: float = float("-inf")
+
+
+@dataclass(frozen=True)
+class Uplink:
+    terminal_id: bytes
+    kind: int
+    msg_type: int
+    received: float
+    body: bytes
+
+
+def parse_allow_list(entries: list) -> list[TerminalState]:
+    """Board ``[iot] terminals``: dicts {mac (16 hex), id (≤ 8 ASCII), psk (32 hex), kind, relay}."""
+    out = []
+    for e in entries:
+        tid = str(e["id"]).encode("ascii")[:8].ljust(8, b" ")
+        kind = {"gas": c.KIND_GAS, "water": c.KIND_WATER, "relay": 0}[e.get("kind", "gas")]
+        out.append(TerminalState(bytes.fromhex(e["mac"]), tid, bytes.fromhex(e["psk"]), kind=kind,
+                                 relay=bool(e.get("relay", kind == 0))))
+    return out
+
+
+class IotRouteApp:
+    name = "iot-route"
+
+    def __init__(self, meter, switchgear, radio, section: dict):
+        self.clock, self.events, self.storage = meter.clock, meter.events, meter.storage
+        self.scheduler = meter.scheduler
+        self.serial = meter.config.identity.serial
+        self._aroute_of = lambda: next((s for s in meter.services if getattr(s, "name", "") == "a-route"), None)
+        self.radio = radio
+        self.max_devices = int(section.get("max_devices", 10))
+        self.clock_tolerance_s = float(section.get("clock_tolerance_s", 60.0))
+        self.uplink_gap_s = float(section.get("uplink_gap_s", 1.0))
+        self.rate_per_s = float(section.get("rate_per_s", 0.5))
+        self.terminals: dict[bytes, TerminalState] = {t.addr: t for t in parse_allow_list(section.get("terminals", []))}
+        self.by_id = {t.terminal_id: t for t in self.terminals.values()}
+        for tid in self._load_cut_off():
+            if tid in self.by_id:
+                self.by_id[tid].cut_off = True
+        self.gateway = IotGateway(self)
+        self.uplink: list = []
+        self._seq = itertools.count()
+        self._wake = Event()
+        self.traffic: Counter[tuple] = Counter()
+        self.traffic_log: deque = deque(maxlen=2000)
+        self.stats: Counter[str] = Counter()
+        self._limits: dict[str, tuple[float, int]] = {}
+        self._tasks: list = []
+        self._msg_id = 0
+
+    # ---------------------------------------------------------------- service API
+    @property
+    def endpoints(self) -> list[tuple[str, str]]:
+        mac = getattr(self.radio, "mac", b"")
+        return [("iot-ehan", f"eui64:{mac.hex().upper()} ({len(self.terminals)} terminals on the allow-list)")]
+
+    def start(self) -> None:
+        aroute = self._aroute_of()
+        if aroute is not None:
+            aroute.server.add_object(self.gateway)
+        self.radio.open(self)
+        self._tasks.append(self.scheduler.spawn(self._drain(), name="iot-uplink", priority=Priority.ROUTE))
+
+    def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        self._tasks.clear()
+        self.radio.close()
+        for t in self.terminals.values():
+            t.joined = False
+
+    # ---------------------------------------------------------------- logging
+    def _event(self, kind: str, detail: str, severity: Severity = Severity.WARNING) -> None:
+        """At most 10 events of one kind per minute reach the (journalled) event log."""
+        now = self.clock.now()
+        start, n = self._limits.get(kind, (now, 0))
+        if now - start >= 60:
+            start, n = now, 0
+        self._limits[kind] = (start, n + 1)
+        self.stats[f"event-{kind}"] += 1
+        if n < 10:
+            self.events.record(kind, source=SOURCE, severity=severity, detail=detail)
+
+    def _trace(self, who: bytes | None, direction: str, what: str, result: str = "ok") -> None:
+        name = self._name(who)
+        self.traffic[(name, direction, what)] += 1
+        self.traffic_log.append((self.clock.now(), name, direction, what, result))
+
+    def _name(self, addr: bytes | None) -> str:
+        t = self.terminals.get(addr) if addr else None
+        return t.terminal_id.decode("ascii", "replace").strip() if t else (addr.hex().upper() if addr else "?")
+
+    # ---------------------------------------------------------------- radio host
+    def iot_credential(self, addr: bytes):
+        t = self.terminals.get(addr)
+        if t is None:
+            self._trace(addr, "in", "join", "unknown terminal")
+            self._event("iot-unknown-terminal", f"terminal {addr.hex().upper()} is not on the allow-list: refused")
+            return None
+        if t.cut_off:
+            self._trace(addr, "in", "join", "cut off")
+            self._event("iot-cut-off-refused", f"terminal {self._name(addr)} is cut off: join refused")
+            return None
+        joined = sum(x.joined for x in self.terminals.values() if x is not t)
+        if joined >= self.max_devices:
+            self._trace(addr, "in", "join", "device limit")
+            self._event("iot-device-limit", f"terminal {self._name(addr)} refused: {joined} devices already "
+                                            f"admitted (limit {self.max_devices})", Severity.ALARM)
+            return None
+        return t.terminal_id, t.psk
+
+    def iot_may_relay(self, addr: bytes) -> bool:
+        t = self.terminals.get(addr)
+        return bool(t and t.relay and t.joined and not t.cut_off)
+
+    def iot_joined(self, addr: bytes, hops: int) -> None:
+        t = self.terminals[addr]
+        t.joined, t.hops, t.last_seen = True, hops, self.clock.now()
+        self._trace(addr, "in", "join", f"admitted, {hops} hop(s)")
+        self.events.record("iot-joined", source=SOURCE, detail=f"terminal {self._name(addr)} admitted ({hops} hop(s))")
+
+    def iot_left(self, addr: bytes, why: str) -> None:
+        t = self.terminals.get(addr)
+        if t is not None:
+            t.joined = False
+        self._trace(addr, "in", "leave", why)
+
+    def iot_dropped(self, addr: bytes | None, why: str) -> None:
+        self.stats["radio-dropped"] += 1
+        self._trace(addr, "in", "frame", f"dropped: {why}")
+        self._event("iot-frame-refused", f"frame from {self._name(addr)} dropped: {why}")
+
+    def iot_rx(self, addr: bytes, payload: bytes) -> None:
+        t = self.terminals.get(addr)
+        if t is None or not t.joined:
+            return
+        now = self.clock.now()
+        t.last_seen = now
+        t.tokens = min(30.0, t.tokens + (now - (t.tokens_at or now)) * self.rate_per_s)
+        t.tokens_at = now
+        if t.tokens < 1:
+            self._trace(addr, "in", "message", "flood: dropped")
+            self._event("iot-flood", f"terminal {self._name(addr)} sends faster than {self.rate_per_s}/s: dropped")
+            return
+        t.tokens -= 1
+        try:
+            msg = c.decode(payload)
+        except c.IotCodecError as exc:
+            self._trace(addr, "in", "message", f"malformed: {exc}")
+            self._event("iot-malformed", f"terminal {self._name(addr)}: {exc}")
+            self._reply(t, c.ACK, c.ack_body(0, c.ERR_MALFORMED))
+            return
+        if msg.type not in c.UPLINK_TYPES:
+            self._trace(addr, "in", msg.name, "refused: not a terminal message")
+            self._event("iot-refused", f"terminal {self._name(addr)} sent {msg.name}: terminals may not "
+                                       f"request that (no access to meter data, B-route, breaker or other terminals)",
+                        Severity.ALARM)
+            self._reply(t, c.ACK, c.ack_body(msg.msg_id, c.ERR_NOT_ALLOWED))
+            return
+        try:
+            self._handle(t, msg)
+        except c.IotCodecError as exc:
+            self._trace(addr, "in", msg.name, f"malformed: {exc}")
+            self._event("iot-malformed", f"terminal {self._name(addr)} {msg.name}: {exc}")
+            self._reply(t, c.ACK, c.ack_body(msg.msg_id, c.ERR_MALFORMED))
+
+    # ---------------------------------------------------------------- messages
+    def _handle(self, t: TerminalState, msg: c.Message) -> None:
+        self._trace(t.addr, "in", msg.name)
+        if msg.type == c.HELLO:
+            hello = c.Hello.decode(msg.body)
+            t.kind = hello.kind
+            self._time_sync(t, hello.clock)
+        elif msg.type == c.POLL:
+            clock, battery = c.parse_poll(msg.body)
+            self._time_sync(t, clock, always=False)
+        elif msg.type == c.ACK:
+            c.parse_ack(msg.body)
+        elif msg.type == c.VALUES:
+            values = c.Values.decode(msg.body)
+            if values.kind != t.kind:
+                raise c.IotCodecError(f"values of kind {values.kind} from a kind-{t.kind} terminal")
+            self._queue_up(t, msg)
+            self._reply(t, c.ACK, c.ack_body(msg.msg_id))
+        elif msg.type == c.ALARM:
+            c.Alarm.decode(msg.body)
+            self._queue_up(t, msg)
+            self._reply(t, c.ACK, c.ack_body(msg.msg_id))
+        elif msg.type == c.COMMAND_RESULT:
+            tid, _ = c.result_terminal(msg.body)
+            if tid != t.terminal_id:
+                raise c.IotCodecError("command result for another terminal")
+            self._queue_up(t, msg)
+            self._reply(t, c.ACK, c.ack_body(msg.msg_id))
+
+    def _time_sync(self, t: TerminalState, terminal_clock: int, *, always: bool = True) -> None:
+        """Answer with TIME when downlink is pending, the terminal's clock is more than 2 s off,
+        or the last TIME to it is ``TIME_EVERY_S`` old (its sign of life); then the downlink."""
+        now = self.clock.now()
+        off = terminal_clock - now
+        if abs(off) > self.clock_tolerance_s:
+            self._event("iot-clock-corrected", f"terminal {self._name(t.addr)} clock {off:+.0f} s off: corrected")
+        if not (always or t.downlink or abs(off) > 2 or now - t.time_sent >= TIME_EVERY_S):
+            return
+        t.time_sent = now
+        self._reply(t, c.TIME, c.time_body(int(now), bool(t.downlink)))
+        while t.downlink:
+            msg_type, body = t.downlink.popleft()
+            self._reply(t, msg_type, body)
+
+    def _reply(self, t: TerminalState, msg_type: int, body: bytes) -> bool:
+        self._msg_id = (self._msg_id + 1) & 0xFFFF
+        ok = self.radio.send(t.addr, c.encode(msg_type, self._msg_id, body))
+        self._trace(t.addr, "out", c.NAMES[msg_type], "sent" if ok else "not sent")
+        return ok
+
+    # ---------------------------------------------------------------- uplink to the A-route
+    def _queue_up(self, t: TerminalState, msg: c.Message) -> None:
+        if len(self.uplink) >= MAX_UPLINK:
+            self.stats["uplink-full"] += 1
+            self._event("iot-uplink-full", "uplink queue full: message dropped (the connection server re-requests gaps)")
+            return
+        prio = PRIO_OF.get(msg.type, PRIO_BATCH)
+        item = Uplink(t.terminal_id, t.kind, msg.type, self.clock.now(), msg.body)
+        heapq.heappush(self.uplink, (prio, next(self._seq), item))
+        self._wake.set()
+
+    def _channel(self):
+        aroute = self._aroute_of()
+        if aroute is None or not aroute.up or aroute.pusher.channel is None:
+            return None, None
+        return aroute, aroute.pusher.channel
+
+    def notification(self, aroute, items: list[Uplink]) -> bytes:
+        rows = [axdr.structure(axdr.octet_string(u.terminal_id), axdr.unsigned(u.kind), axdr.unsigned(u.msg_type),
+                               axdr.double_long_unsigned(int(u.received)), axdr.octet_string(u.body)) for u in items]
+        body = axdr.structure(axdr.octet_string(IOT_PUSH_LN), axdr.visible_string(self.serial), axdr.array(rows))
+        self.stats["push-counter"] = (self.stats["push-counter"] + 1) & 0xFFFFFF
+        apdu = DataNotification(body, self.stats["push-counter"], epoch_to_octets(self.clock.now(), JST_DEVIATION)).encode()
+        return aroute.server.protect_notification(apdu) if aroute.ciphered else apdu
+
+    async def _drain(self) -> None:
+        while True:
+            if not self.uplink:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            aroute, channel = self._channel()
+            if channel is None:
+                await sleep(10.0)
+                continue
+            prio = self.uplink[0][0]
+            items = []
+            while self.uplink and self.uplink[0][0] == prio and len(items) < RECORDS_PER_PUSH:
+                items.append(heapq.heappop(self.uplink)[2])
+            if await channel.send(self.notification(aroute, items)):
+                self.stats["uplink-pushes"] += 1
+                self.stats["uplink-records"] += len(items)
+            else:
+                for u in items:
+                    heapq.heappush(self.uplink, (prio, next(self._seq), u))
+                await sleep(10.0)
+            await sleep(self.uplink_gap_s)
+
+    # ---------------------------------------------------------------- downlink from the head-end
+    def submit(self, terminal_id: bytes, msg_type: int, body: bytes) -> int:
+        t = self.by_id.get(terminal_id)
+        what = c.NAMES.get(msg_type, f"0x{msg_type:02X}")
+        if t is None:
+            result = R_UNKNOWN
+        elif msg_type not in DOWNLINK_TYPES:
+            result = R_TYPE
+        elif t.cut_off:
+            result = R_CUT_OFF
+        elif len(t.downlink) >= MAX_DOWNLINK:
+            result = R_FULL
+        else:
+            try:
+                c.parse_history(body) if msg_type == c.HISTORY_REQUEST else c.parse_command(body)
+            except c.IotCodecError:
+                result = R_MALFORMED
+            else:
+                result = R_QUEUED
+        name = terminal_id.decode("ascii", "replace").strip()
+        self._trace(t.addr if t else None, "down", what, "queued" if result == R_QUEUED else f"refused ({result})")
+        if msg_type == c.COMMAND or result != R_QUEUED:
+            self.events.record("iot-command", source=SOURCE, detail=f"{what} for {name} from the head-end: "
+                               + ("queued" if result == R_QUEUED else f"refused (code {result})"),
+                               severity=Severity.INFO if result == R_QUEUED else Severity.WARNING)
+        if result != R_QUEUED:
+            return result
+        t.downlink.append((msg_type, body))
+        if t.joined and not self._sleeps(t):
+            while t.downlink:
+                self._reply(t, *t.downlink.popleft())
+        return R_QUEUED
+
+    def _sleeps(self, t: TerminalState) -> bool:
+        return t.kind != 0        # gas/water terminals are sleep devices; relays are awake
+
+    def set_cut_off(self, terminal_id: bytes, cut: bool, why: str) -> bool:
+        t = self.by_id.get(terminal_id)
+        if t is None:
+            return False
+        t.cut_off = cut
+        if cut:
+            t.downlink.clear()
+            t.joined = False
+            self.radio.cut(t.addr)
+        self._save_cut_off()
+        self.events.record("iot-cut-off" if cut else "iot-reconnected", source=SOURCE, severity=Severity.WARNING,
+                           detail=f"terminal {self._name(t.addr)} {'cut off' if cut else 'reconnected'} ({why})")
+        return True
+
+    def _load_cut_off(self) -> list[bytes]:
+        raw = self.storage.load(CUTOFF_KEY)
+        if not raw or len(raw) % 8:
+            return []
+        return [raw[i:i + 8] for i in range(0, len(raw), 8)]
+
+    def _save_cut_off(self) -> None:
+        self.storage.save(CUTOFF_KEY, b"".join(t.terminal_id for t in self.terminals.values() if t.cut_off))
+
+    def summary(self) -> dict:
+        return {"terminals": len(self.terminals), "joined": sum(t.joined for t in self.terminals.values()),
+                "uplink_queued": len(self.uplink), **{k: v for k, v in self.stats.items() if k != "push-counter"}}
