@@ -35,6 +35,7 @@ from .events import EventLog, MeterEvent, Severity
 from sumame.hal.errors import NvmError
 
 from .journal import OVERHEAD, Finding, Journal, JournalFault, Recovery, Record, _crc32
+from .journal_index import IndexedJournal
 from .registers import GRIDS, Retention, Snapshot, grid_of
 
 KIND_SNAPSHOT = 1
@@ -121,6 +122,8 @@ class BootReport:
     events: list[MeterEvent] = field(default_factory=list)
     state: dict[str, bytes] = field(default_factory=dict)
     recoveries: dict[str, Recovery] = field(default_factory=dict)
+    record_counts: dict[str, int] = field(default_factory=dict)
+    """Intact records recovery found per journal (kept when the records themselves are dropped)."""
     notes: list[str] = field(default_factory=list)
 
     def findings(self, kind: str | None = None):
@@ -157,7 +160,8 @@ class Storage:
         report = BootReport()
         self._check_superblock(report)
         for name, (first, count) in self.layout.partitions.items():
-            self.journals[name] = Journal(
+            kind = IndexedJournal if name in ("long", "mid", "short") else Journal
+            self.journals[name] = kind(
                 self.nvm, first, count, name=name, key=self._key,
                 live=self._live_state if name == "state" else None,
                 on_evict=self._on_evict if name in ("long", "mid", "short") else None,
@@ -165,6 +169,7 @@ class Storage:
         for name, journal in self.journals.items():
             recovery = journal.recover()
             report.recoveries[name] = recovery
+            report.record_counts[name] = len(recovery.records)
             for record in recovery.records:
                 self._load(name, record, report)
         self._check_rollback(report)
@@ -218,18 +223,17 @@ class Storage:
             report.notes.append(f"{journal}: record seq {record.seq} does not decode: {exc}")
 
     # ------------------------------------------------------------------ writing
-    def _append(self, name: str, kind: int, payload: bytes) -> bool:
-        """Append to one journal; a flash fault is an alarm, never an exception to the caller."""
+    def _append(self, name: str, kind: int, payload: bytes) -> Record | None:
+        """Append to one journal; a flash fault is an alarm (None), never an exception."""
         try:
-            self.journals[name].append(kind, payload)
-            ok = True
+            record = self.journals[name].append(kind, payload)
         except (JournalFault, NvmError) as exc:
             self._pending.append(("flash-fault", f"{name}: record not stored: {exc}"))
-            ok = False
-        if ok and self.counter is not None:
+            record = None
+        if record is not None and self.counter is not None:
             self.counter.advance_to(self.committed_total())
         self._report_faults()
-        return ok
+        return record
 
     def _on_fault(self, detail: str) -> None:
         self.faults.append(detail)
@@ -246,8 +250,8 @@ class Storage:
         finally:
             self._reporting = False
 
-    def append_snapshot(self, snap: Snapshot) -> None:
-        self._append(_GRID_PARTITION[grid_of(snap.minute)], KIND_SNAPSHOT, snap.pack())
+    def append_snapshot(self, snap: Snapshot) -> Record | None:
+        return self._append(_GRID_PARTITION[grid_of(snap.minute)], KIND_SNAPSHOT, snap.pack())
 
     def event_sink(self, event: MeterEvent) -> None:
         self._append("events", KIND_EVENT, encode_event(event))

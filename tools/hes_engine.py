@@ -113,6 +113,7 @@ class MeterState:
     tx_counter: TxCounter | None = None
     push_client: DlmsClient | None = None
     lock: Queue | None = None                        # one association at a time
+    failure: str | None = None                       # why discovery gave up (e.g. no keys)
 
     @property
     def ready(self) -> bool:
@@ -246,6 +247,10 @@ class HeadEnd(OutageTracking):
         while True:
             try:
                 return await self._discover_once(m)
+            except LookupError as exc:                  # no keys for this meter: retrying cannot help
+                m.failure = str(exc).strip("'\"")
+                log.warning("discovery of %s: %s", m.id, m.failure)
+                return
             except (OSError, TimeoutError) as exc:
                 self.stats["discovery_retries"] += 1
                 log.info("discovery of %s: %s; retrying in %.0f s", m.id, exc, delay)
