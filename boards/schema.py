@@ -126,6 +126,8 @@ SECTIONS: dict[str, Section] = {
         "device_key": Key(str, "", "hex HMAC key; empty = derived from the serial (emulation only)",
                           check=matches(r"([0-9a-fA-F]{32,128})?", "empty or 32-128 hex digits")),
         "scrub_interval_s": Key(NUM, 60.0, "s between background page checks", check=in_range(1, 86400, " s")),
+        "counter": Key(str, "none", "monotonic counter that detects a rolled-back flash image",
+                       choices=("none", "emulated-rtc-backup")),
     }, "non-volatile memory"),
     "rtc": Section({
         "driver": Key(str, "emulated", choices=("emulated", "system")),
