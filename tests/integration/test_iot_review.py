@@ -138,3 +138,40 @@ def test_every_value_reaches_its_company_once_and_equals_the_terminals_record():
                 assert kind == t.kind and (litres, flags) == t.store[hour], (t.spec.terminal_id, hour)
     finally:
         r.fleet.close()
+
+
+def test_relay_tunnel_naming_another_source_is_dropped(run):
+    """A (hostile) relay that wraps a frame of one terminal under another terminal's EUI-64."""
+    from sumame.drivers.emulated.iot.ehan_mac import RELAY_PORT
+    coord, relay = run.world.coordinator, run.world.relay
+    a, b = [t for t in run.world.terminals if t.spec.terminal_id != "HOSTILE1"][:2]
+    inner = a.node._psdu(c.APP_PORT, lowpan.link_local(coord.mac), c.APP_PORT, c.encode(c.POLL, 7, c.poll_body(0, 0)),
+                         coord.mac, None)
+    before = coord.stats["drop-relay tunnel names another source than the frame it carries"]
+    relay.node.send_raw(coord.mac, RELAY_PORT, b.spec.mac + inner)
+    run.run_for(10)
+    assert coord.stats["drop-relay tunnel names another source than the frame it carries"] == before + 1
+
+
+def test_stale_or_future_valve_command_is_refused(run):
+    """A correctly sealed command with a fresh counter but issued long ago (held back on the
+    path and released later) or far in the future must not move the valve."""
+    from sumame.drivers.emulated.iot.terminal import COMMAND_TTL_S
+    server = run.server
+    term = run.world.terminal("GAS00001")
+    assert term.valve_open
+    now = int(run.fleet.clock.now())
+    for k, at in enumerate((now - 2 * 86400, now + 2 * 86400)):
+        counter = term.last_counter + 1 + k
+        blob = c.SealedCommand(term.spec.tid, counter, c.OP_CLOSE, at).seal(term.spec.cmd_key)
+        server.scheduler.spawn(server.raw_command(term.spec.tid, blob), name="raw", group="jointread")
+        run.run_for(3 * MIN)
+        assert term.valve_open, f"command issued at {at - now:+d} s was obeyed"
+    assert term.stats["cmd-expired"] == 2
+    assert COMMAND_TTL_S <= 3600
+    # a fresh one still works (the company's counter moved past the refused ones)
+    run.companies["gas"].counters[term.spec.tid] = term.last_counter + 10
+    fresh = c.SealedCommand(term.spec.tid, term.last_counter + 20, c.OP_CLOSE, now + 6 * MIN).seal(term.spec.cmd_key)
+    server.scheduler.spawn(server.raw_command(term.spec.tid, fresh), name="raw", group="jointread")
+    run.run_for(3 * MIN)
+    assert not term.valve_open
