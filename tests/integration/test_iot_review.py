@@ -175,3 +175,43 @@ def test_stale_or_future_valve_command_is_refused(run):
     server.scheduler.spawn(server.raw_command(term.spec.tid, fresh), name="raw", group="jointread")
     run.run_for(3 * MIN)
     assert not term.valve_open
+
+
+def test_metering_minutes_stay_on_time_while_the_iot_route_is_hammered(run):
+    """Floods, garbage, oversized and truncated frames and spoofed PANA starts for 10 minutes:
+    every minute snapshot is still taken on its boundary and the head-end still reads the meter."""
+    import random
+    from tests.integration.test_iot_security import call
+    meter = run.fleet.meter(0)
+    coord, hostile = run.world.coordinator, run.world.terminal("HOSTILE1")
+    seen = []
+    original = meter.metering.on_snapshot
+
+    def spy(snap):
+        seen.append((snap.minute if hasattr(snap, "minute") else None, run.fleet.clock.now()))
+        original(snap)
+
+    meter.metering.on_snapshot = spy
+    rng = random.Random(5)
+    try:
+        for second in range(0, 600, 2):
+            hostile.node.wake()
+            run.world.air.transmit(hostile.node, bytes(rng.randrange(256) for _ in range(rng.choice((3, 40, 2000)))))
+            hostile.node.send_app(bytes(rng.randrange(256) for _ in range(rng.randrange(0, 300))))
+            hostile.node.send_app(c.encode(c.VALUES, second, b"\x02\x00\x00")[:rng.randrange(1, 8)])
+            fake = bytes([0, 0x1d, 0x12, 0xee]) + rng.randbytes(4)
+            pci = hostile.node._psdu(PANA_PORT, lowpan.link_local(coord.mac), PANA_PORT,
+                                     PanaMessage(PCI, 0, 0, 0).encode(), coord.mac, None, src_mac=fake)
+            run.world.air.transmit(hostile.node, pci)
+            run.run_for(2)
+    finally:
+        meter.metering.on_snapshot = original
+    times = [t for _, t in seen]
+    assert len(times) >= 9
+    assert all(abs(t - round(t / 60) * 60) < 2.0 for t in times), times          # on the minute
+    assert all(55 <= b - a <= 65 for a, b in zip(times, times[1:])), times     # none skipped
+    status = call(run, run.hes.poll(f"inproc://{run.fleet.serials[0]}"))
+    assert status["forward_total_kwh"] is not None
+    assert len(coord.peers) + len(coord.pending) <= 16                          # no state per spoofed address
+    assert len(coord._bucket) <= 64 + 1, len(coord._bucket)
+    assert len(run.iot.traffic) <= 200, len(run.iot.traffic)

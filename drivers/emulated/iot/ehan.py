@@ -32,6 +32,10 @@ from ..timeline import Timeline
 from .ehan_mac import PANA_PORT, RELAY_PORT, _pairing, _Radio
 
 
+MAX_BUCKETS = 64
+"""Per-source rate buckets kept before idle (refilled) ones are forgotten."""
+
+
 # =============================================================================== coordinator
 @dataclass
 class _Peer:
@@ -128,6 +132,10 @@ class EhanCoordinator(_Radio):
 
     def _rate_ok(self, addr: bytes) -> bool:
         now = self.timeline.now()
+        if len(self._bucket) > MAX_BUCKETS:      # spoofed sources: a refilled bucket = no bucket
+            full = self.max_frame_rate * 10
+            self._bucket = {a: (t, at) for a, (t, at) in self._bucket.items()
+                            if t + (now - at) * self.max_frame_rate < full}
         tokens, at = self._bucket.get(addr, (self.max_frame_rate * 10, now))
         tokens = min(self.max_frame_rate * 10, tokens + (now - at) * self.max_frame_rate)
         if tokens < 1:

@@ -156,7 +156,8 @@ class IotRouteApp:
 
     def _trace(self, who: bytes | None, direction: str, what: str, result: str = "ok") -> None:
         name = self._name(who)
-        self.traffic[(name, direction, what)] += 1
+        known = who is not None and who in self.terminals
+        self.traffic[(name if known else "unknown", direction, what)] += 1    # bounded: not per spoofed address
         self.traffic_log.append((self.clock.now(), name, direction, what, result))
 
     def _name(self, addr: bytes | None) -> str:
