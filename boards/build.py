@@ -96,7 +96,8 @@ class Board:
             if relay is not None:
                 chip.load_connected = lambda: relay.load_connected
                 relay.before_move.append(chip.sync)
-            chip.irq = lambda state0, state1: asic.handle_irq()  # the chip's IRQ pin to the driver
+            if chip is not asic:   # the HAL-level chip wires its own IRQ to its handler
+                chip.irq = lambda state0, state1: asic.handle_irq()  # the chip's IRQ pin to the driver
         return built
 
     def _build_storage(self, state_dir: Path | None, emulated: dict, record_ops: bool):
@@ -108,6 +109,13 @@ class Board:
             if path is None:
                 raise DeviceNotFound("[storage] driver = 'file' needs [storage] path or a state directory")
             return FileNvm(path, page_size=st["page_size"], page_count=st["page_count"])
+        if st["driver"] == "compact-nvm":   # fleet fidelity: pages in a shared file arena
+            from sumame.drivers.emulated.compact_nvm import CompactNvm, NvmArena
+
+            arena = None if state_dir is None else NvmArena(Path(state_dir) / "flash.arena")
+            nvm = emulated["flash"] = CompactNvm(page_size=st["page_size"], page_count=st["page_count"],
+                                                 endurance=st["endurance"], arena=arena)
+            return nvm
         from sumame.drivers.emulated.flash import EmulatedFlash
 
         flash_path = None if state_dir is None else Path(state_dir) / "flash.bin"
@@ -237,6 +245,12 @@ class Board:
                          current_scale=float(a["current_scale"]),
                          line_frequency_hz=a["line_frequency_hz"], two_wire=m["wiring"] == "1p2w",
                          transformer_ratio=float(m["coefficient"]) * 10 ** -m["multiplier_code"])
+        if a["driver"] == "emulated-hal":   # fleet fidelity: no SPI bus, same physics
+            from sumame.drivers.emulated.hal_asic import HalMeteringAsic
+
+            chip = HalMeteringAsic(load, clock, front, config)
+            emulated.update(chip=chip, profile=load)
+            return chip
         chip = Atm90e32Model(load, clock, front)
         spi = FakeSpiDev(chip)
         spi.open(a["spi_bus"], a["spi_device"])

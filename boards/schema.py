@@ -94,7 +94,7 @@ SECTIONS: dict[str, Section] = {
         "present_interval_s": Key(NUM, 1.0, "s between instantaneous reads", check=in_range(0.05, 60, " s")),
     }, "metering task"),
     "asic": Section({
-        "driver": Key(str, "emulated-atm90e32", choices=("emulated-atm90e32", "atm90e32")),
+        "driver": Key(str, "emulated-atm90e32", choices=("emulated-atm90e32", "atm90e32", "emulated-hal")),
         "spi_bus": Key(int, 0, "spidev bus", check=in_range(0, 9)),
         "spi_device": Key(int, 0, "spidev chip select", check=in_range(0, 9)),
         "spi_speed_hz": Key(int, 200_000, "Hz", check=in_range(10_000, 1_000_000, " Hz")),
@@ -117,7 +117,7 @@ SECTIONS: dict[str, Section] = {
         "profile_options": Key(dict, {}, "keyword options of the profile (e.g. pv_kw, base_w)"),
     }, "metering chip"),
     "storage": Section({
-        "driver": Key(str, "emulated-flash", choices=("emulated-flash", "file")),
+        "driver": Key(str, "emulated-flash", choices=("emulated-flash", "file", "compact-nvm")),
         "path": Key(str, "", "file or MTD device of the 'file' driver (e.g. /var/lib/sumame/flash.bin, "
                              "/dev/mtd0); empty = flash.bin in the state directory"),
         "page_size": Key(int, 4096, "bytes", choices=(256, 512, 1024, 2048, 4096, 8192)),
@@ -162,7 +162,8 @@ SECTIONS: dict[str, Section] = {
                                      "inputs need hardware pull-downs)", choices=("up", "down")),
     }, "latching relay of the switch"),
     "comms": Section({
-        "units": Key(list, ["lv-next-gen"], "comms units inserted at boot (emulated catalogue names)",
+        "units": Key(list, ["lv-next-gen"], "comms units inserted at boot (emulated catalogue names); "
+                                            "default lv-next-gen, hv-next-gen on an HV board",
                      check=lambda v: None if all(isinstance(x, str) for x in v) else "must be a list of names"),
     }, "swappable comms units"),
     "usb": Section({
@@ -185,6 +186,14 @@ SECTIONS: dict[str, Section] = {
         "max_clients": Key(int, 3, "home devices across all B-route media", check=in_range(1, 32)),
         "rate_per_s": Key(NUM, 2.0, "frames per second per client", check=in_range(0.01, 1000)),
         "burst": Key(NUM, 20.0, "frames a client may send back to back", check=in_range(1, 10000)),
+        "property_set": Key(str, "full", "EPCs the meter object serves: full, standard, mra-required, "
+                                         "field-release-f (LV only); see README 'Property sets'",
+                            choices=("full", "standard", "mra-required", "field-release-f")),
+        "product_code": Key(str, "", "0x8C product code, up to 12 ASCII characters (empty: SUMAME-LV/-HV)",
+                            check=matches(r"[\x20-\x7e]{0,12}", "0-12 printable ASCII characters")),
+        "production_date": Key(str, "2024-04-01", "0x8E production date YYYY-MM-DD",
+                               check=matches(r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])", "a date YYYY-MM-DD")),
+        "facility_code": Key(int, 0, "0x8B business facility code (3 bytes)", check=in_range(0, 0xFFFFFF)),
     }, "B-route (home side)"),
     "wisun": Section({
         "enabled": Key(bool, True, "the meter has a route-B Wi-SUN dongle"),
@@ -328,6 +337,11 @@ def validate(path: str, data: dict) -> dict[str, dict[str, Any]]:
             if section.extra_keys and key_name not in section.keys:
                 values[key_name] = given[key_name]
         out[section_name] = values
+    if out.get("board", {}).get("kind") == "hv" and "units" not in (data.get("comms") or {}):
+        out["comms"]["units"] = ["hv-next-gen"]   # an HV meter's own unit, not the LV one (seed 002)
+    if out.get("board", {}).get("kind") == "hv" and out.get("broute", {}).get("property_set") == "field-release-f":
+        problems.append("[broute] property_set: 'field-release-f' is an LV (0x0288) set; an HV board "
+                        "takes full, standard or mra-required")
     if problems:
         raise BoardErrors(path, problems)
     return out

@@ -24,6 +24,7 @@ from .readings import MeterIdentity, RegisterScaling
 from .registers import IntervalRegisters, Retention, Snapshot
 from .scheduler import Overrun, Priority, Scheduler, sleep
 from .services import SERVICE_FACTORIES
+from .snapshot_history import SnapshotHistory
 from .storage import BootReport, Storage, StorageLayout, plan_layout
 from .switchgear import Switchgear
 
@@ -96,7 +97,13 @@ class Meter:
         self.storage.events = self.events
         self._report_storage(report)
         kept = self.registers.restore(report.snapshots)
+        self.history = SnapshotHistory(self.storage)
+        self.history.load(report.recoveries)
+        self.registers.attach_history(self.history)
         latest, session = self._restore_counters(report)
+        report.snapshots = report.snapshots[-1:]   # the history is read from flash from now on
+        for name in ("long", "mid", "short"):       # and so are the records (see record_counts)
+            report.recoveries[name].records = []
         self.metering.restore(latest, session)
         self.storage.save(_SESSION, struct.pack(">I", session))
         self.events.record("boot", source="firmware",
@@ -153,6 +160,7 @@ class Meter:
     def _on_snapshot(self, snap: Snapshot) -> None:
         self.registers.add(snap)
         self.storage.append_snapshot(snap)
+        self.history.appended(snap)
 
     async def _scrub(self) -> None:
         while True:

@@ -30,12 +30,11 @@ Recovery classifies what it finds:
 """
 from __future__ import annotations
 
+import hashlib
 import struct
+import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
-
-import crcmod.predefined
-from cryptography.hazmat.primitives import hashes, hmac
 
 STATE_WRITING = 0xFF
 STATE_COMMITTED = 0x00
@@ -48,7 +47,17 @@ OVERHEAD = HEADER_SIZE + TAG_SIZE + CRC_SIZE  # 38
 KIND_RECLAIM = 0xFE                 # reserved: "about to erase page N"
 KIND_SEALED = 0xFD                  # reserved: "page N holds a torn write from offset M on"
 _INTERNAL = (KIND_RECLAIM, KIND_SEALED)
-_crc32 = crcmod.predefined.mkPredefinedCrcFun("crc-32")
+_crc32 = zlib.crc32   # the same CRC-32 as crcmod's "crc-32" (checked in tests), in C
+
+
+def _hmac_pads(key: bytes, name: bytes):
+    """(inner, outer) SHA-256 states of HMAC(key, name | ...) after the key pads (and name)."""
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+    inner.update(name)
+    return inner, hashlib.sha256(bytes(b ^ 0x5C for b in key))
 _RECLAIM_SIZE = OVERHEAD + 2
 
 
@@ -115,10 +124,14 @@ class Journal:
 
     # ------------------------------------------------------------------ record codec
     def _tag(self, body: bytes) -> bytes:
-        mac = hmac.HMAC(self._key, hashes.SHA256())
-        mac.update(self._name_bytes)
-        mac.update(body)
-        return mac.finalize()[:TAG_SIZE]
+        pads = self.__dict__.get("_hmac_pads")
+        if pads is None:   # HMAC-SHA256 (RFC 2104) with the keyed pads hashed once per journal
+            pads = self.__dict__["_hmac_pads"] = _hmac_pads(self._key, self._name_bytes)
+        inner = pads[0].copy()
+        inner.update(body)
+        outer = pads[1].copy()
+        outer.update(inner.digest())
+        return outer.digest()[:TAG_SIZE]
 
     def encode(self, kind: int, payload: bytes, seq: int, prev: bytes) -> bytes:
         head = HEADER.pack(STATE_WRITING, MAGIC, kind, 0, len(payload), seq, prev)
@@ -334,6 +347,20 @@ class Journal:
                 changed.append((page, record.offset, "tamper" if status == "bad-mac" else "corruption",
                                 record.seq))
         return changed
+
+    # ------------------------------------------------------------------ read side
+    def read_page(self, page: int) -> list[Record]:
+        """Committed records on one page as they are on flash now, CRC- and HMAC-verified
+        (damaged or uncommitted ones left out); for reading history on demand."""
+        data = self.nvm.read((self.first_page + page) * self.page_size, self.page_size)
+        out: list[Record] = []
+        self._scan_page(page, data, out)
+        return [r for r in out if r.kind not in _INTERNAL]
+
+    @property
+    def write_page(self) -> int:
+        """Page (within the journal) that the last record went to / the next one goes to."""
+        return self._cur
 
     # ------------------------------------------------------------------ introspection
     def records_in_ram(self) -> list[Record]:

@@ -103,11 +103,17 @@ class Retention:
         return problems
 
 
+CACHE_MINUTES = 62
+"""With a history on flash, snapshots younger than this (minutes) stay in RAM: the 60 minutes of
+1-minute values (and so both ends of the latest 30-minute interval)."""
+
+
 class IntervalRegisters:
-    """In-RAM interval registers, restored from storage at boot.
+    """Interval registers: the live snapshots in RAM, the rest read from storage on demand.
 
     transmitted_interval_min: the soft switch — 30 or 15: the interval the routes push;
     both grids are always recorded.
+    Without ``attach_history`` (unit tests, tools) every snapshot of the retention stays in RAM.
     """
 
     def __init__(self, retention: Retention = Retention(), transmitted_interval_min: int = 30):
@@ -115,20 +121,32 @@ class IntervalRegisters:
             raise ValueError("the soft switch selects 30- or 15-minute values")
         self.retention = retention
         self.transmitted_interval_min = transmitted_interval_min
-        self._by_minute: dict[int, Snapshot] = {}
+        self._by_minute: dict[int, bytes] = {}
+        """Snapshots held in RAM, packed (Snapshot.pack(): 56 bytes each)."""
         self._by_grid: dict[int, deque[int]] = {g: deque() for g in GRIDS}
         self._keep = {g: retention.keep_seconds(g) // 60 for g in GRIDS}
+        self._retain = dict(self._keep)   # minutes each grid is served (RAM or flash)
         self.newest: Snapshot | None = None
         self.added = 0
+        self.history = None
+        self._discarded: set[int] = set()
+
+    def attach_history(self, history) -> None:
+        """Read snapshots older than ``CACHE_MINUTES`` through ``history.at(minute)`` (the
+        flash journals) instead of keeping them in RAM; ``history.all()`` lists them."""
+        self.history = history
+        self._keep = {g: min(k, CACHE_MINUTES) for g, k in self._keep.items()}
+        if self.newest is not None:
+            self._trim(self.newest.minute)
 
     # ------------------------------------------------------------------ writing
     def add(self, snap: Snapshot) -> None:
         """Record a snapshot (boundaries must arrive in time order, except at restore)."""
         minute = snap.minute
         if minute in self._by_minute:
-            self._by_minute[minute] = snap
+            self._by_minute[minute] = snap.pack()
             return
-        self._by_minute[minute] = snap
+        self._by_minute[minute] = snap.pack()
         grid = grid_of(minute)
         queue = self._by_grid[grid]
         if queue and queue[-1] > minute:  # restore out of order: keep queue sorted
@@ -150,8 +168,14 @@ class IntervalRegisters:
 
     def discard(self, minute: int) -> None:
         """Forget a snapshot (it was found to be invalid)."""
+        if self.history is not None:
+            self._discarded.add(minute)
         if self._by_minute.pop(minute, None) is not None:
             self._by_grid[grid_of(minute)].remove(minute)
+
+    def _retained(self, minute: int) -> bool:
+        newest = self.newest
+        return newest is not None and newest.minute - minute <= self._retain[grid_of(minute)]
 
     def _trim(self, now_minute: int) -> None:
         for grid, queue in self._by_grid.items():
@@ -164,7 +188,16 @@ class IntervalRegisters:
         """Snapshot taken at this minute boundary (epoch s), or None."""
         if boundary_epoch % 60:
             return None
-        return self._by_minute.get(int(boundary_epoch) // 60)
+        minute = int(boundary_epoch) // 60
+        raw = self._by_minute.get(minute)
+        if raw is not None:
+            return Snapshot.unpack(raw)
+        if self.history is None:
+            return None
+        if minute in self._discarded or not self._retained(minute):
+            return None
+        snap = self.history.at(minute)
+        return snap if snap is not None and self._retained(minute) else None
 
     def interval(self, end_epoch: float, minutes: int) -> tuple[Snapshot, Snapshot] | None:
         """The two snapshots bounding (end - minutes, end], if it was measured throughout."""
@@ -200,12 +233,22 @@ class IntervalRegisters:
         return list(range(first, int(end_epoch) + 1, step))
 
     def count(self, grid: int | None = None) -> int:
+        minutes = [s.minute for s in self.snapshots()] if self.history is not None else self._by_minute
         if grid is None:
-            return len(self._by_minute)
-        return sum(1 for m in self._by_minute if m % grid == 0)
+            return len(minutes)
+        return sum(1 for m in minutes if m % grid == 0)
 
     def __len__(self) -> int:
+        """Snapshots held: in RAM, or (with a history) records on flash."""
+        if self.history is not None:
+            return max(len(self._by_minute), self.history.count())
         return len(self._by_minute)
 
     def snapshots(self) -> list[Snapshot]:
-        return [self._by_minute[m] for m in sorted(self._by_minute)]
+        """Every snapshot served, oldest first (with a history: reads the whole flash)."""
+        if self.history is None:
+            return [Snapshot.unpack(self._by_minute[m]) for m in sorted(self._by_minute)]
+        merged = {s.minute: s for s in self.history.all()
+                  if s.minute not in self._discarded and self._retained(s.minute)}
+        merged.update((m, Snapshot.unpack(raw)) for m, raw in self._by_minute.items())
+        return [merged[m] for m in sorted(merged)]

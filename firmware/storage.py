@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from .events import EventLog, MeterEvent, Severity
 from .journal import OVERHEAD, Journal, Recovery, Record, _crc32
+from .journal_index import IndexedJournal
 from .registers import GRIDS, Retention, Snapshot, grid_of
 
 KIND_SNAPSHOT = 1
@@ -109,6 +110,8 @@ class BootReport:
     events: list[MeterEvent] = field(default_factory=list)
     state: dict[str, bytes] = field(default_factory=dict)
     recoveries: dict[str, Recovery] = field(default_factory=dict)
+    record_counts: dict[str, int] = field(default_factory=dict)
+    """Intact records recovery found per journal (kept when the records themselves are dropped)."""
     notes: list[str] = field(default_factory=list)
 
     def findings(self, kind: str | None = None):
@@ -140,13 +143,15 @@ class Storage:
         report = BootReport()
         self._check_superblock(report)
         for name, (first, count) in self.layout.partitions.items():
-            self.journals[name] = Journal(
+            kind = IndexedJournal if name in ("long", "mid", "short") else Journal
+            self.journals[name] = kind(
                 self.nvm, first, count, name=name, key=self._key,
                 live=self._live_state if name == "state" else None,
                 on_evict=self._on_evict if name in ("long", "mid", "short") else None)
         for name, journal in self.journals.items():
             recovery = journal.recover()
             report.recoveries[name] = recovery
+            report.record_counts[name] = len(recovery.records)
             for record in recovery.records:
                 self._load(name, record, report)
         report.state = dict(self._state)
@@ -186,8 +191,8 @@ class Storage:
             report.notes.append(f"{journal}: record seq {record.seq} does not decode: {exc}")
 
     # ------------------------------------------------------------------ writing
-    def append_snapshot(self, snap: Snapshot) -> None:
-        self.journals[_GRID_PARTITION[grid_of(snap.minute)]].append(KIND_SNAPSHOT, snap.pack())
+    def append_snapshot(self, snap: Snapshot) -> Record:
+        return self.journals[_GRID_PARTITION[grid_of(snap.minute)]].append(KIND_SNAPSHOT, snap.pack())
 
     def event_sink(self, event: MeterEvent) -> None:
         self.journals["events"].append(KIND_EVENT, encode_event(event))

@@ -22,6 +22,7 @@ BENCH_MODULES = [
     "sumame.tools.bench_broute_wisun",
     "sumame.tools.bench_j11",
     "sumame.tools.bench_aroute",
+    "sumame.tools.bench_scale",
     "sumame.tools.bench_mdms",
     "sumame.tools.bench_iot",
 ]

@@ -35,11 +35,16 @@ class FleetSpec:
 
     meters: int = 100
     hv_every: int = 0
+    board: str = "emulated-lv"
+    """LV board of the fleet (fidelity is a board choice: ``emulated-lv-fleet`` is the HAL-level
+    one); HV meters use the same name with ``-hv``."""
     start_epoch: float = DEFAULT_START
     poll_interval_s: float = 60.0
     present_interval_s: float = 300.0
-    retention_days: int = 4
-    flash_pages: int = 96
+    retention_days: int | None = 4
+    """Days of 30/15-min values (5-min: at most 10); None keeps the board's retention."""
+    flash_pages: int | None = 96
+    """Flash size in pages; None keeps the board's."""
     hes_address: str = "hes"
     push_randomisation_s: float = 240.0
     latency_s: float = 0.0
@@ -48,6 +53,8 @@ class FleetSpec:
     seed: int = 1
     aroute: dict = field(default_factory=dict)
     """Extra ``[aroute]`` keys for every meter."""
+    asic: dict = field(default_factory=dict)
+    """Extra ``[asic]`` keys for every meter (e.g. the load profile's options)."""
 
 
 def serial_of(index: int, kind: str = "lv") -> str:
@@ -81,13 +88,17 @@ class Fleet:
         overrides = {
             "identity": {"serial": serial_of(index, kind), "supply_point": supply_point_of(index),
                          "receiving_point": receiving_point_of(index, kind)},
-            "registers": {"days_30": days, "days_15": days, "days_5": min(days, 10)},
-            "storage": {"page_count": spec.flash_pages, "scrub_interval_s": 3600.0},
-            "asic": {"seed": spec.seed * 1000 + index},
+            "storage": {"scrub_interval_s": 3600.0},
+            "asic": {"seed": spec.seed * 1000 + index, **spec.asic},
             "aroute": {"hes": spec.hes_address, "push_randomisation_s": spec.push_randomisation_s,
                        "seed": spec.seed * 1000 + index, **spec.aroute},
         }
-        return load_board(f"emulated-{kind}", overrides)
+        if days is not None:
+            overrides["registers"] = {"days_30": days, "days_15": days, "days_5": min(days, 10)}
+        if spec.flash_pages is not None:
+            overrides["storage"]["page_count"] = spec.flash_pages
+        name = spec.board.replace("-lv", "-hv") if kind == "hv" else spec.board
+        return load_board(name, overrides)
 
     def add_meter(self, index: int) -> Runtime:
         board = self._board(index)

@@ -94,7 +94,7 @@ def status_panel(s: Status, title: str, endpoints: list[tuple[str, str]], footer
                                  f"export {fmt(s.last_30[2], 'kWh', 3)}")
     table.add_row("last 5 min", f"{s.last_5[0]}  import {fmt(s.last_5[1], 'kWh', 4)}, "
                                 f"export {fmt(s.last_5[2], 'kWh', 4)}")
-    table.add_row("storage", f"{s.snapshots} snapshots in RAM, {s.flash_records} records written, "
+    table.add_row("storage", f"{s.snapshots} snapshots kept, {s.flash_records} records written, "
                              f"max page wear {s.max_erase}, alarms {s.alarms}")
     for name, address in endpoints:
         table.add_row(name, address)

@@ -322,7 +322,19 @@ BUILT_IN = ("constant", "residential", "residential-no-pv", "commercial")
 
 
 def make_profile(spec: str, *, seed: int, start_epoch: float, **options) -> LoadProfile:
-    """Build a profile from a name in BUILT_IN or a path to a CSV file."""
+    """Build a profile from a name in BUILT_IN or a path to a CSV file.
+
+    ``shared_days=K`` (residential / commercial): the fleet shares K generated days
+    (see shared_profiles.py) instead of generating days per meter."""
+    shared = options.pop("shared_days", None)
+    if shared is not None and spec in ("residential", "residential-no-pv", "commercial"):
+        from .shared_profiles import SharedDayProfile
+
+        key = tuple(sorted(options.items()))
+        return SharedDayProfile(spec, lambda j: make_profile(spec, seed=j, start_epoch=start_epoch, **options),
+                                seed=seed, days=int(shared), options=key)
+    if shared is not None:
+        raise ProfileError(f"shared_days applies to residential or commercial profiles, not {spec!r}")
     if spec == "constant":
         return ConstantProfile(**options)
     if spec == "residential":

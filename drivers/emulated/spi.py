@@ -46,6 +46,8 @@ class FakeSpiDev:
             raise OSError(9, "Bad file descriptor (SPI device not open)")
         self.transfers += 1
         data = bytes(values)
+        if not (self.drop_writes or self.stuck_miso or self.flip_bits):   # a healthy wire
+            return list(self._target.transfer(data))
         if self.drop_writes and not data[0] & 0x80:
             return [0] * len(data)
         reply = bytearray(self._target.transfer(data))

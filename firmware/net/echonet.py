@@ -120,9 +120,8 @@ class Property(NamedTuple):
         return len(self.edt)
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """A format-1 ECHONET Lite frame.
+class Frame(NamedTuple):
+    """A format-1 ECHONET Lite frame (immutable).
 
     props:      the properties (for SetGet codes: the Set part)
     get_props:  the Get part of a SetGet frame (empty for every other ESV)
@@ -133,7 +132,7 @@ class Frame:
     deoj: Eoj
     esv: Esv
     props: tuple[Property, ...] = ()
-    get_props: tuple[Property, ...] = field(default=())
+    get_props: tuple[Property, ...] = ()
 
     @property
     def epcs(self) -> list[int]:
@@ -209,11 +208,54 @@ def _read_props(data: bytes, pos: int, count: int, header_of) -> tuple[tuple[Pro
     return tuple(props), pos
 
 
+_new = tuple.__new__
+_EOJS: dict[bytes, tuple[Eoj, Eoj]] = {}
+"""Eoj objects already seen (immutable, so shared); bounded against floods of random codes."""
+_EOJS_MAX = 4096
+
+
+def _eojs(data: bytes) -> tuple[Eoj, Eoj]:
+    """(SEOJ, DEOJ) of a frame, shared objects for pairs already seen."""
+    key = data[4:10]
+    pair = _EOJS.get(key)
+    if pair is None:
+        if len(_EOJS) >= _EOJS_MAX:
+            _EOJS.clear()
+        pair = _EOJS[key] = (_new(Eoj, (data[4], data[5], data[6])), _new(Eoj, (data[7], data[8], data[9])))
+    return pair
+
+
 def decode(data: bytes) -> Frame:
     """Decode one datagram. Raises an ``EchonetError`` subclass on malformed input."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise EchonetError(f"expected bytes, got {type(data).__name__}")
-    data = bytes(data)
+    if type(data) is not bytes:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise EchonetError(f"expected bytes, got {type(data).__name__}")
+        data = bytes(data)
+    n = len(data)
+    if n < HEADER_LEN or data[0] != EHD1_ECHONET_LITE or data[1] != EHD2_FORMAT1:
+        return _decode_checked(data)
+    esv = _ESV_BY_CODE.get(data[10])
+    if esv is None or esv in SETGET_CODES:
+        return _decode_checked(data)
+    # fast path (the common case): format 1, one property list; any problem -> checked path
+    pos, props = HEADER_LEN, []
+    append = props.append
+    for _ in range(data[11]):
+        if pos + 2 > n:
+            return _decode_checked(data)
+        start = pos + 2
+        pos = start + data[pos + 1]
+        if pos > n:
+            return _decode_checked(data)
+        append(_new(Property, (data[start - 2], data[start:pos])))
+    if pos != n:
+        return _decode_checked(data)
+    seoj, deoj = _eojs(data)
+    return _new(Frame, ((data[2] << 8) | data[3], seoj, deoj, esv, tuple(props), ()))
+
+
+def _decode_checked(data: bytes) -> Frame:
+    """Every check with its precise error (and SetGet frames)."""
     n = len(data)
     if n < 2:
         raise TruncatedFrame(f"{n} bytes: shorter than the ECHONET Lite header (EHD1, EHD2)")
@@ -268,21 +310,32 @@ def _encode_props(props, what: str) -> bytes:
 
 def encode(frame: Frame) -> bytes:
     """Encode a frame (format 1)."""
-    tid, seoj, deoj = frame.tid, frame.seoj, frame.deoj
+    tid, seoj, deoj, esv, props, get_props = frame
+    if type(tid) is not int or not 0 <= tid <= 0xFFFF:
+        if isinstance(tid, int) and not 0 <= tid <= 0xFFFF:
+            raise EchonetError(f"TID {tid} is not a 16-bit value")
+        raise EchonetError(f"TID {tid!r}, SEOJ {seoj!r} or DEOJ {deoj!r} does not fit its bytes")
+    if len(props) > 255:
+        raise EchonetError(f"OPC: {len(props)} properties do not fit OPC (max 255)")
     try:
-        head = bytes((EHD1_ECHONET_LITE, EHD2_FORMAT1, tid >> 8, tid & 0xFF, *seoj, *deoj,
-                      frame.esv))
+        parts = [bytes((EHD1_ECHONET_LITE, EHD2_FORMAT1, tid >> 8, tid & 0xFF, *seoj, *deoj,
+                        esv, len(props)))]
     except (ValueError, TypeError):
         raise EchonetError(f"TID {tid!r}, SEOJ {seoj!r} or DEOJ {deoj!r} does not fit "
                            f"its bytes") from None
-    if not 0 <= tid <= 0xFFFF:
-        raise EchonetError(f"TID {tid} is not a 16-bit value")
-    body = head + _encode_props(frame.props, "OPC")
-    if frame.esv in SETGET_CODES:
-        body += _encode_props(frame.get_props, "OPCGet")
-    elif frame.get_props:
-        raise EchonetError(f"ESV 0x{frame.esv:02X} carries no Get part")
-    return body
+    append = parts.append
+    try:
+        for epc, edt_ in props:
+            append(bytes((epc, len(edt_))))
+            append(edt_)
+    except (ValueError, TypeError):
+        _encode_props(props, "OPC")   # raises the precise error
+        raise
+    if esv in SETGET_CODES:
+        append(_encode_props(get_props, "OPCGet"))
+    elif get_props:
+        raise EchonetError(f"ESV 0x{esv:02X} carries no Get part")
+    return b"".join(parts)
 
 
 # --------------------------------------------------------------------------- property maps

@@ -1,0 +1,154 @@
+"""HAL-level emulated metering chip for fleets: the ``MeteringAsic`` contract answered directly
+from the load model, with no SPI bus, register map traffic or driver in between.
+
+Fidelity is a board choice (``[asic] driver = "emulated-hal"``). The physics are those of the
+register-level model (``atm90e32.Atm90e32Model``: the same load-profile integration, the same
+0.01-pulse LSBs from PLconst, the same sub-LSB remainder, the same 16-bit wrap when read too
+late, the same DSP quantisation of W / var / V / A), and the conversion to exact mWh is the
+driver's (``drivers/atm90e32.py``), so a meter on this chip stores the same interval values as a
+meter on the full-fidelity board. What it skips is the cost of reaching the chip: the ~20 SPI
+frames per poll, the register dispatch and the configuration read-back.
+
+The object is also the board's ``emulated["chip"]`` (outage injection, IRQ line, relay sync).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+from sumame.drivers import atm90e32_regs as R
+from sumame.drivers.atm90e32 import Atm90e32, Atm90e32Config
+from sumame.drivers.emulated.atm90e32 import Atm90e32Model, FrontEnd
+from sumame.drivers.emulated.profiles import LoadProfile
+from sumame.hal.errors import ChipReset
+from sumame.hal.metering_asic import AsicStatus, EnergyDelta, Instantaneous
+
+_TOTALS = ("APT", "ANT", "RPT", "RNT")   # forward, reverse, reactive +, reactive − (totals)
+
+
+class HalMeteringAsic(Atm90e32Model):
+    """MeteringAsic for fleet boards; the same physics as the register-level chip.
+
+    config: the driver configuration the board would give the real driver (calibration words,
+    energy scaling and ``max_poll_interval_s`` are the driver's own).
+    """
+
+    def __init__(self, profile: LoadProfile, clock, front_end: FrontEnd, config: Atm90e32Config):
+        super().__init__(profile, clock, front_end)
+        self.elements = ("R",) if config.two_wire else ("R", "T")
+        reference = Atm90e32(None, config)   # the driver's arithmetic, never its bus
+        self._config_words = reference.configuration()
+        self._scale = reference._scale
+        self._num, self._den = reference._num, reference._den
+        self.max_poll_interval_s = reference.max_poll_interval_s
+        self._lsb_totals = [0, 0, 0, 0]
+        self._mwh_reported = [0, 0, 0, 0]
+        self._energy_reads = 0
+        self._factors: tuple[int, tuple[float, float]] | None = None
+        self._alarm_callback: Callable[[], None] | None = None
+        self.bus_errors = 0
+        self.irq = lambda state0, state1: self.handle_irq()   # the IRQ pin to the handler
+
+    def _element_factors(self) -> tuple[float, float]:
+        """Calibration factors, recomputed only when the configuration changed."""
+        cached = self._factors
+        if cached is None or cached[0] != self._config_version:
+            cached = self._factors = (self._config_version, super()._element_factors())
+        return cached[1]
+
+    # ------------------------------------------------------------------ MeteringAsic
+    def start(self) -> None:
+        """Reset, calibrate (the board's true constants), enable metering, discard old counts."""
+        self._reset(self.clock.now())
+        self._energy_reads = 0
+        self._regs.update(self._config_words)
+        self._regs[R.CFG_REG_ACC_EN] = R.CFG_LOCK
+        self._regs[R.METER_EN] = 1
+        self._config_version += 1
+        self._advance()
+        for key in _TOTALS:
+            self._acc[key] -= int(self._acc[key])
+
+    def check_configured(self) -> None:
+        """ChipReset when the chip lost what ``start()`` set (a power-on reset), as the driver."""
+        if self._regs.get(R.METER_EN, 0) != 1 or self._regs.get(R.MMODE0) != self._config_words[R.MMODE0]:
+            raise ChipReset("metering chip lost its configuration (power-on reset)")
+
+    def read_energy(self) -> EnergyDelta:
+        """Energy since the previous call, exact integers (clear-on-read, 16-bit wrap)."""
+        self._energy_reads += 1
+        if self._energy_reads % Atm90e32.CHECK_EVERY == 1:
+            self.check_configured()
+        self._advance()
+        acc, totals, reported = self._acc, self._lsb_totals, self._mwh_reported
+        num, den = self._num, self._den
+        values = []
+        for i, key in enumerate(_TOTALS):
+            lsbs = int(acc[key])
+            acc[key] -= lsbs
+            totals[i] += lsbs & 0xFFFF
+            total = totals[i] * num // den
+            values.append(total - reported[i])
+            reported[i] = total
+        return EnergyDelta(*values)
+
+    def read_instantaneous(self) -> Instantaneous:
+        """The DSP's measurement registers (the model's own set, computed once) as the driver
+        turns them into W, var, V, A and Hz."""
+        m = self._compute_all().get
+        scale = float(self._scale)
+        lsb_w = R.POWER_LSB_W
+
+        def s32(high: int, low: int) -> int:
+            return _s32((m(high, 0) << 16) | m(low, 0))
+
+        p_total = s32(R.P_MEAN_T, R.P_MEAN_T_LSB) * lsb_w * scale
+        q_total = s32(R.Q_MEAN_T, R.Q_MEAN_T_LSB) * lsb_w * scale
+        v_r = m(R.U_RMS["A"], 0) * R.U_RMS_LSB_V
+        i_r = m(R.I_RMS["A"], 0) * R.I_RMS_LSB_A * scale
+        current_r = -i_r if s32(R.P_MEAN["A"], R.P_MEAN_LSB["A"]) < 0 else i_r
+        freq = m(R.FREQ, 0) / 100
+        if self.front_end.two_wire:
+            voltage, current = (round(v_r, 2), None), (round(current_r, 3), None)
+        else:
+            v_t = m(R.U_RMS["C"], 0) * R.U_RMS_LSB_V
+            i_t = m(R.I_RMS["C"], 0) * R.I_RMS_LSB_A * scale
+            p_t = s32(R.P_MEAN["C"], R.P_MEAN_LSB["C"])
+            voltage = (round(v_r, 2), round(v_t, 2))
+            current = (round(current_r, 3), round(-i_t if p_t < 0 else i_t, 3))
+        return Instantaneous(round(p_total, 2), round(q_total, 2), voltage, current, freq)
+
+    def read_status(self) -> AsicStatus:
+        self._update_alarms(self.clock.now())
+        s0, s1 = self._regs.get(R.EMM_STATE0, 0), self._regs.get(R.EMM_STATE1, 0)
+        return AsicStatus(sag=bool(s1 & R.STATE1_SAG["A"]), phase_loss=bool(s1 & R.STATE1_PHASE_LOSS["A"]),
+                          over_current=bool(s0 & (R.STATE0_OI["A"] | R.STATE0_OI["C"])))
+
+    def set_current_alarm(self, threshold_a: float | None,
+                          callback: Callable[[], None] | None = None) -> None:
+        """Over-current threshold (A per element) and its interrupt; None disables it."""
+        self._alarm_callback = callback
+        self._advance()
+        if threshold_a is None:
+            self._regs[R.OI_TH], self._regs[R.EMM_INT_EN0] = 0xFFFF, 0
+        else:
+            counts = int(threshold_a / float(self._scale) / 0.01)
+            self._regs[R.OI_TH] = max(0, min(0xFFFE, counts))
+            self._regs[R.EMM_INT_EN0] = R.STATE0_OI["A"] | R.STATE0_OI["C"]
+        self._config_version += 1
+        if self.on_config_change is not None:
+            self.on_config_change()
+
+    def handle_irq(self) -> None:
+        """Read and clear the interrupt status, then tell the firmware."""
+        s0 = self._regs.get(R.EMM_INT_STATE0, 0)
+        s1 = self._regs.get(R.EMM_INT_STATE1, 0)
+        self._regs[R.EMM_INT_STATE0] = 0
+        self._regs[R.EMM_INT_STATE1] = 0
+        if self._alarm_callback is not None:
+            self._alarm_callback()
+
+
+def _s32(raw: int) -> int:
+    """A value as the chip's signed 32-bit register pair holds it."""
+    raw &= 0xFFFFFFFF
+    return raw - (1 << 32) if raw & 0x80000000 else raw
