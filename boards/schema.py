@@ -249,7 +249,8 @@ SECTIONS: dict[str, Section] = {
     }, "home Wi-Fi (LV B-route)"),
     "iot": Section({
         "enabled": Key(bool, False, "run the IoT route (Wi-SUN Enhanced HAN to gas/water terminals)"),
-        "max_devices": Key(int, 10, "IoT devices admitted at a time", check=in_range(1, 64)),
+        "max_devices": Key(int, 10, "IoT metering devices (gas/water) admitted at a time", check=in_range(1, 64)),
+        "max_relays": Key(int, 2, "relays admitted at a time (not counted in max_devices)", check=in_range(0, 16)),
         "max_hops": Key(int, 2, "hops to the meter (standard Enhanced HAN: one relay = 2)", check=in_range(1, 8)),
         "clock_tolerance_s": Key(NUM, 60.0, "terminal clock error logged when corrected, s", check=in_range(1, 86400, " s")),
         "uplink_gap_s": Key(NUM, 1.0, "s between IoT pushes to the head-end", check=in_range(0.01, 600, " s")),
