@@ -102,6 +102,12 @@ class Board:
             emulated["code_flash"] = extras["code_nvm"] = EmulatedFlash(
                 code_path, page_size=fw["page_size"], page_count=CONTROL_PAGES + 2 * fw["slot_pages"],
                 endurance=self["storage"]["endurance"], record_ops=record_flash_ops)
+        st = self["storage"]
+        counter = None
+        if st["counter"] == "emulated-rtc-backup":
+            from sumame.drivers.emulated.counter import EmulatedBackupCounter
+            counter = emulated["counter"] = EmulatedBackupCounter(
+                None if state_dir is None else Path(state_dir) / "counter.bin")
         if self["rtc"]["driver"] == "system":
             from sumame.drivers.system_rtc import SystemRtc
             rtc = SystemRtc()
@@ -116,6 +122,8 @@ class Board:
         hardware = Hardware(asic=asic, nvm=nvm, rtc=rtc, power=power,
                             relay=self._build_relay(emulated), comms=self._build_comms(emulated))
         hardware.extras.update(extras)
+        if counter is not None:
+            hardware.extras["monotonic_counter"] = counter
         self._build_usb(hardware, emulated)
         self._build_wifi(hardware, emulated)
         self._build_wisun(hardware, clock)

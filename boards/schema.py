@@ -126,6 +126,8 @@ SECTIONS: dict[str, Section] = {
         "device_key": Key(str, "", "hex HMAC key; empty = derived from the serial (emulation only)",
                           check=matches(r"([0-9a-fA-F]{32,128})?", "empty or 32-128 hex digits")),
         "scrub_interval_s": Key(NUM, 60.0, "s between background page checks", check=in_range(1, 86400, " s")),
+        "counter": Key(str, "none", "monotonic counter that detects a rolled-back flash image",
+                       choices=("none", "emulated-rtc-backup")),
     }, "non-volatile memory"),
     "rtc": Section({
         "driver": Key(str, "emulated", choices=("emulated", "system")),
@@ -261,7 +263,8 @@ SECTIONS: dict[str, Section] = {
     }, "firmware images and updates"),
     "iot": Section({
         "enabled": Key(bool, False, "run the IoT route (Wi-SUN Enhanced HAN to gas/water terminals)"),
-        "max_devices": Key(int, 10, "IoT devices admitted at a time", check=in_range(1, 64)),
+        "max_devices": Key(int, 10, "IoT metering devices (gas/water) admitted at a time", check=in_range(1, 64)),
+        "max_relays": Key(int, 2, "relays admitted at a time (not counted in max_devices)", check=in_range(0, 16)),
         "max_hops": Key(int, 2, "hops to the meter (standard Enhanced HAN: one relay = 2)", check=in_range(1, 8)),
         "clock_tolerance_s": Key(NUM, 60.0, "terminal clock error logged when corrected, s", check=in_range(1, 86400, " s")),
         "uplink_gap_s": Key(NUM, 1.0, "s between IoT pushes to the head-end", check=in_range(0.01, 600, " s")),

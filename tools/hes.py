@@ -291,15 +291,19 @@ def _poll(args) -> int:
 def _read(args) -> int:
     from sumame.firmware.routes.aroute import obis_codes as oc
 
-    from .hes_session import range_access
+    from sumame.firmware.net.dlms import axdr
+
+    from .hes_session import range_access, range_chunks
     from .hes_store import ITEMS
 
     start, end = _time(args.start, "--from"), _time(args.end, "--to")
 
     async def read(hes, m):
-        async with hes.session(m) as s:
-            rows = await s.get(7, oc.PROFILE_BY_MINUTES[args.grid], 2, range_access(start, end))
-        return hes.decode_rows(m, args.grid, rows)
+        rows = []
+        async with hes.session(m) as s:       # the meter answers at most 1000 rows per request
+            for a, b in range_chunks(start, end, args.grid):
+                rows += (await s.get(7, oc.PROFILE_BY_MINUTES[args.grid], 2, range_access(a, b))).value
+        return hes.decode_rows(m, args.grid, axdr.array(rows))
     rows = _one_shot(args, read)
     shown = [name for name, item in ITEMS.items() if any(item.column in v for _, v in rows)]
     print("  ".join([f"{'interval end':<20}", *(f"{n} [{ITEMS[n].unit}]" for n in shown)]))

@@ -47,7 +47,7 @@ from sumame.firmware.scheduler import Priority, Queue, sleep, sleep_until
 from sumame.hal.jst import floor_boundary, next_boundary
 
 from .hes_links import MeterTarget
-from .hes_session import DlmsRefused, DlmsSession, MeterSession, range_access
+from .hes_session import ROWS_PER_READ, DlmsRefused, DlmsSession, MeterSession, range_access
 from .hes_outage import OutageTracking
 from .hes_values import PersistedCounter, spread, status_dict, status_text
 from .hes_store import HesStore
@@ -331,7 +331,8 @@ class HeadEnd(OutageTracking):
         if not missing:
             return 0
         first = missing[0]
-        rows = await s.get(7, oc.PROFILE_BY_MINUTES[minutes], 2, range_access(first, latest))
+        last = min(latest, first + (ROWS_PER_READ - 1) * minutes * 60)   # the rest at the next poll
+        rows = await s.get(7, oc.PROFILE_BY_MINUTES[minutes], 2, range_access(first, last))
         return self._store_rows(m, minutes, rows, source, deadline)
 
     # ---------------------------------------------------------------- pushes
