@@ -215,3 +215,21 @@ def test_metering_minutes_stay_on_time_while_the_iot_route_is_hammered(run):
     assert len(coord.peers) + len(coord.pending) <= 16                          # no state per spoofed address
     assert len(coord._bucket) <= 64 + 1, len(coord._bucket)
     assert len(run.iot.traffic) <= 200, len(run.iot.traffic)
+
+
+def test_a_company_cannot_command_another_companys_terminal(run):
+    """A water company sending a valve command to a gas terminal: refused and logged at the
+    connection server, never sealed or sent (it used to raise from the key lookup)."""
+    water = run.companies["water"]
+    gas_tid = next(t for t in run.companies["gas"].keys)
+    sent_before = len(run.server.commands)
+    box = []
+
+    async def send():
+        box.append(await run.server.valve(water, gas_tid, c.OP_CLOSE))
+    run.fleet.scheduler.spawn(send(), name="wrong-company")
+    run.run_for(1)
+    cmd = box[0]
+    assert not cmd.ok and "is not a terminal of" in cmd.detail and cmd.counter == 0
+    assert len(run.server.commands) == sent_before + 1
+    assert water.counters.get(gas_tid, 0) == 0
