@@ -192,3 +192,12 @@ def test_board_quirks_section_and_preset_combine_with_explicit_specs():
     assert dict(from_board(board)) == {"utility-profile": {"preset": "kansai"}, "opc-cap": {"max_opc": "5"},
                                        "announce": {}}
     assert specs_from(None, None) == []                    # every quirk off unless asked for
+
+
+@pytest.mark.parametrize("spec", ["link-quality:rssi_dbm=nan", "silent-spell:prob=nan",
+                                  "silent-spell:every_s=nan", "silent-spell:duration_s=inf",
+                                  "silent-spell:at=inf"])
+def test_non_finite_values_are_refused_naming_the_profile(spec):
+    # NaN passes every `<`/`>` range check, inf passes an open upper bound: both must be refused
+    with pytest.raises(QuirkError, match=f"quirk {spec.split(':')[0]}: .*not a finite number"):
+        _engine(spec)
