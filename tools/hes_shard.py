@@ -188,7 +188,8 @@ def connect(address: str | None, workers: int | None):
     ray = _ray()
     if not ray.is_initialized():
         if address in (None, "", "local"):
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                     _node_ip_address="127.0.0.1")      # a local cluster stays on loopback
         else:
             ray.init(address=address, log_to_driver=False)
     return ray
@@ -202,7 +203,7 @@ def _meters_text(spec, indices: list[int], kind) -> str:
 def _slots_text(after: float, end: float) -> str:
     first = (int(after) // 1800 + 1) * 1800
     n = max(0, (int(end) - first) // 1800 + 1)
-    return (f"{n} 30-min slots {format_jst(first, seconds=False)} .. {format_jst(end, seconds=False)} JST"
+    return (f"{n} 30-min slots {format_jst(first, seconds=False)} .. {format_jst(end, seconds=False)}"
             if n else "no slots")
 
 
@@ -254,9 +255,10 @@ def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address:
             _kill(ray, actors)
             store.close()
             parts = [f"shard {k + 1}/{len(shards)} ({_meters_text(spec, shards[k], kind)}) lost in the window "
-                     f"to {format_jst(now, seconds=False)} JST ({_short(exc)}): {_slots_text(done[k], end)} "
-                     f"not collected" for k, exc in lost]
-            kept = f"stored up to {format_jst(now, seconds=False)} JST" if len(lost) < len(shards) else "none ran on"
+                     f"to {format_jst(now, seconds=False)} ({_short(exc)}): its meters are stored up to "
+                     f"{format_jst(done[k], seconds=False)}, {_slots_text(done[k], end)} not collected"
+                     for k, exc in lost]
+            kept = f"stored up to {format_jst(now, seconds=False)}" if len(lost) < len(shards) else "none ran on"
             raise ShardLost("; ".join(parts) + f"; the other shards: {kept}; nothing stored was lost")
         if scenario.progress is not None:
             scenario.progress((now - start) / (end - start), now)
