@@ -71,6 +71,12 @@ class Board:
         emulated: dict[str, Any] = {}
         asic = self._build_asic(clock, emulated, profile, seed)
         nvm = self._build_storage(state_dir, emulated, record_flash_ops)
+        st = self["storage"]
+        counter = None
+        if st["counter"] == "emulated-rtc-backup":
+            from sumame.drivers.emulated.counter import EmulatedBackupCounter
+            counter = emulated["counter"] = EmulatedBackupCounter(
+                None if state_dir is None else Path(state_dir) / "counter.bin")
         if self["rtc"]["driver"] == "system":
             from sumame.drivers.system_rtc import SystemRtc
             rtc = SystemRtc()
@@ -84,6 +90,8 @@ class Board:
             PowerSource(p["source"], p["capacity_va"], p["core_draw_va"], p["hold_up_j"]), clock)
         hardware = Hardware(asic=asic, nvm=nvm, rtc=rtc, power=power,
                             relay=self._build_relay(emulated), comms=self._build_comms(emulated))
+        if counter is not None:
+            hardware.extras["monotonic_counter"] = counter
         self._build_usb(hardware, emulated)
         self._build_wifi(hardware, emulated)
         self._build_wisun(hardware, clock)

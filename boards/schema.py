@@ -126,6 +126,8 @@ SECTIONS: dict[str, Section] = {
         "device_key": Key(str, "", "hex HMAC key; empty = derived from the serial (emulation only)",
                           check=matches(r"([0-9a-fA-F]{32,128})?", "empty or 32-128 hex digits")),
         "scrub_interval_s": Key(NUM, 60.0, "s between background page checks", check=in_range(1, 86400, " s")),
+        "counter": Key(str, "none", "monotonic counter that detects a rolled-back flash image",
+                       choices=("none", "emulated-rtc-backup")),
     }, "non-volatile memory"),
     "rtc": Section({
         "driver": Key(str, "emulated", choices=("emulated", "system")),
@@ -162,7 +164,8 @@ SECTIONS: dict[str, Section] = {
                                      "inputs need hardware pull-downs)", choices=("up", "down")),
     }, "latching relay of the switch"),
     "comms": Section({
-        "units": Key(list, ["lv-next-gen"], "comms units inserted at boot (emulated catalogue names)",
+        "units": Key(list, ["lv-next-gen"], "comms units inserted at boot (emulated catalogue names); "
+                                            "default lv-next-gen, hv-next-gen on an HV board",
                      check=lambda v: None if all(isinstance(x, str) for x in v) else "must be a list of names"),
     }, "swappable comms units"),
     "usb": Section({
@@ -185,6 +188,14 @@ SECTIONS: dict[str, Section] = {
         "max_clients": Key(int, 3, "home devices across all B-route media", check=in_range(1, 32)),
         "rate_per_s": Key(NUM, 2.0, "frames per second per client", check=in_range(0.01, 1000)),
         "burst": Key(NUM, 20.0, "frames a client may send back to back", check=in_range(1, 10000)),
+        "property_set": Key(str, "full", "EPCs the meter object serves: full, standard, mra-required, "
+                                         "field-release-f (LV only); see README 'Property sets'",
+                            choices=("full", "standard", "mra-required", "field-release-f")),
+        "product_code": Key(str, "", "0x8C product code, up to 12 ASCII characters (empty: SUMAME-LV/-HV)",
+                            check=matches(r"[\x20-\x7e]{0,12}", "0-12 printable ASCII characters")),
+        "production_date": Key(str, "2024-04-01", "0x8E production date YYYY-MM-DD",
+                               check=matches(r"[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])", "a date YYYY-MM-DD")),
+        "facility_code": Key(int, 0, "0x8B business facility code (3 bytes)", check=in_range(0, 0xFFFFFF)),
     }, "B-route (home side)"),
     "wisun": Section({
         "enabled": Key(bool, True, "the meter has a route-B Wi-SUN dongle"),
@@ -238,7 +249,8 @@ SECTIONS: dict[str, Section] = {
     }, "home Wi-Fi (LV B-route)"),
     "iot": Section({
         "enabled": Key(bool, False, "run the IoT route (Wi-SUN Enhanced HAN to gas/water terminals)"),
-        "max_devices": Key(int, 10, "IoT devices admitted at a time", check=in_range(1, 64)),
+        "max_devices": Key(int, 10, "IoT metering devices (gas/water) admitted at a time", check=in_range(1, 64)),
+        "max_relays": Key(int, 2, "relays admitted at a time (not counted in max_devices)", check=in_range(0, 16)),
         "max_hops": Key(int, 2, "hops to the meter (standard Enhanced HAN: one relay = 2)", check=in_range(1, 8)),
         "clock_tolerance_s": Key(NUM, 60.0, "terminal clock error logged when corrected, s", check=in_range(1, 86400, " s")),
         "uplink_gap_s": Key(NUM, 1.0, "s between IoT pushes to the head-end", check=in_range(0.01, 600, " s")),
@@ -327,6 +339,11 @@ def validate(path: str, data: dict) -> dict[str, dict[str, Any]]:
             if section.extra_keys and key_name not in section.keys:
                 values[key_name] = given[key_name]
         out[section_name] = values
+    if out.get("board", {}).get("kind") == "hv" and "units" not in (data.get("comms") or {}):
+        out["comms"]["units"] = ["hv-next-gen"]   # an HV meter's own unit, not the LV one (seed 002)
+    if out.get("board", {}).get("kind") == "hv" and out.get("broute", {}).get("property_set") == "field-release-f":
+        problems.append("[broute] property_set: 'field-release-f' is an LV (0x0288) set; an HV board "
+                        "takes full, standard or mra-required")
     if problems:
         raise BoardErrors(path, problems)
     return out

@@ -66,7 +66,8 @@ class Meter:
         self.events = EventLog(self.clock, logger=log)
         self.registers = IntervalRegisters(config.retention, config.transmitted_interval_min)
         self.storage = Storage(nvm, layout or plan_layout(nvm.page_size, nvm.page_count, config.retention),
-                               config.device_key, self.clock)
+                               config.device_key, self.clock,
+                               counter=hardware.extras.get("monotonic_counter"))
         self.metering = Metering(hardware.asic, self.clock, self.registers, self.events,
                                  self._on_snapshot, config.metering)
         self.readings = RegisterReadings(config.identity, config.scaling, self.metering,

@@ -1,8 +1,20 @@
 """Switch control API: the only way a command reaches the breaker.
 
-``SwitchControl.execute(envelope, source)`` runs a command only when all of these hold, checked
-in this order (the first failure is the reason given, logged as a ``security`` event and
-counted):
+Two entries, one gate (source check, replay check stored before acting, dispatch, refusals
+logged as ``security`` events and counted):
+
+* ``SwitchControl.command(op, source, authority, argument)`` - a command that arrived over a
+  transport whose own security context authenticated it: the A-route's DLMS disconnect
+  control and limiter (``routes/aroute/control_binding.py``) come this way. ``authority`` says
+  what proved it (:data:`DLMS_HLS_CIPHERED`: an HLS-GMAC association whose every request is
+  authenticated and encrypted with the meter's keys), who (the client's system title) and the
+  request's counter (its GCM invocation counter). The command runs only if the scheme is one
+  the meter trusts for switching and the counter exceeds the last one accepted for that
+  sender; the association's own replay guard already refuses an old counter, this one holds
+  for commands even if that guard is bypassed or its store is lost.
+* ``SwitchControl.execute(envelope, source)`` - a sealed envelope for a transport with no such
+  security context. It runs only when all of these hold, checked in this order (the first
+  failure is the reason given):
 
 1. the source is the A-route application (B-route, IoT route, local port: refused unparsed);
 2. the envelope decodes (``firmware/net/switch_command.py``);
@@ -54,6 +66,22 @@ def seal(command: SwitchCommand, key: bytes) -> bytes:
     return body + compute_mac(key, body)
 
 
+DLMS_HLS_CIPHERED = "dlms-hls-gmac-ciphered"
+TRUSTED_SCHEMES = frozenset({DLMS_HLS_CIPHERED})
+AUTHORITY_COUNTERS_KEY = "switch-authority-counters"
+
+
+@dataclass(frozen=True)
+class Authority:
+    """What authenticated a command: ``scheme`` (e.g. DLMS_HLS_CIPHERED), ``sender`` (the
+    client's system title and key kind) and ``counter`` (that request's invocation counter)."""
+
+    scheme: str
+    sender: str
+    counter: int
+    who: str = ""       # for the log, e.g. "client 0x30"
+
+
 @dataclass(frozen=True)
 class ControlResult:
     """``accepted``: the envelope passed every check and reached the breaker; ``outcome``: what
@@ -86,6 +114,8 @@ class SwitchControl:
         raw = store.load(COUNTERS_KEY)
         self._counters: dict[int, int] = ({int(k): int(v) for k, v in json.loads(raw).items()}
                                           if raw else {})
+        raw = store.load(AUTHORITY_COUNTERS_KEY)
+        self._authority_counters: dict[str, int] = json.loads(raw) if raw else {}
         self.refused = 0
 
     def last_counter(self, key_id: int) -> int | None:
@@ -122,18 +152,43 @@ class SwitchControl:
         self._counters[cmd.key_id] = cmd.counter
         self._store.save(COUNTERS_KEY, json.dumps(
             {str(k): v for k, v in self._counters.items()}).encode())
-        outcome = self._dispatch(cmd, source)
+        outcome = self._dispatch(cmd.op, cmd.argument, source, f"remote {cmd.op.name.lower().replace('_', '-')} "
+                                 f"(counter {cmd.counter})")
         return ControlResult(True, outcome.reason, outcome, cmd.counter)
 
-    def _dispatch(self, cmd: SwitchCommand, source: CommandSource) -> Outcome:
+    def command(self, op: SwitchOp, source: CommandSource, authority: Authority | None,
+                argument: int = 0, label: str = "") -> ControlResult:
+        """Run ``op`` authenticated by the transport (see the module docstring); ``label``
+        names the request in the log (e.g. "DLMS remote_disconnect")."""
+        if source not in CONTROL_SOURCES:
+            return self._refuse(source, f"switch commands are accepted from the A-route only, "
+                                f"not from {source.value}")
+        if authority is None or authority.scheme not in TRUSTED_SCHEMES:
+            scheme = "no authentication" if authority is None else authority.scheme
+            return self._refuse(source, f"{op.name.lower()} needs an authenticated, ciphered "
+                                f"association ({scheme} is not enough)")
+        key = f"{authority.scheme}|{authority.sender}"
+        last = self._authority_counters.get(key)
+        if last is not None and authority.counter <= last:
+            return self._refuse(source, f"replayed or stale counter {authority.counter} from "
+                                f"{authority.who or authority.sender} (last accepted {last})")
+        if (op is SwitchOp.SET_LIMIT) != bool(argument):
+            return self._refuse(source, f"{op.name.lower()} with argument {argument}")
+        self._authority_counters[key] = authority.counter
+        self._store.save(AUTHORITY_COUNTERS_KEY, json.dumps(self._authority_counters).encode())
+        who = f" by {authority.who}" if authority.who else ""
+        outcome = self._dispatch(op, argument, source, f"{label or op.name.lower().replace('_', '-')}"
+                                 f"{who} (IC {authority.counter})")
+        return ControlResult(True, outcome.reason, outcome, authority.counter)
+
+    def _dispatch(self, op: SwitchOp, argument: int, source: CommandSource, cause: str) -> Outcome:
         b = self.breaker
-        cause = f"remote {cmd.op.name.lower().replace('_', '-')} (counter {cmd.counter})"
-        if cmd.op is SwitchOp.OPEN:
+        if op is SwitchOp.OPEN:
             return b.command_open(source, cause)
-        if cmd.op is SwitchOp.CLOSE:
+        if op is SwitchOp.CLOSE:
             return b.command_close(source, cause)
-        if cmd.op is SwitchOp.SET_LIMIT:
-            return b.command_set_limit(cmd.argument, source)
+        if op is SwitchOp.SET_LIMIT:
+            return b.command_set_limit(argument, source)
         return b.command_reset_lockout(source)
 
     def _refuse(self, source: CommandSource, reason: str) -> ControlResult:

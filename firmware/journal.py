@@ -14,19 +14,36 @@ Record layout (big-endian)::
     34+n   crc      4  CRC-32 of bytes 1..34+n
 
 Commit protocol: program bytes 1.. (state stays 0xFF), then program the state byte to 0x00.
-A power cut can therefore only leave an *uncommitted* record (state 0xFF) at the very end of
-the log; a committed record is never torn. Records never span pages.
+A power cut can therefore only leave an *uncommitted* record at the very end of the log: state
+0xFF, or — NOR flash clears a byte's bits one by one — a state byte with only some bits cleared
+over a complete record (CRC and HMAC right). The latter is rolled forward: the record is whole,
+it is served and its commit is finished (state programmed to 0x00) before the next write. A
+committed record is never torn. Records never span pages.
 
 The pages form a ring. Before the ring moves into the next page, a RECLAIM record naming that
 page is committed, then the page is erased; so after a power cut during the erase the journal
-knows the garbage in that page is a torn erase, not corruption. Eviction is FIFO (the oldest
-page goes). ``snapshot`` journals (the state store) re-write every live record at the start of
-each new page, so the newest page alone always holds every live value.
+knows the garbage in that page is a torn erase, not corruption (records left in it are evicted
+ones and are dropped). Eviction is FIFO (the oldest page goes). ``snapshot`` journals (the state
+store) re-write every live record at the start of each new page, so the newest page alone
+always holds every live value.
+
+Every page keeps its last ``MARK_SIZE`` bytes free (the *mark slot*). When the page cannot be
+continued — a torn write left garbage after the last record, or a program failed on a bad
+(non-erased) bit — the page turn commits its RECLAIM in the mark slot with a 4-byte payload
+(next page, offset from which this page is abandoned). The mark is a pure function of the
+journal state, so a turn cut again is retried with the very same bytes at the same place (NOR
+lets a program be repeated), and every page turn, even after a cut, is marked before its erase.
+(On-flash format: RECLAIM payload 2 bytes = normal turn, 4 bytes = mark; the legacy SEALED
+record is still read and written only when the mark slot itself is unusable.)
 
 Recovery classifies what it finds:
 * ``torn``       uncommitted bytes at the end of the log, or a page whose erase was cut (info)
 * ``corruption`` a committed record whose CRC or structure is wrong, stray bytes inside the log
-* ``tamper``     CRC right but HMAC wrong, broken chain link, records missing without trace
+* ``tamper``     CRC right but HMAC wrong, broken chain link, records missing without trace,
+                 two records with one sequence number, records or pages out of order
+Not detectable from the flash alone (an old genuine image is self-consistent): the newest
+records cut off, or the whole image rolled back. ``Storage`` checks those against a monotonic
+counter where the board has one.
 """
 from __future__ import annotations
 
@@ -35,6 +52,8 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
+
+from sumame.hal.errors import NvmProgramError
 
 STATE_WRITING = 0xFF
 STATE_COMMITTED = 0x00
@@ -59,6 +78,9 @@ def _hmac_pads(key: bytes, name: bytes):
     inner.update(name)
     return inner, hashlib.sha256(bytes(b ^ 0x5C for b in key))
 _RECLAIM_SIZE = OVERHEAD + 2
+MARK_SIZE = OVERHEAD + 4             # RECLAIM with (next page, abandoned-from offset)
+_RESERVE = _RECLAIM_SIZE + MARK_SIZE  # kept free after the last record of a page
+PAGE_RESERVE = _RESERVE              # bytes of every page no data record may use
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +117,10 @@ class JournalFull(Exception):
     """A record does not fit in one page."""
 
 
+class JournalFault(Exception):
+    """Programs keep failing on every page tried (flash no longer writable)."""
+
+
 class Journal:
     """One journal on pages [first_page, first_page + page_count) of ``nvm``.
 
@@ -102,25 +128,32 @@ class Journal:
     live:      for snapshot journals, a callable returning the (kind, payload) records to
                re-write at the start of every new page; None for FIFO journals
     on_evict:  called with the records of a page just before it is erased (retention checks)
+    on_fault:  called with a one-line description when a program failed on a bad bit and the
+               rest of the page was abandoned (the record is then written on the next page)
     """
 
     def __init__(self, nvm, first_page: int, page_count: int, *, name: str, key: bytes,
                  live: Callable[[], Iterable[tuple[int, bytes]]] | None = None,
-                 on_evict: Callable[[list[Record]], None] | None = None):
+                 on_evict: Callable[[list[Record]], None] | None = None,
+                 on_fault: Callable[[str], None] | None = None):
         if page_count < 2:
             raise ValueError(f"journal {name} needs at least 2 pages, got {page_count}")
         self.nvm, self.first_page, self.page_count = nvm, first_page, page_count
         self.page_size = nvm.page_size
         self.name, self._key, self._name_bytes = name, key, name.encode()
-        self.live, self.on_evict = live, on_evict
+        self.live, self.on_evict, self.on_fault = live, on_evict, on_fault
+        self._mark_at = self.page_size - MARK_SIZE
+        self._finish: int | None = None    # address of a rolled-forward commit byte
+        self.faults: list[str] = []
         self._cur = 0
         self._pos = 0
         self._next_seq = 0
         self._prev_tag = bytes(8)
         self._page_records: dict[int, list[Record]] = {}
         self._seal: tuple[int, int] | None = None
+        self._reclaimed: int | None = None  # newest record already is RECLAIM(this page)
         self.appended = 0
-        self.max_payload = self.page_size - OVERHEAD - _RECLAIM_SIZE
+        self.max_payload = self.page_size - OVERHEAD - _RESERVE
 
     # ------------------------------------------------------------------ record codec
     def _tag(self, body: bytes) -> bytes:
@@ -165,12 +198,27 @@ class Journal:
         raw_findings: list[tuple[int, int, str, str]] = []  # page, offset, cause, detail
         page_ends: dict[int, int] = {}
         records: list[Record] = []
+        partial: list[Record] = []   # whole records whose commit byte is only partly programmed
         for page in range(self.page_count):
             data = self.nvm.read((self.first_page + page) * self.page_size, self.page_size)
-            end, found = self._scan_page(page, data, records)
+            end, found = self._scan_page(page, data, records, partial)
             page_ends[page] = end
             raw_findings.extend(found)
         records.sort(key=lambda r: r.seq)
+        self._finish, self._seal, self._reclaimed = None, None, None
+        for cand in sorted(partial, key=lambda r: r.seq):
+            follows = (cand.seq == records[-1].seq + 1 and cand.prev == records[-1].tag[:8]) if records \
+                else cand.seq == 0
+            if follows:  # the commit of the newest record was cut: it is whole, roll forward
+                records.append(cand)
+                self._finish = (self.first_page + cand.page) * self.page_size + cand.offset
+                result.findings.append(Finding("torn", cand.page, cand.offset,
+                                               f"{self.name}: commit of record seq {cand.seq} at page "
+                                               f"{cand.page}+{cand.offset} was interrupted; record kept"))
+            else:
+                raw_findings.append((cand.page, cand.offset, "bad",
+                                     f"record seq {cand.seq} at page {cand.page}+{cand.offset}: "
+                                     f"commit flag damaged"))
         # the newest committed record decides where the log continues
         reclaim_page = None
         if records:
@@ -179,15 +227,21 @@ class Journal:
             self._next_seq = newest.seq + 1
             self._prev_tag = newest.tag[:8]
             if newest.kind == KIND_RECLAIM:
-                reclaim_page = int.from_bytes(newest.payload, "big")
+                reclaim_page = int.from_bytes(newest.payload[:2], "big")
+                self._reclaimed = reclaim_page
+                records = [r for r in records if r.page != reclaim_page]  # evicted, maybe half erased
         sealed = {}
         for r in records:
             if r.kind == KIND_SEALED:
                 sealed_page, sealed_at = struct.unpack(">HH", r.payload)
-                sealed[sealed_page] = min(sealed_at, sealed.get(sealed_page, sealed_at))
+            elif r.kind == KIND_RECLAIM and len(r.payload) == 4:   # a mark: this page ends early
+                sealed_page, sealed_at = r.page, struct.unpack(">HH", r.payload)[1]
+            else:
+                continue
+            sealed[sealed_page] = min(sealed_at, sealed.get(sealed_page, sealed_at))
         for page, offset, cause, detail in raw_findings:
-            if cause == "uncommitted" and page in sealed and offset >= sealed[page]:
-                continue  # a torn write reported at an earlier boot; the page was sealed
+            if page in sealed and offset >= sealed[page] and cause != "bad-mac":
+                continue  # inside a region the journal abandoned (torn write or bad bit)
             if page == reclaim_page:
                 kind = "torn"
                 detail = f"erase of page {page} was interrupted ({detail})"
@@ -200,7 +254,9 @@ class Journal:
             else:
                 kind = "corruption"
             result.findings.append(Finding(kind, page, offset, f"{self.name}: {detail}"))
-        result.findings.extend(self._check_chain(records, raw_findings))
+        damaged = sum(1 for f in result.findings if f.kind != "torn")
+        result.findings.extend(self._check_chain(records, damaged))
+        result.findings.extend(self._check_order(records))
         self._page_records = {}
         for r in records:
             self._page_records.setdefault(r.page, []).append(r)
@@ -223,8 +279,9 @@ class Journal:
         result.records = [r for r in records if r.kind not in _INTERNAL]
         return result
 
-    def _scan_page(self, page: int, data: bytes, out: list[Record]):
-        """Return (end of non-erased data, findings) and append valid records to ``out``."""
+    def _scan_page(self, page: int, data: bytes, out: list[Record], partial: list[Record]):
+        """Return (end of non-erased data, findings); append valid records to ``out`` and whole
+        records with a partly programmed commit byte to ``partial``."""
         findings = []
         pos, size = 0, len(data)
         erased_tail = size - len(data.rstrip(b"\xff"))
@@ -236,7 +293,11 @@ class Journal:
                 out.append(_at_page(record, page))
                 pos += length
                 continue
-            if state == STATE_COMMITTED and status == "bad-mac":
+            if state != STATE_WRITING and status == "ok":
+                partial.append(_at_page(record, page))
+                pos += length
+                continue
+            if state != STATE_WRITING and status == "bad-mac":
                 findings.append((page, pos, "bad-mac",
                                  f"record seq {record.seq} at page {page}+{pos}: HMAC does not verify"))
                 pos += length
@@ -258,20 +319,20 @@ class Journal:
         """Next offset holding a parseable record, or ``end``."""
         pos = start
         while pos < end:
-            hit = data.find(bytes((STATE_COMMITTED, MAGIC)), pos, end)
-            hit2 = data.find(bytes((STATE_WRITING, MAGIC)), pos, end)
-            candidates = [h for h in (hit, hit2) if h >= 0]
-            if not candidates:
+            hit = data.find(MAGIC.to_bytes(1, "big"), pos + 1, end)
+            if hit < 0:
                 return end
-            pos = min(candidates)
+            pos = hit - 1
             if self._parse(data, pos)[0] != "bad":
                 return pos
             pos += 1
         return end
 
-    def _check_chain(self, records: list[Record], raw) -> list[Finding]:
+    def _check_chain(self, records: list[Record], damaged: int) -> list[Finding]:
+        """Sequence numbers and chain links; ``damaged`` = records already reported as damaged
+        (each may explain one missing sequence number)."""
         findings = []
-        unexplained_budget = sum(1 for f in raw if f[2] in ("bad", "bad-mac"))
+        unexplained_budget = damaged
         for a, b in zip(records, records[1:]):
             if b.seq == a.seq:
                 findings.append(Finding("tamper", b.page, b.offset,
@@ -289,25 +350,67 @@ class Journal:
                 unexplained_budget = max(0, unexplained_budget - missing)
         return findings
 
+    def _check_order(self, records: list[Record]) -> list[Finding]:
+        """Records lie in sequence order within a page, pages follow each other round the ring."""
+        findings, by_page = [], {}
+        for r in records:
+            by_page.setdefault(r.page, []).append(r)
+        for page, recs in by_page.items():
+            recs = sorted(recs, key=lambda r: r.offset)
+            for a, b in zip(recs, recs[1:]):
+                if b.seq <= a.seq:
+                    findings.append(Finding("tamper", page, b.offset,
+                                            f"{self.name}: record seq {b.seq} at page {page}+{b.offset} "
+                                            f"lies after seq {a.seq} (records reordered)"))
+        spans = sorted((min(r.seq for r in recs), max(r.seq for r in recs), page)
+                       for page, recs in by_page.items())
+        for (_, a_max, p), (b_min, _, q) in zip(spans, spans[1:]):
+            if b_min < a_max or q != (p + 1) % self.page_count:
+                findings.append(Finding("tamper", q, 0,
+                                        f"{self.name}: page {q} (from seq {b_min}) does not follow page "
+                                        f"{p} in the ring (pages swapped or replaced)"))
+        return findings
+
     # ------------------------------------------------------------------ append
     def append(self, kind: int, payload: bytes) -> Record:
-        """Write and commit one record; durable when this returns."""
+        """Write and commit one record; durable when this returns. A program that fails on a
+        bad bit abandons the rest of the page (``on_fault``) and the record goes to the next."""
         if len(payload) > self.max_payload:
             raise JournalFull(f"{self.name}: payload of {len(payload)} bytes exceeds {self.max_payload}")
+        if self._finish is not None:   # finish a commit that recovery rolled forward
+            self.nvm.program(self._finish, bytes((STATE_COMMITTED,)))
+            self._finish = None
         size = OVERHEAD + len(payload)
-        if self._pos + size + _RECLAIM_SIZE > self.page_size:
-            self._advance_page()
-        return self._write(kind, payload)
+        for _ in range(self.page_count + 1):
+            try:
+                if self._pos + size + _RESERVE > self.page_size:
+                    self._advance_page()
+                return self._write(kind, payload)
+            except NvmProgramError as exc:
+                self._abandon(exc)
+        raise JournalFault(f"{self.name}: no page of the journal accepts a program any more")
 
-    def _write(self, kind: int, payload: bytes) -> Record:
+    def _abandon(self, exc: Exception) -> None:
+        detail = (f"{self.name}: program at page {self._cur}+{self._pos} failed ({exc}); "
+                  f"rest of page {self._cur} abandoned")
+        self.faults.append(detail)
+        if self.on_fault is not None:
+            self.on_fault(detail)
+        if self._seal is None or self._seal[0] != self._cur:
+            self._seal = (self._cur, min(self._pos, self._mark_at))
+        self._pos = self.page_size
+
+    def _write(self, kind: int, payload: bytes, at: int | None = None) -> Record:
+        """Program and commit one record at ``at`` (default: the write position)."""
+        offset = self._pos if at is None else at
         frame = self.encode(kind, payload, self._next_seq, self._prev_tag)
-        address = (self.first_page + self._cur) * self.page_size + self._pos
+        address = (self.first_page + self._cur) * self.page_size + offset
         self.nvm.program(address + 1, frame[1:])
         self.nvm.program(address, bytes((STATE_COMMITTED,)))
         tag = frame[HEADER_SIZE + len(payload):HEADER_SIZE + len(payload) + TAG_SIZE]
-        record = Record(self._next_seq, kind, payload, self._cur, self._pos, tag, self._prev_tag)
+        record = Record(self._next_seq, kind, payload, self._cur, offset, tag, self._prev_tag)
         self._page_records.setdefault(self._cur, []).append(record)
-        self._pos += len(frame)
+        self._pos = offset + len(frame)
         self._next_seq += 1
         self._prev_tag = tag[:8]
         self.appended += 1
@@ -315,8 +418,20 @@ class Journal:
 
     def _advance_page(self) -> None:
         nxt = (self._cur + 1) % self.page_count
-        if self._pos + _RECLAIM_SIZE <= self.page_size:
-            self._write(KIND_RECLAIM, nxt.to_bytes(2, "big"))
+        if self._reclaimed != nxt:
+            seal = self._seal if self._seal is not None and self._seal[0] == self._cur else None
+            if seal is None and self._pos + _RECLAIM_SIZE <= self._mark_at:
+                self._write(KIND_RECLAIM, nxt.to_bytes(2, "big"))
+            else:   # the page ends early: commit the turn in the mark slot
+                start = seal[1] if seal is not None else min(self._pos, self._mark_at)
+                try:
+                    self._write(KIND_RECLAIM, struct.pack(">HH", nxt, start), at=self._mark_at)
+                    self._seal = None
+                except NvmProgramError as exc:   # mark slot unusable: SEALED on the next page
+                    self.faults.append(f"{self.name}: mark slot of page {self._cur} unusable ({exc})")
+                    if seal is None:
+                        self._seal = (self._cur, start)
+        self._reclaimed = None
         evicted = self._page_records.pop(nxt, [])
         if evicted and self.on_evict is not None:
             self.on_evict([r for r in evicted if r.kind not in _INTERNAL])
@@ -329,7 +444,7 @@ class Journal:
             self._seal = None
         if self.live is not None:
             dump = list(self.live())
-            need = sum(OVERHEAD + len(payload) for _, payload in dump) + self._pos + _RECLAIM_SIZE
+            need = sum(OVERHEAD + len(payload) for _, payload in dump) + self._pos + _RESERVE
             if need > self.page_size:
                 raise JournalFull(f"{self.name}: live records need {need} bytes, a page holds "
                                   f"{self.page_size}; keep state records smaller")
@@ -341,7 +456,10 @@ class Journal:
         returns (page, offset, 'corruption' | 'tamper', seq) for each record that changed."""
         data = self.nvm.read((self.first_page + page) * self.page_size, self.page_size)
         changed = []
+        base = (self.first_page + page) * self.page_size
         for record in self._page_records.get(page, []):
+            if base + record.offset == self._finish:
+                continue  # rolled forward at boot; its commit byte is finished before the next write
             status, _, parsed = self._parse(data, record.offset)
             if data[record.offset] != STATE_COMMITTED or status != "ok" or parsed.payload != record.payload:
                 changed.append((page, record.offset, "tamper" if status == "bad-mac" else "corruption",
@@ -354,7 +472,7 @@ class Journal:
         (damaged or uncommitted ones left out); for reading history on demand."""
         data = self.nvm.read((self.first_page + page) * self.page_size, self.page_size)
         out: list[Record] = []
-        self._scan_page(page, data, out)
+        self._scan_page(page, data, out, [])
         return [r for r in out if r.kind not in _INTERNAL]
 
     @property
@@ -368,6 +486,11 @@ class Journal:
         out = [r for recs in self._page_records.values() for r in recs if r.kind not in _INTERNAL]
         out.sort(key=lambda r: r.seq)
         return out
+
+    @property
+    def next_seq(self) -> int:
+        """Sequence number of the next record (= records committed since the journal began)."""
+        return self._next_seq
 
     @property
     def record_count(self) -> int:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from array import array
 
-from .journal import _INTERNAL, STATE_COMMITTED, Journal, Record, _at_page
+from .journal import _INTERNAL, STATE_COMMITTED, STATE_WRITING, Journal, Record, _at_page
 
 
 class _PageIndex:
@@ -89,7 +89,7 @@ class IndexedJournal(Journal):
         out = []
         for offset, seq in zip(entry.offsets, entry.seqs):
             status, _, record = self._parse(data, offset)
-            if data[offset] == STATE_COMMITTED and status == "ok" and record.seq == seq:
+            if data[offset] != STATE_WRITING and status == "ok" and record.seq == seq:
                 out.append(_at_page(record, page))
         return out
 
@@ -99,7 +99,10 @@ class IndexedJournal(Journal):
             return []
         data = self.nvm.read((self.first_page + page) * self.page_size, self.page_size)
         changed = []
+        base = (self.first_page + page) * self.page_size
         for offset, seq in zip(entry.offsets, entry.seqs):
+            if base + offset == self._finish:
+                continue  # rolled forward at boot; its commit byte is finished before the next write
             status, _, parsed = self._parse(data, offset)
             if data[offset] != STATE_COMMITTED or status != "ok" or parsed.seq != seq:
                 changed.append((page, offset, "tamper" if status == "bad-mac" else "corruption", seq))

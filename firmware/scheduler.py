@@ -26,7 +26,7 @@ import selectors
 import threading
 from collections import deque
 from enum import IntEnum
-from time import perf_counter
+from time import perf_counter, thread_time
 from types import coroutine
 from typing import Any, Callable, Coroutine
 
@@ -51,12 +51,14 @@ class TaskCancelled(Exception):
 
 
 class Overrun:
-    """One watchdog report: ``task`` ran ``seconds`` (wall) without yielding."""
+    """One watchdog report: ``task`` ran ``seconds`` (wall) without yielding; ``cpu_seconds``
+    of it on the CPU (less when the host preempted the process; None while still running)."""
 
-    __slots__ = ("task", "seconds", "still_running")
+    __slots__ = ("task", "seconds", "still_running", "cpu_seconds")
 
-    def __init__(self, task: "Task", seconds: float, still_running: bool):
+    def __init__(self, task: "Task", seconds: float, still_running: bool, cpu_seconds: float | None = None):
         self.task, self.seconds, self.still_running = task, seconds, still_running
+        self.cpu_seconds = cpu_seconds
 
     def __repr__(self) -> str:
         state = "still running" if self.still_running else "yielded"
@@ -264,12 +266,21 @@ class Scheduler:
 
     strict:  re-raise an exception that escapes a task (tests); otherwise log it, keep the
              other tasks running and record it in ``crashed`` (emulation, field use).
+    cpu_in_virtual_time: on a virtual clock, every step also advances the clock by the CPU
+             time it took (thread CPU time, so a busy host does not count): a task that hogs
+             the CPU makes every other task late in virtual time, as it would on the device.
     """
 
     def __init__(self, clock, *, watchdog_budget_s: float | None = None,
                  on_overrun: Callable[[Overrun], None] | None = None,
-                 watchdog_thread: bool = False, strict: bool = True):
+                 watchdog_thread: bool = False, strict: bool = True,
+                 cpu_in_virtual_time: bool = False):
         self.clock = clock
+        self.cpu_in_virtual_time = cpu_in_virtual_time and getattr(clock, "virtual", False)
+        self.longest_step: tuple[float, str] = (0.0, "")
+        """(seconds, task name) of the longest step so far (wall time)."""
+        self.longest_cpu_step: tuple[float, str] = (0.0, "")
+        """(seconds, task name) of the step that used the most CPU time so far."""
         self.strict = strict
         self.watchdog_budget_s = watchdog_budget_s
         self.on_overrun = on_overrun
@@ -430,6 +441,7 @@ class Scheduler:
         self._current = task
         self._step_reported = False
         t0 = self._step_started = perf_counter()
+        c0 = thread_time()
         send, throw = task._send, task._throw
         task._send = task._throw = None
         try:
@@ -459,12 +471,19 @@ class Scheduler:
             return
         finally:
             elapsed = perf_counter() - t0
+            cpu = thread_time() - c0
             self._current = None
             self.steps += 1
             self.step_seconds += elapsed
+            if elapsed > self.longest_step[0]:
+                self.longest_step = (elapsed, task.name)
+            if cpu > self.longest_cpu_step[0]:
+                self.longest_cpu_step = (cpu, task.name)
+            if self.cpu_in_virtual_time:
+                self.clock.advance_to(self.clock.now() + cpu)
             budget = self.watchdog_budget_s
             if budget is not None and elapsed > budget and not self._step_reported:
-                self._report(Overrun(task, elapsed, still_running=False))
+                self._report(Overrun(task, elapsed, still_running=False, cpu_seconds=cpu))
         self._park(task, request)
 
     def _park(self, task: Task, request) -> None:

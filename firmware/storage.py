@@ -14,6 +14,16 @@ At boot ``boot()`` recovers every journal, returns what is intact and reports da
 ``corruption`` / ``tamper`` (alarm) or ``torn-write`` (info, the trace of a power cut). The
 meter starts with whatever survived; what did not survive is simply absent (no data).
 ``scrub()`` re-verifies one page at a time while running, so rot is found without a reboot.
+
+A program that fails on a bad bit (e.g. a flipped bit in erased flash ahead of the write
+position) makes the journal abandon the rest of that page and write on; storage raises one
+``flash-fault`` alarm per abandoned page. If a journal cannot be written at all, the record is
+dropped with an alarm and the meter keeps running (metering never dies on a storage fault).
+
+Rollback: where the board has a monotonic counter (``[storage] counter``), storage raises it to
+the number of records committed over all journals after every append; at boot fewer records
+on flash than the counter holds means the image was rolled back (tamper). Without a counter a
+rollback to an older genuine image, or the newest records cut off, cannot be detected.
 """
 from __future__ import annotations
 
@@ -22,7 +32,9 @@ import struct
 from dataclasses import dataclass, field
 
 from .events import EventLog, MeterEvent, Severity
-from .journal import OVERHEAD, Journal, Recovery, Record, _crc32
+from sumame.hal.errors import NvmError
+
+from .journal import OVERHEAD, Finding, Journal, JournalFault, Recovery, Record, _crc32
 from .journal_index import IndexedJournal
 from .registers import GRIDS, Retention, Snapshot, grid_of
 
@@ -124,9 +136,10 @@ class Storage:
 
     nvm:     the Nvm device; layout: planned layout (used when the flash is blank)
     key:     per-device HMAC key (bytes, >= 16)
+    counter: optional MonotonicCounter (hal.counter) for rollback detection
     """
 
-    def __init__(self, nvm, layout: StorageLayout, key: bytes, clock):
+    def __init__(self, nvm, layout: StorageLayout, key: bytes, clock, counter=None):
         if len(key) < 16:
             raise ValueError("device key must be at least 16 bytes")
         self.nvm, self.layout, self._key, self.clock = nvm, layout, key, clock
@@ -136,6 +149,10 @@ class Storage:
         self._retention: Retention | None = None
         self._scrub_next = 0
         self.events: EventLog | None = None
+        self.counter = counter
+        self.faults: list[str] = []
+        self._pending: list[tuple[str, str]] = []   # (kind, detail) alarms not yet recorded
+        self._reporting = False
 
     # ------------------------------------------------------------------ boot
     def boot(self, retention: Retention) -> BootReport:
@@ -147,16 +164,31 @@ class Storage:
             self.journals[name] = kind(
                 self.nvm, first, count, name=name, key=self._key,
                 live=self._live_state if name == "state" else None,
-                on_evict=self._on_evict if name in ("long", "mid", "short") else None)
+                on_evict=self._on_evict if name in ("long", "mid", "short") else None,
+                on_fault=self._on_fault)
         for name, journal in self.journals.items():
             recovery = journal.recover()
             report.recoveries[name] = recovery
             report.record_counts[name] = len(recovery.records)
             for record in recovery.records:
                 self._load(name, record, report)
+        self._check_rollback(report)
         report.state = dict(self._state)
         report.snapshots.sort(key=lambda s: s.minute)
         return report
+
+    def committed_total(self) -> int:
+        """Records committed over all journals since the flash was formatted."""
+        return sum(j.next_seq for j in self.journals.values())
+
+    def _check_rollback(self, report: BootReport) -> None:
+        if self.counter is None:
+            return
+        stored, total = self.counter.read(), self.committed_total()
+        if total < stored:
+            report.recoveries["rollback"] = Recovery(findings=[Finding(
+                "tamper", 0, 0, f"flash holds {total} committed records but the monotonic counter "
+                                f"says {stored} were committed: the image was rolled back or cut")])
 
     def _check_superblock(self, report: BootReport) -> None:
         data = self.nvm.read(0, self.nvm.page_size)
@@ -191,18 +223,45 @@ class Storage:
             report.notes.append(f"{journal}: record seq {record.seq} does not decode: {exc}")
 
     # ------------------------------------------------------------------ writing
-    def append_snapshot(self, snap: Snapshot) -> Record:
-        return self.journals[_GRID_PARTITION[grid_of(snap.minute)]].append(KIND_SNAPSHOT, snap.pack())
+    def _append(self, name: str, kind: int, payload: bytes) -> Record | None:
+        """Append to one journal; a flash fault is an alarm (None), never an exception."""
+        try:
+            record = self.journals[name].append(kind, payload)
+        except (JournalFault, NvmError) as exc:
+            self._pending.append(("flash-fault", f"{name}: record not stored: {exc}"))
+            record = None
+        if record is not None and self.counter is not None:
+            self.counter.advance_to(self.committed_total())
+        self._report_faults()
+        return record
+
+    def _on_fault(self, detail: str) -> None:
+        self.faults.append(detail)
+        self._pending.append(("flash-fault", detail))
+
+    def _report_faults(self) -> None:
+        if self._reporting or self.events is None:
+            return
+        self._reporting = True
+        try:
+            while self._pending:
+                kind, detail = self._pending.pop(0)
+                self.events.record(kind, source="storage", severity=Severity.ALARM, detail=detail)
+        finally:
+            self._reporting = False
+
+    def append_snapshot(self, snap: Snapshot) -> Record | None:
+        return self._append(_GRID_PARTITION[grid_of(snap.minute)], KIND_SNAPSHOT, snap.pack())
 
     def event_sink(self, event: MeterEvent) -> None:
-        self.journals["events"].append(KIND_EVENT, encode_event(event))
+        self._append("events", KIND_EVENT, encode_event(event))
 
     def load(self, name: str) -> bytes | None:
         return self._state.get(name)
 
     def save(self, name: str, data: bytes) -> None:
-        """StateStore: durable when it returns."""
-        self.journals["state"].append(KIND_STATE, encode_state(name, data))
+        """StateStore: durable when it returns (unless a flash-fault alarm says otherwise)."""
+        self._append("state", KIND_STATE, encode_state(name, data))
         self._state[name] = bytes(data)
 
     def _live_state(self):

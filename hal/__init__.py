@@ -29,6 +29,7 @@ from .power import PowerMonitor, PowerSource, PowerSupply
 from .radio import RadioEvent, RadioIdentity, RadioModem
 from .relay import ContactState, Relay
 from .rtc import Rtc
+from .counter import MonotonicCounter
 from .usb import HotplugKind, UsbDeviceInfo, UsbHotplug, UsbPort, UsbSpeed
 
 __all__ = [
@@ -38,5 +39,5 @@ __all__ = [
     "NvmAddressError", "NvmError", "NvmProgramError", "NvmWornOut", "PowerBudgetExceeded",
     "PowerCut", "PowerSource", "PowerSupply", "Relay", "RelayError", "Rtc", "StuckContact",
     "TimeSource", "PowerMonitor", "HotplugKind", "UsbDeviceInfo", "UsbHotplug", "UsbPort",
-    "UsbSpeed", "RadioEvent", "RadioIdentity", "RadioModem",
+    "UsbSpeed", "RadioEvent", "RadioIdentity", "RadioModem", "MonotonicCounter",
 ]

@@ -12,8 +12,10 @@ class Nvm(Protocol):
     * ``erase(page)`` sets every byte of the page to 0xFF (slow; wears the page).
     * ``program(offset, data)`` can only clear bits (1 -> 0); programming a byte whose new value
       needs a 0 -> 1 transition raises NvmProgramError. A program must not cross a page boundary.
-    * A power cut during ``program`` may leave any prefix of the data written (a torn write);
-      during ``erase`` it may leave the page partly erased.
+    * A power cut during ``program`` may leave any subset of the bits it was to clear cleared
+      (a torn write: a prefix, or a byte with only some of its bits programmed); programming
+      the same data again completes it. A cut ``erase`` leaves the page partly erased (any
+      subset of its 0 bits back at 1).
     """
 
     page_size: int

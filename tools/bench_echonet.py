@@ -72,7 +72,8 @@ def bench_udp(quick: bool) -> list[Figure]:
     wide_open = GuardOptions(rate_per_s=1e6, burst=1e6)
     with SampleNode(address, port=port, guard=wide_open) as node, \
             socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))       # the node answers to the requester's ECHONET Lite port
         s.settimeout(2)
         latencies = []
         t0 = time.perf_counter()

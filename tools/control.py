@@ -14,12 +14,19 @@ import socket
 import sys
 from pathlib import Path
 
-from sumame.firmware.scheduler import Priority, readable
+from sumame.firmware.scheduler import Priority, readable, sleep
 
 from .cli import CliError
 from .status import collect
 
 MAX_REQUEST = 4096
+"""Bytes of one request (a longer one is refused unparsed)."""
+MAX_EVENTS = 200
+"""Most events one ``events`` request returns."""
+MAX_DEPTH = 8
+"""Nesting a request may have (JSON arrays / objects); deeper is refused before parsing."""
+MAX_ARGS = 16
+SEND_TIMEOUT_S = 2.0
 
 
 class ControlError(Exception):
@@ -62,7 +69,10 @@ class Operator:
         }
 
     def events(self, n: int = 20) -> list[str]:
-        return [str(e) for e in self.meter.events.recent(int(n))]
+        n = int(n)
+        if not 0 < n <= MAX_EVENTS:
+            raise ControlError(f"events: ask for 1 to {MAX_EVENTS} events")
+        return [str(e) for e in self.meter.events.recent(n)]
 
     def swap(self, unit: str, slot: str = "comms") -> str:
         catalogue = comms_catalogue()
@@ -140,7 +150,7 @@ class Operator:
             return {"ok": False, "error": f"unknown command {command!r}; known: {', '.join(self.COMMANDS)}"}
         try:
             return {"ok": True, "result": handler(self, *request.get("args", []))}
-        except (ControlError, TypeError, ValueError) as exc:
+        except (ControlError, TypeError, ValueError, ArithmeticError) as exc:
             return {"ok": False, "error": str(exc)}
 
 
@@ -171,27 +181,76 @@ class ControlServer:
                 continue
             with conn:
                 conn.setblocking(False)
-                data = b""
-                while not data.endswith(b"\n") and len(data) < MAX_REQUEST:
-                    if not await readable(conn, timeout=2.0):
-                        break
-                    chunk = conn.recv(MAX_REQUEST)
-                    if not chunk:
-                        break
-                    data += chunk
+                reply = await self._serve(conn)
                 try:
-                    request = json.loads(data or b"{}")
-                    reply = self.operator.execute(request if isinstance(request, dict) else {})
-                except ValueError as exc:
-                    reply = {"ok": False, "error": f"request is not JSON: {exc}"}
-                conn.setblocking(True)
-                conn.sendall(json.dumps(reply, default=str).encode() + b"\n")
+                    await _send(conn, json.dumps(reply, default=str).encode() + b"\n")
+                except (OSError, TimeoutError):
+                    pass                          # the client went away or does not read
                 self.served += 1
+
+    async def _serve(self, conn) -> dict:
+        """Read one request (at most MAX_REQUEST bytes, 2 s per chunk) and answer it."""
+        data = b""
+        while not data.endswith(b"\n"):
+            if not await readable(conn, timeout=2.0):
+                break
+            try:
+                chunk = conn.recv(MAX_REQUEST + 1 - len(data))
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+            if len(data) > MAX_REQUEST:
+                return {"ok": False, "error": f"request longer than {MAX_REQUEST} bytes"}
+        return self.handle(data)
+
+    def handle(self, data: bytes) -> dict:
+        """One raw request -> the reply (bad input gets a one-line error, never an exception)."""
+        if len(data) > MAX_REQUEST:
+            return {"ok": False, "error": f"request longer than {MAX_REQUEST} bytes"}
+        if _depth(data) > MAX_DEPTH:
+            return {"ok": False, "error": f"request nested deeper than {MAX_DEPTH}"}
+        try:
+            request = json.loads(data or b"{}")
+        except (ValueError, RecursionError) as exc:
+            return {"ok": False, "error": f"request is not JSON: {exc}"}
+        args = request.get("args", []) if isinstance(request, dict) else []
+        if not isinstance(args, list) or len(args) > MAX_ARGS:
+            return {"ok": False, "error": f"args must be a list of at most {MAX_ARGS} values"}
+        return self.operator.execute(request if isinstance(request, dict) else {})
 
     def close(self) -> None:
         self.sock.close()
         if self.path.exists():
             self.path.unlink()
+
+
+def _depth(data: bytes) -> int:
+    """Deepest nesting of brackets in ``data`` (strings ignored roughly: good enough to refuse)."""
+    depth = deepest = 0
+    for b in data:
+        if b in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif b in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+async def _send(conn, data: bytes) -> None:
+    """Write without blocking the scheduler; TimeoutError if the client does not read."""
+    view, waited = memoryview(data), 0.0
+    while view:
+        try:
+            view = view[conn.send(view):]
+        except BlockingIOError:
+            if waited >= SEND_TIMEOUT_S:
+                raise TimeoutError("control client does not read") from None
+            await sleep(0.01)
+            waited += 0.01
 
 
 # --------------------------------------------------------------------------- client CLI

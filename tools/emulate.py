@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sumame.firmware.scheduler import Priority, readable, sleep
 
+from .aroute_credentials import credential_lines, write_keys_file
 from .cli import CliError
 from .control import ControlServer, Operator
 from .runtime import Runtime, build_runtime, open_board
@@ -126,6 +127,11 @@ def run(args: argparse.Namespace) -> int:
         credentials = [("route-b-id", ident["route_b_id"]), ("route-b-password", ident["route_b_password"]),
                        ("route-b-qr", str(qr_png))]
         rt.extras["qr_text"] = qr_terminal_text(qr)
+    aroute = next((s for s in rt.meter.services if s.name == "a-route"), None)
+    if aroute is not None:      # the values a DLMS client / head-end needs, printed and in a key file
+        keys = write_keys_file(state_dir, rt.config.identity.serial, aroute.secrets)
+        rt.extras["aroute_credentials"] = credential_lines(aroute.secrets) + [("a-route-keys", str(keys))]
+        credentials += rt.extras["aroute_credentials"]
     rt.extras["credentials"] = credentials
     if args.headless:
         _headless(rt, args, state_dir)
@@ -251,6 +257,13 @@ def _live(rt: Runtime, args, state_dir: Path) -> None:
         console.print(f"route-B credentials for your HEMS — ID {creds['route-b-id']}  "
                       f"password {creds['route-b-password']}  (PNG: {creds['route-b-qr']})")
         console.print(rt.extras["qr_text"], highlight=False)
+    if rt.extras.get("aroute_credentials"):
+        a = dict(rt.extras["aroute_credentials"])
+        console.print(f"A-route credentials for your DLMS client / head-end — reader (0x20, LLS) password "
+                      f"{a['a-route-lls-password']}  system title {a['a-route-system-title']}", highlight=False)
+        console.print(f"  HLS-GMAC (0x30): block cipher key (EK) {a['a-route-block-key']}  "
+                      f"authentication key (AK) {a['a-route-auth-key']}  (keys file: {a['a-route-keys']})",
+                      highlight=False)
     title = f"sumame — {rt.board.name} — meter {rt.config.identity.serial}"
     footer = f"state {state_dir} · speed x{args.speed:g} · Ctrl-C or q stops (state is kept)"
     message = [""]
@@ -311,6 +324,11 @@ def _extra_rows(rt: Runtime, message: str) -> list[tuple[str, str]]:
     rows.append(("comms unit", ", ".join(f"{c['model'] or 'empty'}" for c in comms)))
     budget = dict(sw.budget.summary().rows())
     rows.append(("power budget", f"{budget.get('source', '')}; {budget.get('committed', '')} committed"))
+    a = dict(rt.extras.get("aroute_credentials", ()))
+    if a:
+        rows.append(("a-route LLS password", a["a-route-lls-password"]))
+        rows.append(("a-route system title", a["a-route-system-title"]))
+        rows.append(("a-route EK / AK", f"{a['a-route-block-key']} / {a['a-route-auth-key']}"))
     engine = rt.extras.get("quirks")
     if engine is not None and engine.quirks:
         state = " (paused)" if engine.paused else ""

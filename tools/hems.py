@@ -4,13 +4,15 @@
     sumame hems --ip 127.0.0.2 history --day 1
     sumame hems discover --interface 127.0.0.1        (multicast probe, prints who answers)
 
-Values are printed decoded with units: W, A (0.1 A steps), kWh = raw x D3 x E1 (HV: x E6 x D3 x D4),
+Values are printed decoded with units: W, A (0.1 A steps), kWh = raw x D3 x E1; HV (0x028A):
+kWh = raw x E6 x D3 x D4, kW demand x C5 (C7) x D3 x D4, kvarh x CD x D3 x D4 (tools/hems_hv.py);
 date-times in JST. Uses the firmware's codec; it is a real UDP client, nothing in-process.
 """
 from __future__ import annotations
 
 import argparse
 import ipaddress
+import random
 import socket
 import struct
 import time
@@ -18,15 +20,22 @@ import time
 from sumame.firmware.net import echonet as el
 from sumame.firmware.net.echonet import CONTROLLER, NODE_PROFILE, Eoj, Esv, Frame, Property
 
+from .hems_hv import HV_NAMES, HvScale, describe_hv
+
 UNIT = {0x00: 1, 0x01: 0.1, 0x02: 0.01, 0x03: 0.001, 0x04: 0.0001,
         0x0A: 10, 0x0B: 100, 0x0C: 1000, 0x0D: 10000}
 MULTIPLIER = {0x00: 1, 0x01: 0.1, 0x02: 0.01, 0x03: 0.001}
 NO_DATA = 0xFFFFFFFE
-LV_NAMES = {
+SUPER_NAMES = {
     0x80: "operation status", 0x81: "installation location", 0x82: "standard version",
-    0x83: "identification number", 0x88: "fault status", 0x8A: "manufacturer code",
-    0x8D: "production number", 0x97: "current time", 0x98: "current date",
-    0x9D: "status-change announcement map", 0x9E: "Set property map", 0x9F: "Get property map",
+    0x83: "identification number", 0x86: "manufacturer's fault code", 0x88: "fault status",
+    0x89: "fault description", 0x8A: "manufacturer code", 0x8B: "business facility code",
+    0x8C: "product code", 0x8D: "production number", 0x8E: "production date",
+    0x8F: "power-saving operation", 0x93: "remote control setting", 0x97: "current time",
+    0x98: "current date", 0x9A: "cumulative operating time",
+    0x9D: "status-change announcement map", 0x9E: "Set property map", 0x9F: "Get property map"}
+LV_NAMES = {
+    **SUPER_NAMES,
     0xC0: "route-B identification number", 0xD0: "1-minute cumulative energy (normal, reverse)",
     0xD3: "coefficient", 0xD7: "effective digits", 0xE0: "cumulative energy (normal)",
     0xE1: "unit of cumulative energy", 0xE2: "history 1 (normal)", 0xE3: "cumulative energy (reverse)",
@@ -37,15 +46,39 @@ LV_NAMES = {
     0xEF: "day/time for history 3"}
 
 
-class HemsClient:
-    """Blocking request/response over one UDP socket (ephemeral port)."""
+def default_bind(ip: str) -> str:
+    """Local address to listen on: a random 127.x.y.z for a loopback IPv4 meter (so it never
+    shares the meter's address:port), else the wildcard of the meter's family."""
+    if ip.startswith("127."):
+        while True:
+            local = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
+            if local != ip:
+                return local
+    return "::" if ":" in ip else "0.0.0.0"
 
-    def __init__(self, ip: str, port: int = 3610, timeout: float = 5.0):
+
+class HemsClient:
+    """Blocking request/response over one UDP socket bound to the ECHONET Lite port.
+
+    A node answers to the requester's port 3610 (ECHONET Lite Part 2 §1.2), not to the source
+    port, so the client listens on ``port`` at ``bind`` (default: ``default_bind(ip)``). ``bind``
+    must differ from the meter's own address when both run on one host."""
+
+    def __init__(self, ip: str, port: int = 3610, timeout: float = 5.0, bind: str | None = None):
         self.addr = (ip, port)
         family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+        local = bind or default_bind(ip)
+        if (":" in local) != (family == socket.AF_INET6):
+            raise ValueError(f"--bind {local} is not of the meter's address family")
+        if local == ip:
+            raise ValueError(f"--bind {local} is the meter's own address: use another local address")
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
-        self.sock.bind(("::1" if ip == "::1" else "::", 0) if family == socket.AF_INET6 else
-                       ("127.0.0.1" if ip.startswith("127.") else "0.0.0.0", 0))
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self.sock.bind((local, port))
+        except OSError as exc:
+            self.sock.close()
+            raise OSError(f"cannot listen on {local} port {port}: {exc.strerror or exc}") from None
         self.timeout = timeout
         self.tid = int(time.monotonic() * 1000) & 0x7FFF
 
@@ -109,6 +142,7 @@ class Scale:
         self.kwh = (UNIT.get(unit[0], 1) if unit else 1) * (int.from_bytes(coef, "big") if coef else 1)
         if mult:
             self.kwh *= MULTIPLIER.get(mult[0], 1)
+        self.hv = HvScale(values) if hv else None
 
     def energy(self, raw: int) -> str:
         """Raw register -> "12345.6 kWh" with the decimals the scale carries."""
@@ -124,11 +158,25 @@ def describe(epc: int, edt: bytes | None, scale: Scale, hv: bool = False) -> str
     u32 = lambda b: int.from_bytes(b, "big")  # noqa: E731
     if epc in (0x9D, 0x9E, 0x9F):
         return " ".join(f"{e:02X}" for e in el.decode_property_map(edt))
+    if hv and epc >= 0xC0:
+        text = describe_hv(epc, edt, scale.hv)
+        return edt.hex() if text is None else text
+    if epc == 0x97 and len(edt) == 2:
+        return f"{edt[0]:02d}:{edt[1]:02d} JST"
+    if epc == 0x98 and len(edt) == 4:
+        return jst(edt + b"\x00\x00\x00")[:10]
+    if epc in (0x8C, 0x8D):
+        return edt.decode("ascii", "replace").strip("\x00 ")
+    if epc == 0x8E and len(edt) == 4:
+        return f"{int.from_bytes(edt[:2], 'big'):04d}-{edt[2]:02d}-{edt[3]:02d}"
+    if epc == 0x88 and len(edt) == 1:
+        return {0x41: "fault", 0x42: "no fault"}.get(edt[0], edt.hex())
+    if epc == 0x80 and len(edt) == 1:
+        return {0x30: "on", 0x31: "off"}.get(edt[0], edt.hex())
+    if epc == 0x9A and len(edt) == 5:
+        unit = {0x41: "s", 0x42: "min", 0x43: "h", 0x44: "days"}.get(edt[0], "?")
+        return f"{int.from_bytes(edt[1:], 'big')} {unit}"
     if hv:
-        if epc in (0xE2, 0xE3, 0xE4) and len(edt) == 11:
-            return f"{jst(edt[:7])}  {scale.energy(u32(edt[7:]))}"
-        if epc == 0xC3 and len(edt) == 11:
-            return f"{jst(edt[:7])}  demand {scale.energy(u32(edt[7:]))[:-1]}"
         return edt.hex()
     if epc == 0xE7 and len(edt) == 4:
         v = int.from_bytes(edt, "big", signed=True)
@@ -148,12 +196,6 @@ def describe(epc: int, edt: bytes | None, scale: Scale, hv: bool = False) -> str
         return f"{jst(edt[:7])}  {scale.energy(u32(edt[7:]))}"
     if epc == 0xD0 and len(edt) == 15:
         return f"{jst(edt[:7])}  normal {scale.energy(u32(edt[7:11]))}, reverse {scale.energy(u32(edt[11:]))}"
-    if epc == 0x97 and len(edt) == 2:
-        return f"{edt[0]:02d}:{edt[1]:02d} JST"
-    if epc == 0x98 and len(edt) == 4:
-        return jst(edt + b"\x00\x00\x00")[:10]
-    if epc == 0x8D:
-        return edt.decode("ascii", "replace").strip()
     return edt.hex()
 
 
@@ -192,6 +234,9 @@ def add_parser(sub) -> None:
     p.add_argument("--ip", type=_ip, help="the meter's address (IPv4 or IPv6)")
     p.add_argument("--port", type=int, default=3610, help="UDP port (default 3610)")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer")
+    p.add_argument("--bind", type=_ip, default=None,
+                   help="local address to listen on at the ECHONET Lite port, where the meter "
+                        "answers (default: a random 127.x.y.z for a loopback meter, else any)")
     cmds = p.add_subparsers(dest="hems_command", metavar="SUBCOMMAND")
     g = cmds.add_parser("get", help="Get properties and print them decoded")
     g.add_argument("epcs", nargs="+", type=_epc, metavar="EPC", help="hex EPCs, e.g. E7 E8 E0")
@@ -213,7 +258,11 @@ def run(args) -> int:
         return discover(args)
     if args.ip is None:
         raise CliError("--ip ADDR is required (the meter's address)")
-    client = HemsClient(args.ip, args.port, args.timeout)
+    try:
+        client = HemsClient(args.ip, args.port, args.timeout, bind=args.bind)
+    except (ValueError, OSError) as exc:
+        print(f"sumame hems: {exc}")
+        return 1
     try:
         eoj = client.meter_eoj()
         hv = eoj.class_code == 0x028A
@@ -228,7 +277,7 @@ def run(args) -> int:
 
 
 def _scale(client, eoj, hv) -> Scale:
-    return Scale(client.get(eoj, [0xE6, 0xD3, 0xD4] if hv else [0xE1, 0xD3]), hv)
+    return Scale(client.get(eoj, [0xE6, 0xD3, 0xD4, 0xC5, 0xC7, 0xCD] if hv else [0xE1, 0xD3]), hv)
 
 
 def cmd_get(client, eoj, hv, epcs) -> int:
@@ -236,7 +285,7 @@ def cmd_get(client, eoj, hv, epcs) -> int:
     values = client.get(eoj, epcs)
     print(f"meter {eoj} at {client.addr[0]}")
     for epc in epcs:
-        name = "" if hv else LV_NAMES.get(epc, "")
+        name = {**SUPER_NAMES, **HV_NAMES}.get(epc, "") if hv else LV_NAMES.get(epc, "")
         print(f"  {epc:02X} {name:<42} {describe(epc, values.get(epc), scale, hv)}")
     return 0
 
@@ -263,7 +312,8 @@ def cmd_history(client, eoj, hv, day: int, reverse: bool) -> int:
 def discover(args) -> int:
     probe = el.encode(Frame(1, CONTROLLER, Eoj.of(0x0EF000), Esv.GET, (Property(0xD6),)))
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((args.interface, 0))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind((args.interface, args.port))     # answers come to our port 3610 (Part 2 §1.2)
         s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(args.interface))
         s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, struct.pack("b", 1))
         s.sendto(probe, ("224.0.23.0", args.port))

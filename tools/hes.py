@@ -14,8 +14,10 @@
     sumame hes party add | consent grant|revoke ...          API keys and consent records
 
 Meters are ``tcp://host:port`` (default), ``udp://host:port``. Keys come from ``--keys FILE``
-(JSON: {serial: {"ek": hex, "ak": hex, "system_title": hex, "lls_password": text}}) or, for
-emulated meters, are derived from the serial the meter reports (emulation only).
+(JSON: {serial: {"ek": hex, "ak": hex, "system_title": hex, "lls_password": text}}; ``sumame
+emulate`` writes STATE/a-route-keys.json and prints the same values as ``a-route-…`` lines). Without
+``--keys`` the key files in emulate's default state dirs are read; keys are derived from the serial
+only when asked (``--derive-emulation-keys``).
 """
 from __future__ import annotations
 
@@ -45,7 +47,12 @@ def add_parser(sub) -> None:
     def meter_args(q, many=False):
         q.add_argument("--meter", required=True, action="append" if many else "store",
                        help="tcp://host:port or udp://host:port" + (" (repeat for several)" if many else ""))
-        q.add_argument("--keys", type=Path, help="JSON key file (default: emulation-derived keys)")
+        q.add_argument("--keys", type=Path, help="JSON key file, e.g. STATE/a-route-keys.json that sumame "
+                                                 "emulate writes (default: the key files in emulate's "
+                                                 "default state dirs)")
+        q.add_argument("--derive-emulation-keys", dest="derive_keys", action="store_true",
+                       help="derive each meter's keys from its serial (emulation only; the meter must "
+                            "use derived keys, i.e. an [aroute] section without keys)")
         q.add_argument("--timeout", type=float, default=10.0, help="s to wait for an answer (default 10)")
         if not many:
             q.add_argument("--db", type=Path, default=None,
@@ -125,21 +132,35 @@ def default_db() -> Path:
     return Path(base) / "sumame" / "hes.sqlite"
 
 
-def _keys(path: Path | None):
-    if path is None:
-        print("note: using emulation-derived keys (pass --keys for real ones)", file=sys.stderr)
+class MissingKeys(LookupError):
+    """No A-route keys for the meter that answered (reported as one line, never derived)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _keys(path: Path | None, derive: bool = False):
+    """The head-end's key store: ``--keys FILE``; else the key files ``sumame emulate`` wrote in
+    its default state dirs; emulation-derived keys only with ``--derive-emulation-keys``."""
+    from .aroute_credentials import emulator_key_files, load_keys_file
+
+    if derive:
+        print("note: --derive-emulation-keys: keys derived from each meter's serial (emulation only)",
+              file=sys.stderr)
         return derived_secrets
-    try:
-        table = json.loads(path.read_text())
-        secrets = {serial: ARouteSecrets(bytes.fromhex(k["system_title"]), bytes.fromhex(k["ek"]),
-                                         bytes.fromhex(k["ak"]), k.get("lls_password", "").encode())
-                   for serial, k in table.items()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise CliError(f"--keys {path}: {exc}") from None
+    files = [path] if path is not None else emulator_key_files()
+    secrets: dict[str, ARouteSecrets] = {}
+    for f in files:
+        try:
+            secrets.update(load_keys_file(f))
+        except ValueError as exc:
+            raise CliError(f"--keys {f}: {exc}") from None
+    where = str(path) if path is not None else (", ".join(map(str, files)) or "no key file found")
 
     def lookup(serial: str) -> ARouteSecrets:
         if serial not in secrets:
-            raise KeyError(f"no keys for meter {serial} in {path}")
+            raise MissingKeys(f"no A-route keys for meter {serial} ({where}): pass --keys "
+                              f"STATE/a-route-keys.json (sumame emulate writes it) or --derive-emulation-keys")
         return secrets[serial]
     return lookup
 
@@ -171,13 +192,17 @@ def _head_end(args, push_address: str = ""):
     db = getattr(args, "db", None) or default_db()
     db.parent.mkdir(parents=True, exist_ok=True)
     store = HesStore(db)
-    config = HesConfig(push_address=push_address, keys=_keys(args.keys), timeout_s=args.timeout)
+    config = HesConfig(push_address=push_address, keys=_keys(args.keys, getattr(args, "derive_keys", False)),
+                       timeout_s=args.timeout)
     return scheduler, HeadEnd(scheduler, store, config)
 
 
 def _until_ready(scheduler, hes, meters, limit_s: float) -> None:
     deadline = time.monotonic() + limit_s
     while not all(m.ready for m in meters):
+        failed = [m for m in meters if m.failure]
+        if failed:
+            raise CliError(f"{failed[0].id}: {failed[0].failure}")
         if time.monotonic() > deadline:
             bad = [m.id for m in meters if not m.ready]
             raise CliError(f"no DLMS answer from {', '.join(bad)} within {limit_s:.0f} s")
@@ -219,15 +244,19 @@ def _poll(args) -> int:
 def _read(args) -> int:
     from sumame.firmware.routes.aroute import obis_codes as oc
 
-    from .hes_session import range_access
+    from sumame.firmware.net.dlms import axdr
+
+    from .hes_session import range_access, range_chunks
     from .hes_store import ITEMS
 
     start, end = _time(args.start, "--from"), _time(args.end, "--to")
 
     async def read(hes, m):
-        async with hes.session(m) as s:
-            rows = await s.get(7, oc.PROFILE_BY_MINUTES[args.grid], 2, range_access(start, end))
-        return hes.decode_rows(m, args.grid, rows)
+        rows = []
+        async with hes.session(m) as s:       # the meter answers at most 1000 rows per request
+            for a, b in range_chunks(start, end, args.grid):
+                rows += (await s.get(7, oc.PROFILE_BY_MINUTES[args.grid], 2, range_access(a, b))).value
+        return hes.decode_rows(m, args.grid, axdr.array(rows))
     rows = _one_shot(args, read)
     shown = [name for name, item in ITEMS.items() if any(item.column in v for _, v in rows)]
     print("  ".join([f"{'interval end':<20}", *(f"{n} [{ITEMS[n].unit}]" for n in shown)]))

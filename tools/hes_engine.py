@@ -47,7 +47,7 @@ from sumame.firmware.scheduler import Priority, Queue, sleep, sleep_until
 from sumame.hal.jst import floor_boundary, next_boundary
 
 from .hes_links import MeterTarget
-from .hes_session import DlmsRefused, DlmsSession, MeterSession, range_access
+from .hes_session import ROWS_PER_READ, DlmsRefused, DlmsSession, MeterSession, range_access
 from .hes_outage import OutageTracking
 from .hes_values import PersistedCounter, spread, status_dict, status_text
 from .hes_store import HesStore
@@ -113,6 +113,7 @@ class MeterState:
     tx_counter: TxCounter | None = None
     push_client: DlmsClient | None = None
     lock: Queue | None = None                        # one association at a time
+    failure: str | None = None                       # why discovery gave up (e.g. no keys)
 
     @property
     def ready(self) -> bool:
@@ -248,6 +249,10 @@ class HeadEnd(OutageTracking):
         while True:
             try:
                 return await self._discover_once(m)
+            except LookupError as exc:                  # no keys for this meter: retrying cannot help
+                m.failure = str(exc).strip("'\"")
+                log.warning("discovery of %s: %s", m.id, m.failure)
+                return
             except (OSError, TimeoutError) as exc:
                 self.stats["discovery_retries"] += 1
                 log.info("discovery of %s: %s; retrying in %.0f s", m.id, exc, delay)
@@ -328,7 +333,8 @@ class HeadEnd(OutageTracking):
         if not missing:
             return 0
         first = missing[0]
-        rows = await s.get(7, oc.PROFILE_BY_MINUTES[minutes], 2, range_access(first, latest))
+        last = min(latest, first + (ROWS_PER_READ - 1) * minutes * 60)   # the rest at the next poll
+        rows = await s.get(7, oc.PROFILE_BY_MINUTES[minutes], 2, range_access(first, last))
         return self._store_rows(m, minutes, rows, source, deadline)
 
     # ---------------------------------------------------------------- pushes

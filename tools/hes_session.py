@@ -40,6 +40,20 @@ class DlmsRefused(Exception):
         super().__init__(f"{what}: {kind}{name}{' ' + detail if detail else ''}")
 
 
+ROWS_PER_READ = 500
+"""Profile rows the head-end asks for in one GET: the meter refuses a selection of more than
+1000 (``firmware/net/dlms/server.py`` REQUEST_ROWS) so that no request holds its loop."""
+
+
+def range_chunks(start: float, end: float, minutes: int, rows: int = ROWS_PER_READ):
+    """(from, to) windows covering [start, end] with at most ``rows`` boundaries each."""
+    step = rows * minutes * 60
+    t = start
+    while t <= end:
+        yield t, min(end, t + step - minutes * 60)
+        t += step
+
+
 def range_access(start: float, end: float) -> SelectiveAccess:
     """Range selection [start, end] on a profile's clock column (all columns)."""
     return SelectiveAccess(SELECTOR_RANGE, axdr.structure(

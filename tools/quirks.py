@@ -34,6 +34,11 @@ def attach_quirks(runtime, specs: list[tuple[str, dict]] = ()) -> QuirkEngine:
         for service in getattr(meter, "services", []) if meter is not None else []:
             if getattr(service, "name", "") == "b-route":
                 service.service.frame_filter = engine
+        world = runtime.extras.get("wisun_world")
+        if world is not None:      # the Wi-SUN profiles act on the HEMS dongle's bytes
+            from sumame.drivers.emulated.quirks.wisun_hooks import hems_quirks
+
+            runtime.extras["dongle_quirks"] = hems_quirks(world, engine).follow()
     for name, params in specs:
         engine.enable(name, params)
     return engine
@@ -67,7 +72,9 @@ def at_exit(runtime, args) -> str | None:
     engine = runtime.extras.get("quirks")
     if engine is None or not getattr(args, "quirk_report", None):
         return None
-    path, png = engine.write_report(args.quirk_report)
+    dongle = runtime.extras.get("dongle_quirks")
+    extra = {"wisun": dongle.report()} if dongle is not None else None
+    path, png = engine.write_report(args.quirk_report, extra)
     return f"quirk report {path}" + (f" (plot {png})" if png else "")
 
 

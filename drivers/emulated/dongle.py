@@ -22,7 +22,8 @@ commands (tables, TCP, manual security, SKPARAM, SKDSLEEP) live in ``dongle_more
 
 The radio side lives in ``wisun_stack.WisunStack`` on a shared ``Air``. Output goes to the
 sink set with ``attach_sink`` (a pty, or an in-process port), through the fault hooks
-(``faults``: drop / corrupt / delay output, drop input; ``unplug()`` / ``replug()``).
+(``faults``: drop / corrupt / delay output, drop input; ``unplug()`` / ``replug()``). Field-quirk
+profiles (issue 17) act through ``quirks`` (a ``quirks.wisun_hooks.DongleQuirks``, None = clean).
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ from .air import Air
 from .dongle_flash import DongleFlash
 from .dongle_models import _SAVED, _ZERO_ARG, PERSONALITIES, REGISTERS, Personality  # noqa: F401
 from .dongle_more import CommandError, MoreCommands, hexarg as _hexarg, ipv6arg as _ipv6
+from .dongle_quirk_api import QuirkSupport
 from .dongle_timing import DongleTiming, for_air
 from .timeline import Timeline
 from .wisun_stack import WisunStack
@@ -63,7 +65,7 @@ class DongleFaults:
         self.rng = random.Random(self.seed)
 
 
-class EmulatedDongle(MoreCommands):
+class EmulatedDongle(MoreCommands, QuirkSupport):
     def __init__(self, air: Air, timeline: Timeline, *, personality: str = "bp35c2",
                  mac: str | None = None, seed: int | None = None, name: str = "dongle",
                  flash_path: str | os.PathLike | None = None, timing: DongleTiming | None = None):
@@ -83,6 +85,8 @@ class EmulatedDongle(MoreCommands):
         self.mac = bytes.fromhex(self.mac_hex)
         self.ll_text = link_local_text(self.mac_hex)
         self.faults = DongleFaults()
+        self.quirks = None
+        """A ``quirks.wisun_hooks.DongleQuirks`` (field-quirk profiles, issue 17) or None."""
         self.stats: Counter[str] = Counter()
         self._sink: Callable[[bytes], None] | None = None
         self.unplugged = False
@@ -161,6 +165,10 @@ class EmulatedDongle(MoreCommands):
     def _out(self, data: bytes) -> None:
         if self.unplugged or self._sink is None:
             return
+        if self.quirks is not None:
+            data = self.quirks.output(data)
+            if data is None:
+                return
         f = self.faults
         if f.drop_output and f.rng.random() < f.drop_output:
             self.stats["fault-dropped-output"] += 1
@@ -198,10 +206,19 @@ class EmulatedDongle(MoreCommands):
 
     # StackHost ----------------------------------------------------------
     def stack_event(self, num: int, addr: bytes | None, param: int | None = None) -> None:
+        if self.quirks is not None and self.quirks.event(num, addr, param):
+            return
+        self.print_event(num, addr, param)
+
+    def print_event(self, num: int, addr: bytes | None, param: int | None = None) -> None:
         text = lowpan.format_ipv6(addr) if addr is not None else None
         self._out(fmt_event(num, text, self.p.dialect, param))
 
     def stack_pandesc(self, channel, pan_id, addr, lqi, pairing_id) -> None:
+        if self.quirks is not None:
+            lqi = self.quirks.pandesc(lqi)
+            if lqi is None:
+                return
         self._out(fmt_pandesc(channel, pan_id, addr.hex().upper(), lqi, self.p.dialect, pairing_id))
 
     def stack_edscan(self, levels) -> None:
@@ -209,11 +226,17 @@ class EmulatedDongle(MoreCommands):
         self._out(b"EEDSCAN\r\n" + pairs + b"\r\n" + (b"\r\n" if self.p.edscan_blank_line else b""))
 
     def stack_rx(self, dgram, src_mac: bytes, secured: bool, lqi: int) -> None:
+        if self.quirks is not None:
+            lqi = self.quirks.rx(dgram, lqi)
+            if lqi is None:
+                self.stats["quirk-dropped-rx"] += 1
+                return
         rx = RxUdp(lowpan.format_ipv6(dgram.src), lowpan.format_ipv6(dgram.dst), dgram.src_port,
                    dgram.dst_port, src_mac.hex().upper(), secured, dgram.payload, lqi, 0)
         line = fmt_erxudp(rx, self.layout)
-        if self.timing.rx_processing_s:
-            self.timeline.call_later(self.timing.rx_processing_s, self._out, line)
+        delay = self.timing.rx_processing_s + (self.quirks.rx_delay(dgram) if self.quirks is not None else 0.0)
+        if delay:
+            self.timeline.call_later(delay, self._out, line)
         else:
             self._out(line)
 
@@ -266,6 +289,9 @@ class EmulatedDongle(MoreCommands):
         self._drain()
 
     def _run(self, item) -> None:
+        if self.quirks is not None and self.quirks.command(item):
+            self.stats["quirk-consumed-input"] += 1
+            return
         if isinstance(item, CommandLine):
             self._command(item)
         elif isinstance(item, SendToHeader):
@@ -348,7 +374,7 @@ class EmulatedDongle(MoreCommands):
             if reg == 0x07:
                 value = self.stack.tx_counter
             elif reg == 0xFB:
-                value = int(self.stack.tx_limited)
+                value = int(self.stack.tx_limited or (self.quirks is not None and self.quirks.tx_limited()))
             elif reg == 0xFD:
                 value = int(self.stack.air.tx_time_in_window(self.stack) * 1000)
             text = value if width == 0 else f"{value:0{width}X}" if width > 1 else f"{value:X}"
@@ -555,6 +581,8 @@ class EmulatedDongle(MoreCommands):
             self._ok()
             return
         self._busy = True
+        if self.quirks is not None and self.quirks.sendto(dst, item.data):
+            return                       # the quirk ends it with end_sendto
 
         def done(result: int) -> None:
             self.stack_event(0x21, dst, result)

@@ -12,7 +12,12 @@ can start with whatever survived.
 
 Fault injection
 * ``cut_power_at(n, torn=...)``: operation number ``n`` (1-based, counting programs and erases)
-  is torn — a prefix of the program / part of the erase happens — and PowerCut is raised.
+  is torn and PowerCut is raised. ``torn`` is either a fraction (a prefix of the program / of
+  the erase happens) or ``nor_tear(seed)``: the NOR bit-level model — a cut program clears a
+  random (seeded) subset of the bits it was to clear (so a one-byte commit flag can be left
+  with only some bits cleared), a cut erase sets a random subset of the page's 0 bits back to 1
+  (a partially erased page). Either way a torn program never clears a bit the data keeps at 1,
+  so programming the same data again completes it, as on the real part.
 * ``flip_bit(offset, bit)``: bit rot or tampering at rest.
 * ``op_log``: when ``record_ops`` is True every operation is logged, so a test can rebuild the
   exact image at any operation index (power cut at every operation).
@@ -22,6 +27,7 @@ from __future__ import annotations
 import logging
 import mmap
 import os
+import random
 from pathlib import Path
 
 from sumame.hal.errors import NvmAddressError, NvmProgramError, NvmWornOut, PowerCut
@@ -150,27 +156,38 @@ class EmulatedFlash:
             raise PowerCut(f"power cut during flash operation #{self.ops} ({op[0]})")
         self.apply(op)
 
-    def apply(self, op: tuple, torn: float | None = None) -> None:
-        """Carry out one logged operation; ``torn`` = fraction actually done before a cut."""
+    def apply(self, op: tuple, torn: "float | tuple | None" = None) -> None:
+        """Carry out one logged operation; ``torn`` = what happened before a cut: a fraction
+        (prefix) or ``nor_tear(seed)`` (random subset of the bit changes, see module doc)."""
         if self.record_ops:
             self.op_log.append(op if torn is None else op + (torn,))
+        rng = random.Random(torn[1]) if isinstance(torn, tuple) else None
         if op[0] == "program":
             _, offset, data = op
-            if torn is not None:
+            if torn is not None and rng is None:
                 data = data[:int(len(data) * torn)]
             n = len(data)
             old = int.from_bytes(self._map[offset:offset + n], "big")
-            self._map[offset:offset + n] = (old & int.from_bytes(data, "big")).to_bytes(n, "big")
+            new = old & int.from_bytes(data, "big")
+            if rng is not None:  # clear only a random subset of the bits that were to clear
+                new = old & ~((old & ~new) & _tear_mask(rng, 8 * n))
+            self._map[offset:offset + n] = new.to_bytes(n, "big")
         else:
             page = op[1]
             start = page * self.page_size
-            length = self.page_size if torn is None else int(self.page_size * torn)
-            self._map[start:start + length] = b"\xff" * length
+            if rng is not None:  # partially erased: a random subset of the 0 bits is back at 1
+                n = self.page_size
+                old = int.from_bytes(self._map[start:start + n], "big")
+                self._map[start:start + n] = (old | _tear_mask(rng, 8 * n)).to_bytes(n, "big")
+            else:
+                length = self.page_size if torn is None else int(self.page_size * torn)
+                self._map[start:start + length] = b"\xff" * length
             self._wear[page] += 1
             self._save_wear(page)
 
-    def cut_power_at(self, op_number: int, torn: float = 0.5) -> None:
-        """Tear operation ``op_number`` (counted from the start of this object) and raise PowerCut."""
+    def cut_power_at(self, op_number: int, torn: "float | tuple" = 0.5) -> None:
+        """Tear operation ``op_number`` (counted from the start of this object) and raise PowerCut;
+        ``torn``: a fraction (prefix done) or ``nor_tear(seed)`` (bit-level NOR model)."""
         self._cut_at, self._torn = op_number, torn
 
     def flip_bit(self, offset: int, bit: int) -> None:
@@ -188,3 +205,27 @@ class EmulatedFlash:
     def wear_summary(self) -> tuple[int, int, float]:
         """(min, max, mean) erase cycles over all pages."""
         return min(self._wear), max(self._wear), sum(self._wear) / len(self._wear)
+
+
+def nor_tear(seed: int) -> tuple:
+    """The ``torn`` value of a bit-level NOR tear drawn from ``seed`` (reproducible)."""
+    return ("nor", seed)
+
+
+def _tear_mask(rng: random.Random, bits: int) -> int:
+    """Which of ``bits`` bit changes a cut operation got done: one of several shapes — a random
+    subset of a random density (1/16 .. 15/16), or a prefix done followed by a random subset
+    (the part was programming/erasing from the first byte on when the supply went)."""
+    if bits == 0:
+        return 0
+    k = rng.randint(1, 4)
+    mask = rng.getrandbits(bits)
+    for _ in range(k - 1):
+        mask &= rng.getrandbits(bits)
+    if rng.random() < 0.5:
+        mask = ~mask & ((1 << bits) - 1)          # densities 1/2 .. 15/16 as well as 1/16 .. 1/2
+    if rng.random() < 0.3:                        # prefix shape: leading bits all done
+        done = rng.randrange(bits + 1)
+        head = ((1 << done) - 1) << (bits - done)
+        mask = head | (mask & ((1 << (bits - done)) - 1) & rng.getrandbits(bits))
+    return mask

@@ -362,6 +362,10 @@ class WisunStack:
                 return machine.session_id or 0
         return 0
 
+    def drop_local_session(self) -> None:
+        """Forget this radio's PANA session (keys, PaC/PAA state) without telling the peer."""
+        self._drop_session()
+
     def _drop_session(self) -> None:
         self.keys.clear()
         self.paa = self.paa_next = self.pac = None

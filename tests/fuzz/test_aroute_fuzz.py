@@ -27,7 +27,7 @@ wrapper_like = st.one_of(st.binary(max_size=300),
                                    st.integers(0, 0xFFFF), st.sampled_from([1, 2]), st.binary(max_size=200)))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=1500, suppress_health_check=[HealthCheck.too_slow])
 @given(chunks=st.lists(wrapper_like, max_size=4), framing=st.sampled_from(["wrapper", "hdlc"]),
        stream=st.booleans())
 def test_meter_connection_survives_any_bytes(chunks, framing, stream):
@@ -44,7 +44,7 @@ def test_meter_connection_survives_any_bytes(chunks, framing, stream):
     fresh.close()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=1500)
 @given(data=wrapper_like)
 def test_head_end_push_decoder_rejects_garbage_with_a_typed_error(data):
     a = app()

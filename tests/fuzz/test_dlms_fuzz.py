@@ -18,7 +18,7 @@ from sumame.firmware.net.dlms.ports import HdlcPort, WrapperPort
 from sumame.firmware.net.dlms.security import TxCounter, parse_ciphered, unprotect, verify_hls_gmac
 from sumame.firmware.net.dlms.wrapper import WrapperPdu, WrapperStream
 
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=300, deadline=1500, suppress_health_check=[HealthCheck.too_slow])
 
 DECODERS = [axdr.decode, decode_apdu, HdlcFrame.decode, LinkParameters.decode, WrapperPdu.decode,
             CosemDateTime.from_bytes, parse_ciphered, InitiateRequest.decode, InitiateResponse.decode,
@@ -34,7 +34,10 @@ SEEDS = [bytes.fromhex(h) for h in (
     "0F000000010C07E90401FF00000000FDE400020309060000600100FF0A06534D3030303106000003E8",
     "DB084D4D4D0000BC614E1E3000000006C89263366E860EA1A1C3E69535C4F520CA991419EE422EEBB8",
     "7EA01F21022373E6C7818012050180060180070400000001080400000001533B7E",
-    "13020201120001120002", "C2010C07E90401FF00000000FDE40000010000600B00FF02120005")]
+    "13020201120001120002", "C2010C07E90401FF00000000FDE40000010000600B00FF02120005",
+    # nested compact-arrays around an empty structure (issue 9: exponential on the landed code)
+    "1301001001001001001002001000000000000000000000000000000000",
+    "C101C100010000600100FF0200" "130100100100100100100100100100100200" "10" + "00" * 16)]
 
 
 def mutated():

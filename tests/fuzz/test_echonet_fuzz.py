@@ -21,7 +21,7 @@ def _decode_or_typed_error(raw: bytes):
         return exc
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, deadline=1500)
 @given(st.binary(max_size=80))
 def test_random_bytes_give_a_frame_or_a_typed_error(raw):
     result = _decode_or_typed_error(raw)
@@ -29,20 +29,20 @@ def test_random_bytes_give_a_frame_or_a_typed_error(raw):
         assert el.encode(result) == raw
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=1500)
 @given(st.binary(min_size=10, max_size=60))
 def test_bytes_behind_a_valid_header_give_a_frame_or_a_typed_error(tail):
     # The interesting part of the space: EHD1/EHD2 right, the rest arbitrary.
     _decode_or_typed_error(b"\x10\x81" + tail)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=1500)
 @given(frames)
 def test_frames_round_trip(frame):
     assert el.decode(el.encode(frame)) == frame
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=1500)
 @given(frames, st.data())
 def test_mutated_frames_never_escape(frame, data):
     raw = bytearray(el.encode(frame))
@@ -58,7 +58,7 @@ def test_mutated_frames_never_escape(frame, data):
     _decode_or_typed_error(bytes(raw))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=1500)
 @given(st.sets(st.integers(0x80, 0xFF)))
 def test_property_maps_round_trip(epcs):
     edt = el.encode_property_map(epcs)
@@ -66,7 +66,7 @@ def test_property_maps_round_trip(epcs):
     assert el.decode_property_map(edt) == sorted(epcs)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=1500)
 @given(st.binary(max_size=20))
 def test_property_map_decoder_never_escapes(edt):
     try:

@@ -18,7 +18,7 @@ from sumame.firmware.net.switch_command import (
 from sumame.firmware.state import MemoryStateStore
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=1500)
 @given(st.one_of(st.binary(max_size=60), st.binary(min_size=ENVELOPE_LEN, max_size=ENVELOPE_LEN)))
 def test_decoder_raises_only_its_own_errors(data):
     try:
@@ -28,7 +28,7 @@ def test_decoder_raises_only_its_own_errors(data):
     assert cmd.body() + cmd.mac == data
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=1500)
 @given(st.binary(min_size=ENVELOPE_LEN, max_size=ENVELOPE_LEN),
        st.sampled_from(list(CommandSource)))
 def test_random_envelopes_never_move_the_relay(data, source):
@@ -42,7 +42,7 @@ def test_random_envelopes_never_move_the_relay(data, source):
     assert relay.operations == 0
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100, deadline=1500)
 @given(st.integers(0, 255), st.integers(0, 2**64 - 1), st.integers(0, 2**32 - 1),
        st.integers(0, 2**32 - 1), st.text("ABCXYZ0123456789", min_size=1, max_size=12),
        st.sampled_from(list(SwitchOp)), st.integers(1, 0xFFFF))

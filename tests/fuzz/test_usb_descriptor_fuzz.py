@@ -16,7 +16,7 @@ from sumame.firmware.net.usb_descriptor import (
 u8 = st.integers(0, 255)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=1500)
 @given(st.binary(max_size=80))
 def test_random_bytes_only_raise_descriptor_errors(data):
     for parse in (parse_device, parse_configuration):
@@ -33,7 +33,7 @@ interfaces = st.lists(st.builds(InterfaceDescriptor, u8, u8, u8, u8, u8, u8,
                                 endpoints.map(tuple)), max_size=3)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=1500)
 @given(st.builds(ConfigurationDescriptor, u8, u8, u8, u8, interfaces.map(tuple)))
 def test_built_configurations_round_trip(config):
     raw = build_configuration(config)
@@ -44,7 +44,7 @@ def test_built_configurations_round_trip(config):
                                                              for i in config.interfaces]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=1500)
 @given(st.builds(ConfigurationDescriptor, u8, u8, u8, u8, interfaces.map(tuple)),
        st.data())
 def test_mutated_configurations_only_raise_descriptor_errors(config, data):

@@ -13,7 +13,7 @@ from sumame.firmware.clock import VirtualClock
 from sumame.firmware.net import eap_psk, ieee802154, lowpan, pana_codec
 from sumame.firmware.net.pana import PanaPaa, PanaPac
 
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=300, deadline=1500, suppress_health_check=[HealthCheck.too_slow])
 MAC_A = bytes.fromhex("001D129012345678")
 MAC_B = bytes.fromhex("001D1291ABCDEF01")
 

@@ -131,13 +131,14 @@ def test_bad_input_is_answered_or_dropped_counted_and_logged(bench):
     assert bench.raw("hems", bytes.fromhex("1081 00ac 05ff01 028801 65 01 e000")) == []   # reserved ESV
     assert bench.raw("hems", bytes.fromhex("1082 00ad 0102030405")) == []                  # format 2
     assert bench.raw("hems", b"garbage") == []
-    [unknown] = bench.raw("hems", el.encode(Frame(0xAE, CONTROLLER, Eoj.of(0x013001), Esv.GET, (Property(0x80),))))
-    assert unknown.esv is Esv.GET_SNA and unknown.seoj == Eoj.of(0x013001)
+    # an object the node does not hold: dropped (no SNA "from" 0x013001), counted and logged
+    assert bench.raw("hems", el.encode(Frame(0xAE, CONTROLLER, Eoj.of(0x013001), Esv.GET, (Property(0x80),)))) == []
+    assert bench.raw("hems", bytes.fromhex("1081 00b0 05ff01 013001 62 02 8000")) == []  # truncated too
     oversized = el.encode(Frame(0xAF, CONTROLLER, METER, Esv.GET, tuple(Property(0xE7) for _ in range(30))))
     [reply] = bench.raw("hems", oversized)
     assert reply.esv is Esv.GET_SNA and len(reply.props) == 30
     assert [p.pdc for p in reply.props] == [4] * 24 + [0] * 6
-    assert bench.svc.counters["malformed"] == 5 and bench.svc.counters["unknown_deoj"] == 1
+    assert bench.svc.counters["malformed"] == 6 and bench.svc.counters["unknown_deoj"] == 1
     assert bench.events.of_kind("b-route-bad-frame") and bench.events.of_kind("b-route-unknown-eoj")
     assert bench.ask("hems", Esv.GET, METER, [Property(0xE7)]).esv is Esv.GET_RES   # still serving
 

@@ -7,7 +7,7 @@ import pytest
 
 from sumame.drivers.emulated.page_cache import VolatileCacheIo
 from sumame.drivers.file_nvm import FileNvm
-from sumame.firmware.journal import Journal
+from sumame.firmware.journal import PAGE_RESERVE, Journal
 from sumame.hal.errors import NvmError, NvmProgramError, PowerCut
 
 PAGE, PAGES, KEY = 256, 6, bytes(range(32))
@@ -52,7 +52,7 @@ def _check(io, committed, seed_note):
     assert not bad, f"{seed_note}: false alarm {bad}"
     got = [int.from_bytes(r.payload[:4], "big") for r in recovery.records]
     assert got == sorted(got) and all(_payload(i) == r.payload for i, r in zip(got, recovery.records))
-    kept = PAGE // (38 + 8) * (PAGES - 2)             # records the FIFO journal is sure to keep
+    kept = (PAGE - PAGE_RESERVE) // (38 + 8) * (PAGES - 2)   # records the FIFO journal is sure to keep
     lost = [i for i in committed[-kept:] if i not in got]
     assert not lost, f"{seed_note}: committed records lost {lost}"
     journal.append(1, b"after the cut")               # and it keeps storing

@@ -2,11 +2,13 @@
 and exports of it; ``sumame emulate`` printing its DLMS endpoint and the head-end polling and
 commanding that meter over TCP; clear errors for bad input."""
 import csv
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -68,21 +70,38 @@ def test_emulate_prints_its_dlms_endpoint_and_the_head_end_polls_and_commands_it
                             "--echonet-port", str(free_udp_port()), "--status-interval", "60"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
-        endpoint = None
+        endpoint, printed = None, {}
         deadline = time.monotonic() + 30
-        while endpoint is None and time.monotonic() < deadline:
+        while (endpoint is None or "a-route-keys" not in printed) and time.monotonic() < deadline:
             line = emu.stdout.readline()
             if line.startswith("endpoint dlms-tcp "):
                 endpoint = line.split()[2]
+            elif line.startswith("a-route-"):
+                printed[line.split()[0]] = line.split(None, 1)[1].strip()
         assert endpoint is not None and endpoint.startswith("127.0.0.1:") and not endpoint.endswith(":4059")
-        poll = sumame("hes", "poll", "--meter", f"tcp://{endpoint}", env=env)
+        # the A-route credentials are printed like the route-B ones, and written to the key file
+        keys = json.loads(Path(printed["a-route-keys"]).read_text())
+        assert printed["a-route-keys"] == str(tmp_path / "meter" / "a-route-keys.json")
+        [(serial, entry)] = keys.items()
+        assert printed["a-route-lls-password"] == entry["lls_password"]
+        assert printed["a-route-system-title"].lower() == entry["system_title"]
+        assert printed["a-route-block-key"].lower() == entry["ek"] and len(entry["ek"]) == 32
+        assert printed["a-route-auth-key"].lower() == entry["ak"] and len(entry["ak"]) == 32
+        # the head-end does not derive keys behind the user's back: without them it says so
+        nokeys = sumame("hes", "poll", "--meter", f"tcp://{endpoint}", env=env)
+        assert nokeys.returncode != 0 and f"no A-route keys for meter {serial}" in nokeys.stderr
+        assert len(nokeys.stderr.strip().splitlines()) <= 2
+        keyed = ("--keys", printed["a-route-keys"])
+        poll = sumame("hes", "poll", "--meter", f"tcp://{endpoint}", *keyed, env=env)
         assert poll.returncode == 0, poll.stderr
         assert "supplied since" in poll.stdout and "JST" in poll.stdout and "kWh" in poll.stdout
-        opened = sumame("hes", "open", "--meter", f"udp://{endpoint}", env=env)
+        derived = sumame("hes", "poll", "--meter", f"tcp://{endpoint}", "--derive-emulation-keys", env=env)
+        assert derived.returncode == 0 and "emulation only" in derived.stderr
+        opened = sumame("hes", "open", "--meter", f"udp://{endpoint}", *keyed, env=env)
         assert opened.returncode == 0 and "switch open (disconnected)" in opened.stdout, opened.stderr
-        closed = sumame("hes", "close", "--meter", endpoint, env=env)
+        closed = sumame("hes", "close", "--meter", endpoint, *keyed, env=env)
         assert closed.returncode == 0 and "switch closed (connected)" in closed.stdout, closed.stderr
-        refused = sumame("hes", "limit", "--meter", endpoint, "--amps", "35", env=env)
+        refused = sumame("hes", "limit", "--meter", endpoint, "--amps", "35", *keyed, env=env)
         assert refused.returncode == 1 and "refused by the meter" in refused.stderr
     finally:
         emu.terminate()

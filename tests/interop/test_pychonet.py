@@ -87,7 +87,8 @@ def test_pychonet_decoder_agrees_with_ours_on_real_replies(node):
     import socket
     host, port = node.endpoints[0]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", port))       # the node answers to our ECHONET Lite port
         s.settimeout(3)
         req = el.Frame(0x4242, el.CONTROLLER, el.Eoj.of(0x028801), el.Esv.GET,
                        tuple(el.Property(e) for e in (0xE7, 0xE8, 0x9F, 0xE2)))

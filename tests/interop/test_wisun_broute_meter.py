@@ -69,7 +69,8 @@ def test_device_limit_is_shared_between_ip_and_wisun(tmp_path):
     try:
         for k in range(3):  # three home devices on the IP B-route
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            s.bind((f"127.0.0.{31 + k}", 0))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((f"127.0.0.{31 + k}", 3610))   # answers come to the client's port 3610
             s.settimeout(5)
             s.sendto(encode(Frame(k + 1, CONTROLLER, METER, Esv.GET, (Property(0xE7),))), ("127.0.0.1", 3610))
             assert decode(s.recv(1500)).esv == Esv.GET_RES

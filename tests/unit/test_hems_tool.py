@@ -43,13 +43,32 @@ def test_history_prints_48_half_hours(node, capsys):
     assert all(l.endswith("kWh") or l.endswith("no data") for l in lines)
 
 
-def test_ipv6_loopback(node, capsys):
-    if len(node.endpoints) < 2:
-        pytest.skip("no IPv6 loopback on this host")
-    host, port = node.endpoints[1]
-    assert host == "::1"
-    assert main(["hems", "--ip", "::1", "--port", str(port), "get", "E7"]) == 0
-    assert " W" in capsys.readouterr().out
+def test_ipv6_in_a_network_namespace():
+    """The meter on ::1, sumame hems listening on its own address at 3610 (answers go to the
+    requester's 3610, Part 2 §1.2), in a namespace the test creates."""
+    from netns import last_json, run_in_netns, unshare_argv
+
+    if unshare_argv() is None:
+        pytest.skip("cannot create a network namespace (unshare -n) on this host")
+    code = """
+import contextlib, io, json
+from sumame.tools.cli import main
+from sumame.tools.sample_node import SampleNode
+with SampleNode("::1", port=3610) as node:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = main(["hems", "--ip", "::1", "--bind", "fd00:3610::2", "get", "E7"])
+    print(json.dumps({"rc": rc, "out": out.getvalue(), "w": node.readings.present().power_w,
+                      "odd": node.service.counters["odd-source-port"]}))
+"""
+    data = last_json(run_in_netns(code, addrs=("fd00:3610::2/128",), timeout=60))
+    assert data["rc"] == 0, data["out"]
+    assert " W" in data["out"] and data["odd"] == 0
+
+
+def test_bind_on_the_meters_own_address_is_refused(capsys):
+    assert main(["hems", "--ip", "127.0.0.1", "--bind", "127.0.0.1", "get", "E7"]) == 1
+    assert "meter's own address" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -76,3 +95,26 @@ def test_no_answer_is_reported(capsys):
     port = random.randint(20000, 60000)
     assert main(["hems", "--ip", "127.0.0.1", "--port", str(port), "--timeout", "0.3", "get", "E7"]) == 1
     assert "no answer" in capsys.readouterr().out
+
+
+def test_hv_meter_properties_are_decoded_not_raw_hex(capsys):
+    """0x028A: demand in kW (x C5 x D3 x D4), energy in kWh (x E6 x D3 x D4), reactive in kvarh,
+    histories summarised, selectors and codes in words."""
+    host = f"127.0.0.{random.randint(20, 250)}"
+    port = random.randint(20000, 60000)
+    with SampleNode(host, port=port, kind="hv") as node:
+        epcs = ["C1", "C3", "C4", "C5", "CA", "D3", "D4", "E0", "E1", "E2", "E6", "8C", "E7"]
+        assert main(["hems", "--ip", host, "--port", str(port), "get", *epcs]) == 0
+        out = capsys.readouterr().out
+        meter = node.service.node.objects[1]
+        e2 = int.from_bytes(meter.get(0xE2)[7:], "big")
+        c3 = int.from_bytes(meter.get(0xC3)[7:], "big")
+    lines = {line.split()[0]: line for line in out.splitlines()[1:]}
+    kwh = 0.001 * 240
+    assert f"{e2 * kwh:.2f} kWh" in lines["E2"] and "cumulative active energy" in lines["E2"]
+    assert (f"{c3 * kwh:.2f} kW" in lines["C3"]) if c3 != 0xFFFFFFFE else "no data" in lines["C3"]
+    assert "8 digits" in lines["C4"] and "0.001 kW per count" in lines["C5"]
+    assert "kvarh" in lines["CA"] and lines["D3"].rstrip().endswith("240") and "x1" in lines["D4"]
+    assert "day 1 of each month" in lines["E0"] and "(not set)" in lines["E1"]
+    assert "(day not selected" in lines["E7"] and "SUMAME-HV" in lines["8C"]
+    assert not any(line.rstrip().split()[-1] == meter.get(int(k, 16)).hex() for k, line in lines.items())

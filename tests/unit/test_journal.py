@@ -63,6 +63,7 @@ def test_every_bit_flip_in_committed_records_is_detected():
     _, base = journal(f)
     good = {r.seq: r.payload for r in base.records}
     image = f.image()
+    newest = base.records[-1]
     for r in base.records:
         start = r.page * 256 + r.offset
         for offset in range(start, start + OVERHEAD + len(r.payload)):
@@ -71,6 +72,12 @@ def test_every_bit_flip_in_committed_records_is_detected():
                 f.flip_bit(offset, bit)
                 _, rec = journal(f)
                 served = {x.seq: x.payload for x in rec.records}
+                if r is newest and offset == start:
+                    # the newest record's commit flag reads as a cut commit (NOR clears its bits
+                    # one by one): the record itself verifies, so it is kept, and it is reported
+                    assert served.get(r.seq) == r.payload and served.keys() == good.keys()
+                    assert [fd.kind for fd in rec.findings] == ["torn"], rec.findings
+                    continue
                 assert r.seq not in served, (offset, bit)  # the damaged record is never served
                 assert all(good[s] == p for s, p in served.items())
                 assert any(fd.kind in ("corruption", "tamper") for fd in rec.findings), (offset, bit)

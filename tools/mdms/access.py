@@ -222,6 +222,17 @@ class Access:
             return None
         return {c.supply_point for c in self.consents(party.name) if c.revoked_at is None and scope in c.scope}
 
+    def windows(self, party: Party, scope: str) -> dict[str, list[tuple[float, float | None]]] | None:
+        """Per supply point, the data periods (epoch s, open end None) the party's live consents in
+        ``scope`` cover (None: everything, the utility). Records dated outside them stay hidden."""
+        if party.utility:
+            return None
+        out: dict[str, list[tuple[float, float | None]]] = {}
+        for c in self.consents(party.name):
+            if c.revoked_at is None and scope in c.scope:
+                out.setdefault(c.supply_point, []).append((c.valid_from, c.valid_to))
+        return out
+
     def check(self, party: Party, supply_point: str, scope: str, start: float | None = None,
               end: float | None = None) -> None:
         """Raise 403 unless ``party`` may read ``scope`` of ``supply_point`` over [start, end]."""

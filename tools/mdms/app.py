@@ -26,17 +26,19 @@ from sumame.hal.jst import parse_jst
 from ..hes_store import ITEMS
 from . import portal
 from .access import SCOPES, Access, AccessError, Party
-from .data import Reader, iso_jst
+from .data import T_MAX, T_MIN, Reader, iso_jst
 from .exports import MEDIA, Exports
 from .ids import NumberError, parse
 
 log = logging.getLogger("sumame.mdms")
 MAX_SYNC_INTERVALS = 1488          # 31 days of 30-min values; more is a bulk export job
 MAX_EXPORT_DAYS = 400
+MAX_BODY = 1 << 20                 # bytes of a request body (10000 supply points fit in 300 kB)
 SP = {"pattern": "^(0[1-9]|10)[0-9]{20}$"}      # documented; checked in code for a clearer reason
 OPEN_PATHS = ("/openapi.json", "/docs", "/portal", "/static", "/favicon.ico")
 STATUS_NAMES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-                409: "conflict", 413: "too_large", 422: "bad_request", 429: "rate_limited", 500: "internal"}
+                409: "conflict", 411: "length_required", 413: "too_large", 422: "bad_request", 429: "rate_limited",
+                500: "internal"}
 
 api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="the party's API key")
 bearer = HTTPBearer(auto_error=False, description="the party's API key as a bearer token")
@@ -62,9 +64,12 @@ def jst(text: str | None, what: str, required: bool = True) -> float | None:
     try:
         if len(text) > 40:
             raise ValueError
-        return float(parse_jst(text))
+        t = float(parse_jst(text))
     except (ValueError, OverflowError, OSError):
         raise BadInput(f"'{what}': {text[:40]!r} is not a date; use JST like 2026-04-02 or 2026-04-02T06:00") from None
+    if not T_MIN <= t <= T_MAX:     # beyond these no date can be written back (year 1, 9999 + offsets)
+        raise BadInput(f"'{what}': {text[:40]!r} is outside 1970-01-01 .. 9999-12-31 JST")
+    return t
 
 
 def supply_point(text: str) -> str:
@@ -72,6 +77,13 @@ def supply_point(text: str) -> str:
         return parse(text).text
     except NumberError as exc:
         raise BadInput(str(exc)) from None
+
+
+def data_from(start: float, grid_min: int) -> float:
+    """Where the data of the first interval ending at or after ``start`` begins (epoch s): an
+    interval ending at t holds (t - grid, t], so a consent must reach back that far."""
+    g = grid_min * 60
+    return -(-start // g) * g - g
 
 
 def period(start: float | None, end: float | None) -> None:
@@ -87,7 +99,7 @@ class ErrorBody(BaseModel):
 ERRORS = {code: {"model": ErrorBody, "description": text} for code, text in (
     (400, "bad input (dates, items, numbers, grid)"), (401, "no or unknown API key"),
     (403, "no live consent for this supply point, scope or period"), (404, "no such meter or job"),
-    (413, "range too large for this call"), (429, "rate limit exceeded (see Retry-After)"))}
+    (411, "a body without Content-Length"), (413, "range or body too large for this call"), (429, "rate limit exceeded (see Retry-After)"))}
 
 
 class ExportRequest(BaseModel):
@@ -124,6 +136,11 @@ def create_app(db: str | Path, *, export_dir: str | Path | None = None, rate: fl
         request.state.reason = ""
         client = request.client.host if request.client else "-"
         try:
+            length = request.headers.get("content-length")
+            if length is None and "transfer-encoding" in request.headers:
+                raise AccessError(411, "send the body with a Content-Length (no chunked bodies)")
+            if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+                raise AccessError(413, f"request body over {MAX_BODY} bytes")
             if path == "/" or path.startswith(OPEN_PATHS):
                 access.throttle(f"client:{client}")
             else:
@@ -151,7 +168,8 @@ def create_app(db: str | Path, *, export_dir: str | Path | None = None, rate: fl
 
     @app.exception_handler(AccessError)
     async def _access(request: Request, exc: AccessError):
-        return error(exc.status, exc.reason, request)
+        headers = {"Retry-After": f"{max(1, round(exc.retry_after))}"} if exc.retry_after else None
+        return error(exc.status, exc.reason, request, headers)
 
     @app.exception_handler(BadInput)
     async def _bad(request: Request, exc: BadInput):
@@ -230,7 +248,7 @@ def create_app(db: str | Path, *, export_dir: str | Path | None = None, rate: fl
         if n > MAX_SYNC_INTERVALS:
             raise BadInput(f"{n} intervals asked for; a synchronous call gives at most {MAX_SYNC_INTERVALS} "
                            f"(use POST /v1/exports for more)", 413)
-        mid = meter_for(sp, party, "intervals", start, end)
+        mid = meter_for(sp, party, "intervals", data_from(start, grid), end)
         rows = reader.intervals(mid, names, grid, start, end)
         # plain JSON (no jsonable_encoder pass): the rows are str/float/None already
         return JSONResponse({"supply_point": sp, "grid_min": grid, "from": iso_jst(start), "to": iso_jst(end),
@@ -243,18 +261,19 @@ def create_app(db: str | Path, *, export_dir: str | Path | None = None, rate: fl
         party = who(request)
         sp = supply_point(supply_point_)
         mid = meter_for(sp, party, "events")
-        return {"supply_point": sp, "events": reader.events(mid), "commands": reader.commands(mid)}
+        periods = None if party.utility else (access.windows(party, "events") or {}).get(sp, [])
+        return {"supply_point": sp, "events": reader.events(mid, periods), "commands": reader.commands(mid, periods)}
 
     @app.get("/v1/outages", summary="Outages the head-end detected (all visible supply points, or one)")
     def outages(request: Request, supply_point_: str | None = Query(None, alias="supply_point", max_length=64, json_schema_extra=SP),
                 _k=Security(api_key), _b=Security(bearer)):
         party = who(request)
-        visible = access.visible(party, "outages")
+        windows = access.windows(party, "outages")      # consent periods per supply point (None: all)
         if supply_point_ is not None:
             sp = supply_point(supply_point_)
             meter_for(sp, party, "outages")
-            visible = {sp}
-        return {"outages": reader.outages(reader.supply_point_of(), visible)}
+            windows = {sp: None if windows is None else windows.get(sp, [])}
+        return {"outages": reader.outages(reader.supply_point_of(), windows)}
 
     # ---------------------------------------------------------------- consent (utility)
     def utility(party: Party) -> None:
@@ -311,7 +330,7 @@ def create_app(db: str | Path, *, export_dir: str | Path | None = None, rate: fl
         meters = None
         if sps is not None:
             for sp in sps:
-                access.check(party, sp, "intervals", start, end)
+                access.check(party, sp, "intervals", data_from(start, body.grid), end)
             by_sp = {v: k for k, v in ids.items()}
             meters = [by_sp[sp] for sp in sps if sp in by_sp]
         job = exports.submit(party.name, grid=body.grid, start=start, end=end, fmt=body.format, meters=meters,
@@ -336,6 +355,8 @@ def create_app(db: str | Path, *, export_dir: str | Path | None = None, rate: fl
             return JSONResponse(public, 202)
         if job["status"] == "failed":
             raise BadInput(f"export failed: {job['error']}", 409)
+        for sp in job["supply_points"] or ():     # consent may have been revoked since the job was queued
+            access.check(party, sp, "intervals", data_from(job["_from"], job["grid_min"]), job["_to"])
         return FileResponse(job["_path"], media_type=MEDIA[job["format"]],
                             filename=f"sumame-export-{job_id}.{job['format']}")
 

@@ -15,6 +15,7 @@ from sumame.hal.jst import format_jst, parse_jst
 
 from ..cli import CliError
 from .access import ROLES, SCOPES, Access
+from .data import T_MAX, T_MIN
 from .ids import NumberError
 
 NEEDS = "the MDMS API needs FastAPI and uvicorn: pip install 'sumame[api]'"
@@ -27,6 +28,8 @@ def add_parsers(hs) -> None:
     q.add_argument("--rate", type=float, default=50.0, help="requests/s per party (default %(default)s)")
     q.add_argument("--burst", type=int, default=100, help="burst per party (default %(default)s)")
     q.add_argument("--export-dir", type=Path, help="where export files go (default DB.exports/)")
+    q.add_argument("--header-timeout", type=float, default=10.0,
+                   help="s a client has to send a complete request head (slow clients are closed; default %(default)s)")
     q.set_defaults(func=serve)
     p = hs.add_parser("party", help="API parties (utility, third parties) and their keys")
     ps = p.add_subparsers(dest="party_command", metavar="ACTION", required=True)
@@ -69,9 +72,12 @@ def _jst(text: str | None, what: str) -> float | None:
     if text is None:
         return None
     try:
-        return float(parse_jst(text))
-    except ValueError:
+        t = float(parse_jst(text))
+    except (ValueError, OverflowError):
         raise CliError(f"{what} {text!r}: expected a JST date like 2026-04-02 or 2026-04-02T06:00") from None
+    if not T_MIN <= t <= T_MAX:
+        raise CliError(f"{what} {text!r}: outside 1970-01-01 .. 9999-12-31 JST")
+    return t
 
 
 def party_add(args) -> int:
@@ -123,11 +129,14 @@ def serve(args) -> int:
         import uvicorn
 
         from .app import create_app
+        from .deadline import protocol
     except ImportError:
         raise CliError(NEEDS) from None
     host, sep, port = args.listen.rpartition(":")
     if not sep or not port.isdigit() or not host:
         raise CliError(f"--listen {args.listen!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+    if not 0 < args.header_timeout <= 3600:
+        raise CliError(f"--header-timeout {args.header_timeout:g}: give 0 < s <= 3600")
     if not args.db.is_file():
         raise CliError(f"{args.db}: no such database")
     try:
@@ -138,7 +147,9 @@ def serve(args) -> int:
     if not any(p.utility for p in access.parties()):
         key = access.add_party("utility", "utility")
         print(f"api-key utility {key}   (first start: the utility party; shown once)", flush=True)
-    config = uvicorn.Config(app, host=host.strip("[]"), port=int(port), log_level="warning", access_log=False)
+    config = uvicorn.Config(app, host=host.strip("[]"), port=int(port), log_level="warning", access_log=False,
+                            proxy_headers=False,      # X-Forwarded-For would let a client pick its rate-limit key
+                            http=protocol(args.header_timeout))
     server = uvicorn.Server(config)
     import socket
     family = socket.AF_INET6 if ":" in host else socket.AF_INET

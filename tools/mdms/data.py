@@ -18,6 +18,17 @@ from ..hes_store import ITEMS, HesStore
 DEADLINE_S = {"lv": 3600.0, "hv": 1800.0}    # push deadline of a 30-min value (LV 60 min, HV 30 min)
 
 
+T_MIN = -32400.0            # 1970-01-01T00:00 JST: the earliest time the API takes (epoch s)
+T_MAX = 253402268399.0      # 9999-12-31T23:59:59 JST: the latest one can be written as a date
+
+
+def within(t: float | None, periods: list[tuple[float, float | None]] | None) -> bool:
+    """True if ``t`` (epoch s) lies in one of ``periods`` ([from, to], open end None); None: no limit."""
+    if periods is None:
+        return True
+    return t is not None and any(a <= t and (b is None or t <= b) for a, b in periods)
+
+
 def iso_jst(t: float | None) -> str | None:
     return None if t is None else jst_datetime(t).isoformat()
 
@@ -94,21 +105,25 @@ class Reader:
         return out
 
     # ---------------------------------------------------------------- events, commands, outages
-    def events(self, meter: str) -> list[dict]:
+    def events(self, meter: str, periods=None) -> list[dict]:
+        """Meter events; with ``periods`` only those dated inside them (a consent's data period)."""
         return [{"at": iso_jst(e["at"]), "log": e["log"], "code": e["code"], "kind": e["kind"]}
-                for e in self.store.meter_events(meter)]
+                for e in self.store.meter_events(meter) if within(e["at"], periods)]
 
-    def commands(self, meter: str) -> list[dict]:
+    def commands(self, meter: str, periods=None) -> list[dict]:
         rows = self.store.db.execute("SELECT at, op, argument, ok, detail FROM commands WHERE meter=? ORDER BY id",
                                      (meter,))
         return [{"at": iso_jst(at), "op": op, "argument": arg, "ok": bool(ok), "detail": detail}
-                for at, op, arg, ok, detail in rows]
+                for at, op, arg, ok, detail in rows if within(at, periods)]
 
-    def outages(self, meters: dict[str, str], visible: set[str] | None = None) -> list[dict]:
+    def outages(self, meters: dict[str, str], windows: dict | None = None) -> list[dict]:
+        """Outages; with ``windows`` (supply point -> periods) only the supply points in it and
+        only outages whose start (or, unknown, detection) lies in one of its periods."""
         out = []
         for o in self.store.outages():
             sp = meters.get(o["meter"])
-            if visible is not None and sp not in visible:
+            if windows is not None and not within(o["start_at"] if o["start_at"] is not None
+                                                  else o["detected_at"], windows.get(sp, [])):
                 continue
             length = None if o["start_at"] is None or o["end_at"] is None else o["end_at"] - o["start_at"]
             out.append({"id": o["id"], "supply_point": sp, "meter": o["meter"], "start": iso_jst(o["start_at"]),

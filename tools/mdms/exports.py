@@ -2,7 +2,8 @@
 (the same writer as ``sumame hes export``), GET /v1/exports/{id} tells its state or hands it out.
 
 Jobs are rows of ``mdms_exports`` (so the portal lists them and they outlive a restart's
-listing); files live in the export directory. One job runs at a time.
+listing); files live in the export directory. One job runs at a time; a party may have at most
+``MAX_PENDING`` jobs queued or running (more: 429), so no one party fills the queue or the disk.
 """
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from pathlib import Path
 
 from ..hes_export import export_rows, write_csv, write_parquet
 from ..hes_store import HesStore
-from .access import Access
+from .access import Access, AccessError
 from .data import iso_jst
 
 log = logging.getLogger("sumame.mdms")
+MAX_PENDING = 4
 MEDIA = {"csv": "text/csv; charset=utf-8", "parquet": "application/vnd.apache.parquet"}
 
 
@@ -36,6 +38,11 @@ class Exports:
         job = secrets.token_hex(8)
         params = {"grid": grid, "from": start, "to": end, "format": fmt, "supply_points": supply_points}
         with self.access.lock:
+            pending = self.access.db.execute("SELECT COUNT(*) FROM mdms_exports WHERE party=? AND status IN"
+                                             " ('queued', 'running')", (party,)).fetchone()[0]
+            if pending >= MAX_PENDING:
+                raise AccessError(429, f"party {party} has {pending} export jobs queued or running (at most "
+                                       f"{MAX_PENDING}); wait for one to finish", retry_after=5)
             self.access.db.execute("INSERT INTO mdms_exports(id, party, params, status, created_at) VALUES"
                                    " (?,?,?,?,?)", (job, party, json.dumps(params), "queued", time.time()))
             self.access.db.commit()
@@ -85,4 +92,5 @@ class Exports:
         return {"id": r[0], "party": r[1], "status": r[3], "format": params["format"], "grid_min": params["grid"],
                 "from": iso_jst(params["from"]), "to": iso_jst(params["to"]),
                 "supply_points": params["supply_points"], "rows": r[4], "error": r[6],
-                "created": iso_jst(r[7]), "done": iso_jst(r[8]), "href": f"/v1/exports/{r[0]}", "_path": r[5]}
+                "created": iso_jst(r[7]), "done": iso_jst(r[8]), "href": f"/v1/exports/{r[0]}", "_path": r[5],
+                "_from": params["from"], "_to": params["to"]}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import struct
-from dataclasses import replace
 
 from sumame.firmware.net.echonet import (Esv, EchonetError, Frame, Property, decode, decode_property_map,
                                          encode, encode_property_map)
@@ -92,7 +91,7 @@ class UtilityProfile(Quirk):
             return data
         self.fired += 1
         esv = Esv.GET_SNA if refused else frame.esv
-        return encode(replace(frame, esv=esv, props=tuple(props)))
+        return encode(frame._replace(esv=esv, props=tuple(props)))
 
 
 class OpcCap(Quirk):
@@ -118,7 +117,7 @@ class OpcCap(Quirk):
         if self.params["mode"] == "ignore":
             return None
         self._truncated.add((_peer(peer), frame.tid))
-        return encode(replace(frame, props=frame.props[:self.params["max_opc"]]))
+        return encode(frame._replace(props=frame.props[:self.params["max_opc"]]))
 
     def outbound(self, medium, peer, items, now):
         out = []
@@ -127,7 +126,7 @@ class OpcCap(Quirk):
             key = (_peer(peer), frame.tid) if frame is not None else None
             if key in self._truncated and frame.esv in RESPONSES:
                 self._truncated.discard(key)
-                data = encode(replace(frame, esv=Esv.GET_SNA))
+                data = encode(frame._replace(esv=Esv.GET_SNA))
             out.append((delay, data))
         return out
 
@@ -230,7 +229,7 @@ class Values(Quirk):
         if tuple(props) == frame.props:
             return data
         self.fired += 1
-        return encode(replace(frame, props=tuple(props)))
+        return encode(frame._replace(props=tuple(props)))
 
 
 class Announce(Quirk):
@@ -307,7 +306,7 @@ class ClockOffset(Quirk):
         if tuple(props) == frame.props:
             return data
         self.fired += 1
-        return encode(replace(frame, props=tuple(props)))
+        return encode(frame._replace(props=tuple(props)))
 
 
 def _peer(peer) -> str:

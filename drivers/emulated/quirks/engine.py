@@ -169,11 +169,12 @@ class QuirkEngine:
                         "answered_per_minute": sorted(t.answered_per_minute.items())},
         }
 
-    def write_report(self, path: str | Path) -> tuple[Path, Path | None]:
-        """JSON report at ``path`` and a plot beside it (``.png``): requests and answers per
-        minute, with the moments quirks dropped or changed frames."""
+    def write_report(self, path: str | Path, extra: dict | None = None) -> tuple[Path, Path | None]:
+        """JSON report at ``path`` (``extra`` merged in, e.g. the HEMS dongle's traffic) and a
+        plot beside it (``.png``): requests and answers per minute, with the moments quirks
+        dropped or changed frames."""
         path = Path(path)
-        data = self.report()
+        data = {**self.report(), **(extra or {})}
         path.write_text(json.dumps(data, indent=1))
         png = path.with_suffix(".png")
         try:

@@ -8,6 +8,8 @@ DecodeError subclass; every object has ``encode()``.
 """
 from __future__ import annotations
 
+from sumame.firmware.net.budget import WorkBudget
+
 from .acse import TAG_AARE, TAG_AARQ, TAG_RLRE, TAG_RLRQ, Aare, Aarq, ReleaseRequest, ReleaseResponse
 from .errors import ApduError
 from .initiate import (TAG_CONFIRMED_SERVICE_ERROR, TAG_INITIATE_REQUEST, TAG_INITIATE_RESPONSE,
@@ -31,8 +33,9 @@ _BODY = {
 }
 
 
-def decode_apdu(raw: bytes):
-    """Typed APDU for ``raw`` (must be exactly one APDU)."""
+def decode_apdu(raw: bytes, budget: WorkBudget | None = None):
+    """Typed APDU for ``raw`` (must be exactly one APDU). ``budget`` bounds the decoding work
+    (default: one sized for ``raw``); running out raises ApduLimitError."""
     raw = bytes(raw)
     if not raw:
         raise ApduError("empty APDU", 0)
@@ -40,7 +43,7 @@ def decode_apdu(raw: bytes):
     whole = _WHOLE.get(tag)
     if whole is not None:
         return whole(raw)
-    r = Reader(raw, 1, error=ApduError)
+    r = Reader(raw, 1, error=ApduError, budget=budget)
     if tag in REQUEST_TYPES:
         choice = r.u8("service choice")
         cls = REQUEST_TYPES[tag].get(choice)

@@ -83,6 +83,8 @@ class Protection:
 
     kind: str     # "glo", "ded" or "general"
     sc: int
+    invocation_counter: int = 0     # of the request (accepted by the replay guard)
+    system_title: bytes = b""       # of the client that protected it
 
 
 class AarqRefused(Exception):
@@ -286,7 +288,7 @@ class Association:
         if apdu.plain_tag is not None and (not plain or plain[0] != apdu.plain_tag):
             raise DecipheringError(f"ciphered tag 0x{apdu.tag:02X} does not match its content")
         self.security.replay_guard.accept(title, kind, ic)
-        return plain, Protection("general" if apdu.tag == TAG_GENERAL_GLO else kind, sc)
+        return plain, Protection("general" if apdu.tag == TAG_GENERAL_GLO else kind, sc, ic, title)
 
     def encipher(self, apdu: bytes, protection: Protection) -> bytes:
         sec = self.security

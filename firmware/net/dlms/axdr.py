@@ -18,6 +18,8 @@ import struct
 from enum import IntEnum
 from typing import Any, NamedTuple
 
+from sumame.firmware.net.budget import WorkBudget
+
 from .errors import AxdrError, EncodeError
 from .reader import Reader, encode_length
 
@@ -311,23 +313,34 @@ def _encode_compact_element(out: bytearray, desc: TypeDesc, element: Data) -> No
 
 
 # ---------------------------------------------------------------- decoder
+#
+# Bounds (issue 9): every decoded value costs one unit of the reader's work budget; an array or
+# structure may not announce more elements than bytes remain (each element takes >= 1 byte);
+# nesting is limited to MAX_DEPTH. Inside a compact-array, elements carry no tag, so an element
+# can take no bytes at all (an empty structure): there the description's *shape* (minimum bytes
+# and values per element, multiplied across array levels) is computed first, and the contents
+# are refused before any element is built when they cannot hold one element, when an array
+# repeats zero-byte elements, or when the elements they could hold exceed the budget.
 
-def decode(raw: bytes) -> Data:
-    """Decode exactly one Data from ``raw`` (no trailing bytes allowed)."""
-    r = Reader(raw, error=AxdrError)
+def decode(raw: bytes, budget: WorkBudget | None = None) -> Data:
+    """Decode exactly one Data from ``raw`` (no trailing bytes allowed); ``budget`` defaults to
+    one sized for ``raw`` (``WorkBudget.for_input``)."""
+    r = Reader(raw, error=AxdrError, budget=budget)
     data = read_data(r)
     r.expect_end("A-XDR data")
     return data
 
 
 def read_data(r: Reader, depth: int = 0) -> Data:
-    """Read one Data at the reader's position (used by APDU decoders)."""
+    """Read one Data at the reader's position (used by APDU decoders); charges ``r.budget``."""
     data, pos = r.data, r.pos
     if pos >= len(data):
         raise r.fail("truncated: missing data tag")
     t = _TAGS.get(data[pos])
     if t is None:
         raise r.error(f"unknown A-XDR data tag {data[pos]}", pos)
+    if not r.budget.spend(1):
+        raise r.over(f"A-XDR data: work budget of {r.budget.limit} units exhausted")
     pos += 1
     r.pos = pos
     fmt = _INT_FORMATS.get(t)
@@ -345,24 +358,34 @@ def read_data(r: Reader, depth: int = 0) -> Data:
         return Data(t, r.take(r.length("octet-string length"), "octet-string"))
     if t is DataType.STRUCTURE or t is DataType.ARRAY:
         if depth >= MAX_DEPTH:
-            raise r.fail(f"data nested deeper than {MAX_DEPTH}")
+            raise r.over(f"data nested deeper than {MAX_DEPTH}")
         n = r.length(f"{t.name.lower()} count")
         if n > r.remaining:  # each element needs at least one byte
-            raise r.fail(f"{t.name.lower()} of {n} elements cannot fit {r.remaining} bytes")
+            raise r.over(f"{t.name.lower()} of {n} elements cannot fit {r.remaining} bytes")
         depth += 1
         return Data(t, tuple([read_data(r, depth) for _ in range(n)]))
     if t is DataType.COMPACT_ARRAY:
-        desc = _read_type_desc(r, depth)
-        size = r.length("compact-array contents length")
-        body = Reader(r.take(size, "compact-array contents"), error=r.error)
-        elements = []
-        while not body.at_end():
-            start = body.pos
-            elements.append(_read_compact_element(body, desc, depth))
-            if body.pos == start:
-                raise body.fail("compact-array element of zero size")
-        return Data(t, CompactArray(desc, tuple(elements)))
+        return Data(t, _read_compact_array(r, depth))
     return Data(t, _read_contents(r, t))
+
+
+def _read_compact_array(r: Reader, depth: int) -> CompactArray:
+    desc, min_size, values = _read_type_desc(r, depth)
+    size = r.length("compact-array contents length")
+    body = Reader(r.take(size, "compact-array contents"), error=r.error, budget=r.budget)
+    if not size:
+        return CompactArray(desc, ())
+    if min_size == 0:
+        raise body.over("compact-array element of zero size")
+    if min_size > size:
+        raise body.over(f"compact-array element needs >= {min_size} bytes, contents hold {size}")
+    most = size // min_size * values      # values the contents could hold at most
+    if not r.budget.affords(most):
+        raise body.over(f"compact-array could hold {most} values, work budget has {r.budget.remaining} units")
+    elements = []
+    while not body.at_end():
+        elements.append(_read_compact_element(body, desc))
+    return CompactArray(desc, tuple(elements))
 
 
 def _read_contents(r: Reader, t: DataType) -> Any:
@@ -395,9 +418,22 @@ def _read_contents(r: Reader, t: DataType) -> Any:
     raise r.fail(f"type {t.name} cannot appear here")
 
 
-def _read_type_desc(r: Reader, depth: int) -> TypeDesc:
+def _contents_min_size(t: DataType) -> int:
+    """Fewest bytes the untagged contents of a simple type take (a length byte for strings)."""
+    fmt = _INT_FORMATS.get(t) or _FLOAT_FORMATS.get(t)
+    if fmt is not None:
+        return fmt.size
+    if t in _FIXED_OCTETS:
+        return _FIXED_OCTETS[t]
+    return 0 if t is DataType.NULL else 1
+
+
+def _read_type_desc(r: Reader, depth: int) -> tuple[TypeDesc, int, int]:
+    """A compact-array description and its shape: (desc, minimum bytes per element, values
+    per element), multiplied across array levels. Each description node costs one unit."""
     if depth >= MAX_DEPTH:
-        raise r.fail("compact-array description nested too deep")
+        raise r.over("compact-array description nested too deep")
+    r.spend(1, "compact-array description")
     tag = r.u8("type description tag")
     try:
         t = DataType(tag)
@@ -405,27 +441,34 @@ def _read_type_desc(r: Reader, depth: int) -> TypeDesc:
         raise r.error(f"unknown type {tag} in compact-array description", r.pos - 1) from None
     if t is DataType.ARRAY:
         count = r.u16("array element count")
-        return TypeDesc(t, count, (_read_type_desc(r, depth + 1),))
+        child, child_min, child_values = _read_type_desc(r, depth + 1)
+        if count and not child_min:
+            raise r.over(f"compact-array description repeats {count} elements of zero size")
+        return TypeDesc(t, count, (child,)), count * child_min, 1 + count * child_values
     if t is DataType.STRUCTURE:
         n = r.length("structure description count")
         if n > r.remaining:
-            raise r.fail("structure description longer than the input")
-        return TypeDesc(t, n, tuple(_read_type_desc(r, depth + 1) for _ in range(n)))
+            raise r.over("structure description longer than the input")
+        children, min_size, values = [], 0, 1
+        for _ in range(n):
+            child, child_min, child_values = _read_type_desc(r, depth + 1)
+            children.append(child)
+            min_size += child_min
+            values += child_values
+        return TypeDesc(t, n, tuple(children)), min_size, values
     if t is DataType.COMPACT_ARRAY:
         raise r.fail("compact-array cannot nest")
-    return TypeDesc(t)
+    return TypeDesc(t), _contents_min_size(t), 1
 
 
-def _read_compact_element(r: Reader, desc: TypeDesc, depth: int) -> Data:
+def _read_compact_element(r: Reader, desc: TypeDesc) -> Data:
+    if not r.budget.spend(1):
+        raise r.over(f"compact-array element: work budget of {r.budget.limit} units exhausted")
     if desc.tag is DataType.STRUCTURE:
-        return Data(DataType.STRUCTURE, tuple(_read_compact_element(r, c, depth + 1) for c in desc.children))
+        return Data(DataType.STRUCTURE, tuple(_read_compact_element(r, c) for c in desc.children))
     if desc.tag is DataType.ARRAY:
-        if desc.count and desc.count > r.remaining and desc.children[0].tag is not DataType.NULL:
-            raise r.fail("compact-array inner array longer than the contents")
-        if desc.children[0].tag is DataType.NULL and desc.count > 4096:
-            raise r.fail("compact-array of null-data too long")
-        return Data(DataType.ARRAY, tuple(_read_compact_element(r, desc.children[0], depth + 1)
-                                          for _ in range(desc.count)))
+        child = desc.children[0]
+        return Data(DataType.ARRAY, tuple(_read_compact_element(r, child) for _ in range(desc.count)))
     if desc.tag is DataType.NULL:
         raise r.fail("compact-array of null-data has no contents")
     return Data(desc.tag, _read_contents(r, desc.tag))

@@ -99,6 +99,8 @@ class CosemDateTime:
         if not self.is_fully_specified():
             raise AxdrError("date-time with wildcards has no single epoch value")
         deviation = default_deviation if self.deviation is None else self.deviation
+        if not 1 <= self.year <= 9999:        # calendar.monthrange raises ValueError for year 0
+            raise AxdrError(f"date-time year {self.year} out of range")
         if self.day > calendar.monthrange(self.year, self.month)[1]:
             raise AxdrError(f"date-time {self.year}-{self.month}-{self.day} does not exist")
         local = calendar.timegm((self.year, self.month, self.day, self.hour, self.minute, self.second))

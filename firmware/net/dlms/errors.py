@@ -35,6 +35,28 @@ class WrapperError(DecodeError):
     """Malformed IEC 62056-47 wrapper header."""
 
 
+class LimitError(DecodeError):
+    """Input whose decoding would exceed a bound (work budget, nesting depth, elements that
+    cannot fit the bytes): refused before the work is done. Mixed into the codec's own error
+    class below, so callers that catch ApduError / AxdrError also catch these."""
+
+
+class AxdrLimitError(AxdrError, LimitError):
+    pass
+
+
+class ApduLimitError(ApduError, LimitError):
+    pass
+
+
+class HdlcLimitError(HdlcError, LimitError):
+    pass
+
+
+LIMIT_ERRORS: dict[type, type] = {AxdrError: AxdrLimitError, ApduError: ApduLimitError,
+                                  HdlcError: HdlcLimitError, DecodeError: LimitError}
+
+
 class EncodeError(DlmsError, ValueError):
     """A value cannot be encoded (out of range for its type, wrong Python type)."""
 

@@ -6,8 +6,9 @@
   -> sessions by client wPort; responses go back with the wPorts swapped.
 
 The transport task (sockets, serial port, latency/loss) owns a port per connection and calls
-``receive(data, now)``; it writes back every returned chunk, and calls ``close()`` when the
-connection drops. Unsolicited pushes are framed with ``push(client, apdu)``.
+``receive(data, now)`` - or ``frames(data)`` and then ``handle(frame, now)`` for each, yielding
+to other tasks in between so one burst of frames cannot hold the scheduler; it writes back
+every returned chunk, and calls ``close()`` when the connection drops. Unsolicited pushes are framed with ``push(client, apdu)``.
 """
 from __future__ import annotations
 
@@ -47,11 +48,19 @@ class HdlcPort:
 
     def receive(self, data: bytes, now: float) -> list[bytes]:
         """Bytes from the line -> frames to write back."""
-        self._now = now
         out: list[bytes] = []
-        for frame in self.splitter.feed(data):
-            out += self.link.receive(frame)
+        for frame in self.frames(data):
+            out += self.handle(frame, now)
         return out
+
+    def frames(self, data: bytes) -> list[bytes]:
+        """Split bytes from the line into frames (cheap); ``handle`` each one (a transport can
+        yield to other tasks between frames)."""
+        return self.splitter.feed(data)
+
+    def handle(self, frame: bytes, now: float) -> list[bytes]:
+        self._now = now
+        return self.link.receive(frame)
 
     def push(self, client_sap: int, apdu: bytes) -> list[bytes]:
         return self.link.push(client_sap, apdu)
@@ -77,27 +86,35 @@ class WrapperPort:
     def receive(self, data: bytes, now: float) -> list[bytes]:
         """Bytes (TCP chunk or one UDP datagram) -> wrapper PDUs to send back. After a framing
         error on a stream ``broken`` is True and the transport should close the connection."""
+        out: list[bytes] = []
+        for pdu in self.frames(data):
+            out += self.handle(pdu, now)
+        return out
+
+    def frames(self, data: bytes) -> list[WrapperPdu]:
+        """Split received bytes into wrapper PDUs (cheap); ``handle`` each one (a transport can
+        yield to other tasks between them)."""
         try:
-            pdus = self.stream.feed(data) if self.stream is not None else [WrapperPdu.decode(data)]
+            return self.stream.feed(data) if self.stream is not None else [WrapperPdu.decode(data)]
         except WrapperError as exc:
             self.counters["bad_wrapper"] += 1
             log.warning("wrapper PDU rejected: %s", exc)
             if self.stream is not None:
                 self.broken = True
             return []
-        out = []
-        for pdu in pdus:
-            if pdu.destination != self.server_wport:
-                self.counters["other_wport"] += 1
-                log.warning("wrapper PDU for wPort %d dropped (we are %d)", pdu.destination, self.server_wport)
-                continue
-            session = self.sessions.get(pdu.source)
-            if session is None:
-                session = self.sessions[pdu.source] = self.server.open_session(pdu.source)
-            response = session.handle(pdu.apdu, now)
-            if response is not None:
-                out.append(WrapperPdu(self.server_wport, pdu.source, response).encode())
-        return out
+
+    def handle(self, pdu: WrapperPdu, now: float) -> list[bytes]:
+        if pdu.destination != self.server_wport:
+            self.counters["other_wport"] += 1
+            log.warning("wrapper PDU for wPort %d dropped (we are %d)", pdu.destination, self.server_wport)
+            return []
+        session = self.sessions.get(pdu.source)
+        if session is None:
+            session = self.sessions[pdu.source] = self.server.open_session(pdu.source)
+        response = session.handle(pdu.apdu, now)
+        if response is None:
+            return []
+        return [WrapperPdu(self.server_wport, pdu.source, response).encode()]
 
     def push(self, client_wport: int, apdu: bytes) -> bytes:
         return WrapperPdu(self.server_wport, client_wport, apdu).encode()

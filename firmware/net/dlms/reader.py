@@ -5,21 +5,39 @@ subclass) with the offset, so truncated input can never raise IndexError or stru
 """
 from __future__ import annotations
 
-from .errors import DecodeError
+from sumame.firmware.net.budget import WorkBudget
+
+from .errors import LIMIT_ERRORS, DecodeError
 
 
 class Reader:
-    """Sequential reader over ``data``; ``error`` is the DecodeError subclass to raise."""
+    """Sequential reader over ``data``; ``error`` is the DecodeError subclass to raise.
 
-    __slots__ = ("data", "pos", "error")
+    ``budget`` is the work budget of the request being decoded (see ``firmware/net/budget.py``);
+    without one, the reader makes one sized for ``data``. Readers over parts of the input share
+    their parent's budget (pass ``budget=r.budget``)."""
 
-    def __init__(self, data: bytes, pos: int = 0, error: type[DecodeError] = DecodeError):
+    __slots__ = ("data", "pos", "error", "budget")
+
+    def __init__(self, data: bytes, pos: int = 0, error: type[DecodeError] = DecodeError,
+                 budget: WorkBudget | None = None):
         self.data = bytes(data)
         self.pos = pos
         self.error = error
+        self.budget = WorkBudget.for_input(len(self.data)) if budget is None else budget
 
     def fail(self, message: str) -> DecodeError:
         return self.error(message, self.pos)
+
+    def over(self, message: str) -> DecodeError:
+        """The limit error of this reader's error class (a subclass of it and of LimitError
+        where ``errors.LIMIT_ERRORS`` has one)."""
+        return LIMIT_ERRORS.get(self.error, self.error)(message, self.pos)
+
+    def spend(self, units: int, what: str) -> None:
+        """Charge ``units`` of work; raise the limit error when the budget is exhausted."""
+        if not self.budget.spend(units):
+            raise self.over(f"{what}: work budget of {self.budget.limit} units exhausted")
 
     @property
     def remaining(self) -> int:

@@ -19,6 +19,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
+from sumame.firmware.net.budget import REQUEST_UNITS, WorkBudget
+
 from . import axdr
 from .acse import TAG_AARQ, TAG_RLRQ
 from .apdu import decode_apdu
@@ -27,7 +29,7 @@ from .axdr import Data
 from .cosem.association_ln import AssociationLN
 from .cosem.base import AttrAccess, CosemError, CosemObject, MethodAccess, RequestContext
 from .descriptors import AttributeDescriptor, DataAccessResult, encode_result
-from .errors import ApduError, DecipheringError, DlmsError, ReplayError
+from .errors import ApduError, DecipheringError, DlmsError, LimitError, ReplayError
 from .initiate import Conformance
 from .notify import ExceptionResponse, ServiceError, StateError
 from .reader import encode_length
@@ -37,6 +39,9 @@ from .xdlms import (ActionRequestNormal, ActionResponseNormal, GetRequestNext, G
                     SetRequestNormal, SetRequestWithList, SetResponseNormal, SetResponseWithList)
 
 log = logging.getLogger("sumame.dlms.server")
+REQUEST_ROWS = 1000
+"""Profile entries per request: ~0.2 ms each to build and encode on a loaded desktop, so a
+request stays well inside a 250 ms watchdog budget; 1000 30-min rows are ~3 weeks."""
 CURRENT_ASSOCIATION = bytes((0, 0, 40, 0, 0, 255))
 _DATABLOCK_HEADER = 13     # tag, choice, iid, last, block number(4), choice, length(<=3) + margin
 
@@ -86,13 +91,19 @@ class CosemServer:
     security:        SecuritySetup for ciphered / HLS-GMAC associations (None = none offered)
     max_receive_pdu: the largest APDU we accept (announced in the InitiateResponse), bytes
     on_security_event(kind, detail): wire to EventLog.record(kind, source="a-route", ...)
+    request_units:   most decoding work one request may cost (``firmware/net/budget.py``);
+                     a request over it gets an exception-response before any work is done
+    request_rows:    most profile entries one request may build (all items of a GET-with-list
+                     together); a larger selection is refused (other-reason) before any row is
+                     built, so no GET can hold the meter's loop past its watchdog budget
     """
 
     def __init__(self, objects: Iterable[CosemObject], policies: Iterable[AssociationPolicy], *,
                  security: SecuritySetup | None = None, max_receive_pdu: int = 1024,
                  conformance: int | None = None, server_sap: int = 1,
                  random_bytes: Callable[[int], bytes] = os.urandom,
-                 on_security_event: Callable[[str, str], None] | None = None):
+                 on_security_event: Callable[[str, str], None] | None = None,
+                 request_units: int = REQUEST_UNITS, request_rows: int = REQUEST_ROWS):
         from .association import SERVER_CONFORMANCE
         self.objects: list[CosemObject] = list(objects)
         if not any(o.CLASS_ID == 15 and o.logical_name == CURRENT_ASSOCIATION for o in self.objects):
@@ -107,6 +118,8 @@ class CosemServer:
         self.random_bytes = random_bytes
         self.on_security_event = on_security_event
         self.counters: Counter[str] = Counter()
+        self.request_units = request_units
+        self.request_rows = request_rows
 
     def open_session(self, client_sap: int) -> Session:
         return Session(self, client_sap)
@@ -172,14 +185,20 @@ class CosemServer:
         elif assoc.policy is not None and assoc.policy.ciphered:
             return self._exception("unprotected APDU in a ciphered association",
                                    StateError.SERVICE_NOT_ALLOWED, ServiceError.OPERATION_NOT_POSSIBLE)
+        budget = WorkBudget.for_input(len(raw), self.request_units)
         try:
-            request = decode_apdu(raw)
+            request = decode_apdu(raw, budget)
         except ApduError as exc:
+            if isinstance(exc, LimitError):
+                self.counters["over_limit"] += 1
             known = raw[0] in (0xC0, 0xC1, 0xC3)
             return self._answer(assoc, protection, self._exception(
                 f"bad APDU: {exc}", StateError.SERVICE_NOT_ALLOWED if known else StateError.SERVICE_UNKNOWN,
                 ServiceError.OTHER_REASON if known else ServiceError.SERVICE_NOT_SUPPORTED))
-        ctx = RequestContext(now, assoc.level, session.client_sap, session)
+        extra = {"rows": WorkBudget(self.request_rows)}      # shared by the items of a list
+        if protection is not None:
+            extra["protection"] = protection
+        ctx = RequestContext(now, assoc.level, session.client_sap, session, extra)
         response = self._dispatch(session, request, ctx, protection)
         return self._answer(assoc, protection, response)
 

@@ -9,13 +9,16 @@ Who may actuate, and why the DLMS association is the authentication:
   the head-end holds this meter's keys (keys are per meter, so a command cannot be moved to
   another meter), and the invocation counter of every ciphered request must exceed the last one
   accepted from that head-end — kept through reboots (``counters.py``) — so a recorded command
-  cannot be replayed. ``firmware/control.py``'s sealed envelope (HMAC, counter, validity window)
-  remains the path for command transports without such a security context; a DLMS command is not
-  wrapped in one as well (it would authenticate the same party twice with the same trust);
-* the breaker is then called with ``CommandSource.A_ROUTE`` and applies its own rules (HV: no
-  switch; lockout; brown-out; stuck contact), logging every operation and refusal. A refusal
-  becomes a Data-Access-Result: object-unavailable (no switch), temporary-failure (lockout,
-  brown-out, relay fault), other-reason (a limit that is not a contract step).
+  cannot be replayed;
+* the command then goes through ``firmware/control.py``'s ``SwitchControl.command`` - the one
+  gate to the breaker - with ``CommandSource.A_ROUTE`` and an ``Authority`` naming that proof
+  (scheme ``DLMS_HLS_CIPHERED``, the client's system title, the request's invocation counter):
+  SwitchControl checks the source and the scheme again, refuses a counter not above the last
+  command's (stored before the breaker acts) and logs every refusal as a security event;
+* the breaker applies its own rules (HV: no switch; lockout; brown-out; stuck contact), logging
+  every operation and refusal. A refusal becomes a Data-Access-Result: read-write-denied (the
+  gate refused), object-unavailable (no switch), temporary-failure (lockout, brown-out, relay
+  fault), other-reason (a limit that is not a contract step).
 
 Control mode 4 (LV): remote disconnect opens, remote reconnect closes directly (a), the
 breaker's own trip/auto-reclose is the local path. HV meters answer mode 0 (always connected).
@@ -24,6 +27,8 @@ from __future__ import annotations
 
 from sumame.firmware.breaker import BreakerMode
 from sumame.firmware.command_source import CommandSource
+from sumame.firmware.control import DLMS_HLS_CIPHERED, Authority, SwitchControl
+from sumame.firmware.net.switch_command import SwitchOp
 from sumame.firmware.net.dlms.cosem.base import CosemError, Level, RequestContext
 from sumame.firmware.net.dlms.cosem.control import (ActionRefused, ControlState, DisconnectControl,
                                                     Limiter)
@@ -56,13 +61,27 @@ def _dar(outcome_reason: str) -> int:
     return DataAccessResult.TEMPORARY_FAILURE
 
 
-class BreakerBinding:
-    """BreakerControl + LimiterBinding over ``firmware.breaker.Breaker``; ``client`` is filled in
-    by the objects below just before a call (for the log)."""
+def authority_of(ctx: RequestContext) -> Authority | None:
+    """The proof a request carries: HLS-GMAC + ciphered association and the request's GCM
+    invocation counter and client system title (None when it carries none)."""
+    protection = ctx.extra.get("protection")
+    assoc = getattr(ctx.session, "association", None)
+    policy = getattr(assoc, "policy", None)
+    if (protection is None or ctx.level < Level.HIGH or policy is None or not policy.ciphered
+            or not protection.system_title):
+        return None
+    key_kind = "ded" if protection.kind == "ded" else "glo"    # the IC runs per key
+    return Authority(DLMS_HLS_CIPHERED, f"{protection.system_title.hex()}|{key_kind}",
+                     protection.invocation_counter, f"client 0x{ctx.client_sap:02X}")
 
-    def __init__(self, breaker):
-        self.breaker = breaker
-        self.client = ""
+
+class BreakerBinding:
+    """BreakerControl + LimiterBinding over ``firmware.breaker.Breaker``, commands through
+    ``SwitchControl``; ``authority`` is filled in by the objects below just before a call."""
+
+    def __init__(self, breaker, control: SwitchControl):
+        self.breaker, self.control = breaker, control
+        self.authority: Authority | None = None
 
     # BreakerControl
     def output_state(self) -> bool:
@@ -79,15 +98,19 @@ class BreakerBinding:
     def control_mode(self) -> int:
         return CONTROL_MODE_LV if self.breaker.has_switch else 0
 
-    def _check(self, outcome) -> None:
-        if not outcome.ok:
-            raise ActionRefused(outcome.reason, _dar(outcome.reason))
+    def _command(self, op: SwitchOp, label: str, argument: int = 0) -> None:
+        authority, self.authority = self.authority, None      # one request, one use
+        result = self.control.command(op, CommandSource.A_ROUTE, authority, argument, label)
+        if not result.accepted:
+            raise ActionRefused(f"switch control refused: {result.reason}", DataAccessResult.READ_WRITE_DENIED)
+        if not result.outcome.ok:
+            raise ActionRefused(result.outcome.reason, _dar(result.outcome.reason))
 
     def remote_disconnect(self, now: float) -> None:
-        self._check(self.breaker.command_open(CommandSource.A_ROUTE, f"DLMS remote_disconnect{self.client}"))
+        self._command(SwitchOp.OPEN, "DLMS remote_disconnect")
 
     def remote_reconnect(self, now: float) -> None:
-        self._check(self.breaker.command_close(CommandSource.A_ROUTE, f"DLMS remote_reconnect{self.client}"))
+        self._command(SwitchOp.CLOSE, "DLMS remote_reconnect")
 
     # LimiterBinding: thresholds in 0.1 A (the monitored register's scaler is -1)
     def threshold(self) -> int:
@@ -97,24 +120,31 @@ class BreakerBinding:
         if value % DECI_AMPERES:
             raise ActionRefused(f"threshold {value / DECI_AMPERES} A is not whole amperes",
                                 DataAccessResult.OTHER_REASON)
-        self._check(self.breaker.command_set_limit(value // DECI_AMPERES, CommandSource.A_ROUTE))
+        self._command(SwitchOp.SET_LIMIT, "DLMS limiter threshold", value // DECI_AMPERES)
 
 
 class MeterDisconnectControl(DisconnectControl):
     def invoke_method(self, method, params, ctx):
         require_control_context(ctx)
-        self.breaker.client = f" by client 0x{ctx.client_sap:02X}"
-        return super().invoke_method(method, params, ctx)
+        self.breaker.authority = authority_of(ctx)
+        try:
+            return super().invoke_method(method, params, ctx)
+        finally:
+            self.breaker.authority = None
 
 
 class MeterLimiter(Limiter):
     def set_attribute(self, attr, value, ctx):
         require_control_context(ctx)
-        super().set_attribute(attr, value, ctx)
+        self.binding.authority = authority_of(ctx)
+        try:
+            super().set_attribute(attr, value, ctx)
+        finally:
+            self.binding.authority = None
 
 
-def control_objects(breaker) -> list:
-    binding = BreakerBinding(breaker)
+def control_objects(breaker, control: SwitchControl) -> list:
+    binding = BreakerBinding(breaker, control)
     return [MeterDisconnectControl(oc.DISCONNECT_CONTROL, binding, read_level=Level.LOW,
                                    method_level=Level.HIGH),
             MeterLimiter(oc.LIMITER, binding, (3, oc.CURRENT_MAX, 2), value_type=DataType.LONG_UNSIGNED,

@@ -45,7 +45,7 @@ class SoftSwitch(DataObject):
         self.apply(value.value)
 
 
-def build_model(readings, *, scale: EnergyScale, breaker, outage, events, retention, earliest: float,
+def build_model(readings, *, scale: EnergyScale, breaker, control, outage, events, retention, earliest: float,
                 tx_counter, apply_soft_switch) -> list:
     ident = readings.identity
     values = IntervalValues(readings, scale)
@@ -66,5 +66,5 @@ def build_model(readings, *, scale: EnergyScale, breaker, outage, events, retent
                                         earliest))
     objects += list(event_log_objects(events))
     objects += liveness_objects(outage)
-    objects += control_objects(breaker)
+    objects += control_objects(breaker, control)
     return objects

@@ -13,7 +13,7 @@ import errno
 import logging
 import socket
 
-from sumame.firmware.scheduler import Priority, readable, sleep
+from sumame.firmware.scheduler import Priority, readable, sleep, yield_now
 
 from .connection import MeterConnection
 from .link import LinkConditions
@@ -149,11 +149,14 @@ class TcpServer:
                 delay = self.conditions.stream() if not self.conditions.ideal else 0.0
                 if delay:
                     await sleep(delay)
-                out = conn.receive(data, self._scheduler.clock.now())
-                if out:
-                    if delay:
-                        await sleep(self.conditions.stream())
-                    await send_all(sock, b"".join(out))
+                conn.feed(data)
+                while conn.pending:              # one request per step (see connection.py)
+                    out = conn.step(self._scheduler.clock.now())
+                    if out:
+                        if delay:
+                            await sleep(self.conditions.stream())
+                        await send_all(sock, b"".join(out))
+                    await yield_now()
                 if conn.broken:
                     log.warning("%s: %s sent a broken stream, closing", self.name, conn.peer)
                     return

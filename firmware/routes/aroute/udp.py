@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import socket
 
-from sumame.firmware.scheduler import Priority, readable, sleep
+from sumame.firmware.scheduler import Priority, readable, sleep, yield_now
 
 from .connection import MeterConnection
 from .link import LinkConditions
@@ -71,16 +71,19 @@ class UdpServer:
                 if conn is None:
                     conn = self.make_connection(format_address(*peer[:2]))
                 self.peers[peer] = (conn, clock.now())
-                for reply in conn.receive(data, clock.now()):
-                    back = self.conditions.datagram()
-                    if back is None:
-                        continue
-                    if back:
-                        await sleep(back)
-                    try:
-                        self.sock.sendto(reply, peer)
-                    except OSError as exc:
-                        log.debug("%s send to %s: %s", self.name, peer, exc)
+                conn.feed(data)
+                while conn.pending:              # one request per step (see connection.py)
+                    for reply in conn.step(clock.now()):
+                        back = self.conditions.datagram()
+                        if back is None:
+                            continue
+                        if back:
+                            await sleep(back)
+                        try:
+                            self.sock.sendto(reply, peer)
+                        except OSError as exc:
+                            log.debug("%s send to %s: %s", self.name, peer, exc)
+                    await yield_now()
 
 
 class UdpPushChannel:

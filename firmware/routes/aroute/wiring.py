@@ -21,7 +21,7 @@ import struct
 from sumame.firmware.events import Severity
 from sumame.firmware.net.dlms.association import SecuritySetup
 from sumame.firmware.net.dlms.wrapper import WrapperPdu
-from sumame.firmware.scheduler import Priority, Queue
+from sumame.firmware.scheduler import Priority, Queue, yield_now
 from sumame.hal.comms import Medium
 from sumame.hal.jst import floor_boundary
 
@@ -74,10 +74,14 @@ class InProcessEndpoint:
             conn = self.conns.get(conn_id)
             if conn is None:
                 conn = self.conns[conn_id] = self.app.connection(f"inproc#{conn_id}")
-            for reply in conn.receive(data, clock.now()):
-                self.network.reply(conn_id, reply)
-            if conn.broken:
+            conn.feed(data)
+            while conn.pending and not conn.closed:   # one request per step (see connection.py)
+                for reply in conn.step(clock.now()):
+                    self.network.reply(conn_id, reply)
+                await yield_now()
+            if conn.broken and self.conns.get(conn_id) is conn:
                 self.conns.pop(conn_id).close()
+            await yield_now()        # a full inbox must not keep this task from yielding
 
     def close(self) -> None:
         for conn in self.conns.values():
@@ -117,7 +121,7 @@ class ARouteApp:
         self.scale = energy_scale(meter.config.scaling)
         self.ciphered = section.get("ciphered", True)
         objects = build_model(meter.readings, scale=self.scale, breaker=switchgear.breaker,
-                              outage=switchgear.outage, events=meter.events, retention=meter.config.retention,
+                              control=switchgear.control, outage=switchgear.outage, events=meter.events, retention=meter.config.retention,
                               earliest=self._earliest(), tx_counter=self.tx_counter,
                               apply_soft_switch=self.set_soft_switch)
         self.hes = section.get("hes", f"127.0.0.1:{HES_DEFAULT_PORT}")

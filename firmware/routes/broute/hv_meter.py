@@ -27,8 +27,8 @@ class HighVoltageMeter(DeviceObject):
     CLASS = 0x028A
     SET_WHITELIST = frozenset({0x81, 0xE1})
 
-    def __init__(self, readings, instance: int = 0x01, fixed_date: int = 1):
-        super().__init__(Eoj(0x02, 0x8A, instance), readings)
+    def __init__(self, readings, instance: int = 0x01, fixed_date: int = 1, facts=None):
+        super().__init__(Eoj(0x02, 0x8A, instance), readings, facts)
         if not 1 <= fixed_date <= 28:
             raise ValueError(f"fixed date must be 1..28, got {fixed_date}")
         r, sc = readings, readings.scaling

@@ -72,8 +72,8 @@ class LowVoltageMeter(DeviceObject):
     CLASS = 0x0288
     SET_WHITELIST = frozenset({0x81, 0xE5, 0xED, 0xEF})
 
-    def __init__(self, readings, instance: int = 0x01):
-        super().__init__(Eoj(0x02, 0x88, instance), readings)
+    def __init__(self, readings, instance: int = 0x01, facts=None):
+        super().__init__(Eoj(0x02, 0x88, instance), readings, facts)
         r, ident, sc = readings, readings.identity, readings.scaling
         self.day = 0xFF                                  # E5, initial value
         self.slots = HistorySelector(r, SLOT_S, 12)     # ED

@@ -11,8 +11,13 @@ instance) and a status word the service counts. Rules:
 * Replies keep the request order and echo the TID; SEOJ = the answering object.
 * Properties past ``max_opc``, or whose value would push the reply past ``max_frame_bytes``,
   are refused like unsupported ones (request order kept).
-* Unknown DEOJ: unicast Get/SetC/INF_REQ/SetGet -> SNA echoing every EPC; SetI, INFC and
-  any multicast request -> dropped. Responses and notifications from others are ignored.
+* Unknown DEOJ (an object this node does not hold): dropped, unicast or multicast, whatever
+  the ESV; counted and logged by the service. An SNA must come from the object that refuses
+  (SEOJ = the answering object), and the node has no such object to answer as; PyPI
+  echonetlite drops such frames too ("not ours"). The reference has no Part 2 text that asks
+  for an SNA here (smdn's SNA is an implementation choice); a Get to 0x013001 used to get a
+  0x52 "from" 0x013001, an object this meter does not have.
+  Responses and notifications from others are ignored.
 """
 from __future__ import annotations
 
@@ -55,9 +60,7 @@ class EchonetNode:
             return [], "infc_res" if esv is Esv.INFC_RES else "ignored"
         targets = self.find(frame.deoj)
         if not targets:
-            if multicast or esv in (Esv.SETI, Esv.INFC):
-                return [], "unknown_deoj"
-            return [self._refuse_all(frame, frame.deoj)], "unknown_deoj"
+            return [], "unknown_deoj"
         replies = []
         for obj in targets:
             reply = self._answer(obj, frame)
@@ -135,8 +138,8 @@ class EchonetNode:
     def handle_error(self, error: EchonetError, multicast: bool = False) -> Frame | None:
         """Answer a malformed request when the spec allows it: a request whose properties do not
         add up (truncated, wrong PDC, OPC larger than the frame) gets the SNA of its ESV with
-        the properties that could be read. Everything else (bad header, format 2, reserved ESV,
-        SetI, multicast) is dropped."""
+        the properties that could be read, from the addressed object. Everything else (bad
+        header, format 2, reserved ESV, SetI, multicast, an object the node lacks) is dropped."""
         head = error.header
         if head is None or multicast or not isinstance(error, (TruncatedFrame, TrailingBytes)):
             return None
@@ -147,7 +150,9 @@ class EchonetNode:
         if esv not in REQUESTS or esv in (Esv.INFC, Esv.SETI):
             return None
         targets = self.find(head.deoj)
-        seoj = targets[0].eoj if targets else head.deoj
+        if not targets:
+            return None
+        seoj = targets[0].eoj
         if esv is Esv.SETGET:
             frame = Frame(head.tid, head.seoj, head.deoj, esv, head.props, ())
         else:

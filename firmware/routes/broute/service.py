@@ -28,12 +28,14 @@ from sumame.firmware.events import Severity
 from sumame.firmware.net.echonet import EchonetError, Frame, decode, encode
 from sumame.firmware.scheduler import Event, Priority
 
+from . import property_sets
 from .announce import Announcer
 from .guard import GuardOptions, HomeSideGuard, Verdict
 from .hv_meter import HighVoltageMeter
 from .lv_meter import LowVoltageMeter
 from .node import REQUESTS, EchonetNode
 from .node_profile import NodeProfile
+from .objects import DeviceFacts
 
 log = logging.getLogger("sumame.broute")
 ECHONET_PORT = 3610
@@ -48,6 +50,8 @@ class BRouteOptions:
     announce_delay_s: seconds after each :00/:30 boundary (< 300)
     backoff_s:        (min, max) random delay before answering a multicast request
     seed:             seeds the back-off generator (deterministic runs)
+    property_set:     which EPCs the meter object serves (``property_sets.NAMES``)
+    facts:            maker facts of the device object (8B, 8C, 8E)
     """
 
     ip_addresses: tuple[str, ...] = ("127.0.0.1",)
@@ -62,6 +66,8 @@ class BRouteOptions:
     max_opc: int = 24
     max_frame_bytes: int = 1232
     hv_fixed_date: int = 1
+    property_set: str = "full"
+    facts: DeviceFacts = field(default_factory=DeviceFacts)
     guard: GuardOptions = field(default_factory=GuardOptions)
 
 
@@ -75,14 +81,18 @@ class MediumPort:
 
 
 def build_objects(readings, options: BRouteOptions):
-    """Node profile + the meter object for ``readings.identity.kind`` ("lv" or "hv")."""
+    """Node profile + the meter object for ``readings.identity.kind`` ("lv" or "hv"), serving
+    the EPCs of ``options.property_set``."""
     kind = readings.identity.kind
     if kind == "lv":
-        device = LowVoltageMeter(readings)
+        device = LowVoltageMeter(readings, facts=options.facts)
     elif kind == "hv":
-        device = HighVoltageMeter(readings, fixed_date=options.hv_fixed_date)
+        device = HighVoltageMeter(readings, fixed_date=options.hv_fixed_date, facts=options.facts)
     else:
         raise ValueError(f"unknown meter kind {kind!r} (expected 'lv' or 'hv')")
+    epcs = property_sets.allowed(options.property_set, kind)
+    if epcs is not None:
+        device.restrict(epcs)
     return [NodeProfile(readings.identity, [device]), device]
 
 

@@ -3,9 +3,18 @@
 One non-blocking socket per local address (IPv4 or IPv6, loopback included); with
 ``multicast=True`` an extra socket per family is bound to the group (224.0.23.0 / ff02::1) and
 joined on the interface of the configured address. Replies always leave from the unicast
-socket of the address the peer talked to. Each socket is served by a scheduler task that
+socket of the address the peer talked to, and always go to the peer's ECHONET Lite port (3610,
+the transport's ``port``), never to the request's source port: ECHONET Lite Spec Ver.1.14
+Part 2 §1.2 (position in the communication layers) fixes 3610 as the UDP port every node
+receives unicast and multicast on, and a response (Get_Res, Set_Res, the SNAs, the INF that
+answers an INF_REQ) is a unicast to the requesting node, so it goes to that node's 3610.
+A client that sends from another port (npm echonet-lite sends from 23610, PyPI echonetlite
+from an ephemeral port, both listen on 3610) is answered on 3610; the odd port is logged once
+per peer. Each socket is served by a scheduler task that
 waits with ``readable(sock)`` and drains up to ``batch`` datagrams per wake-up, so it works on
-the real clock (selectors) and never blocks the loop. This is the meter's own IP stack: the
+the real clock (selectors) and never blocks the loop. ``batch`` is 8 like the in-process medium:
+the costliest accepted frame (a Get answered up to ``max_opc`` properties) takes ~4 ms, so a
+step stays far inside the watchdog budget (32 such frames took ~350 ms on a loaded host). This is the meter's own IP stack: the
 only firmware module that opens sockets.
 """
 from __future__ import annotations
@@ -27,12 +36,13 @@ class UdpTransport:
     name = "ip"
 
     def __init__(self, service, addresses, port: int = 3610, *, multicast: bool = False,
-                 batch: int = 32):
+                 batch: int = 8):
         self.service, self.port, self.batch = service, port, batch
         self.multicast = multicast
         self.sockets: list[tuple[socket.socket, bool]] = []   # (socket, is_multicast)
         self._unicast: dict[int, socket.socket] = {}         # family -> first unicast socket
         self._route: dict[str, socket.socket] = {}           # peer host -> socket it used
+        self._odd_ports: set[str] = set()                    # peers already logged
         self._tasks = []
         self.endpoints: list[tuple[str, int]] = []
         try:
@@ -110,10 +120,22 @@ class UdpTransport:
                     continue
                 if not is_mcast:
                     self._route[peer[0]] = sock
+                if peer[1] != self.port:
+                    self._note_odd_port(peer)
                 deliver(self.name, peer, data, multicast=is_mcast)
             await yield_now()
 
+    def _note_odd_port(self, peer) -> None:
+        self.service.counters["odd-source-port"] += 1
+        if peer[0] not in self._odd_ports and len(self._odd_ports) < 1024:
+            self._odd_ports.add(peer[0])
+            log.info("request from %s port %d: answers go to its port %d (ECHONET Lite Part 2 §1.2)",
+                     peer[0], peer[1], self.port)
+
     def send(self, data: bytes, address) -> None:
+        """Unicast ``data`` to the peer ``address`` (host, any port[, flow, scope]) at its ECHONET
+        Lite port ``self.port`` (Part 2 §1.2; see the module docstring), IPv4 or IPv6."""
+        address = (address[0], self.port, *address[2:])
         sock = self._route.get(address[0])
         if sock is None:
             family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
@@ -140,7 +162,17 @@ def _scope(address: str) -> int:
 
 
 def _interface_of(ip: str) -> int:
-    """Interface index for IPv6 multicast: loopback for ::1, else the default (0)."""
+    """Interface index for IPv6 multicast: the interface holding ``ip`` (Linux
+    /proc/net/if_inet6), loopback for ::1, else 0 (the system's default)."""
+    try:
+        packed = ipaddress.IPv6Address(ip).packed.hex()
+        with open("/proc/net/if_inet6", encoding="ascii") as table:
+            for line in table:
+                fields = line.split()
+                if len(fields) >= 6 and fields[0] == packed:
+                    return int(fields[1], 16)
+    except (OSError, ValueError):
+        pass
     if ip == "::1":
         try:
             return socket.if_nametoindex("lo")

@@ -13,6 +13,7 @@ from sumame.hal.comms import Medium
 from sumame.hal.errors import CommsError
 
 from .guard import GuardOptions
+from .objects import DeviceFacts
 from .service import BRouteOptions, BRouteService
 from .wifi_policy import join_home_network
 from .wisun import WisunBRoute
@@ -25,7 +26,11 @@ def options_from_board(section: dict, seed: int) -> BRouteOptions:
     return BRouteOptions(ip_addresses=tuple(section.get("ip", ("127.0.0.1",))),
                          port=section.get("port", 3610), multicast=section.get("multicast", False),
                          announce=section.get("announce", "inf"),
-                         announce_delay_s=section.get("announce_delay_s", 20.0), seed=seed, guard=guard)
+                         announce_delay_s=section.get("announce_delay_s", 20.0), seed=seed, guard=guard,
+                         property_set=section.get("property_set", "full"),
+                         facts=DeviceFacts(product_code=section.get("product_code", ""),
+                                           production_date=section.get("production_date", "2024-04-01"),
+                                           facility_code=section.get("facility_code", 0)))
 
 
 class BRouteApp:

@@ -21,7 +21,7 @@ import logging
 
 from sumame.firmware.events import Severity
 from sumame.firmware.net.ieee802154 import pan_from_mac
-from sumame.firmware.scheduler import Priority, readable, sleep
+from sumame.firmware.scheduler import Priority, readable, sleep, yield_now
 from sumame.hal.errors import CommsError, HalError
 from sumame.hal.radio import (AuthFailed, CommandFailed, SessionExpired, SessionJoined,
                               SessionTerminated, TxLimit, UdpReceived)
@@ -121,6 +121,7 @@ class WisunBRoute:
             await readable(modem, timeout=1.0)
             for event in modem.poll(self.clock.now()):
                 self._handle(event)
+                await yield_now()        # one received frame per step, like the other routes
             ticket = self._pan_ticket
             if ticket is not None and ticket.done:
                 self._pan_ticket = None

@@ -130,7 +130,7 @@ class ProfileGeneric(CosemObject):
 
     def get_attribute(self, attr, ctx, access):
         if attr == 2:
-            return self.buffer(access)
+            return self.buffer(access, ctx.extra.get("rows") if ctx is not None else None)
         if attr == 3:
             return axdr.array(c.to_data() for c in self.capture_objects)
         if attr == 4:
@@ -147,10 +147,16 @@ class ProfileGeneric(CosemObject):
         raise CosemError(DataAccessResult.READ_WRITE_DENIED, f"{self!r}: reset/capture are not remote operations")
 
     # ------------------------------------------------------------------ buffer
-    def buffer(self, access: SelectiveAccess | None) -> Data:
+    def buffer(self, access: SelectiveAccess | None, rows_budget=None) -> Data:
+        """The selected rows. ``rows_budget`` (a WorkBudget in rows, shared by the items of one
+        request) refuses a selection that would build more rows than the request may cost,
+        before any row is built: the client asks for a shorter range instead."""
         columns = range(len(self.capture_objects))
+        self._rows_budget = rows_budget
         if access is None:
-            rows = self.source.entries(1, self.source.entries_in_use())
+            in_use = self.source.entries_in_use()
+            self._charge(in_use)
+            rows = self.source.entries(1, in_use)
         elif access.selector == SELECTOR_RANGE:
             rows, columns = self._by_range(access.parameters)
         else:
@@ -177,7 +183,16 @@ class ProfileGeneric(CosemObject):
             columns = range(len(self.capture_objects))
         if start > end:
             return [], columns
+        in_use = self.source.entries_in_use()
+        self._charge(min(in_use, int((end - start) // self.capture_period) + 1) if self.capture_period else in_use)
         return self.source.rows(start, end), columns
+
+    def _charge(self, rows: int) -> None:
+        budget = getattr(self, "_rows_budget", None)
+        if budget is not None and not budget.spend(rows):
+            raise CosemError(DataAccessResult.OTHER_REASON,
+                             f"selection of up to {rows} entries exceeds the {budget.limit} one request may "
+                             f"return; ask for a shorter range")
 
     def _bound(self, value: Data, what: str) -> float:
         raw = expect_type(value, DataType.OCTET_STRING, DataType.DATE_TIME, what=what)
@@ -211,5 +226,7 @@ class ProfileGeneric(CosemObject):
         last = in_use if last == 0 else min(last, in_use)
         if last != 0 and items[1].value != 0 and items[1].value < first:
             raise CosemError(DataAccessResult.OTHER_REASON, f"to_entry {items[1].value} < from_entry {first}")
+        if first <= last:
+            self._charge(last - first + 1)
         rows = self.source.entries(first, last) if first <= last else []
         return rows, range(col_from - 1, col_to)

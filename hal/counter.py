@@ -1,0 +1,20 @@
+"""MonotonicCounter: a count that survives power loss and can never go back.
+
+Real parts: a battery-backed RTC backup register (DS3231-class RTCs and MCU RTC domains keep a
+few words while the main supply is off) or a secure element's monotonic counter. Storage keeps
+in it how many records it has committed, so a flash image rolled back to an older genuine copy
+(which is self-consistent: every CRC, HMAC and chain link is right) is detected at boot.
+"""
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class MonotonicCounter(Protocol):
+    """``read()`` the count; ``advance_to(n)`` raises it to ``n`` (a lower ``n`` is ignored:
+    the part cannot count down). ``max_value`` is the largest count the part holds."""
+
+    max_value: int
+
+    def read(self) -> int: ...
+
+    def advance_to(self, value: int) -> None: ...
