@@ -48,3 +48,16 @@ def test_shards_store_the_same_rows_as_one_process(tmp_path):
     assert [m["id"] for m in b.meters()] == [m["id"] for m in a.meters()]
     key = lambda o: (o["meter"], o["start_at"], o["end_at"])       # noqa: E731
     assert sorted(map(key, b.outages())) == sorted(map(key, a.outages())) and len(a.outages()) >= 2
+
+
+def test_ray_flags_need_a_db_and_each_other():
+    import subprocess
+    import sys
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "sumame.tools.cli", "hes", "fleet", "--meters", "2",
+                               "--days", "0.1", *args], capture_output=True, text=True, timeout=120)
+    r = run("--ray")
+    assert r.returncode != 0 and "--ray needs --db FILE" in r.stderr and "Traceback" not in r.stderr
+    r = run("--workers", "2", "--db", "x.sqlite")
+    assert r.returncode != 0 and "--workers needs --ray" in r.stderr and "Traceback" not in r.stderr
