@@ -1,0 +1,48 @@
+"""Review of issue 9 (review-9): attacks on the real meter's ports that the issue's proofs miss."""
+import socket
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+
+import pytest  # noqa: E402
+from realtime_meter import recorded_meter  # noqa: E402
+
+from sumame.firmware.net.dlms.apdu import decode_apdu  # noqa: E402
+from sumame.firmware.net.dlms.wrapper import WrapperPdu  # noqa: E402
+from sumame.firmware.routes.aroute.udp import UdpServer  # noqa: E402
+
+GET_DEVICE_ID = bytes.fromhex("C001C1" "0001" "0000600100FF" "02" "00")
+
+
+def _udp_server(m) -> UdpServer:
+    (svc,) = [s for s in m.rt.meter.services if s.name == "a-route"]
+    return next(x for x in svc._servers if isinstance(x, UdpServer))
+
+
+@pytest.mark.timeout(60)
+def test_udp_sessions_per_source_address_are_bounded(tmp_path):
+    """UDP source addresses cost nothing to forge: one datagram from each of 600 loopback
+    addresses must not leave 600 sessions (memory, and an O(peers) idle scan per datagram for
+    300 s). The meter keeps serving a new peer afterwards."""
+    pdu = WrapperPdu(0x10, 1, GET_DEVICE_ID).encode()
+    with recorded_meter(tmp_path, hours=0) as m:
+        udp = _udp_server(m)
+        for i in range(600):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                s.bind((f"127.9.{i >> 8}.{(i & 255) + 1 if (i & 255) < 255 else 1}", 0))
+                s.sendto(pdu, m.udp)
+            if i % 50 == 49:
+                time.sleep(0.05)          # let the meter drain its socket (no kernel drops)
+        deadline = time.time() + 10
+        while getattr(udp, "evicted", 0) + len(udp.peers) < 590 and time.time() < deadline:
+            time.sleep(0.05)
+        heard = getattr(udp, "evicted", 0) + len(udp.peers)
+        assert heard >= 590, f"only {heard} datagrams reached the meter"
+        assert len(udp.peers) <= 256, f"{len(udp.peers)} UDP sessions held for forged sources"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(5)
+            s.sendto(pdu, m.udp)
+            reply = WrapperPdu.decode(s.recv(2048))
+        assert type(decode_apdu(reply.apdu)).__name__ == "ExceptionResponse"   # served (no association)
