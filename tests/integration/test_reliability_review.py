@@ -46,3 +46,33 @@ def test_udp_sessions_per_source_address_are_bounded(tmp_path):
             s.sendto(pdu, m.udp)
             reply = WrapperPdu.decode(s.recv(2048))
         assert type(decode_apdu(reply.apdu)).__name__ == "ExceptionResponse"   # served (no association)
+
+
+def test_b_route_refusals_from_forged_sources_cost_bounded_cpu_and_flash():
+    """With the home-device slots taken, each datagram from a new (forged) source address was
+    refused with its own flash event and kept in a table that every later refusal rebuilt
+    (quadratic: 8000 sources cost 3 s of CPU). Now one refusal event per interval in all, and
+    the table of refused devices is bounded."""
+    from sumame.firmware.routes.broute.guard import HomeSideGuard, Verdict
+
+    class Events:
+        def __init__(self):
+            self.kinds = []
+
+        def record(self, kind, **_):
+            self.kinds.append(kind)
+
+    events = Events()
+    guard = HomeSideGuard(events)
+    for i in range(guard.options.max_clients):
+        assert guard.admit(("udp", f"192.0.2.{i}"), 0.0) is not None
+    for i in range(5000):                                   # 5000 sources within 50 s
+        key, now = ("udp", f"127.1.{i >> 8}.{i & 255}"), 1.0 + i * 0.01
+        if guard.check(key, now) is Verdict.NEW:
+            assert guard.admit(key, now) is None
+    assert guard.counters["refused"] == 5000
+    assert events.kinds.count("b-route-refused") == 1      # not one flash record per source
+    assert len(guard._refused) <= 256
+    late = ("udp", "198.51.100.7")                          # a minute later: logged, with the count
+    assert guard.admit(late, 1.0 + 5000 * 0.01 + 61) is None
+    assert events.kinds.count("b-route-refused") == 2
