@@ -109,3 +109,48 @@ def test_a_cut_during_the_first_boot_superblock_write_is_no_corruption(op):
         flash, store, report = _first_boot_cut(op, seed)
         assert not [n for n in report.notes if n.startswith("CORRUPTION")], (op, seed, report.notes)
         assert StorageLayout.decode(flash.read(0, 4096)) == store.layout      # committed now
+
+
+def test_a_bad_bit_in_an_erased_page_ahead_is_a_flash_fault_not_corruption():
+    """A 0 bit in an erased page the ring has not reached yet touches no record: recovery
+    reports it as a flash fault (one alarm; the page is erased before use), not as corruption of
+    stored data, and a flash fault does not excuse a missing record (tamper still found)."""
+    from sumame.drivers.emulated.flash import EmulatedFlash
+    from sumame.firmware.journal import Journal
+
+    key, ps = bytes(range(32)), 1024
+
+    def journal(flash):
+        return Journal(flash, 0, 8, name="t", key=key)
+
+    flash = EmulatedFlash(None, page_size=ps, page_count=8)
+    j = journal(flash)
+    j.recover()
+    payloads = [bytes([i]) * 20 for i in range(20)]          # pages 0 and 1
+    for p in payloads:
+        j.append(1, p)
+    assert j._cur == 1
+    flash.flip_bit(5 * ps + 300, 3)                          # page 5: erased, ahead
+    rec = journal(flash).recover()
+    assert [r.payload for r in rec.records] == payloads
+    assert [f.kind for f in rec.findings] == ["flash-fault"], rec.findings
+    j = journal(flash)
+    j.recover()
+    for i in range(20, 120):                                 # the ring reaches page 5 and on
+        j.append(1, bytes([i]) * 20)
+    assert [f.kind for f in journal(flash).recover().findings] == []
+    # a record cut out of a page stays tamper when a bad bit sits in an erased page
+    flash = EmulatedFlash(None, page_size=ps, page_count=8)
+    j = journal(flash)
+    j.recover()
+    for p in payloads:
+        j.append(1, p)
+    victim = j._page_records[0][4]
+    size = 38 + 20
+    image = bytearray(flash.image())
+    start = victim.offset
+    image[start:ps] = image[start + size:ps] + b"\xff" * size
+    flash.load_image(bytes(image))
+    flash.flip_bit(5 * ps + 300, 3)
+    kinds = [f.kind for f in journal(flash).recover().findings]
+    assert "tamper" in kinds, kinds
