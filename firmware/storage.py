@@ -32,7 +32,7 @@ import struct
 from dataclasses import dataclass, field
 
 from .events import EventLog, MeterEvent, Severity
-from sumame.hal.errors import NvmError
+from sumame.hal.errors import CounterFault, NvmError
 
 from .journal import OVERHEAD, Finding, Journal, JournalFault, Recovery, Record, _crc32
 from .journal_index import IndexedJournal
@@ -184,7 +184,14 @@ class Storage:
     def _check_rollback(self, report: BootReport) -> None:
         if self.counter is None:
             return
-        stored, total = self.counter.read(), self.committed_total()
+        total = self.committed_total()
+        try:
+            stored = self.counter.read()
+        except CounterFault as exc:     # the register itself rotted: a fault, not a rollback
+            self._pending.append(("counter-fault", f"{exc}; re-seated at {total} committed records "
+                                                   f"(rollback detection resumes from here)"))
+            self.counter.reseat(total)
+            return
         if total < stored:
             report.recoveries["rollback"] = Recovery(findings=[Finding(
                 "tamper", 0, 0, f"flash holds {total} committed records but the monotonic counter "

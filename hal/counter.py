@@ -11,10 +11,16 @@ from typing import Protocol, runtime_checkable
 @runtime_checkable
 class MonotonicCounter(Protocol):
     """``read()`` the count; ``advance_to(n)`` raises it to ``n`` (a lower ``n`` is ignored:
-    the part cannot count down). ``max_value`` is the largest count the part holds."""
+    the part cannot count down). ``max_value`` is the largest count the part holds.
+
+    ``read()`` raises ``CounterFault`` when the part's own check (a complement copy, an ECC) says
+    the stored count is damaged — that is a hardware fault, never evidence of a rollback; the
+    firmware then ``reseat(n)``s it from what the flash proves was committed."""
 
     max_value: int
 
     def read(self) -> int: ...
 
     def advance_to(self, value: int) -> None: ...
+
+    def reseat(self, value: int) -> None: ...

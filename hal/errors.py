@@ -29,6 +29,10 @@ class ConfigurationError(HalError):
     """A device was configured with a value it does not accept."""
 
 
+class CounterFault(HalError):
+    """A monotonic counter's stored value fails its own check (bit rot in the register)."""
+
+
 class NvmError(HalError):
     """Non-volatile memory failure."""
 
