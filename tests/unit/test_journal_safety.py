@@ -30,10 +30,11 @@ def numbers(recovery):
     return [int.from_bytes(r.payload[4:], "big") for r in recovery.records]
 
 
-def locate(flash, seq):
-    """(absolute offset, record) of the committed record ``seq``."""
+def locate(flash, number):
+    """(absolute offset, record) of the committed record that carries ``number`` (page turns
+    take sequence numbers too, so a record's seq is read from it, not assumed)."""
     _, rec = journal(flash)
-    (r,) = [r for r in rec.records if r.seq == seq]
+    (r,) = [r for r in rec.records if int.from_bytes(r.payload[4:], "big") == number]
     return r.page * PAGE + r.offset, r
 
 
@@ -87,13 +88,13 @@ def test_a_record_rewritten_with_a_wrong_link_is_tamper():
     image[at:at + SIZE] = b"\x00" + forged[1:]
     f.load_image(bytes(image))
     _, rec = journal(f)
-    assert any("chain broken before seq 3" in x.detail for x in rec.of_kind("tamper"))
+    assert any(f"chain broken before seq {r.seq}" in x.detail for x in rec.of_kind("tamper"))
 
 
 # ------------------------------------------------------------------ missing records
 def test_a_record_cut_out_of_a_page_is_missing_records_tamper():
     f = fresh()
-    write(f, range(4))                                        # one page: seq 0..3
+    write(f, range(3))                                        # one page: seq 0..2
     at, _ = locate(f, 1)
     image = bytearray(f.image())
     page = image[:PAGE]
@@ -101,7 +102,7 @@ def test_a_record_cut_out_of_a_page_is_missing_records_tamper():
     image[:PAGE] = page
     f.load_image(bytes(image))
     _, rec = journal(f)
-    assert numbers(rec) == [0, 2, 3]
+    assert numbers(rec) == [0, 2]
     (finding,) = rec.of_kind("tamper")
     assert "1 records (seq 1..1) missing" in finding.detail
     assert not rec.of_kind("corruption")
@@ -117,8 +118,9 @@ def test_a_whole_page_erased_out_of_the_middle_is_missing_records_tamper():
     image[PAGE:2 * PAGE] = b"\xff" * PAGE
     f.load_image(bytes(image))
     _, rec = journal(f)
-    (finding,) = rec.of_kind("tamper")
-    assert "missing" in finding.detail and f"seq {min(middle) - 1}" not in finding.detail
+    (finding,) = [x for x in rec.of_kind("tamper") if "missing" in x.detail]
+    assert f"seq {min(middle)}.." in finding.detail and f"seq {min(middle) - 1}" not in finding.detail
+    assert not rec.of_kind("corruption")
 
 
 def test_a_bit_flip_is_corruption_and_explains_its_missing_record():
