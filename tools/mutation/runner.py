@@ -76,7 +76,7 @@ def run_module(mod: SafetyModule, tree: Path, dest: Path, *, max_mutants: int | 
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
 
     result = ModuleResult(mod.name)
-    tests = [t for t in mod.tests if (tree / t).exists()]
+    tests = [t for t in mod.tests if (tree / t.split("::")[0]).exists()]
     if not tests:
         result.error = "no guarding test file exists"
         return result
