@@ -28,7 +28,8 @@ class ModuleResult:
     mutants: int = 0
     killed: int = 0
     survived: list[str] = field(default_factory=list)
-    timeouts: int = 0
+    diffs: list[str] = field(default_factory=list)      # per survivor: the lines it changed
+    timeouts: int = 0                                   # of the killed: by the time limit
     incompetent: int = 0
     skipped: int = 0
     error: str = ""
@@ -37,6 +38,12 @@ class ModuleResult:
     def score(self) -> float:
         ran = self.killed + len(self.survived)
         return self.killed / ran if ran else 0.0
+
+
+def _changed_lines(diff: str) -> str:
+    """The ``-``/``+`` lines of a unified diff, without its headers."""
+    return " | ".join(ln.strip() for ln in diff.splitlines()
+                      if ln[:1] in "+-" and not ln.startswith(("+++", "---")))[:300]
 
 
 def copy_tree(repo: Path, dest: Path) -> Path:
@@ -108,17 +115,19 @@ def run_module(mod: SafetyModule, tree: Path, dest: Path, *, max_mutants: int | 
         for item, res in wdb.completed_work_items:
             if res.worker_outcome == WorkerOutcome.SKIPPED:
                 result.skipped += 1
-            elif res.worker_outcome == WorkerOutcome.ABNORMAL and res.test_outcome is None:
-                result.timeouts += 1
-            elif res.test_outcome == TestOutcome.INCOMPETENT:
-                result.incompetent += 1
+            elif res.test_outcome == TestOutcome.INCOMPETENT or res.worker_outcome in (
+                    WorkerOutcome.ABNORMAL, WorkerOutcome.EXCEPTION):
+                result.incompetent += 1                 # the mutant could not be run at all
             elif res.test_outcome == TestOutcome.SURVIVED:
                 m = item.mutations[0]
                 line = (tree / mod.source).read_text().splitlines()[m.start_pos[0] - 1].strip()
                 result.survived.append(f"{mod.source}:{m.start_pos[0]} {m.operator_name} "
                                        f"#{m.occurrence}: {line[:90]}")
+                result.diffs.append(_changed_lines(res.diff or ""))
             else:
                 result.killed += 1
+                if (res.output or "").strip() == "timeout":   # cosmic-ray reports a hang as killed
+                    result.timeouts += 1
     return result
 
 
@@ -157,12 +166,12 @@ def _main(args) -> int:
             r = fut.result()
             results.append(r)
             ran = r.killed + len(r.survived)
-            status = r.error or (f"{r.killed}/{ran} killed ({r.score:.0%}), {len(r.survived)} survived, "
-                                 f"{r.timeouts} timeouts, {r.incompetent} incompetent, "
-                                 f"{r.mutants} mutants in all")
+            status = r.error or (f"{r.killed}/{ran} killed ({r.score:.0%}; {r.timeouts} by timeout), "
+                                 f"{len(r.survived)} survived, {r.incompetent} incompetent, "
+                                 f"{r.skipped} sampled out, {r.mutants} mutants in all")
             print(f"{m.name:<17} {status}", flush=True)
-            for s in r.survived:
-                print(f"    survived: {s}", flush=True)
+            for s, d in zip(r.survived, r.diffs):
+                print(f"    survived: {s}\n              {d}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps([r.__dict__ for r in results], indent=1))
     shutil.rmtree(dest, ignore_errors=True)
