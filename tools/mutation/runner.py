@@ -42,7 +42,7 @@ class ModuleResult:
 
 def _changed_lines(diff: str) -> str:
     """The ``-``/``+`` lines of a unified diff, without its headers."""
-    return " | ".join(ln.strip() for ln in diff.splitlines()
+    return " | ".join(ln[0] + " " + ln[1:].strip() for ln in diff.splitlines()
                       if ln[:1] in "+-" and not ln.startswith(("+++", "---")))[:300]
 
 
