@@ -1,0 +1,86 @@
+"""Tests that kill mutants ``sumame mutate`` found surviving in the safety modules.
+
+Each test names the safety property it guards; the mutant it was written for is in its docstring."""
+from sumame.drivers.emulated.flash import EmulatedFlash
+from sumame.firmware.clock import VirtualClock
+from sumame.firmware.registers import Retention, Snapshot, grid_of
+from sumame.firmware.storage import _PER_DAY, Storage, plan_layout
+
+KEY = bytes(range(32))
+START_MIN = 29_584_260                   # a JST midnight, minutes since the epoch
+
+
+def _store(boot_retention, layout_retention=None, pages=64):
+    clock = VirtualClock(START_MIN * 60.0)
+    flash = EmulatedFlash(None, page_size=4096, page_count=pages)
+    layout = plan_layout(4096, pages, layout_retention or boot_retention, event_pages=2, state_pages=2)
+    store = Storage(flash, layout, KEY, clock)
+    report = store.boot(boot_retention)
+    return store, flash, layout, clock, report
+
+
+def _fill_minutes(store, clock, count):
+    for m in range(START_MIN, START_MIN + count):
+        clock.advance_to(m * 60.0)
+        store.append_snapshot(Snapshot(m, 1, m * 10, 0, 0, 0, 0, 0, 0))
+
+
+# ------------------------------------------------------------------ storage: retention
+def test_snapshots_per_day_are_the_real_counts_the_retention_is_sized_for():
+    """storage.py ``range(0, 1440)`` -> ``range(1, 1440)``: midnight's 30-minute snapshot
+    was left out of the sizing (the partitions then hold one value a day fewer than kept)."""
+    assert _PER_DAY == {30: 48, 15: 48, 5: 192, 1: 1152}
+    assert sum(_PER_DAY.values()) == 1440 and grid_of(START_MIN) == 30
+
+
+def test_evicting_a_snapshot_before_its_retention_ends_is_counted_and_none_otherwise():
+    """storage.py ``_retention is None`` -> ``is not None``: eviction was never checked, so a
+    flash too small for the retention lost values without a warning."""
+    small = Retention(days_30=1, days_15=1, days_5=1, minutes_1=60)
+    store, *_, clock, _ = _store(Retention(days_30=1, days_15=1, days_5=1, minutes_1=6000), small)
+    short_capacity = store.journals["short"].page_count * 4096 // 60
+    _fill_minutes(store, clock, 2 * short_capacity)
+    assert store.retention_shortfalls >= 1
+    fitting, *_, clock, _ = _store(small)
+    _fill_minutes(fitting, clock, 2 * short_capacity)
+    assert fitting.retention_shortfalls == 0                           # no false warning
+
+
+# ------------------------------------------------------------------ storage: superblock
+def test_a_damaged_superblock_is_reported_as_corruption_a_torn_one_is_not():
+    """storage.py ``data[0] == 0xFF`` -> ``data[-1]``: the commit byte, not the page's erased
+    tail, tells a torn format from a damaged superblock."""
+    retention = Retention(days_30=1, days_15=1, days_5=1, minutes_1=60)
+    store, flash, layout, clock, _ = _store(retention)
+    flash.flip_bit(5, 2)                                              # inside the committed body
+    report = Storage(flash, layout, KEY, clock).boot(retention)
+    assert "CORRUPTION: superblock damaged" in report.notes
+    flash.erase(0)
+    flash.program(1, layout.encode()[1:9])                            # a format cut before commit
+    report = Storage(flash, layout, KEY, clock).boot(retention)
+    assert any("superblock unreadable" in n for n in report.notes)
+    assert "CORRUPTION: superblock damaged" not in report.notes
+
+
+# ------------------------------------------------------------------ journal: sealed regions
+def test_a_flash_fault_is_reported_once_not_again_at_every_boot():
+    """journal.py ``cause != "bad-mac"`` -> ``cause > "bad-mac"``: unreadable bytes ("bad") in
+    a region the journal sealed off were reported as corruption again at the next boot."""
+    from sumame.firmware.journal import OVERHEAD, Journal
+
+    flash = EmulatedFlash(None, page_size=256, page_count=4)
+
+    def boot():
+        journal = Journal(flash, 0, 4, name="t", key=KEY)
+        return journal, journal.recover()
+
+    journal, _ = boot()
+    for v in range(2):
+        journal.append(1, b"nnnn" + v.to_bytes(4, "big"))
+    flash.flip_bit(2 * (OVERHEAD + 8), 3)                  # a bad bit where the next record goes
+    journal, first = boot()
+    assert [f.kind for f in first.findings] == ["corruption"]           # reported once ...
+    for v in range(2, 6):
+        journal.append(1, b"nnnn" + v.to_bytes(4, "big"))   # ... the page is sealed and left
+    _, second = boot()
+    assert len(second.records) == 6 and second.findings == []          # ... and not again
