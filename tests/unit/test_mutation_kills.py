@@ -84,3 +84,55 @@ def test_a_flash_fault_is_reported_once_not_again_at_every_boot():
         journal.append(1, b"nnnn" + v.to_bytes(4, "big"))   # ... the page is sealed and left
     _, second = boot()
     assert len(second.records) == 6 and second.findings == []          # ... and not again
+
+
+# ------------------------------------------------------------------ guard: device limit
+def test_an_idle_client_frees_its_slot_and_an_active_one_does_not():
+    """guard.py ``now - c.last_seen`` -> ``now // c.last_seen`` (idle clients never left, so
+    the device limit locked real devices out for good) and -> ``now & c.last_seen`` in the
+    event text (a TypeError at the moment a slot was freed)."""
+    from sumame.firmware.clock import VirtualClock
+    from sumame.firmware.events import EventLog
+    from sumame.firmware.routes.broute.guard import GuardOptions, HomeSideGuard
+
+    t0 = 1_750_000_000.0
+    events = EventLog(VirtualClock(t0))
+    g = HomeSideGuard(events, GuardOptions(max_clients=2, idle_timeout_s=7200.0))
+    assert g.admit(("ip", "a"), t0) and g.admit(("ip", "b"), t0 + 100.0)
+    assert g.admit(("ip", "c"), t0 + 7250.0) is not None              # "a" idle 7250 s > 7200 s
+    assert set(g.clients) == {("ip", "b"), ("ip", "c")}
+    left = events.of_kind("b-route-client-left")
+    assert [e.detail for e in left] == ["ip a idle for 7250 s"]
+    assert g.admit(("ip", "d"), t0 + 7260.0) is None                   # "b" idle 7160 s: kept
+
+
+def test_clients_on_a_medium_are_only_that_mediums_clients():
+    """guard.py ``k[0] == medium`` -> ``k[1]``: notifications to each client of a medium
+    without multicast went to no one."""
+    from sumame.firmware.clock import VirtualClock
+    from sumame.firmware.events import EventLog
+    from sumame.firmware.routes.broute.guard import HomeSideGuard
+
+    g = HomeSideGuard(EventLog(VirtualClock(0.0)))
+    g.admit(("ip", "192.0.2.1"), 0.0)
+    g.admit(("wi-sun", "fe80::1"), 0.0)
+    assert [c.address for c in g.clients_on("wi-sun")] == ["fe80::1"]
+    assert [c.address for c in g.clients_on("ip")] == ["192.0.2.1"]
+
+
+# ------------------------------------------------------------------ DLMS security: IC bound
+def test_the_invocation_counter_is_exactly_32_bits_with_a_typed_error():
+    """security.py ``ic <= 0xFFFFFFFF`` -> ``ic != 0xFFFFFFFF``: 2**32 escaped as an
+    OverflowError (untyped) and the last valid counter was refused."""
+    import pytest
+
+    from sumame.firmware.net.dlms.security import EncodeError, hls_gmac, protect
+
+    keys = dict(system_title=b"SUMAME01", ek=bytes(16), ak=bytes(16))
+    assert protect(b"\xc0\x01", sc=0x30, invocation_counter=0xFFFFFFFF, **keys)[1:5] == b"\xff" * 4
+    assert hls_gmac(b"x" * 16, invocation_counter=0xFFFFFFFF, **keys)[1:5] == b"\xff" * 4
+    for bad in (2 ** 32, -1):
+        with pytest.raises(EncodeError):
+            protect(b"\xc0\x01", sc=0x30, invocation_counter=bad, **keys)
+        with pytest.raises(EncodeError):
+            hls_gmac(b"x" * 16, invocation_counter=bad, **keys)
