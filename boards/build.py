@@ -15,6 +15,17 @@ from sumame.hal.errors import DeviceNotFound
 
 from .schema import UNIT_CODES
 
+EMULATION_RELEASE_SEED = b"sumame emulation release key - NOT A PRODUCTION KEY"
+"""Seed of the Ed25519 key that signs the emulator's own images when a board names no release
+key. Public on purpose: an emulation convenience, never a utility's release key."""
+
+
+def emulation_release_key():
+    """The emulation release signing key (Ed25519PrivateKey) — emulation only."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(EMULATION_RELEASE_SEED).digest())
+
 
 @dataclass
 class BuiltBoard:
@@ -43,6 +54,13 @@ class Board:
         seed = f"sumame emulated device key|{ident['serial']}|{ident['route_b_id']}".encode()
         return hashlib.sha256(seed).digest()
 
+    def release_keys(self) -> tuple[bytes, ...]:
+        """Raw Ed25519 public keys the meter is provisioned with (board, or the emulation key)."""
+        keys = self["firmware"]["release_keys"]
+        if keys:
+            return tuple(bytes.fromhex(k) for k in keys)
+        return (emulation_release_key().public_key().public_bytes_raw(),)
+
     def meter_config(self) -> MeterConfig:
         m, ident = self["meter"], self["identity"]
         identity = MeterIdentity(
@@ -66,11 +84,24 @@ class Board:
 
     # ------------------------------------------------------------------ driver side
     def build(self, clock, state_dir: Path | None, *, profile: str | None = None,
-              seed: int | None = None, record_flash_ops: bool = False) -> BuiltBoard:
-        """Instantiate the drivers. ``state_dir`` holds the flash image (None = RAM only)."""
+              seed: int | None = None, record_flash_ops: bool = False,
+              code_flash: bool = False) -> BuiltBoard:
+        """Instantiate the drivers. ``state_dir`` holds the flash image (None = RAM only).
+        ``code_flash``: also the code flash with the A/B image slots (``[firmware]``), blank —
+        the factory programs it (tools/firmware_image.py)."""
         emulated: dict[str, Any] = {}
         asic = self._build_asic(clock, emulated, profile, seed)
         nvm = self._build_storage(state_dir, emulated, record_flash_ops)
+        fw = self["firmware"]
+        extras = {}
+        if code_flash and fw["enabled"]:
+            from sumame.drivers.emulated.flash import EmulatedFlash
+            from sumame.firmware.lifecycle.slots import CONTROL_PAGES
+
+            code_path = None if state_dir is None else Path(state_dir) / "code.bin"
+            emulated["code_flash"] = extras["code_nvm"] = EmulatedFlash(
+                code_path, page_size=fw["page_size"], page_count=CONTROL_PAGES + 2 * fw["slot_pages"],
+                endurance=self["storage"]["endurance"], record_ops=record_flash_ops)
         st = self["storage"]
         counter = None
         if st["counter"] == "emulated-rtc-backup":
@@ -90,6 +121,7 @@ class Board:
             PowerSource(p["source"], p["capacity_va"], p["core_draw_va"], p["hold_up_j"]), clock)
         hardware = Hardware(asic=asic, nvm=nvm, rtc=rtc, power=power,
                             relay=self._build_relay(emulated), comms=self._build_comms(emulated))
+        hardware.extras.update(extras)
         if counter is not None:
             hardware.extras["monotonic_counter"] = counter
         self._build_usb(hardware, emulated)
@@ -205,7 +237,8 @@ class Board:
 
         w = self["wifi"]
         ap = emulated["access_point"] = EmulatedAccessPoint(
-            w["ssid"], WifiSecurity(w["security"]), w["passphrase"], lease_address=self["broute"]["ip"][0])
+            w["ssid"], WifiSecurity(w["security"]), w["passphrase"], lease_address=self["broute"]["ip"][0],
+            extra_addresses=tuple(self["broute"]["ip"][1:]))
         hardware.extras["wifi"] = emulated["wifi"] = EmulatedWifiStation([ap])
 
     def build_asic(self, clock, *, profile: str | None = None) -> tuple[Any, dict[str, Any]]:

@@ -238,6 +238,8 @@ SECTIONS: dict[str, Section] = {
                   check=matches(r"([0-9a-fA-F]{32})?", "empty or 32 hex digits")),
         "ak": Key(str, "", "hex AES-128 authentication key; empty = derived (emulation only)",
                   check=matches(r"([0-9a-fA-F]{32})?", "empty or 32 hex digits")),
+        "kek": Key(str, "", "hex AES-128 master key (KEK) wrapping renewed keys; empty = derived (emulation only)",
+                   check=matches(r"([0-9a-fA-F]{32})?", "empty or 32 hex digits")),
         "lls_password": Key(str, "", "password of the reader association; empty = derived (emulation only)",
                             check=matches(r"[\x20-\x7e]{0,32}", "up to 32 printable ASCII characters")),
     }, "A-route (utility head-end, DLMS/COSEM)"),
@@ -247,9 +249,22 @@ SECTIONS: dict[str, Section] = {
                         choices=("open", "wep", "wpa", "wpa2", "wpa3")),
         "passphrase": Key(str, "sumame-home-passphrase", "WPA passphrase"),
     }, "home Wi-Fi (LV B-route)"),
+    "firmware": Section({
+        "enabled": Key(bool, True, "code flash with A/B image slots and the bootloader (sumame emulate/simulate)"),
+        "page_size": Key(int, 4096, "bytes per code flash page", choices=(1024, 2048, 4096, 8192)),
+        "slot_pages": Key(int, 128, "pages per image slot (the last one holds the transfer bitmap)",
+                          check=in_range(4, 4096, " pages")),
+        "block_size": Key(int, 512, "DLMS image_block_size, bytes", check=in_range(16, 4096, " bytes")),
+        "release_keys": Key(list, [], "hex raw Ed25519 public keys of the utility's release signers; "
+                                      "empty = the emulation release key (emulation only)",
+                            check=lambda v: None if len(v) <= 8 and all(
+                                isinstance(x, str) and re.fullmatch(r"[0-9a-fA-F]{64}", x) for x in v)
+                            else "must list at most 8 keys of 64 hex digits"),
+    }, "firmware images and updates"),
     "iot": Section({
         "enabled": Key(bool, False, "run the IoT route (Wi-SUN Enhanced HAN to gas/water terminals)"),
-        "max_devices": Key(int, 10, "IoT devices admitted at a time", check=in_range(1, 64)),
+        "max_devices": Key(int, 10, "IoT metering devices (gas/water) admitted at a time", check=in_range(1, 64)),
+        "max_relays": Key(int, 2, "relays admitted at a time (not counted in max_devices)", check=in_range(0, 16)),
         "max_hops": Key(int, 2, "hops to the meter (standard Enhanced HAN: one relay = 2)", check=in_range(1, 8)),
         "clock_tolerance_s": Key(NUM, 60.0, "terminal clock error logged when corrected, s", check=in_range(1, 86400, " s")),
         "uplink_gap_s": Key(NUM, 1.0, "s between IoT pushes to the head-end", check=in_range(0.01, 600, " s")),

@@ -18,6 +18,7 @@ from sumame.hal import Hardware
 from sumame.hal.errors import HalError
 
 from .events import EventLog, Severity
+from .lifecycle.stage import Lifecycle
 from .meter_readings import RegisterReadings
 from .metering import Metering, MeteringConfig
 from .readings import MeterIdentity, RegisterScaling
@@ -78,6 +79,11 @@ class Meter:
         self.switchgear = None
         self.services: list = []
         self.group = f"meter:{config.identity.serial}:{id(self):x}"
+        code_nvm = hardware.extras.get("code_nvm")
+        self.lifecycle = None if code_nvm is None else Lifecycle(
+            self, code_nvm, hardware.extras.get("system_reset"),
+            block_size=config.options.get("firmware", {}).get("block_size", 512))
+        """Bootloader, A/B image slots and updates (only on boards with a code flash)."""
         scheduler.on_overrun = self._on_overrun
 
     # ------------------------------------------------------------------ boot
@@ -90,6 +96,8 @@ class Meter:
             self.scheduler.current_group = previous
 
     def _boot(self) -> BootReport:
+        if self.lifecycle is not None:   # bootloader stage: raises NoBootableImage
+            self.lifecycle.boot()
         report = self.storage.boot(self.config.retention)
         self.boot_report = report
         for event in report.events:
@@ -97,6 +105,8 @@ class Meter:
         self.events.sink = self.storage.event_sink
         self.storage.events = self.events
         self._report_storage(report)
+        if self.lifecycle is not None:
+            self.lifecycle.started()
         kept = self.registers.restore(report.snapshots)
         self.history = SnapshotHistory(self.storage)
         self.history.load(report.recoveries)

@@ -50,3 +50,9 @@ class WifiStation(Protocol):
     def address(self) -> str | None:
         """The IP address obtained on the home network (None while not associated)."""
         ...
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """Every address held on the home network (e.g. a DHCPv4 lease and IPv6 addresses),
+        ``address`` first; () while not associated."""
+        ...

@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "sumame.tools.control",
     "sumame.tools.hems",
     "sumame.tools.hes",
+    "sumame.tools.firmware_cli",
     "sumame.tools.jointread",
     "sumame.tools.deploy.flash",
     "sumame.tools.calibrate",

@@ -136,12 +136,28 @@ class Operator:
         chip.sync()
         return f"load forced to {watts:g} W for {seconds:g} s"
 
+    def decommission(self, export: str = "") -> str:
+        """Disposal: export the interval data the utility keeps, then secure-erase the meter."""
+        from sumame.firmware.lifecycle.erase import decommission
+
+        if self.meter.lifecycle is None:
+            raise ControlError("this meter has no code flash: cannot decommission")
+        path = Path(export) if export else self.rt.extras.get("state_dir", Path(".")) / \
+            f"export-{self.rt.config.identity.serial}.json"
+        rows = [{"minute": s.minute, "epoch": s.epoch, "forward_mwh": s.forward_mwh,
+                 "reverse_mwh": s.reverse_mwh} for s in self.meter.registers.snapshots()]
+        path.write_text(json.dumps({"serial": self.rt.config.identity.serial, "snapshots": rows}))
+        pages = decommission(self.meter)
+        return f"exported {len(rows)} snapshots to {path}; erased {pages} flash pages; " \
+               f"the meter refuses service until it is provisioned again"
+
     def quirk(self, *args: str) -> str:
         from .quirks import ctl_quirk
         return ctl_quirk(self, *args)
 
     COMMANDS = {"status": status, "events": events, "swap": swap, "usb-plug": usb_plug,
-                "usb-unplug": usb_unplug, "outage": outage, "load": load, "quirk": quirk}
+                "usb-unplug": usb_unplug, "outage": outage, "load": load, "quirk": quirk,
+                "decommission": decommission}
 
     def execute(self, request: dict) -> dict:
         command = request.get("command")
@@ -263,7 +279,7 @@ def add_parser(sub) -> None:
     p.add_argument("command", choices=sorted(Operator.COMMANDS), help="what to do")
     p.add_argument("args", nargs="*", help="swap UNIT | usb-plug DEVICE | usb-unplug PATH | "
                                            "outage SECONDS | load WATTS SECONDS | events [N] | "
-                                           "quirk NAME on|off [k=v ...] | quirk list")
+                                           "quirk NAME on|off [k=v ...] | quirk list | decommission [EXPORT.json]")
     p.set_defaults(func=run_client)
 
 

@@ -120,13 +120,8 @@ def run(args: argparse.Namespace) -> int:
     rt.endpoints.append(("control", f"unix:{control.path}"))
     credentials = []
     if world is not None:
-        ident = board["identity"]
         rt.endpoints.append(("hems-dongle", world.hems_path))
-        qr_png = state_dir / "route-b-qr.png"
-        qr = credentials_qr(ident["route_b_id"], ident["route_b_password"], qr_png)
-        credentials = [("route-b-id", ident["route_b_id"]), ("route-b-password", ident["route_b_password"]),
-                       ("route-b-qr", str(qr_png))]
-        rt.extras["qr_text"] = qr_terminal_text(qr)
+        credentials = _route_b_credentials(rt, state_dir)
     aroute = next((s for s in rt.meter.services if s.name == "a-route"), None)
     if aroute is not None:      # the values a DLMS client / head-end needs, printed and in a key file
         keys = write_keys_file(state_dir, rt.config.identity.serial, aroute.secrets)
@@ -180,6 +175,17 @@ def _check_addresses(addresses: list[str]) -> None:
             raise CliError(f"--echonet-ip {address!r} is not an IPv4 or IPv6 address") from None
 
 
+def _route_b_credentials(rt, state_dir: Path) -> list[tuple[str, str]]:
+    """The pair in force (renewed by the head-end, else the board's) and its QR code (PNG)."""
+    from sumame.firmware.lifecycle.credentials import route_b_credentials
+
+    route_b_id, password = route_b_credentials(rt.meter)
+    qr_png = state_dir / "route-b-qr.png"
+    qr = credentials_qr(route_b_id, password, qr_png)
+    rt.extras["qr_text"] = qr_terminal_text(qr)
+    return [("route-b-id", route_b_id), ("route-b-password", password), ("route-b-qr", str(qr_png))]
+
+
 def _resume_time(state_dir: Path) -> float | None:
     """Where the meter's clock starts: the host's time, unless a faster-than-real-time run
     already took the meter's clock past it (the clock never goes backwards)."""
@@ -226,6 +232,11 @@ def _headless(rt: Runtime, args, state_dir: Path) -> None:
 
     def show(event):
         print(f"event {event}", flush=True)
+        if event.kind == "route-b-credentials" and rt.extras.get("credentials"):
+            route_b = _route_b_credentials(rt, state_dir)   # the new pair and QR code
+            rt.extras["credentials"] = route_b + rt.extras.get("aroute_credentials", [])
+            for name, value in route_b:
+                print(f"{name} {value}", flush=True)
 
     rt.meter.events.subscribe(show)
     rt.on_reboot.append(lambda meter: meter.events.subscribe(show))

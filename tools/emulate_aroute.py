@@ -37,6 +37,10 @@ def _hook(rt, args) -> None:
     if args.hes:
         app.section["hes"] = app.hes = args.hes
         app.pusher.interval.destination = app.pusher.alarm.destination = args.hes.encode()
+    # the meter built after a reset or an outage reads its [aroute] section again: keep the options
+    rt.config.options["aroute"] = {**rt.config.options.get("aroute", {}),
+                                   **{k: v for k, v in settings.items() if v is not None},
+                                   **({"hes": args.hes} if args.hes else {})}
 
 
 def add_parser(sub) -> None:

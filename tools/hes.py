@@ -85,6 +85,22 @@ def add_parser(sub) -> None:
         if name == "soft-switch":
             q.add_argument("--minutes", type=int, choices=(30, 15), required=True)
         q.set_defaults(func=_command, op=name)
+    q = hs.add_parser("update", help="signed firmware update over DLMS image transfer (one meter or a campaign)")
+    who = q.add_mutually_exclusive_group(required=True)
+    who.add_argument("--meter", help="tcp://host:port or udp://host:port")
+    who.add_argument("--meters", help="campaign: comma-separated meter addresses")
+    q.add_argument("--image", type=Path, required=True, help="signed image (sumame firmware build + sign)")
+    q.add_argument("--share", type=float, default=0.1,
+                   help="campaign: share of the meters updated at the same time (default 0.1, at least one)")
+    q.add_argument("--settle-timeout", type=float, default=600.0, metavar="S",
+                   help="s to wait for each meter to commit the new image (default 600)")
+    q.add_argument("--keys", type=Path, help="JSON key file, e.g. STATE/a-route-keys.json that sumame "
+                                             "emulate writes (default: emulate's default state dirs)")
+    q.add_argument("--derive-emulation-keys", dest="derive_keys", action="store_true",
+                   help="derive each meter's keys from its serial (emulation only)")
+    q.add_argument("--timeout", type=float, default=10.0, help="s to wait for an answer (default 10)")
+    q.add_argument("--db", type=Path, default=None, help="head-end database (invocation counters)")
+    q.set_defaults(func=_update)
     q = hs.add_parser("query", help="items of chosen meters over a period, from the database")
     q.add_argument("--db", type=Path, required=True)
     q.add_argument("--item", action="append", required=True, help="e.g. forward_kwh (repeat); see --list-items")
@@ -217,6 +233,43 @@ def _one_shot(args, make_coro):
     if task.exception is not None:
         raise CliError(f"{m.id}: {task.exception}")
     return task.result
+
+
+def _update(args) -> int:
+    from sumame.firmware.lifecycle.image import ImageError, decode_header
+
+    from .hes_update import campaign
+
+    try:
+        image = args.image.read_bytes()
+        header = decode_header(image)
+    except OSError as exc:
+        raise CliError(f"--image {args.image}: {exc.strerror}") from None
+    except ImageError as exc:
+        raise CliError(f"--image {args.image}: not a firmware image ({exc})") from None
+    if not 0 < args.share <= 1:
+        raise CliError(f"--share {args.share}: must be in (0, 1]")
+    addresses = [args.meter] if args.meter else [a.strip() for a in args.meters.split(",") if a.strip()]
+    scheduler, hes = _head_end(args)
+    hes.start()
+    meters = [hes.add_meter(_target(a)) for a in addresses]
+    _until_ready(scheduler, hes, meters, args.timeout * 3)
+    print(f"updating {len(meters)} meter(s) to {header.target} {header.version_text} ({header.build_id}), "
+          f"{max(1, round(args.share * len(meters)))} at a time", flush=True)
+    task = scheduler.spawn(campaign(hes, [m.id for m in meters], image, share=args.share,
+                                    progress=lambda meter, text: print(f"{meter}: {text}", flush=True),
+                                    settle_timeout_s=args.settle_timeout), name="hes-update", group="hes")
+    while not task.done:
+        scheduler.run(until=scheduler.clock.now() + 0.05)
+    hes.stop()
+    hes.store.close()
+    if task.exception is not None:
+        raise CliError(str(task.exception))
+    out = task.result
+    for failure in out["failed"]:
+        print(f"failed {failure['meter']}: {failure['detail']}")
+    print(f"{out['updated']} of {out['meters']} meter(s) updated, {len(out['failed'])} failed")
+    return 0 if not out["failed"] else 1
 
 
 def _fmt(t: float | None) -> str:

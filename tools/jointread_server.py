@@ -262,7 +262,15 @@ class ConnectionServer:
         return ok, detail
 
     async def valve(self, company: Company, tid: bytes, op: int) -> PendingCommand:
+        """Send a sealed valve command. A company may command only its own terminals: another
+        company's terminal (or an unknown one) is refused here, logged, never sent."""
         now = self.clock.now()
+        if tid not in company.keys or tid not in self.meter_of:
+            cmd = PendingCommand(company, tid, 0, op, now)
+            cmd.done_at, cmd.detail = now, f"refused: {tid.decode(errors='replace').strip()!r} is not a terminal of {company.name}"
+            self.commands.append(cmd)
+            self._note(f"valve {c.OP_NAMES.get(op, op)} from {company.name}: {cmd.detail}")
+            return cmd
         counter, blob = company.seal(tid, op, now)
         cmd = PendingCommand(company, tid, counter, op, now)
         self.commands.append(cmd)

@@ -24,6 +24,9 @@ class PowerSupervisor:
         flash = runtime.built.emulated.get("flash")
         if flash is not None:
             flash.powered = self.supply.alive
+        code_flash = runtime.built.emulated.get("code_flash")
+        if code_flash is not None:
+            code_flash.powered = self.supply.alive
         self._plan: list[tuple[float, float]] = []
         self._changed = Event()
         self.outages_done = 0

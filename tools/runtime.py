@@ -21,6 +21,8 @@ from sumame.firmware.scheduler import Scheduler
 from .cli import CliError
 from .emulated_hw import spawn_hardware_tasks
 
+RESET_DELAY_S = 1.0
+
 
 @dataclass
 class Runtime:
@@ -51,13 +53,35 @@ class Runtime:
         """The emulated mains (PowerSupervisor): ``outage_now(s)``, ``schedule_outage(t, s)``."""
         return self.extras["power"]
 
+    resets: int = 0
+
+    def request_reset(self) -> None:
+        """The firmware's system reset (after a firmware activation or a failed self-test): the
+        meter shuts down in order (counters saved) and boots again on the same hardware, from
+        a task outside the meter's group so the reset survives the meter it stops."""
+        from sumame.firmware.scheduler import Priority, sleep
+
+        async def reset() -> None:
+            await sleep(RESET_DELAY_S)    # the answer that asked for the reset goes out first
+            old = self.meter
+            old.shutdown()
+            meter = Meter(self.config, self.built.hardware, self.scheduler, old.storage.layout)
+            self.meter = meter
+            self.resets += 1
+            task.group = meter.group    # what boot spawns from this task belongs to the new meter
+            meter.boot()
+            for callback in self.on_reboot:
+                callback(meter)
+        task = self.scheduler.spawn(reset(), name="system-reset", priority=Priority.STORAGE, group="system-reset")
+
     def close(self) -> None:
         """Release tasks and files (the meter is not shut down: use meter.shutdown())."""
         if self.scheduler.live_tasks():
             self.scheduler.close()
-        flash = self.built.emulated.get("flash")
-        if flash is not None:
-            flash.close()
+        for name in ("flash", "code_flash"):
+            flash = self.built.emulated.get(name)
+            if flash is not None:
+                flash.close()
 
 
 def open_board(name: str, overrides: dict | None = None) -> Board:
@@ -90,16 +114,26 @@ def build_runtime(board: Board | str, *, virtual: bool, start_epoch: float | Non
     if poll_interval_s is not None:
         config = replace(config, metering=MeteringConfig(poll_interval_s, poll_interval_s))
     try:
-        built = board.build(clock, state_dir, profile=profile, seed=seed, record_flash_ops=record_flash_ops)
+        built = board.build(clock, state_dir, profile=profile, seed=seed, record_flash_ops=record_flash_ops,
+                            code_flash=True)
     except ProfileError as exc:
         raise CliError(str(exc)) from None
     except HalError as exc:   # a part the board names is missing or refuses its settings
         raise CliError(f"board {board.name}: {type(exc).__name__}: {exc}") from None
+    code = built.hardware.extras.get("code_nvm")
+    if code is not None:
+        from .firmware_image import factory_program
+        try:
+            factory_program(board, code, config.device_key)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
     scheduler = Scheduler(clock, watchdog_budget_s=config.watchdog_budget_s, strict=strict,
                           watchdog_thread=watchdog_thread)
     if virtual:   # the A-route of a virtual-time meter talks over an in-process network
         from sumame.firmware.routes.aroute.inprocess import InProcessNetwork
         built.hardware.extras.setdefault("aroute_network", InProcessNetwork(scheduler))
+    if code is not None:   # the reset line: bound to the runtime made just below
+        built.hardware.extras["system_reset"] = lambda: runtime.request_reset()
     meter = Meter(config, built.hardware, scheduler)
     runtime = Runtime(board, config, built, scheduler, meter)
     if boot:

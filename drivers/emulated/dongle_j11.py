@@ -43,6 +43,7 @@ from .. import j11_protocol as p
 from ..j11_protocol import Command, Notice, Result
 from .air import Air
 from .dongle import DongleFaults
+from .dongle_flash import DongleFlash
 from .timeline import Timeline
 from .wisun_stack import (EV_EXPIRED, EV_PANA_FAIL, EV_PANA_OK, EV_PEER_TERM, EV_SCAN_DONE, EV_TERM_OK,
                           EV_TERM_TIMEOUT, PANA_PORT, WisunStack)
@@ -67,12 +68,17 @@ class J11Dongle:
     personality = "j11"
 
     def __init__(self, air: Air, timeline: Timeline, *, mac: str | None = None, seed: int | None = None,
-                 name: str = "dongle"):
+                 name: str = "dongle", flash_path: str | os.PathLike | None = None):
         self.name = name
         self.timeline = timeline
         rng = random.Random(seed) if seed is not None else None
         self._random_bytes = (lambda n: bytes(rng.getrandbits(8) for _ in range(n))) if rng else os.urandom
-        self.mac_hex = (mac or (MAC_PREFIX + self._random_bytes(4).hex())).upper()
+        # the EUI-64 is factory-programmed: kept in the dongle's flash file so a restart finds it
+        self.flash = DongleFlash.open(flash_path)
+        self.mac_hex = (mac or self.flash.state.mac or (MAC_PREFIX + self._random_bytes(4).hex())).upper()
+        if self.flash.state.mac != self.mac_hex:
+            self.flash.state.mac = self.mac_hex
+            self.flash.commit()
         self.mac = bytes.fromhex(self.mac_hex)
         self.faults = DongleFaults()
         self.stats: Counter[str] = Counter()

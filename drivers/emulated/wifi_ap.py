@@ -21,6 +21,7 @@ class EmulatedAccessPoint:
     channel: int = 6
     rssi_dbm: int = -55
     lease_address: str = "127.0.0.2"
+    extra_addresses: tuple[str, ...] = ()   # further addresses the station gets (IPv6 SLAAC, aliases)
     down: bool = False
     reject_all: bool = False
 
@@ -65,3 +66,9 @@ class EmulatedWifiStation:
     @property
     def address(self) -> str | None:
         return None if self.associated is None else self._joined.lease_address
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        if self.associated is None:
+            return ()
+        return (self._joined.lease_address, *self._joined.extra_addresses)

@@ -108,7 +108,8 @@ def build_wisun_world(*, personality: str = "bp35c2", meter_personality: str = M
                            seed=base, name="meter-dongle", flash_path=flash("meter-dongle"))
     hems_seed = None if base is None else base + 1
     if personality == "j11":                 # the binary-UART dialect (dongle_j11), same air and stack
-        hems = J11Dongle(air, timeline, mac=hems_mac, seed=hems_seed, name="hems-dongle")
+        hems = J11Dongle(air, timeline, mac=hems_mac, seed=hems_seed, name="hems-dongle",
+                         flash_path=flash("hems-dongle-j11"))
     else:
         hems = EmulatedDongle(air, timeline, personality=personality, mac=hems_mac, seed=hems_seed,
                               name="hems-dongle", flash_path=flash(f"hems-dongle-{personality}"))

@@ -3,7 +3,6 @@ port of the request: unicast IPv4 and IPv6, multicast IPv4 and IPv6, and the INF
 an INF_REQ. A request from an odd port is logged (counter) and the meter keeps serving."""
 from __future__ import annotations
 
-import dataclasses
 import random
 import socket
 
@@ -29,7 +28,7 @@ def test_ipv4_unicast_answer_goes_to_the_echonet_port_not_the_source_port():
         listener.bind((me, port))
         listener.settimeout(3)
         for tid in (1, 2, 3):                   # keeps serving, every answer on the port
-            sender.sendto(el.encode(dataclasses.replace(GET_E7, tid=tid)), (host, port))
+            sender.sendto(el.encode(GET_E7._replace(tid=tid)), (host, port))
             reply = el.decode(listener.recv(2048))
             assert reply.tid == tid and reply.esv is el.Esv.GET_RES
         with pytest.raises(socket.timeout):
@@ -39,7 +38,7 @@ def test_ipv4_unicast_answer_goes_to_the_echonet_port_not_the_source_port():
 
 
 MULTICAST = r'''
-import dataclasses, json, socket, struct
+import json, socket, struct
 from sumame.firmware.net import echonet as el
 from sumame.tools.sample_node import SampleNode
 
@@ -64,7 +63,7 @@ with SampleNode("127.0.0.2", port=3610, multicast=True, extra_addresses=("fd00:3
     get = el.Frame(10, el.CONTROLLER, el.NODE_PROFILE, el.Esv.GET, (el.Property(0xD6),))
     s4.sendto(el.encode(infreq), ("224.0.23.0", 3610))
     s6.sendto(el.encode(get), ("ff02::1", 3610, 0, v1))
-    s6.sendto(el.encode(dataclasses.replace(get, tid=11)), ("fd00:3610::1", 3610))
+    s6.sendto(el.encode(get._replace(tid=11)), ("fd00:3610::1", 3610))
     for name, sock, want in (("v4", l4, {9}), ("v6", l6, {10, 11})):
         got = []
         while len(got) < len(want):

@@ -33,7 +33,7 @@ def events(run, kind):
 def run():
     def add(world):
         world.add_terminal("HOSTILE1", "water")
-        for i in range(4):                      # 4 terminals + relay + hostile + 4 = 10 devices
+        for i in range(5):                      # 4 terminals + hostile + 5 = 10 devices (+ the relay)
             world.add_terminal(f"FILL{i:04d}", "water")
         world.add_terminal("ELEVENTH", "water", start=False)
         world.add_terminal("OUTSIDER", "gas", allow=False)
@@ -54,8 +54,9 @@ def run():
 
 def test_ten_devices_admitted_eleventh_and_outsider_refused_and_logged(run):
     iot = run.iot
-    joined = [t for t in iot.terminals.values() if t.joined]
-    assert len(joined) == 10
+    joined = [t for t in iot.terminals.values() if t.joined and t.kind != 0]
+    assert len(joined) == 10                    # metering devices; the relay is not one of them
+    assert iot.by_id[b"RELAY001"].joined
     assert not run.eleventh.node.joined
     assert events(run, "iot-device-limit"), "the 11th device must be refused with an event"
     assert "ELEVENTH" in events(run, "iot-device-limit")[0].detail

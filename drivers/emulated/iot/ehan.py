@@ -32,6 +32,10 @@ from ..timeline import Timeline
 from .ehan_mac import PANA_PORT, RELAY_PORT, _pairing, _Radio
 
 
+MAX_BUCKETS = 64
+"""Per-source rate buckets kept before idle (refilled) ones are forgotten."""
+
+
 # =============================================================================== coordinator
 @dataclass
 class _Peer:
@@ -58,6 +62,9 @@ class EhanCoordinator(_Radio):
         self.retransmit = retransmit
         self.host = None
         self.peers: dict[bytes, _Peer] = {}
+        self.pending: dict[bytes, _Peer] = {}
+        """PANA starts for an address that already has a session: that session is replaced only
+        when the new authentication succeeds (an unsecured PCI must not end someone's session)."""
         self.rx_counters: dict = {}
         self.max_frame_rate = max_frame_rate
         self._bucket: dict[bytes, tuple[float, float]] = {}
@@ -68,10 +75,11 @@ class EhanCoordinator(_Radio):
         self.stats["opened"] += 1
 
     def close(self) -> None:
-        for peer in self.peers.values():
+        for peer in [*self.peers.values(), *self.pending.values()]:
             if peer.timer is not None:
                 peer.timer.cancel()
         self.peers.clear()
+        self.pending.clear()
         self.rx_counters.clear()
         self._txq.clear()
         for _, timer in self._acks.values():
@@ -91,9 +99,9 @@ class EhanCoordinator(_Radio):
         return self._send_psdu(peer, psdu)
 
     def cut(self, addr: bytes) -> None:
-        peer = self.peers.pop(addr, None)
-        if peer is not None and peer.timer is not None:
-            peer.timer.cancel()
+        for peer in (self.peers.pop(addr, None), self.pending.pop(addr, None)):
+            if peer is not None and peer.timer is not None:
+                peer.timer.cancel()
         # children relayed by a cut relay lose their path too
         for child in [p for p in self.peers.values() if p.via == addr]:
             self.peers.pop(child.addr, None)
@@ -124,6 +132,10 @@ class EhanCoordinator(_Radio):
 
     def _rate_ok(self, addr: bytes) -> bool:
         now = self.timeline.now()
+        if len(self._bucket) > MAX_BUCKETS:      # spoofed sources: a refilled bucket = no bucket
+            full = self.max_frame_rate * 10
+            self._bucket = {a: (t, at) for a, (t, at) in self._bucket.items()
+                            if t + (now - at) * self.max_frame_rate < full}
         tokens, at = self._bucket.get(addr, (self.max_frame_rate * 10, now))
         tokens = min(self.max_frame_rate * 10, tokens + (now - at) * self.max_frame_rate)
         if tokens < 1:
@@ -227,19 +239,50 @@ class EhanCoordinator(_Radio):
             if cred is None:
                 self._drop(src, "admission refused")
                 return
-            if peer is not None and peer.timer is not None:
-                peer.timer.cancel()
             terminal_id, psk = cred
-            keep_key = peer.key if peer is not None and peer.via == via else None
-            peer = _Peer(src, terminal_id, psk, via, hops, key=keep_key)
-            peer.paa = PanaPaa(psk=psk, id_s=self.id_s, expected_id_p=terminal_id, lifetime_s=self.lifetime_s,
-                               random_bytes=self.random_bytes, retransmit=self.retransmit, auto_terminate=True)
-            self.peers[src] = peer
-        elif peer is None or peer.paa is None or peer.via != via:
-            self.stats["pana-no-session"] += 1
-            return
+            new = _Peer(src, terminal_id, psk, via, hops)
+            new.paa = PanaPaa(psk=psk, id_s=self.id_s, expected_id_p=terminal_id, lifetime_s=self.lifetime_s,
+                              random_bytes=self.random_bytes, retransmit=self.retransmit, auto_terminate=True)
+            old = self.pending.pop(src, None) if peer is not None and peer.key is not None else peer
+            if old is not None and old.timer is not None:
+                old.timer.cancel()
+            if peer is not None and peer.key is not None:
+                self.pending[src] = new          # the session in place stays until this one succeeds
+            else:
+                self.peers[src] = new
+            peer = new
+        else:
+            peer = self._pana_peer(src, data, via)
+            if peer is None:
+                self.stats["pana-no-session"] += 1
+                return
         self._pana_send(peer, peer.paa.receive(data, now))
         self._pana_after(peer)
+
+    def _pana_peer(self, src: bytes, data: bytes, via: bytes | None) -> _Peer | None:
+        """The PAA a non-PCI PANA message belongs to: a pending start or the session in place
+        (matched by path and PANA session identifier)."""
+        session = int.from_bytes(data[8:12], "big") if len(data) >= 12 else None
+        cands = [p for p in (self.pending.get(src), self.peers.get(src))
+                 if p is not None and p.paa is not None and p.via == via]
+        for p in cands:
+            if p.paa.session_id and p.paa.session_id == session:
+                return p
+        return cands[0] if cands else None
+
+    def _live(self, peer: _Peer) -> bool:
+        return self.peers.get(peer.addr) is peer or self.pending.get(peer.addr) is peer
+
+    def _promote(self, peer: _Peer) -> None:
+        """A pending start authenticated: it replaces the session in place."""
+        prior = self.peers.get(peer.addr)
+        if prior is not None:
+            if prior.timer is not None:
+                prior.timer.cancel()
+            if prior.via == peer.via:
+                peer.key = prior.key            # frames sent under the old key still decrypt
+        self.pending.pop(peer.addr, None)
+        self.peers[peer.addr] = peer
 
     def _pana_send(self, peer: _Peer, messages: list[bytes]) -> None:
         for m in messages:
@@ -250,7 +293,10 @@ class EhanCoordinator(_Radio):
         paa = peer.paa
         for ev in paa.pop_events():
             self.stats[f"pana-{ev.kind}"] += 1
+            pending = self.pending.get(peer.addr) is peer
             if ev.kind in ("authenticated", "reauthenticated"):
+                if pending:
+                    self._promote(peer)
                 first = peer.key is None or peer.joined_at is None
                 peer.old_key, peer.key = peer.key, ev.link_key
                 peer.joined_at = self.timeline.now()
@@ -259,9 +305,13 @@ class EhanCoordinator(_Radio):
                 if first or ev.kind == "authenticated":
                     self.host.iot_joined(peer.addr, peer.hops)
             elif ev.kind == "auth-failed":
-                if peer.key is None:
+                if pending:
+                    self.pending.pop(peer.addr, None)
+                elif peer.key is None:
                     self.peers.pop(peer.addr, None)
                 self._drop(peer.addr, f"authentication failed: {ev.detail}")
+            elif pending:
+                self.pending.pop(peer.addr, None)
             else:
                 self.peers.pop(peer.addr, None)
                 self.host.iot_left(peer.addr, ev.kind)
@@ -269,12 +319,12 @@ class EhanCoordinator(_Radio):
             peer.timer.cancel()
             peer.timer = None
         deadline = paa.next_deadline()
-        if deadline is not None and paa.state != "closed" and self.peers.get(peer.addr) is peer:
+        if deadline is not None and paa.state != "closed" and self._live(peer):
             peer.timer = self.timeline.call_at(deadline, self._pana_tick, peer)
 
     def _pana_tick(self, peer: _Peer) -> None:
         peer.timer = None
-        if self.peers.get(peer.addr) is not peer or self.host is None:
+        if not self._live(peer) or self.host is None:
             return
         self._pana_send(peer, peer.paa.tick(self.timeline.now()))
         self._pana_after(peer)

@@ -30,6 +30,9 @@ HOUR, DAY = 3600, 86400
 LOST_AFTER_S = 1000.0
 """No message from the meter for this long (it answers at least every 300 s): rejoin."""
 JST = 9 * HOUR
+COMMAND_TTL_S = 3600.0
+"""A sealed command issued more than this far from the terminal's (meter-synchronised) clock is
+refused as expired: the counter stops replays, this stops a command held back on the path."""
 
 
 @dataclass
@@ -298,6 +301,12 @@ class Terminal:
             result = c.RESULT_BAD_TAG
         elif cmd.counter <= self.last_counter:
             result = c.RESULT_REPLAY
+        elif abs(cmd.issued_at - self.local_now()) > COMMAND_TTL_S:
+            result = c.RESULT_REPLAY            # authentic but stale (held back) or from the future
+            self.last_counter = cmd.counter
+            self.stats["cmd-expired"] += 1
+            self.log.append((self.timeline.now(), f"command #{cmd.counter} expired: issued "
+                                                  f"{cmd.issued_at - self.local_now():+.0f} s from now"))
         elif self.kind != c.KIND_GAS or cmd.op not in c.OP_NAMES:
             result = c.RESULT_NOT_PERMITTED
             self.last_counter = cmd.counter

@@ -26,7 +26,12 @@ SWITCH_CODES = {"switch-open": 10, "switch-close": 11, "switch-trip": 12, "switc
                 "switch-mismatch": 20, "switch-deferred": 21}
 SECURITY_CODES = {"security": 30, "dlms-auth-failure": 31, "dlms-decipher-failure": 32,
                   "dlms-replay": 33, "dlms-bad-input": 34, "dlms-refused": 35, "tamper": 36,
-                  "corruption": 37}
+                  "corruption": 37,
+                  # firmware lifecycle (firmware/lifecycle/stage.py)
+                  "image-refused": 40, "image-invalid": 41, "image-fallback": 42,
+                  "update-rolled-back": 43, "boot-control-tamper": 44, "boot-control-corruption": 45,
+                  "firmware-committed": 46, "key-renewal": 47, "key-renewal-refused": 48,
+                  "route-b-credentials": 49, "decommission": 50}
 EVENT_NAMES = {code: kind for table in (POWER_CODES, SWITCH_CODES, SECURITY_CODES)
                for kind, code in table.items()}
 

@@ -27,7 +27,11 @@ from sumame.hal.jst import floor_boundary
 
 from .connection import MeterConnection
 from .counters import PersistentReplayGuard, PersistentTxCounter
+from .disposal import disposal_objects
+from .image_binding import image_transfer_objects
+from .key_renewal import apply_stored_keys, kek_of, key_renewal_objects
 from .keys import secrets_from_board
+from .route_b_renewal import route_b_objects
 from .link import LinkConditions
 from .model import build_model
 from .push import Pusher
@@ -110,6 +114,8 @@ class ARouteApp:
         ident = meter.config.identity
         store = meter.storage
         self.secrets = secrets_from_board(ident.serial, section)
+        self.key_generation = apply_stored_keys(self)
+        """Generation of the renewed keys in use (None: the board's / derived keys)."""
         self.tx_counter = PersistentTxCounter(store)
         self.replay_guard = PersistentReplayGuard(store)
         if self.replay_guard.corrupt:
@@ -124,6 +130,10 @@ class ARouteApp:
                               control=switchgear.control, outage=switchgear.outage, events=meter.events, retention=meter.config.retention,
                               earliest=self._earliest(), tx_counter=self.tx_counter,
                               apply_soft_switch=self.set_soft_switch)
+        objects += image_transfer_objects(getattr(meter, "lifecycle", None))
+        objects += key_renewal_objects(self, kek_of(ident.serial, section))
+        objects += disposal_objects(meter)
+        objects += route_b_objects(meter)
         self.hes = section.get("hes", f"127.0.0.1:{HES_DEFAULT_PORT}")
         self.pusher = Pusher(None, meter.readings, meter.events, channel=None, ciphered=self.ciphered,
                              destination=self.hes, transport=section.get("push_transport", "tcp"),

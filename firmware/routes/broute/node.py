@@ -8,6 +8,9 @@ instance) and a status word the service counts. Rules:
   0x51 / 0x50; a fully accepted SetI has no reply.
 * SetGet: Set part as SetC, Get part as Get; any refusal -> 0x5E, else 0x7E.
 * INFC (to an object we hold) -> INFC_Res 0x7A echoing each EPC with PDC=0.
+* A Set that changes a property of the object's status-change map (9D: 80 81 88) queues an INF
+  of the new value (``take_announcements``), which the service sends to every client (Part 2
+  §4.3.1: the properties of 9D are announced when their value changes). Same value: no INF.
 * Replies keep the request order and echo the TID; SEOJ = the answering object.
 * Properties past ``max_opc``, or whose value would push the reply past ``max_frame_bytes``,
   are refused like unsupported ones (request order kept).
@@ -49,6 +52,12 @@ class EchonetNode:
         self.objects = list(objects)
         self.max_opc = max_opc
         self.max_frame_bytes = max_frame_bytes
+        self._announcements: list[tuple[object, Property]] = []
+
+    def take_announcements(self) -> list[tuple[object, Property]]:
+        """(object, new value) of status-map properties Sets changed since the last call."""
+        out, self._announcements = self._announcements, []
+        return out
 
     def find(self, deoj) -> list:
         return [o for o in self.objects if o.eoj.matches(deoj)]
@@ -114,10 +123,16 @@ class EchonetNode:
         for i, p in enumerate(props):
             accepted = False
             if i < self.max_opc:
+                announced = p.epc in obj.status_map
                 try:
+                    before = obj.get(p.epc) if announced else None
                     accepted = obj.set(p.epc, p.edt)
+                    after = obj.get(p.epc) if announced and accepted else None
                 except Exception:  # noqa: BLE001
                     log.exception("setter of EPC 0x%02X on %s failed", p.epc, obj.eoj)
+                    accepted, after = False, None
+                if after is not None and after != before:
+                    self._announcements.append((obj, Property(p.epc, after)))
             out.append(Property(p.epc) if accepted else p)
             budget[0] -= 2 + (0 if accepted else len(p.edt))
             ok = ok and accepted

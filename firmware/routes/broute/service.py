@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from sumame.firmware.events import Severity
-from sumame.firmware.net.echonet import EchonetError, Frame, decode, encode
+from sumame.firmware.net.echonet import NODE_PROFILE, EchonetError, Esv, Frame, decode, encode
 from sumame.firmware.scheduler import Event, Priority
 
 from . import property_sets
@@ -211,6 +211,8 @@ class BRouteService:
             self._reply(medium, address, reply, multicast)
         if replies:
             client.answered += 1
+        for obj, prop in self.node.take_announcements():     # status change (9D) -> INF to all
+            self.broadcast(Frame(self.next_tid(), obj.eoj, NODE_PROFILE, Esv.INF, (prop,)))
         self.counters[status] += 1
         return status
 

@@ -12,6 +12,8 @@ from sumame.firmware.events import Severity
 from sumame.hal.comms import Medium
 from sumame.hal.errors import CommsError
 
+from sumame.firmware.lifecycle.credentials import route_b_credentials
+
 from .guard import GuardOptions
 from .objects import DeviceFacts
 from .service import BRouteOptions, BRouteService
@@ -75,15 +77,20 @@ class BRouteApp:
 
     def _wisun_up(self, unit) -> None:
         if self.wisun is None:
-            ident = self.meter.config.identity
+            rbid, password = route_b_credentials(self.meter)   # renewed pair, else the board's
             w = self.meter.config.options.get("wisun", {})
             self.wisun = WisunBRoute(self.service, self.meter.events, self.meter.scheduler, self.meter.clock,
-                                     self.wisun_factory, rbid=ident.route_b_id,
-                                     password=self.meter.config.options.get("identity", {}).get("route_b_password", ""),
+                                     self.wisun_factory, rbid=rbid, password=password,
                                      channel=w.get("channel") or None,
                                      pan_id=None if w.get("pan_id", -1) < 0 else w["pan_id"],
                                      lifetime_s=w.get("lifetime_s", 86400))
             self.wisun.start()
+
+    def restart_wisun(self) -> None:
+        """New route-B credentials: end the PAN made with the old ones and start again."""
+        if self.wisun is not None:
+            self._wisun_down(None)
+            self._wisun_up(None)
 
     def _wisun_down(self, unit) -> None:
         if self.wisun is not None:
@@ -95,8 +102,9 @@ class BRouteApp:
         addresses = self.options.ip_addresses
         if Medium.WIFI in media and Medium.ETHERNET not in media and self.wifi is not None:
             try:
-                addresses = (join_home_network(self.wifi, self.wifi_ssid, self.wifi_passphrase,
-                                               self.meter.events),)
+                address = join_home_network(self.wifi, self.wifi_ssid, self.wifi_passphrase,
+                                            self.meter.events)
+                addresses = tuple(self.wifi.addresses) or (address,)   # IPv4 lease + IPv6
             except CommsError as exc:
                 self.meter.events.record("b-route-wifi", source="b-route", severity=Severity.WARNING,
                                          detail=f"Wi-Fi B-route not available: {exc}")

@@ -4,8 +4,9 @@ Built at boot by the ``SERVICE_FACTORIES`` entry when the board has ``[iot] enab
 and the hardware has an Enhanced HAN radio (``hw.extras["iot_radio"]``, ``port.IotRadio``).
 
 * Admission: only terminals on the allow-list (``[iot] terminals``: EUI-64, terminal ID, PSK,
-  kind, relay) may authenticate, at most ``max_devices`` (10, reference §1.2) at a time; the
-  next one is refused and logged. A terminal cut off by the head-end cannot authenticate until
+  kind, relay) may authenticate, at most ``max_devices`` (10, reference §1.2) metering devices at a time,
+  plus at most ``max_relays`` relays (network equipment, not counted); the next one is refused
+  and logged. A terminal's kind is the allow-list's (a HELLO claiming another is refused). A terminal cut off by the head-end cannot authenticate until
   it is reconnected (kept in the StateStore across reboots).
 * Separation: this service is given the clock, the event log, the state store and the A-route
   push path — nothing of metering, the B-route or the breaker — so no terminal message can
@@ -99,6 +100,7 @@ class IotRouteApp:
         self._aroute_of = lambda: next((s for s in meter.services if getattr(s, "name", "") == "a-route"), None)
         self.radio = radio
         self.max_devices = int(section.get("max_devices", 10))
+        self.max_relays = int(section.get("max_relays", 2))
         self.clock_tolerance_s = float(section.get("clock_tolerance_s", 60.0))
         self.uplink_gap_s = float(section.get("uplink_gap_s", 1.0))
         self.rate_per_s = float(section.get("rate_per_s", 0.5))
@@ -109,6 +111,7 @@ class IotRouteApp:
                 self.by_id[tid].cut_off = True
         self.gateway = IotGateway(self)
         self.uplink: list = []
+        self._queued: Counter[bytes] = Counter()         # uplink items per terminal
         self._seq = itertools.count()
         self._wake = Event()
         self.traffic: Counter[tuple] = Counter()
@@ -153,7 +156,8 @@ class IotRouteApp:
 
     def _trace(self, who: bytes | None, direction: str, what: str, result: str = "ok") -> None:
         name = self._name(who)
-        self.traffic[(name, direction, what)] += 1
+        known = who is not None and who in self.terminals
+        self.traffic[(name if known else "unknown", direction, what)] += 1    # bounded: not per spoofed address
         self.traffic_log.append((self.clock.now(), name, direction, what, result))
 
     def _name(self, addr: bytes | None) -> str:
@@ -171,11 +175,14 @@ class IotRouteApp:
             self._trace(addr, "in", "join", "cut off")
             self._event("iot-cut-off-refused", f"terminal {self._name(addr)} is cut off: join refused")
             return None
-        joined = sum(x.joined for x in self.terminals.values() if x is not t)
-        if joined >= self.max_devices:
+        relay = t.kind == 0         # a relay carries devices; it is not one of the 10 metering devices
+        joined = sum(x.joined for x in self.terminals.values() if x is not t and (x.kind == 0) == relay)
+        limit = self.max_relays if relay else self.max_devices
+        if joined >= limit:
+            what = "relays" if relay else "devices"
             self._trace(addr, "in", "join", "device limit")
-            self._event("iot-device-limit", f"terminal {self._name(addr)} refused: {joined} devices already "
-                                            f"admitted (limit {self.max_devices})", Severity.ALARM)
+            self._event("iot-device-limit", f"terminal {self._name(addr)} refused: {joined} {what} already "
+                                            f"admitted (limit {limit})", Severity.ALARM)
             return None
         return t.terminal_id, t.psk
 
@@ -239,7 +246,8 @@ class IotRouteApp:
         self._trace(t.addr, "in", msg.name)
         if msg.type == c.HELLO:
             hello = c.Hello.decode(msg.body)
-            t.kind = hello.kind
+            if hello.kind != t.kind:            # the allow-list says what a terminal is, not the terminal
+                raise c.IotCodecError(f"hello as kind {hello.kind}: allow-listed as kind {t.kind}")
             self._time_sync(t, hello.clock)
         elif msg.type == c.POLL:
             clock, battery = c.parse_poll(msg.body)
@@ -286,14 +294,49 @@ class IotRouteApp:
 
     # ---------------------------------------------------------------- uplink to the A-route
     def _queue_up(self, t: TerminalState, msg: c.Message) -> None:
-        if len(self.uplink) >= MAX_UPLINK:
+        """Queue for the A-route. Each terminal may hold at most its share of the queue
+        (``MAX_UPLINK / max_devices``) so one terminal cannot crowd out the others' alarms; when a
+        limit is reached an item of higher priority evicts the newest of lower priority (a dropped
+        VALUES is re-requested by the connection server's gap fill)."""
+        prio = PRIO_OF.get(msg.type, PRIO_BATCH)
+        share = max(1, MAX_UPLINK // max(1, self.max_devices))
+        if self._queued[t.terminal_id] >= share and not self._evict(prio, t.terminal_id):
+            self.stats["uplink-share-full"] += 1
+            self._event("iot-uplink-share", f"terminal {self._name(t.addr)} has {share} messages queued "
+                                            f"for the A-route: {msg.name} dropped")
+            return
+        if len(self.uplink) >= MAX_UPLINK and not self._evict(prio, None):
             self.stats["uplink-full"] += 1
             self._event("iot-uplink-full", "uplink queue full: message dropped (the connection server re-requests gaps)")
             return
-        prio = PRIO_OF.get(msg.type, PRIO_BATCH)
-        item = Uplink(t.terminal_id, t.kind, msg.type, self.clock.now(), msg.body)
-        heapq.heappush(self.uplink, (prio, next(self._seq), item))
+        self._push(prio, Uplink(t.terminal_id, t.kind, msg.type, self.clock.now(), msg.body))
         self._wake.set()
+
+    def _push(self, prio: int, item: Uplink) -> None:
+        heapq.heappush(self.uplink, (prio, next(self._seq), item))
+        self._queued[item.terminal_id] += 1
+
+    def _pop(self) -> Uplink:
+        item = heapq.heappop(self.uplink)[2]
+        self._queued[item.terminal_id] -= 1
+        return item
+
+    def _evict(self, prio: int, terminal_id: bytes | None) -> bool:
+        """Drop the newest queued item of lower priority than ``prio`` (of ``terminal_id``, or any)."""
+        worst = None
+        for i, (p, seq, u) in enumerate(self.uplink):
+            if p > prio and (terminal_id is None or u.terminal_id == terminal_id):
+                if worst is None or (p, seq) > self.uplink[worst][:2]:
+                    worst = i
+        if worst is None:
+            return False
+        item = self.uplink[worst][2]
+        self.uplink[worst] = self.uplink[-1]
+        self.uplink.pop()
+        heapq.heapify(self.uplink)
+        self._queued[item.terminal_id] -= 1
+        self.stats["uplink-evicted"] += 1
+        return True
 
     def _channel(self):
         aroute = self._aroute_of()
@@ -322,13 +365,13 @@ class IotRouteApp:
             prio = self.uplink[0][0]
             items = []
             while self.uplink and self.uplink[0][0] == prio and len(items) < RECORDS_PER_PUSH:
-                items.append(heapq.heappop(self.uplink)[2])
+                items.append(self._pop())
             if await channel.send(self.notification(aroute, items)):
                 self.stats["uplink-pushes"] += 1
                 self.stats["uplink-records"] += len(items)
             else:
                 for u in items:
-                    heapq.heappush(self.uplink, (prio, next(self._seq), u))
+                    self._push(prio, u)
                 await sleep(10.0)
             await sleep(self.uplink_gap_s)
 
