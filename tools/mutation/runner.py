@@ -48,6 +48,9 @@ def _changed_lines(diff: str) -> str:
 
 def copy_tree(repo: Path, dest: Path) -> Path:
     """Copy the files git knows (tracked and untracked-not-ignored) to ``dest/tree``."""
+    unmerged = subprocess.run(["git", "ls-files", "-u"], cwd=repo, capture_output=True, text=True).stdout
+    if unmerged.strip():
+        raise RuntimeError("the worktree has unmerged files (a merge in progress): finish it first")
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=repo,
                            capture_output=True, text=True, check=True).stdout.split("\n")
     tree = dest / "tree"
@@ -154,7 +157,12 @@ def _main(args) -> int:
                                text=True).stdout.strip() or ".")
     mods = [m for m in SAFETY_MODULES if not args.module or m.name in args.module]
     dest = Path(tempfile.mkdtemp(prefix="sumame-mutate-"))
-    tree = copy_tree(repo, dest)
+    try:
+        tree = copy_tree(repo, dest)
+    except RuntimeError as exc:
+        shutil.rmtree(dest, ignore_errors=True)
+        from sumame.tools.cli import CliError
+        raise CliError(str(exc)) from None
     check_copy_is_imported(dest)
     budget = f"at most {args.max_mutants} sampled mutants each" if args.max_mutants else "every mutant"
     print(f"mutating {len(mods)} safety modules ({budget}) in a copy at {dest}", flush=True)
