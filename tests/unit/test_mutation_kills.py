@@ -136,3 +136,47 @@ def test_the_invocation_counter_is_exactly_32_bits_with_a_typed_error():
             protect(b"\xc0\x01", sc=0x30, invocation_counter=bad, **keys)
         with pytest.raises(EncodeError):
             hls_gmac(b"x" * 16, invocation_counter=bad, **keys)
+
+
+def test_a_suite_0_key_must_be_exactly_16_bytes():
+    """security.py ``not isinstance(...) or len(key) != 16`` -> ``and``: a 24- or 32-byte key
+    was taken (another AES, not suite 0) and a short one failed untyped inside AES."""
+    import pytest
+
+    from sumame.firmware.net.dlms.security import EncodeError, protect
+
+    for ek in (bytes(15), bytes(24), bytes(32)):
+        with pytest.raises(EncodeError, match="16 bytes"):
+            protect(b"\xc0\x01", sc=0x30, system_title=b"SUMAME01", invocation_counter=1,
+                    ek=ek, ak=bytes(16))
+
+
+# ------------------------------------------------------------------ breaker: timing
+def test_a_negative_reclose_delay_is_refused():
+    """breaker.py ``reclose_delay_s < 0`` -> ``< -1``: a board could set a reclose delay
+    below zero (reclose the instant the breaker trips)."""
+    import pytest
+
+    from sumame.firmware.breaker import BreakerConfig
+
+    with pytest.raises(ValueError, match="invalid breaker timing"):
+        BreakerConfig(reclose_delay_s=-0.5)
+    assert BreakerConfig(reclose_delay_s=0.0).reclose_delay_s == 0.0
+
+
+# ------------------------------------------------------------------ switch command: bounds
+def test_a_switch_envelope_with_trailing_bytes_is_refused():
+    """switch_command.py ``len(data) != ENVELOPE_LEN`` -> ``<``: bytes after the MAC were
+    ignored, so the envelope was not bounded (and a MACed command could be padded)."""
+    import pytest
+
+    from sumame.firmware.net.switch_command import (ENVELOPE_LEN, MAC_LEN, EnvelopeLength,
+                                                     SwitchCommand, SwitchOp, decode)
+
+    cmd = SwitchCommand(1, 7, 0, 2**31, "SUMAME000001", SwitchOp.OPEN, 0,
+                        bytes(MAC_LEN))
+    envelope = cmd.encode()
+    assert len(envelope) == ENVELOPE_LEN and decode(envelope).counter == 7
+    for extra in (b"\x00", bytes(MAC_LEN)):
+        with pytest.raises(EnvelopeLength):
+            decode(envelope + extra)
