@@ -108,7 +108,11 @@ def run_module(mod: SafetyModule, tree: Path, dest: Path, *, max_mutants: int | 
         items = list(wdb.pending_work_items)
         result.mutants = len(items)
         if max_mutants is not None and len(items) > max_mutants:
-            keep = set(random.Random(seed).sample([i.job_id for i in items], max_mutants))
+            # job ids are fresh UUIDs at every init: sample by where the mutant is, so one seed
+            # picks the same mutants in every session (a re-run checks the same survivors)
+            items.sort(key=lambda i: (i.mutations[0].start_pos, i.mutations[0].operator_name,
+                                      i.mutations[0].occurrence))
+            keep = {items[k].job_id for k in random.Random(seed).sample(range(len(items)), max_mutants)}
             for item in items:
                 if item.job_id not in keep:
                     wdb.set_result(item.job_id, WorkResult(output="sampled out",
