@@ -180,3 +180,33 @@ def test_a_switch_envelope_with_trailing_bytes_is_refused():
     for extra in (b"\x00", bytes(MAC_LEN)):
         with pytest.raises(EnvelopeLength):
             decode(envelope + extra)
+
+
+# ------------------------------------------------------------------ A-route: limiter threshold
+def test_a_dlms_limiter_threshold_in_tenths_of_an_ampere_sets_that_contract_limit():
+    """control_binding.py ``value // DECI_AMPERES`` -> ``+``, ``<<``, ``^``: the threshold the
+    head-end wrote (0.1 A) reached the breaker as another ampere limit, and no test saw it."""
+    import pytest
+
+    from sumame.drivers.emulated.relay import EmulatedRelay
+    from sumame.firmware.breaker import Breaker, BreakerConfig
+    from sumame.firmware.control import DLMS_HLS_CIPHERED, Authority, SwitchControl
+    from sumame.firmware.events import EventLog
+    from sumame.firmware.net.dlms.cosem.control import ActionRefused
+    from sumame.firmware.routes.aroute.control_binding import BreakerBinding
+    from sumame.firmware.state import MemoryStateStore
+
+    clock = VirtualClock(1_750_000_000)
+    events, store = EventLog(clock), MemoryStateStore()
+    breaker = Breaker(EmulatedRelay(), store, events, clock, BreakerConfig(limit_a=30))
+    breaker.boot()
+    binding = BreakerBinding(breaker, SwitchControl(breaker, {1: bytes(32)}, store, events, clock,
+                                                    meter_serial="SM1"))
+    assert binding.threshold() == 300
+    binding.authority = Authority(DLMS_HLS_CIPHERED, "4845530000000001|glo", 11, "client 0x30")
+    binding.set_threshold(400, clock.now())
+    assert breaker.limit_a == 40 and binding.threshold() == 400
+    binding.authority = Authority(DLMS_HLS_CIPHERED, "4845530000000001|glo", 12, "client 0x30")
+    with pytest.raises(ActionRefused, match="threshold 40.5 A is not whole amperes"):
+        binding.set_threshold(405, clock.now())
+    assert breaker.limit_a == 40
