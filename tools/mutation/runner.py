@@ -1,4 +1,4 @@
-"""``sumame mutate``: cosmic-ray over the safety modules on a private copy of the tree.
+"""``sumame mutate``: cosmic-ray over the safety modules, each on its own private copy of the tree.
 
 The copy keeps the developer's files untouched (cosmic-ray edits the file it mutates); tests
 import the copy through ``PYTHONPATH`` (a ``sumame`` folder of links to the copy's top-level
@@ -90,7 +90,7 @@ def run_module(mod: SafetyModule, tree: Path, dest: Path, *, max_mutants: int | 
     if not tests:
         result.error = "no guarding test file exists"
         return result
-    work = dest / f"{mod.name}"
+    work = dest / "cosmic-ray"
     work.mkdir()
     cfg, db = work / "config.toml", work / "session.sqlite"
     cmd = f"{sys.executable} -m pytest -x -q -p no:xdist -p no:cacheprovider --timeout=120 " + " ".join(tests)
@@ -161,17 +161,21 @@ def _main(args) -> int:
                                text=True).stdout.strip() or ".")
     mods = [m for m in SAFETY_MODULES if not args.module or m.name in args.module]
     dest = Path(tempfile.mkdtemp(prefix="sumame-mutate-"))
+    # one copy per module: cosmic-ray edits the mutated file in place, and modules mutated at
+    # once must not see each other's mutants (that failed baselines and could fake kills)
+    trees = {}
     try:
-        tree = copy_tree(repo, dest)
+        for m in mods:
+            trees[m.name] = copy_tree(repo, dest / m.name)
+            check_copy_is_imported(dest / m.name)
     except RuntimeError as exc:
         shutil.rmtree(dest, ignore_errors=True)
         from sumame.tools.cli import CliError
         raise CliError(str(exc)) from None
-    check_copy_is_imported(dest)
     budget = f"at most {args.max_mutants} sampled mutants each" if args.max_mutants else "every mutant"
     print(f"mutating {len(mods)} safety modules ({budget}) in a copy at {dest}", flush=True)
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = [pool.submit(run_module, m, tree, dest, max_mutants=args.max_mutants,
+        futures = [pool.submit(run_module, m, trees[m.name], dest / m.name, max_mutants=args.max_mutants,
                                seed=args.seed, timeout_s=args.timeout) for m in mods]
         results = []
         for m, fut in zip(mods, futures):
