@@ -210,3 +210,22 @@ def test_a_dlms_limiter_threshold_in_tenths_of_an_ampere_sets_that_contract_limi
     with pytest.raises(ActionRefused, match="threshold 40.5 A is not whole amperes"):
         binding.set_threshold(405, clock.now())
     assert breaker.limit_a == 40
+
+
+def test_a_clean_reboot_reads_the_superblock_without_a_note():
+    """storage.py CRC slice ``data[1 + size:5 + size]`` -> ``5 << size``: every superblock
+    failed its CRC, so each boot raised a false "CORRUPTION: superblock damaged"."""
+    retention = Retention(days_30=1, days_15=1, days_5=1, minutes_1=60)
+    _, flash, layout, clock, first = _store(retention)
+    assert Storage(flash, layout, KEY, clock).boot(retention).notes == []
+
+
+def test_a_stored_event_reads_back_unaltered():
+    """storage.py ``payload[pos + 1:pos + 1 + n]`` -> ``pos + 1 ^ n``: event texts came back
+    cut or padded after a reboot."""
+    from sumame.firmware.events import MeterEvent, Severity
+    from sumame.firmware.storage import decode_event, encode_event
+
+    for detail in ("", "x", "over-current 41.0 A", "é" * 40):
+        event = MeterEvent(1_750_000_000.5, "switch-trip", "breaker", detail, Severity.ALARM)
+        assert decode_event(encode_event(event)) == event
