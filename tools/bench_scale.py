@@ -3,7 +3,7 @@ boards, head-end push ingest per core-second, resident memory per fleet meter.
 
 Every speed figure is CPU time of this process (``time.process_time``: core-seconds), so other
 work on the machine only adds noise, and each board is measured against the other in the same
-run. Memory is the peak RSS of a fresh child process running N and then 2N meters: the
+run. Scale-out (``scale-ray``): the same sharded fleet on a local Ray with 1 and 2 workers. Memory is the peak RSS of a fresh child process running N and then 2N meters: the
 difference / N is what one more meter costs (interpreter and code cancel out).
 """
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import time
 
 from sumame.hal.jst import parse_jst
@@ -124,8 +125,53 @@ def memory(quick: bool) -> list[Figure]:
     return figures
 
 
+JAPAN_LV, JAPAN_HV = 80.7e6, 0.87e6
+
+
+def _sharded(workers: int, meters: int, days: float):
+    from .fleet import FleetSpec
+    from .hes_fleet import FleetScenario
+    from .hes_shard import run_sharded
+
+    with tempfile.TemporaryDirectory(prefix="sumame-bench-ray-") as tmp:
+        scenario = FleetScenario(spec=FleetSpec(meters=meters, hv_every=25, board=FLEET), days=days,
+                                 db=f"{tmp}/hes.sqlite")
+        return run_sharded(scenario, workers=workers)
+
+
+def ray_scale_out(quick: bool) -> list[Figure]:
+    """Wall time of the lock-step run (boot and Ray start excluded) with 1 and 2 shards on a local
+    Ray of 2 CPUs; efficiency = speed-up / 2. Per-core figure: meter-days per shard CPU second."""
+    try:
+        import ray
+    except ImportError:
+        return [Figure("Ray scale-out 1 -> 2 workers", 0.0, "%", "not measured: pip install 'sumame[ray]'")]
+    meters, days = (4, 0.25) if quick else (24, 1.0)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    try:
+        one = _sharded(1, meters, days)
+        two = _sharded(2, meters, days)
+    finally:
+        ray.shutdown()
+    efficiency = one.wall_s / two.wall_s / 2
+    per_core = meters * days / sum(s["cpu_s"] for s in two.summaries)
+    japan_core_h = (JAPAN_LV + JAPAN_HV) / per_core / 3600
+    return [
+        Figure("Ray fleet, 1 worker", one.meter_days_per_s, "meter-days/s",
+               f"{meters} meters x {days:g} day, {FLEET}, head-end shards into one SQLite store"),
+        Figure("Ray fleet, 2 workers", two.meter_days_per_s, "meter-days/s", "same run, 2 shards"),
+        Figure("Ray scale-out efficiency 1 -> 2 workers", 100 * efficiency, "%",
+               "speed-up / 2 on this machine (goal 80 %; other load on the 2 cores lowers it)"),
+        Figure("Ray per-core figure", per_core, "meter-days/core-s", "shard CPU time, 2 workers"),
+        Figure("Japan's fleet, one simulated day", japan_core_h, "core-hours",
+               f"{(JAPAN_LV + JAPAN_HV) / 1e6:.2f} M meters at the per-core figure; / cores x efficiency "
+               f"= wall hours on a cluster"),
+    ]
+
+
 BENCHES = [
     Bench("scale-meter", meter_speed, "meter-days per core-second, full-fidelity vs fleet board"),
     Bench("scale-fleet", fleet_speed, "A-route fleet + head-end per core-second, both fidelities; push ingest"),
+    Bench("scale-ray", ray_scale_out, "sharded fleet on a local Ray: scale-out efficiency 1 -> 2 workers"),
     Bench("scale-memory", memory, "resident memory per meter (peak RSS of N vs 2N meters)"),
 ]

@@ -71,6 +71,12 @@ def receiving_point_of(index: int, kind: str = "lv") -> str:
     return make_number(3, 5 * 10 ** 18 + index) if kind == "lv" and index % 2 == 0 else ""
 
 
+def kind_of(spec: FleetSpec, index: int) -> str:
+    """"hv" or "lv": every ``hv_every``-th meter of the whole fleet is HV."""
+    every = spec.hv_every
+    return "hv" if every and index % every == every - 1 else "lv"
+
+
 class Fleet:
     def __init__(self, spec: FleetSpec):
         self.spec = spec
@@ -80,10 +86,16 @@ class Fleet:
         self.network = InProcessNetwork(self.scheduler, LinkConditions(
             latency_s=spec.latency_s, jitter_s=spec.jitter_s, loss=spec.loss, seed=spec.seed))
         self.runtimes: list[Runtime] = []
+        self.indices: list[int] = []
+        """Fleet index of each runtime (``runtimes[k]`` is meter ``indices[k]``)."""
+        self._position: dict[int, int] = {}
+
+    def kind(self, index: int) -> str:
+        return kind_of(self.spec, index)
 
     def _board(self, index: int):
         spec = self.spec
-        kind = "hv" if spec.hv_every and index % spec.hv_every == spec.hv_every - 1 else "lv"
+        kind = self.kind(index)
         days = spec.retention_days
         overrides = {
             "identity": {"serial": serial_of(index, kind), "supply_point": supply_point_of(index),
@@ -113,10 +125,14 @@ class Fleet:
         meter = Meter(config, built.hardware, self.scheduler)
         rt = Runtime(board, config, built, self.scheduler, meter)
         self.runtimes.append(rt)
+        self.indices.append(index)
+        self._position[index] = len(self.runtimes) - 1
         return rt
 
-    def boot(self) -> None:
-        for i in range(self.spec.meters):
+    def boot(self, indices=None) -> None:
+        """Boot meters ``indices`` of the fleet (default all ``spec.meters``): a shard of a fleet
+        boots only its own, each exactly as it is in the whole fleet (serial, seeds, kind)."""
+        for i in range(self.spec.meters) if indices is None else indices:
             self.add_meter(i).boot()
 
     def run(self, until: float) -> None:
@@ -124,11 +140,11 @@ class Fleet:
 
     # ---------------------------------------------------------------- access
     def meter(self, index: int) -> Meter:
-        """The live Meter of runtime ``index`` (a new object after every reboot)."""
-        return self.runtimes[index].meter
+        """The live Meter of fleet meter ``index`` (a new object after every reboot)."""
+        return self.runtimes[self._position[index]].meter
 
     def mains(self, index: int):
-        return self.runtimes[index].mains
+        return self.runtimes[self._position[index]].mains
 
     @property
     def serials(self) -> list[str]:
@@ -138,8 +154,8 @@ class Fleet:
         self.scheduler.close()
 
 
-def build_fleet(spec: FleetSpec | None = None, *, boot: bool = True) -> Fleet:
+def build_fleet(spec: FleetSpec | None = None, *, boot: bool = True, indices=None) -> Fleet:
     fleet = Fleet(spec or FleetSpec())
     if boot:
-        fleet.boot()
+        fleet.boot(indices)
     return fleet

@@ -9,6 +9,7 @@
     sumame hes query --db hes.sqlite --item forward_kwh [--meter M] [--from --to] [--format csv]
     sumame hes export --db hes.sqlite --out data.parquet     bulk file (CSV or Parquet)
     sumame hes fleet --meters 100 --days 2 --outages 5       emulated fleet + head-end, virtual time
+    sumame hes fleet --meters 1000 --days 1 --db f.sqlite --ray [ADDRESS] [--workers K]   on Ray
     sumame hes serve --db hes.sqlite --listen 127.0.0.1:8080 MDMS HTTP API + portal (tools/mdms)
     sumame hes party add | consent grant|revoke ...          API keys and consent records
 
@@ -130,6 +131,11 @@ def add_parser(sub) -> None:
                    help="LV board of the meters (emulated-lv-fleet: HAL-level parts, faster, smaller); "
                         "HV meters use its -hv twin")
     q.add_argument("--seed", type=int, default=1, help="seed of loads, push times and link losses")
+    q.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="split the fleet into shards run as Ray actors (sumame[ray]); ADDRESS of a running "
+                        "cluster, default: start a local one. Results are the same as in one process")
+    q.add_argument("--workers", type=int, default=None, metavar="K",
+                   help="with --ray: number of shards, one CPU each (default: the cluster's CPUs)")
     q.set_defaults(func=_fleet)
     from .mdms.cli import add_parsers as mdms_parsers
     mdms_parsers(hs)
@@ -425,8 +431,11 @@ def _fleet(args) -> int:
         if done >= marks["next"] or done >= 1:
             print(f"progress {done:4.0%} {format_jst(now, seconds=False)}", file=sys.stderr, flush=True)
             marks["next"] += 0.1
-    r = run_scenario(FleetScenario(spec=spec, days=args.days, outages=outages, db=str(args.db or ":memory:"),
-                                   progress=progress))
+    scenario = FleetScenario(spec=spec, days=args.days, outages=outages, db=str(args.db or ":memory:"),
+                             progress=progress)
+    if args.ray is not None or args.workers is not None:
+        return _fleet_ray(args, scenario)
+    r = run_scenario(scenario)
     store, hes = r.hes.store, r.hes
     rows = store.intervals(grid=30, start=r.collect_from)
     with_data = [x for x in rows if x["forward_wh"] is not None]
@@ -444,4 +453,37 @@ def _fleet(args) -> int:
         print(f"  (planned)      {r.fleet.serials[o.index]}: {_fmt(o.start)} -> {_fmt(o.end)}")
     if args.db:
         store.close()
+    return 0
+
+
+def _fleet_ray(args, scenario) -> int:
+    from .hes_shard import ShardLost, run_sharded
+
+    if args.ray is None:
+        raise CliError("--workers needs --ray")
+    if args.db is None:
+        raise CliError("--ray needs --db FILE: the shards' results land in that one store")
+    if args.workers is not None and args.workers < 1:
+        raise CliError("--workers must be >= 1")
+    try:
+        r = run_sharded(scenario, workers=args.workers, address=args.ray)
+    except (ShardLost, RuntimeError, ConnectionError) as exc:
+        raise CliError(str(exc)) from None
+    from .hes_store import HesStore
+    store = HesStore(args.db)
+    rows = store.intervals(grid=30, start=r.collect_from)
+    with_data = [x for x in rows if x["forward_wh"] is not None]
+    print(f"{r.meters} meters x {args.days:g} days on Ray, {len(r.shards)} shards, in {r.wall_s:.1f} s "
+          f"({r.meter_days_per_s:.2f} meter-days/s)")
+    print(f"  30-min values  {len(rows)} stored ({len(rows) - len(with_data)} no data), "
+          f"{sum(x['on_time'] for x in with_data)}/{len(with_data)} within deadline; "
+          f"written twice {r.duplicates}")
+    print(f"  5-min values   {len(store.intervals(grid=5))} from "
+          f"{sum(s['history_meters'] for s in r.summaries)} meters")
+    print(f"  pushes         {r.stats['pushes']} received, {sum(s['pushes_lost'] for s in r.summaries)} "
+          f"lost on the way")
+    for o in store.outages():
+        print(f"  outage         {o['meter']}: {_fmt(o['start_at'])} -> {_fmt(o['end_at'])}, detected "
+              f"{_fmt(o['detected_at'])} ({o['how']}), restoration seen {_fmt(o['restored_detected_at'])}")
+    store.close()
     return 0

@@ -189,7 +189,7 @@ class HeadEnd(OutageTracking):
 
     def choose_5min(self, ids: list[str] | None = None) -> None:
         """Mark the configured shares of the meters for 5-minute collection, spread evenly over
-        the meters in id order (deterministic): ``realtime_share`` near-real-time, and as many
+        the meters in id order (deterministic; ``ids``: the whole fleet's, for a head-end shard): ``realtime_share`` near-real-time, and as many
         more as make ``history_share`` in all (the near-real-time ones count as history too)."""
         ids = sorted(ids or self.meters)
         realtime = spread(ids, int(round(self.config.realtime_share * len(ids))))
@@ -197,6 +197,8 @@ class HeadEnd(OutageTracking):
         others = [i for i in ids if i not in history]
         history |= set(spread(others, max(0, int(round(self.config.history_share * len(ids))) - len(history))))
         for mid in ids:
+            if mid not in self.meters:       # a head-end shard: chosen over the whole fleet, kept its own
+                continue
             self.meters[mid].realtime = mid in realtime
             self.meters[mid].history = mid in history
 

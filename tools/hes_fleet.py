@@ -62,21 +62,38 @@ def default_outages(start: float, meters: int) -> list[PlannedOutage]:
     return [PlannedOutage(min(meters - 1, int(share * meters)), start + at, length) for share, at, length in plan]
 
 
-def run_scenario(scenario: FleetScenario) -> FleetResult:
+def start_scenario(scenario: FleetScenario, indices=None) -> tuple[Fleet, HeadEnd, float]:
+    """Boot the fleet's meters ``indices`` (default all) and their head-end; schedule their
+    outages. Returns (fleet, head-end, boot wall s). Every meter runs as in the whole fleet: a
+    shard (``hes_shard``) is the same scenario with fewer meters."""
     t0 = time.perf_counter()
-    fleet = build_fleet(scenario.spec)
+    fleet = build_fleet(scenario.spec, indices=indices)
     boot_wall = time.perf_counter() - t0
     start = fleet.clock.now()
     config = scenario.hes
     config.push_address = scenario.spec.hes_address
     hes = HeadEnd(fleet.scheduler, HesStore(scenario.db), config, network=fleet.network)
     hes.start()
-    collect_from = start + HOUR          # the first full interval after the meters were installed
     for serial in fleet.serials:
-        hes.add_meter(f"inproc://{serial}", since=collect_from)
-    hes.choose_5min()
+        hes.add_meter(f"inproc://{serial}", since=start + HOUR)   # the first full interval after install
+    hes.choose_5min(fleet_ids(scenario.spec))
+    mine = set(fleet.indices)
     for o in scenario.outages:
-        fleet.mains(o.index).schedule_outage(o.start, o.seconds)
+        if o.index in mine:
+            fleet.mains(o.index).schedule_outage(o.start, o.seconds)
+    return fleet, hes, boot_wall
+
+
+def fleet_ids(spec) -> list[str]:
+    """The head-end ids of every meter of the whole fleet (5-min shares are chosen over them)."""
+    from .fleet import kind_of, serial_of
+    return [f"inproc://{serial_of(i, kind_of(spec, i))}" for i in range(spec.meters)]
+
+
+def run_scenario(scenario: FleetScenario) -> FleetResult:
+    fleet, hes, boot_wall = start_scenario(scenario)
+    start = fleet.clock.now()
+    collect_from = start + HOUR
     end = start + scenario.days * 86400
     t1 = time.perf_counter()
     while fleet.clock.now() < end:

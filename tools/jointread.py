@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from sumame.drivers.emulated.iot.world import IotWorld, IotWorldSpec
+from sumame.hal.jst import format_jst, parse_jst
 from sumame.firmware.app import Meter
 from sumame.firmware.metering import MeteringConfig
 from sumame.firmware.routes.iot import codec as c
@@ -300,7 +301,26 @@ def add_parser(sub) -> None:
     p.add_argument("--max-hops", type=int, default=2, help="hops allowed (standard Enhanced HAN: 2)")
     p.add_argument("--json", metavar="FILE", help="write the figures as JSON")
     p.add_argument("--export", metavar="FILE", help="export the stored values (.csv or .parquet)")
+    p.add_argument("--query", metavar="TERMINAL", help="print one terminal's stored hourly values "
+                                                       "(item/period query; 'all' for every terminal)")
+    p.add_argument("--from", dest="query_from", metavar="JST", help="with --query: from this JST time")
+    p.add_argument("--to", dest="query_to", metavar="JST", help="with --query: up to (not incl.) this JST time")
     p.set_defaults(func=_cli)
+
+
+def _parse_period(start: str | None, end: str | None) -> tuple[float, float]:
+    """(from, to) epoch s of a --from/--to pair given in JST (either may be absent)."""
+    def one(text, default):
+        if text is None:
+            return default
+        try:
+            return float(parse_jst(text))
+        except ValueError as exc:
+            raise CliError(f"{text!r} is not a JST time (e.g. 2026-04-02 or 2026-04-02T06:00): {exc}") from None
+    lo, hi = one(start, 0.0), one(end, float("inf"))
+    if hi <= lo:
+        raise CliError("--to must be after --from")
+    return lo, hi
 
 
 def _cli(args) -> int:
@@ -311,6 +331,9 @@ def _cli(args) -> int:
     if not 0.0 <= args.relay_share <= 1.0:
         raise CliError("--relay-share must be between 0 and 1")
     outage = _parse_outage(args.outage)
+    period = _parse_period(args.query_from, args.query_to)
+    if period != (0.0, float("inf")) and not args.query:
+        raise CliError("--from/--to go with --query TERMINAL")
     if outage and outage[0] >= args.days:
         raise CliError(f"--outage starts on day {outage[0]:g}, after the {args.days:g}-day run")
 
@@ -333,6 +356,17 @@ def _cli(args) -> int:
     print(f"alarms: {fig['alarms_delivered']}/{fig['alarms_raised']}, latency p95 {fig['alarm_latency_p95_s']} s")
     print(f"network entry p95 {fig['network_entry_p95_s']} s by hops {json.dumps(fig['network_entry_by_hops'])}")
     print(f"wall time {fig['wall_s']} s")
+    if args.query:
+        terminal = None if args.query == "all" else args.query
+        rows = res.server.query(terminal, *period)
+        if terminal is not None and not any(t.spec.terminal_id == terminal for t in res.world.terminals):
+            raise CliError(f"--query: no terminal {terminal!r}; known: "
+                           + ", ".join(t.spec.terminal_id for t in res.world.terminals))
+        print(f"{'terminal':<9} {'kind':<6} {'hour ending':<23}   {'index m³':<8} {'abnormal':<9} valve closed")
+        for r in rows:
+            print(f"{r['terminal']:<9} {r['kind']:<6} {format_jst(r['hour_end'])}   {r['cubic_m']:<8.3f} "
+                  f"{'yes' if r['abnormal'] else 'no':<9} {'yes' if r['valve_closed'] else 'no'}")
+        print(f"{len(rows)} values")
     if args.export:
         n = res.server.export(args.export)
         print(f"exported {n} values to {args.export}")

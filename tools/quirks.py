@@ -16,8 +16,15 @@ def specs_from(profiles: list[str] | None, preset_name: str | None) -> list[tupl
     out: dict[str, dict] = {}
     if preset_name:
         out.update(dict(preset(preset_name)))
+    given: dict[str, dict] = {}
     for spec in profiles or []:
         name, params = parse_spec(spec)
+        clash = {k: (given[name][k], v) for k, v in params.items()
+                 if name in given and k in given[name] and given[name][k] != v}
+        if clash:
+            k, (a, b) = next(iter(clash.items()))
+            raise QuirkError(f"quirk {name}: given twice with {k}={a} and {k}={b}; give it once")
+        given[name] = {**given.get(name, {}), **params}
         out[name] = {**out.get(name, {}), **params}
     return list(out.items())
 

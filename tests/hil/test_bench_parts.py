@@ -81,3 +81,36 @@ def test_dongle_answers_through_termios_as_on_a_pi(bench_board, tmp_path):
         modem.close()
         if world is not None:
             world.close()
+
+
+@pytest.mark.parts("usb")
+def test_a_customer_device_is_deconfigured_by_usb_deauthorisation(parts, bench_board):
+    """Fault injection on the real port where possible: de-authorising a device (Linux sysfs
+    ``authorized`` = 0, needs root) deconfigures it — it stays on the bus but may draw one unit
+    load at most, as the meter's power budget must then assume."""
+    from pathlib import Path
+
+    port = parts.hardware.extras["usb_port"]
+    if not bench_board.hil:
+        from sumame.drivers.emulated.usb_devices import CATALOGUE
+        port.plug(CATALOGUE["storage500"]())            # a 450 mA USB disk
+        port.authorize("1-1", True)
+    port.poll()
+    devices = port.devices()
+    if not devices:
+        pytest.skip("no customer USB device plugged into the bench's port")
+    victim = devices[0].path
+
+    def authorized() -> bool:
+        if bench_board.hil:
+            return Path(f"/sys/bus/usb/devices/{victim}/authorized").read_text().strip() == "1"
+        return port.is_authorized(victim)
+    before = None if bench_board.hil else port.draw_ma()
+    port.authorize(victim, False)
+    try:
+        assert not authorized()
+        if before is not None:
+            assert port.draw_ma() <= 100.0 < before        # one unit load at most
+    finally:
+        port.authorize(victim, True)
+    assert authorized()

@@ -93,3 +93,19 @@ def test_full_install_has_the_pi_extra_and_no_test_extras(tmp_path):
     assert "pytest" not in listed and "hypothesis" not in listed
     unit = (root / "etc/systemd/system/sumame.service").read_text()
     _verify_unit(unit.replace(files.PREFIX, str(root / files.PREFIX.lstrip("/"))), tmp_path)
+
+
+@pytest.mark.parametrize("user", ["bad user", "root\nExecStartPre=/bin/sh", "-x", "9lives", "a" * 40])
+def test_a_user_name_systemd_would_reject_is_one_line_and_writes_nothing(tmp_path, user):
+    result = _flash(tmp_path / "r", "--skip-install", "--user", user)
+    assert result.returncode == 2, result.stdout
+    assert "Traceback" not in result.stderr and "--user" in result.stderr
+    assert not (tmp_path / "r" / "etc/systemd/system/sumame.service").exists()
+
+
+def test_a_root_that_is_a_file_is_one_line(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    result = _flash(afile, "--skip-install")
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and str(afile) in result.stderr

@@ -69,3 +69,20 @@ def test_jointread_eight_days_two_day_outage(tmp_path):
     _check(fig, 8, 6)
     assert fig["valve_refused_by_terminal"] <= 1      # reopening after the leak shut-off needs a site visit
     assert fig["round_trip_p95_s"] < 180 and fig["alarm_latency_p95_outside_outage_s"] < 120
+
+
+def test_jointread_item_period_query_on_the_command_line():
+    """Like `sumame hes query`: one terminal's stored hourly values for a JST period."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "sumame.tools.cli", "jointread", "--days", "1", "--gas", "1", "--water", "1",
+           "--query", "GAS00001", "--from", "2026-04-02T03:00", "--to", "2026-04-02T06:00"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    rows = [line for line in out.stdout.splitlines() if line.startswith("GAS00001")]
+    assert [r.split()[2:4] for r in rows] == [["2026-04-02", "03:00:00"], ["2026-04-02", "04:00:00"],
+                                             ["2026-04-02", "05:00:00"]]
+    assert "3 values" in out.stdout
+    bad = subprocess.run(cmd[:-4] + ["--query", "NOPE"], capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "no terminal 'NOPE'" in bad.stderr

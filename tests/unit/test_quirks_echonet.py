@@ -192,3 +192,23 @@ def test_board_quirks_section_and_preset_combine_with_explicit_specs():
     assert dict(from_board(board)) == {"utility-profile": {"preset": "kansai"}, "opc-cap": {"max_opc": "5"},
                                        "announce": {}}
     assert specs_from(None, None) == []                    # every quirk off unless asked for
+
+
+@pytest.mark.parametrize("spec", ["link-quality:rssi_dbm=nan", "silent-spell:prob=nan",
+                                  "silent-spell:every_s=nan", "silent-spell:duration_s=inf",
+                                  "silent-spell:at=inf"])
+def test_non_finite_values_are_refused_naming_the_profile(spec):
+    # NaN passes every `<`/`>` range check, inf passes an open upper bound: both must be refused
+    with pytest.raises(QuirkError, match=f"quirk {spec.split(':')[0]}: .*not a finite number"):
+        _engine(spec)
+
+
+def test_the_same_profile_given_twice_with_different_values_is_refused():
+    from sumame.tools.quirks import specs_from
+
+    with pytest.raises(QuirkError, match="quirk opc-cap: given twice with max_opc=3 and max_opc=5"):
+        specs_from(["opc-cap:max_opc=3", "opc-cap:max_opc=5"], None)
+    # the same value twice, or an explicit spec over a preset, is not a contradiction
+    assert specs_from(["opc-cap:max_opc=3", "opc-cap:max_opc=3"], None) == [("opc-cap", {"max_opc": "3"})]
+    assert dict(specs_from(["utility-profile:preset=custom,epcs=E0"], "kansai-meter"))["utility-profile"][
+        "preset"] == "custom"

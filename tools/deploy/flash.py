@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from . import files
+
+# systemd's strict user/group name rule (also what useradd accepts by default): the name goes
+# into User=, Group= and sysusers.d lines verbatim, so anything else would break or inject them.
+_USER_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,30}")
 
 
 def add_parser(sub) -> None:
@@ -113,9 +118,18 @@ def _activate(say) -> None:
 def run(args: argparse.Namespace) -> int:
     from sumame.tools.cli import CliError
 
+    if not _USER_NAME.fullmatch(args.user):
+        raise CliError(f"--user {args.user!r}: not a valid system user name "
+                       "(lower-case letters, digits, _ and -, starting with a letter or _, at most 31)")
     root = (args.root or Path("/")).resolve()
+    if root.exists() and not root.is_dir():
+        raise CliError(f"--root {root}: exists and is not a directory")
     if root == Path("/") and os.geteuid() != 0:
         raise CliError("installing on this system needs root (sudo), or pass --root DIR to inspect")
-    install(args.board, root, user=args.user, enable_spi=args.enable_spi,
-            skip_install=args.skip_install, source=args.source)
+    try:
+        install(args.board, root, user=args.user, enable_spi=args.enable_spi,
+                skip_install=args.skip_install, source=args.source)
+    except OSError as exc:
+        raise CliError(f"could not write into {root}: {exc.strerror or exc}"
+                       f"{f' ({exc.filename})' if exc.filename else ''}") from None
     return 0

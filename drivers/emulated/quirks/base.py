@@ -1,6 +1,7 @@
 """A quirk profile: typed parameters with ranges, a schedule, counters, and the two frame hooks."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,16 +37,25 @@ class Param:
                 value = self.type(raw)
         except (TypeError, ValueError):
             raise QuirkError(f"{where}={raw!r} is not {self.allowed()}") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise QuirkError(f"{where}={raw!r} is not a finite number; expected {self.allowed()}")
         if self.choices is not None and value not in self.choices:
             raise QuirkError(f"{where}={raw!r} is not allowed; expected {self.allowed()}")
         if self.lo is not None and value < self.lo or self.hi is not None and value > self.hi:
-            raise QuirkError(f"{where}={raw!r} must be between {self.lo} and {self.hi}")
+            raise QuirkError(f"{where}={raw!r} must be {self._span()}")
         return value
+
+    def _span(self) -> str:
+        if self.hi is None:
+            return f">= {self.lo}"
+        if self.lo is None:
+            return f"<= {self.hi}"
+        return f"between {self.lo} and {self.hi}"
 
     def allowed(self) -> str:
         if self.choices:
             return "one of " + ", ".join(map(str, self.choices))
-        span = f" in {self.lo}..{self.hi}" if self.lo is not None else ""
+        span = f" {self._span()}" if self.lo is not None or self.hi is not None else ""
         return f"a {self.type.__name__}{span}" + (f" ({self.doc})" if self.doc else "")
 
 

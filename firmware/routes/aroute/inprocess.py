@@ -7,6 +7,11 @@ pushes, which travel as datagrams (unconfirmed: they can be lost). A meter that 
 (power cut, comms unit removed) goes silent: requests in flight and new connections time out,
 as on a real network where the peer just disappears.
 
+Link conditions are drawn per meter address (``link(address)``: its own ``LinkConditions`` with a
+seed derived from the network's seed and the address), so what one meter's traffic loses or
+delays does not depend on which other meters share the network: a fleet split into shards runs
+each meter exactly as the whole fleet in one process does.
+
 Every delivery is a timer in one dispatcher task (group ``"a-route-network"``, so it outlives
 any meter); the meter's side of a connection is handled by the meter's own task (its group), so
 a meter that lost power answers nothing.
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import zlib
 from typing import Callable
 
 from sumame.firmware.scheduler import Event, Priority, Queue, sleep
@@ -36,7 +42,8 @@ class InProcessConnection:
     def send(self, data: bytes) -> None:
         if self.closed:
             raise ConnectionError("connection closed")
-        self._due = self.network._post_stream(self._due, self.network._to_meter, self.address, self.id, bytes(data))
+        self._due = self.network._post_stream(self.address, self._due, self.network._to_meter, self.address,
+                                              self.id, bytes(data))
 
     async def recv(self, timeout: float) -> bytes:
         """Next chunk from the meter; TimeoutError when nothing arrives in ``timeout`` s."""
@@ -45,7 +52,8 @@ class InProcessConnection:
     def close(self) -> None:
         if not self.closed:
             self.closed = True
-            self.network._post(self.network.conditions.delay(), self.network._close_at_meter, self.address, self.id)
+            self.network._post(self.network.link(self.address).delay(), self.network._close_at_meter,
+                               self.address, self.id)
             self.network._connections.pop(self.id, None)
 
 
@@ -63,9 +71,22 @@ class InProcessNetwork:
         self._wake = Event()
         self._task = None
         self._meter_due: dict[int, float] = {}
+        self._links: dict[str, LinkConditions] = {}
+        self._conn_address: dict[int, str] = {}
         self.delivered = 0
         self.dropped = 0
         self.pushes_lost = 0
+
+    def link(self, address: str) -> LinkConditions:
+        """The conditions of the link to the meter at ``address`` (seeded by the network's seed
+        and the address; the network's ``conditions`` are the template)."""
+        link = self._links.get(address)
+        if link is None:
+            c = self.conditions
+            seed = (c.seed * 1_000_003 + zlib.crc32(address.encode())) & 0xFFFFFFFF
+            link = self._links[address] = LinkConditions(latency_s=c.latency_s, jitter_s=c.jitter_s, loss=c.loss,
+                                                         rto_s=c.rto_s, seed=seed)
+        return link
 
     # ---------------------------------------------------------------- meter side
     def serve(self, address: str, endpoint) -> None:
@@ -81,13 +102,14 @@ class InProcessNetwork:
         return address in self._served
 
     def reply(self, conn_id: int, data: bytes) -> None:
-        self._meter_due[conn_id] = self._post_stream(self._meter_due.get(conn_id, 0.0), self._to_client,
-                                                     conn_id, bytes(data))
+        address = self._conn_address.get(conn_id, "")
+        self._meter_due[conn_id] = self._post_stream(address, self._meter_due.get(conn_id, 0.0),
+                                                     self._to_client, conn_id, bytes(data))
 
     def push(self, destination: str, data: bytes, sender: str = "") -> bool:
         """A datagram to a head-end's push address. True when it left the meter (it may still be
         lost on the way, as the link conditions say); False when nobody listens there."""
-        delay = self.conditions.datagram()
+        delay = self.link(sender).datagram()
         if delay is None:
             self.pushes_lost += 1
             return destination in self._sinks
@@ -103,17 +125,19 @@ class InProcessNetwork:
 
     async def connect(self, address: str) -> InProcessConnection:
         """A connection to the meter at ``address``; TimeoutError when it does not answer."""
-        await sleep(2 * self.conditions.delay())          # SYN / SYN-ACK
+        link = self.link(address)
+        await sleep(link.delay() + link.delay())          # SYN / SYN-ACK
         if address not in self._served:
             await sleep(self.connect_timeout_s)
             raise TimeoutError(f"no answer from {address}")
         conn = InProcessConnection(self, address, next(self._conn_ids))
         self._connections[conn.id] = conn
+        self._conn_address[conn.id] = address
         return conn
 
     # ---------------------------------------------------------------- dispatcher
-    def _post_stream(self, last_due: float, fn: Callable, *args) -> float:
-        due = max(self.scheduler.clock.now() + self.conditions.stream(), last_due)
+    def _post_stream(self, address: str, last_due: float, fn: Callable, *args) -> float:
+        due = max(self.scheduler.clock.now() + self.link(address).stream(), last_due)
         self._schedule(due, fn, args)
         return due
 
@@ -149,6 +173,7 @@ class InProcessNetwork:
     def _close_at_meter(self, address: str, conn_id: int) -> None:
         endpoint = self._served.get(address)
         self._meter_due.pop(conn_id, None)
+        self._conn_address.pop(conn_id, None)
         if endpoint is not None:
             endpoint.closed(conn_id)
 
