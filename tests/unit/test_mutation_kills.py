@@ -229,3 +229,27 @@ def test_a_stored_event_reads_back_unaltered():
     for detail in ("", "x", "over-current 41.0 A", "é" * 40):
         event = MeterEvent(1_750_000_000.5, "switch-trip", "breaker", detail, Severity.ALARM)
         assert decode_event(encode_event(event)) == event
+
+
+# ------------------------------------------------------------------ DLMS association: titles
+def test_general_glo_ciphering_from_another_system_title_is_refused():
+    """association.py ``apdu.system_title != title`` -> ``==``: a general-glo request under a
+    foreign system title was taken (with its own, fresh replay counter) and the associated
+    client's own requests were refused."""
+    import pytest
+
+    from sumame.firmware.net.dlms.association import Association, SecuritySetup
+    from sumame.firmware.net.dlms.errors import DecipheringError
+    from sumame.firmware.net.dlms.security import cipher_apdu
+
+    ek, ak, apdu = bytes(range(16)), bytes(range(16, 32)), b"\xc0\x01\xc1\x00\x01"
+    assoc = Association(0x30, {}, security=SecuritySetup(b"SUMAME01", ek, ak))
+    assoc.client_title = b"HES00001"
+    foreign = cipher_apdu(apdu, sc=0x30, system_title=b"EVIL0001", invocation_counter=5,
+                          ek=ek, ak=ak, kind="general")
+    with pytest.raises(DecipheringError, match="another system title"):
+        assoc.decipher(foreign)
+    own = cipher_apdu(apdu, sc=0x30, system_title=b"HES00001", invocation_counter=5,
+                      ek=ek, ak=ak, kind="general")
+    plain, protection = assoc.decipher(own)
+    assert plain == apdu and protection.invocation_counter == 5
