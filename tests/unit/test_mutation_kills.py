@@ -253,3 +253,16 @@ def test_general_glo_ciphering_from_another_system_title_is_refused():
                       ek=ek, ak=ak, kind="general")
     plain, protection = assoc.decipher(own)
     assert plain == apdu and protection.invocation_counter == 5
+
+
+def test_the_switch_envelope_wire_layout_is_fixed():
+    """switch_command.py ``OPEN = 0x01`` -> ``2`` (OPEN became CLOSE's alias: a close command
+    decoded as open), ``SERIAL_LEN = 12`` -> ``13``: the head-end's bytes are the contract."""
+    from sumame.firmware.net.switch_command import SwitchOp, decode
+
+    body = (b"\x01" + b"\x01" + (7).to_bytes(8, "big") + (0).to_bytes(4, "big")
+            + (100).to_bytes(4, "big") + b"SM1".ljust(12, b"\0") + b"\x02" + (0).to_bytes(2, "big"))
+    cmd = decode(body + b"\xaa" * 16)                       # 33-byte body + 16-byte MAC
+    assert (cmd.op, cmd.counter, cmd.meter_serial, cmd.mac) == (SwitchOp.CLOSE, 7, "SM1", b"\xaa" * 16)
+    assert {op.name: op.value for op in SwitchOp} == {"OPEN": 1, "CLOSE": 2, "SET_LIMIT": 3,
+                                                      "RESET_LOCKOUT": 4}
