@@ -39,6 +39,7 @@ record is still read and written only when the mark slot itself is unusable.)
 Recovery classifies what it finds:
 * ``torn``       uncommitted bytes at the end of the log, or a page whose erase was cut (info)
 * ``corruption`` a committed record whose CRC or structure is wrong, stray bytes inside the log
+* ``flash-fault`` a few 0 bits in a page that holds no record (bad bits in erased flash)
 * ``tamper``     CRC right but HMAC wrong, broken chain link, records missing without trace,
                  two records with one sequence number, records or pages out of order
 Not detectable from the flash alone (an old genuine image is self-consistent): the newest
@@ -66,6 +67,7 @@ OVERHEAD = HEADER_SIZE + TAG_SIZE + CRC_SIZE  # 38
 KIND_RECLAIM = 0xFE                 # reserved: "about to erase page N"
 KIND_SEALED = 0xFD                  # reserved: "page N holds a torn write from offset M on"
 _INTERNAL = (KIND_RECLAIM, KIND_SEALED)
+STRAY_BITS = 8                      # at most this many 0 bits in a page without records = bad bits
 _crc32 = zlib.crc32   # the same CRC-32 as crcmod's "crc-32" (checked in tests), in C
 
 
@@ -96,7 +98,7 @@ class Record:
 
 @dataclass(frozen=True)
 class Finding:
-    """Something recovery noticed. kind: 'torn' | 'corruption' | 'tamper'."""
+    """Something recovery noticed. kind: 'torn' | 'corruption' | 'tamper' | 'flash-fault'."""
 
     kind: str
     page: int
@@ -230,6 +232,7 @@ class Journal:
                 reclaim_page = int.from_bytes(newest.payload[:2], "big")
                 self._reclaimed = reclaim_page
                 records = [r for r in records if r.page != reclaim_page]  # evicted, maybe half erased
+        used = {r.page for r in records} | {r.page for r in partial}
         sealed = {}
         for r in records:
             if r.kind == KIND_SEALED:
@@ -251,10 +254,14 @@ class Journal:
                 kind = "torn"
             elif cause == "bad-mac":
                 kind = "tamper"
+            elif page != self._cur and page not in used and self._stray_bits(page) <= STRAY_BITS:
+                kind = "flash-fault"   # bad bits in an erased page: no record touched
+                detail = (f"{self._stray_bits(page)} bit(s) at 0 in erased page {page} (bad bits in "
+                          f"erased flash; the page is erased before it is written)")
             else:
                 kind = "corruption"
             result.findings.append(Finding(kind, page, offset, f"{self.name}: {detail}"))
-        damaged = sum(1 for f in result.findings if f.kind != "torn")
+        damaged = sum(1 for f in result.findings if f.kind not in ("torn", "flash-fault"))
         result.findings.extend(self._check_chain(records, damaged))
         result.findings.extend(self._check_order(records))
         self._page_records = {}
@@ -278,6 +285,11 @@ class Journal:
             self._cur = (reclaim_page - 1) % self.page_count
         result.records = [r for r in records if r.kind not in _INTERNAL]
         return result
+
+    def _stray_bits(self, page: int) -> int:
+        """Bits at 0 in ``page`` (a page no record lives in)."""
+        data = self.nvm.read((self.first_page + page) * self.page_size, self.page_size)
+        return len(data) * 8 - int.from_bytes(data, "big").bit_count()
 
     def _scan_page(self, page: int, data: bytes, out: list[Record], partial: list[Record]):
         """Return (end of non-erased data, findings); append valid records to ``out`` and whole

@@ -192,6 +192,17 @@ class Storage:
 
     def _check_superblock(self, report: BootReport) -> None:
         data = self.nvm.read(0, self.nvm.page_size)
+        if data[0] not in (0x00, 0xFF):
+            # the commit byte was cut with some of its bits cleared (NOR): the body, programmed
+            # first, is complete if it verifies; then finish the commit (roll forward)
+            try:
+                stored = StorageLayout.decode(b"\x00" + data[1:])
+            except ValueError:
+                stored = None
+            if stored is not None:
+                self.nvm.program(0, b"\x00")
+                report.notes.append("superblock commit byte was cut by a power cut; completed")
+                data = b"\x00" + data[1:]
         try:
             stored = StorageLayout.decode(data)
         except ValueError as exc:

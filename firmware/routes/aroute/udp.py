@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from collections import OrderedDict
 
 from sumame.firmware.scheduler import Priority, readable, sleep, yield_now
 
@@ -17,6 +18,10 @@ from .tcp import _family, format_address
 log = logging.getLogger("sumame.aroute.udp")
 MAX_DATAGRAM = 65535
 IDLE_TIMEOUT_S = 300.0
+MAX_PEERS = 64
+"""Sessions (UDP peer addresses) held at once. UDP source addresses cost an attacker nothing, so
+state per peer is capped: a datagram from a new peer past the cap drops the peer heard from
+least recently (its association ends), and memory and per-datagram work stay bounded."""
 
 
 class UdpServer:
@@ -32,7 +37,8 @@ class UdpServer:
             self.sock.close()
             raise
         self.address = self.sock.getsockname()[:2]
-        self.peers: dict[tuple, tuple[MeterConnection, float]] = {}
+        self.peers: OrderedDict[tuple, tuple[MeterConnection, float]] = OrderedDict()  # oldest first
+        self.evicted = 0
         self._task = None
 
     def start(self, scheduler) -> None:
@@ -51,9 +57,7 @@ class UdpServer:
         clock = self._scheduler.clock
         while True:
             await readable(self.sock, timeout=self.idle_timeout_s)
-            now = clock.now()
-            for peer in [p for p, (_, seen) in self.peers.items() if now - seen > self.idle_timeout_s]:
-                self.peers.pop(peer)[0].close()
+            self._expire(clock.now())
             for _ in range(32):
                 try:
                     data, peer = self.sock.recvfrom(MAX_DATAGRAM)
@@ -67,10 +71,7 @@ class UdpServer:
                     continue
                 if delay:
                     await sleep(delay)
-                conn = self.peers.get(peer, (None, 0))[0]
-                if conn is None:
-                    conn = self.make_connection(format_address(*peer[:2]))
-                self.peers[peer] = (conn, clock.now())
+                conn = self._peer(peer, clock.now())
                 conn.feed(data)
                 while conn.pending:              # one request per step (see connection.py)
                     for reply in conn.step(clock.now()):
@@ -84,6 +85,32 @@ class UdpServer:
                         except OSError as exc:
                             log.debug("%s send to %s: %s", self.name, peer, exc)
                     await yield_now()
+
+    def _expire(self, now: float) -> None:
+        """Drop peers idle past ``idle_timeout_s`` (the oldest are first: O(dropped))."""
+        while self.peers:
+            peer, (conn, seen) = next(iter(self.peers.items()))
+            if now - seen <= self.idle_timeout_s:
+                return
+            del self.peers[peer]
+            conn.close()
+
+    def _peer(self, peer: tuple, now: float) -> MeterConnection:
+        """The session of ``peer`` (made on its first datagram), marked as heard from at ``now``."""
+        entry = self.peers.pop(peer, None)
+        if entry is None:
+            while len(self.peers) >= MAX_PEERS:
+                old, (stale, _) = self.peers.popitem(last=False)
+                stale.close()
+                self.evicted += 1
+                if self.evicted == 1 or not self.evicted % 1000:
+                    log.warning("%s: more than %d peers; dropped %s (%d so far)", self.name, MAX_PEERS,
+                                format_address(*old[:2]), self.evicted)
+            conn = self.make_connection(format_address(*peer[:2]))
+        else:
+            conn = entry[0]
+        self.peers[peer] = (conn, now)
+        return conn
 
 
 class UdpPushChannel:

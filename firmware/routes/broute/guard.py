@@ -16,6 +16,11 @@ from enum import Enum
 from sumame.firmware.events import Severity
 
 
+REFUSED_HELD = 256
+"""Refused devices remembered (refused without a decode until ``log_interval_s`` passes); past
+it the oldest is forgotten (it is only decoded again). Source addresses cost an attacker nothing."""
+
+
 @dataclass(frozen=True)
 class GuardOptions:
     """max_clients:     home devices admitted across all B-route media (seed 001: about 3)
@@ -24,7 +29,8 @@ class GuardOptions:
     burst:              frames a client may send back to back (start-up discovery)
     dos_drops:          rate-limited frames within ``dos_window_s`` that mean a DoS
     block_s:            how long a client detected as DoS is ignored entirely
-    log_interval_s:     at most one refusal event per client per interval (the rest are counted)
+    log_interval_s:     at most one refusal event per interval, for all devices (the rest are
+                        counted, and the next event says how many)
     """
 
     max_clients: int = 3
@@ -72,6 +78,8 @@ class HomeSideGuard:
         self.clients: dict[tuple, Client] = {}
         self.counters: Counter[str] = Counter()
         self._refused: dict[tuple, float] = {}   # key -> until when it is refused without a look
+        self._next_refusal_log = float("-inf")
+        self._refusals_unlogged = 0
 
     # ---------------------------------------------------------------- the per-frame check
     def check(self, key: tuple, now: float) -> Verdict:
@@ -119,14 +127,22 @@ class HomeSideGuard:
                                    detail=f"{k[0]} {k[1]} idle for {now - c.last_seen:.0f} s")
         if len(self.clients) >= opts.max_clients:
             self.counters["refused"] += 1
-            self._refused[key] = now + opts.log_interval_s
-            if len(self._refused) > 256:
-                self._refused = {k: u for k, u in self._refused.items() if u > now}
+            self._refused.pop(key, None)
+            self._refused[key] = now + opts.log_interval_s      # insertion order = oldest first
+            while len(self._refused) > REFUSED_HELD:             # forged sources: bounded, O(1)
+                del self._refused[next(iter(self._refused))]
+            if now < self._next_refusal_log:                     # one event per interval in all
+                self._refusals_unlogged += 1
+                return None
+            self._next_refusal_log = now + opts.log_interval_s
             held = ", ".join(f"{m} {a}" for m, a in self.clients)
+            more = (f"; {self._refusals_unlogged} other devices refused since the last such event"
+                    if self._refusals_unlogged else "")
+            self._refusals_unlogged = 0
             self.events.record(
                 "b-route-refused", source=self.source, severity=Severity.WARNING,
                 detail=f"{key[0]} {key[1]} refused: {opts.max_clients} home devices already "
-                       f"connected ({held})")
+                       f"connected ({held}){more}")
             return None
         client = Client(key, now, self.options.burst)
         self.clients[key] = client

@@ -30,6 +30,9 @@ log = logging.getLogger("sumame.broute.udp")
 MCAST_V4 = "224.0.23.0"
 MCAST_V6 = "ff02::1"
 MAX_DATAGRAM = 1500
+ROUTES_HELD = 1024
+"""Peer hosts whose receiving socket is remembered for the reply (a forgotten one is answered
+from the first unicast socket of its family)."""
 
 
 class UdpTransport:
@@ -118,8 +121,11 @@ class UdpTransport:
                 except OSError as exc:   # e.g. ICMP port unreachable reported on a later recv
                     log.debug("recv on %s: %s", sock.getsockname(), exc)
                     continue
-                if not is_mcast:
+                if not is_mcast and self._route.get(peer[0]) is not sock:
+                    self._route.pop(peer[0], None)
                     self._route[peer[0]] = sock
+                    if len(self._route) > ROUTES_HELD:    # forged sources: oldest forgotten
+                        del self._route[next(iter(self._route))]
                 if peer[1] != self.port:
                     self._note_odd_port(peer)
                 deliver(self.name, peer, data, multicast=is_mcast)
