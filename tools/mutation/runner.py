@@ -1,4 +1,4 @@
-"""``sumame mutate``: cosmic-ray over the safety modules on a private copy of the tree.
+"""``sumame mutate``: cosmic-ray over the safety modules, each on its own private copy of the tree.
 
 The copy keeps the developer's files untouched (cosmic-ray edits the file it mutates); tests
 import the copy through ``PYTHONPATH`` (a ``sumame`` folder of links to the copy's top-level
@@ -28,7 +28,8 @@ class ModuleResult:
     mutants: int = 0
     killed: int = 0
     survived: list[str] = field(default_factory=list)
-    timeouts: int = 0
+    diffs: list[str] = field(default_factory=list)      # per survivor: the lines it changed
+    timeouts: int = 0                                   # of the killed: by the time limit
     incompetent: int = 0
     skipped: int = 0
     error: str = ""
@@ -39,8 +40,17 @@ class ModuleResult:
         return self.killed / ran if ran else 0.0
 
 
+def _changed_lines(diff: str) -> str:
+    """The ``-``/``+`` lines of a unified diff, without its headers."""
+    return " | ".join(ln[0] + " " + ln[1:].strip() for ln in diff.splitlines()
+                      if ln[:1] in "+-" and not ln.startswith(("+++", "---")))[:300]
+
+
 def copy_tree(repo: Path, dest: Path) -> Path:
     """Copy the files git knows (tracked and untracked-not-ignored) to ``dest/tree``."""
+    unmerged = subprocess.run(["git", "ls-files", "-u"], cwd=repo, capture_output=True, text=True).stdout
+    if unmerged.strip():
+        raise RuntimeError("the worktree has unmerged files (a merge in progress): finish it first")
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=repo,
                            capture_output=True, text=True, check=True).stdout.split("\n")
     tree = dest / "tree"
@@ -76,11 +86,11 @@ def run_module(mod: SafetyModule, tree: Path, dest: Path, *, max_mutants: int | 
     from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
 
     result = ModuleResult(mod.name)
-    tests = [t for t in mod.tests if (tree / t).exists()]
+    tests = [t for t in mod.tests if (tree / t.split("::")[0]).exists()]
     if not tests:
         result.error = "no guarding test file exists"
         return result
-    work = dest / f"{mod.name}"
+    work = dest / "cosmic-ray"
     work.mkdir()
     cfg, db = work / "config.toml", work / "session.sqlite"
     cmd = f"{sys.executable} -m pytest -x -q -p no:xdist -p no:cacheprovider --timeout=120 " + " ".join(tests)
@@ -98,7 +108,11 @@ def run_module(mod: SafetyModule, tree: Path, dest: Path, *, max_mutants: int | 
         items = list(wdb.pending_work_items)
         result.mutants = len(items)
         if max_mutants is not None and len(items) > max_mutants:
-            keep = set(random.Random(seed).sample([i.job_id for i in items], max_mutants))
+            # job ids are fresh UUIDs at every init: sample by where the mutant is, so one seed
+            # picks the same mutants in every session (a re-run checks the same survivors)
+            items.sort(key=lambda i: (i.mutations[0].start_pos, i.mutations[0].operator_name,
+                                      i.mutations[0].occurrence))
+            keep = {items[k].job_id for k in random.Random(seed).sample(range(len(items)), max_mutants)}
             for item in items:
                 if item.job_id not in keep:
                     wdb.set_result(item.job_id, WorkResult(output="sampled out",
@@ -108,17 +122,19 @@ def run_module(mod: SafetyModule, tree: Path, dest: Path, *, max_mutants: int | 
         for item, res in wdb.completed_work_items:
             if res.worker_outcome == WorkerOutcome.SKIPPED:
                 result.skipped += 1
-            elif res.worker_outcome == WorkerOutcome.ABNORMAL and res.test_outcome is None:
-                result.timeouts += 1
-            elif res.test_outcome == TestOutcome.INCOMPETENT:
-                result.incompetent += 1
+            elif res.test_outcome == TestOutcome.INCOMPETENT or res.worker_outcome in (
+                    WorkerOutcome.ABNORMAL, WorkerOutcome.EXCEPTION):
+                result.incompetent += 1                 # the mutant could not be run at all
             elif res.test_outcome == TestOutcome.SURVIVED:
                 m = item.mutations[0]
                 line = (tree / mod.source).read_text().splitlines()[m.start_pos[0] - 1].strip()
                 result.survived.append(f"{mod.source}:{m.start_pos[0]} {m.operator_name} "
                                        f"#{m.occurrence}: {line[:90]}")
+                result.diffs.append(_changed_lines(res.diff or ""))
             else:
                 result.killed += 1
+                if (res.output or "").strip() == "timeout":   # cosmic-ray reports a hang as killed
+                    result.timeouts += 1
     return result
 
 
@@ -145,24 +161,33 @@ def _main(args) -> int:
                                text=True).stdout.strip() or ".")
     mods = [m for m in SAFETY_MODULES if not args.module or m.name in args.module]
     dest = Path(tempfile.mkdtemp(prefix="sumame-mutate-"))
-    tree = copy_tree(repo, dest)
-    check_copy_is_imported(dest)
+    # one copy per module: cosmic-ray edits the mutated file in place, and modules mutated at
+    # once must not see each other's mutants (that failed baselines and could fake kills)
+    trees = {}
+    try:
+        for m in mods:
+            trees[m.name] = copy_tree(repo, dest / m.name)
+            check_copy_is_imported(dest / m.name)
+    except RuntimeError as exc:
+        shutil.rmtree(dest, ignore_errors=True)
+        from sumame.tools.cli import CliError
+        raise CliError(str(exc)) from None
     budget = f"at most {args.max_mutants} sampled mutants each" if args.max_mutants else "every mutant"
     print(f"mutating {len(mods)} safety modules ({budget}) in a copy at {dest}", flush=True)
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = [pool.submit(run_module, m, tree, dest, max_mutants=args.max_mutants,
+        futures = [pool.submit(run_module, m, trees[m.name], dest / m.name, max_mutants=args.max_mutants,
                                seed=args.seed, timeout_s=args.timeout) for m in mods]
         results = []
         for m, fut in zip(mods, futures):
             r = fut.result()
             results.append(r)
             ran = r.killed + len(r.survived)
-            status = r.error or (f"{r.killed}/{ran} killed ({r.score:.0%}), {len(r.survived)} survived, "
-                                 f"{r.timeouts} timeouts, {r.incompetent} incompetent, "
-                                 f"{r.mutants} mutants in all")
+            status = r.error or (f"{r.killed}/{ran} killed ({r.score:.0%}; {r.timeouts} by timeout), "
+                                 f"{len(r.survived)} survived, {r.incompetent} incompetent, "
+                                 f"{r.skipped} sampled out, {r.mutants} mutants in all")
             print(f"{m.name:<17} {status}", flush=True)
-            for s in r.survived:
-                print(f"    survived: {s}", flush=True)
+            for s, d in zip(r.survived, r.diffs):
+                print(f"    survived: {s}\n              {d}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps([r.__dict__ for r in results], indent=1))
     shutil.rmtree(dest, ignore_errors=True)

@@ -1,0 +1,268 @@
+"""Tests that kill mutants ``sumame mutate`` found surviving in the safety modules.
+
+Each test names the safety property it guards; the mutant it was written for is in its docstring."""
+from sumame.drivers.emulated.flash import EmulatedFlash
+from sumame.firmware.clock import VirtualClock
+from sumame.firmware.registers import Retention, Snapshot, grid_of
+from sumame.firmware.storage import _PER_DAY, Storage, plan_layout
+
+KEY = bytes(range(32))
+START_MIN = 29_584_260                   # a JST midnight, minutes since the epoch
+
+
+def _store(boot_retention, layout_retention=None, pages=64):
+    clock = VirtualClock(START_MIN * 60.0)
+    flash = EmulatedFlash(None, page_size=4096, page_count=pages)
+    layout = plan_layout(4096, pages, layout_retention or boot_retention, event_pages=2, state_pages=2)
+    store = Storage(flash, layout, KEY, clock)
+    report = store.boot(boot_retention)
+    return store, flash, layout, clock, report
+
+
+def _fill_minutes(store, clock, count):
+    for m in range(START_MIN, START_MIN + count):
+        clock.advance_to(m * 60.0)
+        store.append_snapshot(Snapshot(m, 1, m * 10, 0, 0, 0, 0, 0, 0))
+
+
+# ------------------------------------------------------------------ storage: retention
+def test_snapshots_per_day_are_the_real_counts_the_retention_is_sized_for():
+    """storage.py ``range(0, 1440)`` -> ``range(1, 1440)``: midnight's 30-minute snapshot
+    was left out of the sizing (the partitions then hold one value a day fewer than kept)."""
+    assert _PER_DAY == {30: 48, 15: 48, 5: 192, 1: 1152}
+    assert sum(_PER_DAY.values()) == 1440 and grid_of(START_MIN) == 30
+
+
+def test_evicting_a_snapshot_before_its_retention_ends_is_counted_and_none_otherwise():
+    """storage.py ``_retention is None`` -> ``is not None``: eviction was never checked, so a
+    flash too small for the retention lost values without a warning."""
+    small = Retention(days_30=1, days_15=1, days_5=1, minutes_1=60)
+    store, *_, clock, _ = _store(Retention(days_30=1, days_15=1, days_5=1, minutes_1=6000), small)
+    short_capacity = store.journals["short"].page_count * 4096 // 60
+    _fill_minutes(store, clock, 2 * short_capacity)
+    assert store.retention_shortfalls >= 1
+    fitting, *_, clock, _ = _store(small)
+    _fill_minutes(fitting, clock, 2 * short_capacity)
+    assert fitting.retention_shortfalls == 0                           # no false warning
+
+
+# ------------------------------------------------------------------ storage: superblock
+def test_a_damaged_superblock_is_reported_as_corruption_a_torn_one_is_not():
+    """storage.py ``data[0] == 0xFF`` -> ``data[-1]``: the commit byte, not the page's erased
+    tail, tells a torn format from a damaged superblock."""
+    retention = Retention(days_30=1, days_15=1, days_5=1, minutes_1=60)
+    store, flash, layout, clock, _ = _store(retention)
+    flash.flip_bit(5, 2)                                              # inside the committed body
+    report = Storage(flash, layout, KEY, clock).boot(retention)
+    assert "CORRUPTION: superblock damaged" in report.notes
+    flash.erase(0)
+    flash.program(1, layout.encode()[1:9])                            # a format cut before commit
+    report = Storage(flash, layout, KEY, clock).boot(retention)
+    assert any("superblock unreadable" in n for n in report.notes)
+    assert "CORRUPTION: superblock damaged" not in report.notes
+
+
+# ------------------------------------------------------------------ journal: sealed regions
+def test_a_flash_fault_is_reported_once_not_again_at_every_boot():
+    """journal.py ``cause != "bad-mac"`` -> ``cause > "bad-mac"``: unreadable bytes ("bad") in
+    a region the journal sealed off were reported as corruption again at the next boot."""
+    from sumame.firmware.journal import OVERHEAD, Journal
+
+    flash = EmulatedFlash(None, page_size=256, page_count=4)
+
+    def boot():
+        journal = Journal(flash, 0, 4, name="t", key=KEY)
+        return journal, journal.recover()
+
+    journal, _ = boot()
+    for v in range(2):
+        journal.append(1, b"nnnn" + v.to_bytes(4, "big"))
+    flash.flip_bit(2 * (OVERHEAD + 8), 3)                  # a bad bit where the next record goes
+    journal, first = boot()
+    assert [f.kind for f in first.findings] == ["corruption"]           # reported once ...
+    for v in range(2, 6):
+        journal.append(1, b"nnnn" + v.to_bytes(4, "big"))   # ... the page is sealed and left
+    _, second = boot()
+    assert len(second.records) == 6 and second.findings == []          # ... and not again
+
+
+# ------------------------------------------------------------------ guard: device limit
+def test_an_idle_client_frees_its_slot_and_an_active_one_does_not():
+    """guard.py ``now - c.last_seen`` -> ``now // c.last_seen`` (idle clients never left, so
+    the device limit locked real devices out for good) and -> ``now & c.last_seen`` in the
+    event text (a TypeError at the moment a slot was freed)."""
+    from sumame.firmware.clock import VirtualClock
+    from sumame.firmware.events import EventLog
+    from sumame.firmware.routes.broute.guard import GuardOptions, HomeSideGuard
+
+    t0 = 1_750_000_000.0
+    events = EventLog(VirtualClock(t0))
+    g = HomeSideGuard(events, GuardOptions(max_clients=2, idle_timeout_s=7200.0))
+    assert g.admit(("ip", "a"), t0) and g.admit(("ip", "b"), t0 + 100.0)
+    assert g.admit(("ip", "c"), t0 + 7250.0) is not None              # "a" idle 7250 s > 7200 s
+    assert set(g.clients) == {("ip", "b"), ("ip", "c")}
+    left = events.of_kind("b-route-client-left")
+    assert [e.detail for e in left] == ["ip a idle for 7250 s"]
+    assert g.admit(("ip", "d"), t0 + 7260.0) is None                   # "b" idle 7160 s: kept
+
+
+def test_clients_on_a_medium_are_only_that_mediums_clients():
+    """guard.py ``k[0] == medium`` -> ``k[1]``: notifications to each client of a medium
+    without multicast went to no one."""
+    from sumame.firmware.clock import VirtualClock
+    from sumame.firmware.events import EventLog
+    from sumame.firmware.routes.broute.guard import HomeSideGuard
+
+    g = HomeSideGuard(EventLog(VirtualClock(0.0)))
+    g.admit(("ip", "192.0.2.1"), 0.0)
+    g.admit(("wi-sun", "fe80::1"), 0.0)
+    assert [c.address for c in g.clients_on("wi-sun")] == ["fe80::1"]
+    assert [c.address for c in g.clients_on("ip")] == ["192.0.2.1"]
+
+
+# ------------------------------------------------------------------ DLMS security: IC bound
+def test_the_invocation_counter_is_exactly_32_bits_with_a_typed_error():
+    """security.py ``ic <= 0xFFFFFFFF`` -> ``ic != 0xFFFFFFFF``: 2**32 escaped as an
+    OverflowError (untyped) and the last valid counter was refused."""
+    import pytest
+
+    from sumame.firmware.net.dlms.security import EncodeError, hls_gmac, protect
+
+    keys = dict(system_title=b"SUMAME01", ek=bytes(16), ak=bytes(16))
+    assert protect(b"\xc0\x01", sc=0x30, invocation_counter=0xFFFFFFFF, **keys)[1:5] == b"\xff" * 4
+    assert hls_gmac(b"x" * 16, invocation_counter=0xFFFFFFFF, **keys)[1:5] == b"\xff" * 4
+    for bad in (2 ** 32, -1):
+        with pytest.raises(EncodeError):
+            protect(b"\xc0\x01", sc=0x30, invocation_counter=bad, **keys)
+        with pytest.raises(EncodeError):
+            hls_gmac(b"x" * 16, invocation_counter=bad, **keys)
+
+
+def test_a_suite_0_key_must_be_exactly_16_bytes():
+    """security.py ``not isinstance(...) or len(key) != 16`` -> ``and``: a 24- or 32-byte key
+    was taken (another AES, not suite 0) and a short one failed untyped inside AES."""
+    import pytest
+
+    from sumame.firmware.net.dlms.security import EncodeError, protect
+
+    for ek in (bytes(15), bytes(24), bytes(32)):
+        with pytest.raises(EncodeError, match="16 bytes"):
+            protect(b"\xc0\x01", sc=0x30, system_title=b"SUMAME01", invocation_counter=1,
+                    ek=ek, ak=bytes(16))
+
+
+# ------------------------------------------------------------------ breaker: timing
+def test_a_negative_reclose_delay_is_refused():
+    """breaker.py ``reclose_delay_s < 0`` -> ``< -1``: a board could set a reclose delay
+    below zero (reclose the instant the breaker trips)."""
+    import pytest
+
+    from sumame.firmware.breaker import BreakerConfig
+
+    with pytest.raises(ValueError, match="invalid breaker timing"):
+        BreakerConfig(reclose_delay_s=-0.5)
+    assert BreakerConfig(reclose_delay_s=0.0).reclose_delay_s == 0.0
+
+
+# ------------------------------------------------------------------ switch command: bounds
+def test_a_switch_envelope_with_trailing_bytes_is_refused():
+    """switch_command.py ``len(data) != ENVELOPE_LEN`` -> ``<``: bytes after the MAC were
+    ignored, so the envelope was not bounded (and a MACed command could be padded)."""
+    import pytest
+
+    from sumame.firmware.net.switch_command import (ENVELOPE_LEN, MAC_LEN, EnvelopeLength,
+                                                     SwitchCommand, SwitchOp, decode)
+
+    cmd = SwitchCommand(1, 7, 0, 2**31, "SUMAME000001", SwitchOp.OPEN, 0,
+                        bytes(MAC_LEN))
+    envelope = cmd.encode()
+    assert len(envelope) == ENVELOPE_LEN and decode(envelope).counter == 7
+    for extra in (b"\x00", bytes(MAC_LEN)):
+        with pytest.raises(EnvelopeLength):
+            decode(envelope + extra)
+
+
+# ------------------------------------------------------------------ A-route: limiter threshold
+def test_a_dlms_limiter_threshold_in_tenths_of_an_ampere_sets_that_contract_limit():
+    """control_binding.py ``value // DECI_AMPERES`` -> ``+``, ``<<``, ``^``: the threshold the
+    head-end wrote (0.1 A) reached the breaker as another ampere limit, and no test saw it."""
+    import pytest
+
+    from sumame.drivers.emulated.relay import EmulatedRelay
+    from sumame.firmware.breaker import Breaker, BreakerConfig
+    from sumame.firmware.control import DLMS_HLS_CIPHERED, Authority, SwitchControl
+    from sumame.firmware.events import EventLog
+    from sumame.firmware.net.dlms.cosem.control import ActionRefused
+    from sumame.firmware.routes.aroute.control_binding import BreakerBinding
+    from sumame.firmware.state import MemoryStateStore
+
+    clock = VirtualClock(1_750_000_000)
+    events, store = EventLog(clock), MemoryStateStore()
+    breaker = Breaker(EmulatedRelay(), store, events, clock, BreakerConfig(limit_a=30))
+    breaker.boot()
+    binding = BreakerBinding(breaker, SwitchControl(breaker, {1: bytes(32)}, store, events, clock,
+                                                    meter_serial="SM1"))
+    assert binding.threshold() == 300
+    binding.authority = Authority(DLMS_HLS_CIPHERED, "4845530000000001|glo", 11, "client 0x30")
+    binding.set_threshold(400, clock.now())
+    assert breaker.limit_a == 40 and binding.threshold() == 400
+    binding.authority = Authority(DLMS_HLS_CIPHERED, "4845530000000001|glo", 12, "client 0x30")
+    with pytest.raises(ActionRefused, match="threshold 40.5 A is not whole amperes"):
+        binding.set_threshold(405, clock.now())
+    assert breaker.limit_a == 40
+
+
+def test_a_clean_reboot_reads_the_superblock_without_a_note():
+    """storage.py CRC slice ``data[1 + size:5 + size]`` -> ``5 << size``: every superblock
+    failed its CRC, so each boot raised a false "CORRUPTION: superblock damaged"."""
+    retention = Retention(days_30=1, days_15=1, days_5=1, minutes_1=60)
+    _, flash, layout, clock, first = _store(retention)
+    assert Storage(flash, layout, KEY, clock).boot(retention).notes == []
+
+
+def test_a_stored_event_reads_back_unaltered():
+    """storage.py ``payload[pos + 1:pos + 1 + n]`` -> ``pos + 1 ^ n``: event texts came back
+    cut or padded after a reboot."""
+    from sumame.firmware.events import MeterEvent, Severity
+    from sumame.firmware.storage import decode_event, encode_event
+
+    for detail in ("", "x", "over-current 41.0 A", "é" * 40):
+        event = MeterEvent(1_750_000_000.5, "switch-trip", "breaker", detail, Severity.ALARM)
+        assert decode_event(encode_event(event)) == event
+
+
+# ------------------------------------------------------------------ DLMS association: titles
+def test_general_glo_ciphering_from_another_system_title_is_refused():
+    """association.py ``apdu.system_title != title`` -> ``==``: a general-glo request under a
+    foreign system title was taken (with its own, fresh replay counter) and the associated
+    client's own requests were refused."""
+    import pytest
+
+    from sumame.firmware.net.dlms.association import Association, SecuritySetup
+    from sumame.firmware.net.dlms.errors import DecipheringError
+    from sumame.firmware.net.dlms.security import cipher_apdu
+
+    ek, ak, apdu = bytes(range(16)), bytes(range(16, 32)), b"\xc0\x01\xc1\x00\x01"
+    assoc = Association(0x30, {}, security=SecuritySetup(b"SUMAME01", ek, ak))
+    assoc.client_title = b"HES00001"
+    foreign = cipher_apdu(apdu, sc=0x30, system_title=b"EVIL0001", invocation_counter=5,
+                          ek=ek, ak=ak, kind="general")
+    with pytest.raises(DecipheringError, match="another system title"):
+        assoc.decipher(foreign)
+    own = cipher_apdu(apdu, sc=0x30, system_title=b"HES00001", invocation_counter=5,
+                      ek=ek, ak=ak, kind="general")
+    plain, protection = assoc.decipher(own)
+    assert plain == apdu and protection.invocation_counter == 5
+
+
+def test_the_switch_envelope_wire_layout_is_fixed():
+    """switch_command.py ``OPEN = 0x01`` -> ``2`` (OPEN became CLOSE's alias: a close command
+    decoded as open), ``SERIAL_LEN = 12`` -> ``13``: the head-end's bytes are the contract."""
+    from sumame.firmware.net.switch_command import SwitchOp, decode
+
+    body = (b"\x01" + b"\x01" + (7).to_bytes(8, "big") + (0).to_bytes(4, "big")
+            + (100).to_bytes(4, "big") + b"SM1".ljust(12, b"\0") + b"\x02" + (0).to_bytes(2, "big"))
+    cmd = decode(body + b"\xaa" * 16)                       # 33-byte body + 16-byte MAC
+    assert (cmd.op, cmd.counter, cmd.meter_serial, cmd.mac) == (SwitchOp.CLOSE, 7, "SM1", b"\xaa" * 16)
+    assert {op.name: op.value for op in SwitchOp} == {"OPEN": 1, "CLOSE": 2, "SET_LIMIT": 3,
+                                                      "RESET_LOCKOUT": 4}
