@@ -122,12 +122,16 @@ class Fleet:
             self.spec.poll_interval_s, self.spec.present_interval_s))
         built = board.build(self.clock, None)
         built.hardware.extras["aroute_network"] = self.network
+        self._attach(built, index)
         meter = Meter(config, built.hardware, self.scheduler)
         rt = Runtime(board, config, built, self.scheduler, meter)
         self.runtimes.append(rt)
         self.indices.append(index)
         self._position[index] = len(self.runtimes) - 1
         return rt
+
+    def _attach(self, built, index: int) -> None:
+        """Hook: more emulated hardware for meter ``index`` before it is built (subclasses)."""
 
     def boot(self, indices=None) -> None:
         """Boot meters ``indices`` of the fleet (default all ``spec.meters``): a shard of a fleet

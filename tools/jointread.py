@@ -13,12 +13,10 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from sumame.drivers.emulated.iot.world import IotWorld, IotWorldSpec
 from sumame.hal.jst import format_jst, parse_jst
-from sumame.firmware.app import Meter
-from sumame.firmware.metering import MeteringConfig
 from sumame.firmware.routes.iot import codec as c
 from sumame.firmware.scheduler import sleep, sleep_until
 
@@ -27,7 +25,6 @@ from .fleet import Fleet, FleetSpec, serial_of
 from .hes_engine import HeadEnd, HesConfig
 from .hes_store import HesStore
 from .jointread_server import Company, ConnectionServer
-from .runtime import Runtime
 
 HOUR, DAY, JST = 3600, 86400, 9 * 3600
 
@@ -64,20 +61,8 @@ class IotFleet(Fleet):
                                "terminals": self.world.allow_list(), "max_hops": self.world.spec.max_hops}
         return board
 
-    def add_meter(self, index: int) -> Runtime:
-        board = self._board(index)
-        config = board.meter_config()
-        options = dict(config.options)
-        for route in ("aroute", "broute"):
-            options[route] = {**options.get(route, {}), "serve_ip": False}
-        config = replace(config, options=options, metering=MeteringConfig(
-            self.spec.poll_interval_s, self.spec.present_interval_s))
-        built = board.build(self.clock, None)
-        built.hardware.extras["aroute_network"] = self.network
+    def _attach(self, built, index: int) -> None:
         built.hardware.extras["iot_radio"] = self.world.coordinator
-        rt = Runtime(board, config, built, self.scheduler, Meter(config, built.hardware, self.scheduler))
-        self.runtimes.append(rt)
-        return rt
 
 
 def pct(values: list[float], q: float) -> float | None:
