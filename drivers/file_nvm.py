@@ -22,7 +22,8 @@ import stat
 import struct
 from pathlib import Path
 
-from sumame.hal.errors import DeviceNotFound, NvmAddressError, NvmError, NvmProgramError
+from sumame.hal.errors import DeviceNotFound, NvmAddressError, NvmError
+from sumame.hal.nvm import check_program
 
 # <mtd/mtd-abi.h>: struct mtd_info_user is 32 bytes, struct erase_info_user two u32
 _MTD_INFO = struct.Struct("=BxxxIIIIQ")          # type, flags, size, erasesize, writesize, oobsize, padding
@@ -133,15 +134,7 @@ class FileNvm:
         return data + b"\xff" * (length - len(data))
 
     def program(self, offset: int, data: bytes) -> None:
-        n = len(data)
-        if offset < 0 or offset + n > self.size:
-            raise NvmAddressError(f"program of {n} bytes at {offset:#x} outside 0..{self.size:#x}")
-        if n and offset // self.page_size != (offset + n - 1) // self.page_size:
-            raise NvmAddressError(f"program of {n} bytes at {offset:#x} crosses a page boundary")
-        old = int.from_bytes(self.read(offset, n), "big")
-        new = int.from_bytes(data, "big")
-        if old & new != new:
-            raise NvmProgramError(f"program at {offset:#x} needs a 0->1 bit change; erase first")
+        check_program(self.size, self.page_size, offset, data, self.read)
         self.ops += 1
         self._write(offset, data)
 

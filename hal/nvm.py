@@ -1,5 +1,7 @@
 """Nvm: NOR-flash-like non-volatile memory with page erase and program."""
-from typing import Protocol, runtime_checkable
+from typing import Callable, Protocol, runtime_checkable
+
+from .errors import NvmAddressError, NvmProgramError
 
 ERASED = 0xFF
 """Value of every byte after an erase."""
@@ -32,3 +34,17 @@ class Nvm(Protocol):
     def erase_count(self, page: int) -> int:
         """Erase cycles this page has seen (wear)."""
         ...
+
+
+def check_program(size: int, page_size: int, offset: int, data: bytes,
+                  current: Callable[[int, int], bytes]) -> None:
+    """The NOR program rules every Nvm keeps: inside the device, within one page, and only
+    1 -> 0 bit changes (``current(offset, n)`` reads what is there). Raises the HAL errors."""
+    n = len(data)
+    if offset < 0 or offset + n > size:
+        raise NvmAddressError(f"program of {n} bytes at {offset:#x} outside 0..{size:#x}")
+    if n and offset // page_size != (offset + n - 1) // page_size:
+        raise NvmAddressError(f"program of {n} bytes at {offset:#x} crosses a page boundary")
+    old, new = int.from_bytes(current(offset, n), "big"), int.from_bytes(data, "big")
+    if old & new != new:
+        raise NvmProgramError(f"program at {offset:#x} needs a 0->1 bit change; erase first")

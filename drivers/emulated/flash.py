@@ -30,7 +30,8 @@ import os
 import random
 from pathlib import Path
 
-from sumame.hal.errors import NvmAddressError, NvmProgramError, NvmWornOut, PowerCut
+from sumame.hal.errors import NvmAddressError, NvmWornOut, PowerCut
+from sumame.hal.nvm import check_program
 
 log = logging.getLogger("sumame.flash")
 
@@ -124,15 +125,7 @@ class EmulatedFlash:
         return bytes(self._map[offset:offset + length])
 
     def program(self, offset: int, data: bytes) -> None:
-        n = len(data)
-        if offset < 0 or offset + n > self.size:
-            raise NvmAddressError(f"program of {n} bytes at {offset:#x} outside 0..{self.size:#x}")
-        if n and offset // self.page_size != (offset + n - 1) // self.page_size:
-            raise NvmAddressError(f"program of {n} bytes at {offset:#x} crosses a page boundary")
-        old = int.from_bytes(self._map[offset:offset + n], "big")
-        new = int.from_bytes(data, "big")
-        if old & new != new:
-            raise NvmProgramError(f"program at {offset:#x} needs a 0->1 bit change; erase first")
+        check_program(self.size, self.page_size, offset, data, lambda o, n: self._map[o:o + n])
         self._operation(("program", offset, bytes(data)))
 
     def erase(self, page: int) -> None:
