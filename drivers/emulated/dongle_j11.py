@@ -117,6 +117,18 @@ class J11Dongle:
         self.stack.reset()
         self._gen += 1
 
+    def host_closed(self) -> None:
+        """The host closed the port (a pty hang-up): the frame it was sending is gone, as after
+        the module's 1 s reception timeout; the module itself keeps its state and session."""
+        if self._rx_timer is not None:
+            self._rx_timer.cancel()
+            self._rx_timer = None
+        self._rx_for = None
+        fault = self.reader.drop_pending()
+        if fault is not None:
+            self.stats["host-closed-mid-frame"] += 1
+            log.info("%s: host closed the port mid-frame; %d octets dropped", self.name, fault.octets)
+
     def replug(self) -> None:
         """A power-on; a 6019 sent before the host opens the port is lost, so none is sent."""
         self.unplugged = False

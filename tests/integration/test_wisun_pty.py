@@ -156,3 +156,40 @@ def test_host_closing_the_port_mid_line_clears_the_uart_line_buffer(world):
     finally:
         os.close(fd)
     assert world.runner.errors == []
+
+
+def test_a_j11_host_closing_the_port_mid_frame_drops_the_frame_and_keeps_serving(tmp_path):
+    """The J11 dialect behind the same pty endpoint: a host that closes the port half-way through
+    a frame loses that frame (as after the module's 1 s reception limit); the runner thread keeps
+    serving and the next full frame is answered (CI once saw the runner die here)."""
+    import time
+
+    from sumame.drivers import j11_protocol as p
+
+    w = build_wisun_world(personality="j11", mode="fast", seed=5, meter_link=str(tmp_path / "meter"),
+                          hems_link=str(tmp_path / "hems"))
+    w.start()
+    try:
+        version = p.encode_frame(p.Command.GET_VERSION)
+        fd = os.open(w.hems_path, os.O_RDWR | os.O_NOCTTY)
+        os.write(fd, version[:7])               # half a frame, then the host closes the port
+        time.sleep(0.2)
+        os.close(fd)
+        deadline = time.monotonic() + 5
+        while w.hems_endpoint.host_closes == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert w.hems_endpoint.host_closes == 1
+        assert w.hems_dongle.stats["host-closed-mid-frame"] == 1
+        fd = os.open(w.hems_path, os.O_RDWR | os.O_NOCTTY)
+        try:
+            os.write(fd, version)
+            frames = []
+            reader, deadline = p.FrameReader(p.RESPONSE_CODE), time.monotonic() + 5
+            while not frames and time.monotonic() < deadline:
+                frames = [f for f in reader.feed(_read_until(fd, b"\xd0", 0.2)) if isinstance(f, p.Frame)]
+            assert [f.command for f in frames] == [0x206B]
+        finally:
+            os.close(fd)
+        assert w.runner.errors == []
+    finally:
+        w.close()
