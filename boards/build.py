@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from sumame.firmware.app import MeterConfig
-from sumame.firmware.metering import MeteringConfig
-from sumame.firmware.readings import MeterIdentity, RegisterScaling
-from sumame.firmware.registers import Retention
+from sumame.firmware.metrology.metering import MeteringConfig
+from sumame.firmware.metrology.readings import MeterIdentity, RegisterScaling
+from sumame.firmware.metrology.registers import Retention
 from sumame.hal import Hardware, PowerSource
 from sumame.hal.errors import DeviceNotFound
 
@@ -212,7 +212,7 @@ class Board:
 
     def _build_wisun(self, hardware: Hardware, clock) -> None:
         """A real route-B dongle on a serial port; 'emulated' is attached by the tools (it needs
-        the virtual air and the HEMS-side dongle, see tools/wisun_setup.py)."""
+        the virtual air and the HEMS-side dongle, see tools/emulate/wisun_setup.py)."""
         w = self["wisun"]
         if not w["enabled"] or w["port"] == "emulated":
             return

@@ -3,7 +3,7 @@
 gpiozero calls ``when_activated`` on its own thread; the firmware's scheduler is single-threaded
 and waits on file descriptors. So the callback only writes one byte to a pipe, and a scheduler
 task waiting for the pipe to be readable runs the chip driver's ``handle_irq()`` on the
-scheduler's thread (``tools/emulated_hw.py`` spawns it, like the emulated IRQ line).
+scheduler's thread (``tools/emulate/hardware.py`` spawns it, like the emulated IRQ line).
 """
 from __future__ import annotations
 

@@ -17,17 +17,17 @@ from dataclasses import dataclass, field
 from sumame.hal import Hardware
 from sumame.hal.errors import HalError
 
-from .events import EventLog, Severity
+from .core.events import EventLog, Severity
 from .lifecycle.stage import Lifecycle
-from .meter_readings import RegisterReadings
-from .metering import Metering, MeteringConfig
-from .readings import MeterIdentity, RegisterScaling
-from .registers import IntervalRegisters, Retention, Snapshot
-from .scheduler import Overrun, Priority, Scheduler, sleep
+from .metrology.meter_readings import RegisterReadings
+from .metrology.metering import Metering, MeteringConfig
+from .metrology.readings import MeterIdentity, RegisterScaling
+from .metrology.registers import IntervalRegisters, Retention, Snapshot
+from .core.scheduler import Overrun, Priority, Scheduler, sleep
 from .services import SERVICE_FACTORIES
-from .snapshot_history import SnapshotHistory
-from .storage import BootReport, Storage, StorageLayout, plan_layout
-from .switchgear import Switchgear
+from .metrology.snapshot_history import SnapshotHistory
+from .storage.store import BootReport, Storage, StorageLayout, plan_layout
+from .switchgear.assembly import Switchgear
 
 log = logging.getLogger("sumame.meter")
 

@@ -68,9 +68,9 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sumame.firmware.clock import VirtualClock
+    from sumame.firmware.core.clock import VirtualClock
     from sumame.hal.errors import HalError
-    from sumame.tools.runtime import open_board
+    from sumame.tools.emulate.runtime import open_board
 
     if args.voltage <= 0 or args.current <= 0 or args.samples < 1:
         raise CliError("--voltage, --current and --samples must be positive")

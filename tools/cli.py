@@ -13,15 +13,15 @@ import sys
 
 COMMAND_MODULES = [
     "sumame.tools.simulate",
-    "sumame.tools.emulate_aroute",   # registers emulate's A-route options: must precede emulate
-    "sumame.tools.emulate_iot",      # registers emulate's IoT-route options: must precede emulate
-    "sumame.tools.emulate",
-    "sumame.tools.bench",
+    "sumame.tools.emulate.aroute",   # registers emulate's A-route options: must precede emulate
+    "sumame.tools.emulate.iot",      # registers emulate's IoT-route options: must precede emulate
+    "sumame.tools.emulate.cli",
+    "sumame.tools.bench.cli",
     "sumame.tools.control",
-    "sumame.tools.hems",
-    "sumame.tools.hes",
+    "sumame.tools.hems.cli",
+    "sumame.tools.hes.cli",
     "sumame.tools.firmware_cli",
-    "sumame.tools.jointread",
+    "sumame.tools.fleet.jointread",
     "sumame.tools.deploy.flash",
     "sumame.tools.calibrate",
     "sumame.tools.fuzz.runner",

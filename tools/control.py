@@ -14,10 +14,10 @@ import socket
 import sys
 from pathlib import Path
 
-from sumame.firmware.scheduler import Priority, readable, sleep
+from sumame.firmware.core.scheduler import Priority, readable, sleep
 
 from .cli import CliError
-from .status import collect
+from .emulate.status import collect
 
 MAX_REQUEST = 4096
 """Bytes of one request (a longer one is refused unparsed)."""
@@ -284,7 +284,7 @@ def add_parser(sub) -> None:
 
 
 def run_client(args: argparse.Namespace) -> int:
-    from .emulate import default_state_dir
+    from .emulate.cli import default_state_dir
 
     state_dir = args.state_dir or default_state_dir(args.board)
     path = state_dir / "control.sock"

@@ -133,7 +133,7 @@ def _sign(args) -> int:
 def _inspect(args) -> int:
     from sumame.firmware.lifecycle.image import ImageError, Policy, decode_header, verify_image
 
-    from .runtime import open_board
+    from .emulate.runtime import open_board
 
     data = _read(args.image)
     try:
@@ -173,7 +173,7 @@ def _provision(args) -> int:
     from sumame.firmware.lifecycle.erase import provision
     from sumame.firmware.routes.aroute.key_renewal import KEYS_STATE
 
-    from .runtime import build_runtime, open_board
+    from .emulate.runtime import build_runtime, open_board
 
     board = open_board(args.board)
     serial = board["identity"]["serial"]
@@ -194,7 +194,7 @@ def _provision(args) -> int:
     except (ValueError, TypeError, AttributeError) as exc:
         raise CliError(f"--file {args.file}: {exc}") from None
     state_dir = args.state_dir
-    from .emulate import _resume_time
+    from .emulate.cli import _resume_time
 
     rt = build_runtime(board, virtual=True, start_epoch=_resume_time(state_dir) or time.time(),
                        state_dir=state_dir, boot=False)

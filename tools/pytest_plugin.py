@@ -107,7 +107,7 @@ def meter_quirks():
 
 @pytest.fixture
 def meter_factory():
-    from .runtime import build_runtime
+    from .emulate.runtime import build_runtime
 
     made = []
 

@@ -11,11 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-from sumame.firmware.readings import Quantity
+from sumame.firmware.metrology.readings import Quantity
 from sumame.hal.jst import format_jst, parse_jst
 
 from .cli import CliError
-from .runtime import build_runtime, open_board
+from .emulate.runtime import build_runtime, open_board
 
 DEFAULT_START = "2026-04-01T00:00"
 

@@ -15,7 +15,7 @@ from typing import Callable
 
 class WallClock:
     """Host wall-clock time (epoch s) for emulated hardware served in real time. The firmware's
-    own clocks live in sumame.firmware.clock; anything with ``now()`` works here."""
+    own clocks live in sumame.firmware.core.clock; anything with ``now()`` works here."""
 
     virtual = False
     ratio = 1.0
@@ -35,7 +35,7 @@ class TimerHandle:
 
 
 class Timeline:
-    """Timer queue over a clock (``VirtualClock`` or ``RealClock`` from sumame.firmware.clock,
+    """Timer queue over a clock (``VirtualClock`` or ``RealClock`` from sumame.firmware.core.clock,
     or anything with ``now()`` and, when virtual, ``advance_to()``)."""
 
     def __init__(self, clock):

@@ -1,6 +1,6 @@
 """Boot control: which slot boots, the pending update, the version floor, the release keys.
 
-Kept as named records in a snapshot :class:`~sumame.firmware.journal.Journal` (CRC + HMAC with
+Kept as named records in a snapshot :class:`~sumame.firmware.storage.journal.Journal` (CRC + HMAC with
 the device key, power-cut safe: after a cut the journal holds either the old or the new value
 of a record, never neither) on the first pages of the code flash. This is the meter's protected
 storage for the release public keys: written at the factory (``provision_keys``), authenticated
@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from sumame.firmware.journal import Journal, Recovery
+from sumame.firmware.storage.journal import Journal, Recovery
 
 KIND_VALUE = 1
 NO_SLOT = 0xFF

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sumame.firmware.events import Severity
-from sumame.firmware.scheduler import Priority, sleep
+from sumame.firmware.core.events import Severity
+from sumame.firmware.core.scheduler import Priority, sleep
 
 from .bootloader import Bootloader, BootDecision, RunningImage
 from .erase import finish_erase, is_decommissioned

@@ -1,6 +1,6 @@
 """Switch command envelope (A-route → meter): codec only. Pure: bytes in, objects out.
 
-The head-end sends this envelope inside its A-route transport; ``firmware/control.py`` checks
+The head-end sends this envelope inside its A-route transport; ``firmware/switchgear/control.py`` checks
 the MAC, the target meter, the validity window and the counter before anything moves.
 
 Layout (big-endian, 49 bytes)::

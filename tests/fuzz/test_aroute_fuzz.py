@@ -9,8 +9,8 @@ from sumame.firmware.net.dlms.client import ClientSettings, DlmsClient
 from sumame.firmware.net.dlms.errors import DlmsError
 from sumame.firmware.net.dlms.wrapper import WrapperPdu
 from sumame.firmware.routes.aroute.keys import derived_secrets
-from sumame.tools.hes_engine import HeadEnd, MeterState
-from sumame.tools.hes_links import MeterTarget
+from sumame.tools.hes.engine import HeadEnd, MeterState
+from sumame.tools.hes.links import MeterTarget
 
 _rt = None
 

@@ -5,7 +5,7 @@ import random
 from sumame.drivers.emulated.air import Air, AirConfig
 from sumame.drivers.emulated.iot.ehan import EhanCoordinator
 from sumame.drivers.emulated.timeline import Timeline
-from sumame.firmware.clock import VirtualClock
+from sumame.firmware.core.clock import VirtualClock
 from sumame.firmware.net import ieee802154 as mac, lowpan
 from sumame.firmware.net.lowpan import UdpDatagram
 from sumame.firmware.routes.iot import codec as c

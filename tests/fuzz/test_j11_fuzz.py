@@ -11,7 +11,7 @@ from sumame.drivers import j11_protocol as p
 from sumame.drivers.emulated.air import Air
 from sumame.drivers.emulated.dongle_j11 import J11Dongle
 from sumame.drivers.emulated.timeline import Timeline
-from sumame.firmware.clock import VirtualClock
+from sumame.firmware.core.clock import VirtualClock
 
 SETTINGS = settings(max_examples=300, deadline=500, suppress_health_check=[HealthCheck.too_slow])
 PAYLOADS = (m.InitialSettings, m.ScanRequest, m.ScanResult, m.RouteBLink, m.Credentials, m.TransmitRequest,

@@ -11,7 +11,7 @@ from sumame.drivers.emulated.dongle import EmulatedDongle
 from sumame.drivers.emulated.quirks.registry import make
 from sumame.drivers.emulated.quirks.wisun_hooks import DongleQuirks
 from sumame.drivers.emulated.timeline import Timeline
-from sumame.firmware.clock import VirtualClock
+from sumame.firmware.core.clock import VirtualClock
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 PROFILES = [("silent-spell", {"event21": "1"}), ("link-quality", {"rssi_dbm": "-95", "applies": "both",

@@ -3,11 +3,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sumame.drivers.emulated.relay import EmulatedRelay
-from sumame.firmware.breaker import Breaker
-from sumame.firmware.clock import VirtualClock
-from sumame.firmware.command_source import CommandSource
-from sumame.firmware.control import SwitchControl, seal
-from sumame.firmware.events import EventLog
+from sumame.firmware.switchgear.breaker import Breaker
+from sumame.firmware.core.clock import VirtualClock
+from sumame.firmware.switchgear.command_source import CommandSource
+from sumame.firmware.switchgear.control import SwitchControl, seal
+from sumame.firmware.core.events import EventLog
 from sumame.firmware.net.switch_command import (
     ENVELOPE_LEN,
     SwitchCommand,
@@ -15,7 +15,7 @@ from sumame.firmware.net.switch_command import (
     SwitchOp,
     decode,
 )
-from sumame.firmware.state import MemoryStateStore
+from sumame.firmware.core.state import MemoryStateStore
 
 
 @settings(max_examples=300, deadline=1500)

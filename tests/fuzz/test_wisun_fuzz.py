@@ -9,7 +9,7 @@ from sumame.drivers import skstack_protocol as sp
 from sumame.drivers.emulated.air import Air
 from sumame.drivers.emulated.dongle import EmulatedDongle
 from sumame.drivers.emulated.timeline import Timeline
-from sumame.firmware.clock import VirtualClock
+from sumame.firmware.core.clock import VirtualClock
 from sumame.firmware.net import eap_psk, ieee802154, lowpan, pana_codec
 from sumame.firmware.net.pana import PanaPaa, PanaPac
 

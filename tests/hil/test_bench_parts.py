@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from sumame.firmware.clock import RealClock
+from sumame.firmware.core.clock import RealClock
 from sumame.hal.relay import ContactState
 
 

@@ -16,7 +16,7 @@ from sumame.firmware.net.dlms.notify import ExceptionResponse
 from sumame.firmware.net.dlms.wrapper import WrapperPdu, WrapperStream
 from sumame.firmware.routes.aroute import obis_codes as oc
 from sumame.firmware.routes.aroute.server import PUBLIC_SAP
-from sumame.firmware.scheduler import sleep
+from sumame.firmware.core.scheduler import sleep
 
 OVERLOAD = {"asic": {"profile": "constant", "profile_options": {"power_w": 12000.0}}}
 SET_HEAD = bytes.fromhex("C101C1" "0001" "0000600100FF" "02" "00")     # SET device ID attr 2
@@ -116,7 +116,7 @@ def test_a_get_may_build_at_most_request_rows_profile_entries():
     from sumame.firmware.net.dlms.descriptors import DataAccessResult as DAR
     from sumame.firmware.net.dlms.server import REQUEST_ROWS
     from sumame.firmware.routes.aroute.server import READER_SAP
-    from sumame.tools.hes_session import range_access
+    from sumame.tools.hes.session import range_access
 
     rt = meter(settle_s=3 * 3600)
 

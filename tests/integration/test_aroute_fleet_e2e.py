@@ -14,12 +14,12 @@ import time
 
 import pytest
 
-from sumame.firmware.readings import Quantity
+from sumame.firmware.metrology.readings import Quantity
 from sumame.firmware.routes.aroute.registers_model import IntervalValues
 from sumame.firmware.routes.aroute.scaling import energy_scale
-from sumame.tools.fleet import DEFAULT_START, FleetSpec
-from sumame.tools.hes_engine import HesConfig
-from sumame.tools.hes_fleet import FleetScenario, default_outages, run_scenario
+from sumame.tools.fleet.fleet import DEFAULT_START, FleetSpec
+from sumame.tools.hes.engine import HesConfig
+from sumame.tools.fleet.hes_fleet import FleetScenario, default_outages, run_scenario
 
 pytestmark = pytest.mark.slow
 METERS, DAYS = 100, 2.0

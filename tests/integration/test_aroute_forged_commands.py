@@ -4,7 +4,7 @@ goes through ``SwitchControl.command`` (the one gate to the breaker)."""
 import pytest
 from aroute_helpers import meter, network, open_session, run, settings
 
-from sumame.firmware.breaker import BreakerMode
+from sumame.firmware.switchgear.breaker import BreakerMode
 from sumame.firmware.net.dlms import axdr
 from sumame.firmware.net.dlms.apdu import decode_apdu
 from sumame.firmware.net.dlms.client import AssociationRefused, ClientSettings, DlmsClient
@@ -17,7 +17,7 @@ from sumame.firmware.routes.aroute import obis_codes as oc
 from sumame.firmware.routes.aroute.keys import HES_SYSTEM_TITLE
 from sumame.firmware.routes.aroute.server import HES_SAP, PUBLIC_SAP, READER_SAP
 from sumame.hal.relay import ContactState
-from sumame.tools.hes_session import DlmsRefused
+from sumame.tools.hes.session import DlmsRefused
 
 WRONG = bytes(range(100, 116))
 

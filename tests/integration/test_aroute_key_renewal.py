@@ -12,8 +12,8 @@ from sumame.firmware.net.dlms.security import TxCounter
 from sumame.firmware.routes.aroute.key_renewal import kek_of
 from sumame.firmware.routes.aroute.server import READER_SAP
 from sumame.hal.errors import PowerCut
-from sumame.tools.hes_session import DlmsRefused
-from sumame.tools.runtime import build_runtime
+from sumame.tools.hes.session import DlmsRefused
+from sumame.tools.emulate.runtime import build_runtime
 
 pytestmark = pytest.mark.lifecycle
 SETUP = Obis.parse("0.0.43.0.0.255").to_bytes()

@@ -3,7 +3,7 @@ access rules, actuation, persistence of the invocation counters, and bad input."
 import pytest
 from aroute_helpers import T0, head_end, meter, network, open_session, run, settings
 
-from sumame.firmware.breaker import BreakerMode
+from sumame.firmware.switchgear.breaker import BreakerMode
 from sumame.firmware.net.dlms import axdr
 from sumame.firmware.net.dlms.apdu import decode_apdu
 from sumame.firmware.net.dlms.client import AssociationRefused
@@ -13,13 +13,13 @@ from sumame.firmware.net.dlms.descriptors import DataAccessResult as DAR
 from sumame.firmware.net.dlms.descriptors import SelectiveAccess
 from sumame.firmware.net.dlms.notify import ExceptionResponse, ServiceError
 from sumame.firmware.net.dlms.wrapper import WrapperPdu
-from sumame.firmware.readings import Quantity
+from sumame.firmware.metrology.readings import Quantity
 from sumame.firmware.routes.aroute import obis_codes as oc
 from sumame.firmware.routes.aroute.registers_model import IntervalValues
 from sumame.firmware.routes.aroute.scaling import energy_scale
 from sumame.firmware.routes.aroute.server import PUBLIC_SAP, READER_SAP
 from sumame.hal.relay import ContactState
-from sumame.tools.hes_session import DlmsRefused, range_access
+from sumame.tools.hes.session import DlmsRefused, range_access
 
 
 def a_route_events(m, kind=None):

@@ -7,15 +7,15 @@ import time
 import pytest
 from realtime_meter import T0, recorded_meter
 
-from sumame.firmware.clock import RealClock
+from sumame.firmware.core.clock import RealClock
 from sumame.firmware.net.dlms import axdr
 from sumame.firmware.net.dlms.client import ClientSettings, DlmsClient
 from sumame.firmware.net.dlms.wrapper import WrapperPdu
 from sumame.firmware.routes.aroute import obis_codes as oc
-from sumame.firmware.scheduler import Scheduler
+from sumame.firmware.core.scheduler import Scheduler
 from sumame.hal.relay import ContactState
-from sumame.tools.hes_engine import HeadEnd, HesConfig
-from sumame.tools.hes_store import HesStore
+from sumame.tools.hes.engine import HeadEnd, HesConfig
+from sumame.tools.hes.store import HesStore
 
 
 def free_port() -> int:

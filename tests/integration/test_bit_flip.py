@@ -3,10 +3,10 @@ corruption/tamper event, and the damaged value is never served — everything el
 import pytest
 
 from sumame.boards import load_board
-from sumame.firmware.events import Severity
-from sumame.firmware.journal import OVERHEAD
+from sumame.firmware.core.events import Severity
+from sumame.firmware.storage.journal import OVERHEAD
 from sumame.hal.jst import parse_jst
-from sumame.tools.runtime import build_runtime
+from sumame.tools.emulate.runtime import build_runtime
 
 START = parse_jst("2026-04-01T00:00")
 OVERRIDES = {"registers": {"days_30": 2, "days_15": 2, "days_5": 1, "minutes_1": 60},

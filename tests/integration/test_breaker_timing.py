@@ -3,13 +3,13 @@ import pytest
 from switch_fakes import LoadAsic
 
 from sumame.drivers.emulated.relay import EmulatedRelay
-from sumame.firmware.breaker import Breaker, BreakerConfig, BreakerMode
-from sumame.firmware.breaker_task import BreakerTask, CurrentAlarmSource
-from sumame.firmware.clock import VirtualClock
-from sumame.firmware.command_source import CommandSource
-from sumame.firmware.events import EventLog
-from sumame.firmware.scheduler import Priority, Scheduler, sleep_until
-from sumame.firmware.state import MemoryStateStore
+from sumame.firmware.switchgear.breaker import Breaker, BreakerConfig, BreakerMode
+from sumame.firmware.switchgear.breaker_task import BreakerTask, CurrentAlarmSource
+from sumame.firmware.core.clock import VirtualClock
+from sumame.firmware.switchgear.command_source import CommandSource
+from sumame.firmware.core.events import EventLog
+from sumame.firmware.core.scheduler import Priority, Scheduler, sleep_until
+from sumame.firmware.core.state import MemoryStateStore
 from sumame.hal.errors import PowerCut
 from sumame.hal.relay import ContactState
 

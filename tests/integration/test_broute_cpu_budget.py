@@ -7,7 +7,7 @@ as fast as the receive buffer takes them; minute snapshots and breaker trips mus
 time and the watchdog must report nothing."""
 from aroute_helpers import T0, meter
 
-from sumame.firmware.scheduler import sleep
+from sumame.firmware.core.scheduler import sleep
 
 OVERLOAD = {"asic": {"profile": "constant", "profile_options": {"power_w": 12000.0}}}
 HEAD = bytes.fromhex("1081" "0001" "05FF01" "028801")

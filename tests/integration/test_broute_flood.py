@@ -10,7 +10,7 @@ which is what makes the protected run a real proof."""
 import pytest
 
 from sumame.firmware.routes.broute.guard import GuardOptions
-from sumame.tools.broute_load import REFERENCE, run_scenario
+from sumame.tools.hems.broute_load import REFERENCE, run_scenario
 
 
 def _p99(values):

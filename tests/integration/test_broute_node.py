@@ -4,17 +4,17 @@ from datetime import datetime
 
 import pytest
 
-from sumame.firmware.clock import VirtualClock
-from sumame.firmware.events import EventLog
+from sumame.firmware.core.clock import VirtualClock
+from sumame.firmware.core.events import EventLog
 from sumame.firmware.net import echonet as el
 from sumame.firmware.net.echonet import CONTROLLER, NODE_PROFILE, Eoj, Esv, Frame, Property
-from sumame.firmware.readings import Quantity
+from sumame.firmware.metrology.readings import Quantity
 from sumame.firmware.routes.broute import edt
 from sumame.firmware.routes.broute.guard import GuardOptions
 from sumame.firmware.routes.broute.inprocess import InProcessMedium
 from sumame.firmware.routes.broute.service import BRouteOptions, BRouteService
-from sumame.firmware.scheduler import Scheduler
-from sumame.tools.sample_readings import SampleReadings
+from sumame.firmware.core.scheduler import Scheduler
+from sumame.tools.hems.sample_readings import SampleReadings
 
 NOW = datetime(2025, 6, 15, 12, 10, 0, tzinfo=edt.JST).timestamp()
 METER = Eoj.of(0x028801)
@@ -184,7 +184,7 @@ def test_infc_repeats_until_infc_res():
     acked = []
 
     async def answer():
-        from sumame.firmware.scheduler import sleep
+        from sumame.firmware.core.scheduler import sleep
         while True:
             await hems.arrived.wait()
             hems.arrived.clear()

@@ -10,7 +10,7 @@ import pytest
 
 from netns import last_json, run_in_netns, unshare_argv
 from sumame.firmware.net import echonet as el
-from sumame.tools.sample_node import SampleNode
+from sumame.tools.hems.sample_node import SampleNode
 
 GET_E7 = el.Frame(7, el.CONTROLLER, el.Eoj.of(0x028801), el.Esv.GET, (el.Property(0xE7),))
 
@@ -40,7 +40,7 @@ def test_ipv4_unicast_answer_goes_to_the_echonet_port_not_the_source_port():
 MULTICAST = r'''
 import json, socket, struct
 from sumame.firmware.net import echonet as el
-from sumame.tools.sample_node import SampleNode
+from sumame.tools.hems.sample_node import SampleNode
 
 def listener(family, addr):
     s = socket.socket(family, socket.SOCK_DGRAM)

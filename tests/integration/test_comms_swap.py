@@ -3,11 +3,11 @@ import pytest
 
 from sumame.drivers.emulated import comms_unit
 from sumame.drivers.emulated.power import EmulatedPowerSupply
-from sumame.firmware.clock import VirtualClock
-from sumame.firmware.comms_manager import CommsManager, load_class
-from sumame.firmware.events import EventLog
-from sumame.firmware.power_budget import LoadClass, PowerBudget
-from sumame.firmware.scheduler import Priority, Scheduler, sleep, sleep_until
+from sumame.firmware.core.clock import VirtualClock
+from sumame.firmware.switchgear.comms_manager import CommsManager, load_class
+from sumame.firmware.core.events import EventLog
+from sumame.firmware.switchgear.power_budget import LoadClass, PowerBudget
+from sumame.firmware.core.scheduler import Priority, Scheduler, sleep, sleep_until
 from sumame.hal.comms import CommsUnit, Medium
 from sumame.hal.power import PowerSource
 

@@ -16,7 +16,7 @@ from sumame.firmware.net.dlms.security import TxCounter
 from sumame.firmware.routes.aroute.key_renewal import kek_of
 from sumame.hal.errors import PowerCut
 from sumame.tools.control import Operator
-from sumame.tools.runtime import build_runtime
+from sumame.tools.emulate.runtime import build_runtime
 
 pytestmark = pytest.mark.lifecycle
 NEW_EK, NEW_AK = bytes.fromhex("00112233445566778899aabbccddeeff"), bytes.fromhex("8899aabbccddeeff0011223344556677")

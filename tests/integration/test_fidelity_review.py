@@ -65,7 +65,7 @@ def test_a_set_that_changes_a_status_map_property_is_announced():
     location) the meter announces the new value by INF (ECHONET Lite Part 2 §4.3.1 / Appendix:
     properties of the status-change map are announced when they change), to every client."""
     from sumame.firmware.net import echonet as el
-    from sumame.tools.sample_node import SampleNode
+    from sumame.tools.hems.sample_node import SampleNode
 
     with SampleNode("127.16.62.1", port=3610):
         listen = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

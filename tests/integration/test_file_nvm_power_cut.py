@@ -7,7 +7,7 @@ import pytest
 
 from sumame.drivers.emulated.page_cache import VolatileCacheIo
 from sumame.drivers.file_nvm import FileNvm
-from sumame.firmware.journal import PAGE_RESERVE, Journal
+from sumame.firmware.storage.journal import PAGE_RESERVE, Journal
 from sumame.hal.errors import NvmError, NvmProgramError, PowerCut
 
 PAGE, PAGES, KEY = 256, 6, bytes(range(32))

@@ -1,8 +1,8 @@
 """Fidelity is a board choice: the same scenario on the full-fidelity boards (register-level chip
 behind SPI, NOR-flash image) and on the fleet boards (HAL-level chip, compact flash arena) gives
 the same stored interval values — in every meter's registers and in the head-end's store."""
-from sumame.tools.fleet import FleetSpec
-from sumame.tools.hes_fleet import FleetScenario, PlannedOutage, run_scenario
+from sumame.tools.fleet.fleet import FleetSpec
+from sumame.tools.fleet.hes_fleet import FleetScenario, PlannedOutage, run_scenario
 
 HOUR = 3600.0
 

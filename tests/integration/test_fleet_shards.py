@@ -2,12 +2,12 @@
 meter is seeded by itself (loads, push offsets, link losses), not by a fleet-wide random stream,
 and the 5-min shares are chosen over the whole fleet. In-process shards, no Ray (the Ray run is
 tests/integration/test_hes_fleet_ray.py)."""
-from sumame.tools.fleet import DEFAULT_START, FleetSpec
-from sumame.tools.hes_engine import HesConfig
-from sumame.tools.hes_export import export_rows
-from sumame.tools.hes_fleet import FleetScenario, default_outages, run_scenario
-from sumame.tools.hes_shard import FleetShard, StoreMerger, split
-from sumame.tools.hes_store import HesStore
+from sumame.tools.fleet.fleet import DEFAULT_START, FleetSpec
+from sumame.tools.hes.engine import HesConfig
+from sumame.tools.hes.export import export_rows
+from sumame.tools.fleet.hes_fleet import FleetScenario, default_outages, run_scenario
+from sumame.tools.fleet.shard import FleetShard, StoreMerger, split
+from sumame.tools.hes.store import HesStore
 
 METERS, DAYS = 4, 0.5
 

@@ -6,8 +6,8 @@ import os
 
 from sumame.drivers import atm90e32_regs as R
 from sumame.drivers.skstack import SkstackModem
-from sumame.tools.meter_thread import MeterThread
-from sumame.tools.wisun_setup import attach_emulated_wisun
+from sumame.tools.emulate.meter_thread import MeterThread
+from sumame.tools.emulate.wisun_setup import attach_emulated_wisun
 
 HOUR = 3600
 

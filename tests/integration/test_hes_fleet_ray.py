@@ -65,10 +65,10 @@ def test_ray_run_exports_the_same_rows_as_one_process(cluster, single, tmp_path,
 
 
 def test_lost_worker_fails_clearly_and_keeps_what_was_stored(cluster, single, tmp_path):
-    from sumame.tools.fleet import DEFAULT_START, FleetSpec
-    from sumame.tools.hes_fleet import FleetScenario, default_outages
-    from sumame.tools.hes_shard import ShardLost, run_sharded
-    from sumame.tools.hes_store import HesStore
+    from sumame.tools.fleet.fleet import DEFAULT_START, FleetSpec
+    from sumame.tools.fleet.hes_fleet import FleetScenario, default_outages
+    from sumame.tools.fleet.shard import ShardLost, run_sharded
+    from sumame.tools.hes.store import HesStore
 
     killed_at = DEFAULT_START + 6 * 3600
 

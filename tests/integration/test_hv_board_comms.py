@@ -9,7 +9,7 @@ from sumame.boards import load_board
 from sumame.boards.schema import validate
 from sumame.firmware.net import echonet as el
 from sumame.hal.comms import Medium
-from sumame.tools.meter_thread import MeterThread
+from sumame.tools.emulate.meter_thread import MeterThread
 
 
 def test_hv_board_and_hv_boards_without_comms_take_the_hv_unit():

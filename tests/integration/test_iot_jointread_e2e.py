@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sumame.tools.cli import main
-from sumame.tools.jointread import JointReadScenario, run_scenario
+from sumame.tools.fleet.jointread import JointReadScenario, run_scenario
 
 KEYS = ("hourly_expected", "hourly_delivered", "hourly_duplicates", "valve_ok", "valve_sent",
         "alarm_latency_p95_s", "round_trip_p95_s", "network_entry_p95_s", "collection_rate",

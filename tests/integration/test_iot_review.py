@@ -7,7 +7,7 @@ from sumame.firmware.net import lowpan
 from sumame.firmware.net.pana_codec import PCI, PanaMessage
 from sumame.firmware.routes.iot import app as iot_app
 from sumame.firmware.routes.iot import codec as c
-from sumame.tools.jointread import JointReadScenario, run_scenario, setup_scenario
+from sumame.tools.fleet.jointread import JointReadScenario, run_scenario, setup_scenario
 
 MIN, HOUR = 60, 3600
 

@@ -6,7 +6,7 @@ import pytest
 from sumame.firmware.net import lowpan
 from sumame.firmware.routes.iot import codec as c
 from sumame.firmware.routes.iot.gateway import R_CUT_OFF
-from sumame.tools.jointread import JointReadScenario, setup_scenario
+from sumame.tools.fleet.jointread import JointReadScenario, setup_scenario
 
 MIN = 60
 

@@ -1,4 +1,4 @@
-"""The MDMS API (``tools/mdms``) over a store made by ``sumame hes fleet``: identity numbers read
+"""The MDMS API (``tools/hes/mdms``) over a store made by ``sumame hes fleet``: identity numbers read
 over the A-route, interval values equal to ``sumame hes export``, consent (403 without, after
 revocation, outside scope or period), 401 for bad keys, 429 past the rate limit, clear 4xx for
 bad input and injection in every parameter (each logged), export jobs, and a store that no read
@@ -14,10 +14,10 @@ pytest.importorskip("fastapi", reason="the MDMS API needs the api extra (fastapi
 from fastapi.testclient import TestClient  # noqa: E402
 
 from mdms_helpers import data_digest, fleet_store, sumame  # noqa: E402
-from sumame.tools.fleet import receiving_point_of, supply_point_of  # noqa: E402
-from sumame.tools.hes_store import ITEMS  # noqa: E402
-from sumame.tools.mdms.app import create_app  # noqa: E402
-from sumame.tools.mdms.ids import parse  # noqa: E402
+from sumame.tools.fleet.fleet import receiving_point_of, supply_point_of  # noqa: E402
+from sumame.tools.hes.store import ITEMS  # noqa: E402
+from sumame.tools.hes.mdms.app import create_app  # noqa: E402
+from sumame.tools.hes.mdms.ids import parse  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`")
 METERS = 6
@@ -97,7 +97,7 @@ def test_no_data_is_null_never_zero(client, keys, store):
     db = sqlite3.connect(store)
     meter, end = db.execute("SELECT meter, end_at FROM intervals WHERE grid=30 AND forward_wh IS NULL").fetchone()
     sp = db.execute("SELECT supply_point FROM meters WHERE id=?", (meter,)).fetchone()[0]
-    from sumame.tools.mdms.data import iso_jst
+    from sumame.tools.hes.mdms.data import iso_jst
     r = client.get("/v1/intervals", params={"supply_point": sp, "item": "forward_kwh", "from": iso_jst(end - 1800),
                                             "to": iso_jst(end)}, headers=H(keys["utility"])).json()
     row = next(x for x in r["intervals"] if x["interval_end"] == iso_jst(end))

@@ -13,7 +13,7 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi", reason="the MDMS API needs the api extra (fastapi, uvicorn)")
 
 from mdms_helpers import Server, data_digest, fleet_store, sumame  # noqa: E402
-from sumame.tools.fleet import supply_point_of  # noqa: E402
+from sumame.tools.fleet.fleet import supply_point_of  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"

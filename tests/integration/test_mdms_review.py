@@ -1,4 +1,4 @@
-"""Review of the MDMS API (``tools/mdms``) as a hostile outsider: each test here is a defect the
+"""Review of the MDMS API (``tools/hes/mdms``) as a hostile outsider: each test here is a defect the
 review found (it failed before its fix): records outside a consent's period, dates no JST date
 can be written for, export files after revocation, an unbounded export queue, slow clients."""
 import socket
@@ -12,10 +12,10 @@ pytest.importorskip("fastapi", reason="the MDMS API needs the api extra (fastapi
 from fastapi.testclient import TestClient  # noqa: E402
 
 from mdms_helpers import Server, data_digest, fleet_store  # noqa: E402
-from sumame.tools.mdms import exports as exports_mod  # noqa: E402
-from sumame.tools.mdms.app import create_app  # noqa: E402
+from sumame.tools.hes.mdms import exports as exports_mod  # noqa: E402
+from sumame.tools.hes.mdms.app import create_app  # noqa: E402
 from sumame.hal.jst import parse_jst  # noqa: E402
-from sumame.tools.mdms.data import iso_jst  # noqa: E402
+from sumame.tools.hes.mdms.data import iso_jst  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`")
 
@@ -153,7 +153,7 @@ def test_a_party_cannot_fill_the_export_queue(client, app, monkeypatch):
 
 
 def test_a_slow_client_is_closed_and_others_are_served(store):
-    from sumame.tools.mdms.access import Access
+    from sumame.tools.hes.mdms.access import Access
     acc = Access(store)
     key = acc.add_party("slowtest", "utility")
     acc.close()
@@ -201,7 +201,7 @@ def test_the_interval_ending_at_the_consent_start_is_not_handed_out(client, app,
 
 
 def test_x_forwarded_for_does_not_pick_the_rate_limit_key(store):
-    from sumame.tools.mdms.access import Access
+    from sumame.tools.hes.mdms.access import Access
     Access(store).close()
     srv = Server(store, "--rate", "0.01", "--burst", "5")
     try:

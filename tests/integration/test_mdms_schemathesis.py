@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: E402
 
 from mdms_helpers import data_digest, fleet_store  # noqa: E402
-from sumame.tools.mdms.app import create_app  # noqa: E402
+from sumame.tools.hes.mdms.app import create_app  # noqa: E402
 
 
 @pytest.fixture(scope="module")

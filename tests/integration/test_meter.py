@@ -1,8 +1,8 @@
 """The meter as a whole in virtual time: determinism, gaps, restarts, leap day, damaged flash."""
 import pytest
 
-from sumame.firmware.events import Severity
-from sumame.firmware.readings import Quantity
+from sumame.firmware.core.events import Severity
+from sumame.firmware.metrology.readings import Quantity
 from sumame.hal.jst import from_jst, parse_jst
 
 SMALL = {"registers": {"days_30": 3, "days_15": 3, "days_5": 1, "minutes_1": 60},

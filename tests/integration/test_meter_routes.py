@@ -1,8 +1,8 @@
 """The meter's routes on its comms units, in virtual time: B-route answers from the real
 registers; a comms-unit hot swap under B-route load interrupts neither metering nor storage."""
 from sumame.firmware.net.echonet import Eoj as EOJ, Esv as ESV, Frame, Property
-from sumame.firmware.readings import Quantity
-from sumame.firmware.scheduler import Priority, sleep
+from sumame.firmware.metrology.readings import Quantity
+from sumame.firmware.core.scheduler import Priority, sleep
 
 SMALL = {"registers": {"days_30": 2, "days_15": 2, "days_5": 1, "minutes_1": 60},
          "storage": {"page_count": 128}}

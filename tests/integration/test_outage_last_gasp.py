@@ -3,12 +3,12 @@ import pytest
 from switch_fakes import LoadAsic
 
 from sumame.drivers.emulated.power import EmulatedPowerSupply
-from sumame.firmware.clock import VirtualClock
-from sumame.firmware.events import EventLog
-from sumame.firmware.outage import Outage, OutageMonitor, OutageTask, affected_boundaries
-from sumame.firmware.power_budget import LoadClass, PowerBudget
-from sumame.firmware.scheduler import Priority, Scheduler, sleep_until
-from sumame.firmware.state import MemoryStateStore
+from sumame.firmware.core.clock import VirtualClock
+from sumame.firmware.core.events import EventLog
+from sumame.firmware.switchgear.outage import Outage, OutageMonitor, OutageTask, affected_boundaries
+from sumame.firmware.switchgear.power_budget import LoadClass, PowerBudget
+from sumame.firmware.core.scheduler import Priority, Scheduler, sleep_until
+from sumame.firmware.core.state import MemoryStateStore
 from sumame.hal.errors import PowerCut
 from sumame.hal.power import PowerSource
 

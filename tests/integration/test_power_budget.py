@@ -4,11 +4,11 @@ import pytest
 from sumame.drivers.emulated import usb_devices
 from sumame.drivers.emulated.power import EmulatedPowerSupply
 from sumame.drivers.emulated.usb_port import EmulatedUsbPort
-from sumame.firmware.clock import VirtualClock
-from sumame.firmware.events import EventLog, Severity
-from sumame.firmware.power_budget import LoadClass, LoadState, PowerBudget
-from sumame.firmware.scheduler import Priority, Scheduler, sleep_until
-from sumame.firmware.usb_power import UsbPowerManager
+from sumame.firmware.core.clock import VirtualClock
+from sumame.firmware.core.events import EventLog, Severity
+from sumame.firmware.switchgear.power_budget import LoadClass, LoadState, PowerBudget
+from sumame.firmware.core.scheduler import Priority, Scheduler, sleep_until
+from sumame.firmware.switchgear.usb_power import UsbPowerManager
 from sumame.hal.power import PowerSource
 
 T0 = 1_750_000_000.0

@@ -27,12 +27,12 @@ import pytest
 from powercut_proof import Figures, cut_recovery, judge, make_journal, owner, record_writes, Model
 from sumame.boards import load_board
 from sumame.drivers.emulated.flash import EmulatedFlash, nor_tear
-from sumame.firmware.journal import _INTERNAL, KIND_RECLAIM, Journal
-from sumame.firmware.registers import grid_of
-from sumame.firmware.scheduler import Priority, sleep
+from sumame.firmware.storage.journal import _INTERNAL, KIND_RECLAIM, Journal
+from sumame.firmware.metrology.registers import grid_of
+from sumame.firmware.core.scheduler import Priority, sleep
 from sumame.hal.errors import PowerCut
 from sumame.hal.jst import parse_jst
-from sumame.tools.runtime import build_runtime
+from sumame.tools.emulate.runtime import build_runtime
 
 START = parse_jst("2026-04-01T00:00")
 DAY = 86400

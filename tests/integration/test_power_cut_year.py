@@ -8,8 +8,8 @@ sequences. Figures printed: committed records lost, torn records served, false a
 import pytest
 
 from multicut import reference, sequences
-from sumame.firmware.registers import Retention
-from sumame.firmware.storage import plan_layout
+from sumame.firmware.metrology.registers import Retention
+from sumame.firmware.storage.store import plan_layout
 from sumame.hal.jst import parse_jst
 
 GEOMETRY = (1024, 96)

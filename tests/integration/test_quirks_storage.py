@@ -30,7 +30,7 @@ def _run(meter_factory, specs):
             if tid % 6 == 0:
                 await peer.request(Frame(tid + 10_000, CONTROLLER, METER, Esv.SETC, (Property(0xE5, b"\x01"),)),
                                    timeout=5.0)
-            from sumame.firmware.scheduler import sleep
+            from sumame.firmware.core.scheduler import sleep
             await sleep(10.0)
     rt.scheduler.spawn(hems(), name="hems")
     rt.scheduler.run(until=rt.clock.now() + 3 * 3600)

@@ -82,9 +82,9 @@ def _first_boot_cut(op: int, seed: int):
     """A blank flash whose first boot is cut at flash operation ``op`` (NOR bit-level tear),
     then booted again; returns (flash, layout, notes of the second boot, its findings)."""
     from sumame.drivers.emulated.flash import EmulatedFlash, nor_tear
-    from sumame.firmware.clock import VirtualClock
-    from sumame.firmware.registers import Retention
-    from sumame.firmware.storage import Storage, plan_layout
+    from sumame.firmware.core.clock import VirtualClock
+    from sumame.firmware.metrology.registers import Retention
+    from sumame.firmware.storage.store import Storage, plan_layout
     from sumame.hal.errors import PowerCut
 
     key, clock = bytes(range(32)), VirtualClock(1_775_055_600.0)
@@ -104,7 +104,7 @@ def test_a_cut_during_the_first_boot_superblock_write_is_no_corruption(op):
     """The first boot programs the superblock body, then its commit byte 0x00. A cut in the
     commit byte leaves some of its bits cleared (NOR): that is a torn write, like a journal's
     commit byte (issue 9 defect 3), not "CORRUPTION: superblock damaged" (an alarm event)."""
-    from sumame.firmware.storage import StorageLayout
+    from sumame.firmware.storage.store import StorageLayout
     for seed in range(40):
         flash, store, report = _first_boot_cut(op, seed)
         assert not [n for n in report.notes if n.startswith("CORRUPTION")], (op, seed, report.notes)
@@ -116,7 +116,7 @@ def test_a_bad_bit_in_an_erased_page_ahead_is_a_flash_fault_not_corruption():
     reports it as a flash fault (one alarm; the page is erased before use), not as corruption of
     stored data, and a flash fault does not excuse a missing record (tamper still found)."""
     from sumame.drivers.emulated.flash import EmulatedFlash
-    from sumame.firmware.journal import Journal
+    from sumame.firmware.storage.journal import Journal
 
     key, ps = bytes(range(32)), 1024
 
@@ -159,9 +159,9 @@ def test_a_bad_bit_in_an_erased_page_ahead_is_a_flash_fault_not_corruption():
 def test_one_bit_flipped_in_the_monotonic_counter_is_no_rollback_tamper(tmp_path):
     from sumame.drivers.emulated.counter import EmulatedBackupCounter
     from sumame.drivers.emulated.flash import EmulatedFlash
-    from sumame.firmware.clock import VirtualClock
-    from sumame.firmware.registers import Retention, Snapshot
-    from sumame.firmware.storage import Storage, plan_layout
+    from sumame.firmware.core.clock import VirtualClock
+    from sumame.firmware.metrology.registers import Retention, Snapshot
+    from sumame.firmware.storage.store import Storage, plan_layout
 
     key, clock = bytes(range(32)), VirtualClock(1_775_055_600.0)
     retention = Retention(days_30=1, days_15=1, days_5=1, minutes_1=60)
@@ -190,7 +190,7 @@ def rollback_detected(flash, layout, key, clock, path, retention) -> bool:
     """Roll the flash back to an empty image under the re-seated counter: is tamper reported?"""
     from sumame.drivers.emulated.counter import EmulatedBackupCounter
     from sumame.drivers.emulated.flash import EmulatedFlash
-    from sumame.firmware.storage import Storage
+    from sumame.firmware.storage.store import Storage
 
     old = EmulatedFlash(None, page_size=flash.page_size, page_count=flash.page_count)
     report = Storage(old, layout, key, clock, counter=EmulatedBackupCounter(path)).boot(retention)

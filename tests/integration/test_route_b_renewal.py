@@ -10,7 +10,7 @@ from sumame.firmware.net.dlms.obis import Obis
 from sumame.firmware.net.dlms.security import TxCounter
 from sumame.firmware.routes.aroute.server import READER_SAP
 from sumame.firmware.routes.broute import wiring as broute_wiring
-from sumame.tools.hes_session import DlmsRefused
+from sumame.tools.hes.session import DlmsRefused
 
 pytestmark = pytest.mark.lifecycle
 LN = Obis.parse("0.0.96.60.1.255").to_bytes()

@@ -8,19 +8,19 @@ from sumame.drivers.emulated import comms_unit, usb_devices
 from sumame.drivers.emulated.power import EmulatedPowerSupply
 from sumame.drivers.emulated.relay import EmulatedRelay
 from sumame.drivers.emulated.usb_port import EmulatedUsbPort
-from sumame.firmware.breaker import Breaker, BreakerConfig, BreakerMode
-from sumame.firmware.breaker_task import BreakerTask
-from sumame.firmware.clock import VirtualClock
-from sumame.firmware.command_source import CommandSource
-from sumame.firmware.comms_manager import CommsManager
-from sumame.firmware.control import SwitchControl, seal
-from sumame.firmware.events import EventLog
+from sumame.firmware.switchgear.breaker import Breaker, BreakerConfig, BreakerMode
+from sumame.firmware.switchgear.breaker_task import BreakerTask
+from sumame.firmware.core.clock import VirtualClock
+from sumame.firmware.switchgear.command_source import CommandSource
+from sumame.firmware.switchgear.comms_manager import CommsManager
+from sumame.firmware.switchgear.control import SwitchControl, seal
+from sumame.firmware.core.events import EventLog
 from sumame.firmware.net.switch_command import SwitchCommand, SwitchOp
-from sumame.firmware.outage import OutageMonitor, OutageTask
-from sumame.firmware.power_budget import PowerBudget
-from sumame.firmware.scheduler import Priority, Scheduler, sleep_until
-from sumame.firmware.state import MemoryStateStore
-from sumame.firmware.usb_power import UsbPowerManager
+from sumame.firmware.switchgear.outage import OutageMonitor, OutageTask
+from sumame.firmware.switchgear.power_budget import PowerBudget
+from sumame.firmware.core.scheduler import Priority, Scheduler, sleep_until
+from sumame.firmware.core.state import MemoryStateStore
+from sumame.firmware.switchgear.usb_power import UsbPowerManager
 from sumame.hal.comms import Medium
 from sumame.hal.power import PowerSource
 from sumame.hal.relay import ContactState

@@ -24,8 +24,8 @@ import pytest
 from sumame.boards.build import emulation_release_key
 from sumame.firmware.lifecycle.bootloader import Bootloader, NoBootableImage
 from sumame.firmware.lifecycle.image import Policy, verify_image
-from sumame.firmware.scheduler import sleep
-from sumame.firmware.storage import Storage
+from sumame.firmware.core.scheduler import sleep
+from sumame.firmware.storage.store import Storage
 from sumame.hal.errors import PowerCut
 from lifecycle_helpers import START, runtime, signed_image
 

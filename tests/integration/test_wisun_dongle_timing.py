@@ -13,7 +13,7 @@ from sumame.drivers.emulated.dongle_serve import InProcessPort
 from sumame.drivers.emulated.dongle_timing import FAST, REAL
 from sumame.drivers.emulated.timeline import Timeline
 from sumame.drivers.skstack import SkstackModem
-from sumame.firmware.clock import VirtualClock
+from sumame.firmware.core.clock import VirtualClock
 from sumame.hal.radio import SessionJoined, UdpReceived
 
 RBID = "0123456789ABCDEF0123456789ABCDEF"
@@ -102,7 +102,7 @@ def test_join_takes_seconds_and_e7_round_trip_tens_of_ms_in_separate_writes():
 
 
 def test_emulate_defaults_to_real_timing_and_keeps_fast_by_flag():
-    from sumame.tools import emulate
+    from sumame.tools.emulate import cli as emulate
 
     parser = argparse.ArgumentParser()
     emulate.add_parser(parser.add_subparsers())

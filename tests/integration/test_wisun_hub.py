@@ -14,7 +14,7 @@ from sumame.drivers.emulated.dongle import EmulatedDongle
 from sumame.drivers.emulated.dongle_serve import EmulationRunner, PtyEndpoint
 from sumame.drivers.emulated.timeline import Timeline
 from sumame.drivers.skstack import SkstackModem
-from sumame.firmware.clock import RealClock
+from sumame.firmware.core.clock import RealClock
 from sumame.hal.radio import UdpReceived
 
 RBID = "0123456789ABCDEF0123456789ABCDEF"
@@ -27,7 +27,7 @@ CHILD = textwrap.dedent("""
     from sumame.drivers.emulated.dongle_serve import EmulationRunner, PtyEndpoint
     from sumame.drivers.emulated.timeline import Timeline
     from sumame.drivers.skstack import SkstackModem
-    from sumame.firmware.clock import RealClock
+    from sumame.firmware.core.clock import RealClock
     from sumame.hal.radio import UdpReceived
     port = int(sys.argv[1])
     tl = Timeline(RealClock())

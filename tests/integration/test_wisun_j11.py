@@ -15,7 +15,7 @@ from sumame.drivers.emulated.dongle_serve import InProcessPort
 from sumame.drivers.emulated.timeline import Timeline
 from sumame.drivers.j11 import J11AuthFailed, J11Modem, J11Timeout
 from sumame.drivers.skstack import SkstackModem
-from sumame.firmware.clock import VirtualClock
+from sumame.firmware.core.clock import VirtualClock
 from sumame.firmware.net import lowpan
 from sumame.hal.errors import CommsError
 from sumame.hal.radio import AuthFailed, SessionJoined, SessionTerminated, UdpReceived

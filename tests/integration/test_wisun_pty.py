@@ -11,8 +11,8 @@ import pytest
 
 from sumame.drivers.emulated.wisun_world import build_wisun_world
 from sumame.drivers.skstack import SkstackModem
-from sumame.firmware.clock import RealClock
-from sumame.firmware.scheduler import Scheduler, readable
+from sumame.firmware.core.clock import RealClock
+from sumame.firmware.core.scheduler import Scheduler, readable
 from sumame.hal.errors import CommsError
 from sumame.hal.radio import RadioModem, SessionJoined, UdpReceived
 

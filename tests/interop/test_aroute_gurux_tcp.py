@@ -19,7 +19,7 @@ from gurux_dlms.secure import GXDLMSSecureClient  # noqa: E402
 from gurux_dialogue import GuruxDialogue  # noqa: E402
 from realtime_meter import T0, recorded_meter  # noqa: E402
 
-from sumame.firmware.readings import Quantity  # noqa: E402
+from sumame.firmware.metrology.readings import Quantity  # noqa: E402
 from sumame.firmware.routes.aroute.keys import HES_SYSTEM_TITLE, derived_secrets  # noqa: E402
 from sumame.firmware.routes.aroute.registers_model import IntervalValues  # noqa: E402
 from sumame.firmware.routes.aroute.scaling import energy_scale  # noqa: E402

@@ -22,10 +22,10 @@ except ImportError:                       # the test extra; under CI its absence
         raise
     pytest.skip("broute-j11 (test extra) is not installed", allow_module_level=True)
 
-from sumame.firmware.readings import Quantity  # noqa: E402
+from sumame.firmware.metrology.readings import Quantity  # noqa: E402
 from sumame.hal.jst import parse_jst  # noqa: E402
-from sumame.tools.meter_thread import MeterThread, record_history  # noqa: E402
-from sumame.tools.wisun_setup import attach_emulated_wisun  # noqa: E402
+from sumame.tools.emulate.meter_thread import MeterThread, record_history  # noqa: E402
+from sumame.tools.emulate.wisun_setup import attach_emulated_wisun  # noqa: E402
 
 pytestmark = pytest.mark.interop
 RBID = "00112233445566778899AABBCCDDEEFF"      # boards/emulated-lv.toml

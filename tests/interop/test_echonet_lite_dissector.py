@@ -15,12 +15,12 @@ from sumame.drivers.emulated.dongle import EmulatedDongle
 from sumame.drivers.emulated.dongle_serve import InProcessPort
 from sumame.drivers.emulated.timeline import Timeline
 from sumame.drivers.skstack import SkstackModem
-from sumame.firmware.clock import VirtualClock
+from sumame.firmware.core.clock import VirtualClock
 from sumame.firmware.net import echonet as el
 from sumame.firmware.routes.broute.node import EchonetNode
 from sumame.firmware.routes.broute.service import BRouteOptions, build_objects
 from sumame.hal.radio import UdpReceived
-from sumame.tools.sample_readings import SampleReadings
+from sumame.tools.hems.sample_readings import SampleReadings
 
 pytestmark = pytest.mark.interop
 

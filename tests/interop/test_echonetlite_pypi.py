@@ -14,8 +14,8 @@ pytestmark = pytest.mark.interop
 
 CLIENT = r'''
 import json, tempfile
-from sumame.firmware.readings import Quantity
-from sumame.tools.meter_thread import MeterThread
+from sumame.firmware.metrology.readings import Quantity
+from sumame.tools.emulate.meter_thread import MeterThread
 
 state = tempfile.mkdtemp()
 m = MeterThread("emulated-lv", overrides={"broute": {"ip": ["127.0.0.2"], "multicast": True}},

@@ -18,10 +18,10 @@ import subprocess
 
 import pytest
 
-from sumame.firmware.readings import Quantity
+from sumame.firmware.metrology.readings import Quantity
 from sumame.hal.jst import parse_jst
-from sumame.tools.meter_thread import MeterThread, record_history
-from sumame.tools.wisun_setup import attach_emulated_wisun
+from sumame.tools.emulate.meter_thread import MeterThread, record_history
+from sumame.tools.emulate.wisun_setup import attach_emulated_wisun
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 RBID = "00112233445566778899AABBCCDDEEFF"      # boards/emulated-lv.toml

@@ -24,8 +24,8 @@ METER6, HEMS6 = "fd00:3610::1", "fd00:3610::2"
 
 SCENARIO = r'''
 import json, subprocess, sys, tempfile
-from sumame.firmware.readings import Quantity
-from sumame.tools.meter_thread import MeterThread
+from sumame.firmware.metrology.readings import Quantity
+from sumame.tools.emulate.meter_thread import MeterThread
 
 module, script, ipver, meter = sys.argv[1:5]
 m = MeterThread("emulated-lv", overrides={"broute": {"ip": [meter], "multicast": True}},

@@ -17,9 +17,9 @@ from pychonet import Factory  # noqa: E402
 from pychonet_client import discover_by_multicast, pychonet_client  # noqa: E402
 
 from sumame.firmware.net import echonet as el  # noqa: E402
-from sumame.firmware.readings import Quantity  # noqa: E402
+from sumame.firmware.metrology.readings import Quantity  # noqa: E402
 from sumame.firmware.routes.broute import edt  # noqa: E402
-from sumame.tools.sample_node import SampleNode  # noqa: E402
+from sumame.tools.hems.sample_node import SampleNode  # noqa: E402
 
 pytestmark = pytest.mark.interop
 START = datetime(2025, 6, 15, 12, 10, 1, tzinfo=edt.JST).timestamp()

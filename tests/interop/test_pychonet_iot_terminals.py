@@ -13,7 +13,7 @@ from pychonet_client import pychonet_client  # noqa: E402
 
 from sumame.drivers.emulated.iot.echonet_view import NO_DATA, TerminalEchonetNode  # noqa: E402
 from sumame.drivers.emulated.iot.world import IotWorld, IotWorldSpec  # noqa: E402
-from sumame.firmware.clock import VirtualClock  # noqa: E402
+from sumame.firmware.core.clock import VirtualClock  # noqa: E402
 
 pytestmark = pytest.mark.interop
 

@@ -9,8 +9,8 @@ pychonet = pytest.importorskip("pychonet", reason="pychonet is in the 'test' ext
 from pychonet import Factory  # noqa: E402
 from pychonet_client import discover_by_multicast, pychonet_client  # noqa: E402
 
-from sumame.firmware.readings import Quantity  # noqa: E402
-from sumame.tools.meter_thread import MeterThread  # noqa: E402
+from sumame.firmware.metrology.readings import Quantity  # noqa: E402
+from sumame.tools.emulate.meter_thread import MeterThread  # noqa: E402
 
 pytestmark = pytest.mark.interop
 

@@ -18,8 +18,8 @@ momonga = pytest.importorskip("momonga", reason="momonga (test extra) is not ins
 
 from sumame.drivers.emulated.quirks.registry import make  # noqa: E402
 from sumame.drivers.emulated.quirks.wisun_hooks import attach, detach  # noqa: E402
-from sumame.tools.meter_thread import MeterThread  # noqa: E402
-from sumame.tools.wisun_setup import attach_emulated_wisun  # noqa: E402
+from sumame.tools.emulate.meter_thread import MeterThread  # noqa: E402
+from sumame.tools.emulate.wisun_setup import attach_emulated_wisun  # noqa: E402
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 RBID = "00112233445566778899AABBCCDDEEFF"      # boards/emulated-lv.toml

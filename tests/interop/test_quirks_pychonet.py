@@ -12,7 +12,7 @@ from pychonet import Factory  # noqa: E402
 from pychonet.echonetapiclient import EchonetMaxOpcError  # noqa: E402
 from pychonet_client import discover_by_multicast, pychonet_client  # noqa: E402
 
-from sumame.tools.meter_thread import MeterThread  # noqa: E402
+from sumame.tools.emulate.meter_thread import MeterThread  # noqa: E402
 from sumame.tools.quirks import attach_quirks, specs_from  # noqa: E402
 
 pytestmark = pytest.mark.interop

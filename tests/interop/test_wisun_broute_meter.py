@@ -12,8 +12,8 @@ from sumame.drivers.skstack import SkstackModem
 from sumame.firmware.net.echonet import CONTROLLER, Eoj, Esv, Frame, Property, decode, encode
 from sumame.hal.jst import parse_jst
 from sumame.hal.radio import UdpReceived
-from sumame.tools.meter_thread import MeterThread
-from sumame.tools.wisun_setup import attach_emulated_wisun
+from sumame.tools.emulate.meter_thread import MeterThread
+from sumame.tools.emulate.wisun_setup import attach_emulated_wisun
 
 RBID = "00112233445566778899AABBCCDDEEFF"
 PASSWORD = "SUMAMEPASS01"

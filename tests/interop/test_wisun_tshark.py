@@ -12,7 +12,7 @@ from sumame.drivers.emulated.dongle import EmulatedDongle
 from sumame.drivers.emulated.dongle_serve import InProcessPort
 from sumame.drivers.emulated.timeline import Timeline
 from sumame.drivers.skstack import SkstackModem
-from sumame.firmware.clock import VirtualClock
+from sumame.firmware.core.clock import VirtualClock
 from sumame.hal.radio import UdpReceived
 
 pytestmark = [pytest.mark.interop,

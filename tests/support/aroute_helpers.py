@@ -7,10 +7,10 @@ from sumame.firmware.net.dlms.client import ClientSettings
 from sumame.firmware.net.dlms.security import TxCounter
 from sumame.firmware.routes.aroute.keys import HES_SYSTEM_TITLE, derived_secrets
 from sumame.firmware.routes.aroute.server import HES_SAP, PUBLIC_SAP, READER_SAP
-from sumame.tools.hes_engine import HeadEnd, HesConfig
-from sumame.tools.hes_links import InProcLink
-from sumame.tools.hes_session import DlmsSession
-from sumame.tools.runtime import build_runtime, open_board
+from sumame.tools.hes.engine import HeadEnd, HesConfig
+from sumame.tools.hes.links import InProcLink
+from sumame.tools.hes.session import DlmsSession
+from sumame.tools.emulate.runtime import build_runtime, open_board
 
 T0 = 1775055600.0          # 2026-04-02 00:00 JST
 

@@ -9,9 +9,9 @@ from sumame.boards import load_board
 from sumame.boards.build import emulation_release_key
 from sumame.firmware.lifecycle.image import build_image, sign_image
 from sumame.firmware.lifecycle.selftest import MANIFEST
-from sumame.firmware.scheduler import sleep
+from sumame.firmware.core.scheduler import sleep
 from sumame.hal.jst import parse_jst
-from sumame.tools.runtime import build_runtime
+from sumame.tools.emulate.runtime import build_runtime
 
 START = parse_jst("2026-04-01T00:00")
 

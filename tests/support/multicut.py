@@ -19,10 +19,10 @@ from contextlib import contextmanager
 
 from sumame.drivers.emulated.counter import EmulatedBackupCounter
 from sumame.drivers.emulated.flash import EmulatedFlash, nor_tear
-from sumame.firmware.events import MeterEvent, Severity
-from sumame.firmware.journal import _INTERNAL, KIND_RECLAIM, Journal
-from sumame.firmware.registers import Snapshot
-from sumame.firmware.storage import Storage
+from sumame.firmware.core.events import MeterEvent, Severity
+from sumame.firmware.storage.journal import _INTERNAL, KIND_RECLAIM, Journal
+from sumame.firmware.metrology.registers import Snapshot
+from sumame.firmware.storage.store import Storage
 from sumame.hal.errors import PowerCut
 
 from powercut_proof import Figures, owner

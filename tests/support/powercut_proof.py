@@ -16,8 +16,8 @@ import random
 from dataclasses import dataclass, field
 
 from sumame.drivers.emulated.flash import EmulatedFlash, nor_tear
-from sumame.firmware.journal import _INTERNAL, KIND_RECLAIM, Journal
-from sumame.firmware.storage import KIND_STATE, decode_state, encode_state
+from sumame.firmware.storage.journal import _INTERNAL, KIND_RECLAIM, Journal
+from sumame.firmware.storage.store import KIND_STATE, decode_state, encode_state
 from sumame.hal.errors import PowerCut
 
 

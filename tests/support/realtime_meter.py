@@ -2,14 +2,14 @@
 
 ``recorded_meter(tmp_path, hours=3)`` first runs the board in virtual time for ``hours`` (interval
 data lands in the flash image in ``tmp_path``), then boots the same flash on the real clock with
-its A-route on free TCP/UDP ports (B-route off) in a background thread (tools/meter_thread.py).
+its A-route on free TCP/UDP ports (B-route off) in a background thread (tools/emulate/meter_thread.py).
 Use as a context manager; ``.tcp`` / ``.udp`` / ``.hdlc`` are (host, port).
 """
 from __future__ import annotations
 
 import contextlib
 
-from sumame.tools.meter_thread import MeterThread, record_history
+from sumame.tools.emulate.meter_thread import MeterThread, record_history
 
 T0 = 1775055600.0          # 2026-04-02 00:00 JST
 

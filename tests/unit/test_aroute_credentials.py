@@ -8,7 +8,7 @@ import pytest
 from sumame.firmware.routes.aroute.keys import derived_secrets, secrets_from_board
 from sumame.tools.aroute_credentials import credential_lines, load_keys_file, write_keys_file
 from sumame.tools.cli import CliError
-from sumame.tools.hes import MissingKeys, _keys
+from sumame.tools.hes.cli import MissingKeys, _keys
 
 
 def test_lines_and_key_file_carry_the_meters_own_values(tmp_path):

@@ -2,18 +2,18 @@
 event rate limiter, keys, push spread."""
 import pytest
 
-from sumame.firmware.clock import VirtualClock
-from sumame.firmware.events import EventLog
+from sumame.firmware.core.clock import VirtualClock
+from sumame.firmware.core.events import EventLog
 from sumame.firmware.net.dlms.axdr import DataType
 from sumame.firmware.net.dlms.errors import ReplayError
-from sumame.firmware.readings import RegisterScaling
+from sumame.firmware.metrology.readings import RegisterScaling
 from sumame.firmware.routes.aroute.counters import RX_KEY, PersistentReplayGuard, PersistentTxCounter
 from sumame.firmware.routes.aroute.keys import derived_secrets, secrets_from_board
 from sumame.firmware.routes.aroute.link import LinkConditions
 from sumame.firmware.routes.aroute.push import spread_s
 from sumame.firmware.routes.aroute.scaling import energy_scale
 from sumame.firmware.routes.aroute.server import EventLimiter
-from sumame.firmware.state import MemoryStateStore
+from sumame.firmware.core.state import MemoryStateStore
 
 
 class CountingStore(MemoryStateStore):

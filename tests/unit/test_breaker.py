@@ -2,12 +2,12 @@
 import pytest
 
 from sumame.drivers.emulated.relay import EmulatedRelay
-from sumame.firmware.breaker import Breaker, BreakerConfig, BreakerMode
-from sumame.firmware.clock import VirtualClock
-from sumame.firmware.command_source import CommandSource
-from sumame.firmware.events import EventLog, Severity
-from sumame.firmware.state import MemoryStateStore
-from sumame.firmware.trip_curve import ThermalAccumulator, TripCurve
+from sumame.firmware.switchgear.breaker import Breaker, BreakerConfig, BreakerMode
+from sumame.firmware.core.clock import VirtualClock
+from sumame.firmware.switchgear.command_source import CommandSource
+from sumame.firmware.core.events import EventLog, Severity
+from sumame.firmware.core.state import MemoryStateStore
+from sumame.firmware.switchgear.trip_curve import ThermalAccumulator, TripCurve
 from sumame.hal.errors import PowerCut
 from sumame.hal.relay import ContactState, Relay
 

@@ -3,10 +3,10 @@ cut) cannot reset the 8-trips lockout window. Clearing the trips at boot must fa
 from aroute_helpers import meter
 
 from sumame.drivers.emulated.relay import EmulatedRelay
-from sumame.firmware.breaker import Breaker, BreakerConfig, BreakerMode
-from sumame.firmware.clock import VirtualClock
-from sumame.firmware.events import EventLog
-from sumame.firmware.state import MemoryStateStore
+from sumame.firmware.switchgear.breaker import Breaker, BreakerConfig, BreakerMode
+from sumame.firmware.core.clock import VirtualClock
+from sumame.firmware.core.events import EventLog
+from sumame.firmware.core.state import MemoryStateStore
 from sumame.hal.relay import ContactState
 
 T0 = 1_750_000_000.0

@@ -3,12 +3,12 @@ from datetime import datetime
 
 import pytest
 
-from sumame.firmware.clock import VirtualClock
+from sumame.firmware.core.clock import VirtualClock
 from sumame.firmware.net import echonet as el
-from sumame.firmware.readings import Quantity
+from sumame.firmware.metrology.readings import Quantity
 from sumame.firmware.routes.broute import edt
 from sumame.firmware.routes.broute.service import BRouteOptions, build_objects
-from sumame.tools.sample_readings import SampleReadings
+from sumame.tools.hems.sample_readings import SampleReadings
 
 NOW = datetime(2025, 6, 15, 12, 10, 7, tzinfo=edt.JST).timestamp()
 GAP = (datetime(2025, 6, 14, 9, 45, tzinfo=edt.JST).timestamp(),

@@ -5,12 +5,12 @@ from datetime import datetime
 import pytest
 
 from sumame.boards.schema import BoardErrors, validate
-from sumame.firmware.clock import VirtualClock
+from sumame.firmware.core.clock import VirtualClock
 from sumame.firmware.net import echonet as el
 from sumame.firmware.routes.broute import edt, property_sets
 from sumame.firmware.routes.broute.objects import DeviceFacts
 from sumame.firmware.routes.broute.service import BRouteOptions, build_objects
-from sumame.tools.sample_readings import SampleReadings
+from sumame.tools.hems.sample_readings import SampleReadings
 
 NOW = datetime(2025, 6, 15, 12, 10, 7, tzinfo=edt.JST).timestamp()
 SUPERCLASS_OPTIONAL = {0x84, 0x85, 0x86, 0x87, 0x89, 0x8B, 0x8C, 0x8E, 0x8F, 0x93, 0x99, 0x9A}

@@ -2,13 +2,13 @@
 import pytest
 
 from sumame.drivers.emulated.relay import EmulatedRelay
-from sumame.firmware.breaker import Breaker, BreakerConfig
-from sumame.firmware.clock import VirtualClock
-from sumame.firmware.command_source import CommandSource
-from sumame.firmware.control import SwitchControl, seal
-from sumame.firmware.events import EventLog
+from sumame.firmware.switchgear.breaker import Breaker, BreakerConfig
+from sumame.firmware.core.clock import VirtualClock
+from sumame.firmware.switchgear.command_source import CommandSource
+from sumame.firmware.switchgear.control import SwitchControl, seal
+from sumame.firmware.core.events import EventLog
 from sumame.firmware.net.switch_command import SwitchCommand, SwitchOp
-from sumame.firmware.state import MemoryStateStore
+from sumame.firmware.core.state import MemoryStateStore
 from sumame.hal.relay import ContactState
 
 T0 = 1_750_000_000

@@ -3,17 +3,17 @@ check of the gate and of the DLMS binding fails a test when it is disabled."""
 import pytest
 
 from sumame.drivers.emulated.relay import EmulatedRelay
-from sumame.firmware.breaker import Breaker, BreakerConfig
-from sumame.firmware.clock import VirtualClock
-from sumame.firmware.command_source import CommandSource
-from sumame.firmware.control import DLMS_HLS_CIPHERED, Authority, SwitchControl
-from sumame.firmware.events import EventLog
+from sumame.firmware.switchgear.breaker import Breaker, BreakerConfig
+from sumame.firmware.core.clock import VirtualClock
+from sumame.firmware.switchgear.command_source import CommandSource
+from sumame.firmware.switchgear.control import DLMS_HLS_CIPHERED, Authority, SwitchControl
+from sumame.firmware.core.events import EventLog
 from sumame.firmware.net.dlms.acse import Mechanism
 from sumame.firmware.net.dlms.association import AssociationPolicy, Protection
 from sumame.firmware.net.dlms.cosem.base import CosemError, Level, RequestContext
 from sumame.firmware.net.switch_command import SwitchOp
 from sumame.firmware.routes.aroute.control_binding import authority_of, require_control_context
-from sumame.firmware.state import MemoryStateStore
+from sumame.firmware.core.state import MemoryStateStore
 from sumame.hal.relay import ContactState
 
 T0 = 1_750_000_000

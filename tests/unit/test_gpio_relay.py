@@ -3,11 +3,11 @@ import pytest
 from gpiozero.pins.mock import MockFactory, MockPin
 
 from sumame.drivers.gpio_relay import GpioLatchingRelay
-from sumame.firmware.breaker import Breaker, BreakerMode
-from sumame.firmware.clock import VirtualClock
-from sumame.firmware.command_source import CommandSource
-from sumame.firmware.events import EventLog
-from sumame.firmware.state import MemoryStateStore
+from sumame.firmware.switchgear.breaker import Breaker, BreakerMode
+from sumame.firmware.core.clock import VirtualClock
+from sumame.firmware.switchgear.command_source import CommandSource
+from sumame.firmware.core.events import EventLog
+from sumame.firmware.core.state import MemoryStateStore
 from sumame.hal.errors import ConfigurationError
 from sumame.hal.relay import ContactState, Relay
 

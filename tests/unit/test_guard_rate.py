@@ -2,8 +2,8 @@
 holds at most ``burst`` (a 10x refill, or an uncapped bucket, must fail here)."""
 import pytest
 
-from sumame.firmware.clock import VirtualClock
-from sumame.firmware.events import EventLog
+from sumame.firmware.core.clock import VirtualClock
+from sumame.firmware.core.events import EventLog
 from sumame.firmware.routes.broute.guard import GuardOptions, HomeSideGuard, Verdict
 
 KEY = ("ip", "192.0.2.7")

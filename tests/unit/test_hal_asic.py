@@ -1,7 +1,7 @@
 """The HAL-level chip answers exactly what the register-level chip + driver answer over SPI:
 energies, instantaneous values and the over-current alarm, through an outage and a load change."""
 from sumame.boards import load_board
-from sumame.firmware.clock import VirtualClock
+from sumame.firmware.core.clock import VirtualClock
 from sumame.hal.errors import ChipReset
 from sumame.hal.jst import parse_jst
 

@@ -5,9 +5,9 @@ import socket
 import pytest
 
 from sumame.firmware.net import echonet as el
-from sumame.firmware.readings import Quantity
+from sumame.firmware.metrology.readings import Quantity
 from sumame.tools.cli import main
-from sumame.tools.sample_node import SampleNode
+from sumame.tools.hems.sample_node import SampleNode
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_ipv6_in_a_network_namespace():
     code = """
 import contextlib, io, json
 from sumame.tools.cli import main
-from sumame.tools.sample_node import SampleNode
+from sumame.tools.hems.sample_node import SampleNode
 with SampleNode("::1", port=3610) as node:
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

@@ -2,11 +2,11 @@
 alarm de-duplication, sealed results checked by the company."""
 from types import SimpleNamespace
 
-from sumame.firmware.clock import VirtualClock
+from sumame.firmware.core.clock import VirtualClock
 from sumame.firmware.net.dlms import axdr
 from sumame.firmware.routes.iot import codec as c
 from sumame.firmware.routes.iot.gateway import IOT_PUSH_LN
-from sumame.tools.jointread_server import Company, ConnectionServer, PendingCommand
+from sumame.tools.hes.jointread_server import Company, ConnectionServer, PendingCommand
 
 START = 1775055600.0          # 2026-04-02 00:00 JST
 TID = b"WTR00001"

@@ -2,7 +2,7 @@
 import pytest
 
 from sumame.drivers.emulated.flash import EmulatedFlash
-from sumame.firmware.journal import OVERHEAD, Journal, JournalFull
+from sumame.firmware.storage.journal import OVERHEAD, Journal, JournalFull
 from sumame.hal.errors import PowerCut
 
 KEY = bytes(range(32))

@@ -6,7 +6,7 @@ import crcmod.predefined
 from cryptography.hazmat.primitives import hashes, hmac
 
 from sumame.drivers.emulated.flash import EmulatedFlash
-from sumame.firmware.journal import TAG_SIZE, Journal, _crc32
+from sumame.firmware.storage.journal import TAG_SIZE, Journal, _crc32
 
 
 def test_crc32_is_crcmod_crc32():

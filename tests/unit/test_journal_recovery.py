@@ -6,7 +6,7 @@ import random
 import pytest
 
 from sumame.drivers.emulated.flash import EmulatedFlash, nor_tear
-from sumame.firmware.journal import MARK_SIZE, OVERHEAD, Journal
+from sumame.firmware.storage.journal import MARK_SIZE, OVERHEAD, Journal
 from sumame.hal.errors import PowerCut
 
 KEY = bytes(range(32))

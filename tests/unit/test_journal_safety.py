@@ -4,10 +4,10 @@ they must not: a bit flip is corruption, not tamper; a clean restart flags nothi
 
 The attacks are done the way an attacker with the flash chip would: rewriting the image."""
 from sumame.drivers.emulated.flash import EmulatedFlash
-from sumame.firmware.journal import OVERHEAD, Journal
-from sumame.firmware.storage import Storage, plan_layout
-from sumame.firmware.clock import VirtualClock
-from sumame.firmware.registers import Retention, Snapshot
+from sumame.firmware.storage.journal import OVERHEAD, Journal
+from sumame.firmware.storage.store import Storage, plan_layout
+from sumame.firmware.core.clock import VirtualClock
+from sumame.firmware.metrology.registers import Retention, Snapshot
 
 KEY = bytes(range(32))
 PAGES = 4

@@ -9,9 +9,9 @@ import pytest
 
 from sumame.drivers.emulated.counter import EmulatedBackupCounter
 from sumame.drivers.emulated.flash import EmulatedFlash
-from sumame.firmware.journal import OVERHEAD, Journal
-from sumame.firmware.registers import Retention, Snapshot
-from sumame.firmware.storage import Storage, plan_layout
+from sumame.firmware.storage.journal import OVERHEAD, Journal
+from sumame.firmware.metrology.registers import Retention, Snapshot
+from sumame.firmware.storage.store import Storage, plan_layout
 
 KEY = bytes(range(32))
 PAGES, PAGE = 4, 512

@@ -2,9 +2,9 @@
 digit, since no check-digit rule is published) and the MDMS rate limiter."""
 import pytest
 
-from sumame.tools.fleet import receiving_point_of, supply_point_of
-from sumame.tools.mdms.access import TokenBucket
-from sumame.tools.mdms.ids import NumberError, grouped, luhn_digit, make_number, parse
+from sumame.tools.fleet.fleet import receiving_point_of, supply_point_of
+from sumame.tools.hes.mdms.access import TokenBucket
+from sumame.tools.hes.mdms.ids import NumberError, grouped, luhn_digit, make_number, parse
 
 
 def test_luhn_digit_matches_the_textbook_example():

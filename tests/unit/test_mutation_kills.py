@@ -2,9 +2,9 @@
 
 Each test names the safety property it guards; the mutant it was written for is in its docstring."""
 from sumame.drivers.emulated.flash import EmulatedFlash
-from sumame.firmware.clock import VirtualClock
-from sumame.firmware.registers import Retention, Snapshot, grid_of
-from sumame.firmware.storage import _PER_DAY, Storage, plan_layout
+from sumame.firmware.core.clock import VirtualClock
+from sumame.firmware.metrology.registers import Retention, Snapshot, grid_of
+from sumame.firmware.storage.store import _PER_DAY, Storage, plan_layout
 
 KEY = bytes(range(32))
 START_MIN = 29_584_260                   # a JST midnight, minutes since the epoch
@@ -66,7 +66,7 @@ def test_a_damaged_superblock_is_reported_as_corruption_a_torn_one_is_not():
 def test_a_flash_fault_is_reported_once_not_again_at_every_boot():
     """journal.py ``cause != "bad-mac"`` -> ``cause > "bad-mac"``: unreadable bytes ("bad") in
     a region the journal sealed off were reported as corruption again at the next boot."""
-    from sumame.firmware.journal import OVERHEAD, Journal
+    from sumame.firmware.storage.journal import OVERHEAD, Journal
 
     flash = EmulatedFlash(None, page_size=256, page_count=4)
 
@@ -91,8 +91,8 @@ def test_an_idle_client_frees_its_slot_and_an_active_one_does_not():
     """guard.py ``now - c.last_seen`` -> ``now // c.last_seen`` (idle clients never left, so
     the device limit locked real devices out for good) and -> ``now & c.last_seen`` in the
     event text (a TypeError at the moment a slot was freed)."""
-    from sumame.firmware.clock import VirtualClock
-    from sumame.firmware.events import EventLog
+    from sumame.firmware.core.clock import VirtualClock
+    from sumame.firmware.core.events import EventLog
     from sumame.firmware.routes.broute.guard import GuardOptions, HomeSideGuard
 
     t0 = 1_750_000_000.0
@@ -109,8 +109,8 @@ def test_an_idle_client_frees_its_slot_and_an_active_one_does_not():
 def test_clients_on_a_medium_are_only_that_mediums_clients():
     """guard.py ``k[0] == medium`` -> ``k[1]``: notifications to each client of a medium
     without multicast went to no one."""
-    from sumame.firmware.clock import VirtualClock
-    from sumame.firmware.events import EventLog
+    from sumame.firmware.core.clock import VirtualClock
+    from sumame.firmware.core.events import EventLog
     from sumame.firmware.routes.broute.guard import HomeSideGuard
 
     g = HomeSideGuard(EventLog(VirtualClock(0.0)))
@@ -157,7 +157,7 @@ def test_a_negative_reclose_delay_is_refused():
     below zero (reclose the instant the breaker trips)."""
     import pytest
 
-    from sumame.firmware.breaker import BreakerConfig
+    from sumame.firmware.switchgear.breaker import BreakerConfig
 
     with pytest.raises(ValueError, match="invalid breaker timing"):
         BreakerConfig(reclose_delay_s=-0.5)
@@ -189,12 +189,12 @@ def test_a_dlms_limiter_threshold_in_tenths_of_an_ampere_sets_that_contract_limi
     import pytest
 
     from sumame.drivers.emulated.relay import EmulatedRelay
-    from sumame.firmware.breaker import Breaker, BreakerConfig
-    from sumame.firmware.control import DLMS_HLS_CIPHERED, Authority, SwitchControl
-    from sumame.firmware.events import EventLog
+    from sumame.firmware.switchgear.breaker import Breaker, BreakerConfig
+    from sumame.firmware.switchgear.control import DLMS_HLS_CIPHERED, Authority, SwitchControl
+    from sumame.firmware.core.events import EventLog
     from sumame.firmware.net.dlms.cosem.control import ActionRefused
     from sumame.firmware.routes.aroute.control_binding import BreakerBinding
-    from sumame.firmware.state import MemoryStateStore
+    from sumame.firmware.core.state import MemoryStateStore
 
     clock = VirtualClock(1_750_000_000)
     events, store = EventLog(clock), MemoryStateStore()
@@ -223,8 +223,8 @@ def test_a_clean_reboot_reads_the_superblock_without_a_note():
 def test_a_stored_event_reads_back_unaltered():
     """storage.py ``payload[pos + 1:pos + 1 + n]`` -> ``pos + 1 ^ n``: event texts came back
     cut or padded after a reboot."""
-    from sumame.firmware.events import MeterEvent, Severity
-    from sumame.firmware.storage import decode_event, encode_event
+    from sumame.firmware.core.events import MeterEvent, Severity
+    from sumame.firmware.storage.store import decode_event, encode_event
 
     for detail in ("", "x", "over-current 41.0 A", "é" * 40):
         event = MeterEvent(1_750_000_000.5, "switch-trip", "breaker", detail, Severity.ALARM)

@@ -2,10 +2,10 @@
 import pytest
 
 from sumame.drivers.emulated.power import EmulatedPowerSupply
-from sumame.firmware.clock import VirtualClock
-from sumame.firmware.events import EventLog
-from sumame.firmware.outage import Outage, OutageMonitor, affected_boundaries
-from sumame.firmware.state import MemoryStateStore
+from sumame.firmware.core.clock import VirtualClock
+from sumame.firmware.core.events import EventLog
+from sumame.firmware.switchgear.outage import Outage, OutageMonitor, affected_boundaries
+from sumame.firmware.core.state import MemoryStateStore
 from sumame.hal.errors import PowerBudgetExceeded, PowerCut
 from sumame.hal.power import PowerMonitor, PowerSource, PowerSupply
 

@@ -17,7 +17,7 @@ from sumame.drivers.emulated.quirks.registry import PRESETS, make, parse_spec, p
 from sumame.drivers.emulated.quirks.wisun_hooks import DongleQuirks, lqi_of_dbm
 from sumame.drivers.emulated.timeline import Timeline
 from sumame.drivers.skstack import SkstackModem
-from sumame.firmware.clock import VirtualClock
+from sumame.firmware.core.clock import VirtualClock
 from sumame.hal.errors import CommsError
 from sumame.hal.radio import (AuthFailed, CommandFailed, SessionExpired, SessionJoined, TxLimit, UdpReceived,
                               UdpSent)

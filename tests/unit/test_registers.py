@@ -1,8 +1,8 @@
 """Interval registers: sums, no-data rules, retention edges, JST grids, register rollover."""
 from hypothesis import given, settings, strategies as st
 
-from sumame.firmware.metering import register_value
-from sumame.firmware.registers import IntervalRegisters, Retention, Snapshot, grid_of
+from sumame.firmware.metrology.metering import register_value
+from sumame.firmware.metrology.registers import IntervalRegisters, Retention, Snapshot, grid_of
 from sumame.hal.jst import from_jst
 
 T0 = from_jst(2028, 2, 28, 22, 0)  # crosses the leap day

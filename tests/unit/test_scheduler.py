@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from sumame.firmware.clock import RealClock, VirtualClock
-from sumame.firmware.scheduler import (Event, Priority, Queue, Scheduler, TaskCancelled,
+from sumame.firmware.core.clock import RealClock, VirtualClock
+from sumame.firmware.core.scheduler import (Event, Priority, Queue, Scheduler, TaskCancelled,
                                        readable, sleep, sleep_until, yield_now)
 
 

@@ -2,8 +2,8 @@
 task that hogs the CPU makes the others late in virtual time (issue 9); longest_step records it."""
 import time
 
-from sumame.firmware.clock import VirtualClock
-from sumame.firmware.scheduler import Priority, Scheduler, sleep_until
+from sumame.firmware.core.clock import VirtualClock
+from sumame.firmware.core.scheduler import Priority, Scheduler, sleep_until
 
 
 def hog_and_tick(cpu: bool):

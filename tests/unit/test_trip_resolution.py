@@ -1,7 +1,7 @@
 """Regression: at epoch-second magnitudes the thermal heat could stall a hair below 1.0, the
 predicted trip came ~1e-7 s later, which the float clock cannot represent, and the breaker task
 spun forever at one instant of virtual time (found by the A-route fleet run)."""
-from sumame.firmware.trip_curve import ThermalAccumulator, TripCurve
+from sumame.firmware.switchgear.trip_curve import ThermalAccumulator, TripCurve
 
 T = 1775211700.0
 

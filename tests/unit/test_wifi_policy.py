@@ -2,8 +2,8 @@
 import pytest
 
 from sumame.drivers.emulated.wifi_ap import EmulatedAccessPoint, EmulatedWifiStation
-from sumame.firmware.clock import VirtualClock
-from sumame.firmware.events import EventLog
+from sumame.firmware.core.clock import VirtualClock
+from sumame.firmware.core.events import EventLog
 from sumame.firmware.routes.broute.wifi_policy import WifiSecurityRefused, join_home_network
 from sumame.hal.errors import CommsError
 from sumame.hal.wifi import WifiSecurity, WifiStation

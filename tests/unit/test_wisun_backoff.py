@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from sumame.firmware.clock import VirtualClock
+from sumame.firmware.core.clock import VirtualClock
 from sumame.firmware.routes.broute.wisun import WisunBRoute
-from sumame.firmware.scheduler import Scheduler
+from sumame.firmware.core.scheduler import Scheduler
 from sumame.hal.errors import HalError
 
 

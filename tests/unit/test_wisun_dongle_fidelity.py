@@ -7,7 +7,7 @@ import pytest
 from sumame.drivers.emulated.air import Air
 from sumame.drivers.emulated.dongle import EmulatedDongle
 from sumame.drivers.emulated.timeline import Timeline
-from sumame.firmware.clock import VirtualClock
+from sumame.firmware.core.clock import VirtualClock
 
 PEER_LL = "FE80:0000:0000:0000:021D:1291:0000:B5FB"     # nobody on air has this address
 OWN_LL = "FE80:0000:0000:0000:021D:1291:0004:0FFF"

@@ -7,7 +7,7 @@ from sumame.drivers import skstack_protocol as sp
 from sumame.drivers.emulated.air import Air
 from sumame.drivers.emulated.dongle import EmulatedDongle
 from sumame.drivers.emulated.timeline import Timeline
-from sumame.firmware.clock import VirtualClock
+from sumame.firmware.core.clock import VirtualClock
 
 METER_LL = "FE80:0000:0000:0000:021D:1291:0000:B5FB"
 OWN_LL = "FE80:0000:0000:0000:021D:1291:0004:FFFF"

@@ -254,19 +254,19 @@ def _csv_profile():
 
 
 def _superblock():
-    from sumame.firmware.storage import StorageLayout
+    from sumame.firmware.storage.store import StorageLayout
 
     def run(data):
         StorageLayout.decode((data + b"\xff" * 256)[:256])
 
     def seeds():
         return [StorageLayout(4096, {"state": (1, 2), "events": (3, 4)}).encode()]
-    return Target("flash-superblock", run, (ValueError,), seeds, ("sumame.firmware.storage",))
+    return Target("flash-superblock", run, (ValueError,), seeds, ("sumame.firmware.storage.store",))
 
 
 def _journal_recovery():
     from sumame.drivers.emulated.flash import EmulatedFlash
-    from sumame.firmware.journal import Journal
+    from sumame.firmware.storage.journal import Journal
 
     page = 256
     key = bytes(range(32))
@@ -285,7 +285,7 @@ def _journal_recovery():
         journal = Journal(flash, 0, 3, name="fuzz", key=key)
         journal.recover()                       # must classify anything, never raise
         journal.append(1, b"after")             # and keep storing
-    return Target("journal-recovery", run, (), seeds, ("sumame.firmware.journal",))
+    return Target("journal-recovery", run, (), seeds, ("sumame.firmware.storage.journal",))
 
 
 FACTORIES = {

@@ -20,7 +20,7 @@ class SafetyModule:
 KILLS = "tests/unit/test_mutation_kills.py"
 
 SAFETY_MODULES = (
-    SafetyModule("journal", "firmware/journal.py",
+    SafetyModule("journal", "firmware/storage/journal.py",
                  (KILLS, "tests/unit/test_journal.py", "tests/unit/test_journal_safety.py",
                   "tests/unit/test_journal_primitives.py",
                   # the exhaustive bit-flip sweep takes ~45 s per run: its fast siblings stay
@@ -28,7 +28,7 @@ SAFETY_MODULES = (
                   "tests/integration/test_bit_flip.py::test_scrub_finds_a_flip_while_running",
                   "tests/integration/test_bit_flip.py::test_flipped_bit_in_erased_flash_ahead_of_the_writes"),
                  "stored values kept unaltered; torn writes, corruption and tamper told apart"),
-    SafetyModule("storage", "firmware/storage.py",
+    SafetyModule("storage", "firmware/storage/store.py",
                  (KILLS, "tests/unit/test_journal.py", "tests/unit/test_journal_safety.py",
                   "tests/integration/test_bit_flip.py::test_clean_image_boots_without_alarms",
                   "tests/integration/test_bit_flip.py::test_scrub_finds_a_flip_while_running",
@@ -45,14 +45,14 @@ SAFETY_MODULES = (
     SafetyModule("dlms-association", "firmware/net/dlms/association.py",
                  (KILLS, "tests/unit/dlms", "tests/integration/test_aroute_forged_commands.py"),
                  "which association may read, set or act on which object"),
-    SafetyModule("breaker", "firmware/breaker.py",
+    SafetyModule("breaker", "firmware/switchgear/breaker.py",
                  (KILLS, "tests/unit/test_breaker.py", "tests/unit/test_breaker_reboot.py",
                   "tests/integration/test_breaker_timing.py", "tests/integration/test_switch_subsystem.py"),
                  "trip curve, reclose, 8-trip lockout, no unintended stroke"),
     SafetyModule("switch-command", "firmware/net/switch_command.py",
                  (KILLS, "tests/unit/test_control.py", "tests/fuzz/test_switch_command_fuzz.py"),
                  "the switch command envelope is authenticated and bounded"),
-    SafetyModule("control", "firmware/control.py",
+    SafetyModule("control", "firmware/switchgear/control.py",
                  (KILLS, "tests/unit/test_control.py", "tests/unit/test_control_authority.py",
                   "tests/integration/test_switch_subsystem.py"),
                  "only authenticated, fresh commands from the A-route operate the switch"),

@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 
 from sumame.firmware.net.ieee802154 import pan_from_mac
-from sumame.firmware.scheduler import Event, Priority
+from sumame.firmware.core.scheduler import Event, Priority
 
 from ..air import Air, AirConfig
 from ..timeline import Timeline

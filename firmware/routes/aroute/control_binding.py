@@ -10,7 +10,7 @@ Who may actuate, and why the DLMS association is the authentication:
   another meter), and the invocation counter of every ciphered request must exceed the last one
   accepted from that head-end — kept through reboots (``counters.py``) — so a recorded command
   cannot be replayed;
-* the command then goes through ``firmware/control.py``'s ``SwitchControl.command`` - the one
+* the command then goes through ``firmware/switchgear/control.py``'s ``SwitchControl.command`` - the one
   gate to the breaker - with ``CommandSource.A_ROUTE`` and an ``Authority`` naming that proof
   (scheme ``DLMS_HLS_CIPHERED``, the client's system title, the request's invocation counter):
   SwitchControl checks the source and the scheme again, refuses a counter not above the last
@@ -25,9 +25,9 @@ breaker's own trip/auto-reclose is the local path. HV meters answer mode 0 (alwa
 """
 from __future__ import annotations
 
-from sumame.firmware.breaker import BreakerMode
-from sumame.firmware.command_source import CommandSource
-from sumame.firmware.control import DLMS_HLS_CIPHERED, Authority, SwitchControl
+from sumame.firmware.switchgear.breaker import BreakerMode
+from sumame.firmware.switchgear.command_source import CommandSource
+from sumame.firmware.switchgear.control import DLMS_HLS_CIPHERED, Authority, SwitchControl
 from sumame.firmware.net.switch_command import SwitchOp
 from sumame.firmware.net.dlms.cosem.base import CosemError, Level, RequestContext
 from sumame.firmware.net.dlms.cosem.control import (ActionRefused, ControlState, DisconnectControl,
@@ -76,7 +76,7 @@ def authority_of(ctx: RequestContext) -> Authority | None:
 
 
 class BreakerBinding:
-    """BreakerControl + LimiterBinding over ``firmware.breaker.Breaker``, commands through
+    """BreakerControl + LimiterBinding over ``firmware.switchgear.breaker.Breaker``, commands through
     ``SwitchControl``; ``authority`` is filled in by the objects below just before a call."""
 
     def __init__(self, breaker, control: SwitchControl):

@@ -7,13 +7,13 @@ the profiles it must keep before.
 """
 from __future__ import annotations
 
-from sumame.firmware.events import Severity
+from sumame.firmware.core.events import Severity
 from sumame.firmware.lifecycle.erase import decommission
 from sumame.firmware.net.dlms import axdr
 from sumame.firmware.net.dlms.axdr import DataType
 from sumame.firmware.net.dlms.cosem.base import CosemError, CosemObject, Level, expect_type
 from sumame.firmware.net.dlms.descriptors import DataAccessResult
-from sumame.firmware.scheduler import Priority, sleep
+from sumame.firmware.core.scheduler import Priority, sleep
 
 from .control_binding import require_control_context
 

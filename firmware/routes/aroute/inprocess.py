@@ -23,7 +23,7 @@ import itertools
 import zlib
 from typing import Callable
 
-from sumame.firmware.scheduler import Event, Priority, Queue, sleep
+from sumame.firmware.core.scheduler import Event, Priority, Queue, sleep
 
 from .link import LinkConditions
 

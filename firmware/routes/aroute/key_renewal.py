@@ -13,11 +13,11 @@ import struct
 
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap
 
-from sumame.firmware.events import Severity
+from sumame.firmware.core.events import Severity
 from sumame.firmware.net.dlms.cosem.control import ActionRefused
 from sumame.firmware.net.dlms.cosem.security_setup import SecuritySetupObject
 from sumame.firmware.net.dlms.descriptors import DataAccessResult
-from sumame.firmware.scheduler import Priority
+from sumame.firmware.core.scheduler import Priority
 
 from .control_binding import require_control_context
 from .keys import HES_SYSTEM_TITLE, _derived

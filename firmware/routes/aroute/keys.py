@@ -3,7 +3,7 @@
 A real meter gets these at manufacture and the head-end receives them through the utility's key
 management. In the emulator they come from the board's ``[aroute]`` section, or, when left
 empty, are derived from the meter's serial number (emulation only: anyone who knows the serial
-can derive them — never do this with real keys). ``tools/hes.py`` derives them the same way for
+can derive them — never do this with real keys). ``tools/hes/cli.py`` derives them the same way for
 emulated meters it discovers.
 """
 from __future__ import annotations

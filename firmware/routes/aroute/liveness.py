@@ -1,4 +1,4 @@
-"""The answer to a head-end liveness poll, from the outage monitor (``firmware/outage.py``).
+"""The answer to a head-end liveness poll, from the outage monitor (``firmware/switchgear/outage.py``).
 
 ``0.0.96.50.0.255`` (class 1, manufacturer-specific) holds a structure:
 

@@ -21,7 +21,7 @@ from sumame.firmware.net.dlms import axdr
 from sumame.firmware.net.dlms.cosem.base import Level
 from sumame.firmware.net.dlms.cosem.profile import CaptureObject, PeriodicProfileSource, ProfileGeneric
 from sumame.firmware.net.dlms.cosem_time import epoch_to_octets
-from sumame.firmware.readings import Quantity
+from sumame.firmware.metrology.readings import Quantity
 
 from . import obis_codes as oc
 from .registers_model import IntervalValues

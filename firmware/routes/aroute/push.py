@@ -28,13 +28,13 @@ import hashlib
 import logging
 from typing import Protocol
 
-from sumame.firmware.events import Severity
+from sumame.firmware.core.events import Severity
 from sumame.firmware.net.dlms import axdr
 from sumame.firmware.net.dlms.cosem.base import Level, RequestContext
 from sumame.firmware.net.dlms.cosem.profile import SELECTOR_ENTRY, CaptureObject
 from sumame.firmware.net.dlms.cosem.push import TRANSPORT_TCP, TRANSPORT_UDP, PushSetup
 from sumame.firmware.net.dlms.descriptors import SelectiveAccess
-from sumame.firmware.scheduler import sleep, sleep_until
+from sumame.firmware.core.scheduler import sleep, sleep_until
 from sumame.hal.jst import next_boundary
 
 from . import obis_codes as oc

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sumame.firmware.net.dlms.axdr import DataType
 from sumame.firmware.net.dlms.cosem.base import Level
 from sumame.firmware.net.dlms.cosem.registers import Register, Unit
-from sumame.firmware.readings import Quantity
+from sumame.firmware.metrology.readings import Quantity
 
 from . import obis_codes as oc
 from .scaling import EnergyScale

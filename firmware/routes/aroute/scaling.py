@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from sumame.firmware.net.dlms.axdr import DataType
-from sumame.firmware.readings import RegisterScaling
+from sumame.firmware.metrology.readings import RegisterScaling
 
 _U32_MAX = 0xFFFFFFFF
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sumame.firmware.events import Severity
+from sumame.firmware.core.events import Severity
 from sumame.firmware.net.dlms.acse import Mechanism
 from sumame.firmware.net.dlms.association import AssociationPolicy
 from sumame.firmware.net.dlms.server import CosemServer

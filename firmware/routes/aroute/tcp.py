@@ -13,7 +13,7 @@ import errno
 import logging
 import socket
 
-from sumame.firmware.scheduler import Priority, readable, sleep, yield_now
+from sumame.firmware.core.scheduler import Priority, readable, sleep, yield_now
 
 from .connection import MeterConnection
 from .link import LinkConditions

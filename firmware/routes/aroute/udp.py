@@ -9,7 +9,7 @@ import logging
 import socket
 from collections import OrderedDict
 
-from sumame.firmware.scheduler import Priority, readable, sleep, yield_now
+from sumame.firmware.core.scheduler import Priority, readable, sleep, yield_now
 
 from .connection import MeterConnection
 from .link import LinkConditions

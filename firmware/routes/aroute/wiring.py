@@ -18,10 +18,10 @@ from __future__ import annotations
 import logging
 import struct
 
-from sumame.firmware.events import Severity
+from sumame.firmware.core.events import Severity
 from sumame.firmware.net.dlms.association import SecuritySetup
 from sumame.firmware.net.dlms.wrapper import WrapperPdu
-from sumame.firmware.scheduler import Priority, Queue, yield_now
+from sumame.firmware.core.scheduler import Priority, Queue, yield_now
 from sumame.hal.comms import Medium
 from sumame.hal.jst import floor_boundary
 

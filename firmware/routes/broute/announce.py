@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from sumame.firmware.net.echonet import CONTROLLER, NODE_PROFILE, Esv, Frame, Property
-from sumame.firmware.scheduler import Event, sleep_until
+from sumame.firmware.core.scheduler import Event, sleep_until
 
 SLOT_S = 1800
 

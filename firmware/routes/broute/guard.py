@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from enum import Enum
 
-from sumame.firmware.events import Severity
+from sumame.firmware.core.events import Severity
 
 
 REFUSED_HELD = 256

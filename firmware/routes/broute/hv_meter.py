@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sumame.firmware.net.echonet import Eoj
-from sumame.firmware.readings import Quantity
+from sumame.firmware.metrology.readings import Quantity
 
 from . import edt
 from .lv_meter import HISTORY_DAYS, SLOT_S, day_history

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 
 from sumame.firmware.net.echonet import Frame, decode, encode
-from sumame.firmware.scheduler import Priority, Queue, QueueFull, Event, yield_now
+from sumame.firmware.core.scheduler import Priority, Queue, QueueFull, Event, yield_now
 
 DEFAULT_COSTS = {"answered": 0.0, "refused": 0.0}
 

@@ -8,7 +8,7 @@ raw x E1 unit x D3). ``None`` from the readings becomes the no-data code (0xFFFF
 from __future__ import annotations
 
 from sumame.firmware.net.echonet import Eoj
-from sumame.firmware.readings import Quantity
+from sumame.firmware.metrology.readings import Quantity
 
 from . import edt
 from .objects import DeviceObject

@@ -24,9 +24,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
-from sumame.firmware.events import Severity
+from sumame.firmware.core.events import Severity
 from sumame.firmware.net.echonet import NODE_PROFILE, EchonetError, Esv, Frame, decode, encode
-from sumame.firmware.scheduler import Event, Priority
+from sumame.firmware.core.scheduler import Event, Priority
 
 from . import property_sets
 from .announce import Announcer

@@ -24,7 +24,7 @@ import logging
 import socket
 import struct
 
-from sumame.firmware.scheduler import Priority, readable, yield_now
+from sumame.firmware.core.scheduler import Priority, readable, yield_now
 
 log = logging.getLogger("sumame.broute.udp")
 MCAST_V4 = "224.0.23.0"

@@ -5,7 +5,7 @@ says why; the refusal is recorded in the event log (security).
 """
 from __future__ import annotations
 
-from sumame.firmware.events import Severity
+from sumame.firmware.core.events import Severity
 from sumame.hal.errors import CommsError
 from sumame.hal.wifi import WifiSecurity
 

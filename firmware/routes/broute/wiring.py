@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sumame.firmware.events import Severity
+from sumame.firmware.core.events import Severity
 from sumame.hal.comms import Medium
 from sumame.hal.errors import CommsError
 

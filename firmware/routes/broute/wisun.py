@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import logging
 
-from sumame.firmware.events import Severity
+from sumame.firmware.core.events import Severity
 from sumame.firmware.net.ieee802154 import pan_from_mac
-from sumame.firmware.scheduler import Priority, readable, sleep, yield_now
+from sumame.firmware.core.scheduler import Priority, readable, sleep, yield_now
 from sumame.hal.errors import CommsError, HalError
 from sumame.hal.radio import (AuthFailed, CommandFailed, SessionExpired, SessionJoined,
                               SessionTerminated, TxLimit, UdpReceived)

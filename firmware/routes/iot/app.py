@@ -31,11 +31,11 @@ import logging
 from collections import Counter, deque
 from dataclasses import dataclass, field
 
-from sumame.firmware.events import Severity
+from sumame.firmware.core.events import Severity
 from sumame.firmware.net.dlms import axdr
 from sumame.firmware.net.dlms.cosem_time import JST_DEVIATION, epoch_to_octets
 from sumame.firmware.net.dlms.notify import DataNotification
-from sumame.firmware.scheduler import Event, Priority, sleep
+from sumame.firmware.core.scheduler import Event, Priority, sleep
 
 from . import codec as c
 from .gateway import (IOT_PUSH_LN, R_CUT_OFF, R_FULL, R_MALFORMED, R_QUEUED, R_TYPE, R_UNKNOWN,

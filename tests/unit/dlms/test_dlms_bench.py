@@ -1,9 +1,10 @@
 """The DLMS bench runs, compares equal APDUs and reports ratios (figures, not speed, are checked)."""
-from sumame.tools import bench, bench_dlms
+from sumame.tools.bench import cli as bench
+from sumame.tools.bench import dlms as bench_dlms
 
 
 def test_bench_registered_and_reports_ratios():
-    assert "sumame.tools.bench_dlms" in bench.BENCH_MODULES
+    assert "sumame.tools.bench.dlms" in bench.BENCH_MODULES
     figures = bench_dlms.run(quick=True)
     names = [f.name for f in figures]
     assert "sumame get-response 48 rows decode" in names

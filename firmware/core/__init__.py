@@ -1,0 +1,1 @@
+"""The firmware's core: cooperative scheduler, clock, events, persistent state."""

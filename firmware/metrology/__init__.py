@@ -1,0 +1,1 @@
+"""Metrology: metering from the ASIC, interval registers, readings, ASIC supervision."""

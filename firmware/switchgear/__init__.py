@@ -1,0 +1,1 @@
+"""Switchgear: breaker, trip curve, control and command sources, outage, power budget."""

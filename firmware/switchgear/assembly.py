@@ -1,0 +1,103 @@
+"""Switch and power subsystem of a meter, composed from its board settings.
+
+Power budget (admission, brown-out shedding), outage detection (power fail / restore, last
+gasp), the breaker with its authenticated A-route command API, the swappable comms units and
+the customer USB port. The metering task feeds instantaneous samples to the breaker and the
+outage monitor (one chip poll serves all three); the chip's over-current alarm wakes the breaker
+between samples.
+
+Board sections read (all optional; defaults in boards/schema.py):
+``[breaker]`` limit_a, extra_steps_a, reclose_delay_s, lockout_trips, lockout_window_s,
+command_key; ``[comms]`` units; ``[meter]`` nominal_voltage_v.
+"""
+from __future__ import annotations
+
+import hashlib
+
+from sumame.hal.metering_asic import Instantaneous
+
+from .breaker import Breaker, BreakerConfig
+from .breaker_task import BreakerTask, CurrentAlarmSource
+from .comms_manager import CommsManager
+from .control import SwitchControl
+from .outage import OutageMonitor, OutageTask, OutageThresholds
+from .power_budget import PowerBudget
+from ..core.scheduler import Priority
+from .usb_power import UsbPowerManager
+
+COMMAND_KEY_ID = 1
+
+
+def command_key(identity, configured: str = "") -> bytes:
+    """The A-route command key: from the board, or derived from the meter's identity
+    (emulation only — a real meter gets its key at manufacture)."""
+    if configured:
+        return bytes.fromhex(configured)
+    return hashlib.sha256(f"sumame switch command key|{identity.serial}|{identity.route_b_id}"
+                          .encode()).digest()
+
+
+class Switchgear:
+    """Builds and starts the subsystem for ``meter`` (a firmware.app.Meter)."""
+
+    def __init__(self, meter):
+        cfg, hw = meter.config, meter.hw
+        self.meter = meter
+        clock, events, store = meter.clock, meter.events, meter.storage
+        options = cfg.options
+        breaker_opts = options.get("breaker", {})
+        self.budget = PowerBudget(hw.power.source, events, clock, supply=hw.power)
+        self.outage = OutageMonitor(store, events, clock, hold_up_s=self.budget.hold_up_s,
+                                    thresholds=OutageThresholds(
+                                        nominal_v=float(options.get("meter", {}).get("nominal_voltage_v", 100))))
+        relay = hw.relay if cfg.identity.has_switch else None
+        self.breaker = Breaker(relay, store, events, clock, BreakerConfig(
+            limit_a=breaker_opts.get("limit_a", 30),
+            extra_steps_a=tuple(breaker_opts.get("extra_steps_a", ())),
+            reclose_delay_s=breaker_opts.get("reclose_delay_s", 15.0),
+            lockout_trips=breaker_opts.get("lockout_trips", 8),
+            lockout_window_s=breaker_opts.get("lockout_window_s", 600.0)),
+            supply_ok=lambda: hw.power.supply_ok() and not self.outage.in_outage)
+        self.control = SwitchControl(
+            self.breaker, {COMMAND_KEY_ID: command_key(cfg.identity, breaker_opts.get("command_key", ""))},
+            store, events, clock, meter_serial=cfg.identity.serial)
+        asic = hw.asic
+        period = cfg.metering.present_interval_s
+        self.breaker_task = BreakerTask(
+            self.breaker, clock, read=asic.read_instantaneous,
+            alarm=asic if isinstance(asic, CurrentAlarmSource) else None,
+            idle_period_s=max(3600.0, period), active_period_s=min(0.2, period))
+        self.outage_task = OutageTask(self.outage, clock, read=None, heartbeat_s=3600.0)
+        self.comms = CommsManager(self.budget, events, clock, slots=tuple(
+            self.comms_slot(i) for i in range(max(1, len(hw.comms)))))
+        port = hw.extras.get("usb_port")
+        self.usb = UsbPowerManager(port, self.budget, events, clock) if port is not None else None
+        self._period = period
+
+    def boot(self, last_alive_hint: float | None) -> None:
+        """Reconcile outage and breaker state (never strokes the relay)."""
+        self.outage.boot(last_alive_hint=last_alive_hint)
+        self.breaker.boot()
+
+    def start(self, scheduler) -> None:
+        scheduler.spawn(self.breaker_task.run(), name="breaker", priority=Priority.CONTROL)
+        scheduler.spawn(self.outage_task.run(), name="outage", priority=Priority.CONTROL)
+        scheduler.spawn(self.budget.run(self._period), name="power-budget", priority=Priority.CONTROL)
+        if self.usb is not None:
+            self.usb.start()
+            scheduler.spawn(self.usb.run(self._period), name="usb-port", priority=Priority.CONTROL)
+        scheduler.spawn(self.comms.run(), name="comms-units", priority=Priority.COMMS)
+        for index, unit in enumerate(self.meter.hw.comms):
+            self.comms.request_insert(self.comms_slot(index), unit)
+
+    @staticmethod
+    def comms_slot(index: int) -> str:
+        return "comms" if index == 0 else f"comms-{index + 1}"
+
+    def on_sample(self, t: float, inst: Instantaneous) -> None:
+        """A chip poll from the metering task: feeds outage detection and the breaker."""
+        self.outage.feed(t, inst.voltage_v)
+        self.breaker_task.feed(t, inst)
+
+    def shutdown(self) -> None:
+        self.outage.shutdown()

@@ -1,0 +1,136 @@
+"""The breaker as a scheduler task: feeds it current samples, fires auto-reclose on time.
+
+Samples come from any mix of three places:
+* ``read``: a callable returning ``Instantaneous`` (normally ``asic.read_instantaneous``), called
+  every ``idle_period_s`` while the current is below the limit and every ``active_period_s``
+  while it is over the limit or the trip integrator is still warm; when the trip curve predicts
+  a trip before the next sample, the task samples exactly at that moment;
+* ``feed(t, instantaneous)``: samples another task already took (the metering task's poll);
+* an over-current alarm from the metering chip (``CurrentAlarmSource``; ATM90E32-style
+  over-current threshold with an IRQ): armed at the contract limit, it wakes the task at once to
+  take a sample. The callback must be called in the scheduler's thread (a driver that gets a GPIO
+  IRQ on another thread latches it and signals from its poll).
+
+Priority: ``Priority.CONTROL``.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from typing import Callable, Protocol, runtime_checkable
+
+from sumame.hal.errors import HalError
+from sumame.hal.metering_asic import Instantaneous
+
+from .breaker import Breaker
+from ..core.scheduler import Event
+from .trip_curve import TRIP_RESOLUTION_S
+
+log = logging.getLogger("sumame.breaker")
+
+
+@runtime_checkable
+class CurrentAlarmSource(Protocol):
+    """What the breaker needs from a metering chip with an over-current comparator.
+
+    ``set_current_alarm(threshold_a, callback)``: call ``callback()`` when the RMS current of any
+    element rises above ``threshold_a`` (A); ``threshold_a=None`` disarms it.
+    """
+
+    def set_current_alarm(self, threshold_a: float | None,
+                          callback: Callable[[], None] | None) -> None: ...
+
+
+class BreakerTask:
+    """Spawn ``run()`` with ``Priority.CONTROL``."""
+
+    def __init__(self, breaker: Breaker, clock, *,
+                 read: Callable[[], Instantaneous] | None = None,
+                 alarm: CurrentAlarmSource | None = None,
+                 idle_period_s: float = 1.0, active_period_s: float = 0.2):
+        if idle_period_s <= 0 or active_period_s <= 0:
+            raise ValueError("sample periods must be > 0")
+        self.breaker, self.clock = breaker, clock
+        self.read, self.alarm = read, alarm
+        self.idle_period_s, self.active_period_s = idle_period_s, active_period_s
+        self._wake = Event()
+        self._alarm_pending = False
+        self._armed_at: float | None = None
+        self._last_sample = -math.inf
+        self.read_failures = 0
+        self.samples = 0
+        self.alarms = 0
+        breaker.listeners.append(self._wake.set)
+
+    # ---------------------------------------------------------------- inputs
+    def feed(self, t: float, inst: Instantaneous) -> None:
+        """A sample taken elsewhere (epoch s)."""
+        self._take(t, inst)
+        self._wake.set()   # re-plan (a trip may be due sooner, or a reclose later)
+
+    def _on_alarm(self) -> None:
+        self.alarms += 1
+        self._alarm_pending = True
+        self._wake.set()
+
+    def _take(self, t: float, inst: Instantaneous) -> None:
+        self.samples += 1
+        self._last_sample = t
+        self.breaker.sample(t, inst.current_a)
+
+    def _arm(self) -> None:
+        if self.alarm is None or not self.breaker.has_switch:
+            return
+        limit = float(self.breaker.limit_a)
+        if self._armed_at != limit:
+            self.alarm.set_current_alarm(limit, self._on_alarm)
+            self._armed_at = limit
+
+    # ---------------------------------------------------------------- task
+    def next_sample_at(self) -> float:
+        """When the next own sample is due: one period after the last, or earlier at the moment
+        the trip curve predicts a trip if the present current holds."""
+        b = self.breaker
+        period = self.active_period_s if b.sampling_active else self.idle_period_s
+        trip_in = b.time_to_trip_s()
+        if 0 < trip_in < period:
+            period = max(trip_in, TRIP_RESOLUTION_S)   # the clock must move forward
+        return self._last_sample + period
+
+    def next_wake(self, now: float) -> float:
+        """Epoch s of the next thing to do (sample, predicted trip, reclose)."""
+        candidates = []
+        due = self.breaker.reclose_at
+        if due is not None:
+            candidates.append(due if due > now else now + self.idle_period_s)  # deferred
+        if self.read is not None:
+            candidates.append(max(now, self.next_sample_at()))
+        return min(candidates) if candidates else math.inf
+
+    def _sample(self, now: float) -> None:
+        """One own reading of the chip; an unreadable chip costs this sample, not the task (the
+        metering task raises the alarm and restarts the chip)."""
+        try:
+            sample = self.read()
+        except HalError as exc:
+            self.read_failures += 1
+            self._last_sample = now           # try again one period later, not in a busy loop
+            log.warning("breaker: chip unreadable (%s); protection waits for the next sample", exc)
+            return
+        self._take(now, sample)
+
+    async def run(self) -> None:
+        if not self.breaker.has_switch:
+            return   # HV: nothing to protect
+        while True:
+            self._arm()
+            now = self.clock.now()
+            if self.read is not None and (self._alarm_pending or now >= self.next_sample_at()):
+                self._sample(now)
+            self._alarm_pending = False
+            if self.breaker.reclose_if_due(now) and self.read is not None:
+                self._sample(now)   # watch the load the moment it is reconnected
+            self._arm()
+            wake = self.next_wake(now)
+            self._wake.clear()
+            await self._wake.wait(None if math.isinf(wake) else max(0.0, wake - now))

@@ -1,0 +1,1 @@
+"""``sumame bench``: repeatable benchmarks printing ratios against peers in one run."""

@@ -1,0 +1,177 @@
+"""Scale benchmarks (issue 15): meter-days per core-second for the full-fidelity and the fleet
+boards, head-end push ingest per core-second, resident memory per fleet meter.
+
+Every speed figure is CPU time of this process (``time.process_time``: core-seconds), so other
+work on the machine only adds noise, and each board is measured against the other in the same
+run. Scale-out (``scale-ray``): the same sharded fleet on a local Ray with 1 and 2 workers. Memory is the peak RSS of a fresh child process running N and then 2N meters: the
+difference / N is what one more meter costs (interpreter and code cancel out).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+import time
+
+from sumame.hal.jst import parse_jst
+
+from .cli import Bench, Figure
+
+START = parse_jst("2026-04-01T00:00")
+FULL, FLEET = "emulated-lv", "emulated-lv-fleet"
+
+
+def _meter_days_per_core_s(board: str, days: float) -> float:
+    from ..emulate.runtime import build_runtime
+
+    rt = build_runtime(board, virtual=True, start_epoch=START, poll_interval_s=60)
+    c0 = time.process_time()
+    rt.scheduler.run(until=START + days * 86400)
+    cpu = time.process_time() - c0
+    rt.close()
+    return days / cpu
+
+
+def meter_speed(quick: bool) -> list[Figure]:
+    days = 0.25 if quick else 2.0
+    full = _meter_days_per_core_s(FULL, days)
+    fleet = _meter_days_per_core_s(FLEET, days)
+    return [
+        Figure("full-fidelity LV meter", full, "meter-days/core-s",
+               f"{FULL}: chip behind SPI, NOR flash; {days:g} days, poll 60 s (goal 30)"),
+        Figure("fleet-board LV meter", fleet, "meter-days/core-s", f"{FLEET}: same firmware, HAL-level parts"),
+        Figure("fleet board / full fidelity", fleet / full, "x", "same run"),
+    ]
+
+
+def _fleet_run(board: str, meters: int, days: float):
+    from ..fleet.fleet import FleetSpec
+    from ..fleet.hes_fleet import FleetScenario, run_scenario
+
+    scenario = FleetScenario(spec=FleetSpec(meters=meters, hv_every=25, board=board), days=days)
+    ingest = {"cpu": 0.0, "n": 0}
+    import sumame.tools.hes.engine as engine
+
+    original = engine.HeadEnd.on_push
+
+    def timed(self, data):
+        c = time.process_time()
+        try:
+            return original(self, data)
+        finally:
+            ingest["cpu"] += time.process_time() - c
+            ingest["n"] += 1
+    engine.HeadEnd.on_push = timed
+    try:
+        c0 = time.process_time()
+        r = run_scenario(scenario)
+        cpu = time.process_time() - c0
+    finally:
+        engine.HeadEnd.on_push = original
+    pushes, rows = r.hes.stats["pushes"], r.hes.store.stats.stored
+    r.fleet.close()
+    return meters * days / cpu, ingest, pushes, rows
+
+
+def fleet_speed(quick: bool) -> list[Figure]:
+    meters, days = (4, 0.25) if quick else (25, 1.0)
+    full, _, _, _ = _fleet_run(FULL, meters, days)
+    fleet, ingest, pushes, rows = _fleet_run(FLEET, meters, days)
+    per_push = ingest["cpu"] / max(1, ingest["n"])
+    return [
+        Figure("A-route fleet + head-end, full-fidelity boards", full, "meter-days/core-s",
+               f"{meters} meters x {days:g} day incl. boot, pushes, 5-min collection, polls"),
+        Figure("A-route fleet + head-end, fleet boards", fleet, "meter-days/core-s",
+               f"{FLEET} (goal 100); {pushes} pushes, {rows} rows stored"),
+        Figure("fleet boards / full fidelity", fleet / full, "x", "same run"),
+        Figure("head-end push ingest", 1 / per_push if per_push else 0.0, "pushes/core-s",
+               f"decode, decipher, check, store (SQLite); {ingest['n']} pushes"),
+    ]
+
+
+_CHILD = """
+import json, resource, sys
+from sumame.tools.fleet.fleet import FleetSpec, build_fleet
+n, hours, board = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+f = build_fleet(FleetSpec(meters=n, board=board, retention_days=None, flash_pages=None))
+f.run(f.clock.now() + hours * 3600)
+import gc; gc.collect()
+with open("/proc/self/statm") as fh:
+    now_kib = int(fh.read().split()[1]) * (resource.getpagesize() // 1024)
+print(json.dumps({"rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "now_kib": now_kib}))
+"""
+
+
+def _rss_kib(meters: int, hours: float, board: str) -> dict:
+    """Peak and final RSS (KiB) of a fresh process running the fleet (Linux)."""
+    out = subprocess.run([sys.executable, "-c", _CHILD, str(meters), str(hours), board],
+                         capture_output=True, text=True, check=True, timeout=3600)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def memory(quick: bool) -> list[Figure]:
+    n, hours = (5, 2.0) if quick else (40, 12.0)
+    figures = []
+    for board in (FLEET, FULL):
+        a, b = _rss_kib(n, hours, board), _rss_kib(2 * n, hours, board)
+        peak = (b["rss_kib"] - a["rss_kib"]) / n
+        final = (b["now_kib"] - a["now_kib"]) / n
+        figures.append(Figure(f"peak RSS per meter, {board}", peak, "KiB",
+                              f"{n} vs {2 * n} meters ({a['rss_kib'] / 1024:.0f} / {b['rss_kib'] / 1024:.0f} MiB), "
+                              f"board retention, {hours:g} h simulated (goal 64 KiB, fleet board)"))
+        figures.append(Figure(f"  RSS per meter at the end, {board}", final, "KiB",
+                              "after the run (gc), same processes"))
+    return figures
+
+
+JAPAN_LV, JAPAN_HV = 80.7e6, 0.87e6
+
+
+def _sharded(workers: int, meters: int, days: float):
+    from ..fleet.fleet import FleetSpec
+    from ..fleet.hes_fleet import FleetScenario
+    from ..fleet.shard import run_sharded
+
+    with tempfile.TemporaryDirectory(prefix="sumame-bench-ray-") as tmp:
+        scenario = FleetScenario(spec=FleetSpec(meters=meters, hv_every=25, board=FLEET), days=days,
+                                 db=f"{tmp}/hes.sqlite")
+        return run_sharded(scenario, workers=workers)
+
+
+def ray_scale_out(quick: bool) -> list[Figure]:
+    """Wall time of the lock-step run (boot and Ray start excluded) with 1 and 2 shards on a local
+    Ray of 2 CPUs; efficiency = speed-up / 2. Per-core figure: meter-days per shard CPU second."""
+    try:
+        import ray
+    except ImportError:
+        return [Figure("Ray scale-out 1 -> 2 workers", 0.0, "%", "not measured: pip install 'sumame[ray]'")]
+    meters, days = (4, 0.25) if quick else (24, 1.0)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    try:
+        one = _sharded(1, meters, days)
+        two = _sharded(2, meters, days)
+    finally:
+        ray.shutdown()
+    efficiency = one.wall_s / two.wall_s / 2
+    per_core = meters * days / sum(s["cpu_s"] for s in two.summaries)
+    japan_core_h = (JAPAN_LV + JAPAN_HV) / per_core / 3600
+    return [
+        Figure("Ray fleet, 1 worker", one.meter_days_per_s, "meter-days/s",
+               f"{meters} meters x {days:g} day, {FLEET}, head-end shards into one SQLite store"),
+        Figure("Ray fleet, 2 workers", two.meter_days_per_s, "meter-days/s", "same run, 2 shards"),
+        Figure("Ray scale-out efficiency 1 -> 2 workers", 100 * efficiency, "%",
+               "speed-up / 2 on this machine (goal 80 %; other load on the 2 cores lowers it)"),
+        Figure("Ray per-core figure", per_core, "meter-days/core-s", "shard CPU time, 2 workers"),
+        Figure("Japan's fleet, one simulated day", japan_core_h, "core-hours",
+               f"{(JAPAN_LV + JAPAN_HV) / 1e6:.2f} M meters at the per-core figure; / cores x efficiency "
+               f"= wall hours on a cluster"),
+    ]
+
+
+BENCHES = [
+    Bench("scale-meter", meter_speed, "meter-days per core-second, full-fidelity vs fleet board"),
+    Bench("scale-fleet", fleet_speed, "A-route fleet + head-end per core-second, both fidelities; push ingest"),
+    Bench("scale-ray", ray_scale_out, "sharded fleet on a local Ray: scale-out efficiency 1 -> 2 workers"),
+    Bench("scale-memory", memory, "resident memory per meter (peak RSS of N vs 2N meters)"),
+]

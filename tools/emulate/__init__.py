@@ -1,0 +1,1 @@
+"""``sumame emulate``: the runtime that puts the firmware on emulated hardware and serves it."""

@@ -1,0 +1,291 @@
+"""A virtual-time fleet split into shards run as Ray actors (``sumame hes fleet --ray``).
+
+Each shard (``FleetShard``) is the same ``FleetScenario`` with a block of the fleet's meters: its
+own virtual clock, scheduler, in-process network and head-end (with a private in-memory store).
+Every meter runs exactly as in the whole fleet (serial, load seed, push offset and link
+conditions are per meter, the 5-min shares are chosen over the whole fleet), so the stored
+interval values do not depend on how the fleet is split.
+
+The driver (``run_sharded``) advances all shards in lock-step windows (default 30 simulated
+minutes): each shard runs to the window end and returns what its head-end stored since the last
+window; the driver writes the deltas of all shards into the one ``--db`` SQLite store in one
+transaction per window, so ``sumame hes query`` / ``export`` read the whole fleet.
+
+A shard that dies (its worker process or node lost, or an error in it) stops the run: the error
+says which meters and which 30-min slots are affected; everything stored up to the last complete
+window stays, and no row is written twice (meters belong to exactly one shard; intervals are
+keyed by meter, grid and interval end).
+
+Ray is the optional extra ``sumame[ray]``.
+"""
+from __future__ import annotations
+
+import time
+from functools import partial
+from dataclasses import dataclass, field, replace
+from collections import Counter
+
+from sumame.hal.jst import format_jst
+
+from .fleet import kind_of, serial_of
+from .hes_fleet import FleetScenario, start_scenario
+from ..hes.store import HesStore
+
+WINDOW_S = 1800.0
+APPEND_ONLY = {
+    "intervals": ("meter, grid, end_at, forward_wh, reverse_wh, reactive_varh, forward_total_wh, "
+                  "reverse_total_wh, reactive_total_varh, voltage_r_v, voltage_t_v, received_at, source, on_time"),
+    "polls": "meter, at, ok, why, state, detail",
+    "meter_events": "meter, log, at, code, kind",
+    "commands": "meter, at, op, argument, ok, detail",
+}
+KEYED = {   # table -> (key column, columns): small tables sent when a row changed
+    "meters": ("id", "id, target, serial, kind, supply_point, system_title, grid, info, added_at"),
+    "outages": ("id", "id, meter, start_at, end_at, detected_at, restored_detected_at, how, start_source"),
+    "counters": ("meter", "meter, tx_ceiling"),
+}
+
+
+class ShardLost(RuntimeError):
+    """A shard failed; the message names its meters and the slots not collected."""
+
+
+def split(meters: int, shards: int) -> list[list[int]]:
+    """Contiguous blocks of meter indices, sizes differing by at most one."""
+    shards = max(1, min(shards, meters))
+    size, extra = divmod(meters, shards)
+    out, i = [], 0
+    for k in range(shards):
+        n = size + (k < extra)
+        out.append(list(range(i, i + n)))
+        i += n
+    return out
+
+
+class FleetShard:
+    """Meters ``indices`` of ``scenario`` and their head-end, advanced by ``advance(until)``."""
+
+    def __init__(self, scenario: FleetScenario, indices: list[int]):
+        scenario = replace(scenario, db=":memory:", progress=None, hes=replace(scenario.hes))
+        self.indices = list(indices)
+        self.fleet, self.hes, self.boot_wall_s = start_scenario(scenario, self.indices)
+        self._marks = dict.fromkeys(APPEND_ONLY, 0)
+        self._sent: dict[str, dict] = {t: {} for t in KEYED}
+        self.cpu_s = 0.0
+
+    def now(self) -> float:
+        return self.fleet.clock.now()
+
+    def advance(self, until: float) -> dict:
+        """Run to ``until`` (epoch s); returns the rows stored since the last call."""
+        c0 = time.process_time()
+        self.fleet.run(until)
+        self.hes.store.commit()
+        delta = self._delta()
+        self.cpu_s += time.process_time() - c0
+        return delta
+
+    def _delta(self) -> dict:
+        db = self.hes.store.db
+        out = {}
+        for table, cols in APPEND_ONLY.items():
+            rows = db.execute(f"SELECT rowid, {cols} FROM {table} WHERE rowid > ? ORDER BY rowid",
+                              (self._marks[table],)).fetchall()
+            if rows:
+                self._marks[table] = rows[-1][0]
+            out[table] = [r[1:] for r in rows]
+        for table, (key, cols) in KEYED.items():
+            sent, changed = self._sent[table], []
+            names = [c.strip() for c in cols.split(",")]
+            k = names.index(key)
+            for row in db.execute(f"SELECT {cols} FROM {table}"):
+                if sent.get(row[k]) != row:
+                    sent[row[k]] = row
+                    changed.append(row)
+            out[table] = changed
+        return out
+
+    def summary(self) -> dict:
+        return {"stats": dict(self.hes.stats), "pushes_lost": self.fleet.network.pushes_lost,
+                "in_outage": sum(m.in_outage for m in self.hes.meters.values()),
+                "history_meters": sum(m.history for m in self.hes.meters.values()),
+                "cpu_s": self.cpu_s, "boot_wall_s": self.boot_wall_s}
+
+    def close(self) -> None:
+        self.fleet.close()
+
+
+class StoreMerger:
+    """Writes shard deltas into one ``HesStore`` (outage ids are renumbered per store)."""
+
+    def __init__(self, store: HesStore):
+        self.store = store
+        self._outage_ids: dict[tuple[int, int], int] = {}
+        self.duplicates = 0
+        self.intervals = 0
+
+    def merge(self, shard: int, delta: dict) -> None:
+        db = self.store.db
+        cols = APPEND_ONLY["intervals"]
+        for row in delta["intervals"]:
+            cur = db.execute(f"INSERT OR IGNORE INTO intervals({cols}) VALUES ({','.join('?' * len(row))})", row)
+            if cur.rowcount:
+                self.intervals += 1
+            else:
+                self.duplicates += 1
+        for table in ("polls", "commands"):
+            cols = APPEND_ONLY[table]
+            db.executemany(f"INSERT INTO {table}({cols}) VALUES ({','.join('?' * 6)})", delta[table])
+        db.executemany("INSERT OR IGNORE INTO meter_events(meter, log, at, code, kind) VALUES (?,?,?,?,?)",
+                       delta["meter_events"])
+        db.executemany(f"INSERT OR REPLACE INTO meters({KEYED['meters'][1]}) VALUES (?,?,?,?,?,?,?,?,?)",
+                       delta["meters"])
+        db.executemany("INSERT OR REPLACE INTO counters(meter, tx_ceiling) VALUES (?,?)", delta["counters"])
+        for local_id, *rest in delta["outages"]:
+            gid = self._outage_ids.get((shard, local_id))
+            if gid is None:
+                cur = db.execute("INSERT INTO outages(meter, start_at, end_at, detected_at, restored_detected_at,"
+                                 " how, start_source) VALUES (?,?,?,?,?,?,?)", rest)
+                self._outage_ids[(shard, local_id)] = cur.lastrowid
+            else:
+                db.execute("UPDATE outages SET meter=?, start_at=?, end_at=?, detected_at=?,"
+                           " restored_detected_at=?, how=?, start_source=? WHERE id=?", (*rest, gid))
+
+    def commit(self) -> None:
+        self.store.commit()
+
+
+@dataclass
+class ShardedResult:
+    shards: list[list[int]]
+    start: float
+    end: float
+    collect_from: float
+    wall_s: float
+    summaries: list[dict]
+    duplicates: int
+    stats: Counter = field(default_factory=Counter)
+
+    @property
+    def meters(self) -> int:
+        return sum(len(s) for s in self.shards)
+
+    @property
+    def meter_days_per_s(self) -> float:
+        return self.meters * (self.end - self.start) / 86400 / self.wall_s
+
+
+def _ray():
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError("--ray needs Ray: pip install 'sumame[ray]'") from None
+    return ray
+
+
+def connect(address: str | None, workers: int | None):
+    """Join the Ray cluster at ``address`` (None or "local": start a local one); returns ray."""
+    ray = _ray()
+    if not ray.is_initialized():
+        if address in (None, "", "local"):
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                     _node_ip_address="127.0.0.1")      # a local cluster stays on loopback
+        else:
+            ray.init(address=address, log_to_driver=False)
+    return ray
+
+
+def _meters_text(spec, indices: list[int], kind) -> str:
+    first, last = serial_of(indices[0], kind(indices[0])), serial_of(indices[-1], kind(indices[-1]))
+    return f"{len(indices)} meters {first}" + (f" .. {last}" if len(indices) > 1 else "")
+
+
+def _slots_text(after: float, end: float) -> str:
+    first = (int(after) // 1800 + 1) * 1800
+    n = max(0, (int(end) - first) // 1800 + 1)
+    return (f"{n} 30-min slots {format_jst(first, seconds=False)} .. {format_jst(end, seconds=False)}"
+            if n else "no slots")
+
+
+def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address: str | None = None,
+                window_s: float = WINDOW_S, window_timeout_s: float | None = None,
+                on_window=None) -> ShardedResult:
+    """Run ``scenario`` as ``workers`` Ray actors (default: the cluster's CPUs) in lock-step
+    windows of ``window_s`` simulated s; results go to ``scenario.db``. ``progress(done, now)``
+    is called after every window, ``on_window(actors, now)`` too (tests: lose a worker).
+    Raises ``ShardLost`` when a shard fails or misses ``window_timeout_s`` (wall s)."""
+    ray = connect(address, workers)
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    workers = workers or cpus
+    if workers > cpus:
+        raise RuntimeError(f"--workers {workers} needs {workers} CPUs; the Ray cluster has {cpus}")
+    spec = scenario.spec
+    shards = split(spec.meters, workers)
+    kind = partial(kind_of, spec)
+    actor_class = ray.remote(num_cpus=1, max_restarts=0)(FleetShard)
+    remote = replace(scenario, progress=None, db=":memory:")
+    actors = [actor_class.remote(remote, block) for block in shards]
+    start = spec.start_epoch
+    end = start + scenario.days * 86400
+    store = HesStore(scenario.db)
+    merger = StoreMerger(store)
+    done = [start] * len(shards)          # stored up to, per shard
+    t0 = time.perf_counter()
+    try:
+        ray.get([a.now.remote() for a in actors], timeout=window_timeout_s)   # all booted
+    except Exception as exc:  # noqa: BLE001 - a shard that cannot even boot
+        _kill(ray, actors)
+        raise ShardLost(f"a shard failed to start: {_short(exc)}") from None
+    t1 = time.perf_counter()
+    now = start
+    while now < end:
+        now = min(end, now + window_s)
+        refs = [a.advance.remote(now) for a in actors]
+        lost = []
+        for k, ref in enumerate(refs):
+            try:
+                delta = ray.get(ref, timeout=window_timeout_s)
+            except Exception as exc:  # noqa: BLE001 - RayActorError, task error, GetTimeoutError
+                lost.append((k, exc))
+                continue
+            merger.merge(k, delta)
+            done[k] = now
+        merger.commit()
+        if lost:
+            _kill(ray, actors)
+            store.close()
+            parts = [f"shard {k + 1}/{len(shards)} ({_meters_text(spec, shards[k], kind)}) lost in the window "
+                     f"to {format_jst(now, seconds=False)} ({_short(exc)}): its meters are stored up to "
+                     f"{format_jst(done[k], seconds=False)}, {_slots_text(done[k], end)} not collected"
+                     for k, exc in lost]
+            kept = f"stored up to {format_jst(now, seconds=False)}" if len(lost) < len(shards) else "none ran on"
+            raise ShardLost("; ".join(parts) + f"; the other shards: {kept}; nothing stored was lost")
+        if scenario.progress is not None:
+            scenario.progress((now - start) / (end - start), now)
+        if on_window is not None:
+            on_window(actors, now)
+    wall = time.perf_counter() - t1
+    try:
+        summaries = ray.get([a.summary.remote() for a in actors], timeout=window_timeout_s)
+    except Exception:  # noqa: BLE001 - every window is stored; only the counters are missing
+        summaries = [{"stats": {}, "pushes_lost": 0, "in_outage": 0, "history_meters": 0, "cpu_s": 0.0,
+                      "boot_wall_s": 0.0} for _ in actors]
+    _kill(ray, actors)
+    store.close()
+    stats = Counter()
+    for s in summaries:
+        stats.update(s["stats"])
+    return ShardedResult(shards, start, end, start + 3600.0, wall, summaries, merger.duplicates, stats)
+
+
+def _kill(ray, actors) -> None:
+    for a in actors:
+        try:
+            ray.kill(a)
+        except Exception:  # noqa: BLE001 - already gone
+            pass
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:160]}" if text else type(exc).__name__

@@ -1,0 +1,489 @@
+"""``sumame hes``: the head-end simulator (HES / MDMS side of the A-route).
+
+    sumame hes run --meter tcp://127.0.0.1:4059 --listen 127.0.0.1:4060 --db hes.sqlite
+    sumame hes poll --meter tcp://127.0.0.1:4059           liveness now (JST, kWh)
+    sumame hes read --meter ... --from 2026-04-02 --to 2026-04-02T06:00 [--grid 30]
+    sumame hes open|close --meter ...                        remote switch (HLS-GMAC, ciphered)
+    sumame hes limit --meter ... --amps 40                   remote ampere limit
+    sumame hes soft-switch --meter ... --minutes 15          which interval values are pushed
+    sumame hes query --db hes.sqlite --item forward_kwh [--meter M] [--from --to] [--format csv]
+    sumame hes export --db hes.sqlite --out data.parquet     bulk file (CSV or Parquet)
+    sumame hes fleet --meters 100 --days 2 --outages 5       emulated fleet + head-end, virtual time
+    sumame hes fleet --meters 1000 --days 1 --db f.sqlite --ray [ADDRESS] [--workers K]   on Ray
+    sumame hes serve --db hes.sqlite --listen 127.0.0.1:8080 MDMS HTTP API + portal (tools/hes/mdms)
+    sumame hes party add | consent grant|revoke ...          API keys and consent records
+
+Meters are ``tcp://host:port`` (default), ``udp://host:port``. Keys come from ``--keys FILE``
+(JSON: {serial: {"ek": hex, "ak": hex, "system_title": hex, "lls_password": text}}; ``sumame
+emulate`` writes STATE/a-route-keys.json and prints the same values as ``a-route-…`` lines). Without
+``--keys`` the key files in emulate's default state dirs are read; keys are derived from the serial
+only when asked (``--derive-emulation-keys``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from sumame.firmware.core.clock import RealClock
+from sumame.firmware.routes.aroute.keys import ARouteSecrets, derived_secrets
+from sumame.firmware.core.scheduler import Scheduler
+from sumame.hal.jst import format_jst, parse_jst
+
+from ..cli import CliError
+from .links import MeterTarget
+
+COMMANDS = ("open", "close", "limit", "soft-switch")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("hes", help="head-end simulator: collect, poll, command meters over the A-route (DLMS)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    hs = p.add_subparsers(dest="hes_command", metavar="ACTION")
+
+    def meter_args(q, many=False):
+        q.add_argument("--meter", required=True, action="append" if many else "store",
+                       help="tcp://host:port or udp://host:port" + (" (repeat for several)" if many else ""))
+        q.add_argument("--keys", type=Path, help="JSON key file, e.g. STATE/a-route-keys.json that sumame "
+                                                 "emulate writes (default: the key files in emulate's "
+                                                 "default state dirs)")
+        q.add_argument("--derive-emulation-keys", dest="derive_keys", action="store_true",
+                       help="derive each meter's keys from its serial (emulation only; the meter must "
+                            "use derived keys, i.e. an [aroute] section without keys)")
+        q.add_argument("--timeout", type=float, default=10.0, help="s to wait for an answer (default 10)")
+        if not many:
+            q.add_argument("--db", type=Path, default=None,
+                           help="head-end database: keeps the invocation counters (a meter refuses a "
+                                "reused one), polls and commands (default $XDG_STATE_HOME/sumame/hes.sqlite)")
+
+    q = hs.add_parser("run", help="collect in real time: pushes, deadlines, polls, outages, 5-min data")
+    meter_args(q, many=True)
+    q.add_argument("--listen", default="127.0.0.1:4060", help="where pushes arrive (TCP and UDP; default %(default)s)")
+    q.add_argument("--db", type=Path, required=True, help="SQLite file")
+    q.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: Ctrl-C)")
+    q.add_argument("--realtime-share", type=float, default=0.03)
+    q.add_argument("--history-share", type=float, default=0.10)
+    q.add_argument("--status-interval", type=float, default=60.0, metavar="S")
+    q.set_defaults(func=_run)
+    q = hs.add_parser("poll", help="liveness poll of one meter")
+    meter_args(q)
+    q.set_defaults(func=_poll)
+    q = hs.add_parser("read", help="read interval values of one meter (range)")
+    meter_args(q)
+    q.add_argument("--grid", type=int, choices=(30, 15, 5), default=30)
+    q.add_argument("--from", dest="start", required=True, help="JST, e.g. 2026-04-02T00:00")
+    q.add_argument("--to", dest="end", required=True)
+    q.set_defaults(func=_read)
+    for name, helptext in (("open", "remote open (disconnect)"), ("close", "remote close (reconnect)"),
+                           ("limit", "change the contract ampere limit"), ("soft-switch", "30- or 15-min pushes")):
+        q = hs.add_parser(name, help=helptext)
+        meter_args(q)
+        if name == "limit":
+            q.add_argument("--amps", type=int, required=True)
+        if name == "soft-switch":
+            q.add_argument("--minutes", type=int, choices=(30, 15), required=True)
+        q.set_defaults(func=_command, op=name)
+    q = hs.add_parser("update", help="signed firmware update over DLMS image transfer (one meter or a campaign)")
+    who = q.add_mutually_exclusive_group(required=True)
+    who.add_argument("--meter", help="tcp://host:port or udp://host:port")
+    who.add_argument("--meters", help="campaign: comma-separated meter addresses")
+    q.add_argument("--image", type=Path, required=True, help="signed image (sumame firmware build + sign)")
+    q.add_argument("--share", type=float, default=0.1,
+                   help="campaign: share of the meters updated at the same time (default 0.1, at least one)")
+    q.add_argument("--settle-timeout", type=float, default=600.0, metavar="S",
+                   help="s to wait for each meter to commit the new image (default 600)")
+    q.add_argument("--keys", type=Path, help="JSON key file, e.g. STATE/a-route-keys.json that sumame "
+                                             "emulate writes (default: emulate's default state dirs)")
+    q.add_argument("--derive-emulation-keys", dest="derive_keys", action="store_true",
+                   help="derive each meter's keys from its serial (emulation only)")
+    q.add_argument("--timeout", type=float, default=10.0, help="s to wait for an answer (default 10)")
+    q.add_argument("--db", type=Path, default=None, help="head-end database (invocation counters)")
+    q.set_defaults(func=_update)
+    q = hs.add_parser("query", help="items of chosen meters over a period, from the database")
+    q.add_argument("--db", type=Path, required=True)
+    q.add_argument("--item", action="append", required=True, help="e.g. forward_kwh (repeat); see --list-items")
+    q.add_argument("--meter", action="append", help="meter id (repeat; default all)")
+    q.add_argument("--grid", type=int, choices=(30, 15, 5), default=30)
+    q.add_argument("--from", dest="start")
+    q.add_argument("--to", dest="end")
+    q.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    q.set_defaults(func=_query)
+    q = hs.add_parser("export", help="bulk file of everything collected (CSV or Parquet)")
+    q.add_argument("--db", type=Path, required=True)
+    q.add_argument("--out", type=Path, required=True, help="file; .parquet -> Parquet, else CSV")
+    q.add_argument("--format", choices=("csv", "parquet"))
+    q.add_argument("--grid", type=int, choices=(30, 15, 5), default=30)
+    q.add_argument("--from", dest="start")
+    q.add_argument("--to", dest="end")
+    q.set_defaults(func=_export)
+    q = hs.add_parser("fleet", help="emulated fleet + head-end in virtual time (with outages)")
+    q.add_argument("--meters", type=int, default=100)
+    q.add_argument("--days", type=float, default=2.0)
+    q.add_argument("--outages", type=int, default=5, help="meters with a mains outage (max 5)")
+    q.add_argument("--hv-every", type=int, default=25, help="every n-th meter is HV (0: none)")
+    q.add_argument("--loss", type=float, default=0.0, help="push (datagram) loss probability")
+    q.add_argument("--latency-ms", type=float, default=0.0)
+    q.add_argument("--db", type=Path, help="keep the head-end's database here (default: in memory)")
+    q.add_argument("--board", default="emulated-lv",
+                   help="LV board of the meters (emulated-lv-fleet: HAL-level parts, faster, smaller); "
+                        "HV meters use its -hv twin")
+    q.add_argument("--seed", type=int, default=1, help="seed of loads, push times and link losses")
+    q.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="split the fleet into shards run as Ray actors (sumame[ray]); ADDRESS of a running "
+                        "cluster, default: start a local one. Results are the same as in one process")
+    q.add_argument("--workers", type=int, default=None, metavar="K",
+                   help="with --ray: number of shards, one CPU each (default: the cluster's CPUs)")
+    q.set_defaults(func=_fleet)
+    from .mdms.cli import add_parsers as mdms_parsers
+    mdms_parsers(hs)
+    p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
+
+
+# ---------------------------------------------------------------- helpers
+def default_db() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "sumame" / "hes.sqlite"
+
+
+class MissingKeys(LookupError):
+    """No A-route keys for the meter that answered (reported as one line, never derived)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def _keys(path: Path | None, derive: bool = False):
+    """The head-end's key store: ``--keys FILE``; else the key files ``sumame emulate`` wrote in
+    its default state dirs; emulation-derived keys only with ``--derive-emulation-keys``."""
+    from ..aroute_credentials import emulator_key_files, load_keys_file
+
+    if derive:
+        print("note: --derive-emulation-keys: keys derived from each meter's serial (emulation only)",
+              file=sys.stderr)
+        return derived_secrets
+    files = [path] if path is not None else emulator_key_files()
+    secrets: dict[str, ARouteSecrets] = {}
+    for f in files:
+        try:
+            secrets.update(load_keys_file(f))
+        except ValueError as exc:
+            raise CliError(f"--keys {f}: {exc}") from None
+    where = str(path) if path is not None else (", ".join(map(str, files)) or "no key file found")
+
+    def lookup(serial: str) -> ARouteSecrets:
+        if serial not in secrets:
+            raise MissingKeys(f"no A-route keys for meter {serial} ({where}): pass --keys "
+                              f"STATE/a-route-keys.json (sumame emulate writes it) or --derive-emulation-keys")
+        return secrets[serial]
+    return lookup
+
+
+def _target(text: str) -> MeterTarget:
+    try:
+        target = MeterTarget.parse(text)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if target.transport == "inproc":
+        raise CliError("inproc:// meters exist only inside a virtual-time run (see 'sumame hes fleet')")
+    return target
+
+
+def _time(text: str | None, what: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        return float(parse_jst(text))
+    except ValueError:
+        raise CliError(f"{what} {text!r}: expected a JST date like 2026-04-02 or 2026-04-02T06:00") from None
+
+
+def _head_end(args, push_address: str = ""):
+    from .engine import HeadEnd, HesConfig
+    from .store import HesStore
+
+    scheduler = Scheduler(RealClock(), strict=False)
+    db = getattr(args, "db", None) or default_db()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    store = HesStore(db)
+    config = HesConfig(push_address=push_address, keys=_keys(args.keys, getattr(args, "derive_keys", False)),
+                       timeout_s=args.timeout)
+    return scheduler, HeadEnd(scheduler, store, config)
+
+
+def _until_ready(scheduler, hes, meters, limit_s: float) -> None:
+    deadline = time.monotonic() + limit_s
+    while not all(m.ready for m in meters):
+        failed = [m for m in meters if m.failure]
+        if failed:
+            raise CliError(f"{failed[0].id}: {failed[0].failure}")
+        if time.monotonic() > deadline:
+            bad = [m.id for m in meters if not m.ready]
+            raise CliError(f"no DLMS answer from {', '.join(bad)} within {limit_s:.0f} s")
+        scheduler.run(until=scheduler.clock.now() + 0.05)
+
+
+def _one_shot(args, make_coro):
+    scheduler, hes = _head_end(args)
+    hes.config.workers = 1
+    hes.start()
+    m = hes.add_meter(_target(args.meter))
+    _until_ready(scheduler, hes, [m], args.timeout * 3)
+    task = scheduler.spawn(make_coro(hes, m), name="hes-cli", group="hes")
+    while not task.done:
+        scheduler.run(until=scheduler.clock.now() + 0.05)
+    hes.stop()
+    hes.store.close()
+    if task.exception is not None:
+        raise CliError(f"{m.id}: {task.exception}")
+    return task.result
+
+
+def _update(args) -> int:
+    from sumame.firmware.lifecycle.image import ImageError, decode_header
+
+    from .update import campaign
+
+    try:
+        image = args.image.read_bytes()
+        header = decode_header(image)
+    except OSError as exc:
+        raise CliError(f"--image {args.image}: {exc.strerror}") from None
+    except ImageError as exc:
+        raise CliError(f"--image {args.image}: not a firmware image ({exc})") from None
+    if not 0 < args.share <= 1:
+        raise CliError(f"--share {args.share}: must be in (0, 1]")
+    addresses = [args.meter] if args.meter else [a.strip() for a in args.meters.split(",") if a.strip()]
+    scheduler, hes = _head_end(args)
+    hes.start()
+    meters = [hes.add_meter(_target(a)) for a in addresses]
+    _until_ready(scheduler, hes, meters, args.timeout * 3)
+    print(f"updating {len(meters)} meter(s) to {header.target} {header.version_text} ({header.build_id}), "
+          f"{max(1, round(args.share * len(meters)))} at a time", flush=True)
+    task = scheduler.spawn(campaign(hes, [m.id for m in meters], image, share=args.share,
+                                    progress=lambda meter, text: print(f"{meter}: {text}", flush=True),
+                                    settle_timeout_s=args.settle_timeout), name="hes-update", group="hes")
+    while not task.done:
+        scheduler.run(until=scheduler.clock.now() + 0.05)
+    hes.stop()
+    hes.store.close()
+    if task.exception is not None:
+        raise CliError(str(task.exception))
+    out = task.result
+    for failure in out["failed"]:
+        print(f"failed {failure['meter']}: {failure['detail']}")
+    print(f"{out['updated']} of {out['meters']} meter(s) updated, {len(out['failed'])} failed")
+    return 0 if not out["failed"] else 1
+
+
+def _fmt(t: float | None) -> str:
+    return "-" if t is None else format_jst(t)
+
+
+# ---------------------------------------------------------------- commands
+def _poll(args) -> int:
+    status = _one_shot(args, lambda hes, m: hes.poll(m.id))
+    print(f"meter {args.meter}: {status['state']} since {_fmt(status['since'])}")
+    print(f"  clock            {_fmt(status['clock'])}")
+    fwd = status["forward_total_kwh"]
+    print(f"  +A register      {'no data' if fwd is None else f'{fwd:,.3f} kWh'}")
+    print(f"  last power fail  {_fmt(status['last_power_fail'])}   restored {_fmt(status['last_restore'])}")
+    print(f"  boot             {_fmt(status['boot_at'])}   uptime {status['uptime_s']} s")
+    return 0
+
+
+def _read(args) -> int:
+    from sumame.firmware.routes.aroute import obis_codes as oc
+
+    from sumame.firmware.net.dlms import axdr
+
+    from .session import range_access, range_chunks
+    from .store import ITEMS
+
+    start, end = _time(args.start, "--from"), _time(args.end, "--to")
+
+    async def read(hes, m):
+        rows = []
+        async with hes.session(m) as s:       # the meter answers at most 1000 rows per request
+            for a, b in range_chunks(start, end, args.grid):
+                rows += (await s.get(7, oc.PROFILE_BY_MINUTES[args.grid], 2, range_access(a, b))).value
+        return hes.decode_rows(m, args.grid, axdr.array(rows))
+    rows = _one_shot(args, read)
+    shown = [name for name, item in ITEMS.items() if any(item.column in v for _, v in rows)]
+    print("  ".join([f"{'interval end':<20}", *(f"{n} [{ITEMS[n].unit}]" for n in shown)]))
+    for t, values in rows:
+        cells = []
+        for n in shown:
+            v = values.get(ITEMS[n].column)
+            text = "no data" if v is None else f"{v * ITEMS[n].factor:.3f}"
+            cells.append(f"{text:>{len(n) + len(ITEMS[n].unit) + 3}}")
+        print("  ".join([f"{format_jst(t, seconds=False):<20}", *cells]))
+    print(f"{len(rows)} row(s) of {args.grid}-minute data from {args.meter}", file=sys.stderr)
+    return 0
+
+
+def _command(args) -> int:
+    argument = getattr(args, "amps", None) or getattr(args, "minutes", None)
+    result = _one_shot(args, lambda hes, m: hes.command(m.id, args.op, argument))
+    if not result["ok"]:
+        print(f"{args.op}: {result['detail']}", file=sys.stderr)
+        return 1
+    state = "closed (connected)" if result["output_state"] else "open (disconnected)"
+    print(f"{args.op}: done; switch {state}, limit {result['limit_a']:g} A, pushes every {result['grid']} min")
+    return 0
+
+
+def _run(args) -> int:
+    scheduler, hes = _head_end(args, args.listen)
+    hes.config.realtime_share, hes.config.history_share = args.realtime_share, args.history_share
+    try:
+        hes.start()
+    except OSError as exc:
+        raise CliError(f"cannot listen for pushes on {args.listen}: {exc.strerror or exc}") from None
+    for text in args.meter:
+        hes.add_meter(_target(text))
+    hes.choose_5min()
+    print(f"sumame hes: {len(args.meter)} meter(s), pushes on {args.listen}, database {args.db}", flush=True)
+    wall_end = None if args.duration is None else time.monotonic() + args.duration
+    next_status = time.monotonic()
+    try:
+        while wall_end is None or time.monotonic() < wall_end:
+            scheduler.run(until=scheduler.clock.now() + 0.2)
+            if time.monotonic() >= next_status:
+                next_status += args.status_interval
+                s = hes.summary()
+                print(f"{format_jst(scheduler.clock.now())} meters {s['discovered']}/{s['meters']}, "
+                      f"pushes {s.get('pushes', 0)}, rows {s['stored']}, in outage {s['in_outage']}, "
+                      f"outages {s.get('outages', 0)}", flush=True)
+    except KeyboardInterrupt:
+        pass
+    hes.stop()
+    hes.store.close()
+    return 0
+
+
+def _open_db(path: Path):
+    from .store import HesStore
+    if not path.is_file():
+        raise CliError(f"{path}: no such database")
+    return HesStore(path)
+
+
+def _query(args) -> int:
+    from .store import ITEMS
+    store = _open_db(args.db)
+    try:
+        rows = store.query(args.item, meters=args.meter, grid=args.grid, start=_time(args.start, "--from"),
+                           end=_time(args.end, "--to"))
+    except KeyError as exc:
+        raise CliError(str(exc.args[0])) from None
+    if args.format == "json":
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        return 0
+    cols = ["meter", "interval_end_jst", *args.item]
+    if args.format == "csv":
+        print(",".join(cols))
+        for r in rows:
+            print(",".join("" if r[c] is None else str(r[c]) for c in cols))
+        return 0
+    units = {i: ITEMS[i].unit for i in args.item}
+    print("  ".join([f"{'meter':<24}", f"{'interval end':<20}", *(f"{i} [{units[i]}]" for i in args.item)]))
+    for r in rows:
+        cells = ["no data" if r[i] is None else f"{r[i]:.3f}" for i in args.item]
+        print("  ".join([f"{r['meter']:<24}", f"{r['interval_end_jst']:<20}", *(f"{c:>{len(i) + 6}}"
+                                                                                for c, i in zip(cells, args.item))]))
+    print(f"{len(rows)} row(s)", file=sys.stderr)
+    return 0
+
+
+def _export(args) -> int:
+    from .export import export_rows, write_csv, write_parquet
+    store = _open_db(args.db)
+    fmt = args.format or ("parquet" if args.out.suffix == ".parquet" else "csv")
+    rows = export_rows(store, grid=args.grid, start=_time(args.start, "--from"), end=_time(args.end, "--to"))
+    try:
+        n = (write_parquet if fmt == "parquet" else write_csv)(rows, args.out)
+    except RuntimeError as exc:
+        raise CliError(str(exc)) from None
+    print(f"wrote {n} rows ({fmt}) to {args.out}")
+    return 0
+
+
+def _fleet(args) -> int:
+    from ..fleet.fleet import DEFAULT_START, FleetSpec
+    from ..fleet.hes_fleet import FleetScenario, default_outages, run_scenario
+
+    if args.meters < 1 or args.days <= 0 or not 0 <= args.outages <= 5:
+        raise CliError("need --meters >= 1, --days > 0 and 0 <= --outages <= 5")
+    if not 0 <= args.loss < 1:
+        raise CliError("--loss must be in [0, 1)")
+    if "-lv" not in args.board:
+        raise CliError(f"--board {args.board}: give an LV board name containing '-lv' "
+                       f"(e.g. emulated-lv, emulated-lv-fleet); HV meters use its -hv twin")
+    spec = FleetSpec(meters=args.meters, hv_every=args.hv_every, loss=args.loss,
+                     latency_s=args.latency_ms / 1000, board=args.board, seed=args.seed)
+    outages = default_outages(DEFAULT_START, args.meters)[:args.outages]
+    marks = {"next": 0.1}
+
+    def progress(done, now):
+        if done >= marks["next"] or done >= 1:
+            print(f"progress {done:4.0%} {format_jst(now, seconds=False)}", file=sys.stderr, flush=True)
+            marks["next"] += 0.1
+    scenario = FleetScenario(spec=spec, days=args.days, outages=outages, db=str(args.db or ":memory:"),
+                             progress=progress)
+    if args.ray is not None or args.workers is not None:
+        return _fleet_ray(args, scenario)
+    r = run_scenario(scenario)
+    store, hes = r.hes.store, r.hes
+    rows = store.intervals(grid=30, start=r.collect_from)
+    with_data = [x for x in rows if x["forward_wh"] is not None]
+    on_time = sum(x["on_time"] for x in with_data)
+    print(f"{args.meters} meters x {args.days:g} days in {r.wall_s:.1f} s ({r.meter_days_per_s:.2f} meter-days/s)")
+    print(f"  30-min values  {len(rows)} stored ({len(rows) - len(with_data)} no data), "
+          f"{on_time}/{len(with_data)} within deadline; duplicates dropped {store.stats.duplicates}, "
+          f"conflicts {store.stats.conflicts}")
+    print(f"  5-min values   {len(store.intervals(grid=5))} from {sum(m.history for m in hes.meters.values())} meters")
+    print(f"  pushes         {hes.stats['pushes']} received, {r.fleet.network.pushes_lost} lost on the way")
+    for o in store.outages():
+        print(f"  outage         {o['meter']}: {_fmt(o['start_at'])} -> {_fmt(o['end_at'])}, detected "
+              f"{_fmt(o['detected_at'])} ({o['how']}), restoration seen {_fmt(o['restored_detected_at'])}")
+    for o in outages:
+        print(f"  (planned)      {r.fleet.serials[o.index]}: {_fmt(o.start)} -> {_fmt(o.end)}")
+    if args.db:
+        store.close()
+    return 0
+
+
+def _fleet_ray(args, scenario) -> int:
+    from ..fleet.shard import ShardLost, run_sharded
+
+    if args.ray is None:
+        raise CliError("--workers needs --ray")
+    if args.db is None:
+        raise CliError("--ray needs --db FILE: the shards' results land in that one store")
+    if args.workers is not None and args.workers < 1:
+        raise CliError("--workers must be >= 1")
+    try:
+        r = run_sharded(scenario, workers=args.workers, address=args.ray)
+    except (ShardLost, RuntimeError, ConnectionError) as exc:
+        raise CliError(str(exc)) from None
+    from .store import HesStore
+    store = HesStore(args.db)
+    rows = store.intervals(grid=30, start=r.collect_from)
+    with_data = [x for x in rows if x["forward_wh"] is not None]
+    print(f"{r.meters} meters x {args.days:g} days on Ray, {len(r.shards)} shards, in {r.wall_s:.1f} s "
+          f"({r.meter_days_per_s:.2f} meter-days/s)")
+    print(f"  30-min values  {len(rows)} stored ({len(rows) - len(with_data)} no data), "
+          f"{sum(x['on_time'] for x in with_data)}/{len(with_data)} within deadline; "
+          f"written twice {r.duplicates}")
+    print(f"  5-min values   {len(store.intervals(grid=5))} from "
+          f"{sum(s['history_meters'] for s in r.summaries)} meters")
+    print(f"  pushes         {r.stats['pushes']} received, {sum(s['pushes_lost'] for s in r.summaries)} "
+          f"lost on the way")
+    for o in store.outages():
+        print(f"  outage         {o['meter']}: {_fmt(o['start_at'])} -> {_fmt(o['end_at'])}, detected "
+              f"{_fmt(o['detected_at'])} ({o['how']}), restoration seen {_fmt(o['restored_detected_at'])}")
+    store.close()
+    return 0

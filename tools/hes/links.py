@@ -1,0 +1,202 @@
+"""Head-end side transports to a meter: TCP, UDP (real sockets on the scheduler) or the
+in-process network of a virtual-time run. All present ``send(bytes)``, ``await recv(timeout)``
+and ``close()``; ``stream`` says whether wrapper PDUs must be re-assembled from a byte stream.
+"""
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+from sumame.firmware.routes.aroute.tcp import _family, connect, parse_address
+from sumame.firmware.core.scheduler import readable
+
+RECV_SIZE = 65536
+
+
+@dataclass(frozen=True)
+class MeterTarget:
+    """Where a meter is: ``transport`` "tcp", "udp" or "inproc"; ``address`` "host:port" (sockets)
+    or the meter's address on the in-process network."""
+
+    transport: str
+    address: str
+
+    def __str__(self) -> str:
+        return f"{self.transport}://{self.address}"
+
+    @classmethod
+    def parse(cls, text: str) -> "MeterTarget":
+        """"tcp://127.0.0.1:4059", "udp://host:port", "inproc://SERIAL", or bare "host:port" (TCP)."""
+        if "://" in text:
+            transport, address = text.split("://", 1)
+        else:
+            transport, address = "tcp", text
+        if transport not in ("tcp", "udp", "inproc"):
+            raise ValueError(f"unknown transport {transport!r} in {text!r} (tcp, udp or inproc)")
+        return cls(transport, address)
+
+
+class TcpLink:
+    stream = True
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+
+    def send(self, data: bytes) -> None:
+        self.sock.setblocking(True)
+        try:
+            self.sock.sendall(data)
+        finally:
+            self.sock.setblocking(False)
+
+    async def recv(self, timeout: float) -> bytes:
+        if not await readable(self.sock, timeout=timeout):
+            raise TimeoutError("no answer from the meter")
+        data = self.sock.recv(RECV_SIZE)
+        if not data:
+            raise ConnectionResetError("the meter closed the connection")
+        return data
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class UdpLink:
+    stream = False
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+
+    def send(self, data: bytes) -> None:
+        self.sock.send(data)
+
+    async def recv(self, timeout: float) -> bytes:
+        while True:
+            if not await readable(self.sock, timeout=timeout):
+                raise TimeoutError("no answer from the meter")
+            try:
+                return self.sock.recv(RECV_SIZE)
+            except BlockingIOError:
+                continue
+            except ConnectionRefusedError:
+                raise ConnectionRefusedError("meter port unreachable") from None
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class InProcLink:
+    stream = True
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def send(self, data: bytes) -> None:
+        self.conn.send(data)
+
+    async def recv(self, timeout: float) -> bytes:
+        try:
+            return await self.conn.recv(timeout)
+        except TimeoutError:
+            raise TimeoutError("no answer from the meter") from None
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+async def open_link(target: MeterTarget, *, network=None, timeout_s: float = 5.0):
+    """Connect to a meter; raises OSError / TimeoutError when it cannot be reached."""
+    if target.transport == "inproc":
+        if network is None:
+            raise ValueError("an in-process target needs the in-process network")
+        return InProcLink(await network.connect(target.address))
+    host, port = parse_address(target.address, 4059)
+    if target.transport == "tcp":
+        return TcpLink(await connect(host, port, timeout_s))
+    sock = socket.socket(_family(host), socket.SOCK_DGRAM)
+    sock.setblocking(False)
+    sock.connect((host, port))
+    return UdpLink(sock)
+
+
+class PushListener:
+    """Receives meters' pushes on real sockets: a TCP listener (one wrapper stream per
+    connection) and a UDP socket on the same ``host:port``; every wrapper PDU goes to ``queue``
+    as (peer, bytes)."""
+
+    def __init__(self, scheduler, address: str, queue, *, udp: bool = True):
+        from sumame.firmware.net.dlms.wrapper import WrapperStream
+        from sumame.firmware.core.scheduler import Priority
+
+        self._stream_cls, self._priority = WrapperStream, Priority.ROUTE
+        self.scheduler, self.queue = scheduler, queue
+        host, port = parse_address(address, 4060)
+        self.tcp = socket.socket(_family(host), socket.SOCK_STREAM)
+        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.tcp.setblocking(False)
+        self.tcp.bind((host, port))
+        self.tcp.listen(64)
+        self.address = self.tcp.getsockname()[:2]
+        self.udp = None
+        if udp:
+            self.udp = socket.socket(_family(host), socket.SOCK_DGRAM)
+            self.udp.setblocking(False)
+            self.udp.bind((host, self.address[1]))
+        self.tasks = [scheduler.spawn(self._accept(), name="hes-push-tcp", priority=self._priority, group="hes")]
+        if self.udp is not None:
+            self.tasks.append(scheduler.spawn(self._datagrams(), name="hes-push-udp", priority=self._priority,
+                                              group="hes"))
+        self.received = 0
+        self.rejected = 0
+
+    async def _accept(self) -> None:
+        while True:
+            await readable(self.tcp)
+            try:
+                sock, peer = self.tcp.accept()
+            except (BlockingIOError, InterruptedError):
+                continue
+            sock.setblocking(False)
+            self.tasks.append(self.scheduler.spawn(self._read(sock, peer), name="hes-push-conn",
+                                                   priority=self._priority, group="hes"))
+
+    async def _read(self, sock, peer) -> None:
+        stream = self._stream_cls()
+        try:
+            while True:
+                if not await readable(sock, timeout=60.0):
+                    return
+                data = sock.recv(RECV_SIZE)
+                if not data:
+                    return
+                try:
+                    for pdu in stream.feed(data):
+                        self.received += 1
+                        self.queue.put_nowait((peer, pdu.encode()))
+                except ValueError:
+                    self.rejected += 1
+                    return
+        except OSError:
+            return
+        finally:
+            sock.close()
+
+    async def _datagrams(self) -> None:
+        while True:
+            await readable(self.udp)
+            while True:
+                try:
+                    data, peer = self.udp.recvfrom(RECV_SIZE)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError:
+                    continue
+                self.received += 1
+                self.queue.put_nowait((peer, data))
+
+    def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        self.tcp.close()
+        if self.udp is not None:
+            self.udp.close()
