@@ -45,8 +45,12 @@ def add_parser(sub) -> None:
     hs = p.add_subparsers(dest="hes_command", metavar="ACTION")
 
     def meter_args(q, many=False):
-        q.add_argument("--meter", required=True, action="append" if many else "store",
-                       help="tcp://host:port or udp://host:port" + (" (repeat for several)" if many else ""))
+        q.add_argument("--meter", required=not many, action="append" if many else "store",
+                       help="tcp://host:port, udp://host:port or udp://host:port/WPORT (wrapper port)"
+                            + (" (repeat for several)" if many else ""))
+        if many:
+            q.add_argument("--meters-file", type=Path, metavar="FILE",
+                           help="meters, one address a line (e.g. STATE/meters.txt that sumame fleet writes)")
         q.add_argument("--keys", type=Path, help="JSON key file, e.g. STATE/a-route-keys.json that sumame "
                                                  "emulate writes (default: the key files in emulate's "
                                                  "default state dirs)")
@@ -67,6 +71,11 @@ def add_parser(sub) -> None:
     q.add_argument("--realtime-share", type=float, default=0.03)
     q.add_argument("--history-share", type=float, default=0.10)
     q.add_argument("--status-interval", type=float, default=60.0, metavar="S")
+    q.add_argument("--speed", type=float, default=1.0, metavar="R",
+                   help="clock R x real time, as the meters' (sumame fleet --speed / --push-interval); "
+                        "--timeout stays in wall seconds")
+    q.add_argument("--clock-origin", type=float, default=None, metavar="EPOCH",
+                   help="with --speed: host epoch s at which the clock reads true time (the fleet prints it)")
     q.set_defaults(func=_run)
     q = hs.add_parser("poll", help="liveness poll of one meter")
     meter_args(q)
@@ -204,12 +213,20 @@ def _head_end(args, push_address: str = ""):
     from .engine import HeadEnd, HesConfig
     from .store import HesStore
 
-    scheduler = Scheduler(RealClock(), strict=False)
+    speed = getattr(args, "speed", 1.0)
+    if speed <= 0:
+        raise CliError("--speed must be > 0")
+    if speed != 1.0 or getattr(args, "clock_origin", None) is not None:
+        from ..fleet.realtime import fleet_clock
+        clock = fleet_clock(speed, args.clock_origin)
+    else:
+        clock = RealClock()
+    scheduler = Scheduler(clock, strict=False)
     db = getattr(args, "db", None) or default_db()
     db.parent.mkdir(parents=True, exist_ok=True)
     store = HesStore(db)
     config = HesConfig(push_address=push_address, keys=_keys(args.keys, getattr(args, "derive_keys", False)),
-                       timeout_s=args.timeout)
+                       timeout_s=args.timeout * speed)
     return scheduler, HeadEnd(scheduler, store, config)
 
 
@@ -342,15 +359,24 @@ def _run(args) -> int:
         hes.start()
     except OSError as exc:
         raise CliError(f"cannot listen for pushes on {args.listen}: {exc.strerror or exc}") from None
-    for text in args.meter:
+    addresses = list(args.meter or [])
+    if args.meters_file is not None:
+        try:
+            addresses += [line.strip() for line in args.meters_file.read_text().splitlines()
+                          if line.strip() and not line.lstrip().startswith("#")]
+        except OSError as exc:
+            raise CliError(f"--meters-file {args.meters_file}: {exc.strerror or exc}") from None
+    if not addresses:
+        raise CliError("no meters: give --meter ADDRESS (repeat) or --meters-file FILE")
+    for text in addresses:
         hes.add_meter(_target(text))
     hes.choose_5min()
-    print(f"sumame hes: {len(args.meter)} meter(s), pushes on {args.listen}, database {args.db}", flush=True)
+    print(f"sumame hes: {len(addresses)} meter(s), pushes on {args.listen}, database {args.db}", flush=True)
     wall_end = None if args.duration is None else time.monotonic() + args.duration
     next_status = time.monotonic()
     try:
         while wall_end is None or time.monotonic() < wall_end:
-            scheduler.run(until=scheduler.clock.now() + 0.2)
+            scheduler.run(until=scheduler.clock.now() + 0.2 * scheduler.clock.ratio)
             if time.monotonic() >= next_status:
                 next_status += args.status_interval
                 s = hes.summary()
