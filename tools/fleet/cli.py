@@ -155,11 +155,20 @@ class _Status:
 
 
 def _loop(fleet, args, on_tick) -> None:
+    """Run the fleet's loop; a lowest-priority task shows the status and ends the run after
+    ``--duration`` wall seconds (the loop never returns while meters have due work)."""
+    from sumame.firmware.core.scheduler import Priority, sleep
+
     wall_end = None if args.duration is None else time.monotonic() + args.duration
-    try:
+
+    async def ticker():
         while wall_end is None or time.monotonic() < wall_end:
-            fleet.scheduler.run(until=fleet.clock.now() + 0.25 * fleet.clock.ratio)
+            await sleep(0.25 * fleet.clock.ratio)
             on_tick()
+        fleet.scheduler.stop()
+    fleet.scheduler.spawn(ticker(), name="fleet-status", priority=Priority.UI, group="fleet-status")
+    try:
+        fleet.scheduler.run()
     except KeyboardInterrupt:
         pass
 
@@ -174,6 +183,7 @@ def _single(args, speed, state, interval) -> int:
     status = _Status(interval)
     _loop(fleet, args, lambda: status.due() and status.show(fleet.status()))
     status.show(fleet.status(), final=True)
+    print("summary " + json.dumps(fleet.status(), sort_keys=True), flush=True)
     fleet.close()
     return 0
 
@@ -262,6 +272,7 @@ def _parent(args, speed, state, interval) -> int:
             c.wait()
     if all(latest):
         status.show(_sum(latest), final=True)
+        print("summary " + json.dumps(_sum(latest), sort_keys=True), flush=True)
     return 0 if all(c.returncode == 0 for c in children) else 1
 
 

@@ -248,6 +248,7 @@ def _one_shot(args, make_coro):
     hes.start()
     m = hes.add_meter(_target(args.meter))
     _until_ready(scheduler, hes, [m], args.timeout * 3)
+    hes.store.commit()             # do not hold the database's write lock through the command
     task = scheduler.spawn(make_coro(hes, m), name="hes-cli", group="hes")
     while not task.done:
         scheduler.run(until=scheduler.clock.now() + 0.05)
@@ -373,19 +374,30 @@ def _run(args) -> int:
     hes.choose_5min()
     print(f"sumame hes: {len(addresses)} meter(s), pushes on {args.listen}, database {args.db}", flush=True)
     wall_end = None if args.duration is None else time.monotonic() + args.duration
-    next_status = time.monotonic()
-    try:
+
+    async def ticker():
+        """Lowest priority: every wall second commit (readers and other head-end commands on
+        the same database see the rows and get the lock), print the status, stop at the end."""
+        from sumame.firmware.core.scheduler import Priority, sleep
+        next_status = time.monotonic()
         while wall_end is None or time.monotonic() < wall_end:
-            scheduler.run(until=scheduler.clock.now() + 0.2 * scheduler.clock.ratio)
+            hes.store.commit()
             if time.monotonic() >= next_status:
                 next_status += args.status_interval
                 s = hes.summary()
                 print(f"{format_jst(scheduler.clock.now())} meters {s['discovered']}/{s['meters']}, "
                       f"pushes {s.get('pushes', 0)}, rows {s['stored']}, in outage {s['in_outage']}, "
                       f"outages {s.get('outages', 0)}", flush=True)
+            await sleep(min(1.0, args.status_interval) * scheduler.clock.ratio)
+        scheduler.stop()
+    from sumame.firmware.core.scheduler import Priority
+    scheduler.spawn(ticker(), name="hes-status", priority=Priority.UI, group="hes-cli")
+    try:
+        scheduler.run()
     except KeyboardInterrupt:
         pass
     hes.stop()
+    print("summary " + json.dumps(hes.summary(), sort_keys=True), flush=True)
     hes.store.close()
     return 0
 
