@@ -105,7 +105,8 @@ def test_realtime_fleet_against_hes_run(tmp_path):
         hes_out = open(tmp_path / "hes.out", "w+")
         hes = subprocess.Popen(CLI + ["hes", "run", "--meters-file", str(meters_file), "--keys", str(keys_file),
                                       "--listen", f"127.0.0.1:{hes_port}", "--db", str(db), "--speed", str(SPEED),
-                                      "--clock-origin", repr(origin), "--timeout", "20", "--status-interval", "10"],
+                                      "--clock-origin", repr(origin), "--timeout", "20", "--status-interval", "10",
+                                      "--workers", "32"],
                                stdout=hes_out, stderr=subprocess.STDOUT, env=env)
         procs.append(hes)
 

@@ -28,10 +28,10 @@ def _rss_kib() -> int:
         return int(fh.read().split()[1]) * (resource.getpagesize() // 1024)
 
 
-def _mem_total_kib() -> int:
+def _mem_available_kib() -> int:
     with open("/proc/meminfo") as fh:
         for line in fh:
-            if line.startswith("MemTotal:"):
+            if line.startswith("MemAvailable:"):
                 return int(line.split()[1])
     return 0
 
@@ -80,7 +80,7 @@ def realtime_fleet(quick: bool) -> list[Figure]:
     cores_target = TARGET / 1000 * per_1000 / 100
     mem_target_gib = TARGET * r["rss_kib_per_meter"] / 2 ** 20
     cpus = os.cpu_count() or 1
-    ram_gib = _mem_total_kib() / 2 ** 20
+    ram_gib = _mem_available_kib() / 2 ** 20
     fits = min(per_core * cpus, TARGET)
     fits_mem = ram_gib * 2 ** 20 / r["rss_kib_per_meter"] if r["rss_kib_per_meter"] > 0 else float("inf")
     return [
@@ -91,8 +91,8 @@ def realtime_fleet(quick: bool) -> list[Figure]:
         Figure("real-time fleet: boot CPU per meter", r["boot_cpu_ms"], "ms", "booting is staggered in sumame fleet"),
         Figure("real-time fleet: RSS per meter", r["rss_kib_per_meter"], "KiB", "after boot and the window"),
         Figure("10^5 meters in real time: cores", cores_target, "cores", f"this machine has {cpus}"),
-        Figure("10^5 meters in real time: memory", mem_target_gib, "GiB", f"this machine has {ram_gib:.0f} GiB"),
-        Figure("real-time meters that fit this machine", min(fits, fits_mem), "meters",
+        Figure("10^5 meters in real time: memory", mem_target_gib, "GiB", f"{ram_gib:.0f} GiB available on this machine now"),
+        Figure("real-time meters that fit this machine (at most 10^5)", min(fits, fits_mem), "meters",
                f"CPU allows {min(per_core * cpus, 1e9):,.0f} on {cpus} cores, RAM allows {fits_mem:,.0f}"),
     ]
 

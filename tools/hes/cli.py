@@ -71,6 +71,8 @@ def add_parser(sub) -> None:
     q.add_argument("--realtime-share", type=float, default=0.03)
     q.add_argument("--history-share", type=float, default=0.10)
     q.add_argument("--status-interval", type=float, default=60.0, metavar="S")
+    q.add_argument("--workers", type=int, default=8, metavar="N",
+                   help="associations in flight at once (default %(default)s; more for big fleets)")
     q.add_argument("--speed", type=float, default=1.0, metavar="R",
                    help="clock R x real time, as the meters' (sumame fleet --speed / --push-interval); "
                         "--timeout stays in wall seconds")
@@ -356,6 +358,9 @@ def _command(args) -> int:
 def _run(args) -> int:
     scheduler, hes = _head_end(args, args.listen)
     hes.config.realtime_share, hes.config.history_share = args.realtime_share, args.history_share
+    if args.workers < 1:
+        raise CliError("--workers must be >= 1")
+    hes.config.workers = args.workers
     try:
         hes.start()
     except OSError as exc:
