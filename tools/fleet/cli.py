@@ -6,8 +6,11 @@
 Each process has one UDP socket (``--listen``; process p uses PORT + p, or an ephemeral port
 each for port 0); meter k of a process answers at ``udp://HOST:PORT/WPORT`` (WPORT = 256 + k,
 the DLMS wrapper's destination port), so one process holds at most 65,280 meters. The status
-line (meters up, pushes sent, late, lost, requests answered, refused datagrams) is rewritten in
-place on a terminal, else printed once per ``--status-interval`` (default: one 30-min interval).
+line is rewritten in place on a terminal, else printed once per ``--status-interval`` (default:
+one 30-min interval): meters up (A-route serving), pushes sent, late (sent more than 2 wall s
+after the meter's own push time: the loop fell behind), lost (could not leave the socket),
+requests (datagrams delivered to meters), refused (garbage, unknown wPort, flood). The
+last line, ``summary {json}``, has the same counters by kind.
 """
 from __future__ import annotations
 
