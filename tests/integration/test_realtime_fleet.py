@@ -157,7 +157,7 @@ def test_realtime_fleet_against_hes_run(tmp_path):
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
-            time.sleep(1.0)       # pushes in flight reach the head-end before it stops
+            time.sleep(5.0)       # the fleet is stopped first: its last pushes reach the head-end
     fleet_out.seek(0)
     fs = summary(fleet_out.read())
     hs = summary((tmp_path / "hes.out").read_text())

@@ -401,6 +401,13 @@ def _run(args) -> int:
         scheduler.run()
     except KeyboardInterrupt:
         pass
+    while len(hes.push_inbox):            # pushes already received are stored before the exit
+        _, data = hes.push_inbox.get_nowait()
+        try:
+            hes.on_push(data)
+        except Exception as exc:  # noqa: BLE001 - counted as the push receiver does
+            hes.stats["bad_pushes"] += 1
+            print(f"push rejected: {exc}", file=sys.stderr)
     hes.stop()
     print("summary " + json.dumps(hes.summary(), sort_keys=True), flush=True)
     hes.store.close()

@@ -12,6 +12,8 @@ from sumame.firmware.core.scheduler import readable
 
 RECV_SIZE = 65536
 SERVER_WPORT = 1
+UDP_RCVBUF = 4 << 20
+"""Receive buffer asked for the push socket, bytes (the kernel caps it at net.core.rmem_max)."""
 """Wrapper port of a meter's management logical device (the default destination)."""
 
 
@@ -158,6 +160,10 @@ class PushListener:
         self.udp = None
         if udp:
             self.udp = socket.socket(_family(host), socket.SOCK_DGRAM)
+            try:        # a fleet's push burst must not overflow the kernel's default ~200 KiB
+                self.udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)
+            except OSError:
+                pass
             self.udp.setblocking(False)
             self.udp.bind((host, self.address[1]))
         self.tasks = [scheduler.spawn(self._accept(), name="hes-push-tcp", priority=self._priority, group="hes")]
