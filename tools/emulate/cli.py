@@ -124,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
         credentials = _route_b_credentials(rt, state_dir)
     aroute = next((s for s in rt.meter.services if s.name == "a-route"), None)
     if aroute is not None:      # the values a DLMS client / head-end needs, printed and in a key file
-        keys = write_keys_file(state_dir, rt.config.identity.serial, aroute.secrets)
+        keys = write_keys_file(state_dir, rt.config.identity.serial, aroute.secrets,
+                               getattr(aroute, "kek", None))
         rt.extras["aroute_credentials"] = credential_lines(aroute.secrets) + [("a-route-keys", str(keys))]
         credentials += rt.extras["aroute_credentials"]
     rt.extras["credentials"] = credentials
