@@ -249,6 +249,14 @@ def _until_ready(scheduler, hes, meters, limit_s: float) -> None:
         scheduler.run(until=scheduler.clock.now() + 0.05)
 
 
+def _ready_or_not(scheduler, meters, limit_s: float) -> list:
+    """Wait until each meter is discovered or gave up (at most ``limit_s``); the ones not ready."""
+    deadline = time.monotonic() + limit_s
+    while not all(m.ready or m.failure for m in meters) and time.monotonic() < deadline:
+        scheduler.run(until=scheduler.clock.now() + 0.05)
+    return [m for m in meters if not m.ready]
+
+
 def _one_shot(args, make_coro):
     scheduler, hes = _head_end(args)
     hes.config.workers = 1
@@ -328,7 +336,10 @@ def _rekey(args) -> int:
               "(emulation only)", file=sys.stderr)
     hes.start()
     meters = [hes.add_meter(_target(a)) for a in addresses]
-    _until_ready(scheduler, hes, meters, args.timeout * 3)
+    unreachable = _ready_or_not(scheduler, meters, args.timeout * 3)
+    for m in unreachable:
+        print(f"{m.id}: FAILED: {m.failure or 'no DLMS answer'}; its keys are unchanged", flush=True)
+    meters = [m for m in meters if m.ready]
     print(f"renewing the A-route keys{' and route-B credentials' if args.route_b else ''} of {len(meters)} "
           f"meter(s), {max(1, round(args.share * len(meters)))} at a time; new keys go to "
           f"{', '.join(map(str, store.paths))}", flush=True)
@@ -343,6 +354,8 @@ def _rekey(args) -> int:
     if task.exception is not None:
         raise CliError(str(task.exception))
     out = task.result
+    out["failed"] += [{"meter": m.id, "detail": m.failure or "no DLMS answer"} for m in unreachable]
+    out["meters"] += len(unreachable)
     for r in out["results"]:
         if r.get("ok") and r.get("route_b_id"):
             print(f"{r['meter']}: new route-B ID {r['route_b_id']} password {r['route_b_password']} "

@@ -284,6 +284,10 @@ class HeadEnd(OutageTracking):
                 m.failure = str(exc).strip("'\"")
                 log.warning("discovery of %s: %s", m.id, m.failure)
                 return
+            except SecurityError as exc:               # the meter refuses the keys we hold
+                m.failure = f"the meter refused the head-end's A-route keys ({exc})"
+                log.warning("discovery of %s: %s", m.id, m.failure)
+                return
             except (OSError, TimeoutError) as exc:
                 self.stats["discovery_retries"] += 1
                 log.info("discovery of %s: %s; retrying in %.0f s", m.id, exc, delay)
