@@ -126,7 +126,9 @@ def run(args: argparse.Namespace) -> int:
     if aroute is not None:      # the values a DLMS client / head-end needs, printed and in a key file
         keys = write_keys_file(state_dir, rt.config.identity.serial, aroute.secrets,
                                getattr(aroute, "kek", None))
-        rt.extras["aroute_credentials"] = credential_lines(aroute.secrets) + [("a-route-keys", str(keys))]
+        from sumame.firmware.lifecycle.provisioning import source
+        rt.extras["aroute_credentials"] = credential_lines(aroute.secrets) + [("a-route-keys", str(keys)),
+                                                                              ("a-route-keys-from", source(rt.meter))]
         credentials += rt.extras["aroute_credentials"]
     rt.extras["credentials"] = credentials
     if args.headless:

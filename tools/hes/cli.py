@@ -8,6 +8,7 @@
     sumame hes soft-switch --meter ... --minutes 15          which interval values are pushed
     sumame hes rekey --meter ... [--route-b] --keys FILE     renew A-route keys (+ route-B ID/password)
     sumame hes rekey --meters A,B,C --share 0.5 --keys FILE  a fleet, a share at a time
+    sumame hes provision --serial S --supply-point N --keys FILE --out install.json   issue a meter's secrets
     sumame hes query --db hes.sqlite --item forward_kwh [--meter M] [--from --to] [--format csv]
     sumame hes export --db hes.sqlite --out data.parquet     bulk file (CSV or Parquet)
     sumame hes fleet --meters 100 --days 2 --outages 5       emulated fleet + head-end, virtual time
@@ -154,6 +155,8 @@ def add_parser(sub) -> None:
     q.add_argument("--workers", type=int, default=None, metavar="K",
                    help="with --ray: number of shards, one CPU each (default: the cluster's CPUs)")
     q.set_defaults(func=_fleet)
+    from .provision import add_parser as provision_parser
+    provision_parser(hs)
     from .mdms.cli import add_parsers as mdms_parsers
     mdms_parsers(hs)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
