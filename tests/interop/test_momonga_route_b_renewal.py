@@ -18,8 +18,7 @@ from sumame.firmware.lifecycle.credentials import route_b_credentials  # noqa: E
 from sumame.firmware.routes.aroute.keys import derived_secrets  # noqa: E402
 from sumame.firmware.routes.aroute.key_renewal import kek_of  # noqa: E402
 from sumame.hal.jst import parse_jst  # noqa: E402
-from sumame.tools.emulate.meter_thread import MeterThread  # noqa: E402
-from sumame.tools.emulate.wisun_setup import attach_emulated_wisun  # noqa: E402
+from wisun_meter import wisun_meter  # noqa: E402
 
 pytestmark = [pytest.mark.interop, pytest.mark.lifecycle, pytest.mark.slow]
 RBID, PASSWORD = "00112233445566778899AABBCCDDEEFF", "SUMAMEPASS01"      # boards/emulated-lv.toml
@@ -35,15 +34,8 @@ def _momonga(path: str, rbid: str, password: str):
 
 
 def test_route_b_renewal_ends_old_sessions_and_c0_shows_the_new_id(tmp_path):
-    worlds = []
-    m = MeterThread("emulated-lv", overrides=OVERRIDES, state_dir=tmp_path / "state",
-                    start_epoch=parse_jst("2026-04-01T06:00"),
-                    setup=lambda rt: worlds.append(attach_emulated_wisun(rt, tmp_path, personality="bp35c2",
-                                                                         mode="fast", seed=5)))
-    m.start()
-    try:
-        m.wait_for_event("wisun-pan")
-        world = worlds[0]
+    with wisun_meter(tmp_path, wisun=dict(personality="bp35c2", mode="fast", seed=5), overrides=OVERRIDES,
+                     state_dir=tmp_path / "state", start_epoch=parse_jst("2026-04-01T06:00")) as (m, world):
         old = _momonga(world.hems_path, RBID, PASSWORD)
         old.open()
         assert bytes(old.get_route_b_id()["authentication id"])[-12:] == bytes.fromhex(RBID)[-12:]
@@ -82,7 +74,3 @@ def test_route_b_renewal_ends_old_sessions_and_c0_shows_the_new_id(tmp_path):
             fresh.close()
         assert c0[-12:] == bytes.fromhex(new_id)[-12:] and c0[-12:] != bytes.fromhex(RBID)[-12:]
         assert power is not None
-    finally:
-        m.stop()
-        for w in worlds:
-            w.close()
