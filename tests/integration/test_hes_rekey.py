@@ -92,6 +92,35 @@ class HeadEndCut(Exception):
     pass
 
 
+def test_route_b_pair_is_kept_by_the_head_end_even_if_the_key_transfer_never_happens(tmp_path):
+    rt = meter()
+    path = key_file(tmp_path, rt)
+    hes, store = hes_for(rt, path)
+    mid = next(iter(hes.meters))
+    real_action = None
+
+    async def go():
+        nonlocal real_action
+        from sumame.tools.hes import session as session_mod
+        real_action = session_mod.DlmsSession.action
+
+        async def dies(self, *a, **kw):           # the head-end dies right before the key transfer
+            raise HeadEndCut("before the key transfer")
+        session_mod.DlmsSession.action = dies
+        try:
+            await rekey_meter(hes, store, mid, kek=store.kek, route_b=True)
+        finally:
+            session_mod.DlmsSession.action = real_action
+    with pytest.raises(HeadEndCut):
+        run(rt, go())
+    saved = json.loads(path.read_text())[rt.config.identity.serial]
+    assert (saved["route_b_id"], saved["route_b_password"]) == route_b_credentials(rt.meter)
+    hes.stop()
+    again, store2 = hes_for(rt, path, hes.store)       # old A-route keys still in force on both sides
+    assert store2.pending(rt.config.identity.serial) is None
+    assert accepts(rt, again, derived_secrets(rt.config.identity.serial))
+
+
 @pytest.mark.parametrize("step", ["pending-stored", "transfer-answered", "committed"])
 def test_head_end_cut_at_each_step_leaves_keys_that_work(tmp_path, step):
     rt = meter()

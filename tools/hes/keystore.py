@@ -126,6 +126,13 @@ class KeyStore:
         e.update(e.pop("pending", {}))
         self._save(serial)
 
+    def commit_part(self, serial: str, *names: str) -> None:
+        """The meter confirmed part of the pending values (e.g. the route-B pair): make them current."""
+        e = self.entry(serial)
+        pending = e.get("pending", {})
+        e.update({n: pending.pop(n) for n in names if n in pending})
+        self._save(serial)
+
     def abandon(self, serial: str) -> None:
         """The meter kept its old keys: forget the pending ones."""
         e = self.entry(serial)

@@ -87,6 +87,7 @@ async def rekey_meter(hes, store, meter_id: str, *, kek: Callable[[str], bytes],
         async with hes.session(m) as s:
             if pair:
                 await s.set(1, ROUTE_B_CREDENTIALS, 2, axdr.octet_string((pair[0] + pair[1]).encode("ascii")))
+                store.commit_part(serial, "route_b_id", "route_b_password")   # the meter holds them now
                 progress(meter_id, f"route-B ID {pair[0][:4]}…{pair[0][-4:]} and password renewed")
             await s.action(64, SECURITY_SETUP, 2, key_transfer(kek(serial), new.ek, new.ak))
             answered = True
