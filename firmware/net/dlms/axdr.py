@@ -341,10 +341,15 @@ for _t, _fmt in _INT_FORMATS.items():
     _INT_AT[_t] = _fmt
 
 
+_OCTET, _VISIBLE = DataType.OCTET_STRING, DataType.VISIBLE_STRING
+_STRUCTURE, _ARRAY = DataType.STRUCTURE, DataType.ARRAY
+
+
 def read_data(r: Reader, depth: int = 0) -> Data:
     """Read one Data at the reader's position (used by APDU decoders); charges ``r.budget``."""
     data, pos = r.data, r.pos
-    if pos >= len(data):
+    size = len(data)
+    if pos >= size:
         raise r.fail("truncated: missing data tag")
     t = _TAG_AT[data[pos]]
     if t is None:
@@ -354,32 +359,53 @@ def read_data(r: Reader, depth: int = 0) -> Data:
     if budget.used > budget.limit:
         raise r.over(f"A-XDR data: work budget of {budget.limit} units exhausted")
     pos += 1
-    r.pos = pos
     fmt = _INT_AT[t]
     if fmt is not None:                       # fast path: fixed-size integers
         end = pos + fmt.size
-        if end > len(data):
+        if end > size:
+            r.pos = pos
             raise r.fail(f"truncated: {t.name} needs {fmt.size} bytes")
         r.pos = end
         return _new(Data, (t, fmt.unpack_from(data, pos)[0]))
-    if t is DataType.OCTET_STRING:            # fast path: short octet-strings
-        n = data[pos] if pos < len(data) else 0x80
-        if n < 0x80 and pos + 1 + n <= len(data):
-            r.pos = pos + 1 + n
-            return _new(Data, (t, data[pos + 1:pos + 1 + n]))
+    r.pos = pos
+    # short forms read inline (a length byte below 0x80); anything else: the checked reader
+    n = data[pos] if pos < size else 0x80
+    if t is _OCTET:
+        end = pos + 1 + n
+        if n < 0x80 and end <= size:
+            r.pos = end
+            return _new(Data, (t, data[pos + 1:end]))
         return _new(Data, (t, r.take(r.length("octet-string length"), "octet-string")))
-    if t is DataType.STRUCTURE or t is DataType.ARRAY:
+    if t is _STRUCTURE or t is _ARRAY:
         if depth >= MAX_DEPTH:
             raise r.over(f"data nested deeper than {MAX_DEPTH}")
-        n = r.length(f"{t.name.lower()} count")
-        if n > r.remaining:  # each element needs at least one byte
+        if n < 0x80:
+            r.pos = pos = pos + 1
+        else:
+            n = r.length(f"{t.name.lower()} count")
+            pos = r.pos
+        if n > size - pos:  # each element needs at least one byte
             raise r.over(f"{t.name.lower()} of {n} elements cannot fit {r.remaining} bytes")
         depth += 1
-        if n > 1 and t is DataType.ARRAY:
+        if n > 1 and t is _ARRAY:
             items = _read_uniform(r, n, depth)
             if items is not None:
                 return _new(Data, (t, items))
+        if n < 8:
+            items = []
+            for _ in range(n):
+                items.append(read_data(r, depth))
+            return _new(Data, (t, tuple(items)))
         return _new(Data, (t, tuple([read_data(r, depth) for _ in range(n)])))
+    if t is _VISIBLE:
+        end = pos + 1 + n
+        if n < 0x80 and end <= size:
+            try:
+                text = data[pos + 1:end].decode("ascii")
+            except UnicodeDecodeError:        # the checked reader raises the typed error
+                return _new(Data, (t, _read_contents(r, t)))
+            r.pos = end
+            return _new(Data, (t, text))
     if t is DataType.COMPACT_ARRAY:
         return _new(Data, (t, _read_compact_array(r, depth)))
     return _new(Data, (t, _read_contents(r, t)))
