@@ -265,11 +265,14 @@ SECTIONS: dict[str, Section] = {
         "enabled": Key(bool, False, "run the IoT route (Wi-SUN Enhanced HAN to gas/water terminals)"),
         "max_devices": Key(int, 10, "IoT metering devices (gas/water) admitted at a time", check=in_range(1, 64)),
         "max_relays": Key(int, 2, "relays admitted at a time (not counted in max_devices)", check=in_range(0, 16)),
+        "max_special": Key(int, 4, "special-meter terminals admitted at a time (counted in max_devices; "
+                                   "about 4 per meter, reference/iot-route.md §1.5 ⑬)", check=in_range(0, 10)),
         "max_hops": Key(int, 2, "hops to the meter (standard Enhanced HAN: one relay = 2)", check=in_range(1, 8)),
         "clock_tolerance_s": Key(NUM, 60.0, "terminal clock error logged when corrected, s", check=in_range(1, 86400, " s")),
         "uplink_gap_s": Key(NUM, 1.0, "s between IoT pushes to the head-end", check=in_range(0.01, 600, " s")),
         "rate_per_s": Key(NUM, 0.5, "messages per second a terminal may send (burst 30)", check=in_range(0.01, 100)),
-        "terminals": Key(list, [], "allow-list: inline tables {mac, id, psk, kind = gas|water|relay}",
+        "terminals": Key(list, [], "allow-list: inline tables {mac, id, psk, kind = gas|water|special|relay}"
+                                           " (special: + special_id, 14 hex = the meter's 0x028E D1)",
                          check=lambda v: None if all(isinstance(x, dict) and {"mac", "id", "psk"} <= set(x) for x in v)
                          else "must be tables with mac, id and psk"),
         "emulated_gas": Key(int, 0, "emulated gas terminals `sumame emulate` adds (0-10)", check=in_range(0, 10)),

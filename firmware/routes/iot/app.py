@@ -15,6 +15,10 @@ and the hardware has an Enhanced HAN radio (``hw.extras["iot_radio"]``, ``port.I
   direction and type) and kept in a bounded traffic log; refusals are events (rate-limited).
 * Time sync: every POLL/HELLO is answered with TIME (the meter clock); a terminal more than
   ``clock_tolerance_s`` off is logged when it is corrected.
+* Special meters (``special.py``): terminals of kind ``special`` (at most ``max_special``, 4)
+  send the special meter's 30-min registers as ``SPECIAL_VALUES`` (our COSEM model,
+  ``special_cosem.py``), checked against the allow-listed special-meter ID and the meter clock,
+  each slot forwarded once.
 * Uplink: one priority queue to the A-route (alarms > command results > special-meter values >
   daily gas/water batches), drained by ``IOT_PUSH`` DataNotifications (ciphered like the A-route
   pushes) at most one every ``uplink_gap_s``; it waits while the A-route is down.
@@ -38,6 +42,7 @@ from sumame.firmware.net.dlms.notify import DataNotification
 from sumame.firmware.core.scheduler import Event, Priority, sleep
 
 from . import codec as c
+from .special import SpecialIntake
 from .gateway import (IOT_PUSH_LN, R_CUT_OFF, R_FULL, R_MALFORMED, R_QUEUED, R_TYPE, R_UNKNOWN,
                       IotGateway)
 
@@ -45,7 +50,8 @@ log = logging.getLogger("sumame.iot")
 SOURCE = "iot-route"
 CUTOFF_KEY = "iot.cut-off"
 PRIO_ALARM, PRIO_RESULT, PRIO_SPECIAL, PRIO_BATCH = 0, 1, 2, 3
-PRIO_OF = {c.ALARM: PRIO_ALARM, c.COMMAND_RESULT: PRIO_RESULT, c.VALUES: PRIO_BATCH, c.HELLO: PRIO_RESULT}
+PRIO_OF = {c.ALARM: PRIO_ALARM, c.COMMAND_RESULT: PRIO_RESULT, c.VALUES: PRIO_BATCH, c.HELLO: PRIO_RESULT,
+           c.SPECIAL_VALUES: PRIO_SPECIAL, c.SPECIAL_EVENT: PRIO_ALARM}
 DOWNLINK_TYPES = frozenset({c.COMMAND, c.HISTORY_REQUEST})
 MAX_DOWNLINK = 16
 MAX_UPLINK = 2000
@@ -58,7 +64,8 @@ class TerminalState:
     addr: bytes
     terminal_id: bytes
     psk: bytes
-    kind: int = 0                  # 1 gas, 2 water, 0 relay
+    kind: int = 0                  # 1 gas, 2 water, 3 special-meter terminal, 0 relay
+    special_id: bytes = b""        # the special meter's 0x028E D1 (kind 3 only)
     relay: bool = False
     joined: bool = False
     hops: int = 0
@@ -80,13 +87,15 @@ class Uplink:
 
 
 def parse_allow_list(entries: list) -> list[TerminalState]:
-    """Board ``[iot] terminals``: dicts {mac (16 hex), id (≤ 8 ASCII), psk (32 hex), kind, relay}."""
+    """Board ``[iot] terminals``: dicts {mac (16 hex), id (≤ 8 ASCII), psk (32 hex), kind, relay,
+    special_id (14 hex, kind special)}."""
     out = []
     for e in entries:
         tid = str(e["id"]).encode("ascii")[:8].ljust(8, b" ")
-        kind = {"gas": c.KIND_GAS, "water": c.KIND_WATER, "relay": 0}[e.get("kind", "gas")]
+        kind = {"gas": c.KIND_GAS, "water": c.KIND_WATER, "special": c.KIND_SPECIAL, "relay": 0}[e.get("kind", "gas")]
         out.append(TerminalState(bytes.fromhex(e["mac"]), tid, bytes.fromhex(e["psk"]), kind=kind,
-                                 relay=bool(e.get("relay", kind == 0))))
+                                 relay=bool(e.get("relay", kind == 0)),
+                                 special_id=bytes.fromhex(e.get("special_id", ""))))
     return out
 
 
@@ -110,6 +119,7 @@ class IotRouteApp:
             if tid in self.by_id:
                 self.by_id[tid].cut_off = True
         self.gateway = IotGateway(self)
+        self.special = SpecialIntake(self, int(section.get("max_special", 4)))
         self.uplink: list = []
         self._queued: Counter[bytes] = Counter()         # uplink items per terminal
         self._seq = itertools.count()
@@ -184,6 +194,8 @@ class IotRouteApp:
             self._event("iot-device-limit", f"terminal {self._name(addr)} refused: {joined} {what} already "
                                             f"admitted (limit {limit})", Severity.ALARM)
             return None
+        if t.kind == c.KIND_SPECIAL and not self.special.admit(t):
+            return None
         return t.terminal_id, t.psk
 
     def iot_may_relay(self, addr: bytes) -> bool:
@@ -256,10 +268,15 @@ class IotRouteApp:
             c.parse_ack(msg.body)
         elif msg.type == c.VALUES:
             values = c.Values.decode(msg.body)
-            if values.kind != t.kind:
+            if values.kind != t.kind or t.kind not in c.METER_KINDS:
                 raise c.IotCodecError(f"values of kind {values.kind} from a kind-{t.kind} terminal")
             self._queue_up(t, msg)
             self._reply(t, c.ACK, c.ack_body(msg.msg_id))
+        elif msg.type in (c.SPECIAL_VALUES, c.SPECIAL_EVENT):
+            body, status = self.special.take(t, msg)
+            if body is not None:
+                self._queue_up(t, c.Message(msg.type, msg.msg_id, body))
+            self._reply(t, c.ACK, c.ack_body(msg.msg_id, status))
         elif msg.type == c.ALARM:
             c.Alarm.decode(msg.body)
             self._queue_up(t, msg)
