@@ -47,6 +47,8 @@ class SpecialScenario:
     """Head-end cut-off of the last terminal: (day, hours until reconnect)."""
     link_loss: float = 0.02
     tail_s: float = 2 * HOUR
+    db: str = ":memory:"
+    """Head-end database (a file keeps X, Aᵢ and Y for ``sumame hes query --settlement``)."""
     extra_terminals: int = 0
     """Terminals beyond ``meters`` on the allow-list (a 5th special-meter terminal: refused)."""
     progress: object = None
@@ -178,7 +180,7 @@ def run_scenario(s: SpecialScenario) -> SpecialResult:
     for i, term in enumerate(fleet.terminals):
         world.timeline.call_later(5.0 + 7.0 * i, term.start)
     serial = serial_of(0)
-    hes = HeadEnd(fleet.scheduler, HesStore(":memory:"),
+    hes = HeadEnd(fleet.scheduler, HesStore(s.db),
                   HesConfig(push_address=fleet.spec.hes_address, realtime_share=0.0, history_share=0.0),
                   network=fleet.network)
     hes.start()
@@ -261,6 +263,8 @@ def add_parser(sub) -> None:
     p.add_argument("--meters", type=int, default=2, help="special meters, 1..4 (default 2: EV charger, PV)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", metavar="FILE", help="write the figures as JSON")
+    p.add_argument("--db", metavar="FILE", help="keep the head-end database (then: sumame hes query --db FILE "
+                                                "--settlement)")
     p.set_defaults(func=_cli)
 
 
@@ -278,7 +282,7 @@ def _cli(args) -> int:
     s = SpecialScenario(days=args.days, meters=args.meters, seed=args.seed,
                         outage=(min(1.0, args.days / 3), 6.0) if args.days >= 1 else None,
                         cutoff=(min(1.6, args.days * 0.55), min(3.0, args.days * 8)),
-                        progress=progress if tty else None)
+                        progress=progress if tty else None, db=args.db or ":memory:")
     res = run_scenario(s)
     if tty:
         sys.stderr.write("\n")
@@ -293,5 +297,6 @@ def _cli(args) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(fig, f, indent=2)
+    res.hes.store.commit()
     res.fleet.close()
     return 0

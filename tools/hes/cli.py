@@ -104,7 +104,9 @@ def add_parser(sub) -> None:
     q.set_defaults(func=_update)
     q = hs.add_parser("query", help="items of chosen meters over a period, from the database")
     q.add_argument("--db", type=Path, required=True)
-    q.add_argument("--item", action="append", required=True, help="e.g. forward_kwh (repeat); see --list-items")
+    q.add_argument("--item", action="append", help="e.g. forward_kwh (repeat); see --list-items")
+    q.add_argument("--settlement", action="store_true",
+                   help="special meters: X, each A_i and Y = X - sum(A_i) per 30-min slot (kWh)")
     q.add_argument("--meter", action="append", help="meter id (repeat; default all)")
     q.add_argument("--grid", type=int, choices=(30, 15, 5), default=30)
     q.add_argument("--from", dest="start")
@@ -115,6 +117,8 @@ def add_parser(sub) -> None:
     q.add_argument("--db", type=Path, required=True)
     q.add_argument("--out", type=Path, required=True, help="file; .parquet -> Parquet, else CSV")
     q.add_argument("--format", choices=("csv", "parquet"))
+    q.add_argument("--settlement", action="store_true",
+                   help="special meters: X, each A_i and Y = X - sum(A_i) per 30-min slot")
     q.add_argument("--grid", type=int, choices=(30, 15, 5), default=30)
     q.add_argument("--from", dest="start")
     q.add_argument("--to", dest="end")
@@ -374,6 +378,10 @@ def _open_db(path: Path):
 def _query(args) -> int:
     from .store import ITEMS
     store = _open_db(args.db)
+    if args.settlement:
+        return _query_settlement(args, store)
+    if not args.item:
+        raise CliError("give --item ITEM (repeat) or --settlement")
     try:
         rows = store.query(args.item, meters=args.meter, grid=args.grid, start=_time(args.start, "--from"),
                            end=_time(args.end, "--to"))
@@ -398,10 +406,53 @@ def _query(args) -> int:
     return 0
 
 
+def _query_settlement(args, store) -> int:
+    from .settlement import flat_rows, settlement, special_meters
+    meters = args.meter or [None]
+    rows = [r for m in meters for r in settlement(store, meter=m, start=_time(args.start, "--from"),
+                                                   end=_time(args.end, "--to"))]
+    if args.format == "json":
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        return 0
+    cols, flat = flat_rows(rows)
+    if args.format == "csv":
+        print(",".join(cols))
+        for r in flat:
+            print(",".join("" if r[c] is None else str(r[c]) for c in cols))
+        return 0
+    for sm in special_meters(store):
+        print(f"special meter {sm['id']} (terminal {sm['terminal']}, class 0x{sm['device_class']:04X}, "
+              f"tolerance {sm['tolerance']}) on {sm['meter']}", file=sys.stderr)
+    print("  ".join(f"{c if c in ('meter', 'interval_end_jst') else c + ' [kWh]':>{max(len(c) + 6, 12)}}" for c in cols))
+    for r in flat:
+        print("  ".join(f"{(r[c] if c in ('meter', 'interval_end_jst') else ('no data' if r[c] is None else f'{r[c]:.3f}')):>{max(len(c) + 6, 12)}}"
+                        for c in cols))
+    print(f"{len(flat)} slot(s)", file=sys.stderr)
+    return 0
+
+
 def _export(args) -> int:
     from .export import export_rows, write_csv, write_parquet
     store = _open_db(args.db)
     fmt = args.format or ("parquet" if args.out.suffix == ".parquet" else "csv")
+    if args.settlement:
+        from .settlement import flat_rows, settlement
+        cols, flat = flat_rows(settlement(store, start=_time(args.start, "--from"), end=_time(args.end, "--to")))
+        if fmt == "parquet":
+            try:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+            except ImportError:
+                raise CliError("Parquet export needs pyarrow: pip install 'sumame[parquet]'") from None
+            pq.write_table(pa.Table.from_pylist(flat), str(args.out))
+        else:
+            import csv
+            with args.out.open("w", newline="", encoding="utf-8") as fh:
+                w = csv.DictWriter(fh, fieldnames=cols)
+                w.writeheader()
+                w.writerows(flat)
+        print(f"wrote {len(flat)} settlement slots ({fmt}) to {args.out}")
+        return 0
     rows = export_rows(store, grid=args.grid, start=_time(args.start, "--from"), end=_time(args.end, "--to"))
     try:
         n = (write_parquet if fmt == "parquet" else write_csv)(rows, args.out)

@@ -176,7 +176,7 @@ def flat_rows(rows: list[dict]) -> tuple[list[str], list[dict]]:
         cols.append("x_minus_delta_kwh")
     flat = []
     for r in rows:
-        f = {k: r.get(k) for k in ("meter", "interval_end_jst", "x_kwh", "sum_a_kwh", "y_kwh", "x_minus_delta_kwh")}
+        f = {k: r.get(k) for k in cols if not k.startswith("A_")}
         for sid in ids:
             f[f"A_{sid}_kwh"] = r["a_kwh"].get(sid)
         flat.append(f)
