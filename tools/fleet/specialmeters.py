@@ -169,10 +169,14 @@ class SpecialResult:
         }
 
 
-def run_scenario(s: SpecialScenario) -> SpecialResult:
+def run_scenario(s: SpecialScenario, prepare=None) -> SpecialResult:
+    """Build, run and check. ``prepare(fleet)`` runs before boot (tests: faulty or hostile parts,
+    timed actions on ``fleet.world.timeline``)."""
     t0 = time.perf_counter()
     fleet = SpecialFleet(FleetSpec(meters=1, seed=s.seed, push_randomisation_s=0.0, retention_days=4, flash_pages=96,
                                    present_interval_s=900.0, latency_s=0.2, jitter_s=0.3), s)
+    if prepare is not None:
+        prepare(fleet)
     fleet.boot()
     start = fleet.start
     world = fleet.world
