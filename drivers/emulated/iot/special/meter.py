@@ -15,8 +15,9 @@ household PV), with EPC layouts from the MRA (reference/iot-route.md §2.2):
   u16 + 48 × u32 cumulative at 00:00..23:30 of day D5, E6/E7 latest fixed-time value: date-time
   (YYYY u16, MM, DD, hh, mm, ss) + u32. No data = 0xFFFFFFFE (future slots, before metering
   started, slots skipped by a clock jump).
-* 0x027E: 80, 88, 8A, C7 vehicle connection (0x41 connected, 0x30 not), D6/D8 cumulative
-  discharge/charge (u32, Wh), DA operation mode (0x42 charge, 0x43 discharge, 0x44 standby).
+* 0x027E: 80, 88, 8A, C7 vehicle connection (0x43 connected, chargeable and dischargeable; 0x30
+  not connected), D3 instantaneous ±W (s32), D6/D8 cumulative discharge/charge (u32, Wh), DA
+  operation mode (0x42 charging, 0x43 discharging, 0x44 standby). 0x02A1: C7 0x41 when charging.
   0x02A1: 80, 88, 8A, C7, D8, DA.  0x0279: 80, 88, 8A, E0 instantaneous output (u16 W), E1
   cumulative generated (u32, Wh).
 
@@ -251,10 +252,12 @@ class DeviceObject(EchonetObject):
             self._add(0xE0, lambda: struct.pack(">H", max(0, min(0xFFFD, int(-self._w())))))
             self._add(0xE1, lambda: struct.pack(">I", m.registers_wh()[1]))
             return
-        self._add(0xC7, lambda: b"\x41" if self._w() != 0 else b"\x30", announce=True)
+        active = b"\x43" if spec.device == "ev" else b"\x41"        # connected, (dis)chargeable
+        self._add(0xC7, lambda: active if self._w() != 0 else b"\x30", announce=True)
         self._add(0xD8, lambda: struct.pack(">I", m.registers_wh()[0]))
         self._add(0xDA, lambda: b"\x42" if self._w() > 0 else (b"\x43" if self._w() < 0 else b"\x44"), announce=True)
         if spec.device == "ev":
+            self._add(0xD3, lambda: struct.pack(">i", int(self._w())))
             self._add(0xD6, lambda: struct.pack(">I", m.registers_wh()[1]))
 
     def _w(self) -> float:
