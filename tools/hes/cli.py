@@ -6,6 +6,8 @@
     sumame hes open|close --meter ...                        remote switch (HLS-GMAC, ciphered)
     sumame hes limit --meter ... --amps 40                   remote ampere limit
     sumame hes soft-switch --meter ... --minutes 15          which interval values are pushed
+    sumame hes cutoff|reconnect --meter ... --peer iot:GAS00001   cut an external device off at the meter
+    sumame hes extlog --meter ... [--from --to] [--format csv]    the meter's external-connection log (JST)
     sumame hes query --db hes.sqlite --item forward_kwh [--meter M] [--from --to] [--format csv]
     sumame hes export --db hes.sqlite --out data.parquet     bulk file (CSV or Parquet)
     sumame hes fleet --meters 100 --days 2 --outages 5       emulated fleet + head-end, virtual time
@@ -86,6 +88,20 @@ def add_parser(sub) -> None:
         if name == "soft-switch":
             q.add_argument("--minutes", type=int, choices=(30, 15), required=True)
         q.set_defaults(func=_command, op=name)
+    for name, helptext in (("cutoff", "cut one external device off at the meter (IoT terminal, B-route peer)"),
+                           ("reconnect", "reconnect an external device cut off before")):
+        q = hs.add_parser(name, help=helptext)
+        meter_args(q)
+        q.add_argument("--peer", required=True, help="ip:ADDRESS, wi-sun:ADDRESS or iot:TERMINAL_ID (or iot:EUI-64)")
+        q.set_defaults(func=_external, op=name)
+    q = hs.add_parser("extlog", help="the meter's external-connection log: time (JST), peer, direction, size, verdict")
+    meter_args(q)
+    q.add_argument("--from", dest="start", help="JST, e.g. 2026-04-02T00:00 (default: the oldest entry)")
+    q.add_argument("--to", dest="end", help="JST (default: now)")
+    q.add_argument("--peer", help="only this peer")
+    q.add_argument("--refused", action="store_true", help="only refused frames")
+    q.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    q.set_defaults(func=_extlog)
     q = hs.add_parser("update", help="signed firmware update over DLMS image transfer (one meter or a campaign)")
     who = q.add_mutually_exclusive_group(required=True)
     who.add_argument("--meter", help="tcp://host:port or udp://host:port")
@@ -336,6 +352,39 @@ def _command(args) -> int:
         return 1
     state = "closed (connected)" if result["output_state"] else "open (disconnected)"
     print(f"{args.op}: done; switch {state}, limit {result['limit_a']:g} A, pushes every {result['grid']} min")
+    return 0
+
+
+def _external(args) -> int:
+    verb = "cutoff_external" if args.op == "cutoff" else "reconnect_external"
+    result = _one_shot(args, lambda hes, m: getattr(hes, verb)(m.id, args.peer))
+    if not result["ok"]:
+        print(f"{args.op} {args.peer}: {result['detail']}", file=sys.stderr)
+        return 1
+    cut = ", ".join(result["cut_off"]) or "none"
+    print(f"{args.op} {args.peer}: done; cut off at the meter now: {cut}")
+    return 0
+
+
+def _extlog(args) -> int:
+    start, end = _time(args.start, "--from"), _time(args.end, "--to")
+    rows = _one_shot(args, lambda hes, m: hes.read_extlog(m.id, start, end))
+    if args.peer:
+        rows = [r for r in rows if r["peer"] == args.peer]
+    if args.refused:
+        rows = [r for r in rows if r["verdict"] not in ("accepted", "sent")]
+    if args.format == "json":
+        print(json.dumps([{**r, "time_jst": format_jst(r["at"])} for r in rows], indent=1))
+    elif args.format == "csv":
+        print("time_jst,peer,direction,size_bytes,verdict")
+        for r in rows:
+            print(f"{format_jst(r['at'])},{r['peer']},{r['direction']},{r['size']},{r['verdict']}")
+    else:
+        print(f"{'time (JST)':<20}  {'peer':<32}  dir  {'size':>6}  verdict")
+        for r in rows:
+            print(f"{format_jst(r['at']):<20}  {r['peer']:<32}  {r['direction']:<3}  {r['size']:>4} B  {r['verdict']}")
+    print(f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'} of the external-connection log of {args.meter}",
+          file=sys.stderr)
     return 0
 
 
