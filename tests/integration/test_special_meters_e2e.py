@@ -71,7 +71,9 @@ def test_cut_off_stops_the_terminal_and_reconnect_fills_its_gap(three_days):
     assert fig["cutoff_effective_s"] is not None and 0 <= fig["cutoff_effective_s"] < 10
     assert fig["reconnect_ok"] is True
     iot = next(x for x in three_days.fleet.meter(0).services if x.name == "iot-route")
-    assert iot.stats["event-iot-cut-off-refused"] >= 1
+    assert iot.stats["event-iot-cut-off-refused"] + iot.stats["cut-off-dropped"] >= 1     # it kept trying
+    ops = [(c["op"], c["argument"], c["ok"]) for c in three_days.hes.store.commands()]
+    assert ("cutoff", "iot:SPT00002", 1) in ops and ("reconnect", "iot:SPT00002", 1) in ops
 
 
 def test_cli_contract_and_hes_query_export(tmp_path, capsys):

@@ -7,7 +7,8 @@ site.py``) that drives both the smart meter's chip (X) and the special meters (A
 meter with the IoT route, the special meters and their terminals (the first one's clock wrong by
 ``clock_error_s`` at start), a terminal outage of ``outage_h`` hours, and a head-end cut-off of the
 last terminal (through the meter's IoT gateway, COSEM method 2 = the allow-list cut-off; method 3
-reconnects it) — then checks that every 30-min value of each special meter reached the MDMS once
+reconnects it; with the external-connection security present, its authenticated, replay-protected
+``HeadEnd.cutoff_external`` / ``reconnect_external`` command instead) — then checks that every 30-min value of each special meter reached the MDMS once
 and that ΣA and Y = X − ΣA per slot equal what the load model gives independently.
 """
 from __future__ import annotations
@@ -228,15 +229,22 @@ async def _cutoff(fleet, hes, meter_id, term, start, s, out):
     def iot():
         return next(x for x in fleet.meter(0).services if x.name == "iot-route")
 
-    async def call(method):
-        async with hes.session(hes.meter(meter_id)) as sess:
-            return await sess.action(CLASS_ID, GATEWAY_LN, method, axdr.octet_string(term.spec.tid))
+    async def call(cut: bool) -> bool:
+        if hasattr(hes, "cutoff_external"):        # the external-connection security's command
+            peer = f"iot:{term.spec.terminal_id}"
+            result = await (hes.cutoff_external if cut else hes.reconnect_external)(meter_id, peer)
+            return bool(result["ok"])
+        async with hes.session(hes.meter(meter_id)) as sess:      # the IoT gateway's allow-list cut-off
+            ret = await sess.action(CLASS_ID, GATEWAY_LN, CUT_OFF if cut else RECONNECT,
+                                    axdr.octet_string(term.spec.tid))
+        hes.store.add_command(meter_id, fleet.clock.now(), "iot-cut-off" if cut else "iot-reconnect",
+                              term.spec.terminal_id, ret is not None and ret.value == 0, "")
+        return ret is not None and ret.value == 0
 
     sent = fleet.clock.now()
-    ret = await call(CUT_OFF)
+    ok = await call(True)
     state = iot().by_id[term.spec.tid]
-    hes.store.add_command(meter_id, fleet.clock.now(), "iot-cut-off", term.spec.terminal_id, ret is not None, "")
-    if ret is not None and ret.value == 0 and state.cut_off and not state.joined:
+    if ok and state.cut_off and not state.joined:
         # the meter refuses the terminal from the moment the method ran: find that instant
         events = [e for e in fleet.meter(0).events.recent() if e.kind == "iot-cut-off"] \
             if hasattr(fleet.meter(0).events, "recent") else []
@@ -247,9 +255,7 @@ async def _cutoff(fleet, hes, meter_id, term, start, s, out):
     await sleep_until(sent + s.cutoff[1] * HOUR)
     if _accepted(iot(), term) != accepted_before:
         out["effective"] = None                  # the meter kept taking its frames: not cut off
-    ret = await call(RECONNECT)
-    out["reconnected"] = ret is not None and ret.value == 0
-    hes.store.add_command(meter_id, fleet.clock.now(), "iot-reconnect", term.spec.terminal_id, out["reconnected"], "")
+    out["reconnected"] = await call(False)
 
 
 def _accepted(app, term) -> int:
