@@ -97,3 +97,16 @@ def test_cli_contract_and_hes_query_export(tmp_path, capsys):
 def test_cli_refuses_more_than_four_special_meters(capsys):
     assert main(["specialmeters", "--days", "1", "--meters", "5"]) == 2
     assert "at most 4" in capsys.readouterr().err
+
+
+@pytest.mark.long
+def test_a_week_with_four_special_meters():
+    res = run_scenario(SpecialScenario(days=7, meters=4, outage=(2.0, 6.0), clock_error_s=-2400.0,
+                                       cutoff=(4.3, 5.0), seed=5))
+    try:
+        fig = res.figures()
+        assert fig["slots_delivered"] == fig["slots_expected"] == 4 * len(range(res.fleet.since, int(res.end) + 1, 1800))
+        assert fig["slots_duplicates"] == 0 and fig["time_sync_ok"] and fig["reconnect_ok"]
+        assert fig["max_settlement_error_kwh"] <= X_RESOLUTION_KWH + 4 * A_RESOLUTION_KWH + 1e-9
+    finally:
+        res.fleet.close()
