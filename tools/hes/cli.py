@@ -472,10 +472,13 @@ def _query_settlement(args, store) -> int:
     for sm in special_meters(store):
         print(f"special meter {sm['id']} (terminal {sm['terminal']}, class 0x{sm['device_class']:04X}, "
               f"tolerance {sm['tolerance']}) on {sm['meter']}", file=sys.stderr)
-    print("  ".join(f"{c if c in ('meter', 'interval_end_jst') else c + ' [kWh]':>{max(len(c) + 6, 12)}}" for c in cols))
+    labels = [c if c in ("meter", "interval_end_jst") else c.removesuffix("_kwh") + " [kWh]" for c in cols]
+    widths = [max(len(label), 10) for label in labels]
+    print("  ".join(f"{label:>{w}}" for label, w in zip(labels, widths)))
     for r in flat:
-        print("  ".join(f"{(r[c] if c in ('meter', 'interval_end_jst') else ('no data' if r[c] is None else f'{r[c]:.3f}')):>{max(len(c) + 6, 12)}}"
-                        for c in cols))
+        cells = [r[c] if c in ("meter", "interval_end_jst") else ("no data" if r[c] is None else f"{r[c]:.3f}")
+                 for c in cols]
+        print("  ".join(f"{cell:>{w}}" for cell, w in zip(cells, widths)))
     print(f"{len(flat)} slot(s)", file=sys.stderr)
     return 0
 
