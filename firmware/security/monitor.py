@@ -80,8 +80,9 @@ class AnomalyMonitor:
         key = (kind, peer)
         if now < self._held.get(key, float("-inf")):
             return
-        if len(self._held) >= 4 * self.options.max_peers:
-            self._held = {k: t for k, t in self._held.items() if t > now}
+        self._held.pop(key, None)
+        while len(self._held) >= 4 * self.options.max_peers:     # oldest hold forgotten: O(1), bounded
+            del self._held[next(iter(self._held))]
         self._held[key] = now + self.options.alarm_hold_s
         start, n = self._minute
         if now - start >= 60:
