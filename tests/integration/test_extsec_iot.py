@@ -89,6 +89,11 @@ def test_head_end_cuts_a_terminal_off_and_reconnects_it(run):
     assert out["ok"] and out["cut_off"] == ["iot:GAS00001"]
     assert iot.by_id[b"GAS00001"].cut_off and not iot.by_id[b"GAS00001"].joined
     mark = len(entries(run, "iot:GAS00001"))
+    uplink = len(iot.uplink)
+    values = c.encode(c.POLL, 9, c.poll_body(int(run.fleet.clock.now()), 0))
+    iot.iot_rx(gas.spec.mac, values)            # a frame in flight at the radio when the cut-off landed
+    assert iot.stats["cut-off-dropped"] == 1 and len(iot.uplink) == uplink
+    assert entries(run, "iot:GAS00001")[-1].verdict is Verdict.CUT_OFF
     run.run_for(40 * MIN)
     after = entries(run, "iot:GAS00001")[mark:]
     assert after, "the cut-off terminal keeps trying: each try is logged"

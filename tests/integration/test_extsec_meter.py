@@ -252,3 +252,22 @@ def test_profile_rows_decode():
     rows = decode_rows(axdr.array(axdr.structure(*r) for r in src.entries(1, 1)))
     assert rows == [{"at": T0 + 0.5, "peer": "ip:10.0.0.1", "direction": "in", "size": 14, "verdict": "rate-limited"}]
     assert len(src.rows(T0, T0)) == 1 and src.rows(T0 + 1, T0 + 9) == []
+
+
+def test_hls_but_unciphered_association_cannot_cut_off():
+    """A board whose head-end association is not ciphered: HLS alone is not enough (no GCM
+    invocation counter, so no replay protection) — refused by the object, logged."""
+    from dataclasses import replace
+    rt = meter(overrides={"aroute": {"ciphered": False}}, settle_s=60)
+
+    async def go():
+        s = await open_session(rt, replace(settings(rt), ciphered=False))
+        try:
+            await s.action(CONTROL_CLASS, EXT_CONTROL, CUTOFF, axdr.visible_string("inproc:hems1"))
+        finally:
+            await s.release()
+    with pytest.raises(DlmsRefused):
+        run(rt, go())
+    assert ext(rt).cut_off == set() and "ext-command-refused" in kinds(rt)
+    (refusal,) = [e for e in rt.meter.events if e.kind == "ext-command-refused"]
+    assert "not ciphered" in refusal.detail                 # refused by the association check itself
