@@ -271,3 +271,39 @@ def test_hls_but_unciphered_association_cannot_cut_off():
     assert ext(rt).cut_off == set() and "ext-command-refused" in kinds(rt)
     (refusal,) = [e for e in rt.meter.events if e.kind == "ext-command-refused"]
     assert "not ciphered" in refusal.detail                 # refused by the association check itself
+
+
+def test_flood_from_one_peer_raises_one_rate_alarm_and_the_meter_keeps_serving(rt):
+    svc = broute(rt)
+    statuses = [svc.deliver("inproc", "flood", GET_METER) for _ in range(200)]
+    assert "rate-limited" in statuses or "blocked" in statuses
+    alarms = [e for e in rt.meter.events if e.kind == "ext-rate-alarm"]
+    assert len(alarms) == 1 and "inproc:flood" in alarms[0].detail
+    assert svc.deliver("inproc", "calm", GET_METER) == "answered"
+    refused = [e for e in log_of(rt, "inproc:flood") if e.direction is Direction.IN and e.verdict.refused]
+    assert refused and all(e.verdict is Verdict.RATE_LIMITED for e in refused)
+    assert len(log_of(rt, "inproc:flood")) >= 200                 # every frame logged, refused or not
+
+
+def test_wisun_peer_frames_auth_failures_and_cutoff_are_logged(rt):
+    from sumame.firmware.routes.broute.wisun import WisunBRoute
+    from sumame.hal.radio import AuthFailed, UdpReceived
+    svc, sec = broute(rt), ext(rt)
+    svc.attach_medium("wi-sun", lambda data, addr: None)
+    w = WisunBRoute(svc, rt.meter.events, rt.scheduler, rt.clock, None, rbid="0" * 32, password="a" * 12)
+
+    def udp(src, port=3610, secured=True, payload=GET_METER):
+        return UdpReceived(src, "fe80::ffff", 3610, port, "00" * 8, secured, payload)
+    w._handle(udp("fe80::1"))
+    w._handle(udp("fe80::1", port=4059, payload=b"\x00\x01"))          # not the ECHONET port
+    w._handle(udp("fe80::2", secured=False))                             # unsecured (forged / no PANA)
+    for _ in range(3):
+        w._handle(AuthFailed("fe80::3", "wrong password"))
+    got = [(e.peer, e.verdict) for e in sec.log.entries if e.peer.startswith("wi-sun:") and e.direction is Direction.IN]
+    assert got == [("wi-sun:fe80::1", Verdict.ACCEPTED), ("wi-sun:fe80::1", Verdict.NOT_ALLOWED),
+                   ("wi-sun:fe80::2", Verdict.AUTH_FAILED)] + [("wi-sun:fe80::3", Verdict.AUTH_FAILED)] * 3
+    (alarm,) = [e for e in rt.meter.events if e.kind == "ext-auth-alarm"]
+    assert alarm.detail.startswith("wi-sun:fe80::3")
+    assert sec.cutoff("wi-sun:fe80::1") == 0
+    w._handle(udp("fe80::1"))
+    assert sec.log.entries[-1].verdict is Verdict.CUT_OFF and w.counters["received"] == 2
