@@ -307,3 +307,12 @@ def test_wisun_peer_frames_auth_failures_and_cutoff_are_logged(rt):
     assert sec.cutoff("wi-sun:fe80::1") == 0
     w._handle(udp("fe80::1"))
     assert sec.log.entries[-1].verdict is Verdict.CUT_OFF and w.counters["received"] == 2
+
+
+def test_orderly_shutdown_writes_the_pending_batch(rt):
+    sec = ext(rt)
+    broute(rt).deliver("inproc", "hems1", GET_METER)
+    assert sec.log.pending > 0
+    written = sec.log.written
+    rt.meter.shutdown()
+    assert sec.log.pending == 0 and sec.log.written > written
