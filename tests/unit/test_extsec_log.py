@@ -177,3 +177,21 @@ def test_monitor_bounded_under_forged_sources():
     assert len(mon.peers) <= 16 and len(mon._held) <= 64
     assert len(ev.records) <= 10                               # burst per minute over all peers
     assert mon.stats["suppressed"] > 0
+
+
+def test_board_section_gives_typed_frozen_options_and_bad_values_are_named():
+    from dataclasses import FrozenInstanceError
+
+    from sumame.boards.schema import BoardErrors, validate
+    o = ExtSecOptions.from_section({"rate_limit_per_s": 2, "known_peers": ["ip:192.168.1.20"], "auth_failures": 5})
+    assert o.rate_limit_per_s == 2.0 and isinstance(o.rate_limit_per_s, float)
+    assert o.known_peers == ("ip:192.168.1.20",) and o.auth_failures == 5 and o.flush_s == 5.0
+    with pytest.raises(FrozenInstanceError):
+        o.auth_failures = 1
+    base = {"board": {"name": "x", "kind": "lv"},
+            "identity": {"route_b_id": "0" * 32, "route_b_password": "A" * 12, "supply_point": "0" * 22},
+            "meter": {"wiring": "1p3w"}}
+    with pytest.raises(BoardErrors) as err:
+        validate("b.toml", {**base, "extsec": {"known_peers": ["nocolon"], "flush_entries": 500}})
+    text = str(err.value)
+    assert "known_peers" in text and "flush_entries" in text
