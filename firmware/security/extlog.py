@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import struct
 from collections import deque
-from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 HEAD = struct.Struct(">dBBHB")
 PEER_MAX = 48
@@ -55,8 +55,9 @@ class Verdict(IntEnum):
         return self not in (Verdict.ACCEPTED, Verdict.SENT)
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
+    """One frame (a tuple: cheap to make, immutable)."""
+
     at: float
     peer: str
     direction: Direction

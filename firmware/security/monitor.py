@@ -10,7 +10,7 @@
 Each alarm is raised at most once per peer per ``alarm_hold_s``, and at most ``BURST`` alarms
 per minute over all peers reach the (journalled) event log — the rest are counted in ``stats``
 and the next alarm says how many — so forged source addresses cannot wear the flash. At most
-``max_peers`` peers are tracked (the least recently seen is forgotten). O(1) per frame.
+``max_peers`` peers are tracked (past it the oldest tracked is forgotten). O(1) per frame.
 """
 from __future__ import annotations
 
@@ -47,12 +47,12 @@ class AnomalyMonitor:
     def observe(self, peer: str, verdict: Verdict, now: float) -> None:
         """One inbound frame (or refused join) from ``peer`` with its verdict."""
         opts = self.options
-        p = self.peers.pop(peer, None)         # re-insert: dict order = least recently seen first
+        p = self.peers.get(peer)
         if p is None:
             p = _Peer(now)
-            if len(self.peers) >= opts.max_peers:
+            if len(self.peers) >= opts.max_peers:   # forged sources: the oldest tracked goes
                 del self.peers[next(iter(self.peers))]
-        self.peers[peer] = p
+            self.peers[peer] = p
         if now - p.window_start >= opts.rate_window_s:
             p.window_start, p.frames = now, 0
         p.frames += 1
@@ -80,8 +80,9 @@ class AnomalyMonitor:
         key = (kind, peer)
         if now < self._held.get(key, float("-inf")):
             return
-        if len(self._held) >= 4 * self.options.max_peers:
-            self._held = {k: t for k, t in self._held.items() if t > now}
+        self._held.pop(key, None)
+        while len(self._held) >= 4 * self.options.max_peers:     # oldest hold forgotten: O(1), bounded
+            del self._held[next(iter(self._held))]
         self._held[key] = now + self.options.alarm_hold_s
         start, n = self._minute
         if now - start >= 60:

@@ -40,6 +40,7 @@ PEER_MEDIA = ("ip", "wi-sun", "inproc", "iot")
 R_DONE, R_UNKNOWN, R_BAD_PEER, R_FULL = 0, 1, 2, 3
 RESULT_NAMES = {R_DONE: "done", R_UNKNOWN: "unknown peer", R_BAD_PEER: "not a peer name", R_FULL: "cut-off list full"}
 _VERDICTS = {v.text: v for v in Verdict}
+_DIRECTIONS = {"in": Direction.IN, "out": Direction.OUT}
 
 
 class CommandRefused(Exception):
@@ -114,7 +115,7 @@ class ExternalSecurity:
     def frame(self, peer: str, direction: str, size: int, verdict: str) -> None:
         now = self.clock.now()
         v = _VERDICTS.get(verdict, Verdict.DROPPED)
-        d = Direction.OUT if direction == "out" else Direction.IN
+        d = _DIRECTIONS.get(direction, Direction.IN)
         self.log.append(Entry(now, peer, d, size, v))
         if d is Direction.IN:
             self.monitor.observe(peer, v, now)
