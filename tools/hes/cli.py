@@ -519,7 +519,9 @@ def _query(args) -> int:
     from .store import ITEMS
     store = _open_db(args.db)
     if args.settlement:
-        return _query_settlement(args, store)
+        from .settlement import print_settlement
+        return print_settlement(store, meters=args.meter, start=_time(args.start, "--from"),
+                                end=_time(args.end, "--to"), fmt=args.format)
     if not args.item:
         raise CliError("give --item ITEM (repeat) or --settlement")
     try:
@@ -546,55 +548,17 @@ def _query(args) -> int:
     return 0
 
 
-def _query_settlement(args, store) -> int:
-    from .settlement import flat_rows, settlement, special_meters
-    meters = args.meter or [None]
-    rows = [r for m in meters for r in settlement(store, meter=m, start=_time(args.start, "--from"),
-                                                   end=_time(args.end, "--to"))]
-    if args.format == "json":
-        print(json.dumps(rows, ensure_ascii=False, indent=1))
-        return 0
-    cols, flat = flat_rows(rows)
-    if args.format == "csv":
-        print(",".join(cols))
-        for r in flat:
-            print(",".join("" if r[c] is None else str(r[c]) for c in cols))
-        return 0
-    for sm in special_meters(store):
-        print(f"special meter {sm['id']} (terminal {sm['terminal']}, class 0x{sm['device_class']:04X}, "
-              f"tolerance {sm['tolerance']}) on {sm['meter']}", file=sys.stderr)
-    labels = [c if c in ("meter", "interval_end_jst") else c.removesuffix("_kwh") + " [kWh]" for c in cols]
-    widths = [max(len(label), 10) for label in labels]
-    print("  ".join(f"{label:>{w}}" for label, w in zip(labels, widths)))
-    for r in flat:
-        cells = [r[c] if c in ("meter", "interval_end_jst") else ("no data" if r[c] is None else f"{r[c]:.3f}")
-                 for c in cols]
-        print("  ".join(f"{cell:>{w}}" for cell, w in zip(cells, widths)))
-    print(f"{len(flat)} slot(s)", file=sys.stderr)
-    return 0
-
-
 def _export(args) -> int:
     from .export import export_rows, write_csv, write_parquet
     store = _open_db(args.db)
     fmt = args.format or ("parquet" if args.out.suffix == ".parquet" else "csv")
     if args.settlement:
-        from .settlement import flat_rows, settlement
-        cols, flat = flat_rows(settlement(store, start=_time(args.start, "--from"), end=_time(args.end, "--to")))
-        if fmt == "parquet":
-            try:
-                import pyarrow as pa
-                import pyarrow.parquet as pq
-            except ImportError:
-                raise CliError("Parquet export needs pyarrow: pip install 'sumame[parquet]'") from None
-            pq.write_table(pa.Table.from_pylist(flat), str(args.out))
-        else:
-            import csv
-            with args.out.open("w", newline="", encoding="utf-8") as fh:
-                w = csv.DictWriter(fh, fieldnames=cols)
-                w.writeheader()
-                w.writerows(flat)
-        print(f"wrote {len(flat)} settlement slots ({fmt}) to {args.out}")
+        from .settlement import export_settlement
+        try:
+            n = export_settlement(store, args.out, fmt, _time(args.start, "--from"), _time(args.end, "--to"))
+        except RuntimeError as exc:
+            raise CliError(str(exc)) from None
+        print(f"wrote {n} settlement slots ({fmt}) to {args.out}")
         return 0
     rows = export_rows(store, grid=args.grid, start=_time(args.start, "--from"), end=_time(args.end, "--to"))
     try:

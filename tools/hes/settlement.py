@@ -181,3 +181,50 @@ def flat_rows(rows: list[dict]) -> tuple[list[str], list[dict]]:
             f[f"A_{sid}_kwh"] = r["a_kwh"].get(sid)
         flat.append(f)
     return cols, flat
+
+
+# ---------------------------------------------------------------- CLI output (sumame hes query|export --settlement)
+def print_settlement(store, *, meters=None, start=None, end=None, fmt: str = "table") -> int:
+    import json
+    import sys
+    rows = [r for m in (meters or [None]) for r in settlement(store, meter=m, start=start, end=end)]
+    if fmt == "json":
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+        return 0
+    cols, flat = flat_rows(rows)
+    if fmt == "csv":
+        print(",".join(cols))
+        for r in flat:
+            print(",".join("" if r[c] is None else str(r[c]) for c in cols))
+        return 0
+    for sm in special_meters(store):
+        print(f"special meter {sm['id']} (terminal {sm['terminal']}, class 0x{sm['device_class']:04X}, "
+              f"tolerance {sm['tolerance']}) on {sm['meter']}", file=sys.stderr)
+    labels = [c if c in ("meter", "interval_end_jst") else c.removesuffix("_kwh") + " [kWh]" for c in cols]
+    widths = [max(len(label), 10) for label in labels]
+    print("  ".join(f"{label:>{w}}" for label, w in zip(labels, widths)))
+    for r in flat:
+        cells = [r[c] if c in ("meter", "interval_end_jst") else ("no data" if r[c] is None else f"{r[c]:.3f}")
+                 for c in cols]
+        print("  ".join(f"{cell:>{w}}" for cell, w in zip(cells, widths)))
+    print(f"{len(flat)} slot(s)", file=sys.stderr)
+    return 0
+
+
+def export_settlement(store, path, fmt: str, start=None, end=None) -> int:
+    """CSV or Parquet (pyarrow) of the settlement rows; returns how many slots."""
+    cols, flat = flat_rows(settlement(store, start=start, end=end))
+    if fmt == "parquet":
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise RuntimeError("Parquet export needs pyarrow: pip install 'sumame[parquet]'") from None
+        pq.write_table(pa.Table.from_pylist(flat), str(path))
+        return len(flat)
+    import csv
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols)
+        w.writeheader()
+        w.writerows(flat)
+    return len(flat)
