@@ -101,7 +101,16 @@ class Atm90e32:
         return (reply[2] << 8) | reply[3]
 
     def read(self, address: int) -> int:
-        return self._xfer(R.READ_FLAG | address, 0xFFFF)
+        # the hot path (every poll reads ~17 registers): _xfer inlined for a read frame
+        try:
+            reply = self.spi.xfer2([0x80 | (address >> 8), address & 0xFF, 0xFF, 0xFF])
+        except OSError as exc:
+            self.bus_errors += 1
+            raise BusError(f"SPI transfer failed: {exc}") from exc
+        if len(reply) != 4:
+            self.bus_errors += 1
+            raise BusError(f"SPI transfer returned {len(reply)} bytes, expected 4")
+        return (reply[2] << 8) | reply[3]
 
     def write(self, address: int, value: int) -> None:
         self._xfer(address & R.ADDRESS_MASK, value & 0xFFFF)
