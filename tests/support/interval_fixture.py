@@ -4,11 +4,14 @@
 runs each scenario on the emulated-lv board in virtual time and writes, per scenario, SHA-256
 digests of every register snapshot (all grids: the interval values are their differences), of
 every journal record payload, of the whole NOR-flash image and of the event log, plus a few
-readable values. ``tests/fixtures/lv_intervals.json`` was produced this way from the code of
-main at dc4276d, before the scheduler/metering/SPI speed-ups (issue 15).
+readable values. The code flash holds a fixed payload (not this build), so the record does not
+depend on the source text. ``tests/fixtures/lv_intervals.json`` was produced this way from the
+code of main at dc4276d, before the speed-ups of issue 15 (``git archive dc4276d`` unpacked as
+``/tmp/base/sumame``, then ``PYTHONPATH=/tmp/base python tests/support/interval_fixture.py``).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sys
@@ -39,6 +42,28 @@ def run(name: str) -> dict:
 
     sc = SCENARIOS[name]
     start = parse_jst("2026-04-01T00:00")
+    with _pinned_firmware_image():
+        return _run(sc, start, build_runtime)
+
+
+@contextlib.contextmanager
+def _pinned_firmware_image():
+    """The code flash holds a fixed payload instead of this build's bundle: the boot event names
+    the image's SHA-256, which changes with every source edit (this record is about data)."""
+    from sumame.tools import firmware_image
+
+    bundle, programmed = firmware_image.bundle, dict(firmware_image._PROGRAMMED)
+    firmware_image.bundle = lambda target: b"sumame interval fixture payload for " + target.encode()
+    firmware_image._PROGRAMMED.clear()
+    try:
+        yield
+    finally:
+        firmware_image.bundle = bundle
+        firmware_image._PROGRAMMED.clear()
+        firmware_image._PROGRAMMED.update(programmed)
+
+
+def _run(sc: dict, start: float, build_runtime) -> dict:
     rt = build_runtime("emulated-lv", virtual=True, start_epoch=start, poll_interval_s=sc["poll_interval_s"])
     for offset, duration in sc["outages"]:
         rt.mains.schedule_outage(start + offset, duration)
