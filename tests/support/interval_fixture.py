@@ -8,6 +8,10 @@ readable values. The code flash holds a fixed payload (not this build), so the r
 depend on the source text. ``tests/fixtures/lv_intervals.json`` was produced this way from the
 code of main at dc4276d, before the speed-ups of issue 15 (``git archive dc4276d`` unpacked as
 ``/tmp/base/sumame``, then ``PYTHONPATH=/tmp/base python tests/support/interval_fixture.py``).
+Regenerated once since, when issue 11 added the ``extlog`` partition (external-connection log,
+placed after the others): before regenerating, every snapshot, session and the records of every
+pre-existing partition were checked equal to the dc4276d record; only ``extlog`` and the whole-image
+digest were new.
 """
 from __future__ import annotations
 
