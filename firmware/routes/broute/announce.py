@@ -53,13 +53,10 @@ class Announcer:
 
     async def run(self) -> None:
         svc = self.service
-        if svc.media:   # without a medium a broadcast reaches no one (a fleet meter)
-            svc.broadcast(self.instance_list_frame())
+        svc.broadcast(self.instance_list_frame())
         while True:
             boundary = svc.readings.latest_boundary(30) + SLOT_S
             await sleep_until(boundary + self.delay_s)
-            if not svc.media:
-                continue   # nobody to tell (no frames built, nothing counted as sent)
             for frame in self.fixed_time_frames():
                 if self.mode == "inf":
                     svc.broadcast(Frame(svc.next_tid(), frame.seoj, frame.deoj, frame.esv,

@@ -100,7 +100,8 @@ class BRouteService:
     def __init__(self, readings, events, scheduler, clock, options: BRouteOptions | None = None):
         self.readings, self.events, self.scheduler, self.clock = readings, events, scheduler, clock
         self.options = options = options or BRouteOptions()
-        self._node: EchonetNode | None = None
+        self.node = EchonetNode(build_objects(readings, options), max_opc=options.max_opc,
+                                max_frame_bytes=options.max_frame_bytes)
         self.guard = HomeSideGuard(events, options.guard)
         self.announcer = Announcer(self, mode=options.announce, delay_s=options.announce_delay_s,
                                    retry_s=options.infc_retry_s, max_tries=options.infc_max_tries)
@@ -117,16 +118,6 @@ class BRouteService:
         self.frame_filter = None
         """A hal FrameFilter the board puts between this application and its media (emulated
         field quirks); None on a real meter."""
-
-    @property
-    def node(self) -> EchonetNode:
-        """The ECHONET Lite node (profile + meter object), built at its first use: a fleet
-        meter with no B-route medium never pays for its ~15 KiB of property tables."""
-        if self._node is None:
-            options = self.options
-            self._node = EchonetNode(build_objects(self.readings, options), max_opc=options.max_opc,
-                                     max_frame_bytes=options.max_frame_bytes)
-        return self._node
 
     @property
     def _rng(self) -> random.Random:
