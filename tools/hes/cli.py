@@ -6,6 +6,11 @@
     sumame hes open|close --meter ...                        remote switch (HLS-GMAC, ciphered)
     sumame hes limit --meter ... --amps 40                   remote ampere limit
     sumame hes soft-switch --meter ... --minutes 15          which interval values are pushed
+    sumame hes cutoff|reconnect --meter ... --peer iot:GAS00001   cut an external device off at the meter
+    sumame hes extlog --meter ... [--from --to] [--format csv]    the meter's external-connection log (JST)
+    sumame hes rekey --meter ... [--route-b] --keys FILE     renew A-route keys (+ route-B ID/password)
+    sumame hes rekey --meters A,B,C --share 0.5 --keys FILE  a fleet, a share at a time
+    sumame hes provision --serial S --supply-point N --keys FILE --out install.json   issue a meter's secrets
     sumame hes query --db hes.sqlite --item forward_kwh [--meter M] [--from --to] [--format csv]
     sumame hes export --db hes.sqlite --out data.parquet     bulk file (CSV or Parquet)
     sumame hes fleet --meters 100 --days 2 --outages 5       emulated fleet + head-end, virtual time
@@ -86,6 +91,20 @@ def add_parser(sub) -> None:
         if name == "soft-switch":
             q.add_argument("--minutes", type=int, choices=(30, 15), required=True)
         q.set_defaults(func=_command, op=name)
+    for name, helptext in (("cutoff", "cut one external device off at the meter (IoT terminal, B-route peer)"),
+                           ("reconnect", "reconnect an external device cut off before")):
+        q = hs.add_parser(name, help=helptext)
+        meter_args(q)
+        q.add_argument("--peer", required=True, help="ip:ADDRESS, wi-sun:ADDRESS or iot:TERMINAL_ID (or iot:EUI-64)")
+        q.set_defaults(func=_external, op=name)
+    q = hs.add_parser("extlog", help="the meter's external-connection log: time (JST), peer, direction, size, verdict")
+    meter_args(q)
+    q.add_argument("--from", dest="start", help="JST, e.g. 2026-04-02T00:00 (default: the oldest entry)")
+    q.add_argument("--to", dest="end", help="JST (default: now)")
+    q.add_argument("--peer", help="only this peer")
+    q.add_argument("--refused", action="store_true", help="only refused frames")
+    q.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    q.set_defaults(func=_extlog)
     q = hs.add_parser("update", help="signed firmware update over DLMS image transfer (one meter or a campaign)")
     who = q.add_mutually_exclusive_group(required=True)
     who.add_argument("--meter", help="tcp://host:port or udp://host:port")
@@ -102,9 +121,26 @@ def add_parser(sub) -> None:
     q.add_argument("--timeout", type=float, default=10.0, help="s to wait for an answer (default 10)")
     q.add_argument("--db", type=Path, default=None, help="head-end database (invocation counters)")
     q.set_defaults(func=_update)
+    q = hs.add_parser("rekey", help="renew A-route keys (key transfer wrapped with the KEK) [and the route-B ID/password]")
+    who = q.add_mutually_exclusive_group(required=True)
+    who.add_argument("--meter", help="tcp://host:port or udp://host:port")
+    who.add_argument("--meters", help="fleet: comma-separated meter addresses")
+    q.add_argument("--share", type=float, default=0.1,
+                   help="fleet: share of the meters renewed at the same time (default 0.1, at least one)")
+    q.add_argument("--route-b", action="store_true",
+                   help="also renew the route-B ID and password (the meter shows the new QR code)")
+    q.add_argument("--keys", type=Path, help="the head-end's key file: read, and where the new keys are stored "
+                                             "(default: the key files in emulate's default state dirs)")
+    q.add_argument("--emulation-kek", action="store_true",
+                   help="derive the master key (KEK) from the serial when the key file has none (emulation only)")
+    q.add_argument("--timeout", type=float, default=10.0, help="s to wait for an answer (default 10)")
+    q.add_argument("--db", type=Path, default=None, help="head-end database (invocation counters)")
+    q.set_defaults(func=_rekey)
     q = hs.add_parser("query", help="items of chosen meters over a period, from the database")
     q.add_argument("--db", type=Path, required=True)
-    q.add_argument("--item", action="append", required=True, help="e.g. forward_kwh (repeat); see --list-items")
+    q.add_argument("--item", action="append", help="e.g. forward_kwh (repeat); see --list-items")
+    q.add_argument("--settlement", action="store_true",
+                   help="special meters: X, each A_i and Y = X - sum(A_i) per 30-min slot (kWh)")
     q.add_argument("--meter", action="append", help="meter id (repeat; default all)")
     q.add_argument("--grid", type=int, choices=(30, 15, 5), default=30)
     q.add_argument("--from", dest="start")
@@ -115,6 +151,8 @@ def add_parser(sub) -> None:
     q.add_argument("--db", type=Path, required=True)
     q.add_argument("--out", type=Path, required=True, help="file; .parquet -> Parquet, else CSV")
     q.add_argument("--format", choices=("csv", "parquet"))
+    q.add_argument("--settlement", action="store_true",
+                   help="special meters: X, each A_i and Y = X - sum(A_i) per 30-min slot")
     q.add_argument("--grid", type=int, choices=(30, 15, 5), default=30)
     q.add_argument("--from", dest="start")
     q.add_argument("--to", dest="end")
@@ -137,6 +175,8 @@ def add_parser(sub) -> None:
     q.add_argument("--workers", type=int, default=None, metavar="K",
                    help="with --ray: number of shards, one CPU each (default: the cluster's CPUs)")
     q.set_defaults(func=_fleet)
+    from .provision import add_parser as provision_parser
+    provision_parser(hs)
     from .mdms.cli import add_parsers as mdms_parsers
     mdms_parsers(hs)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
@@ -156,29 +196,32 @@ class MissingKeys(LookupError):
 
 
 def _keys(path: Path | None, derive: bool = False):
-    """The head-end's key store: ``--keys FILE``; else the key files ``sumame emulate`` wrote in
-    its default state dirs; emulation-derived keys only with ``--derive-emulation-keys``."""
-    from ..aroute_credentials import emulator_key_files, load_keys_file
-
+    """The head-end's key store lookup: ``--keys FILE``; else the key files ``sumame emulate``
+    wrote in its default state dirs; emulation-derived keys only with ``--derive-emulation-keys``."""
     if derive:
         print("note: --derive-emulation-keys: keys derived from each meter's serial (emulation only)",
               file=sys.stderr)
         return derived_secrets
-    files = [path] if path is not None else emulator_key_files()
-    secrets: dict[str, ARouteSecrets] = {}
-    for f in files:
-        try:
-            secrets.update(load_keys_file(f))
-        except ValueError as exc:
-            raise CliError(f"--keys {f}: {exc}") from None
-    where = str(path) if path is not None else (", ".join(map(str, files)) or "no key file found")
+    store = _key_store(path)
+    where = ", ".join(map(str, store.paths)) or "no key file found"
 
     def lookup(serial: str) -> ARouteSecrets:
-        if serial not in secrets:
+        if serial not in store:
             raise MissingKeys(f"no A-route keys for meter {serial} ({where}): pass --keys "
                               f"STATE/a-route-keys.json (sumame emulate writes it) or --derive-emulation-keys")
-        return secrets[serial]
+        return store.current(serial)
+    lookup.store = store
     return lookup
+
+
+def _key_store(path: Path | None):
+    from ..aroute_credentials import emulator_key_files
+    from .keystore import KeyStore, KeyStoreError
+
+    try:
+        return KeyStore([path] if path is not None else emulator_key_files())
+    except KeyStoreError as exc:
+        raise CliError(f"--keys {exc}") from None
 
 
 def _target(text: str) -> MeterTarget:
@@ -208,8 +251,12 @@ def _head_end(args, push_address: str = ""):
     db = getattr(args, "db", None) or default_db()
     db.parent.mkdir(parents=True, exist_ok=True)
     store = HesStore(db)
-    config = HesConfig(push_address=push_address, keys=_keys(args.keys, getattr(args, "derive_keys", False)),
-                       timeout_s=args.timeout)
+    keys = _keys(args.keys, getattr(args, "derive_keys", False))
+    store_of_keys = getattr(keys, "store", None)
+    config = HesConfig(push_address=push_address, keys=keys, timeout_s=args.timeout)
+    if store_of_keys is not None:        # a renewal cut half-way: retry with the keys it may have
+        config.alternate_keys = store_of_keys.pending
+        config.keys_confirmed = store_of_keys.confirm
     return scheduler, HeadEnd(scheduler, store, config)
 
 
@@ -223,6 +270,14 @@ def _until_ready(scheduler, hes, meters, limit_s: float) -> None:
             bad = [m.id for m in meters if not m.ready]
             raise CliError(f"no DLMS answer from {', '.join(bad)} within {limit_s:.0f} s")
         scheduler.run(until=scheduler.clock.now() + 0.05)
+
+
+def _ready_or_not(scheduler, meters, limit_s: float) -> list:
+    """Wait until each meter is discovered or gave up (at most ``limit_s``); the ones not ready."""
+    deadline = time.monotonic() + limit_s
+    while not all(m.ready or m.failure for m in meters) and time.monotonic() < deadline:
+        scheduler.run(until=scheduler.clock.now() + 0.05)
+    return [m for m in meters if not m.ready]
 
 
 def _one_shot(args, make_coro):
@@ -275,6 +330,62 @@ def _update(args) -> int:
     for failure in out["failed"]:
         print(f"failed {failure['meter']}: {failure['detail']}")
     print(f"{out['updated']} of {out['meters']} meter(s) updated, {len(out['failed'])} failed")
+    return 0 if not out["failed"] else 1
+
+
+def _rekey(args) -> int:
+    from sumame.firmware.routes.aroute.key_renewal import kek_of
+
+    from .rekey import rekey_fleet
+
+    if not 0 < args.share <= 1:
+        raise CliError(f"--share {args.share}: must be in (0, 1]")
+    addresses = [args.meter] if args.meter else [a.strip() for a in args.meters.split(",") if a.strip()]
+    scheduler, hes = _head_end(args)
+    store = hes.config.keys.store
+    if not store.paths:
+        raise CliError("no key file to keep the new keys in: pass --keys FILE")
+
+    def kek(serial: str) -> bytes:
+        k = store.kek(serial)
+        if k is None:
+            if not args.emulation_kek:
+                raise MissingKeys(f"no master key (kek) for meter {serial} in the key file: add it, "
+                                  f"or pass --emulation-kek (emulation only)")
+            return kek_of(serial, {})
+        return k
+    if args.emulation_kek:
+        print("note: --emulation-kek: master keys missing from the key file are derived from the serial "
+              "(emulation only)", file=sys.stderr)
+    hes.start()
+    meters = [hes.add_meter(_target(a)) for a in addresses]
+    unreachable = _ready_or_not(scheduler, meters, args.timeout * 3)
+    for m in unreachable:
+        print(f"{m.id}: FAILED: {m.failure or 'no DLMS answer'}; its keys are unchanged", flush=True)
+    meters = [m for m in meters if m.ready]
+    print(f"renewing the A-route keys{' and route-B credentials' if args.route_b else ''} of {len(meters)} "
+          f"meter(s), {max(1, round(args.share * len(meters)))} at a time; new keys go to "
+          f"{', '.join(map(str, store.paths))}", flush=True)
+    task = scheduler.spawn(rekey_fleet(hes, store, [m.id for m in meters], share=args.share, kek=kek,
+                                       route_b=args.route_b,
+                                       progress=lambda meter, text: print(f"{meter}: {text}", flush=True)),
+                           name="hes-rekey", group="hes")
+    while not task.done:
+        scheduler.run(until=scheduler.clock.now() + 0.05)
+    hes.stop()
+    hes.store.close()
+    if task.exception is not None:
+        raise CliError(str(task.exception))
+    out = task.result
+    out["failed"] += [{"meter": m.id, "detail": m.failure or "no DLMS answer"} for m in unreachable]
+    out["meters"] += len(unreachable)
+    for r in out["results"]:
+        if r.get("ok") and r.get("route_b_id"):
+            print(f"{r['meter']}: new route-B ID {r['route_b_id']} password {r['route_b_password']} "
+                  f"(the meter shows the new QR code)")
+    for failure in out["failed"]:
+        print(f"failed {failure['meter']}: {failure['detail']}")
+    print(f"{out['renewed']} of {out['meters']} meter(s) renewed, {len(out['failed'])} failed")
     return 0 if not out["failed"] else 1
 
 
@@ -335,6 +446,39 @@ def _command(args) -> int:
     return 0
 
 
+def _external(args) -> int:
+    verb = "cutoff_external" if args.op == "cutoff" else "reconnect_external"
+    result = _one_shot(args, lambda hes, m: getattr(hes, verb)(m.id, args.peer))
+    if not result["ok"]:
+        print(f"{args.op} {args.peer}: {result['detail']}", file=sys.stderr)
+        return 1
+    cut = ", ".join(result["cut_off"]) or "none"
+    print(f"{args.op} {args.peer}: done; cut off at the meter now: {cut}")
+    return 0
+
+
+def _extlog(args) -> int:
+    start, end = _time(args.start, "--from"), _time(args.end, "--to")
+    rows = _one_shot(args, lambda hes, m: hes.read_extlog(m.id, start, end))
+    if args.peer:
+        rows = [r for r in rows if r["peer"] == args.peer]
+    if args.refused:
+        rows = [r for r in rows if r["verdict"] not in ("accepted", "sent")]
+    if args.format == "json":
+        print(json.dumps([{**r, "time_jst": format_jst(r["at"])} for r in rows], indent=1))
+    elif args.format == "csv":
+        print("time_jst,peer,direction,size_bytes,verdict")
+        for r in rows:
+            print(f"{format_jst(r['at'])},{r['peer']},{r['direction']},{r['size']},{r['verdict']}")
+    else:
+        print(f"{'time (JST)':<20}  {'peer':<32}  dir  {'size':>6}  verdict")
+        for r in rows:
+            print(f"{format_jst(r['at']):<20}  {r['peer']:<32}  {r['direction']:<3}  {r['size']:>4} B  {r['verdict']}")
+    print(f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'} of the external-connection log of {args.meter}",
+          file=sys.stderr)
+    return 0
+
+
 def _run(args) -> int:
     scheduler, hes = _head_end(args, args.listen)
     hes.config.realtime_share, hes.config.history_share = args.realtime_share, args.history_share
@@ -374,6 +518,12 @@ def _open_db(path: Path):
 def _query(args) -> int:
     from .store import ITEMS
     store = _open_db(args.db)
+    if args.settlement:
+        from .settlement import print_settlement
+        return print_settlement(store, meters=args.meter, start=_time(args.start, "--from"),
+                                end=_time(args.end, "--to"), fmt=args.format)
+    if not args.item:
+        raise CliError("give --item ITEM (repeat) or --settlement")
     try:
         rows = store.query(args.item, meters=args.meter, grid=args.grid, start=_time(args.start, "--from"),
                            end=_time(args.end, "--to"))
@@ -402,6 +552,14 @@ def _export(args) -> int:
     from .export import export_rows, write_csv, write_parquet
     store = _open_db(args.db)
     fmt = args.format or ("parquet" if args.out.suffix == ".parquet" else "csv")
+    if args.settlement:
+        from .settlement import export_settlement
+        try:
+            n = export_settlement(store, args.out, fmt, _time(args.start, "--from"), _time(args.end, "--to"))
+        except RuntimeError as exc:
+            raise CliError(str(exc)) from None
+        print(f"wrote {n} settlement slots ({fmt}) to {args.out}")
+        return 0
     rows = export_rows(store, grid=args.grid, start=_time(args.start, "--from"), end=_time(args.end, "--to"))
     try:
         n = (write_parquet if fmt == "parquet" else write_csv)(rows, args.out)
