@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "sumame.tools.firmware_cli",
     "sumame.tools.fleet.jointread",
     "sumame.tools.fleet.cli",
+    "sumame.tools.fleet.specialmeters",
     "sumame.tools.deploy.flash",
     "sumame.tools.calibrate",
     "sumame.tools.fuzz.runner",

@@ -26,6 +26,7 @@ BENCH_MODULES = [
     "sumame.tools.bench.rtfleet",
     "sumame.tools.bench.mdms",
     "sumame.tools.bench.iot",
+    "sumame.tools.bench.extsec",
 ]
 
 
