@@ -27,6 +27,7 @@ Everything goes to the ``HesStore``; counters in ``stats``.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
@@ -65,6 +66,8 @@ COLUMN_OF = {(8, oc.CLOCK): "end_at",
 ENERGY_COLUMNS = ("forward_wh", "reverse_wh", "reactive_varh")
 GAP_WINDOW_S = 2 * 86400.0
 """How far back a poll looks for holes in the stored rows, s."""
+PUSH_STORE_RETRY_S = 1.0
+"""A push the store could not take (database locked by another process) is retried after, s."""
 
 
 @dataclass
@@ -377,12 +380,32 @@ class HeadEnd(OutageTracking):
         while True:
             sender, data = await self.push_inbox.get()
             try:
-                self.on_push(data)
+                m, body = self._open_push(data)
             except (DlmsError, ValueError, IndexError, AttributeError, TypeError) as exc:
                 self.stats["bad_pushes"] += 1
                 log.warning("push from %s rejected: %s", sender, exc)
+                continue
+            while True:                  # deciphered once (its invocation counter is spent): keep it
+                try:
+                    self._ingest_push(m, body)
+                    break
+                except sqlite3.Error as exc:     # e.g. "database is locked" by another head-end process
+                    self.stats["push_store_retries"] += 1
+                    log.warning("push from %s not stored yet (%s): retrying in %g s (later pushes wait)",
+                                sender, exc, PUSH_STORE_RETRY_S)
+                    await sleep(PUSH_STORE_RETRY_S)
+                except (DlmsError, ValueError, IndexError, AttributeError, TypeError) as exc:
+                    self.stats["bad_pushes"] += 1
+                    log.warning("push from %s rejected: %s", sender, exc)
+                    break
 
     def on_push(self, data: bytes) -> None:
+        """Decipher, check and store one push (wrapper PDU bytes); raises on a bad push."""
+        self._ingest_push(*self._open_push(data))
+
+    def _open_push(self, data: bytes) -> tuple[MeterState, list]:
+        """The sending meter and the push body values; deciphering spends the push's invocation
+        counter, so a push is opened once (a retried store must not open it again)."""
         apdu = WrapperPdu.decode(data).apdu
         if apdu[:1] == b"\xDB":
             m = self.by_title.get(bytes(apdu[2:10]))
@@ -394,9 +417,13 @@ class HeadEnd(OutageTracking):
         note = m.push_client.parse_notification(apdu)
         if not isinstance(note, DataNotification):
             raise ValueError(f"unexpected push APDU {type(note).__name__}")
-        body = note.body.value
-        now = self.clock.now()
         self.stats["pushes"] += 1
+        return m, note.body.value
+
+    def _ingest_push(self, m: MeterState, body: list) -> None:
+        """Act on an opened push; the store is written before any state changes, so a store error
+        (sqlite3.Error) leaves nothing half done and the same call can be retried."""
+        now = self.clock.now()
         came_back = m.in_outage
         m.last_seen = now
         if body[0].value not in (oc.PUSH_INTERVAL, oc.PUSH_ALARM) and self.on_other_push is not None:
@@ -406,7 +433,6 @@ class HeadEnd(OutageTracking):
             m.grid = minutes
             self._store_rows(m, minutes, body[3], "push", self.deadline(m))
         elif body[0].value == oc.PUSH_ALARM:
-            self.stats["alarms"] += 1
             code = body[2].value
             status = status_dict(body[3])
             if code == 1 and not m.in_outage:            # last gasp: power failed
@@ -416,6 +442,7 @@ class HeadEnd(OutageTracking):
                 came_back = True
                 if not m.in_outage:          # back before the head-end noticed: learn what happened
                     self._queue(m, STATUS, self._status, "power-restored alarm")
+            self.stats["alarms"] += 1
         if came_back and m.in_outage:
             self._queue(m, RESTORE, self._restore)
 
