@@ -66,7 +66,7 @@ def test_unknown_item_is_named(tmp_path):
 def test_emulate_prints_its_dlms_endpoint_and_the_head_end_polls_and_commands_it(tmp_path):
     env = {**ENV, "XDG_STATE_HOME": str(tmp_path / "state")}
     emu = subprocess.Popen([sys.executable, "-m", "sumame.tools.cli", "emulate", "--headless", "--state-dir",
-                            str(tmp_path / "meter"), "--duration", "40", "--dlms-port", "0", "--push", "none",
+                            str(tmp_path / "meter"), "--duration", "600", "--dlms-port", "0", "--push", "none",
                             "--echonet-port", str(free_udp_port()), "--status-interval", "60"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
@@ -105,7 +105,7 @@ def test_emulate_prints_its_dlms_endpoint_and_the_head_end_polls_and_commands_it
         assert closed.returncode == 0 and "switch closed (connected)" in closed.stdout, closed.stderr
         refused = sumame("hes", "limit", "--meter", endpoint, "--amps", "35", *keyed, env=env)
         assert refused.returncode == 1 and "refused by the meter" in refused.stderr
-    finally:
-        emu.terminate()
+    finally:      # the emulator lives until here (a fixed short --duration ran out under load: the
+        emu.terminate()   # commands after it failed with "no DLMS answer within 30 s")
         rest = emu.communicate(timeout=20)[0]
     assert "switch-open    [a-route] DLMS remote_disconnect by client 0x30" in rest

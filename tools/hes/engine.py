@@ -239,8 +239,11 @@ class HeadEnd(OutageTracking):
             key = m.serial or m.id
             if key not in self._counters:
                 self._counters[key] = PersistedCounter(self.store.tx_ceiling(key),
-                                                        lambda c: self.store.save_tx_ceiling(key, c))
+                                                        lambda c: self.store.save_tx_ceiling(key, c),
+                                                        load=lambda: self.store.tx_ceiling(key))
             m.tx_counter = self._counters[key]
+        if isinstance(m.tx_counter, PersistedCounter):
+            m.tx_counter.resync()       # another head-end process on this store may have used some
         s = m.secrets
         return ClientSettings(client_sap=HES_SAP, mechanism=Mechanism.HIGH_GMAC, ciphered=True,
                               system_title=HES_SYSTEM_TITLE, ek=s.ek, ak=s.ak, tx_counter=m.tx_counter)

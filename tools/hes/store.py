@@ -265,7 +265,7 @@ class HesStore:
 
     def save_tx_ceiling(self, meter: str, ceiling: int) -> None:
         self.db.execute("INSERT INTO counters VALUES (?,?) ON CONFLICT(meter) DO UPDATE SET"
-                        " tx_ceiling=excluded.tx_ceiling",
+                        " tx_ceiling=MAX(tx_ceiling, excluded.tx_ceiling)",      # never below another process's
                         (meter, ceiling))
         self.commit()
 

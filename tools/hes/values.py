@@ -13,16 +13,25 @@ from sumame.hal.jst import format_jst
 
 class PersistedCounter(TxCounter):
     """The head-end's invocation counter towards one meter: a ceiling kept in the store
-    (as on the meter side: ``block`` values between writes, never reused after a restart)."""
+    (as on the meter side: ``block`` values between writes, never reused after a restart).
+    Other head-end processes on the same store (a one-shot ``hes poll`` beside ``hes run``)
+    reserve their own blocks there; ``resync`` before each association skips past them."""
 
-    def __init__(self, ceiling: int, save, block: int = 1000):
-        self.ceiling, self._save, self._block = ceiling, save, block
+    def __init__(self, ceiling: int, save, block: int = 1000, load=None):
+        self.ceiling, self._save, self._block, self._load = ceiling, save, block, load
         super().__init__(ceiling, on_advance=self._advanced)
 
     def _advanced(self, value: int) -> None:
         if value >= self.ceiling:
             self.ceiling = value + self._block
             self._save(self.ceiling)
+
+    def resync(self) -> None:
+        """Jump past a block another process reserved in the store since ours (its values may
+        have reached the meter, which refuses anything not above them)."""
+        stored = self._load() if self._load is not None else 0
+        if stored > self.ceiling:
+            self.value = self.ceiling = stored     # the next value reserves a fresh block
 
 
 def spread(ids: list[str], count: int) -> list[str]:
