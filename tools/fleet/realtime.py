@@ -31,6 +31,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,8 +60,19 @@ def meter_keys(secret: bytes, serial: str) -> dict[str, str]:
     """``[aroute]`` keys of one meter, drawn from the fleet's secret (not from the serial alone)."""
     def draw(what: str, size: int) -> bytes:
         return hmac.new(secret, f"{what}|{serial}".encode(), hashlib.sha256).digest()[:size]
-    return {"system_title": (b"SUM" + draw("system-title", 5)).hex(), "ek": draw("ek", 16).hex(),
+    return {"system_title": system_title_of(serial, draw).hex(), "ek": draw("ek", 16).hex(),
             "ak": draw("ak", 16).hex(), "lls_password": draw("lls", 6).hex()}
+
+
+def system_title_of(serial: str, draw) -> bytes:
+    """8-byte system title: "SUM", the kind letter and the fleet index (4 bytes) of a fleet
+    serial (``serial_of``), so no two fleet meters share one (a 40-bit hash would collide within
+    a utility-sized fleet, and the head-end finds a push's meter by its title); other serials:
+    drawn from the secret."""
+    match = re.fullmatch(r"SM([LH])V(\d+)", serial)
+    if match and int(match[2]) < 1 << 32:
+        return b"SUM" + match[1].encode() + int(match[2]).to_bytes(4, "big")
+    return b"SUM" + draw("system-title", 5)
 
 
 def fleet_secret(state_dir: Path) -> bytes:
