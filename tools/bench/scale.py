@@ -53,22 +53,28 @@ def _fleet_run(board: str, meters: int, days: float):
     ingest = {"cpu": 0.0, "n": 0}
     import sumame.tools.hes.engine as engine
 
-    original = engine.HeadEnd.on_push
+    originals = {name: getattr(engine.HeadEnd, name) for name in ("_open_push", "_ingest_push")}
 
-    def timed(self, data):
-        c = time.process_time()
-        try:
-            return original(self, data)
-        finally:
-            ingest["cpu"] += time.process_time() - c
-            ingest["n"] += 1
-    engine.HeadEnd.on_push = timed
+    def timed(name):                   # the push receiver's two steps: open (decipher, check), store
+        original = originals[name]
+
+        def run(self, *args):
+            c = time.process_time()
+            try:
+                return original(self, *args)
+            finally:
+                ingest["cpu"] += time.process_time() - c
+                ingest["n"] += name == "_open_push"
+        return run
+    for name in originals:
+        setattr(engine.HeadEnd, name, timed(name))
     try:
         c0 = time.process_time()
         r = run_scenario(scenario)
         cpu = time.process_time() - c0
     finally:
-        engine.HeadEnd.on_push = original
+        for name, original in originals.items():
+            setattr(engine.HeadEnd, name, original)
     pushes, rows = r.hes.stats["pushes"], r.hes.store.stats.stored
     r.fleet.close()
     return meters * days / cpu, ingest, pushes, rows
