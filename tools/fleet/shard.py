@@ -126,27 +126,29 @@ class StoreMerger:
 
     def merge(self, shard: int, delta: dict) -> None:
         db = self.store.db
-        cols = APPEND_ONLY["intervals"]
-        for row in delta["intervals"]:
-            cur = db.execute(f"INSERT OR IGNORE INTO intervals({cols}) VALUES ({','.join('?' * len(row))})", row)
-            if cur.rowcount:
-                self.intervals += 1
-            else:
-                self.duplicates += 1
+        rows = delta["intervals"]
+        if rows:        # one statement for the window's rows; a row already there is counted, not written
+            cur = db.executemany(f"INSERT INTO intervals({APPEND_ONLY['intervals']}) VALUES"
+                                 f" ({','.join('?' * len(rows[0]))}) ON CONFLICT DO NOTHING", rows)
+            self.intervals += cur.rowcount
+            self.duplicates += len(rows) - cur.rowcount
         for table in ("polls", "commands"):
             cols = APPEND_ONLY[table]
             db.executemany(f"INSERT INTO {table}({cols}) VALUES ({','.join('?' * 6)})", delta[table])
-        db.executemany("INSERT OR IGNORE INTO meter_events(meter, log, at, code, kind) VALUES (?,?,?,?,?)",
+        db.executemany("INSERT INTO meter_events(meter, log, at, code, kind) VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
                        delta["meter_events"])
-        db.executemany(f"INSERT OR REPLACE INTO meters({KEYED['meters'][1]}) VALUES (?,?,?,?,?,?,?,?,?)",
+        cols = KEYED["meters"][1]
+        db.executemany(f"INSERT INTO meters({cols}) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+                       + ", ".join(f"{c}=excluded.{c}" for c in cols.replace(" ", "").split(",")[1:]),
                        delta["meters"])
-        db.executemany("INSERT OR REPLACE INTO counters(meter, tx_ceiling) VALUES (?,?)", delta["counters"])
+        db.executemany("INSERT INTO counters(meter, tx_ceiling) VALUES (?,?) ON CONFLICT(meter) DO UPDATE SET"
+                       " tx_ceiling=excluded.tx_ceiling", delta["counters"])
         for local_id, *rest in delta["outages"]:
             gid = self._outage_ids.get((shard, local_id))
             if gid is None:
                 cur = db.execute("INSERT INTO outages(meter, start_at, end_at, detected_at, restored_detected_at,"
-                                 " how, start_source) VALUES (?,?,?,?,?,?,?)", rest)
-                self._outage_ids[(shard, local_id)] = cur.lastrowid
+                                 " how, start_source) VALUES (?,?,?,?,?,?,?) RETURNING id", rest)
+                self._outage_ids[(shard, local_id)] = cur.fetchone()[0]
             else:
                 db.execute("UPDATE outages SET meter=?, start_at=?, end_at=?, detected_at=?,"
                            " restored_detected_at=?, how=?, start_source=? WHERE id=?", (*rest, gid))

@@ -10,6 +10,7 @@
     sumame hes export --db hes.sqlite --out data.parquet     bulk file (CSV or Parquet)
     sumame hes fleet --meters 100 --days 2 --outages 5       emulated fleet + head-end, virtual time
     sumame hes fleet --meters 1000 --days 1 --db f.sqlite --ray [ADDRESS] [--workers K]   on Ray
+    sumame hes fleet ... --db postgresql:///hes?host=/run/postgresql      (any --db above: a server database)
     sumame hes serve --db hes.sqlite --listen 127.0.0.1:8080 MDMS HTTP API + portal (tools/hes/mdms)
     sumame hes party add | consent grant|revoke ...          API keys and consent records
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -35,6 +37,10 @@ from sumame.hal.jst import format_jst, parse_jst
 
 from ..cli import CliError
 from .links import MeterTarget
+from .sqldb import db_target, describe, is_server
+
+DB_HELP = ("head-end database: a SQLite file, or a server database URL such as "
+           "postgresql://user@host:5432/hes or postgresql:///hes?host=/run/postgresql (sumame[postgres])")
 
 COMMANDS = ("open", "close", "limit", "soft-switch")
 
@@ -55,14 +61,15 @@ def add_parser(sub) -> None:
                             "use derived keys, i.e. an [aroute] section without keys)")
         q.add_argument("--timeout", type=float, default=10.0, help="s to wait for an answer (default 10)")
         if not many:
-            q.add_argument("--db", type=Path, default=None,
+            q.add_argument("--db", type=db_target, default=None,
                            help="head-end database: keeps the invocation counters (a meter refuses a "
-                                "reused one), polls and commands (default $XDG_STATE_HOME/sumame/hes.sqlite)")
+                                "reused one), polls and commands (default $XDG_STATE_HOME/sumame/hes.sqlite; "
+                                "or a postgresql:// URL)")
 
     q = hs.add_parser("run", help="collect in real time: pushes, deadlines, polls, outages, 5-min data")
     meter_args(q, many=True)
     q.add_argument("--listen", default="127.0.0.1:4060", help="where pushes arrive (TCP and UDP; default %(default)s)")
-    q.add_argument("--db", type=Path, required=True, help="SQLite file")
+    q.add_argument("--db", type=db_target, required=True, help=DB_HELP)
     q.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: Ctrl-C)")
     q.add_argument("--realtime-share", type=float, default=0.03)
     q.add_argument("--history-share", type=float, default=0.10)
@@ -100,10 +107,10 @@ def add_parser(sub) -> None:
     q.add_argument("--derive-emulation-keys", dest="derive_keys", action="store_true",
                    help="derive each meter's keys from its serial (emulation only)")
     q.add_argument("--timeout", type=float, default=10.0, help="s to wait for an answer (default 10)")
-    q.add_argument("--db", type=Path, default=None, help="head-end database (invocation counters)")
+    q.add_argument("--db", type=db_target, default=None, help="head-end database (invocation counters)")
     q.set_defaults(func=_update)
     q = hs.add_parser("query", help="items of chosen meters over a period, from the database")
-    q.add_argument("--db", type=Path, required=True)
+    q.add_argument("--db", type=db_target, required=True, help=DB_HELP)
     q.add_argument("--item", action="append", required=True, help="e.g. forward_kwh (repeat); see --list-items")
     q.add_argument("--meter", action="append", help="meter id (repeat; default all)")
     q.add_argument("--grid", type=int, choices=(30, 15, 5), default=30)
@@ -112,7 +119,7 @@ def add_parser(sub) -> None:
     q.add_argument("--format", choices=("table", "csv", "json"), default="table")
     q.set_defaults(func=_query)
     q = hs.add_parser("export", help="bulk file of everything collected (CSV or Parquet)")
-    q.add_argument("--db", type=Path, required=True)
+    q.add_argument("--db", type=db_target, required=True, help=DB_HELP)
     q.add_argument("--out", type=Path, required=True, help="file; .parquet -> Parquet, else CSV")
     q.add_argument("--format", choices=("csv", "parquet"))
     q.add_argument("--grid", type=int, choices=(30, 15, 5), default=30)
@@ -126,7 +133,8 @@ def add_parser(sub) -> None:
     q.add_argument("--hv-every", type=int, default=25, help="every n-th meter is HV (0: none)")
     q.add_argument("--loss", type=float, default=0.0, help="push (datagram) loss probability")
     q.add_argument("--latency-ms", type=float, default=0.0)
-    q.add_argument("--db", type=Path, help="keep the head-end's database here (default: in memory)")
+    q.add_argument("--db", type=db_target, help="keep the head-end's database here (default: in memory): "
+                                                 "a SQLite file or a postgresql:// URL")
     q.add_argument("--board", default="emulated-lv",
                    help="LV board of the meters (emulated-lv-fleet: HAL-level parts, faster, smaller); "
                         "HV meters use its -hv twin")
@@ -206,8 +214,9 @@ def _head_end(args, push_address: str = ""):
 
     scheduler = Scheduler(RealClock(), strict=False)
     db = getattr(args, "db", None) or default_db()
-    db.parent.mkdir(parents=True, exist_ok=True)
-    store = HesStore(db)
+    if not is_server(db):
+        db.parent.mkdir(parents=True, exist_ok=True)
+    store = _store(db)
     config = HesConfig(push_address=push_address, keys=_keys(args.keys, getattr(args, "derive_keys", False)),
                        timeout_s=args.timeout)
     return scheduler, HeadEnd(scheduler, store, config)
@@ -345,7 +354,7 @@ def _run(args) -> int:
     for text in args.meter:
         hes.add_meter(_target(text))
     hes.choose_5min()
-    print(f"sumame hes: {len(args.meter)} meter(s), pushes on {args.listen}, database {args.db}", flush=True)
+    print(f"sumame hes: {len(args.meter)} meter(s), pushes on {args.listen}, database {describe(args.db)}", flush=True)
     wall_end = None if args.duration is None else time.monotonic() + args.duration
     next_status = time.monotonic()
     try:
@@ -364,11 +373,19 @@ def _run(args) -> int:
     return 0
 
 
-def _open_db(path: Path):
+def _store(target):
+    """The head-end store at ``target`` (file or server URL); one-line errors for the CLI."""
     from .store import HesStore
-    if not path.is_file():
+    try:
+        return HesStore(target)
+    except (ConnectionError, RuntimeError, sqlite3.Error) as exc:
+        raise CliError(str(exc)) from None
+
+
+def _open_db(path):
+    if not is_server(path) and not path.is_file():
         raise CliError(f"{path}: no such database")
-    return HesStore(path)
+    return _store(path)
 
 
 def _query(args) -> int:
@@ -431,6 +448,8 @@ def _fleet(args) -> int:
         if done >= marks["next"] or done >= 1:
             print(f"progress {done:4.0%} {format_jst(now, seconds=False)}", file=sys.stderr, flush=True)
             marks["next"] += 0.1
+    if args.db is not None:
+        _store(args.db).close()         # a database that cannot be opened fails before the run
     scenario = FleetScenario(spec=spec, days=args.days, outages=outages, db=str(args.db or ":memory:"),
                              progress=progress)
     if args.ray is not None or args.workers is not None:
@@ -462,15 +481,14 @@ def _fleet_ray(args, scenario) -> int:
     if args.ray is None:
         raise CliError("--workers needs --ray")
     if args.db is None:
-        raise CliError("--ray needs --db FILE: the shards' results land in that one store")
+        raise CliError("--ray needs --db FILE (or a postgresql:// URL): the shards' results land in that one store")
     if args.workers is not None and args.workers < 1:
         raise CliError("--workers must be >= 1")
     try:
         r = run_sharded(scenario, workers=args.workers, address=args.ray)
     except (ShardLost, RuntimeError, ConnectionError) as exc:
         raise CliError(str(exc)) from None
-    from .store import HesStore
-    store = HesStore(args.db)
+    store = _store(args.db)
     rows = store.intervals(grid=30, start=r.collect_from)
     with_data = [x for x in rows if x["forward_wh"] is not None]
     print(f"{r.meters} meters x {args.days:g} days on Ray, {len(r.shards)} shards, in {r.wall_s:.1f} s "

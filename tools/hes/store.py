@@ -1,4 +1,5 @@
-"""What the head-end collects, in SQLite: interval values, outages, polls, commands, meter events.
+"""What the head-end collects, in SQLite (or a server database, ``sqldb.py``): interval values,
+outages, polls, commands, meter events.
 
 Units in the database are base units (Wh, varh, V, epoch s UTC); the query API and the exports
 show kWh / kvarh / V and JST. One row per (meter, grid, interval end): the first value received
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Iterable
 
 from sumame.hal.jst import format_jst
+
+from .sqldb import connect, is_server
 
 RETENTION_S = 3 * 365 * 86400 + 86400       # three years (one leap day included)
 
@@ -78,12 +81,14 @@ class StoreStats:
 
 
 class HesStore:
-    """SQLite store; ``path`` ":memory:" for tests and virtual-time runs."""
+    """SQLite store; ``path`` ":memory:" for tests and virtual-time runs, or a
+    ``postgresql://`` URL for a server database (same rows, same queries)."""
 
     def __init__(self, path: str | Path = ":memory:"):
         self.path = str(path)
-        self.db = sqlite3.connect(self.path)
+        self.db = connect(path if is_server(path) else self.path)
         self.db.executescript(SCHEMA)
+        self.db.commit()
         self.stats = StoreStats()
         self._dirty = 0
 
@@ -134,8 +139,8 @@ class HesStore:
         """Store one interval (values in base units, None = no data). False if already there."""
         row = [values.get(c) for c in VALUE_COLUMNS]
         cur = self.db.execute(
-            f"INSERT OR IGNORE INTO intervals(meter, grid, end_at, {', '.join(VALUE_COLUMNS)}, received_at, source,"
-            f" on_time) VALUES (?,?,?,{','.join('?' * len(VALUE_COLUMNS))},?,?,?)",
+            f"INSERT INTO intervals(meter, grid, end_at, {', '.join(VALUE_COLUMNS)}, received_at, source,"
+            f" on_time) VALUES (?,?,?,{','.join('?' * len(VALUE_COLUMNS))},?,?,?) ON CONFLICT DO NOTHING",
             (meter, grid, end_at, *row, received_at, source, int(received_at - end_at <= deadline_s)))
         if cur.rowcount:
             self.stats.stored += 1
@@ -209,10 +214,11 @@ class HesStore:
     # ---------------------------------------------------------------- outages, polls, commands, events
     def open_outage(self, meter: str, *, start_at: float | None, detected_at: float, how: str,
                     start_source: str) -> int:
-        cur = self.db.execute("INSERT INTO outages(meter, start_at, detected_at, how, start_source) VALUES (?,?,?,?,?)",
-                              (meter, start_at, detected_at, how, start_source))
+        cur = self.db.execute("INSERT INTO outages(meter, start_at, detected_at, how, start_source) VALUES (?,?,?,?,?)"
+                              " RETURNING id", (meter, start_at, detected_at, how, start_source))
+        outage_id = cur.fetchone()[0]
         self.commit()
-        return cur.lastrowid
+        return outage_id
 
     def close_outage(self, outage_id: int, *, end_at: float | None, restored_detected_at: float,
                      start_at: float | None = None, start_source: str | None = None) -> None:
@@ -229,12 +235,12 @@ class HesStore:
         return [dict(zip(cols, r)) for r in self.db.execute(sql, (meter,) if meter else ())]
 
     def add_poll(self, meter: str, at: float, ok: bool, why: str, state: str | None = None, detail: str = "") -> None:
-        self.db.execute("INSERT INTO polls VALUES (?,?,?,?,?,?)", (meter, at, int(ok), why, state, detail))
+        self.db.execute("INSERT INTO polls(meter, at, ok, why, state, detail) VALUES (?,?,?,?,?,?)", (meter, at, int(ok), why, state, detail))
         self._touch()
 
     def polls(self, meter: str | None = None) -> list[dict]:
         cols = ("meter", "at", "ok", "why", "state", "detail")
-        sql = "SELECT * FROM polls" + (" WHERE meter=?" if meter else "") + " ORDER BY at"
+        sql = f"SELECT {', '.join(cols)} FROM polls" + (" WHERE meter=?" if meter else "") + " ORDER BY at"
         return [dict(zip(cols, r)) for r in self.db.execute(sql, (meter,) if meter else ())]
 
     def add_command(self, meter: str, at: float, op: str, argument, ok: bool, detail: str) -> None:
@@ -247,7 +253,8 @@ class HesStore:
         return [dict(zip(cols, r)) for r in self.db.execute(f"SELECT {', '.join(cols)} FROM commands ORDER BY id")]
 
     def put_meter_event(self, meter: str, log: str, at: float, code: int, kind: str) -> None:
-        self.db.execute("INSERT OR IGNORE INTO meter_events VALUES (?,?,?,?,?)", (meter, log, at, code, kind))
+        self.db.execute("INSERT INTO meter_events(meter, log, at, code, kind) VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
+                        (meter, log, at, code, kind))
         self._touch()
 
     def meter_events(self, meter: str) -> list[dict]:
@@ -261,7 +268,7 @@ class HesStore:
         return 0 if row is None else row[0]
 
     def save_tx_ceiling(self, meter: str, ceiling: int) -> None:
-        self.db.execute("INSERT INTO counters VALUES (?,?) ON CONFLICT(meter) DO UPDATE SET"
+        self.db.execute("INSERT INTO counters(meter, tx_ceiling) VALUES (?,?) ON CONFLICT(meter) DO UPDATE SET"
                         " tx_ceiling=excluded.tx_ceiling",
                         (meter, ceiling))
         self.commit()
