@@ -24,6 +24,7 @@ BENCH_MODULES = [
     "sumame.tools.bench.aroute",
     "sumame.tools.bench.scale",
     "sumame.tools.bench.mdms",
+    "sumame.tools.bench.hes_ingest",
     "sumame.tools.bench.iot",
 ]
 

@@ -356,10 +356,13 @@ def _run(args) -> int:
     hes.choose_5min()
     print(f"sumame hes: {len(args.meter)} meter(s), pushes on {args.listen}, database {describe(args.db)}", flush=True)
     wall_end = None if args.duration is None else time.monotonic() + args.duration
-    next_status = time.monotonic()
+    next_status = next_commit = time.monotonic()
     try:
         while wall_end is None or time.monotonic() < wall_end:
             scheduler.run(until=scheduler.clock.now() + 0.2)
+            if time.monotonic() >= next_commit:     # one transaction per second of pushes:
+                next_commit = time.monotonic() + 1.0    # what arrived is visible to hes query
+                hes.store.commit()
             if time.monotonic() >= next_status:
                 next_status += args.status_interval
                 s = hes.summary()

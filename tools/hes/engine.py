@@ -27,6 +27,7 @@ Everything goes to the ``HesStore``; counters in ``stats``.
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
@@ -36,6 +37,10 @@ from sumame.firmware.net.dlms.acse import Mechanism
 from sumame.firmware.net.dlms.axdr import Data, DataType
 from sumame.firmware.net.dlms.client import ClientSettings, DlmsClient
 from sumame.firmware.net.dlms.cosem_time import octets_to_epoch
+
+_interval_end = lru_cache(maxsize=4096)(octets_to_epoch)
+"""Interval ends repeat across pushes and meters (every meter ends its 30 min at the same
+boundary): the date-time octets are parsed once. Malformed octets raise, and are not cached."""
 from sumame.firmware.net.dlms.errors import DlmsError
 from sumame.firmware.net.dlms.notify import DataNotification
 from sumame.firmware.net.dlms.security import TxCounter
@@ -302,7 +307,7 @@ class HeadEnd(OutageTracking):
             values, end = {}, None
             for (name, scaler), cell in zip(cols, row.value):
                 if name == "end_at":
-                    end = octets_to_epoch(cell.value)
+                    end = _interval_end(bytes(cell.value))
                 elif name is not None:
                     values[name] = None if cell.type is DataType.NULL else cell.value * 10.0 ** scaler
             if end is not None:
