@@ -144,6 +144,12 @@ def add_parser(sub) -> None:
                         "cluster, default: start a local one. Results are the same as in one process")
     q.add_argument("--workers", type=int, default=None, metavar="K",
                    help="with --ray: number of shards, one CPU each (default: the cluster's CPUs)")
+    q.add_argument("--restarts", type=int, default=1, metavar="N",
+                   help="with --ray: a shard lost or too slow is restarted on a new actor and replayed "
+                        "(nothing stored twice), at most N times in the run (default 1; 0: stop at once)")
+    q.add_argument("--window-timeout", type=float, default=600.0, metavar="S",
+                   help="with --ray: wall s a shard may take for one 30-min window before it counts as "
+                        "lost (default 600)")
     q.set_defaults(func=_fleet)
     from .mdms.cli import add_parsers as mdms_parsers
     mdms_parsers(hs)
@@ -487,8 +493,14 @@ def _fleet_ray(args, scenario) -> int:
         raise CliError("--ray needs --db FILE (or a postgresql:// URL): the shards' results land in that one store")
     if args.workers is not None and args.workers < 1:
         raise CliError("--workers must be >= 1")
+    if args.restarts < 0 or args.window_timeout <= 0:
+        raise CliError("need --restarts >= 0 and --window-timeout > 0")
+
+    def event(text):
+        print(f"warning: {text}", file=sys.stderr, flush=True)
     try:
-        r = run_sharded(scenario, workers=args.workers, address=args.ray)
+        r = run_sharded(scenario, workers=args.workers, address=args.ray, restarts=args.restarts,
+                        window_timeout_s=args.window_timeout, on_event=event)
     except (ShardLost, RuntimeError, ConnectionError) as exc:
         raise CliError(str(exc)) from None
     store = _store(args.db)
