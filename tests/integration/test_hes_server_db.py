@@ -101,3 +101,50 @@ def test_ray_shards_land_in_the_one_server_database(pg, sqlite_run, tmp_path, ca
         ray.shutdown()
     assert "on Ray, 2 shards" in out and "written twice 0" in out
     assert export(capsys, url, tmp_path) == export(capsys, sqlite_run, tmp_path)
+
+
+def test_real_time_head_end_keeps_its_counters_and_polls_on_the_server(pg, tmp_path):
+    """``sumame hes poll --db postgresql://...`` against a real-time ``sumame emulate``: the
+    invocation counter ceiling and the poll land on the server, and the next poll reads them."""
+    import json
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    from sumame.tools.hes.store import HesStore
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        echonet = s.getsockname()[1]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "XDG_STATE_HOME": str(tmp_path / "state")}
+    emu = subprocess.Popen([sys.executable, "-m", "sumame.tools.cli", "emulate", "--headless", "--state-dir",
+                            str(tmp_path / "meter"), "--duration", "40", "--dlms-port", "0", "--push", "none",
+                            "--echonet-port", str(echonet), "--status-interval", "60"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    url = fresh(pg)
+    try:
+        endpoint, keys = None, None
+        deadline = time.monotonic() + 30
+        while (endpoint is None or keys is None) and time.monotonic() < deadline:
+            line = emu.stdout.readline()
+            if line.startswith("endpoint dlms-tcp "):
+                endpoint = line.split()[2]
+            elif line.startswith("a-route-keys"):
+                keys = line.split(None, 1)[1].strip()
+        assert endpoint and keys
+        for _ in range(2):
+            r = subprocess.run([sys.executable, "-m", "sumame.tools.cli", "hes", "poll", "--meter",
+                                f"tcp://{endpoint}", "--keys", keys, "--db", url], capture_output=True, text=True,
+                               timeout=60, env=env)
+            assert r.returncode == 0 and "supplied since" in r.stdout, r.stderr
+    finally:
+        emu.terminate()
+        emu.communicate(timeout=20)
+    [serial] = json.loads(open(keys).read())
+    store = HesStore(url)
+    [(meter, ceiling)] = store.db.execute("SELECT meter, tx_ceiling FROM counters").fetchall()
+    assert serial in meter and ceiling > 0
+    polls = store.polls()
+    assert len(polls) == 2 and all(p["ok"] == 1 for p in polls) and polls[0]["at"] < polls[1]["at"]
+    store.close()
