@@ -101,7 +101,7 @@ def ingest(hes, frames, target, recent_rows: int | None = None) -> tuple[float, 
 
 
 def run(quick: bool) -> list[Figure]:
-    meters, days = (6, 0.5) if quick else (40, 2.0)
+    meters, days = (6, 0.5) if quick else (24, 2.0)
     t0 = time.perf_counter()
     hes, frames = capture(meters, days)
     made = time.perf_counter() - t0
