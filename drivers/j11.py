@@ -24,21 +24,14 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Callable
 
-import serial
-
-from sumame.hal.errors import CommsError, DeviceNotFound
+from sumame.hal.errors import CommsError
 
 from . import j11_messages as m
 from . import j11_protocol as p
 from .j11_protocol import Command, J11CommandError, Notice
+from .serial_port import PORT_ERRORS, open_port
 
 log = logging.getLogger("sumame.drivers.j11")
-
-try:
-    import termios
-    _PORT_ERRORS: tuple = (serial.SerialException, OSError, termios.error)
-except ImportError:  # pragma: no cover - non-POSIX
-    _PORT_ERRORS = (serial.SerialException, OSError)
 
 
 class J11Timeout(CommsError):
@@ -74,11 +67,7 @@ class J11Modem:
 
     def __init__(self, port, *, baudrate: int = 115200, timeout_s: float = 5.0,
                  clock: Callable[[], float] = time.monotonic, read_timeout_s: float = 0.05):
-        if isinstance(port, str):
-            try:
-                port = serial.serial_for_url(port, baudrate=baudrate, timeout=read_timeout_s)
-            except _PORT_ERRORS as exc:
-                raise DeviceNotFound(f"cannot open J11 dongle {port}: {exc}") from exc
+        port = open_port(port, baudrate=baudrate, read_timeout_s=read_timeout_s, what="J11 dongle")
         self.port = port
         self.clock = clock
         self.timeout_s = timeout_s
@@ -100,7 +89,7 @@ class J11Modem:
     def close(self) -> None:
         try:
             self.port.close()
-        except _PORT_ERRORS:
+        except PORT_ERRORS:
             pass
 
     def _read(self, timeout_s: float) -> None:
@@ -119,7 +108,7 @@ class J11Modem:
                     data = self.port.read(1)
                 finally:
                     self.port.timeout = old
-        except _PORT_ERRORS as exc:
+        except PORT_ERRORS as exc:
             self.stats["port-error"] += 1
             raise CommsError(f"J11 dongle port failed: {exc}") from exc
         if data:
@@ -148,7 +137,7 @@ class J11Modem:
         try:
             self.port.write(frame)
             self.port.flush()
-        except _PORT_ERRORS as exc:
+        except PORT_ERRORS as exc:
             raise CommsError(f"J11 dongle write failed: {exc}") from exc
 
     def _until(self, found: Callable[[], object], timeout_s: float, what: str):
@@ -187,7 +176,7 @@ class J11Modem:
         try:
             if self.port.in_waiting:
                 self._read(0)
-        except _PORT_ERRORS as exc:
+        except PORT_ERRORS as exc:
             raise CommsError(f"J11 dongle port failed: {exc}") from exc
         out = list(self._notices)
         self._notices.clear()

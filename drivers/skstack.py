@@ -19,21 +19,14 @@ import time
 from collections import Counter, deque
 from typing import Callable
 
-import serial
-
-try:
-    import termios
-    _PORT_ERRORS: tuple = (serial.SerialException, OSError, termios.error)
-except ImportError:  # pragma: no cover - non-POSIX
-    _PORT_ERRORS = (serial.SerialException, OSError)
-
-from sumame.hal.errors import CommsError, DeviceNotFound
+from sumame.hal.errors import CommsError
 from sumame.hal.radio import (AuthFailed, CommandFailed, ModemNotice, PanFound, RadioIdentity, ScanDone,
                               SessionExpired, SessionJoined, SessionTerminated, TxLimit, UdpReceived,
                               UdpSent)
 
 from .skstack_protocol import (EAppVer, EInfo, EPong, ESReg, EVer, Echo, Event, Fail, Garbage, HostParser, Layout,
                                Ok, PanDesc, RxUdp, SkTimeout, Text, error_for, link_local_text)
+from .serial_port import PORT_ERRORS, open_port
 
 log = logging.getLogger("sumame.drivers.skstack")
 
@@ -102,11 +95,7 @@ class SkstackModem:
     def __init__(self, port, *, baudrate: int = 115200, command_timeout_s: float = 5.0,
                  clock: Callable[[], float] = time.monotonic, read_timeout_s: float = 0.05,
                  dialect: str | None = None):
-        if isinstance(port, str):
-            try:
-                port = serial.serial_for_url(port, baudrate=baudrate, timeout=read_timeout_s)
-            except _PORT_ERRORS as exc:
-                raise DeviceNotFound(f"cannot open Wi-SUN dongle {port}: {exc}") from exc
+        port = open_port(port, baudrate=baudrate, read_timeout_s=read_timeout_s, what="Wi-SUN dongle")
         self.port = port
         self.forced_dialect = dialect
         """"se" / "c2" from the board ([wisun] dialect): EINFO's last token misleads on some sticks."""
@@ -130,7 +119,7 @@ class SkstackModem:
     def close(self) -> None:
         try:
             self.port.close()
-        except _PORT_ERRORS:
+        except PORT_ERRORS:
             pass
 
     def poll(self, now: float | None = None) -> list:
@@ -162,7 +151,7 @@ class SkstackModem:
         try:
             self.port.write(data)
             self.port.flush()
-        except _PORT_ERRORS as exc:
+        except PORT_ERRORS as exc:
             self._finish(ticket, CommsError(f"{ticket.name}: write failed: {exc}"))
 
     def _finish(self, ticket: SkTicket, error: Exception | None = None) -> None:
@@ -197,7 +186,7 @@ class SkstackModem:
                     self.port.timeout = old
             else:
                 data = b""
-        except _PORT_ERRORS as exc:
+        except PORT_ERRORS as exc:
             self.stats["port-error"] += 1
             error = CommsError(f"Wi-SUN dongle port failed: {exc}")
             if self._current is not None:

@@ -130,21 +130,26 @@ def _read_until(fd, want: bytes, timeout_s: float = 5.0) -> bytes:
     return got
 
 
+def _host_closes_seen(endpoint, timeout_s: float = 5.0) -> int:
+    """The endpoint's count of host closes, once the runner has seen at least one (or timed out)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while endpoint.host_closes == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return endpoint.host_closes
+
+
 def test_host_closing_the_port_mid_line_clears_the_uart_line_buffer(world):
     """Issue 16 item 4: a half-typed line does not survive the host closing and reopening the
     port (the next line is read fresh); the dongle keeps serving."""
-    import time
-
     fd = os.open(world.hems_path, os.O_RDWR | os.O_NOCTTY)
     os.write(fd, b"SKVER\r\n")
     assert b"EVER 1.5.2\r\nOK\r\n" in _read_until(fd, b"OK\r\n")
     os.write(fd, b"SKV")                       # half a line, then the host closes the port
     assert _read_until(fd, b"SKV") .endswith(b"SKV")
     os.close(fd)
-    deadline = time.monotonic() + 5
-    while world.hems_endpoint.host_closes == 0 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert world.hems_endpoint.host_closes == 1
+    assert _host_closes_seen(world.hems_endpoint) == 1
     assert world.hems_dongle.stats["host-closed-mid-line"] == 1
     fd = os.open(world.hems_path, os.O_RDWR | os.O_NOCTTY)
     try:
@@ -175,10 +180,7 @@ def test_a_j11_host_closing_the_port_mid_frame_drops_the_frame_and_keeps_serving
         os.write(fd, version[:7])               # half a frame, then the host closes the port
         time.sleep(0.2)
         os.close(fd)
-        deadline = time.monotonic() + 5
-        while w.hems_endpoint.host_closes == 0 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert w.hems_endpoint.host_closes == 1
+        assert _host_closes_seen(w.hems_endpoint) == 1
         assert w.hems_dongle.stats["host-closed-mid-frame"] == 1
         fd = os.open(w.hems_path, os.O_RDWR | os.O_NOCTTY)
         try:

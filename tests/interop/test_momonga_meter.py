@@ -18,8 +18,8 @@ momonga = pytest.importorskip("momonga", reason="momonga (test extra) is not ins
 
 from sumame.firmware.metrology.readings import Quantity  # noqa: E402
 from sumame.hal.jst import parse_jst  # noqa: E402
-from sumame.tools.emulate.meter_thread import MeterThread, record_history  # noqa: E402
-from sumame.tools.emulate.wisun_setup import attach_emulated_wisun  # noqa: E402
+from sumame.tools.emulate.meter_thread import record_history  # noqa: E402
+from wisun_meter import wisun_meter  # noqa: E402
 
 pytestmark = pytest.mark.interop
 RBID = "00112233445566778899AABBCCDDEEFF"      # boards/emulated-lv.toml
@@ -42,18 +42,9 @@ def meter(request, history, tmp_path):
     state = tmp_path / "state"
     shutil.copytree(history, state)
     pcap = tmp_path / "air.pcap"
-    worlds = []
-
-    def setup(rt):
-        worlds.append(attach_emulated_wisun(rt, tmp_path, personality=request.param, mode="fast",
-                                            pcap=str(pcap), seed=3))
-    m = MeterThread("emulated-lv", overrides=OVERRIDES, state_dir=state, start_epoch=START + SIMULATED + 30,
-                    setup=setup)
-    m.start()
-    m.wait_for_event("wisun-pan")
-    yield m, worlds[0], pcap, request.param
-    m.stop()
-    worlds[0].close()
+    with wisun_meter(tmp_path, overrides=OVERRIDES, state_dir=state, start_epoch=START + SIMULATED + 30,
+                     wisun=dict(personality=request.param, mode="fast", pcap=str(pcap), seed=3)) as (m, world):
+        yield m, world, pcap, request.param
 
 
 def _momonga(path: str, password: str = PASSWORD):

@@ -20,8 +20,8 @@ import pytest
 
 from sumame.firmware.metrology.readings import Quantity
 from sumame.hal.jst import parse_jst
-from sumame.tools.emulate.meter_thread import MeterThread, record_history
-from sumame.tools.emulate.wisun_setup import attach_emulated_wisun
+from sumame.tools.emulate.meter_thread import record_history
+from wisun_meter import wisun_meter
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 RBID = "00112233445566778899AABBCCDDEEFF"      # boards/emulated-lv.toml
@@ -42,15 +42,9 @@ def history(tmp_path_factory):
 def meter(request, history, tmp_path):
     state = tmp_path / "state"
     shutil.copytree(history, state)
-    worlds = []
-    m = MeterThread("emulated-lv", overrides=OVERRIDES, state_dir=state, start_epoch=START + 2 * 3600 + 30,
-                    setup=lambda rt: worlds.append(attach_emulated_wisun(rt, tmp_path, personality=request.param,
-                                                                         mode="fast", seed=4)))
-    m.start()
-    m.wait_for_event("wisun-pan")
-    yield m, worlds[0], request.param
-    m.stop()
-    worlds[0].close()
+    with wisun_meter(tmp_path, overrides=OVERRIDES, state_dir=state, start_epoch=START + 2 * 3600 + 30,
+                     wisun=dict(personality=request.param, mode="fast", seed=4)) as (m, world):
+        yield m, world, request.param
 
 
 @pytest.fixture(scope="module")

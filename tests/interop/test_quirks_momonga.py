@@ -18,8 +18,7 @@ momonga = pytest.importorskip("momonga", reason="momonga (test extra) is not ins
 
 from sumame.drivers.emulated.quirks.registry import make  # noqa: E402
 from sumame.drivers.emulated.quirks.wisun_hooks import attach, detach  # noqa: E402
-from sumame.tools.emulate.meter_thread import MeterThread  # noqa: E402
-from sumame.tools.emulate.wisun_setup import attach_emulated_wisun  # noqa: E402
+from wisun_meter import wisun_meter  # noqa: E402
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 RBID = "00112233445566778899AABBCCDDEEFF"      # boards/emulated-lv.toml
@@ -33,14 +32,8 @@ OVERRIDES = {"broute": {"ip": ["127.0.0.1"], "enabled": True, "rate_per_s": 100.
 @pytest.fixture(scope="module")
 def meter(tmp_path_factory):
     state = tmp_path_factory.mktemp("meter")
-    worlds = []
-    m = MeterThread("emulated-lv", overrides=OVERRIDES, state_dir=state,
-                    setup=lambda rt: worlds.append(attach_emulated_wisun(rt, state, mode="fast", seed=5)))
-    m.start()
-    m.wait_for_event("wisun-pan")
-    yield m, worlds[0]
-    m.stop()
-    worlds[0].close()
+    with wisun_meter(state, overrides=OVERRIDES, state_dir=state, wisun=dict(mode="fast", seed=5)) as running:
+        yield running
 
 
 def _momonga(world, **kw):

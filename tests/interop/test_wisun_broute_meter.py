@@ -12,8 +12,7 @@ from sumame.drivers.skstack import SkstackModem
 from sumame.firmware.net.echonet import CONTROLLER, Eoj, Esv, Frame, Property, decode, encode
 from sumame.hal.jst import parse_jst
 from sumame.hal.radio import UdpReceived
-from sumame.tools.emulate.meter_thread import MeterThread
-from sumame.tools.emulate.wisun_setup import attach_emulated_wisun
+from wisun_meter import start_wisun_meter
 
 RBID = "00112233445566778899AABBCCDDEEFF"
 PASSWORD = "SUMAMEPASS01"
@@ -21,12 +20,7 @@ METER = Eoj(0x02, 0x88, 0x01)
 
 
 def start_meter(tmp_path, **kw):
-    worlds = []
-    m = MeterThread("emulated-lv", state_dir=tmp_path, profile="constant",
-                    setup=lambda rt: worlds.append(attach_emulated_wisun(rt, tmp_path, seed=9)), **kw)
-    m.start()
-    m.wait_for_event("wisun-pan")
-    return m, worlds[0]
+    return start_wisun_meter(tmp_path, state_dir=tmp_path, profile="constant", wisun=dict(seed=9), **kw)
 
 
 def join(world):
