@@ -148,3 +148,13 @@ def test_real_time_head_end_keeps_its_counters_and_polls_on_the_server(pg, tmp_p
     polls = store.polls()
     assert len(polls) == 2 and all(p["ok"] == 1 for p in polls) and polls[0]["at"] < polls[1]["at"]
     store.close()
+
+
+def test_bad_restart_flags_are_one_line_and_create_no_database(tmp_path):
+    import subprocess
+    import sys
+    db = tmp_path / "never.sqlite"
+    r = subprocess.run([sys.executable, "-m", "sumame.tools.cli", "hes", "fleet", "--meters", "2", "--days", "0.1",
+                        "--db", str(db), "--ray", "--restarts", "-1"], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "need --restarts >= 0" in r.stderr and "Traceback" not in r.stderr
+    assert not db.exists()

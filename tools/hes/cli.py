@@ -457,12 +457,12 @@ def _fleet(args) -> int:
         if done >= marks["next"] or done >= 1:
             print(f"progress {done:4.0%} {format_jst(now, seconds=False)}", file=sys.stderr, flush=True)
             marks["next"] += 0.1
-    if args.db is not None:
-        _store(args.db).close()         # a database that cannot be opened fails before the run
     scenario = FleetScenario(spec=spec, days=args.days, outages=outages, db=str(args.db or ":memory:"),
                              progress=progress)
     if args.ray is not None or args.workers is not None:
         return _fleet_ray(args, scenario)
+    if args.db is not None:
+        _store(args.db).close()         # a database that cannot be opened fails before the run
     r = run_scenario(scenario)
     store, hes = r.hes.store, r.hes
     rows = store.intervals(grid=30, start=r.collect_from)
@@ -495,6 +495,7 @@ def _fleet_ray(args, scenario) -> int:
         raise CliError("--workers must be >= 1")
     if args.restarts < 0 or args.window_timeout <= 0:
         raise CliError("need --restarts >= 0 and --window-timeout > 0")
+    _store(args.db).close()             # a database that cannot be opened fails before Ray starts
 
     def event(text):
         print(f"warning: {text}", file=sys.stderr, flush=True)
