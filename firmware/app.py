@@ -18,6 +18,7 @@ from sumame.hal import Hardware
 from sumame.hal.errors import HalError
 
 from .core.events import EventLog, Severity
+from .lifecycle import provisioning
 from .lifecycle.stage import Lifecycle
 from .metrology.meter_readings import RegisterReadings
 from .metrology.metering import Metering, MeteringConfig
@@ -105,6 +106,7 @@ class Meter:
         self.events.sink = self.storage.event_sink
         self.storage.events = self.events
         self._report_storage(report)
+        provisioning.apply(self)        # the provisioned identity / keys / Wi-Fi over the board's
         if self.lifecycle is not None:
             self.lifecycle.started()
         kept = self.registers.restore(report.snapshots)

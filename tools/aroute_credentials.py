@@ -3,7 +3,7 @@
 ``sumame emulate`` prints them next to the route-B ones and writes them to
 ``STATE/a-route-keys.json`` (mode 0600), in the key-file format ``sumame hes --keys`` reads:
 
-    {"SUMAME000001": {"system_title": hex, "ek": hex, "ak": hex, "lls_password": text}}
+    {"SUMAME000001": {"system_title": hex, "ek": hex, "ak": hex, "lls_password": text, "kek": hex}}
 
 Printed lines (one value each, hex for binary):
 
@@ -31,11 +31,14 @@ def credential_lines(secrets: ARouteSecrets) -> list[tuple[str, str]]:
             ("a-route-auth-key", secrets.ak.hex().upper())]
 
 
-def write_keys_file(state_dir: Path, serial: str, secrets: ARouteSecrets) -> Path:
-    """Write (replace) the key file of this meter; readable by the owner only."""
+def write_keys_file(state_dir: Path, serial: str, secrets: ARouteSecrets, kek: bytes | None = None) -> Path:
+    """Write (replace) the key file of this meter; readable by the owner only. ``kek``: the
+    master key that wraps renewed keys (``sumame hes rekey`` needs it)."""
     path = Path(state_dir) / KEYS_FILE
     entry = {serial: {"system_title": secrets.system_title.hex(), "ek": secrets.ek.hex(),
                       "ak": secrets.ak.hex(), "lls_password": secrets.lls_password.decode("ascii", "replace")}}
+    if kek is not None:
+        entry[serial]["kek"] = kek.hex()
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:

@@ -167,35 +167,33 @@ def _inspect(args) -> int:
 
 
 def _provision(args) -> int:
-    """Factory / installer step: A-route keys from the utility's key file instead of the
-    serial-derived emulation keys, and the decommissioned mark cleared."""
+    """Factory / installer step: the meter's identity, A-route keys, route-B credentials and
+    Wi-Fi from a provisioning file (``sumame hes provision`` writes one from the head-end's key
+    store) instead of the serial-derived emulation values; the decommissioned mark cleared."""
+    from sumame.firmware.lifecycle import provisioning
     from sumame.firmware.lifecycle.bootloader import Bootloader
-    from sumame.firmware.lifecycle.erase import provision
-    from sumame.firmware.routes.aroute.key_renewal import KEYS_STATE
+    from sumame.firmware.lifecycle.erase import provision as clear_mark
 
+    from .emulate.cli import _resume_time
     from .emulate.runtime import build_runtime, open_board
 
     board = open_board(args.board)
-    serial = board["identity"]["serial"]
     try:
         table = json.loads(args.file.read_text())
-        entry = table[serial]
-        ek, ak = bytes.fromhex(entry["ek"]), bytes.fromhex(entry["ak"])
-        if len(ek) != 16 or len(ak) != 16:
-            raise ValueError("ek and ak must be 32 hex digits")
-        route_b = (entry["route_b_id"], entry["route_b_password"]) if "route_b_id" in entry else None
-        if route_b is not None:
-            from sumame.firmware.lifecycle.credentials import check
-            check(*route_b)
+        if not isinstance(table, dict) or not table:
+            raise ValueError("expected a JSON object {SERIAL: {...}}")
+        serial = args.serial or (board["identity"]["serial"] if board["identity"]["serial"] in table
+                                 else next(iter(table)) if len(table) == 1 else None)
+        if serial is None:
+            raise KeyError(board["identity"]["serial"])
+        record = provisioning.validate({"serial": serial, **table[serial]})
     except OSError as exc:
         raise CliError(f"--file {args.file}: {exc.strerror}") from None
     except KeyError as exc:
-        raise CliError(f"--file {args.file}: no {exc} entry (keys by meter serial, like `hes --keys`)") from None
+        raise CliError(f"--file {args.file}: no {exc} entry (entries by meter serial; pick one with --serial)") from None
     except (ValueError, TypeError, AttributeError) as exc:
         raise CliError(f"--file {args.file}: {exc}") from None
     state_dir = args.state_dir
-    from .emulate.cli import _resume_time
-
     rt = build_runtime(board, virtual=True, start_epoch=_resume_time(state_dir) or time.time(),
                        state_dir=state_dir, boot=False)
     code = rt.built.hardware.extras.get("code_nvm")
@@ -203,25 +201,28 @@ def _provision(args) -> int:
         raise CliError("the board has no code flash ([firmware] enabled = false)")
     loader = Bootloader(code, rt.config.device_key, board.kind)
     loader.load()
-    provision(loader.control)
+    clear_mark(loader.control)
     rt.boot()
-    import struct
-    rt.meter.storage.save(KEYS_STATE, struct.pack(">I", 0) + ek + ak)
-    if route_b is not None:
-        from sumame.firmware.lifecycle.credentials import STATE
-        rt.meter.storage.save(STATE, (route_b[0] + route_b[1]).encode("ascii"))
+    provisioning.provision(rt.meter, record)
     rt.meter.shutdown()
     rt.close()
-    print(f"meter {serial} provisioned in {state_dir}: A-route keys"
-          + (" and route-B ID/password" if route_b else "") + f" from {args.file} "
-          f"(the serial-derived keys are no longer used)")
+    given = ["identity (serial " + serial + (f", supply point {record['supply_point']}" if record.get("supply_point") else "")
+             + ")", "A-route keys" + (" + master key" if record.get("kek") else "")]
+    if record.get("route_b_id"):
+        given.append("route-B ID/password")
+    if record.get("wifi_ssid"):
+        given.append(f"Wi-Fi SSID {record['wifi_ssid']!r}/passphrase")
+    print(f"meter provisioned in {state_dir} from {args.file}: {', '.join(given)}; "
+          f"the serial-derived emulation keys are no longer used")
     return 0
 
 
 def _add_provision(fs) -> None:
-    q = fs.add_parser("provision", help="give a meter's flash its A-route keys from a key file (factory step)")
+    q = fs.add_parser("provision", help="give a meter its identity, keys, route-B and Wi-Fi credentials (factory step)")
     q.add_argument("--board", default="emulated-lv")
     q.add_argument("--state-dir", type=Path, required=True, help="the meter's state directory (flash images)")
     q.add_argument("--file", type=Path, required=True,
-                   help="JSON {SERIAL: {ek, ak[, route_b_id, route_b_password]}} (the file `sumame hes --keys` reads)")
+                   help="JSON {SERIAL: {ek, ak[, kek, system_title, lls_password, supply_point, route_b_id, "
+                        "route_b_password, wifi_ssid, wifi_passphrase]}} (sumame hes provision writes one)")
+    q.add_argument("--serial", help="which entry of the file (default: the board's serial, or the only entry)")
     q.set_defaults(func=_provision)

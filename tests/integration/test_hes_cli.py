@@ -72,7 +72,7 @@ def test_emulate_prints_its_dlms_endpoint_and_the_head_end_polls_and_commands_it
     try:
         endpoint, printed = None, {}
         deadline = time.monotonic() + 30
-        while (endpoint is None or "a-route-keys" not in printed) and time.monotonic() < deadline:
+        while (endpoint is None or "a-route-keys-from" not in printed) and time.monotonic() < deadline:
             line = emu.stdout.readline()
             if line.startswith("endpoint dlms-tcp "):
                 endpoint = line.split()[2]
@@ -87,6 +87,8 @@ def test_emulate_prints_its_dlms_endpoint_and_the_head_end_polls_and_commands_it
         assert printed["a-route-system-title"].lower() == entry["system_title"]
         assert printed["a-route-block-key"].lower() == entry["ek"] and len(entry["ek"]) == 32
         assert printed["a-route-auth-key"].lower() == entry["ak"] and len(entry["ak"]) == 32
+        # an unprovisioned meter says its keys are the serial-derived emulation convenience
+        assert printed["a-route-keys-from"].startswith("DERIVED FROM THE SERIAL NUMBER (emulation only")
         # the head-end does not derive keys behind the user's back: without them it says so
         nokeys = sumame("hes", "poll", "--meter", f"tcp://{endpoint}", env=env)
         assert nokeys.returncode != 0 and f"no A-route keys for meter {serial}" in nokeys.stderr

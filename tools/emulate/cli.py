@@ -124,8 +124,11 @@ def run(args: argparse.Namespace) -> int:
         credentials = _route_b_credentials(rt, state_dir)
     aroute = next((s for s in rt.meter.services if s.name == "a-route"), None)
     if aroute is not None:      # the values a DLMS client / head-end needs, printed and in a key file
-        keys = write_keys_file(state_dir, rt.config.identity.serial, aroute.secrets)
-        rt.extras["aroute_credentials"] = credential_lines(aroute.secrets) + [("a-route-keys", str(keys))]
+        keys = write_keys_file(state_dir, rt.config.identity.serial, aroute.secrets,
+                               getattr(aroute, "kek", None))
+        from sumame.firmware.lifecycle.provisioning import source
+        rt.extras["aroute_credentials"] = credential_lines(aroute.secrets) + [("a-route-keys", str(keys)),
+                                                                              ("a-route-keys-from", source(rt.meter))]
         credentials += rt.extras["aroute_credentials"]
     rt.extras["credentials"] = credentials
     if args.headless:

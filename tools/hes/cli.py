@@ -6,6 +6,9 @@
     sumame hes open|close --meter ...                        remote switch (HLS-GMAC, ciphered)
     sumame hes limit --meter ... --amps 40                   remote ampere limit
     sumame hes soft-switch --meter ... --minutes 15          which interval values are pushed
+    sumame hes rekey --meter ... [--route-b] --keys FILE     renew A-route keys (+ route-B ID/password)
+    sumame hes rekey --meters A,B,C --share 0.5 --keys FILE  a fleet, a share at a time
+    sumame hes provision --serial S --supply-point N --keys FILE --out install.json   issue a meter's secrets
     sumame hes query --db hes.sqlite --item forward_kwh [--meter M] [--from --to] [--format csv]
     sumame hes export --db hes.sqlite --out data.parquet     bulk file (CSV or Parquet)
     sumame hes fleet --meters 100 --days 2 --outages 5       emulated fleet + head-end, virtual time
@@ -109,6 +112,21 @@ def add_parser(sub) -> None:
     q.add_argument("--timeout", type=float, default=10.0, help="s to wait for an answer (default 10)")
     q.add_argument("--db", type=db_target, default=None, help="head-end database (invocation counters)")
     q.set_defaults(func=_update)
+    q = hs.add_parser("rekey", help="renew A-route keys (key transfer wrapped with the KEK) [and the route-B ID/password]")
+    who = q.add_mutually_exclusive_group(required=True)
+    who.add_argument("--meter", help="tcp://host:port or udp://host:port")
+    who.add_argument("--meters", help="fleet: comma-separated meter addresses")
+    q.add_argument("--share", type=float, default=0.1,
+                   help="fleet: share of the meters renewed at the same time (default 0.1, at least one)")
+    q.add_argument("--route-b", action="store_true",
+                   help="also renew the route-B ID and password (the meter shows the new QR code)")
+    q.add_argument("--keys", type=Path, help="the head-end's key file: read, and where the new keys are stored "
+                                             "(default: the key files in emulate's default state dirs)")
+    q.add_argument("--emulation-kek", action="store_true",
+                   help="derive the master key (KEK) from the serial when the key file has none (emulation only)")
+    q.add_argument("--timeout", type=float, default=10.0, help="s to wait for an answer (default 10)")
+    q.add_argument("--db", type=db_target, default=None, help="head-end database (invocation counters; file or postgresql:// URL)")
+    q.set_defaults(func=_rekey)
     q = hs.add_parser("query", help="items of chosen meters over a period, from the database")
     q.add_argument("--db", type=db_target, required=True, help=DB_HELP)
     q.add_argument("--item", action="append", required=True, help="e.g. forward_kwh (repeat); see --list-items")
@@ -151,6 +169,8 @@ def add_parser(sub) -> None:
                    help="with --ray: wall s a shard may take for one 30-min window before it counts as "
                         "lost (default 600)")
     q.set_defaults(func=_fleet)
+    from .provision import add_parser as provision_parser
+    provision_parser(hs)
     from .mdms.cli import add_parsers as mdms_parsers
     mdms_parsers(hs)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
@@ -170,29 +190,32 @@ class MissingKeys(LookupError):
 
 
 def _keys(path: Path | None, derive: bool = False):
-    """The head-end's key store: ``--keys FILE``; else the key files ``sumame emulate`` wrote in
-    its default state dirs; emulation-derived keys only with ``--derive-emulation-keys``."""
-    from ..aroute_credentials import emulator_key_files, load_keys_file
-
+    """The head-end's key store lookup: ``--keys FILE``; else the key files ``sumame emulate``
+    wrote in its default state dirs; emulation-derived keys only with ``--derive-emulation-keys``."""
     if derive:
         print("note: --derive-emulation-keys: keys derived from each meter's serial (emulation only)",
               file=sys.stderr)
         return derived_secrets
-    files = [path] if path is not None else emulator_key_files()
-    secrets: dict[str, ARouteSecrets] = {}
-    for f in files:
-        try:
-            secrets.update(load_keys_file(f))
-        except ValueError as exc:
-            raise CliError(f"--keys {f}: {exc}") from None
-    where = str(path) if path is not None else (", ".join(map(str, files)) or "no key file found")
+    store = _key_store(path)
+    where = ", ".join(map(str, store.paths)) or "no key file found"
 
     def lookup(serial: str) -> ARouteSecrets:
-        if serial not in secrets:
+        if serial not in store:
             raise MissingKeys(f"no A-route keys for meter {serial} ({where}): pass --keys "
                               f"STATE/a-route-keys.json (sumame emulate writes it) or --derive-emulation-keys")
-        return secrets[serial]
+        return store.current(serial)
+    lookup.store = store
     return lookup
+
+
+def _key_store(path: Path | None):
+    from ..aroute_credentials import emulator_key_files
+    from .keystore import KeyStore, KeyStoreError
+
+    try:
+        return KeyStore([path] if path is not None else emulator_key_files())
+    except KeyStoreError as exc:
+        raise CliError(f"--keys {exc}") from None
 
 
 def _target(text: str) -> MeterTarget:
@@ -216,15 +239,18 @@ def _time(text: str | None, what: str) -> float | None:
 
 def _head_end(args, push_address: str = ""):
     from .engine import HeadEnd, HesConfig
-    from .store import HesStore
 
     scheduler = Scheduler(RealClock(), strict=False)
     db = getattr(args, "db", None) or default_db()
     if not is_server(db):
         db.parent.mkdir(parents=True, exist_ok=True)
     store = _store(db)
-    config = HesConfig(push_address=push_address, keys=_keys(args.keys, getattr(args, "derive_keys", False)),
-                       timeout_s=args.timeout)
+    keys = _keys(args.keys, getattr(args, "derive_keys", False))
+    store_of_keys = getattr(keys, "store", None)
+    config = HesConfig(push_address=push_address, keys=keys, timeout_s=args.timeout)
+    if store_of_keys is not None:        # a renewal cut half-way: retry with the keys it may have
+        config.alternate_keys = store_of_keys.pending
+        config.keys_confirmed = store_of_keys.confirm
     return scheduler, HeadEnd(scheduler, store, config)
 
 
@@ -238,6 +264,14 @@ def _until_ready(scheduler, hes, meters, limit_s: float) -> None:
             bad = [m.id for m in meters if not m.ready]
             raise CliError(f"no DLMS answer from {', '.join(bad)} within {limit_s:.0f} s")
         scheduler.run(until=scheduler.clock.now() + 0.05)
+
+
+def _ready_or_not(scheduler, meters, limit_s: float) -> list:
+    """Wait until each meter is discovered or gave up (at most ``limit_s``); the ones not ready."""
+    deadline = time.monotonic() + limit_s
+    while not all(m.ready or m.failure for m in meters) and time.monotonic() < deadline:
+        scheduler.run(until=scheduler.clock.now() + 0.05)
+    return [m for m in meters if not m.ready]
 
 
 def _one_shot(args, make_coro):
@@ -290,6 +324,62 @@ def _update(args) -> int:
     for failure in out["failed"]:
         print(f"failed {failure['meter']}: {failure['detail']}")
     print(f"{out['updated']} of {out['meters']} meter(s) updated, {len(out['failed'])} failed")
+    return 0 if not out["failed"] else 1
+
+
+def _rekey(args) -> int:
+    from sumame.firmware.routes.aroute.key_renewal import kek_of
+
+    from .rekey import rekey_fleet
+
+    if not 0 < args.share <= 1:
+        raise CliError(f"--share {args.share}: must be in (0, 1]")
+    addresses = [args.meter] if args.meter else [a.strip() for a in args.meters.split(",") if a.strip()]
+    scheduler, hes = _head_end(args)
+    store = hes.config.keys.store
+    if not store.paths:
+        raise CliError("no key file to keep the new keys in: pass --keys FILE")
+
+    def kek(serial: str) -> bytes:
+        k = store.kek(serial)
+        if k is None:
+            if not args.emulation_kek:
+                raise MissingKeys(f"no master key (kek) for meter {serial} in the key file: add it, "
+                                  f"or pass --emulation-kek (emulation only)")
+            return kek_of(serial, {})
+        return k
+    if args.emulation_kek:
+        print("note: --emulation-kek: master keys missing from the key file are derived from the serial "
+              "(emulation only)", file=sys.stderr)
+    hes.start()
+    meters = [hes.add_meter(_target(a)) for a in addresses]
+    unreachable = _ready_or_not(scheduler, meters, args.timeout * 3)
+    for m in unreachable:
+        print(f"{m.id}: FAILED: {m.failure or 'no DLMS answer'}; its keys are unchanged", flush=True)
+    meters = [m for m in meters if m.ready]
+    print(f"renewing the A-route keys{' and route-B credentials' if args.route_b else ''} of {len(meters)} "
+          f"meter(s), {max(1, round(args.share * len(meters)))} at a time; new keys go to "
+          f"{', '.join(map(str, store.paths))}", flush=True)
+    task = scheduler.spawn(rekey_fleet(hes, store, [m.id for m in meters], share=args.share, kek=kek,
+                                       route_b=args.route_b,
+                                       progress=lambda meter, text: print(f"{meter}: {text}", flush=True)),
+                           name="hes-rekey", group="hes")
+    while not task.done:
+        scheduler.run(until=scheduler.clock.now() + 0.05)
+    hes.stop()
+    hes.store.close()
+    if task.exception is not None:
+        raise CliError(str(task.exception))
+    out = task.result
+    out["failed"] += [{"meter": m.id, "detail": m.failure or "no DLMS answer"} for m in unreachable]
+    out["meters"] += len(unreachable)
+    for r in out["results"]:
+        if r.get("ok") and r.get("route_b_id"):
+            print(f"{r['meter']}: new route-B ID {r['route_b_id']} password {r['route_b_password']} "
+                  f"(the meter shows the new QR code)")
+    for failure in out["failed"]:
+        print(f"failed {failure['meter']}: {failure['detail']}")
+    print(f"{out['renewed']} of {out['meters']} meter(s) renewed, {len(out['failed'])} failed")
     return 0 if not out["failed"] else 1
 
 

@@ -37,11 +37,7 @@ from sumame.firmware.net.dlms.acse import Mechanism
 from sumame.firmware.net.dlms.axdr import Data, DataType
 from sumame.firmware.net.dlms.client import ClientSettings, DlmsClient
 from sumame.firmware.net.dlms.cosem_time import octets_to_epoch
-
-_interval_end = lru_cache(maxsize=4096)(octets_to_epoch)
-"""Interval ends repeat across pushes and meters (every meter ends its 30 min at the same
-boundary): the date-time octets are parsed once. Malformed octets raise, and are not cached."""
-from sumame.firmware.net.dlms.errors import DlmsError
+from sumame.firmware.net.dlms.errors import DlmsError, SecurityError
 from sumame.firmware.net.dlms.notify import DataNotification
 from sumame.firmware.net.dlms.security import TxCounter
 from sumame.firmware.net.dlms.wrapper import WrapperPdu
@@ -58,6 +54,10 @@ from .values import PersistedCounter, spread, status_dict, status_text
 from .store import HesStore
 
 log = logging.getLogger("sumame.hes")
+
+_interval_end = lru_cache(maxsize=4096)(octets_to_epoch)
+"""Interval ends repeat across pushes and meters (every meter ends its 30 min at the same
+boundary): the date-time octets are parsed once. Malformed octets raise, and are not cached."""
 GROUP = "hes"
 CHASE, RESTORE, REALTIME, HISTORY, LIVENESS, DISCOVER, STATUS = (
     "chase", "restore", "realtime", "history", "liveness", "discover", "status")
@@ -94,6 +94,11 @@ class HesConfig:
     workers: int = 8
     timeout_s: float = 20.0
     keys: Callable[[str], ARouteSecrets] = derived_secrets
+    alternate_keys: Callable[[str], ARouteSecrets | None] | None = None
+    """Keys the head-end is unsure of (a renewal cut before the meter confirmed it,
+    ``tools/hes/keystore.py``): tried when the meter refuses ``keys``."""
+    keys_confirmed: Callable[[str, ARouteSecrets], None] | None = None
+    """Called with the keys an association with the meter just worked with."""
 
 
 @dataclass
@@ -248,6 +253,32 @@ class HeadEnd(OutageTracking):
         per meter at a time: the invocation counter towards a meter must reach it in order."""
         return MeterSession(self, m, public)
 
+    async def resolved_session(self, m: MeterState) -> "_Opened":
+        """A ciphered association with ``m.secrets``; when the meter refuses them and the key
+        store holds keys it is unsure of (``config.alternate_keys``), the association is retried
+        with those, and the keys that worked are reported (``config.keys_confirmed``)."""
+        tried = [m.secrets]
+        alternate = self.config.alternate_keys(m.serial) if self.config.alternate_keys else None
+        if alternate is not None and alternate != m.secrets:
+            tried.append(alternate)
+        for i, secrets in enumerate(tried):
+            m.secrets = secrets
+            ctx = self.session(m)
+            try:
+                s = await ctx.__aenter__()
+            except (SecurityError, TimeoutError) as exc:
+                if i + 1 == len(tried):
+                    raise
+                log.info("%s refused its current keys (%s): trying the renewed ones", m.id, exc)
+                self.stats["key_retries"] += 1
+                continue
+            if self.config.keys_confirmed is not None:
+                self.config.keys_confirmed(m.serial, secrets)
+            if m.push_client is not None:
+                m.push_client = DlmsClient(ClientSettings(ek=secrets.ek, ak=secrets.ak))
+            return _Opened(ctx, s)
+        raise AssertionError("unreachable")
+
     # ---------------------------------------------------------------- discovery
     async def _discover(self, m: MeterState) -> None:
         delay = self.config.double_check_s
@@ -256,6 +287,10 @@ class HeadEnd(OutageTracking):
                 return await self._discover_once(m)
             except LookupError as exc:                  # no keys for this meter: retrying cannot help
                 m.failure = str(exc).strip("'\"")
+                log.warning("discovery of %s: %s", m.id, m.failure)
+                return
+            except SecurityError as exc:               # the meter refuses the keys we hold
+                m.failure = f"the meter refused the head-end's A-route keys ({exc})"
                 log.warning("discovery of %s: %s", m.id, m.failure)
                 return
             except (OSError, TimeoutError) as exc:
@@ -268,7 +303,7 @@ class HeadEnd(OutageTracking):
         async with self.session(m, public=True) as s:
             m.serial = (await s.get(1, oc.DEVICE_ID, 2)).value
         m.secrets = self.config.keys(m.serial)
-        async with self.session(m) as s:
+        async with await self.resolved_session(m) as s:
             sp, rp, soft, *captures = await s.get_list(
                 [(1, oc.SUPPLY_POINT_NUMBER, 2), (1, oc.RECEIVING_POINT_NUMBER, 2), (1, oc.SOFT_SWITCH, 2)]
                 + [(7, oc.PROFILE_BY_MINUTES[g], 3) for g in (30, 15, 5)])
@@ -491,3 +526,16 @@ class HeadEnd(OutageTracking):
                 "in_outage": sum(m.in_outage for m in self.meters.values()), **self.stats,
                 "stored": self.store.stats.stored, "duplicates": self.store.stats.duplicates,
                 "conflicts": self.store.stats.conflicts}
+
+
+class _Opened:
+    """``async with`` around an already associated MeterSession."""
+
+    def __init__(self, ctx: MeterSession, session: DlmsSession):
+        self.ctx, self.session = ctx, session
+
+    async def __aenter__(self) -> DlmsSession:
+        return self.session
+
+    async def __aexit__(self, exc_type, exc, tb) -> None:
+        await self.ctx.__aexit__(exc_type, exc, tb)

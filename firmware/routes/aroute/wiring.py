@@ -131,7 +131,9 @@ class ARouteApp:
                               earliest=self._earliest(), tx_counter=self.tx_counter,
                               apply_soft_switch=self.set_soft_switch)
         objects += image_transfer_objects(getattr(meter, "lifecycle", None))
-        objects += key_renewal_objects(self, kek_of(ident.serial, section))
+        self.kek = kek_of(ident.serial, section)
+        """Master key (KEK) that unwraps renewed keys: ``[aroute] kek`` (derived from the serial when empty: emulation only)."""
+        objects += key_renewal_objects(self, self.kek)
         objects += disposal_objects(meter)
         objects += route_b_objects(meter)
         self.hes = section.get("hes", f"127.0.0.1:{HES_DEFAULT_PORT}")

@@ -72,13 +72,15 @@ class LowVoltageMeter(DeviceObject):
     CLASS = 0x0288
     SET_WHITELIST = frozenset({0x81, 0xE5, 0xED, 0xEF})
 
-    def __init__(self, readings, instance: int = 0x01, facts=None):
+    def __init__(self, readings, instance: int = 0x01, facts=None, route_b_id=None):
         super().__init__(Eoj(0x02, 0x88, instance), readings, facts)
         r, ident, sc = readings, readings.identity, readings.scaling
+        self.route_b_id = route_b_id or (lambda: ident.route_b_id)
+        """The route-B ID in force: C0 follows a renewal from the head-end at once."""
         self.day = 0xFF                                  # E5, initial value
         self.slots = HistorySelector(r, SLOT_S, 12)     # ED
         self.minutes = HistorySelector(r, 60, 10)       # EF
-        self._add(0xC0, lambda: route_b_id_property(ident))
+        self._add(0xC0, lambda: route_b_id_property(ident, self.route_b_id()))
         self._add(0xD0, self._one_minute)
         self._add(0xD3, lambda: edt.u32(sc.coefficient))
         self._add(0xD7, lambda: edt.u8(sc.digits))
@@ -119,11 +121,11 @@ class LowVoltageMeter(DeviceObject):
         return edt.datetime7(b) + edt.u32(r.cumulative_at(FWD, b)) + edt.u32(r.cumulative_at(REV, b))
 
 
-def route_b_id_property(ident) -> bytes:
+def route_b_id_property(ident, route_b_id: str | None = None) -> bytes:
     """C0 (16 B): 0x00, 3-byte maker code, then the last 12 bytes of the 32-hex-digit route-B ID
-    (the MRA leaves bytes 4-15 to the maker; zeros if the ID is not hex)."""
+    in force (the MRA leaves bytes 4-15 to the maker; zeros if the ID is not hex)."""
     try:
-        tail = bytes.fromhex(ident.route_b_id)[-12:].rjust(12, b"\x00")
+        tail = bytes.fromhex(ident.route_b_id if route_b_id is None else route_b_id)[-12:].rjust(12, b"\x00")
     except ValueError:
         tail = bytes(12)
     return b"\x00" + ident.maker_code.to_bytes(3, "big") + tail

@@ -69,6 +69,8 @@ class BRouteOptions:
     property_set: str = "full"
     facts: DeviceFacts = field(default_factory=DeviceFacts)
     guard: GuardOptions = field(default_factory=GuardOptions)
+    route_b_id: Callable[[], str] | None = None
+    """The route-B ID in force (renewed from the head-end), shown in LV property C0; None: the board's."""
 
 
 @dataclass
@@ -85,7 +87,7 @@ def build_objects(readings, options: BRouteOptions):
     the EPCs of ``options.property_set``."""
     kind = readings.identity.kind
     if kind == "lv":
-        device = LowVoltageMeter(readings, facts=options.facts)
+        device = LowVoltageMeter(readings, facts=options.facts, route_b_id=options.route_b_id)
     elif kind == "hv":
         device = HighVoltageMeter(readings, fixed_date=options.hv_fixed_date, facts=options.facts)
     else:

@@ -44,8 +44,9 @@ class BRouteApp:
         self.meter = meter
         section = meter.config.options.get("broute", {})
         self.options = options_from_board(section, seed=int(meter.clock.now()) & 0xFFFF)
+        in_force = (lambda: route_b_credentials(meter)[0]) if getattr(meter, "storage", None) is not None else None
         self.service = BRouteService(meter.readings, meter.events, meter.scheduler, meter.clock,
-                                     replace(self.options, ip_addresses=()))
+                                     replace(self.options, ip_addresses=(), route_b_id=in_force))
         self.service.frame_filter = meter.hw.extras.get("broute_filter")
         self.switchgear = switchgear
         self.serve_ip = section.get("serve_ip", True)
