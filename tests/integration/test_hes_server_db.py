@@ -158,3 +158,12 @@ def test_bad_restart_flags_are_one_line_and_create_no_database(tmp_path):
                         "--db", str(db), "--ray", "--restarts", "-1"], capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "need --restarts >= 0" in r.stderr and "Traceback" not in r.stderr
     assert not db.exists()
+
+
+def test_settlement_on_a_server_database_is_refused_in_one_line():
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "sumame.tools.cli", "hes", "query", "--db", "postgresql:///x?host=/nonexistent",
+                        "--settlement"], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "--settlement reads the special-meter tables" in r.stderr
+    assert "Traceback" not in r.stderr

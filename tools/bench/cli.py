@@ -26,6 +26,7 @@ BENCH_MODULES = [
     "sumame.tools.bench.mdms",
     "sumame.tools.bench.hes_ingest",
     "sumame.tools.bench.iot",
+    "sumame.tools.bench.extsec",
 ]
 
 
