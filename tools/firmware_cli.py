@@ -172,7 +172,7 @@ def _provision(args) -> int:
     store) instead of the serial-derived emulation values; the decommissioned mark cleared."""
     from sumame.firmware.lifecycle import provisioning
     from sumame.firmware.lifecycle.bootloader import Bootloader
-    from sumame.firmware.lifecycle.erase import provision as clear_mark
+    from sumame.firmware.lifecycle.erase import begin_provisioning, provision as clear_mark
 
     from .emulate.cli import _resume_time
     from .emulate.runtime import build_runtime, open_board
@@ -201,10 +201,19 @@ def _provision(args) -> int:
         raise CliError("the board has no code flash ([firmware] enabled = false)")
     loader = Bootloader(code, rt.config.device_key, board.kind)
     loader.load()
-    clear_mark(loader.control)
+    after_disposal = begin_provisioning(loader.control, rt.meter.hw.nvm)   # finishes a cut erase
+    rt.meter.lifecycle.installing = after_disposal
     rt.boot()
+    if not after_disposal and provisioning.stored(rt.meter) is not None:
+        held = provisioning.stored(rt.meter).get("serial", "?")
+        rt.meter.shutdown()
+        rt.close()
+        raise CliError(f"meter in {state_dir} is already provisioned (serial {held}): decommission it first "
+                       f"(sumame ctl decommission), or renew its keys with sumame hes rekey")
     provisioning.provision(rt.meter, record)
     rt.meter.shutdown()
+    if after_disposal:              # last: a cut before this leaves a meter that refuses service
+        clear_mark(rt.meter.lifecycle.loader.control)
     rt.close()
     given = ["identity (serial " + serial + (f", supply point {record['supply_point']}" if record.get("supply_point") else "")
              + ")", "A-route keys" + (" + master key" if record.get("kek") else "")]

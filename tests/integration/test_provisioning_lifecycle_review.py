@@ -1,0 +1,148 @@
+"""Provisioning against the meter's past (issue #12 points 6 and 8, independent review): an
+installer who provisions a meter whose decommissioning was cut mid-erase must not leave a byte
+of the old life on the flash; a cut during that provisioning still leaves a refusing meter;
+an already provisioned meter is not silently re-provisioned; a bad file writes nothing."""
+import json
+
+import pytest
+
+from aroute_helpers import T0
+from sumame.boards import load_board
+from sumame.firmware.lifecycle import provisioning
+from sumame.firmware.lifecycle.erase import Decommissioned
+from sumame.hal.errors import PowerCut
+from sumame.tools.cli import main
+from sumame.tools.control import Operator
+from sumame.tools.emulate.runtime import build_runtime
+
+pytestmark = pytest.mark.lifecycle
+OLD, NEW = "SUMAMER00001", "SUMAMER00002"
+
+
+def board():
+    return load_board("emulated-lv", {"wisun": {"enabled": False}})
+
+
+def issue(tmp_path, serial, supply, wifi=None):
+    keys, out = tmp_path / f"keys-{serial}.json", tmp_path / f"install-{serial}.json"
+    extra = ["--wifi-ssid", wifi[0], "--wifi-passphrase", wifi[1]] if wifi else []
+    assert main(["hes", "provision", "--serial", serial, "--supply-point", supply, *extra,
+                 "--keys", str(keys), "--out", str(out)]) == 0
+    return out, {"serial": serial, **json.loads(out.read_text())[serial]}
+
+
+def forms(value: str) -> list[bytes]:
+    out = [value.encode()]
+    try:
+        out.append(bytes.fromhex(value))
+    except ValueError:
+        pass
+    return out
+
+
+def left_on(image: bytes, record: dict) -> set[str]:
+    return {k for k, v in record.items() if k != "serial" and any(f in image for f in forms(v))}
+
+
+def provisioned_meter(tmp_path):
+    state = tmp_path / "meter"
+    rt = build_runtime(board(), virtual=True, start_epoch=T0, state_dir=state, poll_interval_s=60)
+    rt.scheduler.run_for(120)
+    rt.meter.shutdown()
+    rt.close()
+    install, record = issue(tmp_path, OLD, "0300111234567890123456",
+                            ("old-home-wifi", "old passphrase 1234"))
+    assert main(["firmware", "provision", "--state-dir", str(state), "--file", str(install)]) == 0
+    return state, record
+
+
+def boot(state, at):
+    rt = build_runtime(board(), virtual=True, start_epoch=at, state_dir=state, poll_interval_s=60, boot=False)
+    return rt
+
+
+def cut_decommission(state, cut_after_ops=1):
+    rt = build_runtime(board(), virtual=True, start_epoch=T0 + 3600, state_dir=state, poll_interval_s=60)
+    rt.scheduler.run_for(60)
+    flash = rt.built.emulated["flash"]
+    flash.cut_power_at(flash.ops + cut_after_ops, torn=0.5)
+    with pytest.raises(PowerCut):
+        Operator(rt).decommission("/dev/null")
+    rt.close()
+
+
+def test_provisioning_after_a_cut_decommission_leaves_nothing_of_the_old_life(tmp_path, capsys):
+    state, old = provisioned_meter(tmp_path)
+    assert left_on((state / "flash.bin").read_bytes(), old) == set(old) - {"serial"}
+    cut_decommission(state)
+    install, new = issue(tmp_path, NEW, "0300111234567890123457")
+    assert main(["firmware", "provision", "--state-dir", str(state), "--file", str(install)]) == 0
+    assert left_on((state / "flash.bin").read_bytes(), old) == set()
+    rt = boot(state, T0 + 7200)
+    rt.boot()
+    rt.scheduler.run_for(10)
+    assert rt.meter.config.identity.serial == NEW and provisioning.source(rt.meter) == "provisioned"
+    assert "wifi" not in rt.meter.config.options or rt.meter.config.options["wifi"].get("ssid") != "old-home-wifi"
+    rt.close()
+
+
+def test_a_cut_while_provisioning_a_decommissioned_meter_still_refuses_service(tmp_path):
+    state, old = provisioned_meter(tmp_path)
+    rt = build_runtime(board(), virtual=True, start_epoch=T0 + 3600, state_dir=state, poll_interval_s=60)
+    rt.scheduler.run_for(60)
+    Operator(rt).decommission("/dev/null")
+    rt.close()
+    install, new = issue(tmp_path, NEW, "0300111234567890123457")
+    real = provisioning.provision
+
+    def cut_midway(meter, record):
+        record = provisioning.validate(record)
+        meter.storage.save(provisioning.KEYS_STATE, b"\0\0\0\0" + bytes.fromhex(record["ek"]) * 2)
+        raise PowerCut("cut while writing the provisioning records")
+    provisioning.provision = cut_midway
+    try:
+        with pytest.raises(PowerCut):
+            main(["firmware", "provision", "--state-dir", str(state), "--file", str(install)])
+    finally:
+        provisioning.provision = real
+    rt = boot(state, T0 + 7200)
+    with pytest.raises(Decommissioned):
+        rt.boot()
+    rt.close()
+    assert main(["firmware", "provision", "--state-dir", str(state), "--file", str(install)]) == 0
+    rt = boot(state, T0 + 7300)
+    rt.boot()
+    assert rt.meter.config.identity.serial == NEW
+    rt.close()
+
+
+def test_an_already_provisioned_meter_is_not_reprovisioned_over_its_keys(tmp_path, capsys):
+    state, old = provisioned_meter(tmp_path)
+    install, new = issue(tmp_path, NEW, "0300111234567890123457")
+    capsys.readouterr()
+    assert main(["firmware", "provision", "--state-dir", str(state), "--file", str(install)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "already provisioned" in err and "decommission" in err
+    image = (state / "flash.bin").read_bytes()
+    assert left_on(image, new) == set()
+    rt = boot(state, T0 + 7200)
+    rt.boot()
+    assert rt.meter.config.identity.serial == OLD
+    rt.close()
+
+
+@pytest.mark.parametrize("entry, says", [
+    ({"ak": "00" * 16}, "ek missing"),
+    ({"ek": "00" * 15, "ak": "00" * 16}, "ek: 32 hex digits"),
+    ({"ek": "00" * 16, "ak": "00" * 16, "route_b_id": "0" * 32}, "password"),
+    ({"ek": "00" * 16, "ak": "00" * 16, "wifi_ssid": "x", "wifi_passphrase": "short"}, "wifi_passphrase"),
+    ({"ek": "00" * 16, "ak": "00" * 16, "colour": "red"}, "unknown field"),
+])
+def test_a_bad_file_is_one_line_and_writes_nothing(tmp_path, capsys, entry, says):
+    state = tmp_path / "meter"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({OLD: entry}))
+    assert main(["firmware", "provision", "--state-dir", str(state), "--file", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and says in err, err
+    assert not state.exists() or not any(state.iterdir())
