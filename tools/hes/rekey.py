@@ -11,7 +11,8 @@
    them; one with the old keys must then be refused (reported as ``old_refused``).
 
 When the answer is lost (a cut, a timeout) the head-end does not guess: it tries the new keys,
-then the old ones, and keeps whichever the meter accepts; if neither answers, both stay in the
+then the old ones, and keeps whichever the meter accepts (and reads back the route-B ID: a lost
+answer to the route-B SET must not make it forget a pair the meter took); if neither answers, both stay in the
 key store and the next session retries with the one it is unsure of (engine.resolved_session).
 ``rekey_fleet`` renews a fleet a share at a time, reporting progress and failures.
 """
@@ -61,6 +62,17 @@ async def _works(hes, m, secrets: ARouteSecrets) -> bool | None:
     except (SecurityError, DlmsRefused):
         return False
     except (OSError, TimeoutError):
+        return None
+
+
+async def _route_b_id(hes, m, secrets: ARouteSecrets) -> str | None:
+    """The route-B ID the meter holds (a read gives the ID only); None if it cannot be read."""
+    m.secrets = secrets
+    try:
+        async with hes.session(m) as s:
+            value = (await s.get(1, ROUTE_B_CREDENTIALS, 2)).value
+        return bytes(value).decode("ascii")
+    except (SecurityError, DlmsRefused, OSError, TimeoutError, TypeError, UnicodeDecodeError):
         return None
 
 
@@ -118,6 +130,10 @@ async def rekey_meter(hes, store, meter_id: str, *, kek: Callable[[str], bytes],
             result.update(ok=False, detail="the meter still accepts the old keys")
         return result
     if verdict is False and await _works(hes, m, old) is True:
+        if pair and await _route_b_id(hes, m, old) == pair[0]:    # the SET's answer was lost, not the SET
+            store.commit_part(serial, "route_b_id", "route_b_password")
+            result.update(route_b_id=pair[0], route_b_password=pair[1])
+            progress(meter_id, f"route-B ID {pair[0][:4]}…{pair[0][-4:]} and password renewed")
         store.abandon(serial)
         m.secrets = old
         result["detail"] = "the meter kept its old keys" + ("" if answered else " (transfer not received)")

@@ -1,0 +1,67 @@
+"""Head-end key renewal, independent review (issue #12 point 5): the answer to the route-B SET
+is lost although the meter applied the new pair (a timeout, a cut link) -> the head-end must
+find out which pair the meter holds instead of forgetting the one it sent; and the other way
+round (the SET never reached the meter) it keeps the old pair."""
+import json
+
+import pytest
+
+from aroute_helpers import meter, network, run
+from sumame.firmware.lifecycle.credentials import route_b_credentials
+from sumame.firmware.routes.aroute.key_renewal import kek_of
+from sumame.firmware.routes.aroute.keys import derived_secrets
+from sumame.tools.aroute_credentials import write_keys_file
+from sumame.tools.hes import session as session_mod
+from sumame.tools.hes.engine import HeadEnd, HesConfig
+from sumame.tools.hes.keystore import KeyStore
+from sumame.tools.hes.rekey import rekey_meter
+
+pytestmark = pytest.mark.lifecycle
+
+
+def key_file(tmp_path, rt):
+    serial = rt.config.identity.serial
+    return write_keys_file(tmp_path, serial, derived_secrets(serial), kek_of(serial, {}))
+
+
+def hes_for(rt, path):
+    store = KeyStore([path])
+    hes = HeadEnd(rt.scheduler, config=HesConfig(keys=store.current, alternate_keys=store.pending,
+                                                 keys_confirmed=store.confirm), network=network(rt))
+    hes.start()
+    m = hes.add_meter(f"inproc://{rt.config.identity.serial}")
+    for _ in range(600):
+        if m.ready or m.failure:
+            break
+        rt.scheduler.run_for(1)
+    assert m.ready, m.failure
+    return hes, store
+
+
+@pytest.mark.parametrize("applied", [True, False], ids=["meter-applied-it", "never-arrived"])
+def test_route_b_set_answer_lost(tmp_path, monkeypatch, applied):
+    rt = meter()
+    path = key_file(tmp_path, rt)
+    hes, store = hes_for(rt, path)
+    before = route_b_credentials(rt.meter)
+    real_set = session_mod.DlmsSession.set
+    lost = []
+
+    async def answer_lost(self, *a, **kw):
+        if not lost:
+            lost.append(1)
+            if applied:
+                await real_set(self, *a, **kw)
+            raise TimeoutError("no answer to the SET")
+        return await real_set(self, *a, **kw)
+    monkeypatch.setattr(session_mod.DlmsSession, "set", answer_lost)
+    result = run(rt, rekey_meter(hes, store, next(iter(hes.meters)), kek=store.kek, route_b=True))
+    monkeypatch.undo()
+    in_meter = route_b_credentials(rt.meter)
+    assert (in_meter != before) is applied
+    saved = json.loads(path.read_text())[rt.config.identity.serial]
+    held = (saved.get("route_b_id", before[0]), saved.get("route_b_password", before[1]))  # none: the board's
+    assert held == in_meter, result
+    assert "pending" not in saved or "route_b_id" not in saved["pending"]
+    if applied:
+        assert result.get("route_b_id") == in_meter[0], result     # printed for the customer's QR
