@@ -65,3 +65,56 @@ def test_route_b_set_answer_lost(tmp_path, monkeypatch, applied):
     assert "pending" not in saved or "route_b_id" not in saved["pending"]
     if applied:
         assert result.get("route_b_id") == in_meter[0], result     # printed for the customer's QR
+
+
+def test_rekey_in_the_middle_of_a_firmware_transfer(tmp_path):
+    """The transfer's association (old keys) is refused once the keys changed; the head-end
+    resumes the transfer with the new keys (missing blocks only), the new image boots, and the
+    renewed keys (not the old ones) still open the meter after the update's reset."""
+    from lifecycle_helpers import signed_image
+    from sumame.firmware.net.dlms import axdr
+    from sumame.tools.hes.rekey import _works
+    from sumame.tools.hes.session import DlmsRefused
+    from sumame.tools.hes.update import IMAGE_TRANSFER, identifier_of, update_meter
+    from sumame.firmware.net.dlms.errors import SecurityError
+    from sumame.tools.hes.links import InProcLink
+    from sumame.tools.hes.session import DlmsSession
+
+    rt = meter()
+    path = key_file(tmp_path, rt)
+    hes, store = hes_for(rt, path)
+    mid = next(iter(hes.meters))
+    m = hes.meter(mid)
+    old = m.secrets
+    image = signed_image(build_id="during-rekey")
+
+    def block(n):
+        return axdr.structure(axdr.double_long_unsigned(n), axdr.octet_string(image[n * 512:(n + 1) * 512]))
+
+    async def go():
+        # the transfer's association: the head-end's settings (old keys, its invocation counter)
+        # on a link of its own, so that the renewal's association can run beside it
+        link = InProcLink(await network(rt).connect(rt.config.identity.serial))
+        s = DlmsSession(link, hes._settings(m), timeout_s=20)
+        await s.associate()
+        await s.action(18, IMAGE_TRANSFER, 1, axdr.structure(axdr.octet_string(identifier_of(image)),
+                                                              axdr.double_long_unsigned(len(image))))
+        for n in range(3):
+            await s.action(18, IMAGE_TRANSFER, 2, block(n))
+        renewal = await rekey_meter(hes, store, mid, kek=store.kek)     # a second association
+        try:
+            await s.action(18, IMAGE_TRANSFER, 2, block(3))
+            refused = False
+        except (DlmsRefused, SecurityError, TimeoutError):
+            refused = True
+        link.close()
+        return renewal, refused
+    renewal, refused = run(rt, go())
+    assert renewal["ok"] and renewal["old_refused"], renewal
+    assert refused, "the transfer's old-key association still worked after the renewal"
+    new = store.current(rt.config.identity.serial)
+    assert (new.ek, new.ak) != (old.ek, old.ak) and (m.secrets.ek, m.secrets.ak) == (new.ek, new.ak)
+    result = run(rt, update_meter(hes, mid, image))
+    assert result["ok"] and result["sent"] == result["blocks"] - 3, result
+    assert rt.meter.lifecycle.running.header.build_id == "during-rekey"
+    assert run(rt, _works(hes, m, new)) is True and run(rt, _works(hes, m, old)) is False
