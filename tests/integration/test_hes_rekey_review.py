@@ -118,3 +118,52 @@ def test_rekey_in_the_middle_of_a_firmware_transfer(tmp_path):
     assert result["ok"] and result["sent"] == result["blocks"] - 3, result
     assert rt.meter.lifecycle.running.header.build_id == "during-rekey"
     assert run(rt, _works(hes, m, new)) is True and run(rt, _works(hes, m, old)) is False
+
+
+def test_a_replayed_key_transfer_changes_nothing(tmp_path):
+    """Every frame the head-end sent for a renewal, replayed byte for byte on a new connection
+    (an attacker on the path), and the key-transfer frame replayed again on the renewal's own
+    connection: refused, the meter stays on the renewed keys (generation 1)."""
+    from sumame.firmware.routes.aroute.key_renewal import stored_keys
+    from sumame.tools.hes.links import InProcLink
+    from sumame.tools.hes.rekey import _works
+
+    rt = meter()
+    path = key_file(tmp_path, rt)
+    hes, store = hes_for(rt, path)
+    mid = next(iter(hes.meters))
+    m = hes.meter(mid)
+    old = m.secrets
+    frames = []
+    real_send = InProcLink.send
+
+    def recording(self, data):
+        frames.append(bytes(data))
+        if len(frames) == 3:            # AARQ, reply_to_HLS, then the key transfer: duplicated in transit
+            real_send(self, data)
+        return real_send(self, data)
+    InProcLink.send = recording
+    try:
+        assert run(rt, rekey_meter(hes, store, mid, kek=store.kek))["ok"]
+    finally:
+        InProcLink.send = real_send
+    new = store.current(rt.config.identity.serial)
+    assert stored_keys(rt.meter.storage)[0] == 1 and len(frames) >= 4
+    events = len(list(rt.meter.events))
+
+    async def replay():
+        answers = []
+        link = InProcLink(await network(rt).connect(rt.config.identity.serial))
+        for frame in frames:
+            link.send(frame)
+            try:
+                answers.append(await link.recv(5))
+            except (TimeoutError, OSError):
+                answers.append(None)
+        link.close()
+        return answers
+    run(rt, replay())
+    rt.scheduler.run_for(5)
+    assert stored_keys(rt.meter.storage)[0] == 1                       # no second renewal
+    assert not any(e.kind == "key-renewal" for e in list(rt.meter.events)[events:])
+    assert run(rt, _works(hes, m, new)) is True and run(rt, _works(hes, m, old)) is False
