@@ -167,3 +167,17 @@ def test_a_replayed_key_transfer_changes_nothing(tmp_path):
     assert stored_keys(rt.meter.storage)[0] == 1                       # no second renewal
     assert not any(e.kind == "key-renewal" for e in list(rt.meter.events)[events:])
     assert run(rt, _works(hes, m, new)) is True and run(rt, _works(hes, m, old)) is False
+
+
+def test_route_b_pair_taken_but_key_transfer_refused_is_reported(tmp_path):
+    """A wrong master key: the meter takes the route-B pair, refuses the key transfer. The result
+    must still carry the new pair (the CLI prints it for the customer's QR code)."""
+    rt = meter()
+    path = key_file(tmp_path, rt)
+    hes, store = hes_for(rt, path)
+    result = run(rt, rekey_meter(hes, store, next(iter(hes.meters)), kek=lambda serial: bytes(16), route_b=True))
+    assert not result["ok"] and "refused" in result["detail"], result
+    in_meter = route_b_credentials(rt.meter)
+    assert (result.get("route_b_id"), result.get("route_b_password")) == in_meter, result
+    saved = json.loads(path.read_text())[rt.config.identity.serial]
+    assert (saved["route_b_id"], saved["route_b_password"]) == in_meter

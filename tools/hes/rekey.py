@@ -78,7 +78,9 @@ async def _route_b_id(hes, m, secrets: ARouteSecrets) -> str | None:
 
 async def rekey_meter(hes, store, meter_id: str, *, kek: Callable[[str], bytes], route_b: bool = False,
                       progress: Callable[[str, str], None] | None = None, _cut=None) -> dict:
-    """{"meter", "serial", "ok", "old_refused", "route_b_id", "detail"}. ``store``: KeyStore;
+    """{"meter", "serial", "ok", "old_refused", "route_b_id", "detail"}; ``route_b_id`` /
+    ``route_b_password`` whenever the meter took a new route-B pair, even if its A-route keys
+    stayed (``ok`` False). ``store``: KeyStore;
     ``kek(serial)``: the meter's master key. ``_cut(step)`` (tests): raise to simulate the
     head-end dying after a step."""
     progress = progress or (lambda meter, text: None)
@@ -100,6 +102,7 @@ async def rekey_meter(hes, store, meter_id: str, *, kek: Callable[[str], bytes],
             if pair:
                 await s.set(1, ROUTE_B_CREDENTIALS, 2, axdr.octet_string((pair[0] + pair[1]).encode("ascii")))
                 store.commit_part(serial, "route_b_id", "route_b_password")   # the meter holds them now
+                result.update(route_b_id=pair[0], route_b_password=pair[1])   # whatever becomes of the keys
                 progress(meter_id, f"route-B ID {pair[0][:4]}…{pair[0][-4:]} and password renewed")
             await s.action(64, SECURITY_SETUP, 2, key_transfer(kek(serial), new.ek, new.ak))
             answered = True
@@ -120,8 +123,7 @@ async def rekey_meter(hes, store, meter_id: str, *, kek: Callable[[str], bytes],
         m.push_client = DlmsClient(ClientSettings(ek=new.ek, ak=new.ak))    # pushes come under the new keys
         result.update(ok=True, detail="new keys in force")
         if pair:
-            result["route_b_id"] = pair[0]
-            result["route_b_password"] = pair[1]
+            result.update(route_b_id=pair[0], route_b_password=pair[1])
         result["old_refused"] = await _works(hes, m, old) is False
         m.secrets = new
         progress(meter_id, "new A-route keys in force; old keys " +
