@@ -24,9 +24,11 @@ def key_file(tmp_path, rt):
     return write_keys_file(tmp_path, serial, derived_secrets(serial), kek_of(serial, {}))
 
 
-def hes_for(rt, path):
+def hes_for(rt, path, db=None):
+    """A head-end on the key file ``path``; ``db``: the database (invocation counters) of an
+    earlier head-end run."""
     store = KeyStore([path])
-    hes = HeadEnd(rt.scheduler, config=HesConfig(keys=store.current, alternate_keys=store.pending,
+    hes = HeadEnd(rt.scheduler, db, config=HesConfig(keys=store.current, alternate_keys=store.pending,
                                                  keys_confirmed=store.confirm), network=network(rt))
     hes.start()
     m = hes.add_meter(f"inproc://{rt.config.identity.serial}")
@@ -181,3 +183,42 @@ def test_route_b_pair_taken_but_key_transfer_refused_is_reported(tmp_path):
     assert (result.get("route_b_id"), result.get("route_b_password")) == in_meter, result
     saved = json.loads(path.read_text())[rt.config.identity.serial]
     assert (saved["route_b_id"], saved["route_b_password"]) == in_meter
+
+
+def test_route_b_pair_survives_a_lost_answer_then_an_unreachable_meter(tmp_path, monkeypatch):
+    """The SET's answer is lost (the meter took the pair) and the meter stops answering: the
+    head-end keeps everything pending. Its next session works with the current A-route keys;
+    that must not throw away the route-B pair the meter now uses."""
+    from sumame.tools.hes import rekey as rekey_mod
+
+    rt = meter()
+    path = key_file(tmp_path, rt)
+    hes, store = hes_for(rt, path)
+    real_set = session_mod.DlmsSession.set
+
+    async def answer_lost(self, *a, **kw):
+        await real_set(self, *a, **kw)
+        raise TimeoutError("no answer to the SET")
+
+    async def unreachable(*a, **kw):
+        return None
+    monkeypatch.setattr(session_mod.DlmsSession, "set", answer_lost)
+    monkeypatch.setattr(rekey_mod, "_works", unreachable)
+    result = run(rt, rekey_meter(hes, store, next(iter(hes.meters)), kek=store.kek, route_b=True))
+    monkeypatch.undo()
+    assert not result["ok"] and "unreachable" in result["detail"], result
+    hes.stop()
+    in_meter = route_b_credentials(rt.meter)
+    again, store2 = hes_for(rt, path, hes.store)            # the next head-end session
+    assert run(rt, again.poll(next(iter(again.meters))))["state"]
+    saved = json.loads(path.read_text())[rt.config.identity.serial]
+    held = (saved.get("route_b_id"), saved.get("route_b_password"))
+    pending = saved.get("pending", {})
+    assert in_meter in (held, (pending.get("route_b_id"), pending.get("route_b_password"))), saved
+
+    # the next renewal settles it: it reads the meter's route-B ID and makes that pair current
+    assert KeyStore([path]).unresolved_route_b(rt.config.identity.serial) == in_meter
+    result = run(rt, rekey_meter(again, store2, next(iter(again.meters)), kek=store2.kek))
+    assert result["ok"], result
+    saved = json.loads(path.read_text())[rt.config.identity.serial]
+    assert (saved["route_b_id"], saved["route_b_password"]) == in_meter and "pending" not in saved

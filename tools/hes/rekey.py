@@ -89,6 +89,15 @@ async def rekey_meter(hes, store, meter_id: str, *, kek: Callable[[str], bytes],
     serial, old = m.serial, m.secrets
     result = {"meter": meter_id, "serial": serial, "ok": False, "old_refused": None, "route_b_id": None,
               "detail": ""}
+    unsure = store.unresolved_route_b(serial)
+    if unsure is not None:              # a route-B pair of an earlier renewal whose answer was lost
+        held = await _route_b_id(hes, m, old)
+        if held == unsure[0]:
+            store.commit_part(serial, "route_b_id", "route_b_password")
+            progress(meter_id, f"route-B ID {held[:4]}…{held[-4:]} of the earlier renewal is in force")
+        elif held is not None:
+            store.abandon(serial)
+        m.secrets = old
     new = ARouteSecrets(old.system_title, os.urandom(16), os.urandom(16), old.lls_password)
     pending = {"ek": new.ek.hex(), "ak": new.ak.hex()}
     pair = new_route_b() if route_b else None
