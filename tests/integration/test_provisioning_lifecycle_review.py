@@ -146,3 +146,44 @@ def test_a_bad_file_is_one_line_and_writes_nothing(tmp_path, capsys, entry, says
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and says in err, err
     assert not state.exists() or not any(state.iterdir())
+
+
+def test_decommission_after_a_rekey_leaves_neither_old_nor_new_secrets(tmp_path):
+    """Provisioned meter, then `hes rekey --route-b` (new A-route keys and route-B pair; the old
+    ones still sit in superseded flash records), then decommissioning: a raw scan of both flash
+    images finds none of the provisioned values and none of the renewed ones."""
+    from aroute_helpers import network, run
+    from sumame.tools.hes.engine import HeadEnd, HesConfig
+    from sumame.tools.hes.keystore import KeyStore
+    from sumame.tools.hes.rekey import rekey_meter
+
+    state, old = provisioned_meter(tmp_path)
+    rt = build_runtime(board(), virtual=True, start_epoch=T0 + 3600, state_dir=state, poll_interval_s=60)
+    rt.scheduler.power_cut_kills_group = True
+    rt.scheduler.run_for(30)
+    keys = tmp_path / f"keys-{OLD}.json"
+    store = KeyStore([keys])
+    hes = HeadEnd(rt.scheduler, config=HesConfig(keys=store.current, alternate_keys=store.pending,
+                                                 keys_confirmed=store.confirm), network=network(rt))
+    hes.start()
+    m = hes.add_meter(f"inproc://{OLD}")
+    for _ in range(120):
+        if m.ready or m.failure:
+            break
+        rt.scheduler.run_for(1)
+    assert m.ready, m.failure
+    result = run(rt, rekey_meter(hes, store, m.id, kek=store.kek, route_b=True))
+    assert result["ok"] and result["old_refused"], result
+    hes.stop()
+    renewed = {f"renewed {k}": v for k, v in json.loads(keys.read_text())[OLD].items()
+               if k in ("ek", "ak", "route_b_id", "route_b_password")}
+    assert renewed["renewed ek"] != old["ek"] and renewed["renewed route_b_password"] != old["route_b_password"]
+    secrets = {**old, **renewed}
+    del secrets["serial"]
+
+    def raw():
+        return rt.built.emulated["flash"].image() + rt.built.emulated["code_flash"].image()
+    assert left_on(raw(), secrets) == set(secrets)
+    Operator(rt).decommission(str(tmp_path / "export.json"))
+    assert left_on(raw(), secrets) == set()
+    rt.close()
