@@ -265,11 +265,14 @@ SECTIONS: dict[str, Section] = {
         "enabled": Key(bool, False, "run the IoT route (Wi-SUN Enhanced HAN to gas/water terminals)"),
         "max_devices": Key(int, 10, "IoT metering devices (gas/water) admitted at a time", check=in_range(1, 64)),
         "max_relays": Key(int, 2, "relays admitted at a time (not counted in max_devices)", check=in_range(0, 16)),
+        "max_special": Key(int, 4, "special-meter terminals admitted at a time (counted in max_devices; "
+                                   "about 4 per meter, reference/iot-route.md §1.5 ⑬)", check=in_range(0, 10)),
         "max_hops": Key(int, 2, "hops to the meter (standard Enhanced HAN: one relay = 2)", check=in_range(1, 8)),
         "clock_tolerance_s": Key(NUM, 60.0, "terminal clock error logged when corrected, s", check=in_range(1, 86400, " s")),
         "uplink_gap_s": Key(NUM, 1.0, "s between IoT pushes to the head-end", check=in_range(0.01, 600, " s")),
         "rate_per_s": Key(NUM, 0.5, "messages per second a terminal may send (burst 30)", check=in_range(0.01, 100)),
-        "terminals": Key(list, [], "allow-list: inline tables {mac, id, psk, kind = gas|water|relay}",
+        "terminals": Key(list, [], "allow-list: inline tables {mac, id, psk, kind = gas|water|special|relay}"
+                                           " (special: + special_id, 14 hex = the meter's 0x028E D1)",
                          check=lambda v: None if all(isinstance(x, dict) and {"mac", "id", "psk"} <= set(x) for x in v)
                          else "must be tables with mac, id and psk"),
         "emulated_gas": Key(int, 0, "emulated gas terminals `sumame emulate` adds (0-10)", check=in_range(0, 10)),
@@ -277,6 +280,23 @@ SECTIONS: dict[str, Section] = {
         "relay_share": Key(NUM, 0.34, "share of emulated terminals placed behind the relay", check=in_range(0, 1)),
         "seed": Key(int, 1, "seed of the emulated terminals' placement, loss and flows"),
     }, "IoT route (Enhanced HAN joint reading of gas and water meters)"),
+    "extsec": Section({
+        "enabled": Key(bool, True, "log every external frame, monitor anomalies, head-end cut-off (firmware/security)"),
+        "rate_limit_per_s": Key(NUM, 5.0, "frames/s from one external peer above which an alarm is raised",
+                                check=in_range(0.01, 10000, " /s")),
+        "rate_window_s": Key(NUM, 10.0, "window of the frame-rate measurement, s", check=in_range(1, 3600, " s")),
+        "auth_failures": Key(int, 3, "authentication failures of one peer within auth_window_s that raise an alarm",
+                             check=in_range(1, 1000)),
+        "auth_window_s": Key(NUM, 300.0, "window of the authentication-failure count, s", check=in_range(1, 86400, " s")),
+        "known_peers": Key(list, [], "expected B-route peers, e.g. 'ip:192.168.1.20' (empty: any admitted peer)",
+                           check=lambda v: None if all(isinstance(x, str) and ":" in x for x in v)
+                           else "must be strings 'medium:address'"),
+        "alarm_hold_s": Key(NUM, 600.0, "one alarm of a kind per peer per hold, s", check=in_range(0, 86400, " s")),
+        "flush_s": Key(NUM, 5.0, "s between flash writes of the log batch (lost at a power cut at most)",
+                       check=in_range(0.1, 3600, " s")),
+        "flush_entries": Key(int, 64, "log entries per flash record", check=in_range(1, 64)),
+        "ram_entries": Key(int, 4000, "newest log entries kept in RAM for the head-end", check=in_range(16, 100000)),
+    }, "external-connection security: log, anomaly alarms, cut-off of IoT / B-route peers"),
     "quirks": Section({
         "profiles": Key(list, [], "field-quirk profiles on from boot, 'NAME[:k=v,...]' "
                                   "(drivers/emulated/quirks; emulated boards only)",

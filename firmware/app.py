@@ -204,6 +204,7 @@ class Meter:
         except HalError:
             pass
         for service in reversed(self.services):
+            getattr(service, "checkpoint", lambda: None)()   # e.g. the external-connection log batch
             service.stop()
         self.checkpoint()
         if self.switchgear is not None:

@@ -46,4 +46,10 @@ def _iot_route(meter, switchgear):
     return IotRouteApp(meter, switchgear, radio, section)
 
 
-SERVICE_FACTORIES: list[Callable] = [_b_route, _a_route, _iot_route]
+def _ext_security(meter, switchgear):
+    from .security.service import factory
+    return factory(meter, switchgear)
+
+
+SERVICE_FACTORIES: list[Callable] = [_b_route, _a_route, _iot_route, _ext_security]
+"""Order matters: ``_ext_security`` is last, it attaches itself to the routes built before it."""

@@ -8,6 +8,8 @@ Flash layout (pages)::
     long         snapshots on the 30/15-minute grids — FIFO, sized for their retention
     mid          snapshots on the 5-minute grid only — FIFO
     short        other 1-minute snapshots — FIFO, sized for 60 minutes (+ margin)
+    extlog       external-connection log batches (firmware/security/extlog.py) — FIFO; last, so
+                 the partitions before it keep their pages; omitted when the flash is too small
 
 Each journal (firmware/storage/journal.py) gives CRC-checked, HMAC-chained, power-cut-safe records.
 At boot ``boot()`` recovers every journal, returns what is intact and reports damage as events:
@@ -41,9 +43,10 @@ from ..metrology.registers import GRIDS, Retention, Snapshot, grid_of
 KIND_SNAPSHOT = 1
 KIND_EVENT = 2
 KIND_STATE = 3
+KIND_EXTLOG = 4
 SUPER_MAGIC = b"SUMAMEFS"
 SUPER_VERSION = 1
-PARTITIONS = ("state", "events", "long", "mid", "short")
+PARTITIONS = ("state", "events", "long", "mid", "short", "extlog")
 _GRID_PARTITION = {30: "long", 15: "long", 5: "mid", 1: "short"}
 _SEVERITY = {s: i for i, s in enumerate(Severity)}
 
@@ -92,8 +95,10 @@ _PER_DAY = {g: sum(1 for m in range(0, 1440) if grid_of(m) == g) for g in GRIDS}
 
 
 def plan_layout(page_size: int, page_count: int, retention: Retention, *,
-                event_pages: int = 16, state_pages: int = 3, margin: float = 1.15) -> StorageLayout:
-    """Size the partitions for the retention (with a margin and two spare pages each)."""
+                event_pages: int = 16, state_pages: int = 3, margin: float = 1.15,
+                extlog_pages: int = 8) -> StorageLayout:
+    """Size the partitions for the retention (with a margin and two spare pages each). The
+    external-connection log gets ``extlog_pages`` when they fit after the others (else none)."""
     per_page = (page_size - 2 * OVERHEAD - 8) // (OVERHEAD + Snapshot.SIZE)
     per_day = _PER_DAY
     need = {
@@ -105,9 +110,12 @@ def plan_layout(page_size: int, page_count: int, retention: Retention, *,
     for name, records in need.items():
         pages[name] = math.ceil(records * margin / per_page) + 2
     layout, first = {}, 1
-    for name in PARTITIONS:
+    for name in PARTITIONS[:-1]:
         layout[name] = (first, pages[name])
         first += pages[name]
+    if extlog_pages >= 2 and first + extlog_pages <= page_count:
+        layout["extlog"] = (first, extlog_pages)
+        first += extlog_pages
     if first > page_count:
         raise ValueError(f"flash of {page_count} pages x {page_size} B is too small for the retention: "
                          f"needs {first} pages")
@@ -121,6 +129,8 @@ class BootReport:
     snapshots: list[Snapshot] = field(default_factory=list)
     events: list[MeterEvent] = field(default_factory=list)
     state: dict[str, bytes] = field(default_factory=dict)
+    extlog: list[bytes] = field(default_factory=list)
+    """Payloads of the external-connection log batches, oldest first."""
     recoveries: dict[str, Recovery] = field(default_factory=dict)
     record_counts: dict[str, int] = field(default_factory=dict)
     """Intact records recovery found per journal (kept when the records themselves are dropped)."""
@@ -160,7 +170,7 @@ class Storage:
         report = BootReport()
         self._check_superblock(report)
         for name, (first, count) in self.layout.partitions.items():
-            kind = IndexedJournal if name in ("long", "mid", "short") else Journal
+            kind = IndexedJournal   # offsets + sequence numbers in RAM, records read back from flash
             self.journals[name] = kind(
                 self.nvm, first, count, name=name, key=self._key,
                 live=self._live_state if name == "state" else None,
@@ -232,6 +242,8 @@ class Storage:
                 report.snapshots.append(Snapshot.unpack(record.payload))
             elif record.kind == KIND_EVENT and journal == "events":
                 report.events.append(decode_event(record.payload))
+            elif record.kind == KIND_EXTLOG and journal == "extlog":
+                report.extlog.append(record.payload)
             elif record.kind == KIND_STATE and journal == "state":
                 name, value = decode_state(record.payload)
                 self._state[name] = value
@@ -273,6 +285,19 @@ class Storage:
 
     def event_sink(self, event: MeterEvent) -> None:
         self._append("events", KIND_EVENT, encode_event(event))
+
+    def append_extlog(self, payload: bytes) -> Record | None:
+        """One batch of the external-connection log; None when this flash has no ``extlog``
+        partition (formatted by an older layout) or the write failed (alarm raised)."""
+        if "extlog" not in self.journals:
+            return None
+        return self._append("extlog", KIND_EXTLOG, payload)
+
+    @property
+    def extlog_capacity(self) -> int:
+        """Bytes of log payload the extlog partition holds before the oldest page is evicted."""
+        journal = self.journals.get("extlog")
+        return 0 if journal is None else (journal.page_count - 1) * self.layout.page_size
 
     def load(self, name: str) -> bytes | None:
         return self._state.get(name)

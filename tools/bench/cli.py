@@ -25,6 +25,7 @@ BENCH_MODULES = [
     "sumame.tools.bench.scale",
     "sumame.tools.bench.mdms",
     "sumame.tools.bench.iot",
+    "sumame.tools.bench.extsec",
 ]
 
 

@@ -179,6 +179,26 @@ def _dlms(kind: str):
     return Target(kind, runs[kind], (DlmsError,), _dlms_seeds, ("sumame.firmware.net.dlms",))
 
 
+def _iot_special():
+    from sumame.firmware.routes.iot import codec as c
+    from sumame.firmware.routes.iot import special_cosem as sc
+
+    def run(data):
+        msg = c.decode(data)
+        if msg.type == c.SPECIAL_VALUES:
+            sc.decode_values(msg.body).encode()
+        elif msg.type == c.SPECIAL_EVENT:
+            sc.decode_event(msg.body).encode()
+
+    def seeds():
+        v = sc.SpecialValues(b"\x02\x00\x5e\x01\x02\x03\x01", 3, 1, 0x027E,
+                             (sc.Slot(1775057400, 1000, 20), sc.Slot(1775059200, None, None)))
+        e = sc.SpecialEvent(b"\x02\x00\x5e\x01\x02\x03\x01", 1775057400, sc.EV_CLOCK_FAULT, "off")
+        return [c.encode(c.SPECIAL_VALUES, 1, v.encode()), c.encode(c.SPECIAL_EVENT, 2, e.encode())]
+    return Target("iot-special", run, (c.IotCodecError,), seeds,
+                  ("sumame.firmware.routes.iot.special_cosem", "sumame.firmware.routes.iot.codec"))
+
+
 def _try(fn, data, allowed):
     try:
         return fn(data)
@@ -304,6 +324,7 @@ FACTORIES = {
     "dlms-wrapper": lambda: _dlms("dlms-wrapper"),
     "switch-command": _switch_command,
     "usb-descriptor": _usb_descriptor,
+    "iot-special": _iot_special,
     "board-toml": _board_toml,
     "csv-profile": _csv_profile,
     "flash-superblock": _superblock,

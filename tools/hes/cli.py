@@ -6,6 +6,8 @@
     sumame hes open|close --meter ...                        remote switch (HLS-GMAC, ciphered)
     sumame hes limit --meter ... --amps 40                   remote ampere limit
     sumame hes soft-switch --meter ... --minutes 15          which interval values are pushed
+    sumame hes cutoff|reconnect --meter ... --peer iot:GAS00001   cut an external device off at the meter
+    sumame hes extlog --meter ... [--from --to] [--format csv]    the meter's external-connection log (JST)
     sumame hes rekey --meter ... [--route-b] --keys FILE     renew A-route keys (+ route-B ID/password)
     sumame hes rekey --meters A,B,C --share 0.5 --keys FILE  a fleet, a share at a time
     sumame hes provision --serial S --supply-point N --keys FILE --out install.json   issue a meter's secrets
@@ -89,6 +91,20 @@ def add_parser(sub) -> None:
         if name == "soft-switch":
             q.add_argument("--minutes", type=int, choices=(30, 15), required=True)
         q.set_defaults(func=_command, op=name)
+    for name, helptext in (("cutoff", "cut one external device off at the meter (IoT terminal, B-route peer)"),
+                           ("reconnect", "reconnect an external device cut off before")):
+        q = hs.add_parser(name, help=helptext)
+        meter_args(q)
+        q.add_argument("--peer", required=True, help="ip:ADDRESS, wi-sun:ADDRESS or iot:TERMINAL_ID (or iot:EUI-64)")
+        q.set_defaults(func=_external, op=name)
+    q = hs.add_parser("extlog", help="the meter's external-connection log: time (JST), peer, direction, size, verdict")
+    meter_args(q)
+    q.add_argument("--from", dest="start", help="JST, e.g. 2026-04-02T00:00 (default: the oldest entry)")
+    q.add_argument("--to", dest="end", help="JST (default: now)")
+    q.add_argument("--peer", help="only this peer")
+    q.add_argument("--refused", action="store_true", help="only refused frames")
+    q.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    q.set_defaults(func=_extlog)
     q = hs.add_parser("update", help="signed firmware update over DLMS image transfer (one meter or a campaign)")
     who = q.add_mutually_exclusive_group(required=True)
     who.add_argument("--meter", help="tcp://host:port or udp://host:port")
@@ -122,7 +138,9 @@ def add_parser(sub) -> None:
     q.set_defaults(func=_rekey)
     q = hs.add_parser("query", help="items of chosen meters over a period, from the database")
     q.add_argument("--db", type=Path, required=True)
-    q.add_argument("--item", action="append", required=True, help="e.g. forward_kwh (repeat); see --list-items")
+    q.add_argument("--item", action="append", help="e.g. forward_kwh (repeat); see --list-items")
+    q.add_argument("--settlement", action="store_true",
+                   help="special meters: X, each A_i and Y = X - sum(A_i) per 30-min slot (kWh)")
     q.add_argument("--meter", action="append", help="meter id (repeat; default all)")
     q.add_argument("--grid", type=int, choices=(30, 15, 5), default=30)
     q.add_argument("--from", dest="start")
@@ -133,6 +151,8 @@ def add_parser(sub) -> None:
     q.add_argument("--db", type=Path, required=True)
     q.add_argument("--out", type=Path, required=True, help="file; .parquet -> Parquet, else CSV")
     q.add_argument("--format", choices=("csv", "parquet"))
+    q.add_argument("--settlement", action="store_true",
+                   help="special meters: X, each A_i and Y = X - sum(A_i) per 30-min slot")
     q.add_argument("--grid", type=int, choices=(30, 15, 5), default=30)
     q.add_argument("--from", dest="start")
     q.add_argument("--to", dest="end")
@@ -426,6 +446,39 @@ def _command(args) -> int:
     return 0
 
 
+def _external(args) -> int:
+    verb = "cutoff_external" if args.op == "cutoff" else "reconnect_external"
+    result = _one_shot(args, lambda hes, m: getattr(hes, verb)(m.id, args.peer))
+    if not result["ok"]:
+        print(f"{args.op} {args.peer}: {result['detail']}", file=sys.stderr)
+        return 1
+    cut = ", ".join(result["cut_off"]) or "none"
+    print(f"{args.op} {args.peer}: done; cut off at the meter now: {cut}")
+    return 0
+
+
+def _extlog(args) -> int:
+    start, end = _time(args.start, "--from"), _time(args.end, "--to")
+    rows = _one_shot(args, lambda hes, m: hes.read_extlog(m.id, start, end))
+    if args.peer:
+        rows = [r for r in rows if r["peer"] == args.peer]
+    if args.refused:
+        rows = [r for r in rows if r["verdict"] not in ("accepted", "sent")]
+    if args.format == "json":
+        print(json.dumps([{**r, "time_jst": format_jst(r["at"])} for r in rows], indent=1))
+    elif args.format == "csv":
+        print("time_jst,peer,direction,size_bytes,verdict")
+        for r in rows:
+            print(f"{format_jst(r['at'])},{r['peer']},{r['direction']},{r['size']},{r['verdict']}")
+    else:
+        print(f"{'time (JST)':<20}  {'peer':<32}  dir  {'size':>6}  verdict")
+        for r in rows:
+            print(f"{format_jst(r['at']):<20}  {r['peer']:<32}  {r['direction']:<3}  {r['size']:>4} B  {r['verdict']}")
+    print(f"{len(rows)} entr{'y' if len(rows) == 1 else 'ies'} of the external-connection log of {args.meter}",
+          file=sys.stderr)
+    return 0
+
+
 def _run(args) -> int:
     scheduler, hes = _head_end(args, args.listen)
     hes.config.realtime_share, hes.config.history_share = args.realtime_share, args.history_share
@@ -465,6 +518,12 @@ def _open_db(path: Path):
 def _query(args) -> int:
     from .store import ITEMS
     store = _open_db(args.db)
+    if args.settlement:
+        from .settlement import print_settlement
+        return print_settlement(store, meters=args.meter, start=_time(args.start, "--from"),
+                                end=_time(args.end, "--to"), fmt=args.format)
+    if not args.item:
+        raise CliError("give --item ITEM (repeat) or --settlement")
     try:
         rows = store.query(args.item, meters=args.meter, grid=args.grid, start=_time(args.start, "--from"),
                            end=_time(args.end, "--to"))
@@ -493,6 +552,14 @@ def _export(args) -> int:
     from .export import export_rows, write_csv, write_parquet
     store = _open_db(args.db)
     fmt = args.format or ("parquet" if args.out.suffix == ".parquet" else "csv")
+    if args.settlement:
+        from .settlement import export_settlement
+        try:
+            n = export_settlement(store, args.out, fmt, _time(args.start, "--from"), _time(args.end, "--to"))
+        except RuntimeError as exc:
+            raise CliError(str(exc)) from None
+        print(f"wrote {n} settlement slots ({fmt}) to {args.out}")
+        return 0
     rows = export_rows(store, grid=args.grid, start=_time(args.start, "--from"), end=_time(args.end, "--to"))
     try:
         n = (write_parquet if fmt == "parquet" else write_csv)(rows, args.out)

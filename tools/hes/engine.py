@@ -515,6 +515,20 @@ class HeadEnd(OutageTracking):
         self.store.add_command(m.id, now, op, argument, result["ok"], result["detail"])
         return result
 
+    async def cutoff_external(self, meter_id: str, peer: str) -> dict:
+        """Cut external device ``peer`` off at the meter (tools/hes/extsec.py)."""
+        from .extsec import external_command
+        return await external_command(self, meter_id, "cutoff", peer)
+
+    async def reconnect_external(self, meter_id: str, peer: str) -> dict:
+        from .extsec import external_command
+        return await external_command(self, meter_id, "reconnect", peer)
+
+    async def read_extlog(self, meter_id: str, start: float | None = None, end: float | None = None) -> list[dict]:
+        """The meter's external-connection log between ``start`` and ``end`` (epoch s, None: open)."""
+        from .extsec import read_extlog
+        return await read_extlog(self, meter_id, start, end)
+
     # ---------------------------------------------------------------- reporting
     def summary(self) -> dict:
         return {"meters": len(self.meters), "discovered": sum(m.ready for m in self.meters.values()),

@@ -31,7 +31,10 @@ SECURITY_CODES = {"security": 30, "dlms-auth-failure": 31, "dlms-decipher-failur
                   "image-refused": 40, "image-invalid": 41, "image-fallback": 42,
                   "update-rolled-back": 43, "boot-control-tamper": 44, "boot-control-corruption": 45,
                   "firmware-committed": 46, "key-renewal": 47, "key-renewal-refused": 48,
-                  "route-b-credentials": 49, "decommission": 50}
+                  "route-b-credentials": 49, "decommission": 50,
+                  # external-connection security (firmware/security)
+                  "ext-cut-off": 60, "ext-reconnected": 61, "ext-command-refused": 62,
+                  "ext-rate-alarm": 63, "ext-unknown-peer": 64, "ext-auth-alarm": 65}
 EVENT_NAMES = {code: kind for table in (POWER_CODES, SWITCH_CODES, SECURITY_CODES)
                for kind, code in table.items()}
 

@@ -111,15 +111,27 @@ class BRouteService:
         self.media: dict[str, MediumPort] = {}
         self.transports: list = []
         self._tid = 0
-        self._rng = random.Random(options.seed)
+        self._random: random.Random | None = None
         self._outbox: list = []
         self._outbox_seq = 0
         self._outbox_event = Event()
         self._log_after: dict[tuple, float] = {}
         self._tasks = []
+        self.external = None
+        """The meter's external-connection security (firmware/security): ``gate`` before any
+        parsing, ``frame`` with the verdict of every datagram in and out; None: not logged."""
+        self._ext_why: str | None = None
         self.frame_filter = None
         """A hal FrameFilter the board puts between this application and its media (emulated
         field quirks); None on a real meter."""
+
+    @property
+    def _rng(self) -> random.Random:
+        """The back-off generator, seeded at the first multicast answer (2.5 KiB of state a
+        meter nobody multicasts to does not need)."""
+        if self._random is None:
+            self._random = random.Random(self.options.seed)
+        return self._random
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -172,7 +184,20 @@ class BRouteService:
     # ---------------------------------------------------------------- receive path
     def deliver(self, medium: str, address, data: bytes, *, multicast: bool = False) -> str:
         """Process one datagram from ``address`` on ``medium``; returns what happened
-        ("answered", "refused", "rate-limited", "malformed", "ignored", ...)."""
+        ("answered", "refused", "rate-limited", "malformed", "ignored", "cut-off", ...)."""
+        ext = self.external
+        if ext is None:
+            return self._deliver(medium, address, data, multicast)
+        peer = f"{medium}:{_host(address)}"
+        if not ext.gate(peer, len(data)):            # cut off by the head-end: dropped unparsed
+            self.counters["cut-off"] += 1
+            return "cut-off"
+        self._ext_why = None
+        status = self._deliver(medium, address, data, multicast)
+        ext.frame(peer, "in", len(data), self._ext_why or _EXT_VERDICTS.get(status, "accepted"))
+        return status
+
+    def _deliver(self, medium: str, address, data: bytes, multicast: bool) -> str:
         key = (medium, _host(address))
         now = self.clock.now()
         if self.frame_filter is not None:
@@ -183,6 +208,7 @@ class BRouteService:
         verdict = self.guard.check(key, now)
         if verdict in (Verdict.REFUSED, Verdict.RATE_LIMITED, Verdict.BLOCKED):
             self.counters[verdict.value] += 1
+            self._ext_why = "client-limit" if verdict is Verdict.REFUSED else "rate-limited"
             return verdict.value
         try:
             frame = decode(data)
@@ -200,6 +226,7 @@ class BRouteService:
                 return "ignored"          # other nodes' chatter does not take a client slot
             if self.guard.admit(key, now) is None:
                 self.counters["refused"] += 1
+                self._ext_why = "client-limit"
                 return "refused"
         client = self.guard.clients[key]
         client.address = address
@@ -255,6 +282,15 @@ class BRouteService:
         port = self.media.get(medium)
         if port is None:
             return
+        ext = self.external
+        if ext is not None and address is not None:
+            peer = f"{medium}:{_host(address)}"
+            if peer in ext.cut_off:                   # nothing leaves for a cut-off peer
+                ext.frame(peer, "out", len(data), "cut-off")
+                return
+            ext.frame(peer, "out", len(data), "sent")
+        elif ext is not None:
+            ext.frame(f"{medium}:broadcast", "out", len(data), "sent")
         try:
             if address is None and port.broadcast is not None:
                 port.broadcast(data)
@@ -293,6 +329,8 @@ class BRouteService:
                     for item in self._filtered(port.name, None, data):
                         port.broadcast(item)
                         self.counters["sent"] += 1
+                        if self.external is not None:
+                            self.external.frame(f"{port.name}:broadcast", "out", len(item), "sent")
                 except OSError as exc:
                     self.counters["send-failed"] += 1
                     log.warning("b-route broadcast on %s failed: %s", port.name, exc)
@@ -315,6 +353,12 @@ class BRouteService:
         self._log_after[slot] = now + self.options.guard.log_interval_s
         self.events.record(kind, source="b-route", severity=Severity.WARNING,
                            detail=f"{key[0]} {key[1]}: {detail}")
+
+
+_EXT_VERDICTS = {"answered": "accepted", "infc_res": "accepted", "ignored": "dropped", "filtered": "dropped",
+                 "unknown_deoj": "not-allowed", "refused": "not-allowed", "malformed": "malformed",
+                 "rate-limited": "rate-limited", "blocked": "rate-limited"}
+"""deliver() status -> external-connection log verdict (the guard's refusals set their own)."""
 
 
 def _host(address) -> str:

@@ -131,10 +131,15 @@ class WisunBRoute:
 
     def _handle(self, ev) -> None:
         if isinstance(ev, UdpReceived):
+            ext = self.service.external
             if ev.dst_port != ECHONET_PORT:
+                if ext is not None and ext.gate(f"{MEDIUM}:{ev.src}", len(ev.payload)):
+                    ext.frame(f"{MEDIUM}:{ev.src}", "in", len(ev.payload), "not-allowed")
                 return
             if not ev.secured:
                 self._count("unsecured-dropped")
+                if ext is not None and ext.gate(f"{MEDIUM}:{ev.src}", len(ev.payload)):
+                    ext.frame(f"{MEDIUM}:{ev.src}", "in", len(ev.payload), "auth-failed")
                 return
             self._count("received")
             self.service.deliver(MEDIUM, ev.src, ev.payload)
@@ -143,6 +148,9 @@ class WisunBRoute:
             self.events.record("wisun-joined", source="b-route-wisun", detail=f"{ev.peer} joined over PANA")
             self.service.announce_instance_list(MEDIUM)
         elif isinstance(ev, AuthFailed):
+            ext = self.service.external
+            if ext is not None and ext.gate(f"{MEDIUM}:{ev.peer}", 0):
+                ext.frame(f"{MEDIUM}:{ev.peer}", "in", 0, "auth-failed")
             self.events.record("security", source="b-route-wisun", severity=Severity.WARNING,
                                detail=f"PANA authentication failed or refused for {ev.peer}"
                                       + (f": {ev.reason}" if ev.reason else ""))

@@ -15,6 +15,10 @@ and the hardware has an Enhanced HAN radio (``hw.extras["iot_radio"]``, ``port.I
   direction and type) and kept in a bounded traffic log; refusals are events (rate-limited).
 * Time sync: every POLL/HELLO is answered with TIME (the meter clock); a terminal more than
   ``clock_tolerance_s`` off is logged when it is corrected.
+* Special meters (``special.py``): terminals of kind ``special`` (at most ``max_special``, 4)
+  send the special meter's 30-min registers as ``SPECIAL_VALUES`` (our COSEM model,
+  ``special_cosem.py``), checked against the allow-listed special-meter ID and the meter clock,
+  each slot forwarded once.
 * Uplink: one priority queue to the A-route (alarms > command results > special-meter values >
   daily gas/water batches), drained by ``IOT_PUSH`` DataNotifications (ciphered like the A-route
   pushes) at most one every ``uplink_gap_s``; it waits while the A-route is down.
@@ -38,6 +42,7 @@ from sumame.firmware.net.dlms.notify import DataNotification
 from sumame.firmware.core.scheduler import Event, Priority, sleep
 
 from . import codec as c
+from .special import SpecialIntake
 from .gateway import (IOT_PUSH_LN, R_CUT_OFF, R_FULL, R_MALFORMED, R_QUEUED, R_TYPE, R_UNKNOWN,
                       IotGateway)
 
@@ -45,7 +50,8 @@ log = logging.getLogger("sumame.iot")
 SOURCE = "iot-route"
 CUTOFF_KEY = "iot.cut-off"
 PRIO_ALARM, PRIO_RESULT, PRIO_SPECIAL, PRIO_BATCH = 0, 1, 2, 3
-PRIO_OF = {c.ALARM: PRIO_ALARM, c.COMMAND_RESULT: PRIO_RESULT, c.VALUES: PRIO_BATCH, c.HELLO: PRIO_RESULT}
+PRIO_OF = {c.ALARM: PRIO_ALARM, c.COMMAND_RESULT: PRIO_RESULT, c.VALUES: PRIO_BATCH, c.HELLO: PRIO_RESULT,
+           c.SPECIAL_VALUES: PRIO_SPECIAL, c.SPECIAL_EVENT: PRIO_ALARM}
 DOWNLINK_TYPES = frozenset({c.COMMAND, c.HISTORY_REQUEST})
 MAX_DOWNLINK = 16
 MAX_UPLINK = 2000
@@ -58,7 +64,8 @@ class TerminalState:
     addr: bytes
     terminal_id: bytes
     psk: bytes
-    kind: int = 0                  # 1 gas, 2 water, 0 relay
+    kind: int = 0                  # 1 gas, 2 water, 3 special-meter terminal, 0 relay
+    special_id: bytes = b""        # the special meter's 0x028E D1 (kind 3 only)
     relay: bool = False
     joined: bool = False
     hops: int = 0
@@ -80,13 +87,15 @@ class Uplink:
 
 
 def parse_allow_list(entries: list) -> list[TerminalState]:
-    """Board ``[iot] terminals``: dicts {mac (16 hex), id (≤ 8 ASCII), psk (32 hex), kind, relay}."""
+    """Board ``[iot] terminals``: dicts {mac (16 hex), id (≤ 8 ASCII), psk (32 hex), kind, relay,
+    special_id (14 hex, kind special)}."""
     out = []
     for e in entries:
         tid = str(e["id"]).encode("ascii")[:8].ljust(8, b" ")
-        kind = {"gas": c.KIND_GAS, "water": c.KIND_WATER, "relay": 0}[e.get("kind", "gas")]
+        kind = {"gas": c.KIND_GAS, "water": c.KIND_WATER, "special": c.KIND_SPECIAL, "relay": 0}[e.get("kind", "gas")]
         out.append(TerminalState(bytes.fromhex(e["mac"]), tid, bytes.fromhex(e["psk"]), kind=kind,
-                                 relay=bool(e.get("relay", kind == 0))))
+                                 relay=bool(e.get("relay", kind == 0)),
+                                 special_id=bytes.fromhex(e.get("special_id", ""))))
     return out
 
 
@@ -110,6 +119,7 @@ class IotRouteApp:
             if tid in self.by_id:
                 self.by_id[tid].cut_off = True
         self.gateway = IotGateway(self)
+        self.special = SpecialIntake(self, int(section.get("max_special", 4)))
         self.uplink: list = []
         self._queued: Counter[bytes] = Counter()         # uplink items per terminal
         self._seq = itertools.count()
@@ -120,6 +130,9 @@ class IotRouteApp:
         self._limits: dict[str, tuple[float, int]] = {}
         self._tasks: list = []
         self._msg_id = 0
+        self.external = None
+        """The meter's external-connection security (firmware/security): ``gate`` before any
+        parsing, ``frame`` with every datagram's verdict; None: not logged."""
 
     # ---------------------------------------------------------------- service API
     @property
@@ -160,6 +173,14 @@ class IotRouteApp:
         self.traffic[(name if known else "unknown", direction, what)] += 1    # bounded: not per spoofed address
         self.traffic_log.append((self.clock.now(), name, direction, what, result))
 
+    def peer_of(self, addr: bytes | None) -> str:
+        """External-connection log name: "iot:<terminal id>" (or the EUI-64 when not allow-listed)."""
+        return f"iot:{self._name(addr)}"
+
+    def _ext(self, addr: bytes | None, direction: str, size: int, verdict: str) -> None:
+        if self.external is not None:
+            self.external.frame(self.peer_of(addr), direction, size, verdict)
+
     def _name(self, addr: bytes | None) -> str:
         t = self.terminals.get(addr) if addr else None
         return t.terminal_id.decode("ascii", "replace").strip() if t else (addr.hex().upper() if addr else "?")
@@ -168,10 +189,12 @@ class IotRouteApp:
     def iot_credential(self, addr: bytes):
         t = self.terminals.get(addr)
         if t is None:
+            self._ext(addr, "in", 0, "unknown-peer")
             self._trace(addr, "in", "join", "unknown terminal")
             self._event("iot-unknown-terminal", f"terminal {addr.hex().upper()} is not on the allow-list: refused")
             return None
         if t.cut_off:
+            self._ext(addr, "in", 0, "cut-off")
             self._trace(addr, "in", "join", "cut off")
             self._event("iot-cut-off-refused", f"terminal {self._name(addr)} is cut off: join refused")
             return None
@@ -180,9 +203,12 @@ class IotRouteApp:
         limit = self.max_relays if relay else self.max_devices
         if joined >= limit:
             what = "relays" if relay else "devices"
+            self._ext(addr, "in", 0, "client-limit")
             self._trace(addr, "in", "join", "device limit")
             self._event("iot-device-limit", f"terminal {self._name(addr)} refused: {joined} {what} already "
                                             f"admitted (limit {limit})", Severity.ALARM)
+            return None
+        if t.kind == c.KIND_SPECIAL and not self.special.admit(t):
             return None
         return t.terminal_id, t.psk
 
@@ -203,14 +229,32 @@ class IotRouteApp:
         self._trace(addr, "in", "leave", why)
 
     def iot_dropped(self, addr: bytes | None, why: str) -> None:
+        if why != "admission refused":                  # iot_credential logged that one
+            self._ext(addr, "in", 0, _drop_verdict(self.terminals.get(addr) if addr else None, why))
         self.stats["radio-dropped"] += 1
         self._trace(addr, "in", "frame", f"dropped: {why}")
         self._event("iot-frame-refused", f"frame from {self._name(addr)} dropped: {why}")
 
     def iot_rx(self, addr: bytes, payload: bytes) -> None:
-        t = self.terminals.get(addr)
-        if t is None or not t.joined:
+        ext = self.external
+        if ext is None:
+            self._rx(addr, payload)
             return
+        peer = self.peer_of(addr)
+        if not ext.gate(peer, len(payload)):           # cut off by the head-end: dropped unparsed
+            self.stats["cut-off-dropped"] += 1
+            return
+        ext.frame(peer, "in", len(payload), self._rx(addr, payload))
+
+    def _rx(self, addr: bytes, payload: bytes) -> str:
+        """Handle one datagram; returns its verdict for the external-connection log."""
+        t = self.terminals.get(addr)
+        if t is None:
+            return "unknown-peer"
+        if t.cut_off:
+            return "cut-off"
+        if not t.joined:
+            return "dropped"
         now = self.clock.now()
         t.last_seen = now
         t.tokens = min(30.0, t.tokens + (now - (t.tokens_at or now)) * self.rate_per_s)
@@ -218,7 +262,7 @@ class IotRouteApp:
         if t.tokens < 1:
             self._trace(addr, "in", "message", "flood: dropped")
             self._event("iot-flood", f"terminal {self._name(addr)} sends faster than {self.rate_per_s}/s: dropped")
-            return
+            return "rate-limited"
         t.tokens -= 1
         try:
             msg = c.decode(payload)
@@ -226,20 +270,22 @@ class IotRouteApp:
             self._trace(addr, "in", "message", f"malformed: {exc}")
             self._event("iot-malformed", f"terminal {self._name(addr)}: {exc}")
             self._reply(t, c.ACK, c.ack_body(0, c.ERR_MALFORMED))
-            return
+            return "malformed"
         if msg.type not in c.UPLINK_TYPES:
             self._trace(addr, "in", msg.name, "refused: not a terminal message")
             self._event("iot-refused", f"terminal {self._name(addr)} sent {msg.name}: terminals may not "
                                        f"request that (no access to meter data, B-route, breaker or other terminals)",
                         Severity.ALARM)
             self._reply(t, c.ACK, c.ack_body(msg.msg_id, c.ERR_NOT_ALLOWED))
-            return
+            return "not-allowed"
         try:
             self._handle(t, msg)
         except c.IotCodecError as exc:
             self._trace(addr, "in", msg.name, f"malformed: {exc}")
             self._event("iot-malformed", f"terminal {self._name(addr)} {msg.name}: {exc}")
             self._reply(t, c.ACK, c.ack_body(msg.msg_id, c.ERR_MALFORMED))
+            return "malformed"
+        return "accepted"
 
     # ---------------------------------------------------------------- messages
     def _handle(self, t: TerminalState, msg: c.Message) -> None:
@@ -256,10 +302,15 @@ class IotRouteApp:
             c.parse_ack(msg.body)
         elif msg.type == c.VALUES:
             values = c.Values.decode(msg.body)
-            if values.kind != t.kind:
+            if values.kind != t.kind or t.kind not in c.METER_KINDS:
                 raise c.IotCodecError(f"values of kind {values.kind} from a kind-{t.kind} terminal")
             self._queue_up(t, msg)
             self._reply(t, c.ACK, c.ack_body(msg.msg_id))
+        elif msg.type in (c.SPECIAL_VALUES, c.SPECIAL_EVENT):
+            body, status = self.special.take(t, msg)
+            if body is not None:
+                self._queue_up(t, c.Message(msg.type, msg.msg_id, body))
+            self._reply(t, c.ACK, c.ack_body(msg.msg_id, status))
         elif msg.type == c.ALARM:
             c.Alarm.decode(msg.body)
             self._queue_up(t, msg)
@@ -288,7 +339,12 @@ class IotRouteApp:
 
     def _reply(self, t: TerminalState, msg_type: int, body: bytes) -> bool:
         self._msg_id = (self._msg_id + 1) & 0xFFFF
-        ok = self.radio.send(t.addr, c.encode(msg_type, self._msg_id, body))
+        data = c.encode(msg_type, self._msg_id, body)
+        if self.external is not None and self.peer_of(t.addr) in self.external.cut_off:
+            self._ext(t.addr, "out", len(data), "cut-off")      # nothing leaves for a cut-off terminal
+            return False
+        ok = self.radio.send(t.addr, data)
+        self._ext(t.addr, "out", len(data), "sent" if ok else "not-sent")
         self._trace(t.addr, "out", c.NAMES[msg_type], "sent" if ok else "not sent")
         return ok
 
@@ -437,3 +493,20 @@ class IotRouteApp:
     def summary(self) -> dict:
         return {"terminals": len(self.terminals), "joined": sum(t.joined for t in self.terminals.values()),
                 "uplink_queued": len(self.uplink), **{k: v for k, v in self.stats.items() if k != "push-counter"}}
+
+
+def _drop_verdict(t: TerminalState | None, why: str) -> str:
+    """External-connection log verdict of a frame the radio dropped (``why``: ehan.py's reasons)."""
+    if t is not None and t.cut_off:
+        return "cut-off"
+    if t is None:
+        return "unknown-peer"
+    if any(w in why for w in ("link security", "authentication", "unsecured", "another path", "another source")):
+        return "auth-failed"
+    if "flood" in why:
+        return "rate-limited"
+    if "malformed" in why:
+        return "malformed"
+    if any(w in why for w in ("another node", "port", "relayed frame refused")):
+        return "not-allowed"
+    return "dropped"

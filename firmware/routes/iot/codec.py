@@ -10,12 +10,14 @@ seconds (u32, UTC); volumes are cumulative counts in litres (0.001 m³, as ECHON
 =====  ===============  =============================================================
 type   name             body
 =====  ===============  =============================================================
-0x01   HELLO            kind u8 (1 gas, 2 water) | meter id 6 | terminal clock u32
+0x01   HELLO            kind u8 (1 gas, 2 water, 3 special) | meter id 6 | terminal clock u32
 0x02   POLL             terminal clock u32 | battery ‰ u16  (a sleep device is awake)
 0x03   TIME             meter clock u32 | more u8 (downlink pending)   (time sync)
 0x04   ACK              acked msg_id u16 | status u8 (0 ok, else an ERR_* code)
 0x10   VALUES           kind u8 | first hour u32 | n u8 | n × (litres u32 | flags u8)
 0x11   ALARM            code u8 | at u32 | detail u8
+0x12   SPECIAL_VALUES   special-meter 30-min registers, A-XDR (``special_cosem.py``)
+0x13   SPECIAL_EVENT    special-meter terminal event-log entry, A-XDR (``special_cosem.py``)
 0x20   COMMAND          sealed company command (opaque to the meter, see ``seal``)
 0x21   COMMAND_RESULT   sealed terminal result (opaque to the meter)
 0x22   HISTORY_REQUEST  first hour u32 | last hour u32   (gap fill, inclusive)
@@ -36,15 +38,18 @@ from sumame.firmware.net.eap_psk import aes_cmac
 VERSION = 1
 APP_PORT = 0xF0B1
 HELLO, POLL, TIME, ACK, VALUES, ALARM = 0x01, 0x02, 0x03, 0x04, 0x10, 0x11
+SPECIAL_VALUES, SPECIAL_EVENT = 0x12, 0x13
 COMMAND, COMMAND_RESULT, HISTORY_REQUEST, READ = 0x20, 0x21, 0x22, 0x30
 NAMES = {HELLO: "hello", POLL: "poll", TIME: "time", ACK: "ack", VALUES: "values", ALARM: "alarm",
          COMMAND: "command", COMMAND_RESULT: "command-result", HISTORY_REQUEST: "history-request",
-         READ: "read"}
-UPLINK_TYPES = frozenset({HELLO, POLL, ACK, VALUES, ALARM, COMMAND_RESULT})
+         READ: "read", SPECIAL_VALUES: "special-values", SPECIAL_EVENT: "special-event"}
+UPLINK_TYPES = frozenset({HELLO, POLL, ACK, VALUES, ALARM, COMMAND_RESULT, SPECIAL_VALUES, SPECIAL_EVENT})
 """What a terminal may send; anything else from a terminal is refused."""
 
-KIND_GAS, KIND_WATER = 1, 2
-KIND_NAMES = {KIND_GAS: "gas", KIND_WATER: "water"}
+KIND_GAS, KIND_WATER, KIND_SPECIAL = 1, 2, 3
+KIND_NAMES = {KIND_GAS: "gas", KIND_WATER: "water", KIND_SPECIAL: "special"}
+METER_KINDS = frozenset({KIND_GAS, KIND_WATER})
+"""Kinds whose terminals send hourly ``VALUES`` (a special-meter terminal sends ``SPECIAL_VALUES``)."""
 ERR_NONE, ERR_REFUSED, ERR_NOT_ALLOWED, ERR_CUT_OFF, ERR_RATE, ERR_MALFORMED = 0, 1, 2, 3, 4, 5
 
 # alarm codes (terminal -> company)
@@ -154,7 +159,7 @@ class Values:
         if len(body) < 6:
             raise IotCodecError("values: body shorter than its 6-octet head")
         kind, first, n = struct.unpack_from(">BIB", body)
-        if kind not in KIND_NAMES:
+        if kind not in METER_KINDS:
             raise IotCodecError(f"values: unknown kind {kind}")
         if n > MAX_VALUES or len(body) != 6 + 5 * n:
             raise IotCodecError(f"values: {n} entries do not match {len(body)} octets")

@@ -1,0 +1,94 @@
+"""The meter's side of special-meter terminals (特例計量器 behind an IoT-route terminal).
+
+``SpecialIntake(app)`` is used by ``IotRouteApp`` for terminals of kind ``special``:
+
+* admission: at most ``max_special`` (4, reference §1.5 ⑬) special-meter terminals joined at a
+  time; the next one is refused and logged as an alarm (``iot-special-limit``);
+* ``SPECIAL_VALUES`` (``special_cosem.py``): the special meter's ID must be the one on the
+  allow-list (``special_id``, 0x028E D1) — a terminal relaying another meter is refused with an
+  alarm (``iot-special-id``); a slot later than the meter's own clock + ``FUTURE_S`` (a lying
+  clock) or older than ``MAX_AGE_S`` is refused with an alarm (``iot-special-clock``); a slot
+  already forwarded (a replay or a repeat after a lost ACK) is dropped and counted, so each
+  30-min value leaves the meter once; fresh slots are re-encoded and queued for the A-route at the
+  special-meter priority;
+* ``SPECIAL_EVENT``: the terminal's event-log entry, alarms (ID mismatch, clock fault) logged as
+  alarms and forwarded at alarm priority.
+
+Nothing here touches the meter's own registers: the intake only sees the app's event log,
+clock and uplink queue.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from sumame.firmware.core.events import Severity
+
+from . import codec as c
+from . import special_cosem as sc
+
+FUTURE_S = 300.0
+MAX_AGE_S = 10 * 86400.0
+SEEN_PER_TERMINAL = 12 * 48
+
+
+class SpecialIntake:
+    def __init__(self, app, max_special: int = 4):
+        self.app, self.max_special = app, max_special
+        self.seen: dict[bytes, OrderedDict] = {}
+
+    def admit(self, t) -> bool:
+        joined = sum(x.joined for x in self.app.terminals.values() if x is not t and x.kind == c.KIND_SPECIAL)
+        if joined < self.max_special:
+            return True
+        self.app._trace(t.addr, "in", "join", "special-meter terminal limit")
+        self.app._event("iot-special-limit", f"special-meter terminal {self.app._name(t.addr)} refused: {joined} "
+                                             f"already admitted (limit {self.max_special})", Severity.ALARM)
+        return False
+
+    def take(self, t, msg: c.Message) -> tuple[bytes | None, int]:
+        """(body to forward or None, ACK status). Raises IotCodecError when malformed."""
+        if t.kind != c.KIND_SPECIAL:
+            raise c.IotCodecError(f"{msg.name} from a kind-{t.kind} terminal")
+        if msg.type == c.SPECIAL_EVENT:
+            ev = sc.decode_event(msg.body)
+            if not self._id_ok(t, ev.meter_id):
+                return None, c.ERR_REFUSED
+            alarm = ev.code in sc.ALARM_EVENTS
+            self.app._event(f"iot-{sc.EVENT_NAMES[ev.code]}", f"terminal {self.app._name(t.addr)}: "
+                            f"{sc.EVENT_NAMES[ev.code]} {ev.detail}".strip(), Severity.ALARM if alarm else Severity.INFO)
+            return msg.body, c.ERR_NONE
+        v = sc.decode_values(msg.body)
+        if not self._id_ok(t, v.meter_id):
+            return None, c.ERR_REFUSED
+        now = self.app.clock.now()
+        bad = [s for s in v.slots if s.end > now + FUTURE_S or s.end < now - MAX_AGE_S]
+        if bad:
+            self.app.stats["special-bad-clock"] += 1
+            self.app._event("iot-special-clock", f"terminal {self.app._name(t.addr)}: slot ending "
+                            f"{bad[0].end - now:+.0f} s from the meter clock refused (clock fault or forgery)",
+                            Severity.ALARM)
+            return None, c.ERR_REFUSED
+        seen = self.seen.setdefault(t.terminal_id, OrderedDict())
+        fresh = []
+        for s in v.slots:
+            if s.end in seen:
+                self.app.stats["special-duplicate"] += 1
+                continue
+            seen[s.end] = True
+            fresh.append(s)
+        while len(seen) > SEEN_PER_TERMINAL:
+            seen.popitem(last=False)
+        self.app.stats["special-slots"] += len(fresh)
+        if not fresh:
+            return None, c.ERR_NONE
+        return sc.SpecialValues(v.meter_id, v.tolerance_class, v.sync_status, v.device_class,
+                                tuple(fresh)).encode(), c.ERR_NONE
+
+    def _id_ok(self, t, meter_id: bytes) -> bool:
+        if t.special_id and meter_id == t.special_id:
+            return True
+        self.app.stats["special-id-refused"] += 1
+        self.app._event("iot-special-id", f"terminal {self.app._name(t.addr)} sent values of special meter "
+                        f"{meter_id.hex().upper()}, allow-listed {t.special_id.hex().upper() or 'none'}: refused",
+                        Severity.ALARM)
+        return False
