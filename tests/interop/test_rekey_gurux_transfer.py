@@ -9,7 +9,12 @@ import socket
 
 import pytest
 
-gurux = pytest.importorskip("gurux_dlms", reason="gurux-dlms (test extra) not installed")
+try:
+    import gurux_dlms  # noqa: F401
+except ImportError:           # under CI the peer must be there: fail, never skip
+    if os.environ.get("CI") == "true":
+        raise
+    pytest.skip("gurux-dlms (test extra) not installed", allow_module_level=True)
 from gurux_dlms.GXDLMSException import GXDLMSException  # noqa: E402
 from gurux_dlms.enums import Authentication, InterfaceType, Security  # noqa: E402
 from gurux_dlms.objects import GXDLMSRegister, GXDLMSSecuritySetup  # noqa: E402
