@@ -187,3 +187,17 @@ def test_decommission_after_a_rekey_leaves_neither_old_nor_new_secrets(tmp_path)
     Operator(rt).decommission(str(tmp_path / "export.json"))
     assert left_on(raw(), secrets) == set()
     rt.close()
+
+
+def test_hes_provision_with_an_unwritable_out_records_nothing(tmp_path, capsys):
+    """The installation file cannot be written: one-line error and no key-store entry (else the
+    serial could never be provisioned again: 'already has keys')."""
+    keys = tmp_path / "hes-keys.json"
+    args = ["hes", "provision", "--serial", OLD, "--supply-point", "0300111234567890123456",
+            "--keys", str(keys), "--out", str(tmp_path / "missing-dir" / "install.json")]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--out" in err, err
+    assert not keys.exists() or OLD not in json.loads(keys.read_text())
+    args[-1] = str(tmp_path / "install.json")
+    assert main(args) == 0 and OLD in json.loads(keys.read_text())
