@@ -201,3 +201,20 @@ def test_hes_provision_with_an_unwritable_out_records_nothing(tmp_path, capsys):
     assert not keys.exists() or OLD not in json.loads(keys.read_text())
     args[-1] = str(tmp_path / "install.json")
     assert main(args) == 0 and OLD in json.loads(keys.read_text())
+
+
+def test_provisioning_refuses_a_state_dir_a_running_meter_holds(tmp_path, capsys):
+    """`sumame emulate` holds the state directory's lock: provisioning its flash underneath it
+    (two writers on one flash image) is refused in one line, nothing written."""
+    import fcntl
+
+    state = tmp_path / "meter"
+    state.mkdir()
+    install, _ = issue(tmp_path, OLD, "0300111234567890123456")
+    with open(state / "lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)     # what a running `sumame emulate` does
+        capsys.readouterr()
+        assert main(["firmware", "provision", "--state-dir", str(state), "--file", str(install)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "running" in err, err
+    assert sorted(p.name for p in state.iterdir()) == ["lock"]
