@@ -17,6 +17,10 @@ from __future__ import annotations
 
 MARKER = "decommissioned"
 DECOMMISSIONED, PROVISIONING, IN_SERVICE = b"\x01", b"\x02", b"\x00"
+TX_IC_STATE = "aroute.tx-ic"        # firmware/routes/aroute/counters.py (ceiling, u32)
+"""The mark is the state byte + the A-route transmit invocation-counter floor (u32, big-endian):
+not a secret, but a meter provisioned again with the same key (a reused key file) must never
+reuse a GCM nonce, so the counter's ceiling outlives the erase (``tx_ic_floor``)."""
 
 
 class Decommissioned(Exception):
@@ -24,7 +28,17 @@ class Decommissioned(Exception):
 
 
 def is_decommissioned(control) -> bool:
-    return control.values.get(MARKER) in (DECOMMISSIONED, PROVISIONING)
+    return control.values.get(MARKER, b"")[:1] in (DECOMMISSIONED, PROVISIONING)
+
+
+def tx_ic_floor(control) -> int:
+    """The transmit invocation counter a meter must start above after a decommissioning (0: none)."""
+    value = control.values.get(MARKER, b"")
+    return int.from_bytes(value[1:5], "big") if len(value) == 5 else 0
+
+
+def _mark(control, state: bytes, floor: int) -> None:
+    control.put(MARKER, state + max(floor, tx_ic_floor(control)).to_bytes(4, "big"))
 
 
 def erase_data_flash(nvm) -> int:
@@ -43,7 +57,8 @@ def decommission(meter) -> int:
     lifecycle = meter.lifecycle
     if lifecycle is None:
         raise Decommissioned("this board has no code flash to keep the decommissioned mark")
-    lifecycle.loader.control.put(MARKER, DECOMMISSIONED)
+    raw = meter.storage.load(TX_IC_STATE)
+    _mark(lifecycle.loader.control, DECOMMISSIONED, int.from_bytes(raw, "big") if raw and len(raw) == 4 else 0)
     meter.power_down()
     return erase_data_flash(meter.hw.nvm)
 
@@ -63,10 +78,10 @@ def begin_provisioning(control, data_nvm) -> bool:
     if not is_decommissioned(control):
         return False
     erase_data_flash(data_nvm)
-    control.put(MARKER, PROVISIONING)
+    _mark(control, PROVISIONING, 0)
     return True
 
 
 def provision(control) -> None:
     """Clear the mark: the last step of provisioning, once its records are durable."""
-    control.put(MARKER, IN_SERVICE)
+    _mark(control, IN_SERVICE, 0)

@@ -218,3 +218,29 @@ def test_provisioning_refuses_a_state_dir_a_running_meter_holds(tmp_path, capsys
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "running" in err, err
     assert sorted(p.name for p in state.iterdir()) == ["lock"]
+
+
+def test_reprovisioning_with_the_same_keys_never_reuses_an_invocation_counter(tmp_path):
+    """Decommission erases the A-route transmit invocation counter with everything else. If the
+    meter is then provisioned again from the same file (same EK, same system title), a counter
+    starting again from 0 would reuse AES-GCM nonces under that key. The next IC the meter uses
+    must be above every IC it used before the decommissioning."""
+    state, record = provisioned_meter(tmp_path)
+    install = tmp_path / f"install-{OLD}.json"
+
+    def a_route(rt):
+        return next(s for s in rt.meter.services if s.name == "a-route")
+    rt = build_runtime(board(), virtual=True, start_epoch=T0 + 3600, state_dir=state, poll_interval_s=60)
+    rt.scheduler.run_for(30)
+    tx = a_route(rt).tx_counter
+    for _ in range(300):                   # ciphered answers the meter protected with its EK
+        tx.next()
+    used = tx.value
+    Operator(rt).decommission("/dev/null")
+    rt.close()
+    assert main(["firmware", "provision", "--state-dir", str(state), "--file", str(install)]) == 0
+    again = build_runtime(board(), virtual=True, start_epoch=T0 + 7200, state_dir=state, poll_interval_s=60)
+    again.scheduler.run_for(30)
+    assert a_route(again).secrets.ek.hex() == record["ek"]          # same key as before
+    assert a_route(again).tx_counter.next() > used
+    again.close()
