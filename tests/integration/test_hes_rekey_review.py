@@ -222,3 +222,38 @@ def test_route_b_pair_survives_a_lost_answer_then_an_unreachable_meter(tmp_path,
     assert result["ok"], result
     saved = json.loads(path.read_text())[rt.config.identity.serial]
     assert (saved["route_b_id"], saved["route_b_password"]) == in_meter and "pending" not in saved
+
+
+def test_an_association_with_a_dedicated_key_ends_with_the_keys_it_was_made_under():
+    """A client associated under the old keys with a dedicated key (ded-ciphering) must not go
+    on after the global keys were renewed — here the EK alone, as class 64 allows: its
+    dedicated key was delivered under the old EK. Glo-ciphered associations already fail."""
+    import os as _os
+    from dataclasses import replace
+
+    from cryptography.hazmat.primitives.keywrap import aes_key_wrap
+    from aroute_helpers import open_session, settings
+    from sumame.firmware.core.scheduler import sleep
+    from sumame.firmware.net.dlms import axdr
+    from sumame.firmware.net.dlms.errors import SecurityError
+    from sumame.firmware.net.dlms.obis import Obis
+    from sumame.firmware.net.dlms.security import TxCounter
+    from sumame.tools.hes.session import DlmsRefused
+
+    rt = meter()
+    tx, kek = TxCounter(), kek_of(rt.config.identity.serial, {})
+    clock = Obis.parse("0.0.1.0.0.255").to_bytes()
+
+    async def go():
+        ded = await open_session(rt, replace(settings(rt, tx=tx), dedicated_key=_os.urandom(16)))
+        await ded.get(8, clock, 2)
+        renewing = await open_session(rt, settings(rt, tx=tx))
+        await renewing.action(64, Obis.parse("0.0.43.0.0.255").to_bytes(), 2, axdr.array((
+            axdr.structure(axdr.enum(0), axdr.octet_string(aes_key_wrap(kek, _os.urandom(16)))),)))
+        await sleep(1)
+        try:
+            await ded.get(8, clock, 2)
+            return False
+        except (DlmsRefused, SecurityError, TimeoutError):
+            return True
+    assert run(rt, go()), "the dedicated-key association opened under the old EK still works"
