@@ -414,7 +414,7 @@ def _rekey(args) -> int:
     out["failed"] += [{"meter": m.id, "detail": m.failure or "no DLMS answer"} for m in unreachable]
     out["meters"] += len(unreachable)
     for r in out["results"]:
-        if r.get("ok") and r.get("route_b_id"):
+        if r.get("route_b_id"):                  # taken by the meter, even when its A-route keys stayed
             print(f"{r['meter']}: new route-B ID {r['route_b_id']} password {r['route_b_password']} "
                   f"(the meter shows the new QR code)")
     for failure in out["failed"]:
