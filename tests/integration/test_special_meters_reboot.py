@@ -34,3 +34,22 @@ def test_slots_resent_after_a_meter_reboot_reach_the_mdms_once():
         assert fig["slots_duplicates"] == 0, res.collector.copies.most_common(3)
     finally:
         res.fleet.close()
+
+
+def test_a_meter_reboot_raises_no_false_authentication_alarm():
+    """After a reboot the meter has no link session with its terminals: their frames under the old
+    session are dropped (logged) until they re-authenticate — a normal reboot, not an attack."""
+    res = run_scenario(SpecialScenario(days=0.3, meters=2, **QUIET),
+                       prepare=lambda f: f.world.timeline.call_at(
+                           f.start + 3 * HOUR, lambda: f.mains(0).schedule_outage(f.clock.now() + 1, 120)))
+    try:
+        assert res.fleet.runtimes[0].extras["power"].reboots == 1
+        events = res.fleet.meter(0).events.recent(10_000)
+        assert not [e for e in events if e.kind == "ext-auth-alarm"], [e.detail for e in events if "auth" in e.kind]
+        fig = res.figures()
+        assert fig["slots_delivered"] == fig["slots_expected"] > 0 and fig["slots_duplicates"] == 0
+        ext = next(s for s in res.fleet.meter(0).services if s.name == "ext-security")
+        assert all(t.node.joined for t in res.fleet.terminals)          # they came back
+        assert ext.log.restored > 0
+    finally:
+        res.fleet.close()
