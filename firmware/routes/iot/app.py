@@ -459,6 +459,8 @@ class IotRouteApp:
                                severity=Severity.INFO if result == R_QUEUED else Severity.WARNING)
         if result != R_QUEUED:
             return result
+        if msg_type == c.HISTORY_REQUEST and t.kind == c.KIND_SPECIAL:
+            self.special.resend_requested(t.terminal_id, *c.parse_history(body))
         t.downlink.append((msg_type, body))
         if t.joined and not self._sleeps(t):
             while t.downlink:

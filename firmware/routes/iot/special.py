@@ -11,7 +11,8 @@
   already forwarded (a replay or a repeat after a lost ACK) is dropped and counted, so each
   30-min value leaves the meter once — also across a reboot: the forwarded slots of the last
   ``SEEN_SLOTS`` (> ``MAX_AGE_S``) are kept in flash per terminal (StateStore ``iot.special-seen.<id>``,
-  a bitmap, one save per message with fresh slots); fresh slots are re-encoded and queued for the A-route at the
+  a bitmap, one save per message with fresh slots); a head-end ``HISTORY_REQUEST`` for a
+  special-meter terminal (the MDMS's gap fill) lets the requested slots through once more; fresh slots are re-encoded and queued for the A-route at the
   special-meter priority;
 * ``SPECIAL_EVENT``: the terminal's event-log entry, alarms (ID mismatch, clock fault) logged as
   alarms and forwarded at alarm priority.
@@ -110,6 +111,16 @@ class SpecialIntake:
         self.app.storage.save(SEEN_KEY + t.terminal_id.hex(), pack_seen(seen))
         return sc.SpecialValues(v.meter_id, v.tolerance_class, v.sync_status, v.device_class,
                                 tuple(fresh)).encode(), c.ERR_NONE
+
+    def resend_requested(self, terminal_id: bytes, first: int, last: int) -> int:
+        """The head-end asks the terminal again for the slots ending in [first, last] (its gap
+        fill): they may pass the forwarded-slot filter once more. Returns how many were forgotten."""
+        seen = self._seen(terminal_id)
+        again = [e for e in seen if first <= e <= last]
+        for e in again:
+            del seen[e]
+        self.app.storage.save(SEEN_KEY + terminal_id.hex(), pack_seen(seen))
+        return len(again)
 
     def _seen(self, terminal_id: bytes) -> OrderedDict:
         seen = self.seen.get(terminal_id)
