@@ -87,3 +87,37 @@ def test_missing_runs_are_exact_so_nothing_stored_is_asked_again():
     runs = col.missing(t0 + 11 * SLOT + 5)
     assert runs == {("m1", "SPT00001"): [(t0 + 2 * SLOT, t0 + 2 * SLOT), (t0 + 5 * SLOT, t0 + 6 * SLOT),
                                          (t0 + 8 * SLOT, t0 + 9 * SLOT)]}
+
+
+def test_values_queued_in_the_meter_at_a_power_cut_are_not_lost():
+    """The head-end's push address is down for 40 min (the meter keeps the ACKed values in its RAM
+    queue), then the meter loses power: the MDMS's gap fill gets them from the terminals again."""
+    state = {}
+
+    def prepare(fleet):
+        net, t_down = fleet.network, fleet.start + 3 * HOUR
+
+        def down():
+            address = fleet.spec.hes_address
+            state["sink"] = net._sinks.pop(address)
+            state["address"] = address
+
+        def cut():
+            iot = next(s for s in fleet.meter(0).services if s.name == "iot-route")
+            state["queued"] = sum(1 for _, _, u in iot.uplink if u.msg_type == c.SPECIAL_VALUES)
+            fleet.mains(0).schedule_outage(fleet.clock.now() + 1, 120)
+
+        def up():
+            net._sinks[state["address"]] = state["sink"]
+        fleet.world.timeline.call_at(t_down, down)
+        fleet.world.timeline.call_at(t_down + 40 * 60, cut)
+        fleet.world.timeline.call_at(t_down + 45 * 60, up)
+    res = run_scenario(SpecialScenario(days=0.5, meters=2, **QUIET), prepare=prepare)
+    try:
+        assert state["queued"] >= 2, "values were waiting in the meter's RAM queue at the cut"
+        assert res.fleet.runtimes[0].extras["power"].reboots == 1
+        fig = res.figures()
+        assert fig["slots_delivered"] == fig["slots_expected"] > 0, res.collector.log[-5:]
+        assert fig["slots_duplicates"] == 0
+    finally:
+        res.fleet.close()
