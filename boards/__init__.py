@@ -53,7 +53,30 @@ def load_board(name_or_path: str, overrides: dict | None = None) -> "Board":
         raise BoardNotFound(f"{path}: {exc.strerror}") from None
     for section, values in (overrides or {}).items():
         data.setdefault(section, {}).update(values)
-    return Board(path, validate(str(path), data))
+    values = validate(str(path), data)
+    return Board(path, {name: _shared(name, section) for name, section in values.items()})
+
+
+_SHARED: dict[str, dict[str, dict]] = {}
+_SHARED_PER_SECTION = 8
+
+
+def _shared(name: str, section: dict) -> dict:
+    """An equal section validated before (one object for the whole fleet: a fleet of 10^5 boards
+    differs in a few sections, the rest is read-only), else ``section``. A few distinct values
+    are remembered per section; one that differs on every board (identity) keeps only the last."""
+    try:
+        key = repr(sorted(section.items()))
+    except TypeError:
+        return section
+    seen = _SHARED.setdefault(name, {})
+    found = seen.get(key)
+    if found is not None and found == section:
+        return found
+    if len(seen) >= _SHARED_PER_SECTION:
+        seen.pop(next(iter(seen)))
+    seen[key] = section
+    return section
 
 
 __all__ = ["BoardErrors", "BoardNotFound", "available", "load_board", "resolve"]

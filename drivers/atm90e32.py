@@ -63,6 +63,11 @@ _COUNTERS = (("forward_mwh", R.AP_ENERGY_T), ("reverse_mwh", R.AN_ENERGY_T),
              ("reactive_pos_mvarh", R.RP_ENERGY_T), ("reactive_neg_mvarh", R.RN_ENERGY_T))
 
 
+_POWER_LSB_W, _U_RMS_LSB_V, _I_RMS_LSB_A = R.POWER_LSB_W, R.U_RMS_LSB_V, R.I_RMS_LSB_A
+_U_RMS_A, _U_RMS_C, _I_RMS_A, _I_RMS_C = R.U_RMS["A"], R.U_RMS["C"], R.I_RMS["A"], R.I_RMS["C"]
+_P_MEAN_A, _P_MEAN_LSB_A, _P_MEAN_C, _P_MEAN_LSB_C = R.P_MEAN["A"], R.P_MEAN_LSB["A"], R.P_MEAN["C"], R.P_MEAN_LSB["C"]
+
+
 class Atm90e32:
     """MeteringAsic implementation. ``spi`` is an opened ``spidev.SpiDev``-like object."""
 
@@ -76,6 +81,7 @@ class Atm90e32:
         self.config = config
         self.elements = ("R",) if config.two_wire else ("R", "T")
         self._scale = Fraction(config.current_scale).limit_denominator(1000)
+        self._scale_f = float(self._scale)
         # exact energy bookkeeping: mWh = LSB count x 10000 / MC x scale
         self._mwh_per_lsb = Fraction(10_000, config.meter_constant) * self._scale
         self._num, self._den = self._mwh_per_lsb.numerator, self._mwh_per_lsb.denominator
@@ -101,7 +107,16 @@ class Atm90e32:
         return (reply[2] << 8) | reply[3]
 
     def read(self, address: int) -> int:
-        return self._xfer(R.READ_FLAG | address, 0xFFFF)
+        # the hot path (every poll reads ~17 registers): _xfer inlined for a read frame
+        try:
+            reply = self.spi.xfer2([0x80 | (address >> 8), address & 0xFF, 0xFF, 0xFF])
+        except OSError as exc:
+            self.bus_errors += 1
+            raise BusError(f"SPI transfer failed: {exc}") from exc
+        if len(reply) != 4:
+            self.bus_errors += 1
+            raise BusError(f"SPI transfer returned {len(reply)} bytes, expected 4")
+        return (reply[2] << 8) | reply[3]
 
     def write(self, address: int, value: int) -> None:
         self._xfer(address & R.ADDRESS_MASK, value & 0xFFFF)
@@ -180,13 +195,14 @@ class Atm90e32:
         return EnergyDelta(*values)
 
     def read_instantaneous(self) -> Instantaneous:
-        scale = float(self._scale)
-        p_total = self._read32(R.P_MEAN_T, R.P_MEAN_T_LSB) * R.POWER_LSB_W * scale
-        q_total = self._read32(R.Q_MEAN_T, R.Q_MEAN_T_LSB) * R.POWER_LSB_W * scale
-        v_r = self.read(R.U_RMS["A"]) * R.U_RMS_LSB_V
-        i_r = self.read(R.I_RMS["A"]) * R.I_RMS_LSB_A * scale
-        p_r = self._read32(R.P_MEAN["A"], R.P_MEAN_LSB["A"])
-        freq = self.read(R.FREQ) / 100
+        scale = self._scale_f
+        read, read32 = self.read, self._read32
+        p_total = read32(R.P_MEAN_T, R.P_MEAN_T_LSB) * _POWER_LSB_W * scale
+        q_total = read32(R.Q_MEAN_T, R.Q_MEAN_T_LSB) * _POWER_LSB_W * scale
+        v_r = read(_U_RMS_A) * _U_RMS_LSB_V
+        i_r = read(_I_RMS_A) * _I_RMS_LSB_A * scale
+        p_r = read32(_P_MEAN_A, _P_MEAN_LSB_A)
+        freq = read(R.FREQ) / 100
         if freq > 600 and v_r > 600:
             self.bus_errors += 1
             raise BusError("measurement registers read all ones: MISO stuck high or chip absent")
@@ -194,9 +210,9 @@ class Atm90e32:
         if self.config.two_wire:
             voltage, current = (round(v_r, 2), None), (round(current_r, 3), None)
         else:
-            v_t = self.read(R.U_RMS["C"]) * R.U_RMS_LSB_V
-            i_t = self.read(R.I_RMS["C"]) * R.I_RMS_LSB_A * scale
-            p_t = self._read32(R.P_MEAN["C"], R.P_MEAN_LSB["C"])
+            v_t = read(_U_RMS_C) * _U_RMS_LSB_V
+            i_t = read(_I_RMS_C) * _I_RMS_LSB_A * scale
+            p_t = read32(_P_MEAN_C, _P_MEAN_LSB_C)
             voltage = (round(v_r, 2), round(v_t, 2))
             current = (round(current_r, 3), round(-i_t if p_t < 0 else i_t, 3))
         return Instantaneous(round(p_total, 2), round(q_total, 2), voltage, current, freq)

@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "sumame.tools.hes.cli",
     "sumame.tools.firmware_cli",
     "sumame.tools.fleet.jointread",
+    "sumame.tools.fleet.cli",
     "sumame.tools.fleet.specialmeters",
     "sumame.tools.deploy.flash",
     "sumame.tools.calibrate",

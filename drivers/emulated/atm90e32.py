@@ -38,6 +38,10 @@ from typing import Callable
 from sumame.drivers import atm90e32_regs as R
 from sumame.drivers.emulated.profiles import LoadPoint, LoadProfile
 
+_ADDRESS_MASK, _READ_FLAG, _LAST_SPI_DATA = R.ADDRESS_MASK, R.READ_FLAG, R.LAST_SPI_DATA
+_P_MEAN_A, _P_MEAN_A_LSB = R.P_MEAN["A"], R.P_MEAN_LSB["A"]
+_P_MEAN_C, _P_MEAN_C_LSB = R.P_MEAN["C"], R.P_MEAN_LSB["C"]
+_U_RMS_A, _U_RMS_C, _I_RMS_A, _I_RMS_C = R.U_RMS["A"], R.U_RMS["C"], R.I_RMS["A"], R.I_RMS["C"]
 _ENERGY_KEYS = ("APT", "ANT", "RPT", "RNT", "APA", "APC", "ANA", "ANC")
 _ENERGY_ADDR = {R.AP_ENERGY_T: "APT", R.AN_ENERGY_T: "ANT", R.RP_ENERGY_T: "RPT",
                 R.RN_ENERGY_T: "RNT", R.AP_ENERGY["A"]: "APA", R.AP_ENERGY["C"]: "APC",
@@ -89,13 +93,16 @@ class Atm90e32Model:
         if len(data) != 4:
             return bytes(len(data))  # not a 32-bit frame: the chip ignores it
         word = (data[0] << 8) | data[1]
-        address = word & R.ADDRESS_MASK
-        if word & R.READ_FLAG:
-            value = self._read(address) & 0xFFFF
+        address = word & _ADDRESS_MASK
+        if word & _READ_FLAG:
+            if 0xB0 <= address <= 0xFF:   # measurement registers (the common read)
+                value = self._measurement(address) & 0xFFFF
+            else:
+                value = self._read(address) & 0xFFFF
         else:
             value = (data[2] << 8) | data[3]
             self._write(address, value)
-        self._regs[R.LAST_SPI_DATA] = value
+        self._regs[_LAST_SPI_DATA] = value
         return bytes((0, 0, value >> 8, value & 0xFF))
 
     # ------------------------------------------------------------------ fault injection
@@ -128,6 +135,9 @@ class Atm90e32Model:
         self._acc = dict.fromkeys(_ENERGY_KEYS, 0.0)
         self._t = now
         self._measured = None
+        self._factors = None
+        self._consts = None
+        self._last_compute = None
         self._config_version = getattr(self, "_config_version", 0) + 1
         self._alarms0 = 0
         self._alarms1 = 0
@@ -185,7 +195,16 @@ class Atm90e32Model:
         return self._regs.get(reg, 0) / true_value if true_value else 0.0
 
     def _element_factors(self) -> tuple[float, float]:
-        """Power/energy scale of elements A and C from the written calibration."""
+        """Power/energy scale of elements A and C from the written calibration (computed once
+        per configuration: every register write that can change it bumps ``_config_version``)."""
+        cached = self._factors
+        if cached is not None and cached[0] == self._config_version:
+            return cached[1]
+        factors = self._compute_element_factors()
+        self._factors = (self._config_version, factors)
+        return factors
+
+    def _compute_element_factors(self) -> tuple[float, float]:
         fe = self.front_end
         ku = self._gain(R.U_GAIN["A"], fe.ugain)
         ka = ku * self._gain(R.I_GAIN["A"], fe.igain_a) * (1 + _s16(self._regs.get(R.PQ_GAIN["A"], 0)) / 32768)
@@ -281,29 +300,62 @@ class Atm90e32Model:
             cache = self._measured = (now, self._config_version, self._compute_all())
         return cache[2].get(address, 0)
 
+    def _constants(self) -> tuple:
+        """Per-configuration factors of the measurement registers (same arithmetic as
+        ``_element_factors``, ``_split``, ``_gain`` and ``_irms``; recomputed when
+        ``_config_version`` changes)."""
+        cached = self._consts
+        if cached is not None and cached[0] == self._config_version:
+            return cached
+        fe = self.front_end
+        ka, kc = self._element_factors()
+        sum_a, sum_c = self._summed()
+        mmode1 = self._regs.get(R.MMODE1, 0)
+        cached = self._consts = (
+            self._config_version, ka, kc, sum_a, sum_c,
+            1.0 / (fe.current_scale * fe.transformer_ratio),
+            self._gain(R.U_GAIN["A"], fe.ugain), self._gain(R.U_GAIN["C"], fe.ugain),
+            self._gain(R.I_GAIN["A"], fe.igain_a), self._gain(R.I_GAIN["C"], fe.igain_c),
+            R.pga_of(mmode1, "A"), R.pga_of(mmode1, "C"), fe.two_wire,
+            int(round(fe.line_frequency_hz * 100)))
+        return cached
+
     def _compute_all(self) -> dict[int, int]:
         point = self._point_now()
         if point is None:
             return {}
-        fe = self.front_end
-        ka, kc = self._element_factors()
-        pa, pc, qa, qc = self._split(point)
-        pa, pc, qa, qc = pa * ka, pc * kc, qa * ka, qc * kc
-        sum_a, sum_c = self._summed()
+        consts = self._constants()
+        last = self._last_compute
+        if last is not None and last[0] is point and last[1] is consts:
+            return last[2]   # same operating point, same configuration: same registers
+        _, ka, kc, sum_a, sum_c, s, gua, guc, gia, gic, pga_a, pga_c, two_wire, freq = consts
+        if two_wire:
+            spa, spc, sqa, sqc = point.power_w * s, 0.0, point.reactive_var * s, 0.0
+        else:
+            r = point.r_share
+            spa, spc = point.power_w * r * s, point.power_w * (1 - r) * s
+            spa_q = point.reactive_var
+            sqa, sqc = spa_q * r * s, spa_q * (1 - r) * s
+        pa, pc, qa, qc = spa * ka, spc * kc, sqa * ka, sqc * kc
+        lsb = R.POWER_LSB_W
         values: dict[int, int] = {}
         for high, low, watts in ((R.P_MEAN_T, R.P_MEAN_T_LSB, pa * sum_a + pc * sum_c),
-                                 (R.P_MEAN["A"], R.P_MEAN_LSB["A"], pa),
-                                 (R.P_MEAN["C"], R.P_MEAN_LSB["C"], pc),
+                                 (_P_MEAN_A, _P_MEAN_A_LSB, pa),
+                                 (_P_MEAN_C, _P_MEAN_C_LSB, pc),
                                  (R.Q_MEAN_T, R.Q_MEAN_T_LSB, qa * sum_a + qc * sum_c)):
-            raw = int(round(watts / R.POWER_LSB_W)) & 0xFFFFFFFF
+            raw = int(round(watts / lsb)) & 0xFFFFFFFF
             values[high], values[low] = raw >> 16, raw & 0xFFFF
-        values[R.U_RMS["A"]] = _clamp16(point.voltage_v * self._gain(R.U_GAIN["A"], fe.ugain) / R.U_RMS_LSB_V)
-        if not fe.two_wire:
-            values[R.U_RMS["C"]] = _clamp16(point.voltage_v * self._gain(R.U_GAIN["C"], fe.ugain) / R.U_RMS_LSB_V)
-        values[R.I_RMS["A"]] = _clamp16(self._irms(True, point) / R.I_RMS_LSB_A)
-        values[R.I_RMS["C"]] = _clamp16(self._irms(False, point) / R.I_RMS_LSB_A)
-        values[R.FREQ] = int(round(fe.line_frequency_hz * 100))
+        volts = point.voltage_v
+        values[_U_RMS_A] = _clamp16(volts * gua / R.U_RMS_LSB_V)
+        if not two_wire:
+            values[_U_RMS_C] = _clamp16(volts * guc / R.U_RMS_LSB_V)
+        div = max(volts, 1e-6)
+        values[_I_RMS_A] = _clamp16(math.hypot(spa, sqa) / div * gia * pga_a / R.I_RMS_LSB_A)
+        values[_I_RMS_C] = _clamp16((0.0 if two_wire else math.hypot(spc, sqc) / div * gic * pga_c)
+                                    / R.I_RMS_LSB_A)
+        values[R.FREQ] = freq
         values[R.TEMP] = 25
+        self._last_compute = (point, consts, values)
         return values
 
     def _irms(self, element_a: bool, point: LoadPoint) -> float:

@@ -9,12 +9,16 @@ itself is read-only and shared. Deterministic like every profile: same seed, sam
 from __future__ import annotations
 
 import hashlib
+import math
 
 from sumame.hal.jst import DAY_S, JST_OFFSET_S, jst_midnight
 
 from .profiles import LoadPoint, LoadProfile
 
 _LIBRARY: dict[tuple, LoadProfile] = {}
+_BOUNDS: dict[tuple, tuple[float, float]] = {}
+"""(library day, midnight) -> the day's peak of |S| / V, and of |S| / V x max(|r|, |1 - r|)."""
+_BOUNDS_MAX = 4096
 
 
 def _unit(*parts: int) -> float:
@@ -44,6 +48,23 @@ class SharedDayProfile(LoadProfile):
             pick = self._pick = (midnight, self._library[j])
         return pick[1]
 
+    def current_bound(self, t0: float, t1: float, two_wire: bool) -> float:
+        """An upper bound of the current (A, before the chip's front end) of one element over
+        [t0, t1): the peak of the whole JST days it touches, from per-day figures every meter
+        picking that library day shares."""
+        peak, midnight = 0.0, jst_midnight(t0)
+        while midnight < t1:
+            base = self._base(midnight)
+            key = (id(base), midnight)
+            figures = _BOUNDS.get(key)
+            if figures is None:
+                if len(_BOUNDS) >= _BOUNDS_MAX:
+                    _BOUNDS.pop(next(iter(_BOUNDS)))
+                figures = _BOUNDS[key] = _day_bounds(base, midnight)
+            peak = max(peak, figures[0] if two_wire else figures[1])
+            midnight = jst_midnight(midnight + DAY_S + 3600)
+        return peak * self.scale
+
     def _step(self, t: float):
         a, b, p = self._base(jst_midnight(t))._step(t)
         last = self._scaled
@@ -51,3 +72,13 @@ class SharedDayProfile(LoadProfile):
             s = self.scale
             last = self._scaled = (p, LoadPoint(p.power_w * s, p.reactive_var * s, p.voltage_v, p.r_share))
         return a, b, last[1]
+
+
+def _day_bounds(profile: LoadProfile, midnight: int) -> tuple[float, float]:
+    """Peak |S| / V of one day of ``profile`` (A per unit of r share), without and with the share."""
+    whole = share = 0.0
+    for _, _, p in profile.segments(midnight, jst_midnight(midnight + DAY_S + 3600)):
+        amps = math.hypot(p.power_w, p.reactive_var) / max(p.voltage_v, 1e-6)
+        whole = max(whole, amps)
+        share = max(share, amps * max(abs(p.r_share), abs(1 - p.r_share)))
+    return whole, share

@@ -13,6 +13,7 @@ EHD2 0x82 (format 2, "arbitrary message format") is recognised and refused with
 """
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import NamedTuple
@@ -225,6 +226,15 @@ def _eojs(data: bytes) -> tuple[Eoj, Eoj]:
     return pair
 
 
+_FAST_ESV: list = [None] * 256
+"""ESV by code for the one-list fast path (None: reserved code or SetGet, the checked path)."""
+for _code, _esv in _ESV_BY_CODE.items():
+    if _esv not in SETGET_CODES:
+        _FAST_ESV[_code] = _esv
+_NO_EDT = tuple(_new(Property, (epc, b"")) for epc in range(256))
+"""PDC=0 properties (Get requests), shared: immutable."""
+
+
 def decode(data: bytes) -> Frame:
     """Decode one datagram. Raises an ``EchonetError`` subclass on malformed input."""
     if type(data) is not bytes:
@@ -234,24 +244,37 @@ def decode(data: bytes) -> Frame:
     n = len(data)
     if n < HEADER_LEN or data[0] != EHD1_ECHONET_LITE or data[1] != EHD2_FORMAT1:
         return _decode_checked(data)
-    esv = _ESV_BY_CODE.get(data[10])
-    if esv is None or esv in SETGET_CODES:
+    esv = _FAST_ESV[data[10]]
+    if esv is None:
         return _decode_checked(data)
     # fast path (the common case): format 1, one property list; any problem -> checked path
-    pos, props = HEADER_LEN, []
-    append = props.append
-    for _ in range(data[11]):
-        if pos + 2 > n:
+    count = data[11]
+    if count == 1:
+        if n < 14 or data[13] + 14 != n:
             return _decode_checked(data)
-        start = pos + 2
-        pos = start + data[pos + 1]
-        if pos > n:
+        props = (_new(Property, (data[12], data[14:])),)
+    else:
+        pos, items = HEADER_LEN, []
+        append = items.append
+        try:
+            for _ in range(count):
+                pdc = data[pos + 1]           # IndexError past the end: the checked path
+                if pdc:
+                    start = pos + 2
+                    pos = start + pdc         # a PDC past the end shows in the final pos
+                    append(_new(Property, (data[start - 2], data[start:pos])))
+                else:
+                    append(_NO_EDT[data[pos]])
+                    pos += 2
+        except IndexError:
             return _decode_checked(data)
-        append(_new(Property, (data[start - 2], data[start:pos])))
-    if pos != n:
-        return _decode_checked(data)
-    seoj, deoj = _eojs(data)
-    return _new(Frame, ((data[2] << 8) | data[3], seoj, deoj, esv, tuple(props), ()))
+        if pos != n:
+            return _decode_checked(data)
+        props = tuple(items)
+    pair = _EOJS.get(data[4:10])
+    if pair is None:
+        pair = _eojs(data)
+    return _new(Frame, ((data[2] << 8) | data[3], pair[0], pair[1], esv, props, ()))
 
 
 def _decode_checked(data: bytes) -> Frame:
@@ -308,8 +331,34 @@ def _encode_props(props, what: str) -> bytes:
     return b"".join(parts)
 
 
+_HEAD = struct.Struct(">BBHBBBBBBBB").pack
+_HEAD_ONE = struct.Struct(">BBHBBBBBBBBBB").pack
+"""Header, and header + EPC + PDC of a one-property frame (range checks by struct)."""
+
+
 def encode(frame: Frame) -> bytes:
     """Encode a frame (format 1)."""
+    tid, seoj, deoj, esv, props, get_props = frame
+    try:                                      # fast path; anything odd -> the checked path
+        if type(tid) is int and not get_props and esv not in SETGET_CODES:
+            if len(props) == 1:
+                (epc, edt), = props
+                return _HEAD_ONE(EHD1_ECHONET_LITE, EHD2_FORMAT1, tid, *seoj, *deoj, esv, 1,
+                                 epc, len(edt)) + edt
+            else:
+                out = bytearray(_HEAD(EHD1_ECHONET_LITE, EHD2_FORMAT1, tid, *seoj, *deoj, esv, len(props)))
+                for epc, edt in props:
+                    out.append(epc)
+                    out.append(len(edt))
+                    out += edt
+                return bytes(out)
+    except (struct.error, ValueError, TypeError):
+        pass
+    return _encode_checked(frame)
+
+
+def _encode_checked(frame: Frame) -> bytes:
+    """Encode a frame (format 1) with every check and its precise error (and SetGet frames)."""
     tid, seoj, deoj, esv, props, get_props = frame
     if type(tid) is not int or not 0 <= tid <= 0xFFFF:
         if isinstance(tid, int) and not 0 <= tid <= 0xFFFF:

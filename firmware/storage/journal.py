@@ -467,16 +467,35 @@ class Journal:
         """Re-read one page and compare it with what this journal knows it wrote there;
         returns (page, offset, 'corruption' | 'tamper', seq) for each record that changed."""
         data = self.nvm.read((self.first_page + page) * self.page_size, self.page_size)
+        records = self._page_records.get(page, [])
+        known = (len(records), records[0].seq, records[-1].seq) if records else None
+        cached, key = self._scrub_lookup(page, data, known)
+        if cached is not None:
+            return list(cached)
         changed = []
         base = (self.first_page + page) * self.page_size
-        for record in self._page_records.get(page, []):
+        for record in records:
             if base + record.offset == self._finish:
                 continue  # rolled forward at boot; its commit byte is finished before the next write
             status, _, parsed = self._parse(data, record.offset)
             if data[record.offset] != STATE_COMMITTED or status != "ok" or parsed.payload != record.payload:
                 changed.append((page, record.offset, "tamper" if status == "bad-mac" else "corruption",
                                 record.seq))
+        self._scrub_store(page, key, changed)
         return changed
+
+    def _scrub_lookup(self, page: int, data: bytes, known) -> tuple[list | None, tuple]:
+        """The result of the last ``verify_page(page)`` when neither the page's bytes (SHA-256)
+        nor what the journal knows it wrote there changed since (the same check would give the
+        same answer); else None. Returns the key to store the new result under."""
+        key = (hashlib.sha256(data).digest(), known, self._finish)
+        hit = self.__dict__.setdefault("_scrub_cache", {}).get(page)
+        if hit is not None and hit[0] == key:
+            return hit[1], key
+        return None, key
+
+    def _scrub_store(self, page: int, key: tuple, changed: list) -> None:
+        self.__dict__.setdefault("_scrub_cache", {})[page] = (key, tuple(changed))
 
     # ------------------------------------------------------------------ read side
     def read_page(self, page: int) -> list[Record]:

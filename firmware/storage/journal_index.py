@@ -98,6 +98,10 @@ class IndexedJournal(Journal):
         if entry is None:
             return []
         data = self.nvm.read((self.first_page + page) * self.page_size, self.page_size)
+        known = (len(entry), entry.seqs[0], entry.seqs[-1]) if len(entry) else None
+        cached, key = self._scrub_lookup(page, data, known)
+        if cached is not None:
+            return list(cached)
         changed = []
         base = (self.first_page + page) * self.page_size
         for offset, seq in zip(entry.offsets, entry.seqs):
@@ -106,6 +110,7 @@ class IndexedJournal(Journal):
             status, _, parsed = self._parse(data, offset)
             if data[offset] != STATE_COMMITTED or status != "ok" or parsed.seq != seq:
                 changed.append((page, offset, "tamper" if status == "bad-mac" else "corruption", seq))
+        self._scrub_store(page, key, changed)
         return changed
 
     @property

@@ -170,7 +170,7 @@ class Storage:
         report = BootReport()
         self._check_superblock(report)
         for name, (first, count) in self.layout.partitions.items():
-            kind = IndexedJournal if name in ("long", "mid", "short") else Journal
+            kind = IndexedJournal   # offsets + sequence numbers in RAM, records read back from flash
             self.journals[name] = kind(
                 self.nvm, first, count, name=name, key=self._key,
                 live=self._live_state if name == "state" else None,

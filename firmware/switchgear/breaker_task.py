@@ -57,6 +57,7 @@ class BreakerTask:
         self._alarm_pending = False
         self._armed_at: float | None = None
         self._last_sample = -math.inf
+        self._planned_wake = -math.inf   # epoch s the task sleeps until (-inf: running / not yet)
         self.read_failures = 0
         self.samples = 0
         self.alarms = 0
@@ -64,8 +65,14 @@ class BreakerTask:
 
     # ---------------------------------------------------------------- inputs
     def feed(self, t: float, inst: Instantaneous) -> None:
-        """A sample taken elsewhere (epoch s)."""
+        """A sample taken elsewhere (epoch s). Wakes the task to re-plan only when something may
+        now be due sooner than its planned wake (over the limit or warm, a reclose pending, an
+        alarm): an idle breaker fed every poll does not run every poll."""
         self._take(t, inst)
+        b = self.breaker
+        if (b.reclose_at is None and not b.sampling_active and not self._alarm_pending
+                and self.next_wake(t) >= self._planned_wake):
+            return
         self._wake.set()   # re-plan (a trip may be due sooner, or a reclose later)
 
     def _on_alarm(self) -> None:
@@ -133,4 +140,8 @@ class BreakerTask:
             self._arm()
             wake = self.next_wake(now)
             self._wake.clear()
-            await self._wake.wait(None if math.isinf(wake) else max(0.0, wake - now))
+            self._planned_wake = wake
+            try:
+                await self._wake.wait(None if math.isinf(wake) else max(0.0, wake - now))
+            finally:
+                self._planned_wake = -math.inf

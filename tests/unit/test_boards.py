@@ -77,3 +77,15 @@ def test_not_toml_and_unknown_board(tmp_path):
         load_board(str(write(tmp_path, "[board\nname=")))
     with pytest.raises(BoardNotFound, match="built-in boards: "):
         load_board("emulated-xx")
+
+
+def test_fleet_boards_share_equal_sections():
+    """Boards loaded for a fleet share each section equal to one loaded before (one object),
+    and keep their own where they differ (identity)."""
+    from sumame.boards import load_board as load
+
+    a = load("emulated-lv-fleet", {"identity": {"serial": "SMLV00000001"}})
+    b = load("emulated-lv-fleet", {"identity": {"serial": "SMLV00000002"}})
+    assert a["meter"] is b["meter"] and a["registers"] is b["registers"]
+    assert a["identity"] is not b["identity"]
+    assert (a["identity"]["serial"], b["identity"]["serial"]) == ("SMLV00000001", "SMLV00000002")

@@ -57,3 +57,24 @@ def test_lv_hal_chip_equals_register_level_chip():
 
 def test_hv_hal_chip_equals_register_level_chip():
     _compare("emulated-hv", 0.5)
+
+
+def test_next_over_current_bound_gives_the_scan_answer():
+    """The fleet chip's shortcut (a per-day current bound of the shared profile) answers as the
+    register-level scan: thresholds below, at and above the day's peak, through an outage."""
+    from sumame.drivers.emulated.atm90e32 import Atm90e32Model
+
+    for board in ("emulated-lv", "emulated-hv"):
+        (_, _, _), (clock, hal, chip) = _pair(board)
+        assert hasattr(chip.profile, "current_bound")
+        chip.outage(START + 7200, START + 9000)
+        peak = max(chip._irms(e, p) for _, _, p in chip.profile.segments(START, START + 86400)
+                   for e in (True, False))
+        answers = []
+        for factor in (0.2, 0.5, 0.9, 0.999, 1.0, 1.01, 1.5, 3.0):
+            hal.set_current_alarm(peak * factor * float(chip.front_end.current_scale))
+            for after in (START, START + 5000, START + 40000):
+                fast = chip.next_over_current(after, 6 * 3600.0)
+                assert fast == Atm90e32Model.next_over_current(chip, after, 6 * 3600.0), (board, factor, after)
+                answers.append(fast)
+        assert any(a is None for a in answers) and any(a is not None for a in answers)

@@ -92,3 +92,43 @@ def test_eight_digit_register_rolls_over_at_10_to_the_8():
 def test_snapshot_pack_round_trip():
     s = Snapshot(29_000_000, 7, 1, 2, 3, 4, 5, 6, 7)
     assert Snapshot.unpack(s.pack()) == s and len(s.pack()) == Snapshot.SIZE
+
+
+class _NoHistory:
+    """A flash history that holds nothing: only what the registers keep in RAM is served."""
+
+    def at(self, minute):
+        return None
+
+    def all(self):
+        return []
+
+    def count(self):
+        return 0
+
+
+def test_recent_ring_keeps_what_the_dict_kept():
+    """With a history attached, the last 62 minutes sit in one ring buffer: the same snapshots
+    as the per-minute dict trimmed per grid (1-minute values 60 min, boundaries of coarser grids
+    62 min), discards honoured, a slot reused 64 minutes later not mistaken for the old one."""
+    ring = IntervalRegisters(Retention())
+    ring.attach_history(_NoHistory())
+    plain = IntervalRegisters(Retention(days_30=1, days_15=1, days_5=1, minutes_1=60))
+    plain._keep = dict(ring._keep)   # the same RAM horizon, kept in a dict
+    start = T0 // 60
+    for i in range(300):
+        for regs in (ring, plain):
+            regs.add(Snapshot(start + i, 1, 10 * i, i, 0, 0))
+        if i == 250:
+            ring.discard(start + 240)
+            plain.discard(start + 240)
+        newest = start + i
+        for back in (0, 1, 5, 59, 60, 61, 62, 63, 64, 65, 128):
+            m = newest - back
+            assert ring.at(m * 60) == plain.at(m * 60), (i, back)
+    assert ring.at((start + 299 - 64) * 60) is None          # slot of minute 299 reused
+    assert ring.at((start + 240) * 60) is None               # discarded
+    assert len(ring._by_minute) == len(plain._by_minute) > 55
+    assert [s.minute for s in ring.snapshots()] == sorted(plain._by_minute)
+    ring.add(Snapshot(start + 299 - 64, 1, 0, 0, 0, 0))      # a late, too-old snapshot (restore)
+    assert ring.at((start + 299) * 60).forward_mwh == 2990   # does not take the newest's slot

@@ -23,6 +23,7 @@ BENCH_MODULES = [
     "sumame.tools.bench.j11",
     "sumame.tools.bench.aroute",
     "sumame.tools.bench.scale",
+    "sumame.tools.bench.rtfleet",
     "sumame.tools.bench.mdms",
     "sumame.tools.bench.iot",
     "sumame.tools.bench.extsec",

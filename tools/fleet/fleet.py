@@ -78,9 +78,11 @@ def kind_of(spec: FleetSpec, index: int) -> str:
 
 
 class Fleet:
-    def __init__(self, spec: FleetSpec):
+    def __init__(self, spec: FleetSpec, clock=None):
+        """``clock``: default a VirtualClock at ``spec.start_epoch``; the real-time fleet
+        (``realtime.py``) passes a RealClock."""
         self.spec = spec
-        self.clock = VirtualClock(spec.start_epoch)
+        self.clock = clock or VirtualClock(spec.start_epoch)
         self.scheduler = Scheduler(self.clock, watchdog_budget_s=None, strict=True)
         self.scheduler.power_cut_kills_group = True
         self.network = InProcessNetwork(self.scheduler, LinkConditions(
@@ -103,7 +105,7 @@ class Fleet:
             "storage": {"scrub_interval_s": 3600.0},
             "asic": {"seed": spec.seed * 1000 + index, **spec.asic},
             "aroute": {"hes": spec.hes_address, "push_randomisation_s": spec.push_randomisation_s,
-                       "seed": spec.seed * 1000 + index, **spec.aroute},
+                       "seed": spec.seed * 1000 + index, **spec.aroute, **self._aroute(index)},
         }
         if days is not None:
             overrides["registers"] = {"days_30": days, "days_15": days, "days_5": min(days, 10)}
@@ -129,6 +131,10 @@ class Fleet:
         self.indices.append(index)
         self._position[index] = len(self.runtimes) - 1
         return rt
+
+    def _aroute(self, index: int) -> dict:
+        """Hook: ``[aroute]`` keys of meter ``index`` alone (e.g. its own keys and address)."""
+        return {}
 
     def _attach(self, built, index: int) -> None:
         """Hook: more emulated hardware for meter ``index`` before it is built (subclasses)."""

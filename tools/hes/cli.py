@@ -50,8 +50,12 @@ def add_parser(sub) -> None:
     hs = p.add_subparsers(dest="hes_command", metavar="ACTION")
 
     def meter_args(q, many=False):
-        q.add_argument("--meter", required=True, action="append" if many else "store",
-                       help="tcp://host:port or udp://host:port" + (" (repeat for several)" if many else ""))
+        q.add_argument("--meter", required=not many, action="append" if many else "store",
+                       help="tcp://host:port, udp://host:port or udp://host:port/WPORT (wrapper port)"
+                            + (" (repeat for several)" if many else ""))
+        if many:
+            q.add_argument("--meters-file", type=Path, metavar="FILE",
+                           help="meters, one address a line (e.g. STATE/meters.txt that sumame fleet writes)")
         q.add_argument("--keys", type=Path, help="JSON key file, e.g. STATE/a-route-keys.json that sumame "
                                                  "emulate writes (default: the key files in emulate's "
                                                  "default state dirs)")
@@ -72,6 +76,13 @@ def add_parser(sub) -> None:
     q.add_argument("--realtime-share", type=float, default=0.03)
     q.add_argument("--history-share", type=float, default=0.10)
     q.add_argument("--status-interval", type=float, default=60.0, metavar="S")
+    q.add_argument("--workers", type=int, default=8, metavar="N",
+                   help="associations in flight at once (default %(default)s; more for big fleets)")
+    q.add_argument("--speed", type=float, default=1.0, metavar="R",
+                   help="clock R x real time, as the meters' (sumame fleet --speed / --push-interval); "
+                        "--timeout stays in wall seconds")
+    q.add_argument("--clock-origin", type=float, default=None, metavar="EPOCH",
+                   help="with --speed: host epoch s at which the clock reads true time (the fleet prints it)")
     q.set_defaults(func=_run)
     q = hs.add_parser("poll", help="liveness poll of one meter")
     meter_args(q)
@@ -247,13 +258,21 @@ def _head_end(args, push_address: str = ""):
     from .engine import HeadEnd, HesConfig
     from .store import HesStore
 
-    scheduler = Scheduler(RealClock(), strict=False)
+    speed = getattr(args, "speed", 1.0)
+    if speed <= 0:
+        raise CliError("--speed must be > 0")
+    if speed != 1.0 or getattr(args, "clock_origin", None) is not None:
+        from ..fleet.realtime import fleet_clock
+        clock = fleet_clock(speed, args.clock_origin)
+    else:
+        clock = RealClock()
+    scheduler = Scheduler(clock, strict=False)
     db = getattr(args, "db", None) or default_db()
     db.parent.mkdir(parents=True, exist_ok=True)
     store = HesStore(db)
     keys = _keys(args.keys, getattr(args, "derive_keys", False))
     store_of_keys = getattr(keys, "store", None)
-    config = HesConfig(push_address=push_address, keys=keys, timeout_s=args.timeout)
+    config = HesConfig(push_address=push_address, keys=keys, timeout_s=args.timeout * speed)
     if store_of_keys is not None:        # a renewal cut half-way: retry with the keys it may have
         config.alternate_keys = store_of_keys.pending
         config.keys_confirmed = store_of_keys.confirm
@@ -286,6 +305,7 @@ def _one_shot(args, make_coro):
     hes.start()
     m = hes.add_meter(_target(args.meter))
     _until_ready(scheduler, hes, [m], args.timeout * 3)
+    hes.store.commit()             # do not hold the database's write lock through the command
     task = scheduler.spawn(make_coro(hes, m), name="hes-cli", group="hes")
     while not task.done:
         scheduler.run(until=scheduler.clock.now() + 0.05)
@@ -482,28 +502,58 @@ def _extlog(args) -> int:
 def _run(args) -> int:
     scheduler, hes = _head_end(args, args.listen)
     hes.config.realtime_share, hes.config.history_share = args.realtime_share, args.history_share
+    if args.workers < 1:
+        raise CliError("--workers must be >= 1")
+    hes.config.workers = args.workers
     try:
         hes.start()
     except OSError as exc:
         raise CliError(f"cannot listen for pushes on {args.listen}: {exc.strerror or exc}") from None
-    for text in args.meter:
+    addresses = list(args.meter or [])
+    if args.meters_file is not None:
+        try:
+            addresses += [line.strip() for line in args.meters_file.read_text().splitlines()
+                          if line.strip() and not line.lstrip().startswith("#")]
+        except OSError as exc:
+            raise CliError(f"--meters-file {args.meters_file}: {exc.strerror or exc}") from None
+    if not addresses:
+        raise CliError("no meters: give --meter ADDRESS (repeat) or --meters-file FILE")
+    for text in addresses:
         hes.add_meter(_target(text))
     hes.choose_5min()
-    print(f"sumame hes: {len(args.meter)} meter(s), pushes on {args.listen}, database {args.db}", flush=True)
+    print(f"sumame hes: {len(addresses)} meter(s), pushes on {args.listen}, database {args.db}", flush=True)
     wall_end = None if args.duration is None else time.monotonic() + args.duration
-    next_status = time.monotonic()
-    try:
+
+    async def ticker():
+        """Lowest priority: every wall second commit (readers and other head-end commands on
+        the same database see the rows and get the lock), print the status, stop at the end."""
+        from sumame.firmware.core.scheduler import Priority, sleep
+        next_status = time.monotonic()
         while wall_end is None or time.monotonic() < wall_end:
-            scheduler.run(until=scheduler.clock.now() + 0.2)
+            hes.store.commit()
             if time.monotonic() >= next_status:
                 next_status += args.status_interval
                 s = hes.summary()
                 print(f"{format_jst(scheduler.clock.now())} meters {s['discovered']}/{s['meters']}, "
                       f"pushes {s.get('pushes', 0)}, rows {s['stored']}, in outage {s['in_outage']}, "
                       f"outages {s.get('outages', 0)}", flush=True)
+            await sleep(min(1.0, args.status_interval) * scheduler.clock.ratio)
+        scheduler.stop()
+    from sumame.firmware.core.scheduler import Priority
+    scheduler.spawn(ticker(), name="hes-status", priority=Priority.UI, group="hes-cli")
+    try:
+        scheduler.run()
     except KeyboardInterrupt:
         pass
+    while len(hes.push_inbox):            # pushes already received are stored before the exit
+        _, data = hes.push_inbox.get_nowait()
+        try:
+            hes.on_push(data)
+        except Exception as exc:  # noqa: BLE001 - counted as the push receiver does
+            hes.stats["bad_pushes"] += 1
+            print(f"push rejected: {exc}", file=sys.stderr)
     hes.stop()
+    print("summary " + json.dumps(hes.summary(), sort_keys=True), flush=True)
     hes.store.close()
     return 0
 

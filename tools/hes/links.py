@@ -11,29 +11,45 @@ from sumame.firmware.routes.aroute.tcp import _family, connect, parse_address
 from sumame.firmware.core.scheduler import readable
 
 RECV_SIZE = 65536
+SERVER_WPORT = 1
+UDP_RCVBUF = 4 << 20
+"""Receive buffer asked for the push socket, bytes (the kernel caps it at net.core.rmem_max)."""
+"""Wrapper port of a meter's management logical device (the default destination)."""
 
 
 @dataclass(frozen=True)
 class MeterTarget:
     """Where a meter is: ``transport`` "tcp", "udp" or "inproc"; ``address`` "host:port" (sockets)
-    or the meter's address on the in-process network."""
+    or the meter's address on the in-process network; ``wport``: the wrapper destination port
+    (the server's SAP) the head-end addresses, 1 (the management logical device) unless the
+    target says ``/WPORT`` — many meters behind one UDP socket (``sumame fleet``) are told apart
+    by it, as logical devices behind one IP endpoint are."""
 
     transport: str
     address: str
+    wport: int = SERVER_WPORT
 
     def __str__(self) -> str:
-        return f"{self.transport}://{self.address}"
+        tail = "" if self.wport == SERVER_WPORT else f"/{self.wport}"
+        return f"{self.transport}://{self.address}{tail}"
 
     @classmethod
     def parse(cls, text: str) -> "MeterTarget":
-        """"tcp://127.0.0.1:4059", "udp://host:port", "inproc://SERIAL", or bare "host:port" (TCP)."""
+        """"tcp://127.0.0.1:4059", "udp://host:port", "udp://host:port/WPORT" (wrapper destination
+        port 1..65535), "inproc://SERIAL", or bare "host:port" (TCP)."""
         if "://" in text:
             transport, address = text.split("://", 1)
         else:
             transport, address = "tcp", text
         if transport not in ("tcp", "udp", "inproc"):
             raise ValueError(f"unknown transport {transport!r} in {text!r} (tcp, udp or inproc)")
-        return cls(transport, address)
+        wport = SERVER_WPORT
+        if transport != "inproc" and "/" in address:
+            address, _, port_text = address.rpartition("/")
+            if not port_text.isdigit() or not 1 <= int(port_text) <= 0xFFFF:
+                raise ValueError(f"wrapper port {port_text!r} in {text!r}: expected 1..65535")
+            wport = int(port_text)
+        return cls(transport, address, wport)
 
 
 class TcpLink:
@@ -109,14 +125,18 @@ async def open_link(target: MeterTarget, *, network=None, timeout_s: float = 5.0
     if target.transport == "inproc":
         if network is None:
             raise ValueError("an in-process target needs the in-process network")
-        return InProcLink(await network.connect(target.address))
-    host, port = parse_address(target.address, 4059)
-    if target.transport == "tcp":
-        return TcpLink(await connect(host, port, timeout_s))
-    sock = socket.socket(_family(host), socket.SOCK_DGRAM)
-    sock.setblocking(False)
-    sock.connect((host, port))
-    return UdpLink(sock)
+        link = InProcLink(await network.connect(target.address))
+    else:
+        host, port = parse_address(target.address, 4059)
+        if target.transport == "tcp":
+            link = TcpLink(await connect(host, port, timeout_s))
+        else:
+            sock = socket.socket(_family(host), socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            sock.connect((host, port))
+            link = UdpLink(sock)
+    link.server_wport = target.wport
+    return link
 
 
 class PushListener:
@@ -140,6 +160,10 @@ class PushListener:
         self.udp = None
         if udp:
             self.udp = socket.socket(_family(host), socket.SOCK_DGRAM)
+            try:        # a fleet's push burst must not overflow the kernel's default ~200 KiB
+                self.udp.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)
+            except OSError:
+                pass
             self.udp.setblocking(False)
             self.udp.bind((host, self.address[1]))
         self.tasks = [scheduler.spawn(self._accept(), name="hes-push-tcp", priority=self._priority, group="hes")]

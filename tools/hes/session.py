@@ -23,9 +23,7 @@ from sumame.firmware.net.dlms.xdlms import (ActionResponseNormal, GetResponseNor
                                             SetResponseNormal)
 from sumame.firmware.core.scheduler import Queue
 
-from .links import open_link
-
-SERVER_WPORT = 1
+from .links import SERVER_WPORT, open_link
 
 
 class DlmsRefused(Exception):
@@ -66,6 +64,7 @@ class DlmsSession:
         self.link = link
         self.client = DlmsClient(settings)
         self.wport = settings.client_sap
+        self.server_wport = getattr(link, "server_wport", SERVER_WPORT)
         self.timeout_s = timeout_s
         self._stream = WrapperStream() if link.stream else None
         self._pending: list[WrapperPdu] = []
@@ -84,7 +83,7 @@ class DlmsSession:
 
     # ---------------------------------------------------------------- exchange
     async def _exchange(self, apdu: bytes) -> bytes:
-        self.link.send(WrapperPdu(self.wport, SERVER_WPORT, apdu).encode())
+        self.link.send(WrapperPdu(self.wport, self.server_wport, apdu).encode())
         self.exchanges += 1
         while True:
             if self._pending:

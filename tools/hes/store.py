@@ -19,6 +19,9 @@ from typing import Iterable
 from sumame.hal.jst import format_jst
 
 RETENTION_S = 3 * 365 * 86400 + 86400       # three years (one leap day included)
+BUSY_TIMEOUT_S = 30.0
+"""How long a write waits for another head-end process's transaction (``hes run`` commits every
+second; a one-shot ``hes poll`` / ``limit`` on the same database waits for it), s."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meters(
@@ -82,7 +85,7 @@ class HesStore:
 
     def __init__(self, path: str | Path = ":memory:"):
         self.path = str(path)
-        self.db = sqlite3.connect(self.path)
+        self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
         self.db.executescript(SCHEMA)
         self.stats = StoreStats()
         self._dirty = 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import struct
 from enum import IntEnum
+from itertools import repeat
 from typing import Any, NamedTuple
 
 from sumame.firmware.net.budget import WorkBudget
@@ -331,42 +332,206 @@ def decode(raw: bytes, budget: WorkBudget | None = None) -> Data:
     return data
 
 
+_new = tuple.__new__                     # builds a Data / TypeDesc without its Python __new__
+_TAG_AT: list = [None] * 256
+_INT_AT: list = [None] * 256
+for _t in DataType:
+    _TAG_AT[_t] = _t
+for _t, _fmt in _INT_FORMATS.items():
+    _INT_AT[_t] = _fmt
+
+
+_OCTET, _VISIBLE = DataType.OCTET_STRING, DataType.VISIBLE_STRING
+_STRUCTURE, _ARRAY = DataType.STRUCTURE, DataType.ARRAY
+
+
 def read_data(r: Reader, depth: int = 0) -> Data:
     """Read one Data at the reader's position (used by APDU decoders); charges ``r.budget``."""
     data, pos = r.data, r.pos
-    if pos >= len(data):
+    size = len(data)
+    if pos >= size:
         raise r.fail("truncated: missing data tag")
-    t = _TAGS.get(data[pos])
+    t = _TAG_AT[data[pos]]
     if t is None:
         raise r.error(f"unknown A-XDR data tag {data[pos]}", pos)
-    if not r.budget.spend(1):
-        raise r.over(f"A-XDR data: work budget of {r.budget.limit} units exhausted")
+    budget = r.budget                         # one unit per value (WorkBudget.spend, inlined)
+    budget.used += 1
+    if budget.used > budget.limit:
+        raise r.over(f"A-XDR data: work budget of {budget.limit} units exhausted")
     pos += 1
-    r.pos = pos
-    fmt = _INT_FORMATS.get(t)
+    fmt = _INT_AT[t]
     if fmt is not None:                       # fast path: fixed-size integers
         end = pos + fmt.size
-        if end > len(data):
+        if end > size:
+            r.pos = pos
             raise r.fail(f"truncated: {t.name} needs {fmt.size} bytes")
         r.pos = end
-        return Data(t, fmt.unpack_from(data, pos)[0])
-    if t is DataType.OCTET_STRING:            # fast path: short octet-strings
-        n = data[pos] if pos < len(data) else 0x80
-        if n < 0x80 and pos + 1 + n <= len(data):
-            r.pos = pos + 1 + n
-            return Data(t, data[pos + 1:pos + 1 + n])
-        return Data(t, r.take(r.length("octet-string length"), "octet-string"))
-    if t is DataType.STRUCTURE or t is DataType.ARRAY:
+        return _new(Data, (t, fmt.unpack_from(data, pos)[0]))
+    r.pos = pos
+    # short forms read inline (a length byte below 0x80); anything else: the checked reader
+    n = data[pos] if pos < size else 0x80
+    if t is _OCTET:
+        end = pos + 1 + n
+        if n < 0x80 and end <= size:
+            r.pos = end
+            return _new(Data, (t, data[pos + 1:end]))
+        return _new(Data, (t, r.take(r.length("octet-string length"), "octet-string")))
+    if t is _STRUCTURE or t is _ARRAY:
         if depth >= MAX_DEPTH:
             raise r.over(f"data nested deeper than {MAX_DEPTH}")
-        n = r.length(f"{t.name.lower()} count")
-        if n > r.remaining:  # each element needs at least one byte
+        if n < 0x80:
+            r.pos = pos = pos + 1
+        else:
+            n = r.length(f"{t.name.lower()} count")
+            pos = r.pos
+        if n > size - pos:  # each element needs at least one byte
             raise r.over(f"{t.name.lower()} of {n} elements cannot fit {r.remaining} bytes")
         depth += 1
-        return Data(t, tuple([read_data(r, depth) for _ in range(n)]))
+        if n > 1 and t is _ARRAY:
+            items = _read_uniform(r, n, depth)
+            if items is not None:
+                return _new(Data, (t, items))
+        if n < 8:
+            items = []
+            for _ in range(n):
+                items.append(read_data(r, depth))
+            return _new(Data, (t, tuple(items)))
+        return _new(Data, (t, tuple([read_data(r, depth) for _ in range(n)])))
+    if t is _VISIBLE:
+        end = pos + 1 + n
+        if n < 0x80 and end <= size:
+            try:
+                text = data[pos + 1:end].decode("ascii")
+            except UnicodeDecodeError:        # the checked reader raises the typed error
+                return _new(Data, (t, _read_contents(r, t)))
+            r.pos = end
+            return _new(Data, (t, text))
     if t is DataType.COMPACT_ARRAY:
-        return Data(t, _read_compact_array(r, depth))
-    return Data(t, _read_contents(r, t))
+        return _new(Data, (t, _read_compact_array(r, depth)))
+    return _new(Data, (t, _read_contents(r, t)))
+
+
+# ---------------------------------------------------------------- uniform arrays in one pass
+#
+# An array whose elements all have the first element's layout (same tags, same octet-string
+# lengths: a profile buffer of {date-time, +A, -A} rows) is read with one struct.iter_unpack:
+# the layout becomes a struct format, its tag and length bytes are checked column by column,
+# and the Data values are built by C-level map/zip. It is taken only when it gives exactly what
+# read_data would (every element present and matching, the budget affords all their units,
+# element structures within MAX_DEPTH); otherwise read_data reads the array element by element
+# and raises its usual errors.
+
+_FIELD = {t: fmt.format[1:] for t, fmt in (*_INT_FORMATS.items(), *_FLOAT_FORMATS.items())}
+_FIELD.update({t: f"{size}s" for t, size in _FIXED_OCTETS.items()})
+_FIELD[DataType.BOOLEAN] = "B"
+_FIELD_SIZE = {t: struct.calcsize(">" + code) for t, code in _FIELD.items()}
+"""Untagged contents of the fixed-size simple types: struct code and size."""
+_PLANS: dict[bytes, tuple] = {}
+_PLANS_MAX = 256
+_NULL = Data(DataType.NULL, None)
+_EMPTY_STRUCTURE = Data(DataType.STRUCTURE, ())
+
+
+def _scalar_layout(data: bytes, p: int, layout: tuple) -> int:
+    """Add the simple value at ``p`` to ``layout`` = (struct codes, key, leaves); return where
+    it ends, or -1 when it has no fixed layout. ``key`` collects the tag/length bytes (one
+    "B" code each), ``leaves`` the (column or None for null-data, DataType) of each value."""
+    codes, key, leaves = layout
+    tag = data[p]
+    t = _TAG_AT[tag]
+    code = _FIELD.get(t)
+    if t is DataType.OCTET_STRING:
+        size = data[p + 1]
+        if size >= 0x80:
+            return -1
+        key += bytes((tag, size))
+        codes += ("B", "B")
+        leaves.append((len(codes), t))
+        codes.append(f"{size}s")
+        return p + 2 + size
+    if code is not None:
+        key.append(tag)
+        codes.append("B")
+        leaves.append((len(codes), t))
+        codes.append(code)
+        return p + 1 + _FIELD_SIZE[t]
+    if t is DataType.NULL:
+        key.append(tag)
+        codes.append("B")
+        leaves.append((None, t))
+        return p + 1
+    return -1
+
+
+def _plan(data: bytes, pos: int, depth: int):
+    """(unpacker, units per element, constant checks, builder) for the element at ``pos``."""
+    layout = ([], bytearray(), [])
+    codes, key, _ = layout
+    try:
+        if data[pos] == DataType.STRUCTURE:
+            count = data[pos + 1]
+            if count >= 0x80 or depth >= MAX_DEPTH:
+                return None
+            key += data[pos:pos + 2]
+            codes += ("B", "B")
+            p = pos + 2
+            for _ in range(count):
+                p = _scalar_layout(data, p, layout)
+                if p < 0:
+                    return None
+        elif _scalar_layout(data, pos, layout) < 0:
+            return None
+    except IndexError:
+        return None
+    plan = _PLANS.get(bytes(key))
+    if plan is None:
+        if len(_PLANS) >= _PLANS_MAX:
+            _PLANS.clear()
+        plan = _PLANS[bytes(key)] = _compile(*layout)
+    return plan
+
+
+def _compile(codes: list, key: bytearray, leaves: list):
+    unpacker = struct.Struct(">" + "".join(codes))
+    checks = tuple(zip((j for j, code in enumerate(codes) if code == "B" and
+                        all(j != leaf for leaf, _ in leaves)), key))
+    structure = key[0] == DataType.STRUCTURE
+
+    def build(cols: tuple, n: int) -> tuple:
+        parts = []
+        for j, t in leaves:
+            if j is None:
+                parts.append(repeat(_NULL, n))
+            else:
+                col = map(bool, cols[j]) if t is DataType.BOOLEAN else cols[j]
+                parts.append(map(_new, repeat(Data), zip(repeat(t), col)))
+        if not structure:
+            return tuple(parts[0])
+        if not parts:
+            return (_EMPTY_STRUCTURE,) * n
+        return tuple(map(_new, repeat(Data), zip(repeat(DataType.STRUCTURE), zip(*parts))))
+    return unpacker, 1 + len(leaves) if structure else 1, checks, build
+
+
+def _read_uniform(r: Reader, n: int, depth: int) -> tuple | None:
+    """The ``n`` elements at the reader's position when they share one layout, else None."""
+    data, pos = r.data, r.pos
+    plan = _plan(data, pos, depth)
+    if plan is None:
+        return None
+    unpacker, units, checks, build = plan
+    end = pos + n * unpacker.size
+    budget = r.budget
+    if end > len(data) or budget.used + n * units > budget.limit:
+        return None
+    cols = tuple(zip(*unpacker.iter_unpack(memoryview(data)[pos:end])))
+    for j, value in checks:
+        if cols[j].count(value) != n:
+            return None
+    items = build(cols, n)
+    budget.used += n * units
+    r.pos = end
+    return items
 
 
 def _read_compact_array(r: Reader, depth: int) -> CompactArray:

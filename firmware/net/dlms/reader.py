@@ -5,9 +5,15 @@ subclass) with the offset, so truncated input can never raise IndexError or stru
 """
 from __future__ import annotations
 
+import struct
+
 from sumame.firmware.net.budget import WorkBudget
 
 from .errors import LIMIT_ERRORS, DecodeError
+
+
+_U16 = struct.Struct(">H").unpack_from
+_U32 = struct.Struct(">I").unpack_from
 
 
 class Reader:
@@ -21,10 +27,10 @@ class Reader:
 
     def __init__(self, data: bytes, pos: int = 0, error: type[DecodeError] = DecodeError,
                  budget: WorkBudget | None = None):
-        self.data = bytes(data)
+        self.data = data = data if type(data) is bytes else bytes(data)
         self.pos = pos
         self.error = error
-        self.budget = WorkBudget.for_input(len(self.data)) if budget is None else budget
+        self.budget = WorkBudget.for_input(len(data)) if budget is None else budget
 
     def fail(self, message: str) -> DecodeError:
         return self.error(message, self.pos)
@@ -67,10 +73,18 @@ class Reader:
         return self.data[self.pos]
 
     def u16(self, what: str = "uint16") -> int:
-        return int.from_bytes(self.take(2, what), "big")
+        pos = self.pos
+        if pos + 2 > len(self.data):
+            raise self.fail(f"truncated: {what} needs 2 byte(s), {self.remaining} left")
+        self.pos = pos + 2
+        return _U16(self.data, pos)[0]
 
     def u32(self, what: str = "uint32") -> int:
-        return int.from_bytes(self.take(4, what), "big")
+        pos = self.pos
+        if pos + 4 > len(self.data):
+            raise self.fail(f"truncated: {what} needs 4 byte(s), {self.remaining} left")
+        self.pos = pos + 4
+        return _U32(self.data, pos)[0]
 
     def length(self, what: str = "length") -> int:
         """A-XDR / BER length: one byte below 0x80, else 0x8n followed by n bytes (n = 1..4)."""

@@ -6,6 +6,7 @@ device. Over TCP, :class:`WrapperStream` re-assembles PDUs from the byte stream.
 """
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from .errors import WrapperError
@@ -13,6 +14,7 @@ from .errors import WrapperError
 DLMS_PORT = 4059
 WRAPPER_VERSION = 0x0001
 HEADER_LENGTH = 8
+_HEADER = struct.Struct(">HHHH").unpack_from
 
 
 @dataclass(frozen=True)
@@ -31,10 +33,11 @@ class WrapperPdu:
     @classmethod
     def decode(cls, raw: bytes) -> "WrapperPdu":
         """Decode one complete datagram (UDP) or PDU; the length must match exactly."""
-        raw = bytes(raw)
+        if type(raw) is not bytes:
+            raw = bytes(raw)
         if len(raw) < HEADER_LENGTH:
             raise WrapperError(f"wrapper header needs 8 bytes, got {len(raw)}", 0)
-        version, source, dest, length = (int.from_bytes(raw[i:i + 2], "big") for i in range(0, 8, 2))
+        version, source, dest, length = _HEADER(raw)
         if version != WRAPPER_VERSION:
             raise WrapperError(f"wrapper version 0x{version:04X} is not 0x0001", 0)
         if length != len(raw) - HEADER_LENGTH:

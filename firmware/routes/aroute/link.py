@@ -26,7 +26,7 @@ class LinkConditions:
     loss: float = 0.0
     rto_s: float = 1.0
     seed: int = 1
-    _rng: random.Random = field(init=False, repr=False)
+    _random: random.Random | None = field(default=None, init=False, repr=False)
     lost: int = field(default=0, init=False)
     passed: int = field(default=0, init=False)
 
@@ -35,7 +35,15 @@ class LinkConditions:
             raise ValueError(f"loss must be in [0, 1), got {self.loss}")
         if self.latency_s < 0 or self.jitter_s < 0:
             raise ValueError("latency and jitter must be >= 0")
-        self._rng = random.Random(self.seed)
+
+    @property
+    def _rng(self) -> random.Random:
+        """The seeded generator, made at the first draw (an ideal link never draws: a fleet
+        meter does not carry its 2.5 KiB Mersenne Twister state for nothing)."""
+        rng = self._random
+        if rng is None:
+            rng = self._random = random.Random(self.seed)
+        return rng
 
     @property
     def ideal(self) -> bool:

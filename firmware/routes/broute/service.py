@@ -111,7 +111,7 @@ class BRouteService:
         self.media: dict[str, MediumPort] = {}
         self.transports: list = []
         self._tid = 0
-        self._rng = random.Random(options.seed)
+        self._random: random.Random | None = None
         self._outbox: list = []
         self._outbox_seq = 0
         self._outbox_event = Event()
@@ -124,6 +124,14 @@ class BRouteService:
         self.frame_filter = None
         """A hal FrameFilter the board puts between this application and its media (emulated
         field quirks); None on a real meter."""
+
+    @property
+    def _rng(self) -> random.Random:
+        """The back-off generator, seeded at the first multicast answer (2.5 KiB of state a
+        meter nobody multicasts to does not need)."""
+        if self._random is None:
+            self._random = random.Random(self.options.seed)
+        return self._random
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> None:

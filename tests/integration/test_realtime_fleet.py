@@ -1,0 +1,190 @@
+"""``sumame fleet`` (issue 15 point 4): 10^3 emulated meters in real time on one UDP socket,
+against a real ``sumame hes run`` — both started here as processes on loopback ephemeral ports.
+
+Compressed time (``--push-interval 60``: a 30-min interval every minute, both processes on the
+same ``--speed`` and ``--clock-origin``) so several pushes happen within the test. Checks: every
+meter is discovered through its own wrapper port and keys and pushes; every push that left
+reached the head-end, which stored each interval once (contiguous rows, no conflicts); the head-end's
+own polls (5-min collection) and a command + poll from ``sumame hes limit`` / ``poll`` to one meter
+are answered; garbage datagrams, a wrong wPort and a flood on the shared socket are refused and
+logged, and every meter keeps pushing after them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sumame.firmware.net.dlms.wrapper import WrapperPdu
+from sumame.hal.jst import next_boundary
+from sumame.tools.hes.values import spread
+
+METERS = 1000
+PUSH_INTERVAL = 60.0
+SPEED = 1800.0 / PUSH_INTERVAL
+CLI = [sys.executable, "-m", "sumame.tools.cli"]
+pytestmark = pytest.mark.slow
+
+
+def free_push_port() -> int:
+    """A port free for both TCP and UDP on 127.0.0.1 (the head-end listens on both)."""
+    for _ in range(50):
+        t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        t.bind(("127.0.0.1", 0))
+        port = t.getsockname()[1]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            t.close()
+            u.close()
+    raise RuntimeError("no free port")
+
+
+def wait_for(what: str, check, budget_s: float, procs):
+    deadline = time.monotonic() + budget_s
+    while time.monotonic() < deadline:
+        for p in procs:
+            assert p.poll() is None, f"{p.args[3]} exited early with {p.returncode}"
+        value = check()
+        if value:
+            return value
+        time.sleep(1.0)
+    raise AssertionError(f"{what}: not within {budget_s:.0f} s")
+
+
+def db_count(db: Path, sql: str, *args) -> int:
+    if not db.exists():
+        return 0
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
+        try:
+            return conn.execute(sql, args).fetchone()[0]
+        except sqlite3.OperationalError:      # schema not there yet / locked
+            return 0
+
+
+def summary(text: str) -> dict:
+    lines = [line for line in text.splitlines() if line.startswith("summary ")]
+    assert lines, text[-2000:]
+    return json.loads(lines[-1][len("summary "):])
+
+
+def test_realtime_fleet_against_hes_run(tmp_path):
+    state, db = tmp_path / "fleet", tmp_path / "hes.sqlite"
+    hes_port = free_push_port()
+    origin = time.time()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    fleet_out, fleet_err = open(tmp_path / "fleet.out", "w+"), open(tmp_path / "fleet.err", "w+")
+    fleet = subprocess.Popen(CLI + ["fleet", "--board", "emulated-lv-fleet", "--meters", str(METERS),
+                                    "--hes", f"127.0.0.1:{hes_port}", "--listen", "127.0.0.1:0",
+                                    "--push-interval", str(PUSH_INTERVAL), "--clock-origin", repr(origin),
+                                    "--state-dir", str(state), "--status-interval", "10"],
+                             stdout=fleet_out, stderr=fleet_err, env=env)
+    procs = [fleet]
+    hes = None
+    try:
+        endpoint = wait_for("fleet endpoint", lambda: re.search(r"endpoint fleet-udp ([\d.]+):(\d+)",
+                                                               (tmp_path / "fleet.out").read_text()), 120, procs)
+        fleet_addr = (endpoint.group(1), int(endpoint.group(2)))
+        meters_file, keys_file = state / "meters.txt", state / "a-route-keys.json"
+        targets = meters_file.read_text().split()
+        assert len(targets) == METERS and len(set(targets)) == METERS
+        assert len(json.loads(keys_file.read_text())) == METERS
+        hes_out = open(tmp_path / "hes.out", "w+")
+        hes = subprocess.Popen(CLI + ["hes", "run", "--meters-file", str(meters_file), "--keys", str(keys_file),
+                                      "--listen", f"127.0.0.1:{hes_port}", "--db", str(db), "--speed", str(SPEED),
+                                      "--clock-origin", repr(origin), "--timeout", "20", "--status-interval", "10",
+                                      "--workers", "32"],
+                               stdout=hes_out, stderr=subprocess.STDOUT, env=env)
+        procs.append(hes)
+
+        def clock() -> float:
+            return origin + (time.time() - origin) * SPEED
+
+        # every meter discovered: its own wPort answered, its own keys opened the HLS association
+        wait_for("discovery of every meter", lambda: db_count(db, "SELECT count(*) FROM meters") == METERS,
+                 420, procs)
+        titles = db_count(db, "SELECT count(DISTINCT system_title) FROM meters")
+        assert titles == METERS
+
+        # bad input on the shared socket
+        bad = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for k in range(300):
+            bad.sendto(os.urandom(k % 7) if k % 2 else b"\x00\x02" + os.urandom(20), fleet_addr)
+        for k in range(200):
+            bad.sendto(WrapperPdu(0x10, 0xF000 + k, b"\x60\x00").encode(), fleet_addr)   # no such meter
+        victim = int(targets[0].rsplit("/", 1)[1])
+        for _ in range(3000):                                                      # a flood on one meter
+            bad.sendto(WrapperPdu(0x10, victim, b"\xff" * 16).encode(), fleet_addr)
+        bad.close()
+        after_bad = next_boundary(clock(), 30)
+
+        # a command and a poll from the head-end CLI to one meter (not one hes run polls itself)
+        realtime = set(spread(sorted(targets), int(round(0.03 * METERS))))
+        target = next(t for t in sorted(targets)[1:] if t not in realtime)
+        common = ["--meter", target, "--keys", str(keys_file), "--db", str(db), "--timeout", "20"]
+        limit = subprocess.run(CLI + ["hes", "limit", "--amps", "30"] + common, capture_output=True, text=True,
+                               timeout=180, env=env)
+        assert limit.returncode == 0, limit.stderr
+        assert "limit 30 A" in limit.stdout
+        poll = subprocess.run(CLI + ["hes", "poll"] + common, capture_output=True, text=True, timeout=180, env=env)
+        assert poll.returncode == 0, poll.stderr
+        assert f"meter {target}:" in poll.stdout and "kWh" in poll.stdout
+
+        # every meter pushes the interval that ended after the bad input (and the next one)
+        wait_for("pushes of every meter after the bad input",
+                 lambda: db_count(db, "SELECT count(DISTINCT meter) FROM intervals WHERE grid=30 AND "
+                                      "source='push' AND end_at>=?", after_bad + 1800) == METERS,
+                 300, procs)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+                try:
+                    p.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+            time.sleep(5.0)       # the fleet is stopped first: its last pushes reach the head-end
+    fleet_out.seek(0)
+    fs = summary(fleet_out.read())
+    hs = summary((tmp_path / "hes.out").read_text())
+    fleet_log = (tmp_path / "fleet.err").read_text()
+
+    assert fs["up"] == METERS and fs["booted"] == METERS
+    assert fs["lost"] == 0
+    # refused, logged, and nothing of it reached a meter
+    assert fs["garbage"] >= 300 and fs["unknown_wport"] >= 200 and fs["flooded"] >= 1000
+    assert "not a wrapper PDU" in fleet_log or "no wrapper header" in fleet_log
+    assert "no meter of this process has it" in fleet_log and "datagrams/s for wPort" in fleet_log
+    # every push that left reached the head-end (stored, or refused while its meter was unknown)
+    assert hs["pushes"] + hs.get("pushes_unknown_sender", 0) == fs["pushes"]
+    assert hs["conflicts"] == 0
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT meter, end_at, source FROM intervals WHERE grid=30 ORDER BY meter, end_at")
+        by_meter: dict[str, list[tuple[float, str]]] = {}
+        for meter, end, source in rows:
+            by_meter.setdefault(meter, []).append((end, source))
+        assert len(by_meter) == METERS
+        for meter, stored in by_meter.items():     # each interval once, none skipped between pushes
+            pushed = [end for end, source in stored if source == "push"]
+            assert len(pushed) >= 2, (meter, stored)
+            span = [end for end, _ in stored if pushed[0] <= end <= pushed[-1]]
+            assert all(b - a == 1800 for a, b in zip(span, span[1:])), (meter, stored)
+        # the head-end's own polls (5-min collection of its near-real-time share) were answered
+        assert conn.execute("SELECT count(DISTINCT meter) FROM intervals WHERE grid=5").fetchone()[0] >= 1
+        cmd = conn.execute("SELECT op, argument, ok FROM commands WHERE meter=?", (target,)).fetchall()
+        assert ("limit", "30", 1) in cmd
+        assert conn.execute("SELECT count(*) FROM polls WHERE meter=? AND ok=1", (target,)).fetchone()[0] >= 1
