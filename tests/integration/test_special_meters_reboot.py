@@ -117,7 +117,7 @@ def test_values_queued_in_the_meter_at_a_power_cut_are_not_lost():
         assert state["queued"] >= 2, "values were waiting in the meter's RAM queue at the cut"
         assert res.fleet.runtimes[0].extras["power"].reboots == 1
         fig = res.figures()
-        assert fig["slots_delivered"] == fig["slots_expected"] > 0, res.collector.log[-5:]
+        assert fig["slots_delivered"] == fig["slots_expected"] > 0, list(res.collector.log)[-5:]
         assert fig["slots_duplicates"] == 0
     finally:
         res.fleet.close()

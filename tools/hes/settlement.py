@@ -27,7 +27,7 @@ Reverse flow is signed: X < 0 when the site exports, Aᵢ < 0 when a device deli
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
+from collections import Counter, deque
 
 from sumame.firmware.routes.iot import codec as c
 from sumame.firmware.routes.iot import special_cosem as sc
@@ -67,7 +67,7 @@ class SpecialCollector:
         ensure_schema(self.store.db)
         self.stats: Counter[str] = Counter()
         self.copies: Counter[tuple[str, float]] = Counter()
-        self.log: list[tuple[float, str]] = []
+        self.log: deque[tuple[float, str]] = deque(maxlen=2000)     # newest notes (bounded)
         prev = hes.on_other_push
 
         def chained(m, body):
