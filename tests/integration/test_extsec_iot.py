@@ -160,5 +160,12 @@ def test_gateway_cut_off_without_the_external_security_still_refuses_a_replay(ru
         assert iot.gateway.invoke_method(RECONNECT, axdr.octet_string(tid),
                                          _gateway_ctx(run, ciphered=True, counter=6)).value == 0
         assert not iot.by_id[tid].cut_off
+        other = _gateway_ctx(run, ciphered=True, counter=1)           # another key's counter runs apart
+        other.extra["protection"].kind = "ded"
+        assert iot.gateway.invoke_method(CUT_OFF, axdr.octet_string(tid), other).value == 0
+        with pytest.raises(CosemError):                                 # the first key's replay is still refused
+            iot.gateway.invoke_method(RECONNECT, axdr.octet_string(tid), _gateway_ctx(run, ciphered=True, counter=6))
+        assert iot.gateway.invoke_method(RECONNECT, axdr.octet_string(tid),
+                                         _gateway_ctx(run, ciphered=True, counter=7)).value == 0
     finally:
         iot.external = saved

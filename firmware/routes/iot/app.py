@@ -482,12 +482,19 @@ class IotRouteApp:
         if authority is None:
             self.command_refused(what, "no authenticated, ciphered request behind it")
             return False
-        raw = self.storage.load(AUTHORITY_KEY) or b""
-        sender, _, last = raw.decode("ascii", "replace").rpartition("=")
-        if sender == authority.sender and last.isdigit() and authority.counter <= int(last):
+        counters = {}
+        for line in (self.storage.load(AUTHORITY_KEY) or b"").decode("ascii", "replace").splitlines():
+            sender, _, last = line.rpartition("=")
+            if sender and last.isdigit():
+                counters[sender] = int(last)
+        last = counters.get(authority.sender)
+        if last is not None and authority.counter <= last:
             self.command_refused(what, f"replayed or stale invocation counter {authority.counter} (last {last})")
             return False
-        self.storage.save(AUTHORITY_KEY, f"{authority.sender}={authority.counter}".encode("ascii", "replace"))
+        counters[authority.sender] = authority.counter
+        while len(counters) > 32:                       # bounded: the lowest counter goes
+            del counters[min(counters, key=counters.get)]
+        self.storage.save(AUTHORITY_KEY, "\n".join(f"{k}={v}" for k, v in counters.items()).encode("ascii", "replace"))
         return True
 
     def head_end_cut_off(self, terminal_id: bytes, cut: bool, why: str) -> bool:
