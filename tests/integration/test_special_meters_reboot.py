@@ -121,3 +121,28 @@ def test_values_queued_in_the_meter_at_a_power_cut_are_not_lost():
         assert fig["slots_duplicates"] == 0
     finally:
         res.fleet.close()
+
+
+def test_a_long_head_end_outage_gives_no_second_copies():
+    """The push address is down for 2.5 h: the values wait in the meter's queue, the MDMS's gap
+    fill asks for them meanwhile — the meter must not take the still-queued slots again."""
+    state = {}
+
+    def prepare(fleet):
+        net, t_down = fleet.network, fleet.start + 3 * HOUR
+
+        def down():
+            state["sink"] = net._sinks.pop(fleet.spec.hes_address)
+
+        def up():
+            net._sinks[fleet.spec.hes_address] = state["sink"]
+        fleet.world.timeline.call_at(t_down, down)
+        fleet.world.timeline.call_at(t_down + 2.5 * HOUR, up)
+    res = run_scenario(SpecialScenario(days=0.5, meters=2, **QUIET), prepare=prepare)
+    try:
+        assert res.collector.stats["gap-requests"] >= 1
+        fig = res.figures()
+        assert fig["slots_delivered"] == fig["slots_expected"] > 0
+        assert fig["slots_duplicates"] == 0, res.collector.copies.most_common(2)
+    finally:
+        res.fleet.close()

@@ -12,7 +12,8 @@
   30-min value leaves the meter once — also across a reboot: the forwarded slots of the last
   ``SEEN_SLOTS`` (> ``MAX_AGE_S``) are kept in flash per terminal (StateStore ``iot.special-seen.<id>``,
   a bitmap, one save per message with fresh slots); a head-end ``HISTORY_REQUEST`` for a
-  special-meter terminal (the MDMS's gap fill) lets the requested slots through once more; fresh slots are re-encoded and queued for the A-route at the
+  special-meter terminal (the MDMS's gap fill) lets the requested slots through once more
+  (except those still in the uplink queue: they are on their way); fresh slots are re-encoded and queued for the A-route at the
   special-meter priority;
 * ``SPECIAL_EVENT``: the terminal's event-log entry, alarms (ID mismatch, clock fault) logged as
   alarms and forwarded at alarm priority.
@@ -116,7 +117,9 @@ class SpecialIntake:
         """The head-end asks the terminal again for the slots ending in [first, last] (its gap
         fill): they may pass the forwarded-slot filter once more. Returns how many were forgotten."""
         seen = self._seen(terminal_id)
-        again = [e for e in seen if first <= e <= last]
+        queued = {s.end for _, _, u in self.app.uplink if u.terminal_id == terminal_id
+                  and u.msg_type == c.SPECIAL_VALUES for s in sc.decode_values(u.body).slots}
+        again = [e for e in seen if first <= e <= last and e not in queued]     # queued ones are on their way
         for e in again:
             del seen[e]
         self.app.storage.save(SEEN_KEY + terminal_id.hex(), pack_seen(seen))
