@@ -171,11 +171,9 @@ def _provision(args) -> int:
     Wi-Fi from a provisioning file (``sumame hes provision`` writes one from the head-end's key
     store) instead of the serial-derived emulation values; the decommissioned mark cleared."""
     from sumame.firmware.lifecycle import provisioning
-    from sumame.firmware.lifecycle.bootloader import Bootloader
-    from sumame.firmware.lifecycle.erase import provision as clear_mark
 
-    from .emulate.cli import _resume_time
-    from .emulate.runtime import build_runtime, open_board
+    from .emulate.cli import _lock
+    from .emulate.runtime import open_board
 
     board = open_board(args.board)
     try:
@@ -194,17 +192,43 @@ def _provision(args) -> int:
     except (ValueError, TypeError, AttributeError) as exc:
         raise CliError(f"--file {args.file}: {exc}") from None
     state_dir = args.state_dir
+    state_dir.mkdir(parents=True, exist_ok=True)
+    held = _lock(state_dir)           # not under a running `sumame emulate` (two writers on one flash)
+    try:
+        return _provision_locked(args, board, record, serial, state_dir)
+    finally:
+        held.close()
+
+
+def _provision_locked(args, board, record: dict, serial: str, state_dir: Path) -> int:
+    from sumame.firmware.lifecycle import provisioning
+    from sumame.firmware.lifecycle.bootloader import Bootloader
+    from sumame.firmware.lifecycle.erase import begin_provisioning, provision as clear_mark
+
+    from .emulate.cli import _resume_time
+    from .emulate.runtime import build_runtime
+
     rt = build_runtime(board, virtual=True, start_epoch=_resume_time(state_dir) or time.time(),
                        state_dir=state_dir, boot=False)
     code = rt.built.hardware.extras.get("code_nvm")
     if code is None:
+        rt.close()
         raise CliError("the board has no code flash ([firmware] enabled = false)")
     loader = Bootloader(code, rt.config.device_key, board.kind)
     loader.load()
-    clear_mark(loader.control)
+    after_disposal = begin_provisioning(loader.control, rt.meter.hw.nvm)   # finishes a cut erase
+    rt.meter.lifecycle.installing = after_disposal
     rt.boot()
+    if not after_disposal and provisioning.stored(rt.meter) is not None:
+        held = provisioning.stored(rt.meter).get("serial", "?")
+        rt.meter.shutdown()
+        rt.close()
+        raise CliError(f"meter in {state_dir} is already provisioned (serial {held}): decommission it first "
+                       f"(sumame ctl decommission), or renew its keys with sumame hes rekey")
     provisioning.provision(rt.meter, record)
     rt.meter.shutdown()
+    if after_disposal:              # last: a cut before this leaves a meter that refuses service
+        clear_mark(rt.meter.lifecycle.loader.control)
     rt.close()
     given = ["identity (serial " + serial + (f", supply point {record['supply_point']}" if record.get("supply_point") else "")
              + ")", "A-route keys" + (" + master key" if record.get("kek") else "")]

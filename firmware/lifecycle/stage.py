@@ -38,6 +38,9 @@ class Lifecycle:
         self.agent: UpdateAgent | None = None
         self.self_test: str | None = None
         """None while pending / not on trial, else 'passed' or the failure."""
+        self.installing = False
+        """True for the provisioning step only: boot although the meter is marked decommissioned
+        (the installer erased it and writes the new records; erase.begin_provisioning)."""
 
     @property
     def running(self) -> RunningImage | None:
@@ -46,7 +49,7 @@ class Lifecycle:
     def boot(self) -> RunningImage:
         """Bootloader stage; raises NoBootableImage, or Decommissioned (after finishing the erase)."""
         self.decision = self.loader.boot()
-        if is_decommissioned(self.loader.control):
+        if is_decommissioned(self.loader.control) and not self.installing:
             finish_erase(self.meter)
         return self.decision.running
 

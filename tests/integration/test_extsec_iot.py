@@ -107,3 +107,65 @@ def test_head_end_cuts_a_terminal_off_and_reconnects_it(run):
     assert entries(run, "iot:GAS00001", Direction.IN)[-1].verdict is Verdict.ACCEPTED
     kinds = [e.kind for e in run.fleet.meter(0).events if e.source in ("extsec", "iot-route")]
     assert "ext-cut-off" in kinds and "ext-reconnected" in kinds and "iot-cut-off" in kinds
+
+
+def _gateway_ctx(run, *, ciphered, counter=None):
+    """A request context as the A-route server builds it: HLS level, the association's policy
+    (ciphered or not) and, for a ciphered request, its GCM protection (system title, IC)."""
+    from types import SimpleNamespace
+
+    from sumame.firmware.net.dlms.cosem.base import Level, RequestContext
+    session = SimpleNamespace(association=SimpleNamespace(policy=SimpleNamespace(ciphered=ciphered)))
+    extra = {} if counter is None else {"protection": SimpleNamespace(kind="glo", system_title=b"HESTITLE",
+                                                                      invocation_counter=counter)}
+    return RequestContext(now=run.fleet.clock.now(), level=Level.HIGH, client_sap=0x30, session=session, extra=extra)
+
+
+def test_gateway_cut_off_needs_a_ciphered_fresh_command_like_the_control_object(run):
+    """Issue 11 §4: cut-off/reconnect by authenticated, replay-protected command only — also
+    through the IoT gateway's own methods 2/3 (0.128.96.200.0.255), not HLS alone."""
+    from sumame.firmware.net.dlms.cosem.base import CosemError
+    from sumame.firmware.routes.iot.gateway import CUT_OFF, RECONNECT
+    from sumame.firmware.net.dlms import axdr
+    iot = run.iot
+    gw, tid = iot.gateway, b"HOSTILE1"
+    with pytest.raises(CosemError):                 # HLS, but unciphered: no integrity, no counter
+        gw.invoke_method(CUT_OFF, axdr.octet_string(tid), _gateway_ctx(run, ciphered=False))
+    assert not iot.by_id[tid].cut_off
+    assert gw.invoke_method(CUT_OFF, axdr.octet_string(tid), _gateway_ctx(run, ciphered=True, counter=10 ** 9)).value == 0
+    assert iot.by_id[tid].cut_off and "iot:HOSTILE1" in ext(run).cut_off     # one cut-off state, both views
+    with pytest.raises(CosemError):                 # a replayed (same counter) reconnect is refused
+        gw.invoke_method(RECONNECT, axdr.octet_string(tid), _gateway_ctx(run, ciphered=True, counter=10 ** 9))
+    assert iot.by_id[tid].cut_off
+    assert gw.invoke_method(RECONNECT, axdr.octet_string(tid),
+                            _gateway_ctx(run, ciphered=True, counter=10 ** 9 + 1)).value == 0
+    assert not iot.by_id[tid].cut_off and "iot:HOSTILE1" not in ext(run).cut_off
+    refused = [e for e in run.fleet.meter(0).events if e.kind in ("ext-command-refused", "iot-command-refused")]
+    assert len(refused) >= 2
+
+
+def test_gateway_cut_off_without_the_external_security_still_refuses_a_replay(run):
+    """A board with ``[extsec] enabled = false``: the route keeps the counter itself (flash)."""
+    from sumame.firmware.net.dlms.cosem.base import CosemError
+    from sumame.firmware.routes.iot.gateway import CUT_OFF, RECONNECT
+    from sumame.firmware.net.dlms import axdr
+    iot, tid = run.iot, b"HOSTILE1"
+    saved, iot.external = iot.external, None
+    try:
+        assert iot.gateway.invoke_method(CUT_OFF, axdr.octet_string(tid),
+                                         _gateway_ctx(run, ciphered=True, counter=5)).value == 0
+        with pytest.raises(CosemError):
+            iot.gateway.invoke_method(RECONNECT, axdr.octet_string(tid), _gateway_ctx(run, ciphered=True, counter=5))
+        assert iot.by_id[tid].cut_off
+        assert iot.gateway.invoke_method(RECONNECT, axdr.octet_string(tid),
+                                         _gateway_ctx(run, ciphered=True, counter=6)).value == 0
+        assert not iot.by_id[tid].cut_off
+        other = _gateway_ctx(run, ciphered=True, counter=1)           # another key's counter runs apart
+        other.extra["protection"].kind = "ded"
+        assert iot.gateway.invoke_method(CUT_OFF, axdr.octet_string(tid), other).value == 0
+        with pytest.raises(CosemError):                                 # the first key's replay is still refused
+            iot.gateway.invoke_method(RECONNECT, axdr.octet_string(tid), _gateway_ctx(run, ciphered=True, counter=6))
+        assert iot.gateway.invoke_method(RECONNECT, axdr.octet_string(tid),
+                                         _gateway_ctx(run, ciphered=True, counter=7)).value == 0
+    finally:
+        iot.external = saved

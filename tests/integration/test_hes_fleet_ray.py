@@ -94,3 +94,31 @@ def test_lost_worker_fails_clearly_and_keeps_what_was_stored(cluster, single, tm
         mine = ref[(row["meter"], row["end_at"])]
         assert [row[c] for c in ("forward_wh", "reverse_wh")] == [mine[c] for c in ("forward_wh", "reverse_wh")]
     assert {r["meter"] for r in got} >= lost_shard
+
+
+def test_lost_and_slow_shards_are_restarted_and_the_run_stores_every_row_once(cluster, single, tmp_path):
+    import time
+
+    from sumame.tools.fleet.fleet import DEFAULT_START, FleetSpec
+    from sumame.tools.fleet.hes_fleet import FleetScenario, default_outages
+    from sumame.tools.fleet.shard import run_sharded
+    from sumame.tools.hes.export import export_rows
+    from sumame.tools.hes.store import HesStore
+
+    def trouble(actors, now):
+        if now == DEFAULT_START + 6 * 3600:
+            ray.kill(actors[1])                                   # worker of shard 2 lost
+        if now == DEFAULT_START + 12 * 3600:                      # shard 1 stalls (a slow head-end shard)
+            actors[0].__ray_call__.remote(lambda self: time.sleep(120))
+    events = []
+    db = tmp_path / "ray.sqlite"
+    spec = FleetSpec(meters=6, hv_every=4, board="emulated-lv-fleet", seed=3, loss=0.1)
+    r = run_sharded(FleetScenario(spec=spec, days=1, db=str(db), outages=default_outages(DEFAULT_START, 6)),
+                    workers=2, on_window=trouble, restarts=2, window_timeout_s=10, on_event=events.append)
+    assert len(events) == 2 and r.duplicates == 0
+    assert events[0].startswith("shard 2/2 (3 meters SMHV00000003 .. SMLV00000005) lost (")
+    assert "window to 2026-04-02 06:30 JST: restarted; its meters were replayed from the start to " \
+           "2026-04-02 06:00 JST" in events[0]
+    assert events[1].startswith("shard 1/2 (3 meters SMLV00000000 .. SMLV00000002) gave no answer within 10 s")
+    assert export_rows(HesStore(db), grid=30) == export_rows(HesStore(single), grid=30)
+    assert export_rows(HesStore(db), grid=5) == export_rows(HesStore(single), grid=5)

@@ -25,6 +25,7 @@ BENCH_MODULES = [
     "sumame.tools.bench.scale",
     "sumame.tools.bench.rtfleet",
     "sumame.tools.bench.mdms",
+    "sumame.tools.bench.hes_ingest",
     "sumame.tools.bench.iot",
     "sumame.tools.bench.extsec",
 ]

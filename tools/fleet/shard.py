@@ -11,10 +11,13 @@ minutes): each shard runs to the window end and returns what its head-end stored
 window; the driver writes the deltas of all shards into the one ``--db`` SQLite store in one
 transaction per window, so ``sumame hes query`` / ``export`` read the whole fleet.
 
-A shard that dies (its worker process or node lost, or an error in it) stops the run: the error
-says which meters and which 30-min slots are affected; everything stored up to the last complete
-window stays, and no row is written twice (meters belong to exactly one shard; intervals are
-keyed by meter, grid and interval end).
+A shard that dies (its worker process or node lost, or an error in it) or misses the window
+timeout (slow, hung) is named with its meters and the 30-min slots it has not delivered. With
+``restarts`` left, a new actor takes the same meters, replays them in virtual time up to what is
+stored (that output is discarded: the run is deterministic, so it is what was already merged)
+and the run goes on; otherwise the run stops. Either way everything stored up to the last
+complete window stays and no row is written twice (meters belong to exactly one shard;
+intervals are keyed by meter, grid and interval end).
 
 Ray is the optional extra ``sumame[ray]``.
 """
@@ -126,27 +129,29 @@ class StoreMerger:
 
     def merge(self, shard: int, delta: dict) -> None:
         db = self.store.db
-        cols = APPEND_ONLY["intervals"]
-        for row in delta["intervals"]:
-            cur = db.execute(f"INSERT OR IGNORE INTO intervals({cols}) VALUES ({','.join('?' * len(row))})", row)
-            if cur.rowcount:
-                self.intervals += 1
-            else:
-                self.duplicates += 1
+        rows = delta["intervals"]
+        if rows:        # one statement for the window's rows; a row already there is counted, not written
+            cur = db.executemany(f"INSERT INTO intervals({APPEND_ONLY['intervals']}) VALUES"
+                                 f" ({','.join('?' * len(rows[0]))}) ON CONFLICT DO NOTHING", rows)
+            self.intervals += cur.rowcount
+            self.duplicates += len(rows) - cur.rowcount
         for table in ("polls", "commands"):
             cols = APPEND_ONLY[table]
             db.executemany(f"INSERT INTO {table}({cols}) VALUES ({','.join('?' * 6)})", delta[table])
-        db.executemany("INSERT OR IGNORE INTO meter_events(meter, log, at, code, kind) VALUES (?,?,?,?,?)",
+        db.executemany("INSERT INTO meter_events(meter, log, at, code, kind) VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
                        delta["meter_events"])
-        db.executemany(f"INSERT OR REPLACE INTO meters({KEYED['meters'][1]}) VALUES (?,?,?,?,?,?,?,?,?)",
+        cols = KEYED["meters"][1]
+        db.executemany(f"INSERT INTO meters({cols}) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+                       + ", ".join(f"{c}=excluded.{c}" for c in cols.replace(" ", "").split(",")[1:]),
                        delta["meters"])
-        db.executemany("INSERT OR REPLACE INTO counters(meter, tx_ceiling) VALUES (?,?)", delta["counters"])
+        db.executemany("INSERT INTO counters(meter, tx_ceiling) VALUES (?,?) ON CONFLICT(meter) DO UPDATE SET"
+                       " tx_ceiling=excluded.tx_ceiling", delta["counters"])
         for local_id, *rest in delta["outages"]:
             gid = self._outage_ids.get((shard, local_id))
             if gid is None:
                 cur = db.execute("INSERT INTO outages(meter, start_at, end_at, detected_at, restored_detected_at,"
-                                 " how, start_source) VALUES (?,?,?,?,?,?,?)", rest)
-                self._outage_ids[(shard, local_id)] = cur.lastrowid
+                                 " how, start_source) VALUES (?,?,?,?,?,?,?) RETURNING id", rest)
+                self._outage_ids[(shard, local_id)] = cur.fetchone()[0]
             else:
                 db.execute("UPDATE outages SET meter=?, start_at=?, end_at=?, detected_at=?,"
                            " restored_detected_at=?, how=?, start_source=? WHERE id=?", (*rest, gid))
@@ -208,12 +213,13 @@ def _slots_text(after: float, end: float) -> str:
 
 
 def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address: str | None = None,
-                window_s: float = WINDOW_S, window_timeout_s: float | None = None,
-                on_window=None) -> ShardedResult:
+                window_s: float = WINDOW_S, window_timeout_s: float | None = None, restarts: int = 0,
+                on_window=None, on_event=None) -> ShardedResult:
     """Run ``scenario`` as ``workers`` Ray actors (default: the cluster's CPUs) in lock-step
     windows of ``window_s`` simulated s; results go to ``scenario.db``. ``progress(done, now)``
     is called after every window, ``on_window(actors, now)`` too (tests: lose a worker).
-    Raises ``ShardLost`` when a shard fails or misses ``window_timeout_s`` (wall s)."""
+    A shard that fails or misses ``window_timeout_s`` (wall s) is restarted and replayed, at most
+    ``restarts`` times in the run, each said through ``on_event(text)``; past that, ``ShardLost``."""
     ray = connect(address, workers)
     cpus = int(ray.cluster_resources().get("CPU", 1))
     workers = workers or cpus
@@ -230,6 +236,7 @@ def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address:
     store = HesStore(scenario.db)
     merger = StoreMerger(store)
     done = [start] * len(shards)          # stored up to, per shard
+    tried: set[int] = set()               # shards restarted once already
     t0 = time.perf_counter()
     try:
         ray.get([a.now.remote() for a in actors], timeout=window_timeout_s)   # all booted
@@ -251,11 +258,33 @@ def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address:
             merger.merge(k, delta)
             done[k] = now
         merger.commit()
+        while lost and restarts > 0:
+            k, exc = lost.pop(0)
+            restarts -= 1
+            what = (f"shard {k + 1}/{len(shards)} ({_meters_text(spec, shards[k], kind)}) "
+                    f"{_why(ray, exc, window_timeout_s)} in the window to {format_jst(now, seconds=False)}")
+            _kill(ray, [actors[k]])          # a slow one still holds its CPU
+            tried.add(k)
+            try:
+                actors[k] = _replayed(ray, actor_class, remote, shards[k], done[k], start, window_s,
+                                      window_timeout_s)
+                delta = ray.get(actors[k].advance.remote(now), timeout=window_timeout_s)
+            except Exception as again:  # noqa: BLE001 - the restart failed too: stop as below
+                lost.insert(0, (k, again))
+                break
+            merger.merge(k, delta)
+            merger.commit()
+            if on_event is not None:
+                on_event(f"{what}: restarted; its meters were replayed from the start to "
+                         f"{format_jst(done[k], seconds=False)} (stored up to there, not written again) "
+                         f"and are stored up to {format_jst(now, seconds=False)}")
+            done[k] = now
         if lost:
             _kill(ray, actors)
             store.close()
-            parts = [f"shard {k + 1}/{len(shards)} ({_meters_text(spec, shards[k], kind)}) lost in the window "
-                     f"to {format_jst(now, seconds=False)} ({_short(exc)}): its meters are stored up to "
+            parts = [f"shard {k + 1}/{len(shards)} ({_meters_text(spec, shards[k], kind)}) "
+                     f"{_why(ray, exc, window_timeout_s)}{' after a restart' if k in tried else ''} in the window "
+                     f"to {format_jst(now, seconds=False)}: its meters are stored up to "
                      f"{format_jst(done[k], seconds=False)}, {_slots_text(done[k], end)} not collected"
                      for k, exc in lost]
             kept = f"stored up to {format_jst(now, seconds=False)}" if len(lost) < len(shards) else "none ran on"
@@ -276,6 +305,27 @@ def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address:
     for s in summaries:
         stats.update(s["stats"])
     return ShardedResult(shards, start, end, start + 3600.0, wall, summaries, merger.duplicates, stats)
+
+
+def _replayed(ray, actor_class, remote, block, upto: float, start: float, window_s: float,
+              window_timeout_s: float | None):
+    """A new actor for ``block``, run in virtual time to ``upto`` (what is already stored);
+    its output to there is dropped. The replay may take as long as the windows it covers."""
+    actor = actor_class.remote(remote, block)
+    windows = max(1.0, (upto - start) / window_s)
+    try:
+        ray.get(actor.advance.remote(upto), timeout=None if window_timeout_s is None
+                else window_timeout_s * (windows + 1))
+    except Exception:
+        _kill(ray, [actor])
+        raise
+    return actor
+
+
+def _why(ray, exc: BaseException, timeout_s: float | None) -> str:
+    if isinstance(exc, ray.exceptions.GetTimeoutError):
+        return f"gave no answer within {timeout_s:g} s (slow or hung)"
+    return f"lost ({_short(exc)})"
 
 
 def _kill(ray, actors) -> None:

@@ -192,6 +192,7 @@ def run_scenario(s: SpecialScenario, prepare=None) -> SpecialResult:
     meter_id = f"inproc://{serial}"
     hes.add_meter(meter_id, since=start + HOUR)
     collector = SpecialCollector(hes)
+    collector.start()
     end = start + s.days * DAY
     first = fleet.terminals[0]
     if s.outage:

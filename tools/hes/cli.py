@@ -15,6 +15,7 @@
     sumame hes export --db hes.sqlite --out data.parquet     bulk file (CSV or Parquet)
     sumame hes fleet --meters 100 --days 2 --outages 5       emulated fleet + head-end, virtual time
     sumame hes fleet --meters 1000 --days 1 --db f.sqlite --ray [ADDRESS] [--workers K]   on Ray
+    sumame hes fleet ... --db postgresql:///hes?host=/run/postgresql      (any --db above: a server database)
     sumame hes serve --db hes.sqlite --listen 127.0.0.1:8080 MDMS HTTP API + portal (tools/hes/mdms)
     sumame hes party add | consent grant|revoke ...          API keys and consent records
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -40,6 +42,10 @@ from sumame.hal.jst import format_jst, parse_jst
 
 from ..cli import CliError
 from .links import MeterTarget
+from .sqldb import db_target, describe, is_server
+
+DB_HELP = ("head-end database: a SQLite file, or a server database URL such as "
+           "postgresql://user@host:5432/hes or postgresql:///hes?host=/run/postgresql (sumame[postgres])")
 
 COMMANDS = ("open", "close", "limit", "soft-switch")
 
@@ -64,14 +70,15 @@ def add_parser(sub) -> None:
                             "use derived keys, i.e. an [aroute] section without keys)")
         q.add_argument("--timeout", type=float, default=10.0, help="s to wait for an answer (default 10)")
         if not many:
-            q.add_argument("--db", type=Path, default=None,
+            q.add_argument("--db", type=db_target, default=None,
                            help="head-end database: keeps the invocation counters (a meter refuses a "
-                                "reused one), polls and commands (default $XDG_STATE_HOME/sumame/hes.sqlite)")
+                                "reused one), polls and commands (default $XDG_STATE_HOME/sumame/hes.sqlite; "
+                                "or a postgresql:// URL)")
 
     q = hs.add_parser("run", help="collect in real time: pushes, deadlines, polls, outages, 5-min data")
     meter_args(q, many=True)
     q.add_argument("--listen", default="127.0.0.1:4060", help="where pushes arrive (TCP and UDP; default %(default)s)")
-    q.add_argument("--db", type=Path, required=True, help="SQLite file")
+    q.add_argument("--db", type=db_target, required=True, help=DB_HELP)
     q.add_argument("--duration", type=float, metavar="S", help="stop after S seconds (default: Ctrl-C)")
     q.add_argument("--realtime-share", type=float, default=0.03)
     q.add_argument("--history-share", type=float, default=0.10)
@@ -130,7 +137,7 @@ def add_parser(sub) -> None:
     q.add_argument("--derive-emulation-keys", dest="derive_keys", action="store_true",
                    help="derive each meter's keys from its serial (emulation only)")
     q.add_argument("--timeout", type=float, default=10.0, help="s to wait for an answer (default 10)")
-    q.add_argument("--db", type=Path, default=None, help="head-end database (invocation counters)")
+    q.add_argument("--db", type=db_target, default=None, help="head-end database (invocation counters)")
     q.set_defaults(func=_update)
     q = hs.add_parser("rekey", help="renew A-route keys (key transfer wrapped with the KEK) [and the route-B ID/password]")
     who = q.add_mutually_exclusive_group(required=True)
@@ -145,10 +152,10 @@ def add_parser(sub) -> None:
     q.add_argument("--emulation-kek", action="store_true",
                    help="derive the master key (KEK) from the serial when the key file has none (emulation only)")
     q.add_argument("--timeout", type=float, default=10.0, help="s to wait for an answer (default 10)")
-    q.add_argument("--db", type=Path, default=None, help="head-end database (invocation counters)")
+    q.add_argument("--db", type=db_target, default=None, help="head-end database (invocation counters; file or postgresql:// URL)")
     q.set_defaults(func=_rekey)
     q = hs.add_parser("query", help="items of chosen meters over a period, from the database")
-    q.add_argument("--db", type=Path, required=True)
+    q.add_argument("--db", type=db_target, required=True, help=DB_HELP)
     q.add_argument("--item", action="append", help="e.g. forward_kwh (repeat); see --list-items")
     q.add_argument("--settlement", action="store_true",
                    help="special meters: X, each A_i and Y = X - sum(A_i) per 30-min slot (kWh)")
@@ -159,7 +166,7 @@ def add_parser(sub) -> None:
     q.add_argument("--format", choices=("table", "csv", "json"), default="table")
     q.set_defaults(func=_query)
     q = hs.add_parser("export", help="bulk file of everything collected (CSV or Parquet)")
-    q.add_argument("--db", type=Path, required=True)
+    q.add_argument("--db", type=db_target, required=True, help=DB_HELP)
     q.add_argument("--out", type=Path, required=True, help="file; .parquet -> Parquet, else CSV")
     q.add_argument("--format", choices=("csv", "parquet"))
     q.add_argument("--settlement", action="store_true",
@@ -175,7 +182,8 @@ def add_parser(sub) -> None:
     q.add_argument("--hv-every", type=int, default=25, help="every n-th meter is HV (0: none)")
     q.add_argument("--loss", type=float, default=0.0, help="push (datagram) loss probability")
     q.add_argument("--latency-ms", type=float, default=0.0)
-    q.add_argument("--db", type=Path, help="keep the head-end's database here (default: in memory)")
+    q.add_argument("--db", type=db_target, help="keep the head-end's database here (default: in memory): "
+                                                 "a SQLite file or a postgresql:// URL")
     q.add_argument("--board", default="emulated-lv",
                    help="LV board of the meters (emulated-lv-fleet: HAL-level parts, faster, smaller); "
                         "HV meters use its -hv twin")
@@ -185,6 +193,12 @@ def add_parser(sub) -> None:
                         "cluster, default: start a local one. Results are the same as in one process")
     q.add_argument("--workers", type=int, default=None, metavar="K",
                    help="with --ray: number of shards, one CPU each (default: the cluster's CPUs)")
+    q.add_argument("--restarts", type=int, default=1, metavar="N",
+                   help="with --ray: a shard lost or too slow is restarted on a new actor and replayed "
+                        "(nothing stored twice), at most N times in the run (default 1; 0: stop at once)")
+    q.add_argument("--window-timeout", type=float, default=600.0, metavar="S",
+                   help="with --ray: wall s a shard may take for one 30-min window before it counts as "
+                        "lost (default 600)")
     q.set_defaults(func=_fleet)
     from .provision import add_parser as provision_parser
     provision_parser(hs)
@@ -256,7 +270,6 @@ def _time(text: str | None, what: str) -> float | None:
 
 def _head_end(args, push_address: str = ""):
     from .engine import HeadEnd, HesConfig
-    from .store import HesStore
 
     speed = getattr(args, "speed", 1.0)
     if speed <= 0:
@@ -268,8 +281,9 @@ def _head_end(args, push_address: str = ""):
         clock = RealClock()
     scheduler = Scheduler(clock, strict=False)
     db = getattr(args, "db", None) or default_db()
-    db.parent.mkdir(parents=True, exist_ok=True)
-    store = HesStore(db)
+    if not is_server(db):
+        db.parent.mkdir(parents=True, exist_ok=True)
+    store = _store(db)
     keys = _keys(args.keys, getattr(args, "derive_keys", False))
     store_of_keys = getattr(keys, "store", None)
     config = HesConfig(push_address=push_address, keys=keys, timeout_s=args.timeout * speed)
@@ -400,7 +414,7 @@ def _rekey(args) -> int:
     out["failed"] += [{"meter": m.id, "detail": m.failure or "no DLMS answer"} for m in unreachable]
     out["meters"] += len(unreachable)
     for r in out["results"]:
-        if r.get("ok") and r.get("route_b_id"):
+        if r.get("route_b_id"):                  # taken by the meter, even when its A-route keys stayed
             print(f"{r['meter']}: new route-B ID {r['route_b_id']} password {r['route_b_password']} "
                   f"(the meter shows the new QR code)")
     for failure in out["failed"]:
@@ -521,13 +535,13 @@ def _run(args) -> int:
     for text in addresses:
         hes.add_meter(_target(text))
     hes.choose_5min()
-    print(f"sumame hes: {len(addresses)} meter(s), pushes on {args.listen}, database {args.db}", flush=True)
+    print(f"sumame hes: {len(addresses)} meter(s), pushes on {args.listen}, database {describe(args.db)}", flush=True)
     wall_end = None if args.duration is None else time.monotonic() + args.duration
 
     async def ticker():
         """Lowest priority: every wall second commit (readers and other head-end commands on
         the same database see the rows and get the lock), print the status, stop at the end."""
-        from sumame.firmware.core.scheduler import Priority, sleep
+        from sumame.firmware.core.scheduler import sleep
         next_status = time.monotonic()
         while wall_end is None or time.monotonic() < wall_end:
             hes.store.commit()
@@ -558,15 +572,30 @@ def _run(args) -> int:
     return 0
 
 
-def _open_db(path: Path):
+def _store(target):
+    """The head-end store at ``target`` (file or server URL); one-line errors for the CLI."""
     from .store import HesStore
-    if not path.is_file():
+    try:
+        return HesStore(target)
+    except (ConnectionError, RuntimeError, sqlite3.Error) as exc:
+        raise CliError(str(exc)) from None
+
+
+def _open_db(path):
+    if not is_server(path) and not path.is_file():
         raise CliError(f"{path}: no such database")
-    return HesStore(path)
+    return _store(path)
+
+
+def _no_settlement_on_server(args) -> None:
+    if args.settlement and is_server(args.db):
+        raise CliError("--settlement reads the special-meter tables of a SQLite file; "
+                       "a postgresql:// database does not hold them yet")
 
 
 def _query(args) -> int:
     from .store import ITEMS
+    _no_settlement_on_server(args)
     store = _open_db(args.db)
     if args.settlement:
         from .settlement import print_settlement
@@ -600,6 +629,7 @@ def _query(args) -> int:
 
 def _export(args) -> int:
     from .export import export_rows, write_csv, write_parquet
+    _no_settlement_on_server(args)
     store = _open_db(args.db)
     fmt = args.format or ("parquet" if args.out.suffix == ".parquet" else "csv")
     if args.settlement:
@@ -643,6 +673,8 @@ def _fleet(args) -> int:
                              progress=progress)
     if args.ray is not None or args.workers is not None:
         return _fleet_ray(args, scenario)
+    if args.db is not None:
+        _store(args.db).close()         # a database that cannot be opened fails before the run
     r = run_scenario(scenario)
     store, hes = r.hes.store, r.hes
     rows = store.intervals(grid=30, start=r.collect_from)
@@ -670,15 +702,21 @@ def _fleet_ray(args, scenario) -> int:
     if args.ray is None:
         raise CliError("--workers needs --ray")
     if args.db is None:
-        raise CliError("--ray needs --db FILE: the shards' results land in that one store")
+        raise CliError("--ray needs --db FILE (or a postgresql:// URL): the shards' results land in that one store")
     if args.workers is not None and args.workers < 1:
         raise CliError("--workers must be >= 1")
+    if args.restarts < 0 or args.window_timeout <= 0:
+        raise CliError("need --restarts >= 0 and --window-timeout > 0")
+    _store(args.db).close()             # a database that cannot be opened fails before Ray starts
+
+    def event(text):
+        print(f"warning: {text}", file=sys.stderr, flush=True)
     try:
-        r = run_sharded(scenario, workers=args.workers, address=args.ray)
+        r = run_sharded(scenario, workers=args.workers, address=args.ray, restarts=args.restarts,
+                        window_timeout_s=args.window_timeout, on_event=event)
     except (ShardLost, RuntimeError, ConnectionError) as exc:
         raise CliError(str(exc)) from None
-    from .store import HesStore
-    store = HesStore(args.db)
+    store = _store(args.db)
     rows = store.intervals(grid=30, start=r.collect_from)
     with_data = [x for x in rows if x["forward_wh"] is not None]
     print(f"{r.meters} meters x {args.days:g} days on Ray, {len(r.shards)} shards, in {r.wall_s:.1f} s "

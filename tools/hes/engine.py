@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from functools import lru_cache
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
@@ -54,6 +55,10 @@ from .values import PersistedCounter, spread, status_dict, status_text
 from .store import HesStore
 
 log = logging.getLogger("sumame.hes")
+
+_interval_end = lru_cache(maxsize=4096)(octets_to_epoch)
+"""Interval ends repeat across pushes and meters (every meter ends its 30 min at the same
+boundary): the date-time octets are parsed once. Malformed octets raise, and are not cached."""
 GROUP = "hes"
 CHASE, RESTORE, REALTIME, HISTORY, LIVENESS, DISCOVER, STATUS = (
     "chase", "restore", "realtime", "history", "liveness", "discover", "status")
@@ -343,7 +348,7 @@ class HeadEnd(OutageTracking):
             values, end = {}, None
             for (name, scaler), cell in zip(cols, row.value):
                 if name == "end_at":
-                    end = octets_to_epoch(cell.value)
+                    end = _interval_end(bytes(cell.value))
                 elif name is not None:
                     values[name] = None if cell.type is DataType.NULL else cell.value * 10.0 ** scaler
             if end is not None:

@@ -133,11 +133,17 @@ class KeyStore:
         e.update({n: pending.pop(n) for n in names if n in pending})
         self._save(serial)
 
-    def abandon(self, serial: str) -> None:
-        """The meter kept its old keys: forget the pending ones."""
+    def abandon(self, serial: str, keep: tuple[str, ...] = ()) -> None:
+        """The meter kept its old keys: forget the pending ones (but the values named in ``keep``:
+        a session with the old A-route keys says nothing about a route-B pair sent with them)."""
         e = self.entry(serial)
-        if e.pop("pending", None) is not None:
-            self._save(serial)
+        pending = e.pop("pending", None)
+        if pending is None:
+            return
+        kept = {k: v for k, v in pending.items() if k in keep}
+        if kept:
+            e["pending"] = kept
+        self._save(serial)
 
     def confirm(self, serial: str, secrets: ARouteSecrets) -> None:
         """A session worked with ``secrets``: make them current (commit when they are the pending ones)."""
@@ -145,4 +151,10 @@ class KeyStore:
         if pending is not None and (pending.ek, pending.ak) == (secrets.ek, secrets.ak):
             self.commit(serial)
         elif (self.current(serial).ek, self.current(serial).ak) == (secrets.ek, secrets.ak):
-            self.abandon(serial)
+            self.abandon(serial, keep=("route_b_id", "route_b_password"))
+
+    def unresolved_route_b(self, serial: str) -> tuple[str, str] | None:
+        """A route-B pair sent to the meter whose fate is unknown (answer lost): the next renewal
+        reads the meter's ID to settle it (tools/hes/rekey.py)."""
+        p = self.entry(serial).get("pending", {}) if serial in self.home else {}
+        return (p["route_b_id"], p["route_b_password"]) if "route_b_id" in p and "ek" not in p else None

@@ -62,16 +62,24 @@ def _provision(args) -> int:
     store = _key_store(args.keys)
     if args.serial in store:
         raise CliError(f"meter {args.serial} already has keys in {args.keys}: renew them with sumame hes rekey")
-    store.put(args.serial, {k: record[k] for k in ("system_title", "ek", "ak", "lls_password", "kek",
-                                                   "route_b_id", "route_b_password")})
     entry = {k: v for k, v in record.items() if k != "serial"}
-    try:
-        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp = args.out.with_name(args.out.name + ".tmp")
+    try:        # written aside first: an --out that cannot be written must not leave a key-store entry
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             json.dump({args.serial: entry}, fh, indent=1)
             fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
     except OSError as exc:
         raise CliError(f"--out {args.out}: {exc.strerror}") from None
+    try:
+        store.put(args.serial, {k: record[k] for k in ("system_title", "ek", "ak", "lls_password", "kek",
+                                                       "route_b_id", "route_b_password")})
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, args.out)       # visible only once the head-end holds the keys
     print(f"meter {args.serial}: keys recorded in {args.keys}; installation file {args.out} "
           f"(load it with: sumame firmware provision --state-dir STATE --file {args.out})")
     print(f"  route-B ID {record['route_b_id']} password {record['route_b_password']} (for the customer's QR code)")

@@ -11,7 +11,8 @@
    them; one with the old keys must then be refused (reported as ``old_refused``).
 
 When the answer is lost (a cut, a timeout) the head-end does not guess: it tries the new keys,
-then the old ones, and keeps whichever the meter accepts; if neither answers, both stay in the
+then the old ones, and keeps whichever the meter accepts (and reads back the route-B ID: a lost
+answer to the route-B SET must not make it forget a pair the meter took); if neither answers, both stay in the
 key store and the next session retries with the one it is unsure of (engine.resolved_session).
 ``rekey_fleet`` renews a fleet a share at a time, reporting progress and failures.
 """
@@ -64,9 +65,22 @@ async def _works(hes, m, secrets: ARouteSecrets) -> bool | None:
         return None
 
 
+async def _route_b_id(hes, m, secrets: ARouteSecrets) -> str | None:
+    """The route-B ID the meter holds (a read gives the ID only); None if it cannot be read."""
+    m.secrets = secrets
+    try:
+        async with hes.session(m) as s:
+            value = (await s.get(1, ROUTE_B_CREDENTIALS, 2)).value
+        return bytes(value).decode("ascii")
+    except (SecurityError, DlmsRefused, OSError, TimeoutError, TypeError, UnicodeDecodeError):
+        return None
+
+
 async def rekey_meter(hes, store, meter_id: str, *, kek: Callable[[str], bytes], route_b: bool = False,
                       progress: Callable[[str, str], None] | None = None, _cut=None) -> dict:
-    """{"meter", "serial", "ok", "old_refused", "route_b_id", "detail"}. ``store``: KeyStore;
+    """{"meter", "serial", "ok", "old_refused", "route_b_id", "detail"}; ``route_b_id`` /
+    ``route_b_password`` whenever the meter took a new route-B pair, even if its A-route keys
+    stayed (``ok`` False). ``store``: KeyStore;
     ``kek(serial)``: the meter's master key. ``_cut(step)`` (tests): raise to simulate the
     head-end dying after a step."""
     progress = progress or (lambda meter, text: None)
@@ -75,6 +89,15 @@ async def rekey_meter(hes, store, meter_id: str, *, kek: Callable[[str], bytes],
     serial, old = m.serial, m.secrets
     result = {"meter": meter_id, "serial": serial, "ok": False, "old_refused": None, "route_b_id": None,
               "detail": ""}
+    unsure = store.unresolved_route_b(serial)
+    if unsure is not None:              # a route-B pair of an earlier renewal whose answer was lost
+        held = await _route_b_id(hes, m, old)
+        if held == unsure[0]:
+            store.commit_part(serial, "route_b_id", "route_b_password")
+            progress(meter_id, f"route-B ID {held[:4]}…{held[-4:]} of the earlier renewal is in force")
+        elif held is not None:
+            store.abandon(serial)
+        m.secrets = old
     new = ARouteSecrets(old.system_title, os.urandom(16), os.urandom(16), old.lls_password)
     pending = {"ek": new.ek.hex(), "ak": new.ak.hex()}
     pair = new_route_b() if route_b else None
@@ -88,6 +111,7 @@ async def rekey_meter(hes, store, meter_id: str, *, kek: Callable[[str], bytes],
             if pair:
                 await s.set(1, ROUTE_B_CREDENTIALS, 2, axdr.octet_string((pair[0] + pair[1]).encode("ascii")))
                 store.commit_part(serial, "route_b_id", "route_b_password")   # the meter holds them now
+                result.update(route_b_id=pair[0], route_b_password=pair[1])   # whatever becomes of the keys
                 progress(meter_id, f"route-B ID {pair[0][:4]}…{pair[0][-4:]} and password renewed")
             await s.action(64, SECURITY_SETUP, 2, key_transfer(kek(serial), new.ek, new.ak))
             answered = True
@@ -108,8 +132,7 @@ async def rekey_meter(hes, store, meter_id: str, *, kek: Callable[[str], bytes],
         m.push_client = DlmsClient(ClientSettings(ek=new.ek, ak=new.ak))    # pushes come under the new keys
         result.update(ok=True, detail="new keys in force")
         if pair:
-            result["route_b_id"] = pair[0]
-            result["route_b_password"] = pair[1]
+            result.update(route_b_id=pair[0], route_b_password=pair[1])
         result["old_refused"] = await _works(hes, m, old) is False
         m.secrets = new
         progress(meter_id, "new A-route keys in force; old keys " +
@@ -118,6 +141,10 @@ async def rekey_meter(hes, store, meter_id: str, *, kek: Callable[[str], bytes],
             result.update(ok=False, detail="the meter still accepts the old keys")
         return result
     if verdict is False and await _works(hes, m, old) is True:
+        if pair and await _route_b_id(hes, m, old) == pair[0]:    # the SET's answer was lost, not the SET
+            store.commit_part(serial, "route_b_id", "route_b_password")
+            result.update(route_b_id=pair[0], route_b_password=pair[1])
+            progress(meter_id, f"route-B ID {pair[0][:4]}…{pair[0][-4:]} and password renewed")
         store.abandon(serial)
         m.secrets = old
         result["detail"] = "the meter kept its old keys" + ("" if answered else " (transfer not received)")

@@ -11,6 +11,12 @@ record (``firmware/routes/iot/special_cosem.py``) and stores, in the head-end's 
 * ``special_events``: the terminals' event-log entries;
 * ``special_dr``: ΔA per (special meter, slot) of a demand-response event (negawatt, Wh).
 
+The pushes are unconfirmed datagrams: one lost on the A-route (or in the meter's RAM queue at a
+power cut) leaves a hole. ``start()`` runs the gap fill: every ``GAP_EVERY_S`` each run of
+missing slots (between a special meter's first stored slot and ``GAP_GRACE_S`` ago, at most 9
+days back) is asked again from its terminal — ``HISTORY_REQUEST`` {first, last slot end} through
+the meter's IoT gateway (method 1) — and the terminal sends those slots again.
+
 ``settlement(store, ...)`` gives per 30-min slot of each smart meter with special meters:
 X (receiving point, net import = +A − −A of the meter's own 30-min values), each Aᵢ (the
 special meter's net import over the slot, from its register differences: EV charging +, PV
@@ -21,11 +27,13 @@ Reverse flow is signed: X < 0 when the site exports, Aᵢ < 0 when a device deli
 from __future__ import annotations
 
 import sqlite3
-from collections import Counter
+from collections import Counter, deque
 
 from sumame.firmware.routes.iot import codec as c
 from sumame.firmware.routes.iot import special_cosem as sc
-from sumame.firmware.routes.iot.gateway import IOT_PUSH_LN
+from sumame.firmware.core.scheduler import sleep
+from sumame.firmware.net.dlms import axdr
+from sumame.firmware.routes.iot.gateway import CLASS_ID, GATEWAY_LN, IOT_PUSH_LN, RESULT_NAMES
 from sumame.hal.jst import format_jst
 
 SCHEMA = """
@@ -41,6 +49,10 @@ CREATE TABLE IF NOT EXISTS special_dr(
     special TEXT NOT NULL, end_at REAL NOT NULL, delta_wh REAL NOT NULL, PRIMARY KEY(special, end_at));
 """
 SLOT = 1800
+GAP_EVERY_S = 3600.0
+GAP_GRACE_S = 2 * SLOT          # a younger slot may still be on its way
+GAP_SPAN_S = 9 * 86400          # the terminals keep 10 days
+GAP_RUNS = 8                    # requests per terminal per round
 MOD = 1_000_000_000
 TOLERANCE_NAMES = {i: f"n{i}" for i in range(1, 8)} | {0xFF: "other"}
 
@@ -55,7 +67,7 @@ class SpecialCollector:
         ensure_schema(self.store.db)
         self.stats: Counter[str] = Counter()
         self.copies: Counter[tuple[str, float]] = Counter()
-        self.log: list[tuple[float, str]] = []
+        self.log: deque[tuple[float, str]] = deque(maxlen=2000)     # newest notes (bounded)
         prev = hes.on_other_push
 
         def chained(m, body):
@@ -99,6 +111,59 @@ class SpecialCollector:
             cur = self.store.db.execute("INSERT OR IGNORE INTO special_registers VALUES (?,?,?,?,?,?)",
                                         (sid, float(s.end), s.forward_wh, s.reverse_wh, s.status, now))
             self.stats["slots-stored" if cur.rowcount else "slots-duplicate"] += 1
+
+    # ---------------------------------------------------------------- gap fill
+    def start(self, every_s: float = GAP_EVERY_S) -> None:
+        self.hes._spawn(self._gap_loop(every_s), "special-gap-fill")
+
+    async def _gap_loop(self, every_s: float) -> None:
+        while True:
+            await sleep(every_s)
+            await self.fill_gaps()
+
+    def missing(self, now: float) -> dict[tuple[str, str], list[tuple[int, int]]]:
+        """{(smart meter, terminal): [(first, last) slot ends of each run of missing slots]}."""
+        out = {}
+        last = int(now - GAP_GRACE_S) // SLOT * SLOT
+        for sm in special_meters(self.store):
+            if not sm["terminal"]:
+                continue
+            have = {int(r[0]) for r in self.store.db.execute(
+                "SELECT end_at FROM special_registers WHERE special=?", (sm["id"],))}
+            if not have:
+                continue
+            first = max(min(have), last - GAP_SPAN_S)
+            runs, start = [], None
+            for t in range(first, last + 2 * SLOT, SLOT):
+                if t not in have and t <= last:
+                    start = t if start is None else start
+                elif start is not None:          # a present slot (or past ``last``) ends the run
+                    runs.append((start, t - SLOT))
+                    start = None
+            if runs:
+                out[(sm["meter"], sm["terminal"])] = runs[:GAP_RUNS]
+        return out
+
+    async def fill_gaps(self) -> int:
+        """Ask each terminal for its missing runs; returns the requests the meters queued."""
+        queued = 0
+        for (meter, terminal), runs in self.missing(self.hes.clock.now()).items():
+            tid = terminal.encode("ascii", "replace")[:8].ljust(8, b" ")
+            try:
+                async with self.hes.session(self.hes.meter(meter)) as s:
+                    for first, last in runs:
+                        ret = await s.action(CLASS_ID, GATEWAY_LN, 1, axdr.structure(
+                            axdr.octet_string(tid), axdr.unsigned(c.HISTORY_REQUEST),
+                            axdr.octet_string(c.history_body(first, last))))
+                        code = ret.value if ret is not None else -1
+                        self.stats["gap-requests"] += 1
+                        queued += code == 0
+                        self.log.append((self.hes.clock.now(), f"gap fill {terminal} {format_jst(first)}.."
+                                         f"{format_jst(last)}: {RESULT_NAMES.get(code, code)}"))
+            except Exception as exc:  # noqa: BLE001 - unreachable meter, refused: tried again next round
+                self.stats["gap-request-failed"] += 1
+                self.log.append((self.hes.clock.now(), f"gap fill {terminal} via {meter}: {type(exc).__name__}: {exc}"))
+        return queued
 
     @property
     def duplicates(self) -> int:

@@ -1,4 +1,5 @@
-"""What the head-end collects, in SQLite: interval values, outages, polls, commands, meter events.
+"""What the head-end collects, in SQLite (or a server database, ``sqldb.py``): interval values,
+outages, polls, commands, meter events.
 
 Units in the database are base units (Wh, varh, V, epoch s UTC); the query API and the exports
 show kWh / kvarh / V and JST. One row per (meter, grid, interval end): the first value received
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Iterable
 
 from sumame.hal.jst import format_jst
+
+from .sqldb import connect, is_server
 
 RETENTION_S = 3 * 365 * 86400 + 86400       # three years (one leap day included)
 BUSY_TIMEOUT_S = 30.0
@@ -80,15 +83,29 @@ class StoreStats:
     conflicts: int = 0
 
 
+_INSERT_INTERVAL = (f"INSERT INTO intervals(meter, grid, end_at, {', '.join(VALUE_COLUMNS)}, received_at, source,"
+                    f" on_time) VALUES (?,?,?,{','.join('?' * len(VALUE_COLUMNS))},?,?,?) ON CONFLICT DO NOTHING")
+_SELECT_INTERVAL = f"SELECT {', '.join(VALUE_COLUMNS)} FROM intervals WHERE meter=? AND grid=? AND end_at=?"
+
+
 class HesStore:
-    """SQLite store; ``path`` ":memory:" for tests and virtual-time runs."""
+    """SQLite store; ``path`` ":memory:" for tests and virtual-time runs, or a
+    ``postgresql://`` URL for a server database (same rows, same queries).
+
+    Ingest keeps the last ``recent_rows`` intervals stored per meter and grid in RAM: a push
+    repeats the previous interval(s), and such a copy is judged (duplicate or conflict) without a
+    round trip to the database. The store must be the only writer of its meters' intervals."""
+
+    recent_rows = 4
 
     def __init__(self, path: str | Path = ":memory:"):
         self.path = str(path)
-        self.db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)
+        self.db = connect(path if is_server(path) else self.path, busy_timeout_s=BUSY_TIMEOUT_S)
         self.db.executescript(SCHEMA)
+        self.db.commit()
         self.stats = StoreStats()
         self._dirty = 0
+        self._recent: dict[tuple[str, int], dict[float, tuple]] = {}
 
     @classmethod
     def open_read_only(cls, path: str | Path) -> "HesStore":
@@ -99,7 +116,7 @@ class HesStore:
         store.db = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True,
                                    check_same_thread=False)
         store.db.execute("PRAGMA query_only=ON")
-        store.stats, store._dirty = StoreStats(), 0
+        store.stats, store._dirty, store._recent = StoreStats(), 0, {}
         return store
 
     def close(self) -> None:
@@ -135,22 +152,31 @@ class HesStore:
     def put_interval(self, meter: str, grid: int, end_at: float, values: dict, *, received_at: float,
                      source: str, deadline_s: float) -> bool:
         """Store one interval (values in base units, None = no data). False if already there."""
-        row = [values.get(c) for c in VALUE_COLUMNS]
-        cur = self.db.execute(
-            f"INSERT OR IGNORE INTO intervals(meter, grid, end_at, {', '.join(VALUE_COLUMNS)}, received_at, source,"
-            f" on_time) VALUES (?,?,?,{','.join('?' * len(VALUE_COLUMNS))},?,?,?)",
-            (meter, grid, end_at, *row, received_at, source, int(received_at - end_at <= deadline_s)))
-        if cur.rowcount:
-            self.stats.stored += 1
-            self._touch()
-            return True
-        old = self.db.execute(f"SELECT {', '.join(VALUE_COLUMNS)} FROM intervals WHERE meter=? AND grid=? AND end_at=?",
-                              (meter, grid, end_at)).fetchone()
+        row = tuple(values.get(c) for c in VALUE_COLUMNS)
+        recent = self._recent.get((meter, grid))
+        old = None if recent is None else recent.get(end_at)
+        if old is None:
+            cur = self.db.execute(_INSERT_INTERVAL, (meter, grid, end_at, *row, received_at, source,
+                                                     int(received_at - end_at <= deadline_s)))
+            if cur.rowcount:
+                self.stats.stored += 1
+                self._remember(meter, grid, end_at, row)
+                self._touch()
+                return True
+            old = self.db.execute(_SELECT_INTERVAL, (meter, grid, end_at)).fetchone()
+            if old is not None:
+                self._remember(meter, grid, end_at, tuple(old))
         if old is not None and any(o != n for o, n in zip(old, row) if n is not None or o is not None):
             self.stats.conflicts += 1
         else:
             self.stats.duplicates += 1
         return False
+
+    def _remember(self, meter: str, grid: int, end_at: float, row: tuple) -> None:
+        recent = self._recent.setdefault((meter, grid), {})
+        recent[end_at] = row
+        if len(recent) > self.recent_rows:
+            del recent[min(recent)]
 
     def last_interval(self, meter: str, grid: int) -> float | None:
         row = self.db.execute("SELECT MAX(end_at) FROM intervals WHERE meter=? AND grid=?", (meter, grid)).fetchone()
@@ -212,10 +238,11 @@ class HesStore:
     # ---------------------------------------------------------------- outages, polls, commands, events
     def open_outage(self, meter: str, *, start_at: float | None, detected_at: float, how: str,
                     start_source: str) -> int:
-        cur = self.db.execute("INSERT INTO outages(meter, start_at, detected_at, how, start_source) VALUES (?,?,?,?,?)",
-                              (meter, start_at, detected_at, how, start_source))
+        cur = self.db.execute("INSERT INTO outages(meter, start_at, detected_at, how, start_source) VALUES (?,?,?,?,?)"
+                              " RETURNING id", (meter, start_at, detected_at, how, start_source))
+        outage_id = cur.fetchone()[0]
         self.commit()
-        return cur.lastrowid
+        return outage_id
 
     def close_outage(self, outage_id: int, *, end_at: float | None, restored_detected_at: float,
                      start_at: float | None = None, start_source: str | None = None) -> None:
@@ -232,12 +259,12 @@ class HesStore:
         return [dict(zip(cols, r)) for r in self.db.execute(sql, (meter,) if meter else ())]
 
     def add_poll(self, meter: str, at: float, ok: bool, why: str, state: str | None = None, detail: str = "") -> None:
-        self.db.execute("INSERT INTO polls VALUES (?,?,?,?,?,?)", (meter, at, int(ok), why, state, detail))
+        self.db.execute("INSERT INTO polls(meter, at, ok, why, state, detail) VALUES (?,?,?,?,?,?)", (meter, at, int(ok), why, state, detail))
         self._touch()
 
     def polls(self, meter: str | None = None) -> list[dict]:
         cols = ("meter", "at", "ok", "why", "state", "detail")
-        sql = "SELECT * FROM polls" + (" WHERE meter=?" if meter else "") + " ORDER BY at"
+        sql = f"SELECT {', '.join(cols)} FROM polls" + (" WHERE meter=?" if meter else "") + " ORDER BY at"
         return [dict(zip(cols, r)) for r in self.db.execute(sql, (meter,) if meter else ())]
 
     def add_command(self, meter: str, at: float, op: str, argument, ok: bool, detail: str) -> None:
@@ -250,7 +277,8 @@ class HesStore:
         return [dict(zip(cols, r)) for r in self.db.execute(f"SELECT {', '.join(cols)} FROM commands ORDER BY id")]
 
     def put_meter_event(self, meter: str, log: str, at: float, code: int, kind: str) -> None:
-        self.db.execute("INSERT OR IGNORE INTO meter_events VALUES (?,?,?,?,?)", (meter, log, at, code, kind))
+        self.db.execute("INSERT INTO meter_events(meter, log, at, code, kind) VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
+                        (meter, log, at, code, kind))
         self._touch()
 
     def meter_events(self, meter: str) -> list[dict]:
@@ -264,7 +292,7 @@ class HesStore:
         return 0 if row is None else row[0]
 
     def save_tx_ceiling(self, meter: str, ceiling: int) -> None:
-        self.db.execute("INSERT INTO counters VALUES (?,?) ON CONFLICT(meter) DO UPDATE SET"
+        self.db.execute("INSERT INTO counters(meter, tx_ceiling) VALUES (?,?) ON CONFLICT(meter) DO UPDATE SET"
                         " tx_ceiling=MAX(tx_ceiling, excluded.tx_ceiling)",      # never below another process's
                         (meter, ceiling))
         self.commit()
@@ -274,6 +302,7 @@ class HesStore:
         """Delete what is older than the retention period; returns the number of rows removed."""
         horizon = now - RETENTION_S
         removed = 0
+        self._recent.clear()
         for sql in ("DELETE FROM intervals WHERE end_at < ?", "DELETE FROM polls WHERE at < ?",
                     "DELETE FROM commands WHERE at < ?", "DELETE FROM meter_events WHERE at < ?",
                     "DELETE FROM outages WHERE COALESCE(end_at, detected_at) < ?"):

@@ -176,9 +176,13 @@ class EhanCoordinator(_Radio):
             if key is not None and peer.old_key is not None and frame.security.key_index == peer.old_key.index \
                     and key.index != peer.old_key.index:
                 key = peer.old_key          # sent before the re-authentication completed
+            if key is None:             # 802.15.4 UNAVAILABLE_KEY: no session (e.g. after our reboot), not a bad MIC
+                self.stats["rx-no-key"] += 1
+                self._drop(src, "no link session for a secured frame (the terminal must join again)")
+                return
             checked = self._unsecure(frame, key, self.rx_counters, self.stats)
             if checked is None:
-                self._drop(src, "frame failed link security (no key, bad MIC or replayed counter)")
+                self._drop(src, "frame failed link security (bad MIC or replayed counter)")
                 return
             frame = checked
             if peer.via != via:

@@ -124,6 +124,9 @@ class Association:
         self.client_max_pdu = 0
         self.client_title: bytes | None = None
         self.dedicated_key: bytes | None = None
+        self.made_under: tuple[bytes, bytes] | None = None
+        """(EK, AK) of the security setup when this association was accepted: once the global
+        keys are renewed, nothing more is deciphered in it (its dedicated key came under the old EK)."""
         self.ctos = self.stoc = b""
         self.context = ApplicationContext.LN
 
@@ -202,6 +205,7 @@ class Association:
         self.conformance = conformance
         self.client_max_pdu = initiate.max_receive_pdu_size
         self.dedicated_key = initiate.dedicated_key if policy.ciphered else None
+        self.made_under = None if self.security is None else (self.security.ek, self.security.ak)
         response = InitiateResponse(conformance, self.max_receive_pdu).encode()
         if protection is not None:
             response = self.encipher(response, protection)
@@ -267,6 +271,8 @@ class Association:
         ReplayError (IC not increasing) or ApduError."""
         if self.security is None:
             raise DecipheringError("ciphered APDU but no security setup")
+        if self.made_under is not None and self.made_under != (self.security.ek, self.security.ak):
+            raise DecipheringError("the global keys were renewed after this association was made: associate again")
         apdu = parse_ciphered(raw)
         title = self.client_title
         if apdu.tag == TAG_GENERAL_GLO:

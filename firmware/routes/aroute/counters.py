@@ -21,9 +21,11 @@ MAX_SENDERS = 32
 
 
 class PersistentTxCounter(TxCounter):
-    def __init__(self, store, *, block: int = 256):
+    def __init__(self, store, *, block: int = 256, floor: int = 0):
+        """``floor``: never start below it (the ceiling kept across a decommissioning's erase)."""
         raw = store.load(TX_KEY)
         ceiling = struct.unpack(">I", raw)[0] if raw is not None and len(raw) == 4 else 0
+        ceiling = max(ceiling, floor)
         self._store, self._block, self.ceiling = store, block, ceiling
         super().__init__(ceiling, on_advance=self._advanced)
 

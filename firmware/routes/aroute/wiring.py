@@ -26,6 +26,8 @@ from sumame.hal.comms import Medium
 from sumame.hal.jst import floor_boundary
 
 from .connection import MeterConnection
+from sumame.firmware.lifecycle.erase import tx_ic_floor
+
 from .counters import PersistentReplayGuard, PersistentTxCounter
 from .disposal import disposal_objects
 from .image_binding import image_transfer_objects
@@ -116,7 +118,9 @@ class ARouteApp:
         self.secrets = secrets_from_board(ident.serial, section)
         self.key_generation = apply_stored_keys(self)
         """Generation of the renewed keys in use (None: the board's / derived keys)."""
-        self.tx_counter = PersistentTxCounter(store)
+        lifecycle = getattr(meter, "lifecycle", None)
+        floor = 0 if lifecycle is None else tx_ic_floor(lifecycle.loader.control)
+        self.tx_counter = PersistentTxCounter(store, floor=floor)   # never below a decommissioned life's
         self.replay_guard = PersistentReplayGuard(store)
         if self.replay_guard.corrupt:
             meter.events.record("dlms-replay-state", source=SOURCE, severity=Severity.ALARM,

@@ -10,7 +10,9 @@ receives unicast and multicast on, and a response (Get_Res, Set_Res, the SNAs, t
 answers an INF_REQ) is a unicast to the requesting node, so it goes to that node's 3610.
 A client that sends from another port (npm echonet-lite sends from 23610, PyPI echonetlite
 from an ephemeral port, both listen on 3610) is answered on 3610; the odd port is logged once
-per peer. Each socket is served by a scheduler task that
+per peer. A datagram whose source is one of our own endpoints (a peer on our own address is
+answered on our 3610; our looped-back multicast) is our own: counted ``own-echo``, not handed on.
+Each socket is served by a scheduler task that
 waits with ``readable(sock)`` and drains up to ``batch`` datagrams per wake-up, so it works on
 the real clock (selectors) and never blocks the loop. ``batch`` is 8 like the in-process medium:
 the costliest accepted frame (a Get answered up to ``max_opc`` properties) takes ~4 ms, so a
@@ -120,6 +122,11 @@ class UdpTransport:
                     break
                 except OSError as exc:   # e.g. ICMP port unreachable reported on a later recv
                     log.debug("recv on %s: %s", sock.getsockname(), exc)
+                    continue
+                if (peer[0], peer[1]) in self.endpoints:
+                    # our own datagram heard back (a peer sharing our address gets its answers on
+                    # our 3610 — loopback; or our multicast looped): no peer's frame, not logged
+                    self.service.counters["own-echo"] += 1
                     continue
                 if not is_mcast and self._route.get(peer[0]) is not sock:
                     self._route.pop(peer[0], None)

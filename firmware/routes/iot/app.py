@@ -49,6 +49,7 @@ from .gateway import (IOT_PUSH_LN, R_CUT_OFF, R_FULL, R_MALFORMED, R_QUEUED, R_T
 log = logging.getLogger("sumame.iot")
 SOURCE = "iot-route"
 CUTOFF_KEY = "iot.cut-off"
+AUTHORITY_KEY = "iot.authority"
 PRIO_ALARM, PRIO_RESULT, PRIO_SPECIAL, PRIO_BATCH = 0, 1, 2, 3
 PRIO_OF = {c.ALARM: PRIO_ALARM, c.COMMAND_RESULT: PRIO_RESULT, c.VALUES: PRIO_BATCH, c.HELLO: PRIO_RESULT,
            c.SPECIAL_VALUES: PRIO_SPECIAL, c.SPECIAL_EVENT: PRIO_ALARM}
@@ -458,6 +459,8 @@ class IotRouteApp:
                                severity=Severity.INFO if result == R_QUEUED else Severity.WARNING)
         if result != R_QUEUED:
             return result
+        if msg_type == c.HISTORY_REQUEST and t.kind == c.KIND_SPECIAL:
+            self.special.resend_requested(t.terminal_id, *c.parse_history(body))
         t.downlink.append((msg_type, body))
         if t.joined and not self._sleeps(t):
             while t.downlink:
@@ -466,6 +469,43 @@ class IotRouteApp:
 
     def _sleeps(self, t: TerminalState) -> bool:
         return t.kind != 0        # gas/water terminals are sleep devices; relays are awake
+
+    def command_refused(self, what: str, why: str) -> None:
+        self._event("iot-command-refused", f"{what}: {why}", Severity.ALARM)
+
+    def authorise(self, authority, what: str) -> bool:
+        """A head-end cut-off/reconnect's proof (``control_binding.authority_of``): its invocation
+        counter must exceed the last accepted from that sender. The external-connection security
+        keeps that counter when present (one rule for both objects); else this route does (flash)."""
+        if self.external is not None:
+            return self.external.authorise(authority, what)
+        if authority is None:
+            self.command_refused(what, "no authenticated, ciphered request behind it")
+            return False
+        counters = {}
+        for line in (self.storage.load(AUTHORITY_KEY) or b"").decode("ascii", "replace").splitlines():
+            sender, _, last = line.rpartition("=")
+            if sender and last.isdigit():
+                counters[sender] = int(last)
+        last = counters.get(authority.sender)
+        if last is not None and authority.counter <= last:
+            self.command_refused(what, f"replayed or stale invocation counter {authority.counter} (last {last})")
+            return False
+        counters[authority.sender] = authority.counter
+        while len(counters) > 32:                       # bounded: the lowest counter goes
+            del counters[min(counters, key=counters.get)]
+        self.storage.save(AUTHORITY_KEY, "\n".join(f"{k}={v}" for k, v in counters.items()).encode("ascii", "replace"))
+        return True
+
+    def head_end_cut_off(self, terminal_id: bytes, cut: bool, why: str) -> bool:
+        """The gateway's cut-off/reconnect: through the external-connection security when present
+        (so its cut-off set, gate and log agree with the terminal table), else here."""
+        if self.external is not None:
+            if terminal_id not in self.by_id:
+                return False
+            peer = "iot:" + terminal_id.decode("ascii", "replace").strip()
+            return (self.external.cutoff if cut else self.external.reconnect)(peer, why) == 0
+        return self.set_cut_off(terminal_id, cut, why)
 
     def set_cut_off(self, terminal_id: bytes, cut: bool, why: str) -> bool:
         t = self.by_id.get(terminal_id)

@@ -13,6 +13,10 @@ ours: class 200 (manufacturer range 128-255), logical name 0.128.96.200.0.255.
 
 Methods need the head-end's HLS association (``method_level`` HIGH), so only the authenticated
 A-route can reach a terminal; the pushes back are ``IOT_PUSH`` DataNotifications (app.py).
+Cut-off and reconnect (issue 11 §4) are held to the external-connection control's rule: an
+HLS-authenticated, **ciphered** association (``require_control_context``) and an invocation
+counter above the last accepted command's (``IotRouteApp.authorise``, kept in flash); else
+read-write-denied and an ``iot-command-refused`` alarm.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from sumame.firmware.net.dlms import axdr
 from sumame.firmware.net.dlms.axdr import DataType
 from sumame.firmware.net.dlms.cosem.base import CosemError, CosemObject, Level, expect_type
 from sumame.firmware.net.dlms.descriptors import DataAccessResult
+from sumame.firmware.routes.aroute.control_binding import authority_of, require_control_context
 
 CLASS_ID = 200
 GATEWAY_LN = bytes([0, 128, 96, 200, 0, 255])
@@ -60,5 +65,13 @@ class IotGateway(CosemObject):
             body = expect_type(items[2], DataType.OCTET_STRING, what="body")
             return axdr.enum(self.app.submit(bytes(tid), mtype, bytes(body)))
         tid = bytes(expect_type(params, DataType.OCTET_STRING, what="terminal id"))
-        ok = self.app.set_cut_off(tid, method == CUT_OFF, why="head-end command")
+        what = f"{'cut_off' if method == CUT_OFF else 'reconnect'} {tid.decode('ascii', 'replace').strip()}"
+        try:
+            require_control_context(ctx)
+        except CosemError as exc:
+            self.app.command_refused(what, str(exc))
+            raise
+        if not self.app.authorise(authority_of(ctx), what):
+            raise CosemError(DataAccessResult.READ_WRITE_DENIED, f"{what} refused: replayed or stale command")
+        ok = self.app.head_end_cut_off(tid, method == CUT_OFF, why=f"head-end command, client 0x{ctx.client_sap:02X}")
         return axdr.enum(0 if ok else 1)

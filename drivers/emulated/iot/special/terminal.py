@@ -17,6 +17,8 @@ device, always awake):
   buffer rows {clock, +A, −A, status}) and sends ``SPECIAL_VALUES`` (≤ 8 slots each) until the
   smart meter ACKs them; events (ID mismatch, clock fault, read failures, sync) go as
   ``SPECIAL_EVENT``;
+* **sends again** the slots of a ``HISTORY_REQUEST`` (the MDMS's gap fill through the smart meter:
+  an IoT push lost on the A-route) from its store;
 * **time sync**: HELLO/POLL carry its clock, the smart meter answers TIME and the terminal
   corrects itself (a wrong clock at start is fixed at the first answer); only once synchronised
   does it forward values and set the special meter's clock (0x028E DA), whose DB then reads 0x01.
@@ -192,6 +194,13 @@ class SpecialTerminal:
                     self._later("sync", 0.5, self._sync_meter)
                     self._later("flush", 2.0, self.flush)
                     self._schedule_read()
+            elif msg.type == c.HISTORY_REQUEST:            # the MDMS misses these slots: send them again
+                first, last = c.parse_history(msg.body)
+                again = [s for s in self.acked if first <= s <= last]
+                self.acked.difference_update(again)
+                self.stats["history-requests"] += 1
+                self._note(f"history request {first}..{last}: {len(again)} slot(s) to send again")
+                self._later("flush", 2.0, self.flush)
             elif msg.type == c.ACK:
                 mid, status = c.parse_ack(msg.body)
                 entry = self.pending.pop(mid, None)
