@@ -293,7 +293,8 @@ class HesStore:
 
     def save_tx_ceiling(self, meter: str, ceiling: int) -> None:
         self.db.execute("INSERT INTO counters(meter, tx_ceiling) VALUES (?,?) ON CONFLICT(meter) DO UPDATE SET"
-                        " tx_ceiling=MAX(tx_ceiling, excluded.tx_ceiling)",      # never below another process's
+                        " tx_ceiling=excluded.tx_ceiling"      # never below another process's (SQLite and PostgreSQL)
+                        " WHERE excluded.tx_ceiling > counters.tx_ceiling",
                         (meter, ceiling))
         self.commit()
 
