@@ -61,10 +61,12 @@ def _pinned_firmware_image():
     bundle, programmed = firmware_image.bundle, dict(firmware_image._PROGRAMMED)
     firmware_image.bundle = lambda target: b"sumame interval fixture payload for " + target.encode()
     firmware_image._PROGRAMMED.clear()
+    firmware_image.release_image.cache_clear()     # an earlier test in this process signed this build
     try:
         yield
     finally:
         firmware_image.bundle = bundle
+        firmware_image.release_image.cache_clear()
         firmware_image._PROGRAMMED.clear()
         firmware_image._PROGRAMMED.update(programmed)
 
