@@ -37,8 +37,12 @@ from sumame.tools.emulate.runtime import build_runtime
 START = parse_jst("2026-04-01T00:00")
 DAY = 86400
 WEEK = 7 * DAY
+# the proof replays recorded flash ops, so nothing the host does may change what a run writes: no
+# wall-clock watchdog events (a loaded host stretches steps; the watchdog has its own tests) and no
+# pushes to the board's fixed head-end port (another test may hold it)
 OVERRIDES = {"registers": {"days_30": 2, "days_15": 2, "days_5": 1, "minutes_1": 60},
-             "storage": {"page_count": 96, "page_size": 1024}}
+             "storage": {"page_count": 96, "page_size": 1024},
+             "watchdog": {"budget_ms": 60000}, "aroute": {"push_transport": "none"}}
 EVENT_EVERY_S = 1200
 
 
