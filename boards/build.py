@@ -95,7 +95,7 @@ class Board:
         fw = self["firmware"]
         extras = {}
         if code_flash and fw["enabled"]:
-            from sumame.drivers.emulated.flash import EmulatedFlash
+            from sumame.drivers.emulated.storage.flash import EmulatedFlash
             from sumame.firmware.lifecycle.slots import CONTROL_PAGES
 
             code_path = None if state_dir is None else Path(state_dir) / "code.bin"
@@ -105,7 +105,7 @@ class Board:
         st = self["storage"]
         counter = None
         if st["counter"] == "emulated-rtc-backup":
-            from sumame.drivers.emulated.counter import EmulatedBackupCounter
+            from sumame.drivers.emulated.storage.counter import EmulatedBackupCounter
             counter = emulated["counter"] = EmulatedBackupCounter(
                 None if state_dir is None else Path(state_dir) / "counter.bin")
         if self["rtc"]["driver"] == "system":
@@ -150,13 +150,13 @@ class Board:
                 raise DeviceNotFound("[storage] driver = 'file' needs [storage] path or a state directory")
             return FileNvm(path, page_size=st["page_size"], page_count=st["page_count"])
         if st["driver"] == "compact-nvm":   # fleet fidelity: pages in a shared file arena
-            from sumame.drivers.emulated.compact_nvm import CompactNvm, NvmArena
+            from sumame.drivers.emulated.storage.compact_nvm import CompactNvm, NvmArena
 
             arena = None if state_dir is None else NvmArena(Path(state_dir) / "flash.arena")
             nvm = emulated["flash"] = CompactNvm(page_size=st["page_size"], page_count=st["page_count"],
                                                  endurance=st["endurance"], arena=arena)
             return nvm
-        from sumame.drivers.emulated.flash import EmulatedFlash
+        from sumame.drivers.emulated.storage.flash import EmulatedFlash
 
         flash_path = None if state_dir is None else Path(state_dir) / "flash.bin"
         nvm = emulated["flash"] = EmulatedFlash(flash_path, page_size=st["page_size"],
@@ -200,8 +200,8 @@ class Board:
 
             hardware.extras["usb_port"] = PyUsbPort(path_prefix=u["port_path"] or None)
             return
-        from sumame.drivers.emulated.usb_devices import CATALOGUE
-        from sumame.drivers.emulated.usb_port import EmulatedUsbPort
+        from sumame.drivers.emulated.usb.devices import CATALOGUE
+        from sumame.drivers.emulated.usb.port import EmulatedUsbPort
 
         port = emulated["usb_port"] = EmulatedUsbPort()
         for name in u["devices"]:
@@ -274,9 +274,9 @@ class Board:
 
                 emulated["asic_irq_line"] = GpioIrqLine(a["irq_pin"])
             return asic
-        from sumame.drivers.emulated.atm90e32 import Atm90e32Model, FrontEnd
+        from sumame.drivers.emulated.metering.atm90e32 import Atm90e32Model, FrontEnd
         from sumame.drivers.emulated.profiles import make_profile
-        from sumame.drivers.emulated.spi import FakeSpiDev
+        from sumame.drivers.emulated.metering.spi import FakeSpiDev
 
         load = make_profile(profile or a["profile"], seed=a["seed"] if seed is None else seed,
                             start_epoch=clock.now(), **(a["profile_options"] if profile is None else {}))
@@ -287,7 +287,7 @@ class Board:
                          line_frequency_hz=a["line_frequency_hz"], two_wire=m["wiring"] == "1p2w",
                          transformer_ratio=float(m["coefficient"]) * 10 ** -m["multiplier_code"])
         if a["driver"] == "emulated-hal":   # fleet fidelity: no SPI bus, same physics
-            from sumame.drivers.emulated.hal_asic import HalMeteringAsic
+            from sumame.drivers.emulated.metering.hal_asic import HalMeteringAsic
 
             chip = HalMeteringAsic(load, clock, front, config)
             emulated.update(chip=chip, profile=load)

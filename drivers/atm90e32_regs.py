@@ -2,7 +2,7 @@
 
 Facts restated from public driver sources (ESPHome `atm90e32`, CircuitSetup library) and the
 datasheet's register table. Used by the real driver (drivers/atm90e32.py) and by the emulated
-chip (drivers/emulated/atm90e32.py), so both agree on every address.
+chip (drivers/emulated/metering/atm90e32.py), so both agree on every address.
 
 SPI frame: 16-bit address word (bit 15 = 1 for read, bits 9..0 = address), then 16-bit data,
 MSB first. Registers are 16 bits.

@@ -12,7 +12,7 @@ device (``/dev/mtdN``) erase is the kernel's MEMERASE ioctl and the geometry is 
 MEMGETINFO. Wear is counted per page in ``<path>.wear`` (informational, not synced).
 
 ``io`` is the file-system access (``PosixIo``); tests pass a layer that keeps unsynced writes
-in a volatile cache and drops them on a power cut (drivers/emulated/page_cache.py).
+in a volatile cache and drops them on a power cut (drivers/emulated/storage/page_cache.py).
 """
 from __future__ import annotations
 

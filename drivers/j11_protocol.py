@@ -2,7 +2,7 @@
 
 Pure: bytes in, typed objects out, typed errors (``J11ProtocolError`` and subclasses, all
 ``CommsError``). Shared by the HEMS driver (``drivers/j11.py``) and the emulated dongle
-(``drivers/emulated/dongle_j11.py``). Everything is big-endian. A frame is::
+(``drivers/emulated/wisun/dongle_j11.py``). Everything is big-endian. A frame is::
 
     0..4   unique code: D0EA83FC request (host -> module), D0F9EE5D response / notification
     4..6   command code: request 0x0xxx; its response = code | 0x2000; notifications 0x4xxx

@@ -39,7 +39,7 @@ def comms_catalogue():
 
 
 def usb_catalogue():
-    from sumame.drivers.emulated.usb_devices import CATALOGUE
+    from sumame.drivers.emulated.usb.devices import CATALOGUE
     return CATALOGUE
 
 

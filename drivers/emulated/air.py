@@ -26,7 +26,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 from typing import Protocol
 
-from .dongle_timing import REAL
+from .wisun.dongle_timing import REAL
 from .pcap import PcapWriter
 from .timeline import Timeline
 

@@ -3,7 +3,7 @@
 ``register("meter", dongle, timeline)`` then ``serial.serial_for_url("sumame://meter")`` (or
 ``SkstackModem("sumame://meter")``) gives a port object like ``loop://`` does, wired to that
 dongle (``InProcessPort`` semantics: reads run the emulated world until bytes arrive or the
-timeout passes). Importing ``sumame.drivers.emulated.dongle_serve`` registers the scheme.
+timeout passes). Importing ``sumame.drivers.emulated.wisun.dongle_serve`` registers the scheme.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ class Serial(SerialBase):
     """pyserial ``SerialBase`` over ``InProcessPort``."""
 
     def open(self):
-        from .dongle_serve import InProcessPort
+        from .wisun.dongle_serve import InProcessPort
         if self._port is None:
             raise SerialException("port must be configured before it can be used")
         name = str(self._port).split("://", 1)[-1]

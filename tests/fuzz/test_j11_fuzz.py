@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sumame.drivers import j11_messages as m
 from sumame.drivers import j11_protocol as p
 from sumame.drivers.emulated.air import Air
-from sumame.drivers.emulated.dongle_j11 import J11Dongle
+from sumame.drivers.emulated.wisun.dongle_j11 import J11Dongle
 from sumame.drivers.emulated.timeline import Timeline
 from sumame.firmware.core.clock import VirtualClock
 

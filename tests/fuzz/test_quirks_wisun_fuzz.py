@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sumame.drivers.emulated.air import Air
-from sumame.drivers.emulated.dongle import EmulatedDongle
+from sumame.drivers.emulated.wisun.dongle import EmulatedDongle
 from sumame.drivers.emulated.quirks.registry import make
 from sumame.drivers.emulated.quirks.wisun_hooks import DongleQuirks
 from sumame.drivers.emulated.timeline import Timeline

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from sumame.drivers import skstack_protocol as sp
 from sumame.drivers.emulated.air import Air
-from sumame.drivers.emulated.dongle import EmulatedDongle
+from sumame.drivers.emulated.wisun.dongle import EmulatedDongle
 from sumame.drivers.emulated.timeline import Timeline
 from sumame.firmware.core.clock import VirtualClock
 from sumame.firmware.net import eap_psk, ieee802154, lowpan, pana_codec

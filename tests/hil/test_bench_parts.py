@@ -64,7 +64,7 @@ def test_dongle_answers_through_termios_as_on_a_pi(bench_board, tmp_path):
         factory = bench_board.build(RealClock(), tmp_path).hardware.extras["wisun_modem"]
         modem = factory()
     else:
-        from sumame.drivers.emulated.wisun_world import build_wisun_world
+        from sumame.drivers.emulated.wisun.world import build_wisun_world
 
         world = build_wisun_world(personality="bp35c2", mode="fast", clock=RealClock(),
                                   meter_link=str(tmp_path / "meter"), hems_link=str(tmp_path / "hems"))
@@ -92,7 +92,7 @@ def test_a_customer_device_is_deconfigured_by_usb_deauthorisation(parts, bench_b
 
     port = parts.hardware.extras["usb_port"]
     if not bench_board.hil:
-        from sumame.drivers.emulated.usb_devices import CATALOGUE
+        from sumame.drivers.emulated.usb.devices import CATALOGUE
         port.plug(CATALOGUE["storage500"]())            # a 450 mA USB disk
         port.authorize("1-1", True)
     port.poll()

@@ -50,7 +50,7 @@ def test_lv_emulate_serves_every_echonet_ip_given():
 def test_j11_dongle_keeps_its_factory_mac_across_restarts(tmp_path):
     """A real BP35C0-J11's EUI-64 is factory-programmed: restarting `sumame emulate` on the same
     state dir must not give the HEMS a new dongle (the SKSTACK personalities already keep theirs)."""
-    from sumame.drivers.emulated.wisun_world import build_wisun_world
+    from sumame.drivers.emulated.wisun.world import build_wisun_world
 
     macs = []
     for _ in range(2):

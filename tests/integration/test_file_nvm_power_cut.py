@@ -1,11 +1,11 @@
 """Storage on real media (drivers/file_nvm.py) under power cuts, through a fault layer that
-keeps unsynced writes in a volatile page cache (drivers/emulated/page_cache.py): the journal
+keeps unsynced writes in a volatile page cache (drivers/emulated/storage/page_cache.py): the journal
 commit rule holds only because every program is synced before the next — proven both ways."""
 from __future__ import annotations
 
 import pytest
 
-from sumame.drivers.emulated.page_cache import VolatileCacheIo
+from sumame.drivers.emulated.storage.page_cache import VolatileCacheIo
 from sumame.drivers.file_nvm import FileNvm
 from sumame.firmware.storage.journal import PAGE_RESERVE, Journal
 from sumame.hal.errors import NvmError, NvmProgramError, PowerCut

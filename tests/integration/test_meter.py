@@ -160,7 +160,7 @@ def test_hold_up_energy_sends_a_last_gasp(meter_factory):
 
 
 def test_usb_device_is_re_enumerated_after_an_outage(meter_factory):
-    from sumame.drivers.emulated.usb_devices import CATALOGUE
+    from sumame.drivers.emulated.usb.devices import CATALOGUE
     rt = meter_factory(overrides=SMALL, poll_interval_s=1)
     start = rt.clock.now()
     rt.scheduler.run(until=start + 10)

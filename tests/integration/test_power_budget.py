@@ -1,9 +1,9 @@
 """Power budget: admission, USB bMaxPower, brown-out shedding order, over-draw shedding."""
 import pytest
 
-from sumame.drivers.emulated import usb_devices
+from sumame.drivers.emulated.usb import devices as usb_devices
 from sumame.drivers.emulated.power import EmulatedPowerSupply
-from sumame.drivers.emulated.usb_port import EmulatedUsbPort
+from sumame.drivers.emulated.usb.port import EmulatedUsbPort
 from sumame.firmware.core.clock import VirtualClock
 from sumame.firmware.core.events import EventLog, Severity
 from sumame.firmware.switchgear.power_budget import LoadClass, LoadState, PowerBudget

@@ -26,7 +26,7 @@ import pytest
 
 from powercut_proof import Figures, cut_recovery, judge, make_journal, owner, record_writes, Model
 from sumame.boards import load_board
-from sumame.drivers.emulated.flash import EmulatedFlash, nor_tear
+from sumame.drivers.emulated.storage.flash import EmulatedFlash, nor_tear
 from sumame.firmware.storage.journal import _INTERNAL, KIND_RECLAIM, Journal
 from sumame.firmware.metrology.registers import grid_of
 from sumame.firmware.core.scheduler import Priority, sleep

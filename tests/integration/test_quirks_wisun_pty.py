@@ -11,7 +11,7 @@ import serial
 
 from sumame.drivers.emulated.quirks.registry import make
 from sumame.drivers.emulated.quirks.wisun_hooks import attach, detach
-from sumame.drivers.emulated.wisun_world import build_wisun_world
+from sumame.drivers.emulated.wisun.world import build_wisun_world
 
 
 @pytest.fixture

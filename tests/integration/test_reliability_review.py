@@ -81,7 +81,7 @@ def test_b_route_refusals_from_forged_sources_cost_bounded_cpu_and_flash():
 def _first_boot_cut(op: int, seed: int):
     """A blank flash whose first boot is cut at flash operation ``op`` (NOR bit-level tear),
     then booted again; returns (flash, layout, notes of the second boot, its findings)."""
-    from sumame.drivers.emulated.flash import EmulatedFlash, nor_tear
+    from sumame.drivers.emulated.storage.flash import EmulatedFlash, nor_tear
     from sumame.firmware.core.clock import VirtualClock
     from sumame.firmware.metrology.registers import Retention
     from sumame.firmware.storage.store import Storage, plan_layout
@@ -115,7 +115,7 @@ def test_a_bad_bit_in_an_erased_page_ahead_is_a_flash_fault_not_corruption():
     """A 0 bit in an erased page the ring has not reached yet touches no record: recovery
     reports it as a flash fault (one alarm; the page is erased before use), not as corruption of
     stored data, and a flash fault does not excuse a missing record (tamper still found)."""
-    from sumame.drivers.emulated.flash import EmulatedFlash
+    from sumame.drivers.emulated.storage.flash import EmulatedFlash
     from sumame.firmware.storage.journal import Journal
 
     key, ps = bytes(range(32)), 1024
@@ -157,8 +157,8 @@ def test_a_bad_bit_in_an_erased_page_ahead_is_a_flash_fault_not_corruption():
 
 
 def test_one_bit_flipped_in_the_monotonic_counter_is_no_rollback_tamper(tmp_path):
-    from sumame.drivers.emulated.counter import EmulatedBackupCounter
-    from sumame.drivers.emulated.flash import EmulatedFlash
+    from sumame.drivers.emulated.storage.counter import EmulatedBackupCounter
+    from sumame.drivers.emulated.storage.flash import EmulatedFlash
     from sumame.firmware.core.clock import VirtualClock
     from sumame.firmware.metrology.registers import Retention, Snapshot
     from sumame.firmware.storage.store import Storage, plan_layout
@@ -188,8 +188,8 @@ def test_one_bit_flipped_in_the_monotonic_counter_is_no_rollback_tamper(tmp_path
 
 def rollback_detected(flash, layout, key, clock, path, retention) -> bool:
     """Roll the flash back to an empty image under the re-seated counter: is tamper reported?"""
-    from sumame.drivers.emulated.counter import EmulatedBackupCounter
-    from sumame.drivers.emulated.flash import EmulatedFlash
+    from sumame.drivers.emulated.storage.counter import EmulatedBackupCounter
+    from sumame.drivers.emulated.storage.flash import EmulatedFlash
     from sumame.firmware.storage.store import Storage
 
     old = EmulatedFlash(None, page_size=flash.page_size, page_count=flash.page_count)

@@ -4,10 +4,11 @@ One scheduler, one store, one event log; tasks and priorities as the integration
 """
 from switch_fakes import LoadAsic
 
-from sumame.drivers.emulated import comms_unit, usb_devices
+from sumame.drivers.emulated import comms_unit
+from sumame.drivers.emulated.usb import devices as usb_devices
 from sumame.drivers.emulated.power import EmulatedPowerSupply
 from sumame.drivers.emulated.relay import EmulatedRelay
-from sumame.drivers.emulated.usb_port import EmulatedUsbPort
+from sumame.drivers.emulated.usb.port import EmulatedUsbPort
 from sumame.firmware.switchgear.breaker import Breaker, BreakerConfig, BreakerMode
 from sumame.firmware.switchgear.breaker_task import BreakerTask
 from sumame.firmware.core.clock import VirtualClock

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from sumame.drivers.emulated.air import Air, AirConfig
-from sumame.drivers.emulated.dongle import EmulatedDongle
-from sumame.drivers.emulated.dongle_serve import InProcessPort
+from sumame.drivers.emulated.wisun.dongle import EmulatedDongle
+from sumame.drivers.emulated.wisun.dongle_serve import InProcessPort
 from sumame.drivers.emulated.timeline import Timeline
 from sumame.drivers.skstack import SkstackModem
 from sumame.firmware.core.clock import VirtualClock

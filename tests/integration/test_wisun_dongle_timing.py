@@ -1,5 +1,5 @@
 """Issue 16 item 3: in accurate mode (the default of ``sumame emulate``) the emulated dongles
-keep time like real ones (drivers/emulated/dongle_timing.py). Virtual time, so the checks are
+keep time like real ones (drivers/emulated/wisun/dongle_timing.py). Virtual time, so the checks are
 exact and instant; the host-side writes are recorded with their clock times."""
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import argparse
 import pytest
 
 from sumame.drivers.emulated.air import Air, AirConfig
-from sumame.drivers.emulated.dongle import EmulatedDongle
-from sumame.drivers.emulated.dongle_serve import InProcessPort
-from sumame.drivers.emulated.dongle_timing import FAST, REAL
+from sumame.drivers.emulated.wisun.dongle import EmulatedDongle
+from sumame.drivers.emulated.wisun.dongle_serve import InProcessPort
+from sumame.drivers.emulated.wisun.dongle_timing import FAST, REAL
 from sumame.drivers.emulated.timeline import Timeline
 from sumame.drivers.skstack import SkstackModem
 from sumame.firmware.core.clock import VirtualClock

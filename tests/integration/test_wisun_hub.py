@@ -10,8 +10,8 @@ import pytest
 
 from sumame.drivers.emulated.air import Air, AirConfig
 from sumame.drivers.emulated.air_hub import AirHub
-from sumame.drivers.emulated.dongle import EmulatedDongle
-from sumame.drivers.emulated.dongle_serve import EmulationRunner, PtyEndpoint
+from sumame.drivers.emulated.wisun.dongle import EmulatedDongle
+from sumame.drivers.emulated.wisun.dongle_serve import EmulationRunner, PtyEndpoint
 from sumame.drivers.emulated.timeline import Timeline
 from sumame.drivers.skstack import SkstackModem
 from sumame.firmware.core.clock import RealClock
@@ -23,8 +23,8 @@ PASSWORD = "0123456789AB"
 CHILD = textwrap.dedent("""
     import select, sys, time
     from sumame.drivers.emulated.air import Air, AirConfig
-    from sumame.drivers.emulated.dongle import EmulatedDongle
-    from sumame.drivers.emulated.dongle_serve import EmulationRunner, PtyEndpoint
+    from sumame.drivers.emulated.wisun.dongle import EmulatedDongle
+    from sumame.drivers.emulated.wisun.dongle_serve import EmulationRunner, PtyEndpoint
     from sumame.drivers.emulated.timeline import Timeline
     from sumame.drivers.skstack import SkstackModem
     from sumame.firmware.core.clock import RealClock

@@ -9,9 +9,9 @@ import pytest
 from sumame.drivers import j11_messages as m
 from sumame.drivers import j11_protocol as p
 from sumame.drivers.emulated.air import Air, AirConfig
-from sumame.drivers.emulated.dongle import EmulatedDongle
-from sumame.drivers.emulated.dongle_j11 import VERSION, J11Dongle
-from sumame.drivers.emulated.dongle_serve import InProcessPort
+from sumame.drivers.emulated.wisun.dongle import EmulatedDongle
+from sumame.drivers.emulated.wisun.dongle_j11 import VERSION, J11Dongle
+from sumame.drivers.emulated.wisun.dongle_serve import InProcessPort
 from sumame.drivers.emulated.timeline import Timeline
 from sumame.drivers.j11 import J11AuthFailed, J11Modem, J11Timeout
 from sumame.drivers.skstack import SkstackModem

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from sumame.drivers.emulated.wisun_world import build_wisun_world
+from sumame.drivers.emulated.wisun.world import build_wisun_world
 from sumame.drivers.skstack import SkstackModem
 from sumame.firmware.core.clock import RealClock
 from sumame.firmware.core.scheduler import Scheduler, readable

@@ -18,7 +18,7 @@ import pytest
 
 momonga = pytest.importorskip("momonga", reason="momonga (test extra) is not installed")
 
-from sumame.drivers.emulated.wisun_world import build_wisun_world, meter_pan_defaults  # noqa: E402
+from sumame.drivers.emulated.wisun.world import build_wisun_world, meter_pan_defaults  # noqa: E402
 from sumame.drivers.skstack import SkstackModem  # noqa: E402
 from sumame.hal.radio import SessionJoined, UdpReceived  # noqa: E402
 

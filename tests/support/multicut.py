@@ -17,8 +17,8 @@ import random
 import struct
 from contextlib import contextmanager
 
-from sumame.drivers.emulated.counter import EmulatedBackupCounter
-from sumame.drivers.emulated.flash import EmulatedFlash, nor_tear
+from sumame.drivers.emulated.storage.counter import EmulatedBackupCounter
+from sumame.drivers.emulated.storage.flash import EmulatedFlash, nor_tear
 from sumame.firmware.core.events import MeterEvent, Severity
 from sumame.firmware.storage.journal import _INTERNAL, KIND_RECLAIM, Journal
 from sumame.firmware.metrology.registers import Snapshot

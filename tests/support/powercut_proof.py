@@ -15,7 +15,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from sumame.drivers.emulated.flash import EmulatedFlash, nor_tear
+from sumame.drivers.emulated.storage.flash import EmulatedFlash, nor_tear
 from sumame.firmware.storage.journal import _INTERNAL, KIND_RECLAIM, Journal
 from sumame.firmware.storage.store import KIND_STATE, decode_state, encode_state
 from sumame.hal.errors import PowerCut

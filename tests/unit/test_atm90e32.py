@@ -4,9 +4,9 @@ from hypothesis import given, settings, strategies as st
 
 from sumame.drivers import atm90e32_regs as R
 from sumame.drivers.atm90e32 import Atm90e32, Atm90e32Config
-from sumame.drivers.emulated.atm90e32 import Atm90e32Model, FrontEnd
+from sumame.drivers.emulated.metering.atm90e32 import Atm90e32Model, FrontEnd
 from sumame.drivers.emulated.profiles import ConstantProfile, ResidentialProfile
-from sumame.drivers.emulated.spi import FakeSpiDev
+from sumame.drivers.emulated.metering.spi import FakeSpiDev
 from sumame.firmware.core.clock import VirtualClock
 from sumame.hal.errors import BusError
 from sumame.hal.jst import from_jst

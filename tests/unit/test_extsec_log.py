@@ -3,7 +3,7 @@ bounded ring, reboot and power cuts at every flash operation (no torn entry serv
 a committed batch lost, no false alarm), the anomaly monitor and the command counter."""
 import pytest
 
-from sumame.drivers.emulated.flash import EmulatedFlash, nor_tear
+from sumame.drivers.emulated.storage.flash import EmulatedFlash, nor_tear
 from sumame.firmware.core.events import Severity
 from sumame.firmware.metrology.registers import Retention
 from sumame.firmware.security.extlog import Direction, Entry, ExternalLog, Verdict, unpack_batch

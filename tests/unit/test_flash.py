@@ -1,7 +1,7 @@
 """Emulated NOR flash: program/erase semantics, wear, torn operations, damaged images."""
 import pytest
 
-from sumame.drivers.emulated.flash import EmulatedFlash
+from sumame.drivers.emulated.storage.flash import EmulatedFlash
 from sumame.hal import Nvm
 from sumame.hal.errors import NvmAddressError, NvmProgramError, NvmWornOut, PowerCut
 

@@ -1,8 +1,8 @@
 """The NOR bit-level tear model of the emulated flash, and the emulated monotonic counter."""
 import pytest
 
-from sumame.drivers.emulated.counter import EmulatedBackupCounter
-from sumame.drivers.emulated.flash import EmulatedFlash, nor_tear
+from sumame.drivers.emulated.storage.counter import EmulatedBackupCounter
+from sumame.drivers.emulated.storage.flash import EmulatedFlash, nor_tear
 from sumame.hal.counter import MonotonicCounter
 from sumame.hal.errors import PowerCut
 

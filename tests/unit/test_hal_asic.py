@@ -62,7 +62,7 @@ def test_hv_hal_chip_equals_register_level_chip():
 def test_next_over_current_bound_gives_the_scan_answer():
     """The fleet chip's shortcut (a per-day current bound of the shared profile) answers as the
     register-level scan: thresholds below, at and above the day's peak, through an outage."""
-    from sumame.drivers.emulated.atm90e32 import Atm90e32Model
+    from sumame.drivers.emulated.metering.atm90e32 import Atm90e32Model
 
     for board in ("emulated-lv", "emulated-hv"):
         (_, _, _), (clock, hal, chip) = _pair(board)

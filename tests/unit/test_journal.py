@@ -1,7 +1,7 @@
 """Journal: commit protocol under power cuts at every operation; every bit flip detected."""
 import pytest
 
-from sumame.drivers.emulated.flash import EmulatedFlash
+from sumame.drivers.emulated.storage.flash import EmulatedFlash
 from sumame.firmware.storage.journal import OVERHEAD, Journal, JournalFull
 from sumame.hal.errors import PowerCut
 

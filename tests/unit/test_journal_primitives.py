@@ -5,7 +5,7 @@ import os
 import crcmod.predefined
 from cryptography.hazmat.primitives import hashes, hmac
 
-from sumame.drivers.emulated.flash import EmulatedFlash
+from sumame.drivers.emulated.storage.flash import EmulatedFlash
 from sumame.firmware.storage.journal import TAG_SIZE, Journal, _crc32
 
 

@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from sumame.drivers.emulated.flash import EmulatedFlash, nor_tear
+from sumame.drivers.emulated.storage.flash import EmulatedFlash, nor_tear
 from sumame.firmware.storage.journal import MARK_SIZE, OVERHEAD, Journal
 from sumame.hal.errors import PowerCut
 

@@ -3,7 +3,7 @@ have a test that fails when the check is disabled (and a test that they do not f
 they must not: a bit flip is corruption, not tamper; a clean restart flags nothing).
 
 The attacks are done the way an attacker with the flash chip would: rewriting the image."""
-from sumame.drivers.emulated.flash import EmulatedFlash
+from sumame.drivers.emulated.storage.flash import EmulatedFlash
 from sumame.firmware.storage.journal import OVERHEAD, Journal
 from sumame.firmware.storage.store import Storage, plan_layout
 from sumame.firmware.core.clock import VirtualClock

@@ -7,8 +7,8 @@ monotonic counter (asserted here too, with and without a counter).
 """
 import pytest
 
-from sumame.drivers.emulated.counter import EmulatedBackupCounter
-from sumame.drivers.emulated.flash import EmulatedFlash
+from sumame.drivers.emulated.storage.counter import EmulatedBackupCounter
+from sumame.drivers.emulated.storage.flash import EmulatedFlash
 from sumame.firmware.storage.journal import OVERHEAD, Journal
 from sumame.firmware.metrology.registers import Retention, Snapshot
 from sumame.firmware.storage.store import Storage, plan_layout

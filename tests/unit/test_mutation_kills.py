@@ -1,7 +1,7 @@
 """Tests that kill mutants ``sumame mutate`` found surviving in the safety modules.
 
 Each test names the safety property it guards; the mutant it was written for is in its docstring."""
-from sumame.drivers.emulated.flash import EmulatedFlash
+from sumame.drivers.emulated.storage.flash import EmulatedFlash
 from sumame.firmware.core.clock import VirtualClock
 from sumame.firmware.metrology.registers import Retention, Snapshot, grid_of
 from sumame.firmware.storage.store import _PER_DAY, Storage, plan_layout

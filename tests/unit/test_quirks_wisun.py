@@ -10,8 +10,8 @@ import pytest
 import serial
 
 from sumame.drivers.emulated.air import Air, AirConfig
-from sumame.drivers.emulated.dongle import EmulatedDongle
-from sumame.drivers.emulated.dongle_serve import InProcessPort
+from sumame.drivers.emulated.wisun.dongle import EmulatedDongle
+from sumame.drivers.emulated.wisun.dongle_serve import InProcessPort
 from sumame.drivers.emulated.quirks.base import QuirkError
 from sumame.drivers.emulated.quirks.registry import PRESETS, make, parse_spec, preset
 from sumame.drivers.emulated.quirks.wisun_hooks import DongleQuirks, lqi_of_dbm
@@ -418,7 +418,7 @@ def test_no_quirks_by_default():
 def test_a_j11_hems_dongle_takes_no_wisun_profiles():
     from sumame.drivers.emulated.quirks.engine import QuirkEngine
     from sumame.drivers.emulated.quirks.wisun_hooks import attach, hems_quirks
-    from sumame.drivers.emulated.wisun_world import build_wisun_world
+    from sumame.drivers.emulated.wisun.world import build_wisun_world
 
     world = build_wisun_world(personality="j11", serve=False, clock=VirtualClock(1_700_000_000.0), seed=1)
     engine = QuirkEngine(world.timeline)

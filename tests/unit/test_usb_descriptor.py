@@ -3,7 +3,7 @@ import struct
 
 import pytest
 
-from sumame.drivers.emulated import usb_devices
+from sumame.drivers.emulated.usb import devices as usb_devices
 from sumame.firmware.net.usb_descriptor import (
     DescriptorBadLength,
     DescriptorInconsistent,

@@ -2,9 +2,9 @@
 import pytest
 import usb.core
 
-from sumame.drivers.emulated import usb_devices
-from sumame.drivers.emulated.usb_backend import EmulatedUsbBackend
-from sumame.drivers.emulated.usb_port import EmulatedUsbPort
+from sumame.drivers.emulated.usb import devices as usb_devices
+from sumame.drivers.emulated.usb.backend import EmulatedUsbBackend
+from sumame.drivers.emulated.usb.port import EmulatedUsbPort
 from sumame.drivers.usb import PyUsbPort, rebuild_descriptors
 from sumame.firmware.net.usb_descriptor import parse_descriptors
 from sumame.hal.errors import ConfigurationError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sumame.drivers.emulated.air import Air
-from sumame.drivers.emulated.dongle import EmulatedDongle
+from sumame.drivers.emulated.wisun.dongle import EmulatedDongle
 from sumame.drivers.emulated.timeline import Timeline
 from sumame.firmware.core.clock import VirtualClock
 
@@ -209,7 +209,7 @@ def test_a_damaged_flash_file_gives_the_factory_state(tmp_path, caplog):
 
 
 def test_closing_an_in_process_port_mid_line_clears_the_line_buffer():
-    from sumame.drivers.emulated.dongle_serve import InProcessPort
+    from sumame.drivers.emulated.wisun.dongle_serve import InProcessPort
 
     d = Raw("bp35c2")
     port = InProcessPort(d.dongle, d.timeline, timeout=0.1)

@@ -5,7 +5,7 @@ import pytest
 
 from sumame.drivers import skstack_protocol as sp
 from sumame.drivers.emulated.air import Air
-from sumame.drivers.emulated.dongle import EmulatedDongle
+from sumame.drivers.emulated.wisun.dongle import EmulatedDongle
 from sumame.drivers.emulated.timeline import Timeline
 from sumame.firmware.core.clock import VirtualClock
 
@@ -187,7 +187,7 @@ def test_driver_opens_pyserial_urls_and_reports_typed_errors():
 
 
 def test_ticket_lines_hold_the_response_text():
-    from sumame.drivers.emulated.dongle_serve import InProcessPort
+    from sumame.drivers.emulated.wisun.dongle_serve import InProcessPort
     from sumame.drivers.skstack import SkstackModem
     d = Raw("bp35c2")
     m = SkstackModem(InProcessPort(d.dongle, d.timeline), clock=d.timeline.now)
@@ -198,7 +198,7 @@ def test_ticket_lines_hold_the_response_text():
 
 def test_meter_side_driver_sends_what_coordinator_scripts_send_before_skstart():
     """Echo off, beacon answers on, then SKSTART — asked for by the driver, not assumed."""
-    from sumame.drivers.emulated.dongle_serve import InProcessPort
+    from sumame.drivers.emulated.wisun.dongle_serve import InProcessPort
     from sumame.drivers.skstack import SkstackModem
     d = Raw("bp35a1")
     port = InProcessPort(d.dongle, d.timeline)

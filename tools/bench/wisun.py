@@ -12,9 +12,9 @@ from __future__ import annotations
 import select
 import time
 
-from sumame.drivers.emulated.dongle_serve import InProcessPort
-from sumame.drivers.emulated.dongle_timing import PUBLISHED
-from sumame.drivers.emulated.wisun_world import build_wisun_world
+from sumame.drivers.emulated.wisun.dongle_serve import InProcessPort
+from sumame.drivers.emulated.wisun.dongle_timing import PUBLISHED
+from sumame.drivers.emulated.wisun.world import build_wisun_world
 from sumame.drivers.skstack import SkstackModem
 from sumame.firmware.core.clock import VirtualClock
 from sumame.hal.radio import SessionJoined, UdpReceived

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sumame.drivers.emulated.wisun_world import WisunWorld, build_wisun_world
+from sumame.drivers.emulated.wisun.world import WisunWorld, build_wisun_world
 from sumame.drivers.skstack import SkstackModem
 
 PERSONALITIES = ("bp35c2", "bp35a1", "rl7023-dss", "j11")

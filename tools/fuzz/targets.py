@@ -285,7 +285,7 @@ def _superblock():
 
 
 def _journal_recovery():
-    from sumame.drivers.emulated.flash import EmulatedFlash
+    from sumame.drivers.emulated.storage.flash import EmulatedFlash
     from sumame.firmware.storage.journal import Journal
 
     page = 256

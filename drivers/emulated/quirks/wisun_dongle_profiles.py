@@ -10,7 +10,7 @@ from collections import deque
 from dataclasses import replace
 
 from ...skstack_protocol import CommandLine, SendToHeader
-from ..dongle_models import PERSONALITIES
+from ..wisun.dongle_models import PERSONALITIES
 from .base import Param, QuirkError
 from .wisun_hooks import WisunQuirk
 from .wisun_profiles import ECHONET_OVERHEAD_OCTETS

@@ -1,6 +1,6 @@
 """The quirk hook of an emulated SKSTACK dongle (HEMS side): ``DongleQuirks``.
 
-The dongle (``drivers/emulated/dongle.py``) consults its ``quirks`` object, when one is set, at
+The dongle (``drivers/emulated/wisun/dongle.py``) consults its ``quirks`` object, when one is set, at
 the points where a real module's behaviour shows on the UART: a command (or SKSENDTO header /
 data) about to run, a datagram about to be sent for SKSENDTO, an EVENT line, an EPANDESC, a
 received datagram about to become an ERXUDP line, and every octet string it writes. Each active

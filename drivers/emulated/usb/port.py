@@ -13,8 +13,8 @@ from typing import Callable
 from sumame.drivers.usb import PyUsbPort
 from sumame.hal.errors import CommsError
 
-from .usb_backend import EmulatedUsbBackend, EnumeratedDevice
-from .usb_devices import EmulatedUsbDevice
+from .backend import EmulatedUsbBackend, EnumeratedDevice
+from .devices import EmulatedUsbDevice
 
 
 class EmulatedVbus:

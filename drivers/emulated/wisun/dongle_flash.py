@@ -15,7 +15,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-log = logging.getLogger("sumame.drivers.emulated.dongle")
+log = logging.getLogger("sumame.drivers.emulated.wisun.dongle")
 
 FORMAT = 1
 

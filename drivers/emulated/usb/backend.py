@@ -26,7 +26,7 @@ from sumame.firmware.net.usb_descriptor import (
 )
 from sumame.hal.usb import UsbSpeed
 
-from .usb_devices import EmulatedUsbDevice
+from .devices import EmulatedUsbDevice
 
 _SPEED_CODE = {UsbSpeed.UNKNOWN: usb.util.SPEED_UNKNOWN, UsbSpeed.LOW: usb.util.SPEED_LOW,
                UsbSpeed.FULL: usb.util.SPEED_FULL, UsbSpeed.HIGH: usb.util.SPEED_HIGH,

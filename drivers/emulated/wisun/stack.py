@@ -31,9 +31,9 @@ from sumame.firmware.net import eap_psk, ieee802154 as mac, lowpan
 from sumame.firmware.net.lowpan import UdpDatagram
 from sumame.firmware.net.pana import PanaEvent, PanaPaa, PanaPac, Retransmit
 
-from .air import Air
+from ..air import Air
 from .dongle_timing import DongleTiming, for_air
-from .timeline import Timeline
+from ..timeline import Timeline
 
 PANA_PORT = 716
 EV_NS, EV_NA, EV_ED_DONE, EV_BEACON, EV_UDP_SENT, EV_SCAN_DONE = 0x01, 0x02, 0x1F, 0x20, 0x21, 0x22

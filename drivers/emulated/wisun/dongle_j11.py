@@ -38,17 +38,17 @@ from typing import Callable
 
 from sumame.firmware.net import lowpan
 
-from .. import j11_messages as m
-from .. import j11_protocol as p
-from ..j11_protocol import Command, Notice, Result
-from .air import Air
+from ... import j11_messages as m
+from ... import j11_protocol as p
+from ...j11_protocol import Command, Notice, Result
+from ..air import Air
 from .dongle import DongleFaults
 from .dongle_flash import DongleFlash
-from .timeline import Timeline
-from .wisun_stack import (EV_EXPIRED, EV_PANA_FAIL, EV_PANA_OK, EV_PEER_TERM, EV_SCAN_DONE, EV_TERM_OK,
+from ..timeline import Timeline
+from .stack import (EV_EXPIRED, EV_PANA_FAIL, EV_PANA_OK, EV_PEER_TERM, EV_SCAN_DONE, EV_TERM_OK,
                           EV_TERM_TIMEOUT, PANA_PORT, WisunStack)
 
-log = logging.getLogger("sumame.drivers.emulated.dongle_j11")
+log = logging.getLogger("sumame.drivers.emulated.wisun.dongle_j11")
 
 MAC_PREFIX = "001D1291"               # ROHM OUI as on BP35C2-family dongles (cosmetic)
 VERSION = m.Version(0x0400, 1, 3, 0x158A)  # a real BP35C0-J11 answer (ak1211 transcript)

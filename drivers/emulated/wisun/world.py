@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 
 from sumame.firmware.net.ieee802154 import pan_from_mac
 
-from .air import Air, AirConfig
+from ..air import Air, AirConfig
 from .dongle import EmulatedDongle
 from .dongle_j11 import J11Dongle
 from .dongle_serve import EmulationRunner, PtyEndpoint
-from .timeline import Timeline, WallClock
+from ..timeline import Timeline, WallClock
 
 
 def meter_pan_defaults(mac_hex: str) -> tuple[int, int]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from sumame.firmware.net import lowpan
 from sumame.firmware.net.pana_codec import LinkKey
 
-from ..skstack_protocol import link_local_text
+from ...skstack_protocol import link_local_text
 
 TCP_CONNECT_TIMEOUT_S = 12.0      # S1 §7
 

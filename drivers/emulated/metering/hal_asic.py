@@ -17,7 +17,7 @@ from typing import Callable
 
 from sumame.drivers import atm90e32_regs as R
 from sumame.drivers.atm90e32 import Atm90e32, Atm90e32Config
-from sumame.drivers.emulated.atm90e32 import Atm90e32Model, FrontEnd
+from sumame.drivers.emulated.metering.atm90e32 import Atm90e32Model, FrontEnd
 from sumame.drivers.emulated.profiles import LoadProfile
 from sumame.hal.errors import ChipReset
 from sumame.hal.metering_asic import AsicStatus, EnergyDelta, Instantaneous

@@ -36,18 +36,18 @@ from typing import Callable
 
 from sumame.firmware.net import lowpan
 
-from ..skstack_protocol import (BadSendTo, CommandLine, DeviceParser, EchoBytes, Layout, RxUdp, SendToData,
+from ...skstack_protocol import (BadSendTo, CommandLine, DeviceParser, EchoBytes, Layout, RxUdp, SendToData,
                                 SendToHeader, fmt_einfo, fmt_erxudp, fmt_event, fmt_pandesc, link_local_text)
-from .air import Air
+from ..air import Air
 from .dongle_flash import DongleFlash
 from .dongle_models import _SAVED, _ZERO_ARG, PERSONALITIES, REGISTERS, Personality  # noqa: F401
 from .dongle_more import CommandError, MoreCommands, hexarg as _hexarg, ipv6arg as _ipv6
 from .dongle_quirk_api import QuirkSupport
 from .dongle_timing import DongleTiming, for_air
-from .timeline import Timeline
-from .wisun_stack import WisunStack
+from ..timeline import Timeline
+from .stack import WisunStack
 
-log = logging.getLogger("sumame.drivers.emulated.dongle")
+log = logging.getLogger("sumame.drivers.emulated.wisun.dongle")
 
 
 @dataclass

@@ -24,7 +24,7 @@ from typing import Callable
 
 import serial
 
-from .timeline import Timeline
+from ..timeline import Timeline
 
 if "sumame.drivers.emulated" not in serial.protocol_handler_packages:
     serial.protocol_handler_packages.append("sumame.drivers.emulated")   # sumame:// URLs

@@ -1,0 +1,1 @@
+"""Emulated non-volatile parts: NOR flash with wear and tears, compact fleet Nvm, monotonic counter."""
