@@ -34,14 +34,14 @@ def capture(meters: int, days: float):
                              days=days, outages=[])
     fleet, hes, _ = start_scenario(scenario)
     frames = []
-    original = hes.on_push
+    original = hes._open_push          # every push datagram is opened here, once
 
-    def record(data: bytes) -> None:
+    def record(data: bytes):
         frames.append((fleet.clock.now(), bytes(data)))
-        original(data)
-    hes.on_push = record
+        return original(data)
+    hes._open_push = record
     fleet.run(fleet.clock.now() + days * 86400)
-    hes.on_push = original
+    hes._open_push = original
     fleet.close()
     return hes, frames
 
