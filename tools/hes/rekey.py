@@ -18,7 +18,6 @@ key store and the next session retries with the one it is unsure of (engine.reso
 """
 from __future__ import annotations
 
-import math
 import os
 import secrets as _random
 import string
@@ -34,6 +33,7 @@ from sumame.firmware.net.dlms.obis import Obis
 from sumame.firmware.routes.aroute.keys import ARouteSecrets
 
 from .session import DlmsRefused
+from .waves import in_waves
 
 SECURITY_SETUP = Obis.parse("0.0.43.0.0.255").to_bytes()
 ROUTE_B_CREDENTIALS = Obis.parse("0.0.96.60.1.255").to_bytes()
@@ -157,20 +157,8 @@ async def rekey_meter(hes, store, meter_id: str, *, kek: Callable[[str], bytes],
 async def rekey_fleet(hes, store, meter_ids: list[str], *, share: float = 0.1,
                       progress: Callable[[str, str], None] | None = None, **kw) -> dict:
     """Renew ``meter_ids`` in waves of ``share`` of the fleet (at least one meter at a time)."""
-    progress = progress or (lambda meter, text: None)
-    wave = max(1, math.ceil(share * len(meter_ids)))
-    results: list[dict] = []
-    for start in range(0, len(meter_ids), wave):
-        batch = meter_ids[start:start + wave]
-        tasks = [hes.scheduler.spawn(rekey_meter(hes, store, mid, progress=progress, **kw),
-                                     name=f"rekey-{mid}", group="hes") for mid in batch]
-        while not all(t.done for t in tasks):
-            await sleep(0.2)
-        for mid, task in zip(batch, tasks):
-            res = task.result if task.exception is None else {"meter": mid, "ok": False, "detail": str(task.exception)}
-            results.append(res)
-            progress(mid, "renewed" if res["ok"] else f"FAILED: {res['detail']}")
-        ok = sum(r["ok"] for r in results)
-        progress("rekey", f"{len(results)}/{len(meter_ids)} meters, {ok} renewed, {len(results) - ok} failed")
+    results = await in_waves(hes, meter_ids, lambda mid: rekey_meter(hes, store, mid, progress=progress, **kw),
+                             share=share, poll_s=0.2, progress=progress or (lambda meter, text: None),
+                             done_word="renewed", label="rekey")
     return {"meters": len(meter_ids), "renewed": sum(r["ok"] for r in results),
             "failed": [r for r in results if not r["ok"]], "results": results}

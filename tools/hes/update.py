@@ -18,6 +18,8 @@ from sumame.firmware.net.dlms import axdr
 from sumame.firmware.net.dlms.obis import Obis
 from sumame.firmware.core.scheduler import sleep
 
+from .waves import in_waves
+
 IMAGE_TRANSFER = Obis.parse("0.0.44.0.0.255").to_bytes()
 ACTIVE_FIRMWARE_ID = Obis.parse("1.0.0.2.0.255").to_bytes()
 STATUS_NAMES = {0: "not initiated", 1: "transfer initiated", 2: "verification initiated",
@@ -112,21 +114,8 @@ async def update_meter(hes, meter_id: str, image: bytes, *, progress: Callable[[
 async def campaign(hes, meter_ids: list[str], image: bytes, *, share: float = 0.1,
                    progress: Callable[[str, str], None] | None = None, **kw) -> dict:
     """Update ``meter_ids`` in waves of ``share`` of the fleet (at least one meter)."""
-    progress = progress or (lambda meter, text: None)
-    wave = max(1, math.ceil(share * len(meter_ids)))
-    results: list[dict] = []
-    for start in range(0, len(meter_ids), wave):
-        batch = meter_ids[start:start + wave]
-        tasks = [hes.scheduler.spawn(update_meter(hes, mid, image, progress=progress, **kw),
-                                     name=f"update-{mid}", group="hes") for mid in batch]
-        while not all(t.done for t in tasks):
-            await sleep(1.0)
-        for mid, task in zip(batch, tasks):
-            res = task.result if task.exception is None else {"meter": mid, "ok": False, "detail": str(task.exception)}
-            results.append(res)
-            progress(mid, "updated" if res["ok"] else f"FAILED: {res['detail']}")
-        done = len(results)
-        progress("campaign", f"{done}/{len(meter_ids)} meters, {sum(r['ok'] for r in results)} updated, "
-                             f"{done - sum(r['ok'] for r in results)} failed")
+    results = await in_waves(hes, meter_ids, lambda mid: update_meter(hes, mid, image, progress=progress, **kw),
+                             share=share, poll_s=1.0, progress=progress or (lambda meter, text: None),
+                             done_word="updated", label="campaign")
     return {"meters": len(meter_ids), "updated": sum(r["ok"] for r in results),
             "failed": [r for r in results if not r["ok"]], "results": results}
