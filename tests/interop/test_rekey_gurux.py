@@ -3,7 +3,6 @@ head-end stored it associates (HLS-GMAC, suite-0 ciphering) and reads the meter;
 keys the meter refuses it."""
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -11,46 +10,14 @@ import pytest
 
 gurux = pytest.importorskip("gurux_dlms", reason="gurux-dlms (test extra) not installed")
 from gurux_dlms.GXDLMSException import GXDLMSException  # noqa: E402
-from gurux_dlms.enums import Authentication, InterfaceType, Security  # noqa: E402
 from gurux_dlms.objects import GXDLMSData, GXDLMSRegister  # noqa: E402
-from gurux_dlms.secure import GXDLMSSecureClient  # noqa: E402
-from gurux_dialogue import GuruxDialogue  # noqa: E402
+from gurux_dialogue import gurux_head_end  # noqa: E402
 from realtime_meter import recorded_meter  # noqa: E402
 
-from sumame.firmware.routes.aroute.keys import HES_SYSTEM_TITLE, derived_secrets  # noqa: E402
+from sumame.firmware.routes.aroute.keys import derived_secrets  # noqa: E402
 from sumame.firmware.routes.aroute.key_renewal import kek_of  # noqa: E402
 
 pytestmark = [pytest.mark.interop, pytest.mark.lifecycle]
-
-
-class GuruxTcp(GuruxDialogue):
-    def __init__(self, address, client):
-        self.sock = socket.create_connection(address, timeout=10)
-        self.cl = client
-
-    def _exact(self, n):
-        out = b""
-        while len(out) < n:
-            chunk = self.sock.recv(n - len(out))
-            if not chunk:
-                raise ConnectionError("the meter closed the connection")
-            out += chunk
-        return out
-
-    def exchange(self, data):
-        self.sock.sendall(data)
-        head = self._exact(8)
-        return head + self._exact(int.from_bytes(head[6:8], "big"))
-
-
-def gurux_head_end(address, ek: bytes, ak: bytes, invocation: int) -> GuruxTcp:
-    cl = GXDLMSSecureClient(True, 0x30, 1, Authentication.HIGH_GMAC, None, InterfaceType.WRAPPER)
-    c = cl.ciphering
-    c.security = Security.AUTHENTICATION_ENCRYPTION
-    c.systemTitle = bytearray(HES_SYSTEM_TITLE)
-    c.blockCipherKey, c.authenticationKey = bytearray(ek), bytearray(ak)
-    c.invocationCounter = invocation          # above what the head-end already used
-    return GuruxTcp(address, cl)
 
 
 def test_gurux_uses_the_renewed_keys_and_the_old_ones_are_refused(tmp_path):

@@ -39,3 +39,44 @@ class GuruxDialogue:
             self.xfer(release)
         if self.hdlc:
             self.xfer(self.cl.disconnectRequest())
+
+
+class GuruxTcp(GuruxDialogue):
+    """gurux over a TCP socket to the meter's DLMS wrapper port (``address`` = (host, port))."""
+
+    def __init__(self, address, client):
+        import socket
+
+        self.sock = socket.create_connection(address, timeout=10)
+        self.cl = client
+
+    def _exact(self, n):
+        out = b""
+        while len(out) < n:
+            chunk = self.sock.recv(n - len(out))
+            if not chunk:
+                raise ConnectionError("the meter closed the connection")
+            out += chunk
+        return out
+
+    def exchange(self, data):
+        self.sock.sendall(data)
+        head = self._exact(8)
+        return head + self._exact(int.from_bytes(head[6:8], "big"))
+
+
+def gurux_head_end(address, ek: bytes, ak: bytes, invocation: int) -> GuruxTcp:
+    """gurux as the head-end client (SAP 0x30, HLS-GMAC, authenticated + encrypted) with the keys
+    ``ek``/``ak`` and a first invocation counter above what the head-end already used."""
+    from gurux_dlms.enums import InterfaceType, Security
+    from gurux_dlms.secure import GXDLMSSecureClient
+
+    from sumame.firmware.routes.aroute.keys import HES_SYSTEM_TITLE
+
+    cl = GXDLMSSecureClient(True, 0x30, 1, Authentication.HIGH_GMAC, None, InterfaceType.WRAPPER)
+    c = cl.ciphering
+    c.security = Security.AUTHENTICATION_ENCRYPTION
+    c.systemTitle = bytearray(HES_SYSTEM_TITLE)
+    c.blockCipherKey, c.authenticationKey = bytearray(ek), bytearray(ak)
+    c.invocationCounter = invocation
+    return GuruxTcp(address, cl)
