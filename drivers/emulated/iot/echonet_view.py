@@ -18,7 +18,6 @@ terminal's hourly store (litres = 0.001 m³):
 """
 from __future__ import annotations
 
-import socket
 import struct
 import threading
 from dataclasses import dataclass
@@ -28,6 +27,8 @@ from sumame.firmware.net.echonet import Eoj
 from sumame.firmware.routes.broute.node import EchonetNode
 from sumame.firmware.routes.broute.node_profile import NodeProfile
 from sumame.firmware.routes.broute.objects import EchonetObject, identification_number
+
+from .udp_server import UdpNodeServer
 
 NO_DATA = 0xFFFFFFFE
 HOUR = 3600
@@ -101,52 +102,22 @@ class SmartGasObject(EchonetObject):
     _latest = MeterObject._latest
 
 
-class TerminalEchonetNode:
+class TerminalEchonetNode(UdpNodeServer):
     def __init__(self, terminal, address: str, port: int = 3610):
+        super().__init__(address, port)
         ident = _Ident(terminal.spec.terminal_id)
         self.device = MeterObject(terminal, ident)
         devices = [self.device]
         if terminal.spec.kind == "gas":
             devices.append(SmartGasObject(terminal, ident))
         self.node = EchonetNode([NodeProfile(ident, devices), *devices])
-        self.address, self.port = address, port
-        self.sock: socket.socket | None = None
-        self._thread: threading.Thread | None = None
         self.lock = threading.Lock()
-        self.served = 0
 
-    def start(self) -> "TerminalEchonetNode":
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((self.address, self.port))
-        self.sock.settimeout(0.1)
-        self._thread = threading.Thread(target=self._serve, name=f"echonet-{self.address}", daemon=True)
-        self._thread.start()
-        return self
-
-    def _serve(self) -> None:
-        while self.sock is not None:
-            try:
-                data, peer = self.sock.recvfrom(1500)
-            except (TimeoutError, socket.timeout):
-                continue
-            except OSError:
-                return
-            try:
-                frame = el.decode(data)
-            except el.EchonetError:
-                continue
-            with self.lock:
-                replies, _ = self.node.handle(frame)
-            for reply in replies:
-                try:
-                    self.sock.sendto(el.encode(reply), peer)
-                    self.served += 1
-                except OSError:
-                    pass
-
-    def stop(self) -> None:
-        sock, self.sock = self.sock, None
-        if sock is not None:
-            sock.close()
-        if self._thread is not None:
-            self._thread.join(timeout=1)
+    def answers(self, data: bytes) -> list[bytes]:
+        try:
+            frame = el.decode(data)
+        except el.EchonetError:
+            return []
+        with self.lock:
+            replies, _ = self.node.handle(frame)
+        return [el.encode(reply) for reply in replies]

@@ -26,7 +26,6 @@ clock ignores the terminal's setting and runs far off.
 """
 from __future__ import annotations
 
-import socket
 import struct
 import threading
 from dataclasses import dataclass
@@ -37,6 +36,8 @@ from sumame.firmware.routes.broute.node import EchonetNode
 from sumame.firmware.routes.broute.node_profile import NodeProfile
 from sumame.firmware.routes.broute.objects import EchonetObject, identification_number
 from sumame.hal.jst import DAY_S, JST_OFFSET_S, jst_datetime
+
+from ..udp_server import UdpNodeServer
 
 NO_DATA = 0xFFFFFFFE
 SLOT = 1800
@@ -264,44 +265,20 @@ class DeviceObject(EchonetObject):
         return self.m.site.device_w(self.m.site_key, self.m.timeline.now())
 
 
-class EchonetUdpServer:
+class EchonetUdpServer(UdpNodeServer):
     """Serve a special meter's node on ``address``:``port`` (UDP, loopback; a thread)."""
 
+    thread_prefix = "special"
+
     def __init__(self, meter: SpecialMeter, address: str, port: int = 3610):
-        self.meter, self.address, self.port = meter, address, port
-        self.sock: socket.socket | None = None
-        self._thread: threading.Thread | None = None
-        self.served = 0
+        super().__init__(address, port)
+        self.meter = meter
 
-    def start(self) -> "EchonetUdpServer":
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((self.address, self.port))
-        self.sock.settimeout(0.1)
-        self._thread = threading.Thread(target=self._serve, name=f"special-{self.address}", daemon=True)
-        self._thread.start()
-        return self
+    def answers(self, data: bytes) -> list[bytes]:
+        return self.meter.exchange(data)
 
-    def _serve(self) -> None:
-        while self.sock is not None:
-            try:
-                data, peer = self.sock.recvfrom(1500)
-            except (TimeoutError, socket.timeout):
-                continue
-            except OSError:
-                return
-            for reply in self.meter.exchange(data):
-                try:
-                    self.sock.sendto(reply, (peer[0], 3610))     # answers go to port 3610 (Part 2 §1.2)
-                    self.served += 1
-                except OSError:
-                    pass
-
-    def stop(self) -> None:
-        sock, self.sock = self.sock, None
-        if sock is not None:
-            sock.close()
-        if self._thread is not None:
-            self._thread.join(timeout=1)
+    def reply_to(self, peer: tuple) -> tuple:
+        return (peer[0], 3610)                 # answers go to port 3610 (Part 2 §1.2)
 
 
 __all__ = ["SpecialMeter", "SpecialMeterSpec", "EchonetUdpServer", "NO_DATA", "Frame", "date_time",
