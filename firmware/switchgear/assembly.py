@@ -95,7 +95,9 @@ class Switchgear:
         return "comms" if index == 0 else f"comms-{index + 1}"
 
     def on_sample(self, t: float, inst: Instantaneous) -> None:
-        """A chip poll from the metering task: feeds outage detection and the breaker."""
+        """A full chip reading: feeds outage detection and the breaker (the metering task feeds
+        them separately: ``outage.feed`` every voltage sample, ``breaker_task.feed`` while
+        ``breaker_task.wants_feed()``)."""
         self.outage.feed(t, inst.voltage_v)
         self.breaker_task.feed(t, inst)
 

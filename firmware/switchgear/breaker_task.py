@@ -75,6 +75,17 @@ class BreakerTask:
             return
         self._wake.set()   # re-plan (a trip may be due sooner, or a reclose later)
 
+    def wants_feed(self) -> bool:
+        """Whether the metering task's polls must bring current samples: always, unless the
+        chip's over-current comparator is armed at the limit and the breaker is idle (at or
+        below the limit and cool: samples there change nothing, the comparator wakes the task
+        the moment the current rises above the limit, and the task samples on its own then)."""
+        b = self.breaker
+        if not b.has_switch:
+            return False
+        return (self._armed_at is None or self._armed_at != float(b.limit_a) or b.sampling_active
+                or self._alarm_pending or b.reclose_at is not None)
+
     def _on_alarm(self) -> None:
         self.alarms += 1
         self._alarm_pending = True
