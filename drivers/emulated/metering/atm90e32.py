@@ -297,8 +297,21 @@ class Atm90e32Model:
         now = self.clock.now()
         cache = self._measured
         if cache is None or cache[0] != now or cache[1] != self._config_version:
+            if address == _U_RMS_A or address == _U_RMS_C:
+                return self._voltage_register(address)   # the same value, without the rest
             cache = self._measured = (now, self._config_version, self._compute_all())
         return cache[2].get(address, 0)
+
+    def _voltage_register(self, address: int) -> int:
+        """UrmsA / UrmsC now, as ``_compute_all`` computes them (a poll that reads only the
+        voltage does not pay for the power and current registers)."""
+        point = self._point_now()
+        if point is None:
+            return 0
+        consts = self._constants()
+        if address == _U_RMS_A:
+            return _clamp16(point.voltage_v * consts[6] / R.U_RMS_LSB_V)
+        return 0 if consts[12] else _clamp16(point.voltage_v * consts[7] / R.U_RMS_LSB_V)
 
     def _constants(self) -> tuple:
         """Per-configuration factors of the measurement registers (same arithmetic as
