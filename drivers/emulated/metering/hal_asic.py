@@ -119,11 +119,10 @@ class HalMeteringAsic(Atm90e32Model):
 
     def read_voltage(self) -> tuple[float, float | None]:
         """RMS voltage per element (V; None where not wired), as ``read_instantaneous`` gives it."""
-        m = self._compute_all().get
-        v_r = round(m(R.U_RMS["A"], 0) * R.U_RMS_LSB_V, 2)
+        v_r = round(self._voltage_register(R.U_RMS["A"]) * R.U_RMS_LSB_V, 2)
         if self.front_end.two_wire:
             return (v_r, None)
-        return (v_r, round(m(R.U_RMS["C"], 0) * R.U_RMS_LSB_V, 2))
+        return (v_r, round(self._voltage_register(R.U_RMS["C"]) * R.U_RMS_LSB_V, 2))
 
     def read_status(self) -> AsicStatus:
         self._update_alarms(self.clock.now())
