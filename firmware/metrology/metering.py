@@ -37,7 +37,8 @@ log = logging.getLogger("sumame.metering")
 @dataclass(frozen=True)
 class MeteringConfig:
     """poll_interval_s: how often energy is read between boundaries (s; bounded by the chip's
-    ``max_poll_interval_s``); present_interval_s: how often instantaneous values are refreshed."""
+    ``max_poll_interval_s``); present_interval_s: how often a poll takes a voltage sample, and
+    how old a power/current reading may be before ``present`` reads the chip again (s)."""
 
     poll_interval_s: float = 1.0
     present_interval_s: float = 1.0
