@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 
-from sumame.hal.metering_asic import Instantaneous
 
 from .breaker import Breaker, BreakerConfig
 from .breaker_task import BreakerTask, CurrentAlarmSource
@@ -93,13 +92,6 @@ class Switchgear:
     @staticmethod
     def comms_slot(index: int) -> str:
         return "comms" if index == 0 else f"comms-{index + 1}"
-
-    def on_sample(self, t: float, inst: Instantaneous) -> None:
-        """A full chip reading: feeds outage detection and the breaker (the metering task feeds
-        them separately: ``outage.feed`` every voltage sample, ``breaker_task.feed`` while
-        ``breaker_task.wants_feed()``)."""
-        self.outage.feed(t, inst.voltage_v)
-        self.breaker_task.feed(t, inst)
 
     def shutdown(self) -> None:
         self.outage.shutdown()

@@ -5,7 +5,8 @@ Samples come from any mix of three places:
   every ``idle_period_s`` while the current is below the limit and every ``active_period_s``
   while it is over the limit or the trip integrator is still warm; when the trip curve predicts
   a trip before the next sample, the task samples exactly at that moment;
-* ``feed(t, instantaneous)``: samples another task already took (the metering task's poll);
+* ``feed(t, instantaneous)``: samples another task already took (the metering task's polls,
+  which take them only while ``wants_feed()``: not with an armed comparator and an idle breaker);
 * an over-current alarm from the metering chip (``CurrentAlarmSource``; ATM90E32-style
   over-current threshold with an IRQ): armed at the contract limit, it wakes the task at once to
   take a sample. The callback must be called in the scheduler's thread (a driver that gets a GPIO
