@@ -64,7 +64,8 @@ class Switchgear:
         period = cfg.metering.present_interval_s
         self.breaker_task = BreakerTask(
             self.breaker, clock, read=asic.read_instantaneous,
-            alarm=asic if isinstance(asic, CurrentAlarmSource) else None,
+            alarm=(asic if isinstance(asic, CurrentAlarmSource) and getattr(asic, "irq_wired", True)
+                   else None),   # a comparator whose IRQ goes nowhere is no alarm
             idle_period_s=max(3600.0, period), active_period_s=min(0.2, period))
         self.outage_task = OutageTask(self.outage, clock, read=None, heartbeat_s=3600.0)
         self.comms = CommsManager(self.budget, events, clock, slots=tuple(

@@ -70,3 +70,19 @@ def test_overload_soon_after_a_blip_trips_on_the_curve(board):
     steps = [(1000, 30.6), (1000.3, 20.0), (1030, 45.0), (1060, 20.0)]
     (trip,) = _trips(board, steps, 1100)
     assert 1040.0 - 0.0101 <= trip <= 1040.0 + 1e-3   # residual heat: see above
+
+
+def test_a_board_without_the_chip_irq_wired_still_trips_from_the_metering_polls():
+    # irq_pin = -1 ("not wired (polled)"): the comparator can be programmed but nothing tells
+    # the firmware when it fires, so the breaker must keep taking the metering polls' samples
+    board = load_board("emulated-lv", {"aroute": {"push_transport": "none"}})
+    rt = build_runtime(board, virtual=True, start_epoch=START, boot=False)
+    chip = rt.built.emulated["chip"]
+    chip.profile = Steps([(1000, 45.0)])
+    chip.irq = None                                # the IRQ pin goes nowhere
+    rt.built.hardware.asic.irq_wired = False       # what the board says for irq_pin = -1
+    rt.boot()
+    rt.scheduler.run(until=START + 1015)
+    trips = [e.at - START for e in rt.meter.events.of_kind("switch-trip")]
+    rt.close()
+    assert trips and 1010.0 <= trips[0] <= 1011.0   # 10 s at 1.5x, within one 1 s poll
