@@ -195,3 +195,70 @@ def test_a_j11_host_closing_the_port_mid_frame_drops_the_frame_and_keeps_serving
         assert w.runner.errors == []
     finally:
         w.close()
+
+
+def _wait_for(cond, timeout_s: float = 5.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not cond() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return cond()
+
+
+REOPENS = 8
+
+
+def test_a_host_closing_mid_line_and_reopening_at_once_always_gets_a_fresh_line(world):
+    """Issue 16 item 4, the zero-gap race: the host closes the port mid-line and reopens it at
+    once (no pause), then sends a valid line. Every time, only the valid command runs: the close
+    is seen even though the pty master never stays hung up long enough to be polled."""
+    for i in range(REOPENS):
+        fd = os.open(world.hems_path, os.O_RDWR | os.O_NOCTTY)
+        os.write(fd, b"SKV")                   # half a line; its echo shows the dongle has it
+        assert _read_until(fd, b"SKV").endswith(b"SKV")
+        os.close(fd)
+        fd = os.open(world.hems_path, os.O_RDWR | os.O_NOCTTY)     # reopened with no gap
+        try:
+            os.write(fd, b"SKVER\r\n")
+            out = _read_until(fd, b"OK\r\n", 3.0)
+            assert out == b"SKVER\r\nEVER 1.5.2\r\nOK\r\n", f"reopen {i}: {out!r}"
+        finally:
+            os.close(fd)
+    assert _wait_for(lambda: world.hems_endpoint.host_closes == 2 * REOPENS)
+    assert world.hems_dongle.stats["host-closed-mid-line"] == REOPENS
+    assert world.runner.errors == []
+
+
+def test_a_j11_host_closing_mid_frame_and_reopening_at_once_always_gets_its_next_frame(tmp_path):
+    """The same zero-gap close/reopen on the J11 dialect: the half frame is dropped every time and
+    the next full frame is answered alone."""
+    import time
+
+    from sumame.drivers import j11_protocol as p
+
+    w = build_wisun_world(personality="j11", mode="fast", seed=5, meter_link=str(tmp_path / "meter"),
+                          hems_link=str(tmp_path / "hems"))
+    w.start()
+    try:
+        version = p.encode_frame(p.Command.GET_VERSION)
+        for i in range(REOPENS):
+            fd = os.open(w.hems_path, os.O_RDWR | os.O_NOCTTY)
+            os.write(fd, version[:7])           # half a header, received by the module
+            assert _wait_for(lambda: w.hems_dongle.reader.buffered == 7)
+            os.close(fd)
+            fd = os.open(w.hems_path, os.O_RDWR | os.O_NOCTTY)     # reopened with no gap
+            try:
+                os.write(fd, version)
+                items, reader, deadline = [], p.FrameReader(p.RESPONSE_CODE), time.monotonic() + 3
+                while not any(isinstance(f, p.Frame) for f in items) and time.monotonic() < deadline:
+                    items += reader.feed(_read_until(fd, b"\xd0", 0.1))
+                assert [(type(f).__name__, getattr(f, "command", None)) for f in items] == [
+                    ("Frame", 0x206B)], f"reopen {i}: {items!r}"
+            finally:
+                os.close(fd)
+        assert _wait_for(lambda: w.hems_endpoint.host_closes == 2 * REOPENS)
+        assert w.hems_dongle.stats["host-closed-mid-frame"] == REOPENS
+        assert w.runner.errors == []
+    finally:
+        w.close()
