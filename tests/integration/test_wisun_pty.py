@@ -262,3 +262,109 @@ def test_a_j11_host_closing_mid_frame_and_reopening_at_once_always_gets_its_next
         assert w.runner.errors == []
     finally:
         w.close()
+
+
+def test_without_inotify_the_endpoint_falls_back_to_polling_the_hang_up(tmp_path, monkeypatch, caplog):
+    """Where inotify is unavailable, a host close (with a pause before the reopen) is still seen
+    by polling the master's hang-up, and the fallback is logged once, not per pty."""
+    from sumame.drivers.emulated.wisun import dongle_serve
+
+    monkeypatch.setattr(dongle_serve.SlaveWatch, "start", classmethod(lambda cls, path: None))
+    monkeypatch.setattr(dongle_serve, "_fallback_logged", False)
+    w = build_wisun_world(personality="bp35c2", mode="fast", seed=5, meter_link=str(tmp_path / "meter"),
+                          hems_link=str(tmp_path / "hems"))
+    w.start()
+    try:
+        assert w.hems_endpoint.watch is None
+        assert caplog.text.count("inotify unavailable") == 1        # two ptys, one log line
+        fd = os.open(w.hems_path, os.O_RDWR | os.O_NOCTTY)
+        os.write(fd, b"SKV")
+        assert _read_until(fd, b"SKV").endswith(b"SKV")
+        os.close(fd)
+        assert _host_closes_seen(w.hems_endpoint) == 1
+        fd = os.open(w.hems_path, os.O_RDWR | os.O_NOCTTY)
+        try:
+            os.write(fd, b"SKVER\r\n")
+            assert _read_until(fd, b"OK\r\n") == b"SKVER\r\nEVER 1.5.2\r\nOK\r\n"
+        finally:
+            os.close(fd)
+        assert w.hems_dongle.stats["host-closed-mid-line"] == 1
+        assert w.runner.errors == []
+    finally:
+        w.close()
+
+
+class _Recorder:
+    """A dongle stand-in that records what the endpoint hands it, in order."""
+
+    name = "rec"
+
+    def __init__(self):
+        self.log: list = []
+
+    def attach_sink(self, sink) -> None:
+        pass
+
+    def feed(self, data: bytes) -> None:
+        self.log.append(bytes(data))
+
+    def host_closed(self) -> None:
+        self.log.append("closed")
+
+
+def _endpoint():
+    from sumame.drivers.emulated.wisun.dongle_serve import PtyEndpoint
+
+    ep = PtyEndpoint(_Recorder())
+    if ep.watch is None:
+        pytest.skip("inotify unavailable here: " + __import__(
+            "sumame.drivers.emulated.wisun.pty_watch", fromlist=["x"]).SlaveWatch.unavailable)
+    return ep
+
+
+def test_bytes_written_before_a_close_count_and_every_close_clears_the_line():
+    """Bytes the endpoint had not read yet at a close are the closed session's; every close of
+    a handle clears the line, and the port stays open while the host holds another handle."""
+    ep = _endpoint()
+    try:
+        a = os.open(ep.slave_name, os.O_RDWR | os.O_NOCTTY)
+        b = os.open(ep.slave_name, os.O_RDWR | os.O_NOCTTY)
+        assert ep.poll_host()
+        os.write(a, b"SK")
+        os.close(a)                            # the host still has the port open through b
+        assert ep.poll_host() and ep.host_closes == 1
+        assert ep.dongle.log == [b"SK", "closed"]
+        os.write(b, b"V")
+        os.close(b)                            # now closed; "V" never read by the endpoint
+        assert not ep.poll_host() and ep.host_closes == 2
+        assert ep.dongle.log == [b"SK", "closed", b"V", "closed"]
+    finally:
+        ep.close()
+
+
+def test_bytes_read_just_as_the_host_reopened_go_to_the_new_session():
+    """The close is seen, the endpoint reads what is buffered, and the host has meanwhile reopened
+    and written: those bytes are the new session's (fed after the line is cleared)."""
+    ep = _endpoint()
+    fds = []
+    try:
+        fds.append(os.open(ep.slave_name, os.O_RDWR | os.O_NOCTTY))
+        os.write(fds[0], b"SKV")
+        assert ep.poll_host()
+        ep.on_readable()
+        assert ep.dongle.log == [b"SKV"]
+        os.close(fds.pop())
+        real_read = ep._read_master
+
+        def reopen_then_read(*args):
+            fds.append(os.open(ep.slave_name, os.O_RDWR | os.O_NOCTTY))
+            os.write(fds[0], b"SKVER\r\n")
+            ep._read_master = real_read
+            return real_read(*args)
+        ep._read_master = reopen_then_read
+        assert ep.poll_host() and ep.host_closes == 1
+        assert ep.dongle.log == [b"SKV", "closed", b"SKVER\r\n"]
+    finally:
+        for fd in fds:
+            os.close(fd)
+        ep.close()
