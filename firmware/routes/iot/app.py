@@ -58,6 +58,9 @@ MAX_DOWNLINK = 16
 MAX_UPLINK = 2000
 RECORDS_PER_PUSH = 6
 TIME_EVERY_S = 300.0
+MAX_VALUE_AGE_S = 14 * 86400
+"""Oldest hourly value accepted (s): terminals keep >= 7 days, the connection server asks <= 7 days
+back; an older stamp is a terminal clock far off (its value would be delivered as real)."""
 
 
 @dataclass
@@ -305,6 +308,9 @@ class IotRouteApp:
             values = c.Values.decode(msg.body)
             if values.kind != t.kind or t.kind not in c.METER_KINDS:
                 raise c.IotCodecError(f"values of kind {values.kind} from a kind-{t.kind} terminal")
+            if not self._values_in_time(t, values):
+                self._reply(t, c.ACK, c.ack_body(msg.msg_id, c.ERR_REFUSED))
+                return
             self._queue_up(t, msg)
             self._reply(t, c.ACK, c.ack_body(msg.msg_id))
         elif msg.type in (c.SPECIAL_VALUES, c.SPECIAL_EVENT):
@@ -322,6 +328,20 @@ class IotRouteApp:
                 raise c.IotCodecError("command result for another terminal")
             self._queue_up(t, msg)
             self._reply(t, c.ACK, c.ack_body(msg.msg_id))
+
+    def _values_in_time(self, t: TerminalState, values: c.Values) -> bool:
+        """Hourly values must end no later than the meter clock (+ ``clock_tolerance_s``) and no
+        earlier than ``MAX_VALUE_AGE_S`` ago; otherwise the terminal's clock is far off: refused,
+        logged (the next POLL corrects its clock), never forwarded."""
+        now = self.clock.now()
+        first, last = values.first_hour, values.first_hour + 3600 * (len(values.values) - 1)
+        if last <= now + self.clock_tolerance_s and first >= now - MAX_VALUE_AGE_S:
+            return True
+        self.stats["values-time-refused"] += 1
+        self._trace(t.addr, "in", "values", "refused: stamped by a clock far off")
+        self._event("iot-values-time", f"terminal {self._name(t.addr)} sent values for {first - now:+.0f} s.."
+                                       f"{last - now:+.0f} s from the meter clock: refused (clock far off)")
+        return False
 
     def _time_sync(self, t: TerminalState, terminal_clock: int, *, always: bool = True) -> None:
         """Answer with TIME when downlink is pending, the terminal's clock is more than 2 s off,
