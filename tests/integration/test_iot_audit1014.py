@@ -58,3 +58,29 @@ def test_values_of_the_last_days_are_still_accepted(run):
     run.run_for(5 * MIN)
     assert _ack(run, 913) == [c.ERR_NONE]
     assert run.server.values[(skewed.spec.tid, hour)][:2] == (5151, 0)
+
+
+def test_a_refused_eleventh_device_cannot_flood_the_journalled_event_log():
+    """The 11th device keeps asking to join (as a real one would, or an attacker on purpose).
+    Each refusal is counted, but the meter's event log (16 flash pages, shared with power, switch
+    and security events) must not get one entry per attempt, or a day of refusals rotates the
+    meter's real history out of flash."""
+    def add(world):
+        for i in range(8):                          # 2 + 8 = 10 devices (+ the relay)
+            world.add_terminal(f"FILL{i:04d}", "water")
+        world.add_terminal("ELEVENTH", "water", start=False)
+
+    r = setup_scenario(JointReadScenario(days=1, gas=1, water=1, relay_share=0.0, outage=None,
+                                         valves_per_day=0, alarms=False, lossy_link=False), before_boot=add)
+    try:
+        r.run_for(15 * MIN)
+        r.world.late[0].start()
+        r.run_for(6 * HOUR)
+        attempts = r.iot.stats["event-iot-device-limit"]
+        logged = [e for e in r.fleet.meter(0).events if e.kind == "iot-device-limit"]
+        assert attempts >= 50, attempts                     # it did keep trying, every attempt counted
+        assert logged and "ELEVENTH" in logged[0].detail
+        assert len(logged) <= 15, f"{len(logged)} events for {attempts} refusals in 6 h"
+        assert "not logged" in logged[-1].detail            # the next entry says how many were held back
+    finally:
+        r.fleet.close()
