@@ -266,3 +266,36 @@ def test_the_switch_envelope_wire_layout_is_fixed():
     assert (cmd.op, cmd.counter, cmd.meter_serial, cmd.mac) == (SwitchOp.CLOSE, 7, "SM1", b"\xaa" * 16)
     assert {op.name: op.value for op in SwitchOp} == {"OPEN": 1, "CLOSE": 2, "SET_LIMIT": 3,
                                                       "RESET_LOCKOUT": 4}
+
+
+# ------------------------------------------------------------------ audit917: survivors of make mutate
+def test_a_blank_superblock_is_absent_and_the_first_boot_erases_nothing():
+    """store.py ``count(0xFF) == len(data) - 1`` -> ``len(data) - 0``: an erased superblock
+    page read as "never committed" (a torn first boot), so every first boot logged the
+    superblock as unreadable and spent an erase on a blank page."""
+    from sumame.firmware.storage.store import StorageLayout
+
+    assert StorageLayout.decode(b"\xff" * 4096) is None
+    store, flash, layout, _, report = _store(Retention(days_30=1, days_15=1, days_5=1, minutes_1=60))
+    assert flash.erase_count(0) == 0
+    assert not [n for n in report.notes if "superblock" in n], report.notes
+    assert StorageLayout.decode(flash.read(0, 4096)) == layout
+
+
+def test_the_plain_journal_scrub_reads_the_page_it_verifies():
+    """journal.py verify_page ``(first_page + page) * page_size`` -> ``% page_size``: the
+    scrub of a plain Journal (bootctl's) re-read bytes near address 0, not the page, so a
+    flipped bit went unseen and a clean page could be flagged."""
+    from sumame.firmware.storage.journal import Journal
+
+    flash = EmulatedFlash(None, page_size=256, page_count=6)
+    j = Journal(flash, 2, 4, name="plain", key=KEY)
+    j.recover()
+    for v in range(12):
+        j.append(1, b"v" + v.to_bytes(7, "big"))
+    page = j.write_page
+    assert j.verify_page(page) == []
+    (record,) = [r for r in j.records_in_ram() if r.payload == b"v" + (11).to_bytes(7, "big")]
+    flash.flip_bit((2 + record.page) * 256 + record.offset + 12, 0)
+    flagged = j.verify_page(page)
+    assert [(p, o, kind) for p, o, kind, _ in flagged] == [(page, record.offset, "corruption")]
