@@ -299,3 +299,19 @@ def test_the_plain_journal_scrub_reads_the_page_it_verifies():
     flash.flip_bit((2 + record.page) * 256 + record.offset + 12, 0)
     flagged = j.verify_page(page)
     assert [(p, o, kind) for p, o, kind, _ in flagged] == [(page, record.offset, "corruption")]
+
+
+def test_the_guard_counts_every_rate_limited_frame_once():
+    """guard.py ``counters["rate-limited"] += 1`` -> ``+= 2``: the B-route's rate-limit
+    statistics (what an operator reads to see a flood) over- or under-counted refusals."""
+    from sumame.firmware.core.events import EventLog
+    from sumame.firmware.routes.broute.guard import GuardOptions, HomeSideGuard, Verdict
+
+    t0 = 1_750_000_000.0
+    g = HomeSideGuard(EventLog(VirtualClock(t0)), GuardOptions(rate_per_s=1.0, burst=3, dos_drops=10**9))
+    key = ("ip", "192.0.2.9")
+    assert g.admit(key, t0) is not None
+    verdicts = [g.check(key, t0 + i * 0.1) for i in range(50)]
+    limited = verdicts.count(Verdict.RATE_LIMITED)
+    assert limited > 30 and verdicts.count(Verdict.ACCEPT) + limited == 50
+    assert g.counters["rate-limited"] == limited
