@@ -315,3 +315,22 @@ def test_the_guard_counts_every_rate_limited_frame_once():
     limited = verdicts.count(Verdict.RATE_LIMITED)
     assert limited > 30 and verdicts.count(Verdict.ACCEPT) + limited == 50
     assert g.counters["rate-limited"] == limited
+
+
+def test_ciphering_refuses_a_system_title_that_is_not_8_bytes():
+    """dlms security.py ``len(system_title) != 8`` -> ``< 8``: a 9-byte or longer title made
+    a 13+-byte GCM IV (AES-GCM then hashes the IV, so titles no longer map one-to-one onto
+    the 8 + 4-byte nonce the invocation counter de-duplicates) instead of a typed error."""
+    import pytest
+
+    from sumame.firmware.net.dlms.errors import EncodeError
+    from sumame.firmware.net.dlms.security import SC_AUTHENTICATION, SC_ENCRYPTION, hls_gmac, protect
+
+    ek, ak = bytes(range(16)), bytes(range(16, 32))
+    for title in (b"T" * 7, b"T" * 9, b"T" * 16):
+        with pytest.raises(EncodeError, match="system title must be 8 bytes"):
+            protect(b"\xc0\x01", sc=SC_AUTHENTICATION | SC_ENCRYPTION, system_title=title,
+                    invocation_counter=1, ek=ek, ak=ak)
+        with pytest.raises(EncodeError, match="system title must be 8 bytes"):
+            hls_gmac(b"challenge", system_title=title, invocation_counter=1, ek=ek, ak=ak)
+    assert len(hls_gmac(b"challenge", system_title=b"T" * 8, invocation_counter=1, ek=ek, ak=ak)) == 17
