@@ -334,3 +334,34 @@ def test_ciphering_refuses_a_system_title_that_is_not_8_bytes():
         with pytest.raises(EncodeError, match="system title must be 8 bytes"):
             hls_gmac(b"challenge", system_title=title, invocation_counter=1, ek=ek, ak=ak)
     assert len(hls_gmac(b"challenge", system_title=b"T" * 8, invocation_counter=1, ek=ek, ak=ak)) == 17
+
+
+def test_a_stroke_cut_by_power_loss_with_an_unreadable_contact_still_boots():
+    """breaker.py boot note ``None if sensed is None else sensed.value`` -> ``if not sensed is
+    None``: a power cut during a stroke followed by a boot whose auxiliary contact cannot be
+    read raised AttributeError in boot, so the meter never came up (no metering, no switch)."""
+    import pytest
+
+    from sumame.drivers.emulated.relay import EmulatedRelay
+    from sumame.firmware.core.events import EventLog
+    from sumame.firmware.core.state import MemoryStateStore
+    from sumame.firmware.switchgear.breaker import Breaker, BreakerConfig, BreakerMode
+    from sumame.firmware.switchgear.command_source import CommandSource
+    from sumame.hal.errors import PowerCut
+
+    clock, relay, store = VirtualClock(1_750_000_000.0), EmulatedRelay(), MemoryStateStore()
+
+    def breaker():
+        events = EventLog(clock)
+        b = Breaker(relay, store, events, clock, BreakerConfig(limit_a=30), supply_ok=lambda: True)
+        b.boot()
+        return b, events
+    first, _ = breaker()
+    relay.cut_power_on_next_drive(moved=False)
+    with pytest.raises(PowerCut):
+        first.command_open(CommandSource.A_ROUTE)
+    relay.fail_sense(True)
+    again, events = breaker()
+    assert again.mode is BreakerMode.CLOSED                          # not retried, nothing driven
+    boot = [e.detail for e in events if e.kind == "switch-boot"][-1]
+    assert "interrupted by power loss; contact reads None; not retried" in boot
