@@ -411,3 +411,25 @@ def test_the_scrub_does_not_flag_the_record_recovery_rolled_forward():
     assert again.verify_page(last.page) == []
     again.append(1, b"after")                      # finishes the commit first
     assert flash.read(at, 1) == bytes((STATE_COMMITTED,)) and again.verify_page(last.page) == []
+
+
+def test_the_disconnect_control_reports_the_breakers_real_state_to_the_head_end():
+    """aroute control_binding.py ``if not self.breaker.has_switch`` -> ``if not not ...``: an
+    LV meter told the head-end CONNECTED (disconnect control attribute 3) while its switch was
+    open, tripped or locked out, so the head-end could not see a disconnection it had ordered."""
+    from sumame.drivers.emulated.relay import EmulatedRelay
+    from sumame.firmware.core.events import EventLog
+    from sumame.firmware.core.state import MemoryStateStore
+    from sumame.firmware.net.dlms.cosem.control import ControlState
+    from sumame.firmware.routes.aroute.control_binding import BreakerBinding
+    from sumame.firmware.switchgear.breaker import Breaker, BreakerConfig
+    from sumame.firmware.switchgear.command_source import CommandSource
+
+    clock = VirtualClock(1_750_000_000.0)
+    breaker = Breaker(EmulatedRelay(), MemoryStateStore(), EventLog(clock), clock, BreakerConfig(limit_a=30),
+                      supply_ok=lambda: True)
+    breaker.boot()
+    binding = BreakerBinding(breaker, None)
+    assert binding.control_state() is ControlState.CONNECTED and binding.output_state()
+    breaker.command_open(CommandSource.A_ROUTE)
+    assert binding.control_state() is ControlState.DISCONNECTED and not binding.output_state()
