@@ -91,7 +91,7 @@ SECTIONS: dict[str, Section] = {
     }, "retention"),
     "metering": Section({
         "poll_interval_s": Key(NUM, 1.0, "s between chip reads", check=in_range(0.05, 60, " s")),
-        "present_interval_s": Key(NUM, 1.0, "s between instantaneous reads", check=in_range(0.05, 60, " s")),
+        "present_interval_s": Key(NUM, 1.0, "s between voltage samples; power and current are read when asked, at most this old", check=in_range(0.05, 60, " s")),
     }, "metering task"),
     "asic": Section({
         "driver": Key(str, "emulated-atm90e32", choices=("emulated-atm90e32", "atm90e32", "emulated-hal")),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 
-from sumame.hal.metering_asic import Instantaneous
 
 from .breaker import Breaker, BreakerConfig
 from .breaker_task import BreakerTask, CurrentAlarmSource
@@ -93,11 +92,6 @@ class Switchgear:
     @staticmethod
     def comms_slot(index: int) -> str:
         return "comms" if index == 0 else f"comms-{index + 1}"
-
-    def on_sample(self, t: float, inst: Instantaneous) -> None:
-        """A chip poll from the metering task: feeds outage detection and the breaker."""
-        self.outage.feed(t, inst.voltage_v)
-        self.breaker_task.feed(t, inst)
 
     def shutdown(self) -> None:
         self.outage.shutdown()
