@@ -217,6 +217,18 @@ class Atm90e32:
             current = (round(current_r, 3), round(-i_t if p_t < 0 else i_t, 3))
         return Instantaneous(round(p_total, 2), round(q_total, 2), voltage, current, freq)
 
+    def read_voltage(self) -> tuple[float, float | None]:
+        """RMS voltage per element (V; None where not wired): the voltage registers alone, the
+        same values ``read_instantaneous`` gives (for the metering task's voltage samples)."""
+        raw_r = self.read(_U_RMS_A)
+        if raw_r == 0xFFFF:
+            self.bus_errors += 1
+            raise BusError("voltage register reads all ones: MISO stuck high or chip absent")
+        v_r = raw_r * _U_RMS_LSB_V
+        if self.config.two_wire:
+            return (round(v_r, 2), None)
+        return (round(v_r, 2), round(self.read(_U_RMS_C) * _U_RMS_LSB_V, 2))
+
     def read_status(self) -> AsicStatus:
         s0 = self.read(R.EMM_STATE0)
         s1 = self.read(R.EMM_STATE1)

@@ -125,7 +125,9 @@ class Meter:
         self.switchgear = Switchgear(self)
         newest = report.snapshots[-1].epoch if report.snapshots else None
         self.switchgear.boot(last_alive_hint=newest)
-        self.metering.sample_listeners.append(self.switchgear.on_sample)
+        self.metering.voltage_listeners.append(self.switchgear.outage.feed)
+        self.metering.sample_listeners.append(self.switchgear.breaker_task.feed)
+        self.metering.sample_wanted = self.switchgear.breaker_task.wants_feed
         self.metering.measuring = lambda: not self.switchgear.outage.in_outage
         self.metering.supervisor.ready(self.clock.now())   # start the chip (retried by metering)
         self.scheduler.spawn(self.metering.run(), name="metering", priority=Priority.METERING)

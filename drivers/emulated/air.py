@@ -271,6 +271,11 @@ class Air:
                 if radio.channel == channel:
                     self._schedule_delivery(radio, psdu, now + self.config.latency_s, channel)
 
+    def note_link_key(self, key: bytes, index: int) -> None:
+        """A radio installed an 802.15.4 link key: the pcap's key log gets it (no pcap: nothing)."""
+        if self.pcap is not None:
+            self.pcap.log_key(key, index)
+
     def close(self) -> None:
         if self.pcap is not None:
             self.pcap.close()

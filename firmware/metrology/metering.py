@@ -2,8 +2,14 @@
 
 The task polls the metering chip at least every ``poll_interval_s`` and exactly at every minute
 boundary (JST-aligned), adds the chip's energy deltas to exact integer counters (mWh, mvarh),
-keeps the latest instantaneous values, integrates voltage over time, and hands a ``Snapshot``
-of the counters at every boundary to the registers and storage.
+integrates voltage over time (a voltage sample every ``present_interval_s`` at most), and hands
+a ``Snapshot`` of the counters at every boundary to the registers and storage.
+
+Power and current are read from the chip only when somebody needs them: a full reading at a
+poll only while ``sample_wanted()`` (the breaker without an armed over-current comparator, or
+one that is over the limit or still warm), otherwise when ``present`` is read (B-route, A-route,
+display) and the last reading is older than ``present_interval_s``. A chip that can read its
+voltage registers alone (``read_voltage()``) is asked for just those at the other polls.
 
 Cumulative register values follow the meter's display rule: the counter divided by the register
 unit (ECHONET E1), truncated, modulo 10**digits (8 significant digits by default), so they roll
@@ -31,7 +37,8 @@ log = logging.getLogger("sumame.metering")
 @dataclass(frozen=True)
 class MeteringConfig:
     """poll_interval_s: how often energy is read between boundaries (s; bounded by the chip's
-    ``max_poll_interval_s``); present_interval_s: how often instantaneous values are refreshed."""
+    ``max_poll_interval_s``); present_interval_s: how often a poll takes a voltage sample, and
+    how old a power/current reading may be before ``present`` reads the chip again (s)."""
 
     poll_interval_s: float = 1.0
     present_interval_s: float = 1.0
@@ -57,19 +64,26 @@ class Metering:
         self.volt_mvs = [0, 0]
         self.volt_time_ms = 0
         self.session = 0
-        self.present = Present(None, (None, None), (None, None), clock.now())
+        self._present = Present(None, (None, None), (None, None), clock.now())
         self.instantaneous: Instantaneous | None = None
+        """The latest full reading of the chip (None before the first)."""
         self.polls = 0
         self.bus_errors = 0
         self.last_good_read = clock.now()
         self._last_volt_t: float | None = None
-        self._last_present = -1e18
+        self._last_present = -1e18      # epoch s of the last full reading
+        self._last_volt_sample = -1e18  # epoch s of the last voltage sample (full or alone)
         self._broken = False
         self._outage = False
         self.supervisor = AsicSupervisor(asic, events)
         """Starts the chip (boot, retries, after a reset); see asic_supervisor.py."""
         self.sample_listeners: list[Callable[[float, Instantaneous], None]] = []
-        """Called with every instantaneous reading (breaker, outage detection)."""
+        """Called with every full instantaneous reading of a poll (the breaker)."""
+        self.voltage_listeners: list[Callable[[float, tuple], None]] = []
+        """Called with every voltage sample of a poll, epoch s and (V_R, V_T) (outage detection)."""
+        self.sample_wanted: Callable[[], bool] = lambda: True
+        """True when the next poll must read power and current too (for ``sample_listeners``)."""
+        self._read_voltage = getattr(asic, "read_voltage", None)
         self.measuring: Callable[[], bool] = lambda: True
         """False while the meter cannot measure (supply lost): intervals become no data."""
 
@@ -116,8 +130,11 @@ class Metering:
             return
         try:
             delta = self.asic.read_energy()
-            if now - self._last_present >= self.config.present_interval_s:
-                self._read_present(now)
+            if now - self._last_volt_sample >= self.config.present_interval_s:
+                if self._read_voltage is None or self.sample_wanted():
+                    self._read_present(now)
+                else:
+                    self._voltage_sample(now, self._read_voltage())
         except HalError as exc:
             self.bus_errors += 1
             if self.supervisor.failed(exc, now):
@@ -150,22 +167,50 @@ class Metering:
         c["reactive_lag"] += delta.reactive_pos_mvarh
         c["reactive_lead"] += delta.reactive_neg_mvarh
 
+    @property
+    def present(self) -> Present:
+        """Power, current and voltage now: read from the chip when the last full reading is
+        older than ``present_interval_s`` (a chip that cannot be read leaves the last values)."""
+        now = self.clock.now()
+        if now - self._last_present >= self.config.present_interval_s and self.supervisor.started:
+            try:
+                inst = self.asic.read_instantaneous()
+            except HalError as exc:
+                self.bus_errors += 1
+                log.warning("metering chip unreadable for a present reading (%s)", exc)
+            else:
+                self._set_present(now, inst)
+        return self._present
+
     def _read_present(self, now: float) -> None:
+        """A poll's full reading: present values, listeners, voltage sample."""
         inst = self.asic.read_instantaneous()
-        self.instantaneous = inst
-        self._last_present = now
-        for listener in self.sample_listeners:
-            listener(now, inst)
+        self._set_present(now, inst)
+        self._voltage_sample(now, inst.voltage_v, inst)
+
+    def _voltage_sample(self, now: float, voltage_v, inst: Instantaneous | None = None) -> None:
+        """Feed the listeners (voltage first, then a full reading's), then integrate voltage
+        (V x s per element) since the previous sample."""
+        for listener in self.voltage_listeners:
+            listener(now, voltage_v)
+        if inst is not None:
+            for listener in self.sample_listeners:
+                listener(now, inst)
+        self._last_volt_sample = now
         if self._last_volt_t is not None:
             dt = min(now - self._last_volt_t, 2 * max(self.config.present_interval_s, self.config.poll_interval_s))
-            vr, vt = inst.voltage_v
+            vr, vt = voltage_v
             self.volt_mvs[0] += int(round((vr or 0.0) * 1000 * dt))
             self.volt_mvs[1] += int(round((vt or 0.0) * 1000 * dt))
             self.volt_time_ms += int(round(dt * 1000))
         self._last_volt_t = now
+
+    def _set_present(self, now: float, inst: Instantaneous) -> None:
+        self.instantaneous = inst
+        self._last_present = now
         ir, it = inst.current_a
         vr, vt = inst.voltage_v
-        self.present = Present(
+        self._present = Present(
             power_w=int(round(inst.active_w)),
             current_da=(None if ir is None else int(round(ir * 10)),
                         None if it is None else int(round(it * 10))),

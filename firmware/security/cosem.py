@@ -20,7 +20,7 @@ from bisect import bisect_left, bisect_right
 from sumame.firmware.net.dlms import axdr
 from sumame.firmware.net.dlms.axdr import DataType
 from sumame.firmware.net.dlms.cosem.base import CosemError, CosemObject, Level, expect_type
-from sumame.firmware.net.dlms.cosem.profile import CaptureObject, ProfileGeneric
+from sumame.firmware.net.dlms.cosem.profile import ProfileGeneric, capture
 from sumame.firmware.net.dlms.cosem.registers import DataObject
 from sumame.firmware.net.dlms.cosem_time import epoch_to_octets
 from sumame.firmware.net.dlms.descriptors import DataAccessResult
@@ -107,8 +107,8 @@ def security_objects(security) -> list:
         DataObject(EXT_DIRECTION, last(lambda e: int(e.direction)), data_type=DataType.ENUM, read_level=Level.LOW),
         DataObject(EXT_SIZE, last(lambda e: e.size), data_type=DataType.LONG_UNSIGNED, read_level=Level.LOW),
         DataObject(EXT_VERDICT, last(lambda e: int(e.verdict)), data_type=DataType.ENUM, read_level=Level.LOW),
-        ProfileGeneric(EXT_LOG, [CaptureObject(8, oc.CLOCK, 2), CaptureObject(1, EXT_PEER, 2),
-                                 CaptureObject(1, EXT_DIRECTION, 2), CaptureObject(1, EXT_SIZE, 2),
-                                 CaptureObject(1, EXT_VERDICT, 2)],
+        ProfileGeneric(EXT_LOG, [capture(8, oc.CLOCK, 2), capture(1, EXT_PEER, 2),
+                                 capture(1, EXT_DIRECTION, 2), capture(1, EXT_SIZE, 2),
+                                 capture(1, EXT_VERDICT, 2)],
                        ExternalLogSource(log), capture_period=0, read_level=Level.LOW),
     ]

@@ -4,7 +4,8 @@ Entry (``Entry``): time (epoch s, shown in JST), peer ("ip:192.168.1.20", "wi-su
 "iot:GAS00001"), direction (in / out), size (bytes on the medium's application layer) and
 verdict (``Verdict``: accepted / sent, or refused and why). Append-only and bounded:
 
-* RAM: the newest ``ram_entries`` (a deque) — what the head-end reads (COSEM profile ``cosem.py``);
+* RAM: the newest ``ram_entries`` (``EntryRing``: flat arrays, ~17 bytes an entry) — what the
+  head-end reads (COSEM profile ``cosem.py``);
 * flash: entries are batched (cost per frame: one tuple appended) and written as one journal
   record of the ``extlog`` partition every ``flush_s`` or ``flush_entries``; the journal's
   commit protocol means a power cut loses at most the unwritten batch, never serves a torn
@@ -17,7 +18,7 @@ with a note (the journal's CRC/HMAC already vouch for it, so that means a newer 
 from __future__ import annotations
 
 import struct
-from collections import deque
+from array import array
 from enum import IntEnum
 from typing import NamedTuple
 
@@ -85,12 +86,85 @@ def unpack_batch(payload: bytes) -> list[Entry]:
     return out
 
 
+_PEERS: list[str] = []
+_PEER_IDS: dict[str, int] = {}
+"""Peer names seen by any log of the process, each kept once (a fleet's meters share them)."""
+
+
+def _peer_id(peer: str) -> int:
+    found = _PEER_IDS.get(peer)
+    if found is None:
+        found = _PEER_IDS[peer] = len(_PEERS)
+        _PEERS.append(peer)
+    return found
+
+
+class EntryRing:
+    """The newest ``maxlen`` entries, deque-like (append, extend, len, iteration oldest first,
+    indexing, ``maxlen``), kept in flat arrays: time (double), size, direction + verdict and
+    the peer's number in a process-wide name table — ~17 bytes an entry, not a tuple, a float
+    and a string (~100 bytes). Reads make the ``Entry`` tuples again, equal to those appended."""
+
+    __slots__ = ("maxlen", "_at", "_size", "_flags", "_peer", "_start")
+
+    def __init__(self, maxlen: int):
+        self.maxlen = maxlen
+        self._at = array("d")
+        self._size = array("I")
+        self._flags = array("B")
+        self._peer = array("I")
+        self._start = 0          # slot of the oldest entry once the ring is full
+
+    def __len__(self) -> int:
+        return len(self._at)
+
+    def append(self, entry: Entry) -> None:
+        if not self.maxlen:
+            return
+        at, peer, direction, size, verdict = entry
+        flags, pid = int(direction) | int(verdict) << 1, _peer_id(peer)
+        if len(self._at) < self.maxlen:
+            self._at.append(at)
+            self._size.append(size)
+            self._flags.append(flags)
+            self._peer.append(pid)
+            return
+        i = self._start
+        self._at[i], self._size[i], self._flags[i], self._peer[i] = at, size, flags, pid
+        self._start = (i + 1) % self.maxlen
+
+    def extend(self, entries) -> None:
+        for entry in entries:
+            self.append(entry)
+
+    def _entry(self, slot: int) -> Entry:
+        flags = self._flags[slot]
+        return Entry(self._at[slot], _PEERS[self._peer[slot]], Direction(flags & 1), self._size[slot],
+                     Verdict(flags >> 1))
+
+    def __getitem__(self, k: int) -> Entry:
+        n = len(self._at)
+        if k < 0:
+            k += n
+        if not 0 <= k < n:
+            raise IndexError("ring index out of range")
+        return self._entry((self._start + k) % n)
+
+    def __iter__(self):
+        n = len(self._at)
+        for k in range(n):
+            yield self._entry((self._start + k) % n)
+
+    def __bool__(self) -> bool:
+        return bool(self._at)
+
+
 class ExternalLog:
     """RAM ring + batched flash writes. ``append`` is the per-frame cost (O(1), no flash)."""
 
     def __init__(self, storage, *, ram_entries: int = 4000, flush_entries: int = 64):
         self.storage = storage
-        self.entries: deque[Entry] = deque(maxlen=ram_entries)
+        self.entries = EntryRing(ram_entries)
         self.flush_entries = flush_entries
         self._pending: list[Entry] = []
         self._pending_bytes = 0

@@ -25,7 +25,7 @@ import json
 import logging
 
 from sumame.firmware.core.events import Severity
-from sumame.firmware.core.scheduler import Priority, sleep
+from sumame.firmware.core.scheduler import Event, Priority, sleep_until
 
 from .extlog import Direction, Entry, ExternalLog, Verdict
 from .monitor import AnomalyMonitor
@@ -66,6 +66,8 @@ class ExternalSecurity:
         self.broute = None
         self.iot = None
         self._tasks: list = []
+        self._logged = Event()
+        """Set by the first entry of a batch: the flusher sleeps on it while nothing is pending."""
 
     @property
     def endpoints(self) -> list[tuple[str, str]]:
@@ -100,8 +102,21 @@ class ExternalSecurity:
         self.log.flush()
 
     async def _flusher(self) -> None:
+        """Write the batch at the ticks every ``flush_s`` from the start. While nothing is
+        pending the task sleeps on ``_logged`` instead of waking at every tick (an empty tick
+        writes nothing); the first entry wakes it to wait for the first tick after that entry,
+        the tick the batch would have been written at anyway (routes run after STORAGE)."""
+        period = self.options.flush_s
+        tick = self.clock.now() + period
         while True:
-            await sleep(self.options.flush_s)
+            if not self.log.pending:
+                self._logged.clear()
+                await self._logged.wait()
+                now = self.clock.now()
+                while tick <= now:     # the same float sums as sleeping one period at a time
+                    tick += period
+            await sleep_until(tick)
+            tick += period
             self.log.flush()
 
     # ---------------------------------------------------------------- per frame (the routes' hooks)
@@ -117,6 +132,8 @@ class ExternalSecurity:
         v = _VERDICTS.get(verdict, Verdict.DROPPED)
         d = _DIRECTIONS.get(direction, Direction.IN)
         self.log.append(Entry(now, peer, d, size, v))
+        if not self._logged.is_set():
+            self._logged.set()
         if d is Direction.IN:
             self.monitor.observe(peer, v, now)
 

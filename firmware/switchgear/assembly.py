@@ -7,14 +7,10 @@ outage monitor (one chip poll serves all three); the chip's over-current alarm w
 between samples.
 
 Board sections read (all optional; defaults in boards/schema.py):
-``[breaker]`` limit_a, extra_steps_a, reclose_delay_s, lockout_trips, lockout_window_s,
-command_key; ``[comms]`` units; ``[meter]`` nominal_voltage_v.
+``[breaker]`` limit_a, extra_steps_a, reclose_delay_s, lockout_trips, lockout_window_s;
+``[comms]`` units; ``[meter]`` nominal_voltage_v.
 """
 from __future__ import annotations
-
-import hashlib
-
-from sumame.hal.metering_asic import Instantaneous
 
 from .breaker import Breaker, BreakerConfig
 from .breaker_task import BreakerTask, CurrentAlarmSource
@@ -24,17 +20,6 @@ from .outage import OutageMonitor, OutageTask, OutageThresholds
 from .power_budget import PowerBudget
 from ..core.scheduler import Priority
 from .usb_power import UsbPowerManager
-
-COMMAND_KEY_ID = 1
-
-
-def command_key(identity, configured: str = "") -> bytes:
-    """The A-route command key: from the board, or derived from the meter's identity
-    (emulation only — a real meter gets its key at manufacture)."""
-    if configured:
-        return bytes.fromhex(configured)
-    return hashlib.sha256(f"sumame switch command key|{identity.serial}|{identity.route_b_id}"
-                          .encode()).digest()
 
 
 class Switchgear:
@@ -58,9 +43,7 @@ class Switchgear:
             lockout_trips=breaker_opts.get("lockout_trips", 8),
             lockout_window_s=breaker_opts.get("lockout_window_s", 600.0)),
             supply_ok=lambda: hw.power.supply_ok() and not self.outage.in_outage)
-        self.control = SwitchControl(
-            self.breaker, {COMMAND_KEY_ID: command_key(cfg.identity, breaker_opts.get("command_key", ""))},
-            store, events, clock, meter_serial=cfg.identity.serial)
+        self.control = SwitchControl(self.breaker, store, events, clock)
         asic = hw.asic
         period = cfg.metering.present_interval_s
         self.breaker_task = BreakerTask(
@@ -93,11 +76,6 @@ class Switchgear:
     @staticmethod
     def comms_slot(index: int) -> str:
         return "comms" if index == 0 else f"comms-{index + 1}"
-
-    def on_sample(self, t: float, inst: Instantaneous) -> None:
-        """A chip poll from the metering task: feeds outage detection and the breaker."""
-        self.outage.feed(t, inst.voltage_v)
-        self.breaker_task.feed(t, inst)
 
     def shutdown(self) -> None:
         self.outage.shutdown()

@@ -5,7 +5,8 @@ Samples come from any mix of three places:
   every ``idle_period_s`` while the current is below the limit and every ``active_period_s``
   while it is over the limit or the trip integrator is still warm; when the trip curve predicts
   a trip before the next sample, the task samples exactly at that moment;
-* ``feed(t, instantaneous)``: samples another task already took (the metering task's poll);
+* ``feed(t, instantaneous)``: samples another task already took (the metering task's polls,
+  which take them only while ``wants_feed()``: not with an armed comparator and an idle breaker);
 * an over-current alarm from the metering chip (``CurrentAlarmSource``; ATM90E32-style
   over-current threshold with an IRQ): armed at the contract limit, it wakes the task at once to
   take a sample. The callback must be called in the scheduler's thread (a driver that gets a GPIO
@@ -74,6 +75,17 @@ class BreakerTask:
                 and self.next_wake(t) >= self._planned_wake):
             return
         self._wake.set()   # re-plan (a trip may be due sooner, or a reclose later)
+
+    def wants_feed(self) -> bool:
+        """Whether the metering task's polls must bring current samples: always, unless the
+        chip's over-current comparator is armed at the limit and the breaker is idle (at or
+        below the limit and cool: samples there change nothing, the comparator wakes the task
+        the moment the current rises above the limit, and the task samples on its own then)."""
+        b = self.breaker
+        if not b.has_switch:
+            return False
+        return (self._armed_at is None or self._armed_at != float(b.limit_a) or b.sampling_active
+                or self._alarm_pending or b.reclose_at is not None)
 
     def _on_alarm(self) -> None:
         self.alarms += 1

@@ -86,3 +86,12 @@ def test_jointread_item_period_query_on_the_command_line():
     assert "3 values" in out.stdout
     bad = subprocess.run(cmd[:-4] + ["--query", "NOPE"], capture_output=True, text=True, timeout=600)
     assert bad.returncode == 2 and "no terminal 'NOPE'" in bad.stderr
+
+
+def test_more_terminals_than_the_meter_admits_are_announced(tmp_path, capsys):
+    """12 terminals: the run says up front that the meter admits 10, and the figures agree."""
+    out = tmp_path / "f.json"
+    assert main(["jointread", "--days", "0.1", "--gas", "6", "--water", "6", "--json", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "admits at most 10 IoT-route devices" in err and "of 12 terminals" in err
+    assert json.loads(out.read_text())["collection_rate"] < 1

@@ -50,7 +50,9 @@ CHUNKS = 10
 @pytest.mark.parametrize("chunk", range(CHUNKS))
 def test_ten_thousand_multi_cut_sequences_over_a_year(year, chunk):
     checkpoints, erases = year
-    assert all(min(c) >= 1 for c in erases.values()), erases
+    # as in run(): no external-device frames in this model, so the extlog journal stays empty
+    # (its own power-cut proof is tests/unit/test_extsec_log.py); every other journal wraps
+    assert "extlog" in erases and all(min(c) >= 1 for name, c in erases.items() if name != "extlog"), erases
     figures = sequences(checkpoints, LAYOUT, KEY, RETENTION, GEOMETRY, 10_000 // CHUNKS, seed=100 + chunk)
     print(f"multi-cut sequences over a year, chunk {chunk}:", figures.line())
     assert figures.cuts >= 2 * 10_000 // CHUNKS

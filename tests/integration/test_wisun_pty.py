@@ -195,3 +195,176 @@ def test_a_j11_host_closing_the_port_mid_frame_drops_the_frame_and_keeps_serving
         assert w.runner.errors == []
     finally:
         w.close()
+
+
+def _wait_for(cond, timeout_s: float = 5.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while not cond() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    return cond()
+
+
+REOPENS = 8
+
+
+def test_a_host_closing_mid_line_and_reopening_at_once_always_gets_a_fresh_line(world):
+    """Issue 16 item 4, the zero-gap race: the host closes the port mid-line and reopens it at
+    once (no pause), then sends a valid line. Every time, only the valid command runs: the close
+    is seen even though the pty master never stays hung up long enough to be polled."""
+    for i in range(REOPENS):
+        fd = os.open(world.hems_path, os.O_RDWR | os.O_NOCTTY)
+        os.write(fd, b"SKV")                   # half a line; its echo shows the dongle has it
+        assert _read_until(fd, b"SKV").endswith(b"SKV")
+        os.close(fd)
+        fd = os.open(world.hems_path, os.O_RDWR | os.O_NOCTTY)     # reopened with no gap
+        try:
+            os.write(fd, b"SKVER\r\n")
+            out = _read_until(fd, b"OK\r\n", 3.0)
+            assert out == b"SKVER\r\nEVER 1.5.2\r\nOK\r\n", f"reopen {i}: {out!r}"
+        finally:
+            os.close(fd)
+    assert _wait_for(lambda: world.hems_endpoint.host_closes == 2 * REOPENS)
+    assert world.hems_dongle.stats["host-closed-mid-line"] == REOPENS
+    assert world.runner.errors == []
+
+
+def test_a_j11_host_closing_mid_frame_and_reopening_at_once_always_gets_its_next_frame(tmp_path):
+    """The same zero-gap close/reopen on the J11 dialect: the half frame is dropped every time and
+    the next full frame is answered alone."""
+    import time
+
+    from sumame.drivers import j11_protocol as p
+
+    w = build_wisun_world(personality="j11", mode="fast", seed=5, meter_link=str(tmp_path / "meter"),
+                          hems_link=str(tmp_path / "hems"))
+    w.start()
+    try:
+        version = p.encode_frame(p.Command.GET_VERSION)
+        for i in range(REOPENS):
+            fd = os.open(w.hems_path, os.O_RDWR | os.O_NOCTTY)
+            os.write(fd, version[:7])           # half a header, received by the module
+            assert _wait_for(lambda: w.hems_dongle.reader.buffered == 7)
+            os.close(fd)
+            fd = os.open(w.hems_path, os.O_RDWR | os.O_NOCTTY)     # reopened with no gap
+            try:
+                os.write(fd, version)
+                items, reader, deadline = [], p.FrameReader(p.RESPONSE_CODE), time.monotonic() + 3
+                while not any(isinstance(f, p.Frame) for f in items) and time.monotonic() < deadline:
+                    items += reader.feed(_read_until(fd, b"\xd0", 0.1))
+                assert [(type(f).__name__, getattr(f, "command", None)) for f in items] == [
+                    ("Frame", 0x206B)], f"reopen {i}: {items!r}"
+            finally:
+                os.close(fd)
+        assert _wait_for(lambda: w.hems_endpoint.host_closes == 2 * REOPENS)
+        assert w.hems_dongle.stats["host-closed-mid-frame"] == REOPENS
+        assert w.runner.errors == []
+    finally:
+        w.close()
+
+
+def test_without_inotify_the_endpoint_falls_back_to_polling_the_hang_up(tmp_path, monkeypatch, caplog):
+    """Where inotify is unavailable, a host close (with a pause before the reopen) is still seen
+    by polling the master's hang-up, and the fallback is logged once, not per pty."""
+    from sumame.drivers.emulated.wisun import dongle_serve
+
+    monkeypatch.setattr(dongle_serve.SlaveWatch, "start", classmethod(lambda cls, path: None))
+    monkeypatch.setattr(dongle_serve, "_fallback_logged", False)
+    w = build_wisun_world(personality="bp35c2", mode="fast", seed=5, meter_link=str(tmp_path / "meter"),
+                          hems_link=str(tmp_path / "hems"))
+    w.start()
+    try:
+        assert w.hems_endpoint.watch is None
+        assert caplog.text.count("inotify unavailable") == 1        # two ptys, one log line
+        fd = os.open(w.hems_path, os.O_RDWR | os.O_NOCTTY)
+        os.write(fd, b"SKV")
+        assert _read_until(fd, b"SKV").endswith(b"SKV")
+        os.close(fd)
+        assert _host_closes_seen(w.hems_endpoint) == 1
+        fd = os.open(w.hems_path, os.O_RDWR | os.O_NOCTTY)
+        try:
+            os.write(fd, b"SKVER\r\n")
+            assert _read_until(fd, b"OK\r\n") == b"SKVER\r\nEVER 1.5.2\r\nOK\r\n"
+        finally:
+            os.close(fd)
+        assert w.hems_dongle.stats["host-closed-mid-line"] == 1
+        assert w.runner.errors == []
+    finally:
+        w.close()
+
+
+class _Recorder:
+    """A dongle stand-in that records what the endpoint hands it, in order."""
+
+    name = "rec"
+
+    def __init__(self):
+        self.log: list = []
+
+    def attach_sink(self, sink) -> None:
+        pass
+
+    def feed(self, data: bytes) -> None:
+        self.log.append(bytes(data))
+
+    def host_closed(self) -> None:
+        self.log.append("closed")
+
+
+def _endpoint():
+    from sumame.drivers.emulated.wisun.dongle_serve import PtyEndpoint
+
+    ep = PtyEndpoint(_Recorder())
+    if ep.watch is None:
+        pytest.skip("inotify unavailable here: " + __import__(
+            "sumame.drivers.emulated.wisun.pty_watch", fromlist=["x"]).SlaveWatch.unavailable)
+    return ep
+
+
+def test_bytes_written_before_a_close_count_and_every_close_clears_the_line():
+    """Bytes the endpoint had not read yet at a close are the closed session's; every close of
+    a handle clears the line, and the port stays open while the host holds another handle."""
+    ep = _endpoint()
+    try:
+        a = os.open(ep.slave_name, os.O_RDWR | os.O_NOCTTY)
+        b = os.open(ep.slave_name, os.O_RDWR | os.O_NOCTTY)
+        assert ep.poll_host()
+        os.write(a, b"SK")
+        os.close(a)                            # the host still has the port open through b
+        assert ep.poll_host() and ep.host_closes == 1
+        assert ep.dongle.log == [b"SK", "closed"]
+        os.write(b, b"V")
+        os.close(b)                            # now closed; "V" never read by the endpoint
+        assert not ep.poll_host() and ep.host_closes == 2
+        assert ep.dongle.log == [b"SK", "closed", b"V", "closed"]
+    finally:
+        ep.close()
+
+
+def test_bytes_read_just_as_the_host_reopened_go_to_the_new_session():
+    """The close is seen, the endpoint reads what is buffered, and the host has meanwhile reopened
+    and written: those bytes are the new session's (fed after the line is cleared)."""
+    ep = _endpoint()
+    fds = []
+    try:
+        fds.append(os.open(ep.slave_name, os.O_RDWR | os.O_NOCTTY))
+        os.write(fds[0], b"SKV")
+        assert ep.poll_host()
+        ep.on_readable()
+        assert ep.dongle.log == [b"SKV"]
+        os.close(fds.pop())
+        real_read = ep._read_master
+
+        def reopen_then_read(*args):
+            fds.append(os.open(ep.slave_name, os.O_RDWR | os.O_NOCTTY))
+            os.write(fds[0], b"SKVER\r\n")
+            ep._read_master = real_read
+            return real_read(*args)
+        ep._read_master = reopen_then_read
+        assert ep.poll_host() and ep.host_closes == 1
+        assert ep.dongle.log == [b"SKV", "closed", b"SKVER\r\n"]
+    finally:
+        for fd in fds:
+            os.close(fd)
+        ep.close()

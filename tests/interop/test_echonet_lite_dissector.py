@@ -115,3 +115,21 @@ def test_dissector_values_match_what_the_node_sent(capture):
     assert cls == "0x0288"
     assert rows[1][0] == replies[1].props[0].edt.hex() == "01028801"
     assert tshark(pcap, key, "-Y", "_ws.malformed || _ws.expert.severity >= error") == []
+
+
+def test_a_pcap_comes_with_its_link_keys_so_a_user_can_decrypt_it(capture):
+    """Issue 16 item 7: a user of ``sumame emulate --pcap air.pcap`` has no other way to learn the
+    PANA-derived link key, so the air writes each installed key beside the pcap
+    (``air.pcap.keys``, Wireshark's ``ieee802154_keys`` UAT format); with only that file tshark
+    decrypts the inner UDP and the dissector decodes every ECHONET Lite frame."""
+    pcap, key, _, _ = capture
+    keys = Path(f"{pcap}.keys")
+    assert keys.is_file(), "no key log beside the pcap"
+    lines = [line for line in keys.read_text().splitlines() if line and not line.startswith("#")]
+    assert f'"{key.key.hex()}","{key.index}","No hash"' in lines
+    res = subprocess.run(["tshark", "-n", "-X", f"lua_script:{LUA}",
+                          *[arg for line in lines for arg in ("-o", f"uat:ieee802154_keys:{line}")],
+                          "-r", str(pcap), "-Y", "echonet_lite", "-T", "fields", "-e", "echonet_lite.esv"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["0x62", "0x72", "0x62", "0x72", "0x6e", "0x7e"]

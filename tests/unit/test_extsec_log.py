@@ -195,3 +195,24 @@ def test_board_section_gives_typed_frozen_options_and_bad_values_are_named():
         validate("b.toml", {**base, "extsec": {"known_peers": ["nocolon"], "flush_entries": 500}})
     text = str(err.value)
     assert "known_peers" in text and "flush_entries" in text
+
+
+def test_entry_ring_answers_like_a_bounded_deque():
+    """The compact RAM ring gives back exactly what a deque(maxlen) of the entries would."""
+    from collections import deque
+
+    from sumame.firmware.security.extlog import Direction, Entry, EntryRing, Verdict
+
+    for maxlen in (1, 7, 16):
+        ring, ref = EntryRing(maxlen), deque(maxlen=maxlen)
+        assert not ring and len(ring) == 0
+        for i in range(40):
+            e = Entry(1775055600.0 + i * 0.37, f"ip:10.0.0.{i % 5}", Direction(i % 2), 70000 + i if i % 9 == 0 else i,
+                      Verdict(i % 11))
+            ring.append(e)
+            ref.append(e)
+            assert list(ring) == list(ref) and len(ring) == len(ref)
+            assert ring[-1] == ref[-1] and ring[0] == ref[0] and ring.maxlen == ref.maxlen
+            assert all(type(a.direction) is Direction and type(a.verdict) is Verdict for a in ring)
+        with pytest.raises(IndexError):
+            ring[maxlen]

@@ -118,3 +118,13 @@ def test_hv_meter_properties_are_decoded_not_raw_hex(capsys):
     assert "day 1 of each month" in lines["E0"] and "(not set)" in lines["E1"]
     assert "(day not selected" in lines["E7"] and "SUMAME-HV" in lines["8C"]
     assert not any(line.rstrip().split()[-1] == meter.get(int(k, 16)).hex() for k, line in lines.items())
+
+
+def test_default_bind_is_one_fixed_loopback_address_per_meter():
+    """Repeated calls must be one controller to the meter (its 3-device limit counts addresses)."""
+    from sumame.tools.hems.cli import default_bind
+
+    first = default_bind("127.0.0.9")
+    assert first.startswith("127.") and first != "127.0.0.9"
+    assert {default_bind("127.0.0.9") for _ in range(20)} == {first}
+    assert default_bind("::1") == "::" and default_bind("192.0.2.1") == "0.0.0.0"

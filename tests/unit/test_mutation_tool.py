@@ -22,3 +22,16 @@ def test_every_safety_module_and_guarding_test_exists():
 def test_a_survivor_is_reported_with_the_lines_it_changed():
     diff = "--- mutation diff ---\n--- afirmware/x.py\n+++ bfirmware/x.py\n@@ -1 +1 @@\n-    a < b\n+    a <= b\n"
     assert _changed_lines(diff) == "- a < b | + a <= b"
+
+
+def test_the_journal_class_the_meter_runs_is_mutated():
+    """Storage builds its journals as IndexedJournal (journal_index.py), which re-implements the
+    read-back and the scrub: mutating only journal.py left the code the meter runs unmutated."""
+    import inspect
+
+    from sumame.firmware.storage import store
+
+    sources = {m.source for m in SAFETY_MODULES}
+    used = inspect.getsourcefile(store.IndexedJournal)
+    assert str(Path(used).resolve().relative_to(ROOT)) in sources
+    assert "firmware/storage/journal.py" in sources

@@ -219,3 +219,21 @@ def test_closing_an_in_process_port_mid_line_clears_the_line_buffer():
     again.write(b"ER\r\n")
     assert again.read(64).endswith(b"FAIL ER04\r\n")
     assert d.dongle.stats["host-closed-mid-line"] == 1
+
+
+def test_a_close_while_the_half_line_is_still_on_the_uart_clears_it_with_real_timing():
+    """Real timing (the ``emulate`` default): the host's bytes reach the module only after their
+    UART time, so a close right after a half line must clear it once those bytes are in, not
+    before they arrive (else the stale half line survives and spoils the next command)."""
+    from sumame.drivers.emulated.wisun.dongle_timing import REAL
+
+    timeline = Timeline(VirtualClock(1_700_000_000.0))
+    d = EmulatedDongle(Air(timeline), timeline, personality="bp35c2", seed=3, timing=REAL)
+    out = bytearray()
+    d.attach_sink(out.extend)
+    d.feed(b"SKV")
+    d.host_closed()                    # closed (and reopened) before the 3 octets crossed the UART
+    d.feed(b"SKVER\r\n")
+    timeline.advance(timeline.now() + 0.5)
+    assert bytes(out) == b"SKVSKVER\r\nEVER 1.5.2\r\nOK\r\n"      # echo of both, then only SKVER runs
+    assert d.stats["host-closed-mid-line"] == 1

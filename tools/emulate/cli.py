@@ -121,6 +121,8 @@ def run(args: argparse.Namespace) -> int:
     credentials = []
     if world is not None:
         rt.endpoints.append(("hems-dongle", world.hems_path))
+        if world.air.pcap is not None:       # the link keys that decrypt the capture's data frames
+            rt.endpoints.append(("air-pcap-keys", world.air.pcap.keys_path))
         credentials = _route_b_credentials(rt, state_dir)
     aroute = next((s for s in rt.meter.services if s.name == "a-route"), None)
     if aroute is not None:      # the values a DLMS client / head-end needs, printed and in a key file

@@ -315,6 +315,10 @@ def _cli(args) -> int:
         raise CliError("--gas/--water: 0..10 each, at least one terminal")
     if not 0.0 <= args.relay_share <= 1.0:
         raise CliError("--relay-share must be between 0 and 1")
+    if args.gas + args.water > 10:
+        print(f"note: the meter admits at most 10 IoT-route devices (reference §1.2); of "
+              f"{args.gas + args.water} terminals, those past the 10th are refused and counted as "
+              "not collected", file=sys.stderr)
     outage = _parse_outage(args.outage)
     period = _parse_period(args.query_from, args.query_to)
     if period != (0.0, float("inf")) and not args.query:

@@ -106,10 +106,15 @@ def _main(args) -> int:
               flush=True)
         for f in r.findings:
             print(f"    ! {f}", flush=True)
+        if not r.findings and r.inputs < args.runs:
+            print(f"    note: stopped by the {args.seconds} s limit after {r.inputs:,} of {args.runs:,} "
+                  f"inputs (raise --seconds for the full budget)", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps([r.__dict__ | {"rate": r.rate} for r in results], indent=1))
     bad = sum(len(r.findings) for r in results)
-    print(f"{len(results)} parsers, {sum(r.inputs for r in results):,} inputs, {bad} findings")
+    short = [r.name for r in results if not r.findings and r.inputs < args.runs]
+    print(f"{len(results)} parsers, {sum(r.inputs for r in results):,} inputs, {bad} findings"
+          + (f"; {len(short)} short of {args.runs:,} inputs: {', '.join(short)}" if short else ""))
     return 1 if bad else 0
 
 

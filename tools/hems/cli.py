@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import random
+import zlib
 import socket
 import struct
 import time
@@ -47,11 +47,14 @@ LV_NAMES = {
 
 
 def default_bind(ip: str) -> str:
-    """Local address to listen on: a random 127.x.y.z for a loopback IPv4 meter (so it never
-    shares the meter's address:port), else the wildcard of the meter's family."""
+    """Local address to listen on: for a loopback IPv4 meter one fixed 127.x.y.z derived from the
+    meter's address (never the meter's own, so the two never share address:port 3610, and the
+    same on every call, so repeated calls are one HEMS controller to the meter's 3-device limit);
+    else the wildcard of the meter's family."""
     if ip.startswith("127."):
-        while True:
-            local = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
+        h = zlib.crc32(ip.encode())
+        for salt in range(256):
+            local = f"127.{1 + (h >> 16) % 254}.{1 + (h >> 8) % 254}.{2 + (h + salt) % 253}"
             if local != ip:
                 return local
     return "::" if ":" in ip else "0.0.0.0"
@@ -236,7 +239,7 @@ def add_parser(sub) -> None:
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer")
     p.add_argument("--bind", type=_ip, default=None,
                    help="local address to listen on at the ECHONET Lite port, where the meter "
-                        "answers (default: a random 127.x.y.z for a loopback meter, else any)")
+                        "answers (default: one fixed 127.x.y.z per loopback meter address, else any)")
     cmds = p.add_subparsers(dest="hems_command", metavar="SUBCOMMAND")
     g = cmds.add_parser("get", help="Get properties and print them decoded")
     g.add_argument("epcs", nargs="+", type=_epc, metavar="EPC", help="hex EPCs, e.g. E7 E8 E0")

@@ -26,6 +26,7 @@ from sumame.firmware.net.dlms import axdr
 from sumame.firmware.routes.iot import codec as c
 from sumame.firmware.routes.iot.gateway import CLASS_ID, GATEWAY_LN, IOT_PUSH_LN, RESULT_NAMES
 from sumame.firmware.core.scheduler import sleep, sleep_until
+from sumame.hal.jst import format_jst
 
 log = logging.getLogger("sumame.jointread")
 HOUR, DAY, JST = 3600, 86400, 9 * 3600
@@ -317,13 +318,14 @@ class ConnectionServer:
 
     # ---------------------------------------------------------------- outputs
     def query(self, terminal: str | None = None, start: float = 0, end: float = float("inf")) -> list[dict]:
-        """Stored hourly values (item/period query): terminal ID (None = all), [start, end)."""
+        """Stored hourly values (item/period query): terminal ID (None = all), [start, end);
+        ``hour_end`` epoch s and ``hour_end_jst`` text (as ``sumame hes export``), volumes m³."""
         rows = []
         for (tid, hour), (litres, flags, at) in sorted(self.values.items()):
             name = tid.decode().strip()
             if (terminal is None or name == terminal) and start <= hour < end:
                 rows.append({"terminal": name, "kind": c.KIND_NAMES.get(self.kind_of.get(tid, 0), "?"),
-                             "hour_end": hour, "cubic_m": litres / 1000, "abnormal": bool(flags & c.FLAG_ABNORMAL),
+                             "hour_end": hour, "hour_end_jst": format_jst(hour, seconds=False), "cubic_m": litres / 1000, "abnormal": bool(flags & c.FLAG_ABNORMAL),
                              "valve_closed": bool(flags & c.FLAG_VALVE_CLOSED), "received": at})
         return rows
 

@@ -138,6 +138,7 @@ class Atm90e32Model:
         self._factors = None
         self._consts = None
         self._last_compute = None
+        self._rates = None
         self._config_version = getattr(self, "_config_version", 0) + 1
         self._alarms0 = 0
         self._alarms1 = 0
@@ -241,27 +242,32 @@ class Atm90e32Model:
         t0, self._t = self._t, now
         if not self._metering_on():
             return
+        if not self.load_connected():
+            return
+        acc = self._acc
+        pieces = self._pieces(t0, now) if self.outages else self.profile.segments(t0, now)
+        cached = self._rates
+        for a, b, point in pieces:
+            if cached is None or cached[0] is not point or cached[1] != self._config_version:
+                cached = self._rates = self._rates_of(point)
+            dt = (b - a) * cached[2]
+            for key, rate in cached[3]:
+                acc[key] += rate * dt
+
+    def _rates_of(self, point: LoadPoint) -> tuple:
+        """(point, configuration, LSB per Ws, ((accumulator, LSB/s before the time factor), ...))
+        for one operating point: what ``_advance`` adds per second of it. ``acc -= p * dt`` of an
+        export equals ``acc += (-p) * dt`` bit for bit: the sums are those of the per-piece
+        formula, computed once per point instead of once per read."""
         ka, kc = self._element_factors()
         sum_a, sum_c = self._summed()
         to_lsb = 1.0 / (3600.0 * self._lsb_wh())
-        acc = self._acc
-        if not self.load_connected():
-            return
-        for a, b, point in self._pieces(t0, now):
-            dt = (b - a) * to_lsb
-            pa, pc, qa, qc = self._split(point)
-            pa, pc, qa, qc = pa * ka, pc * kc, qa * ka, qc * kc
-            p, q = pa * sum_a + pc * sum_c, qa * sum_a + qc * sum_c  # MMode0 arithmetic sum
-            if p >= 0:
-                acc["APT"] += p * dt
-            else:
-                acc["ANT"] -= p * dt
-            if q >= 0:
-                acc["RPT"] += q * dt
-            else:
-                acc["RNT"] -= q * dt
-            acc["APA" if pa >= 0 else "ANA"] += abs(pa) * dt
-            acc["APC" if pc >= 0 else "ANC"] += abs(pc) * dt
+        pa, pc, qa, qc = self._split(point)
+        pa, pc, qa, qc = pa * ka, pc * kc, qa * ka, qc * kc
+        p, q = pa * sum_a + pc * sum_c, qa * sum_a + qc * sum_c  # MMode0 arithmetic sum
+        rates = (("APT", p) if p >= 0 else ("ANT", -p), ("RPT", q) if q >= 0 else ("RNT", -q),
+                 ("APA" if pa >= 0 else "ANA", abs(pa)), ("APC" if pc >= 0 else "ANC", abs(pc)))
+        return point, self._config_version, to_lsb, rates
 
     def _pieces(self, t0: float, t1: float):
         """Profile segments with outage spans removed."""
@@ -297,8 +303,21 @@ class Atm90e32Model:
         now = self.clock.now()
         cache = self._measured
         if cache is None or cache[0] != now or cache[1] != self._config_version:
+            if address == _U_RMS_A or address == _U_RMS_C:
+                return self._voltage_register(address)   # the same value, without the rest
             cache = self._measured = (now, self._config_version, self._compute_all())
         return cache[2].get(address, 0)
+
+    def _voltage_register(self, address: int) -> int:
+        """UrmsA / UrmsC now, as ``_compute_all`` computes them (a poll that reads only the
+        voltage does not pay for the power and current registers)."""
+        point = self._point_now()
+        if point is None:
+            return 0
+        consts = self._constants()
+        if address == _U_RMS_A:
+            return _clamp16(point.voltage_v * consts[6] / R.U_RMS_LSB_V)
+        return 0 if consts[12] else _clamp16(point.voltage_v * consts[7] / R.U_RMS_LSB_V)
 
     def _constants(self) -> tuple:
         """Per-configuration factors of the measurement registers (same arithmetic as

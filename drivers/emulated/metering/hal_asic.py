@@ -117,6 +117,13 @@ class HalMeteringAsic(Atm90e32Model):
             current = (round(current_r, 3), round(-i_t if p_t < 0 else i_t, 3))
         return Instantaneous(round(p_total, 2), round(q_total, 2), voltage, current, freq)
 
+    def read_voltage(self) -> tuple[float, float | None]:
+        """RMS voltage per element (V; None where not wired), as ``read_instantaneous`` gives it."""
+        v_r = round(self._voltage_register(R.U_RMS["A"]) * R.U_RMS_LSB_V, 2)
+        if self.front_end.two_wire:
+            return (v_r, None)
+        return (v_r, round(self._voltage_register(R.U_RMS["C"]) * R.U_RMS_LSB_V, 2))
+
     def read_status(self) -> AsicStatus:
         self._update_alarms(self.clock.now())
         s0, s1 = self._regs.get(R.EMM_STATE0, 0), self._regs.get(R.EMM_STATE1, 0)

@@ -138,7 +138,16 @@ class EmulatedDongle(MoreCommands, QuirkSupport):
         self._sink = sink
 
     def host_closed(self) -> None:
-        """The host closed the port: the partly received line is gone (fresh line on reopen)."""
+        """The host closed the port: the partly received line is gone (fresh line on reopen).
+        With UART pacing, octets the host wrote before closing are still on their way: the line
+        is cleared once they are in, before anything written after a reopen."""
+        now = self.timeline.now()
+        if self.timing.uart_bit_s and self._rx_free > now:
+            self.timeline.call_at(self._rx_free, self._clear_line)
+        else:
+            self._clear_line()
+
+    def _clear_line(self) -> None:
         if self.parser.pending_header() or self.parser.receiving_data:
             self.stats["host-closed-mid-line"] += 1
             log.info("%s: host closed the port mid-line; line buffer cleared", self.name)

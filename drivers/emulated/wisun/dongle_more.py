@@ -180,6 +180,7 @@ class MoreCommands:
             if index not in self.sec_keys:
                 raise CommandError(10)
             self.stack.keys[peer] = LinkKey(self.sec_keys[index], index or 1)
+            self.stack.air.note_link_key(self.sec_keys[index], index or 1)
         else:
             self.stack.keys.pop(peer, None)
         self._ok()

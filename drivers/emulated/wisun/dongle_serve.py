@@ -2,10 +2,14 @@
 
 * ``PtyEndpoint(dongle, link_path)``: opens a pty in raw mode; the slave path (and the symlink
   ``link_path`` pointing to it, if given) is what HEMS software opens like ``/dev/ttyUSB0``.
-  The endpoint keeps no handle on the slave, so it sees the host close the port (the master
-  reports hang-up): the dongle's half-received line is dropped (``host_closed()``), output is
-  discarded while nobody has the port open (as a USB serial port loses it), and the endpoint
-  resumes reading when the host opens the port again (``poll_host()``, called by the runner).
+  Every open and close of the slave by the host is seen with inotify (``pty_watch``; in order,
+  so a close followed at once by a reopen is not missed); on each close the dongle's
+  half-received line or frame is dropped (``host_closed()``), output is discarded while nobody
+  has the port open (as a USB serial port loses it), and reading resumes on the reopen. Where
+  inotify is unavailable the endpoint falls back to polling the master for the hang-up it shows
+  while the slave is closed (``poll_host()``, called by the runner; a zero-gap reopen can slip
+  through). Limit of the pty itself: bytes the host wrote before closing that the emulator had
+  not read yet when the host reopened and wrote again cannot be told apart from the new ones.
 * ``InProcessPort(dongle, timeline)``: a pyserial-compatible object for tests: ``write()`` feeds
   the dongle at once; ``read()`` runs the emulated world (timeline) until bytes arrive or the
   port ``timeout`` passes — in virtual time this is deterministic and instant.
@@ -22,9 +26,15 @@ import threading
 import tty
 from typing import Callable
 
+import logging
+
 import serial
 
 from ..timeline import Timeline
+from .pty_watch import CLOSE, OPEN, OVERFLOW, SlaveWatch
+
+log = logging.getLogger("sumame.drivers.emulated.wisun.dongle_serve")
+_fallback_logged = False
 
 if "sumame.drivers.emulated" not in serial.protocol_handler_packages:
     serial.protocol_handler_packages.append("sumame.drivers.emulated")   # sumame:// URLs
@@ -102,12 +112,21 @@ class PtyEndpoint:
         self._slave = -1
         self.host_open = False
         self.host_closes = 0
+        self.watch = SlaveWatch.start(self.slave_name)    # before anyone can know the path
+        if self.watch is None:
+            _log_fallback(SlaveWatch.unavailable)
         if self.link_path:
             tmp = f"{self.link_path}.tmp{os.getpid()}"
             if os.path.lexists(tmp):
                 os.unlink(tmp)
             os.symlink(self.slave_name, tmp)
             os.replace(tmp, self.link_path)
+            if self.watch is not None:
+                try:
+                    self.watch.add(self.link_path)   # the link's target: the same slave inode
+                except OSError as exc:
+                    log.warning("%s: cannot watch %s: %s", self.dongle.name, self.link_path, exc)
+        self.host_watch = _HostWatch(self) if self.watch is not None else None
         self.dongle.attach_sink(self._write)
 
     @property
@@ -118,7 +137,7 @@ class PtyEndpoint:
         """Output towards the host. When nobody reads and the tty buffer is full, the rest is
         dropped and counted (``dropped_octets``), as a USB serial link loses it; the emulation
         never blocks on a host that is not listening. Nothing is kept while the port is closed."""
-        if not self.poll_host():
+        if not (self.host_open if self.watch is not None else self.poll_host()):
             self.dropped_octets += len(data)
             return
         view = memoryview(data)
@@ -137,9 +156,13 @@ class PtyEndpoint:
         return self.master if self.poll_host() else -1
 
     def poll_host(self) -> bool:
-        """Is the port open on the host side? (A closed slave shows as POLLHUP on the master.)"""
+        """Is the port open on the host side? Applies the host's opens and closes seen since the
+        last call (inotify), else polls the master (a closed slave shows as POLLHUP on it)."""
         if self.master < 0:
             return False
+        if self.watch is not None:
+            self._host_events()
+            return self.host_open
         p = select.poll()
         p.register(self.master, select.POLLIN)
         try:
@@ -152,24 +175,88 @@ class PtyEndpoint:
             self.host_open = True
         return self.host_open
 
-    def _on_host_closed(self) -> None:
-        self.host_open = False
-        self.host_closes += 1
-        try:                              # what the host wrote before closing still counts
-            data = os.read(self.master, 4096)
-            if data:
-                self.dongle.feed(data)
+    def _host_events(self) -> None:
+        """Apply the watched opens and closes in order; each close of the slave ends a session:
+        bytes still buffered from before it are fed first, then the dongle drops its half line
+        or frame. (inotify merges identical events queued back to back, so opens and closes are
+        not counted: the port stays open after a close while another handle of the host keeps
+        the master from hanging up.) Bytes read while the host may already have reopened (an
+        open event seen with them) are taken as the new session's: the emulator reads promptly,
+        so the closed session's bytes were normally read before its close."""
+        events = self.watch.read()
+        carry = b""
+        closed = False
+        i = 0
+        while i < len(events):
+            ev = events[i]
+            i += 1
+            if ev == OPEN:
+                self.host_open = True
+                if carry:
+                    data, carry = carry, b""
+                    self.dongle.feed(data)
+            elif ev == CLOSE:
+                closed = True
+                rest = b""
+                if OPEN not in events[i:]:
+                    rest = self._read_master()
+                    more = self.watch.read()           # did a reopen come before that read?
+                    events.extend(more)
+                    if rest and OPEN in more:
+                        rest, carry = b"", rest
+                self._on_host_closed(rest)
+            elif ev == OVERFLOW:          # events were lost: one close may be among them
+                log.warning("%s: inotify queue overflowed; line buffer cleared", self.dongle.name)
+                closed = True
+                self._on_host_closed(b"")
+        if closed and not self.host_open and not self._hung_up():
+            self.host_open = True         # another handle (or a reopen not reported yet)
+        if carry and self.host_open:
+            self.dongle.feed(carry)
+
+    def _read_master(self, limit: int = 65536) -> bytes:
+        """What the master has buffered now (up to ``limit`` octets; never blocks)."""
+        data = b""
+        while len(data) < limit:
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    def _hung_up(self) -> bool:
+        p = select.poll()
+        p.register(self.master, select.POLLIN)
+        try:
+            return any(ev & select.POLLHUP for _, ev in p.poll(0))
         except OSError:
-            pass
+            return True
+
+    def _on_host_closed(self, rest: bytes | None = None) -> None:
+        """The host's session ended: ``rest`` (read now if None) is what it wrote before closing
+        and still counts; then the dongle drops its half line or frame."""
+        if rest is None:
+            rest = self._read_master()
+        self.host_open = False            # output for those bytes goes nowhere
+        self.host_closes += 1
+        if rest:
+            self.dongle.feed(rest)
         self.dongle.host_closed()
 
     def on_readable(self) -> None:
+        if self.watch is not None:
+            self._host_events()           # a close/reopen applies before the bytes after it
+            if not self.host_open:
+                return
         try:
             data = os.read(self.master, 4096)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:                   # EIO: the host closed the port
-            if self.host_open:
+            if self.host_open and self.watch is None:
                 self._on_host_closed()
             return
         if data:
@@ -193,8 +280,35 @@ class PtyEndpoint:
                 pass
         self.master = self._slave = -1
         self.host_open = False
+        if self.watch is not None:
+            self.watch.close()
+            self.watch = self.host_watch = None
         if remove_link and self.link_path and os.path.islink(self.link_path):
             os.unlink(self.link_path)
+
+
+class _HostWatch:
+    """The endpoint's inotify descriptor as a runner endpoint: readable = the host opened,
+    wrote or closed the slave."""
+
+    def __init__(self, endpoint: PtyEndpoint):
+        self.endpoint = endpoint
+
+    def fileno(self) -> int:
+        watch = self.endpoint.watch
+        return watch.fileno() if watch is not None else -1
+
+    def on_readable(self) -> None:
+        if self.endpoint.master >= 0:
+            self.endpoint.poll_host()
+
+
+def _log_fallback(reason: str) -> None:
+    global _fallback_logged
+    if not _fallback_logged:
+        _fallback_logged = True
+        log.warning("inotify unavailable (%s): host closes of emulated dongle ptys are polled; a "
+                    "close followed at once by a reopen may be missed", reason or "unknown")
 
 
 class EmulationRunner:
@@ -253,7 +367,10 @@ class EmulationRunner:
                 if fd >= 0:
                     want[fd] = ep
                 elif hasattr(ep, "poll_host") and getattr(ep, "master", -1) >= 0:
-                    waiting_host = True        # polled again below until the host opens it
+                    waiting_host = getattr(ep, "host_watch", None) is None or waiting_host
+                hw = getattr(ep, "host_watch", None)       # inotify: opens/closes of the slave
+                if hw is not None and hw.fileno() >= 0:
+                    want[hw.fileno()] = hw
             for fd in list(registered):
                 if fd not in want or registered[fd] is not want[fd]:
                     try:

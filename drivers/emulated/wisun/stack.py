@@ -476,6 +476,7 @@ class WisunStack:
                     del self.rx_counters[slot]
                 self.stats["rx-counters-reset"] += 1
             self.keys[peer_mac] = ev.link_key
+            self.air.note_link_key(ev.link_key.key, ev.link_key.index)
         elif machine is self.paa_next or (ev.kind == "auth-failed" and machine.sa_key is not None):
             pass                      # the open session (and its key) is not affected
         else:

@@ -108,8 +108,12 @@ class CosemServer:
         self.objects: list[CosemObject] = list(objects)
         if not any(o.CLASS_ID == 15 and o.logical_name == CURRENT_ASSOCIATION for o in self.objects):
             self.objects.insert(0, AssociationLN(server_sap=server_sap))
-        self._index = {(o.CLASS_ID, o.logical_name): o for o in self.objects}
-        self._by_name = {o.logical_name: o for o in self.objects}
+        self._by_name: dict[bytes, CosemObject] = {}
+        self._other_class: dict[tuple[int, bytes], CosemObject] | None = None
+        """(class id, logical name) of an object whose name a later object of another class
+        took (rare; None when there is none): one name index, not a second dict of tuples."""
+        for o in self.objects:
+            self._register(o)
         self.policies = {p.client_sap: p for p in policies}
         self.security = security
         self.max_receive_pdu = max_receive_pdu
@@ -127,11 +131,23 @@ class CosemServer:
     def add_object(self, obj: CosemObject) -> None:
         """A later layer (the IoT route) adds its object after the model was built."""
         self.objects.append(obj)
-        self._index[(obj.CLASS_ID, obj.logical_name)] = obj
-        self._by_name[obj.logical_name] = obj
+        self._register(obj)
+
+    def _register(self, obj: CosemObject) -> None:
+        ln, previous = obj.logical_name, self._by_name.get(obj.logical_name)
+        if previous is not None and previous.CLASS_ID != obj.CLASS_ID:
+            if self._other_class is None:
+                self._other_class = {}
+            self._other_class[(previous.CLASS_ID, ln)] = previous
+        if self._other_class:
+            self._other_class.pop((obj.CLASS_ID, ln), None)
+        self._by_name[ln] = obj
 
     def find(self, class_id: int, logical_name: bytes) -> CosemObject | None:
-        return self._index.get((class_id, logical_name))
+        obj = self._by_name.get(logical_name)
+        if obj is not None and obj.CLASS_ID == class_id:
+            return obj
+        return None if self._other_class is None else self._other_class.get((class_id, logical_name))
 
     def protect_notification(self, apdu: bytes, sc: int = SC_AUTH_ENC) -> bytes:
         """A push (DataNotification / EventNotification) in general-glo-ciphering with our system
@@ -270,7 +286,7 @@ class CosemServer:
         return dar
 
     def _lookup(self, class_id: int, ln: bytes) -> CosemObject:
-        obj = self._index.get((class_id, ln))
+        obj = self.find(class_id, ln)
         if obj is None:
             if ln in self._by_name:
                 raise CosemError(DataAccessResult.OBJECT_CLASS_INCONSISTENT,

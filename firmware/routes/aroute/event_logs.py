@@ -12,7 +12,7 @@ from typing import Iterable
 
 from sumame.firmware.net.dlms import axdr
 from sumame.firmware.net.dlms.cosem.base import Level
-from sumame.firmware.net.dlms.cosem.profile import CaptureObject, ProfileGeneric
+from sumame.firmware.net.dlms.cosem.profile import ProfileGeneric, capture
 from sumame.firmware.net.dlms.cosem.registers import DataObject
 from sumame.firmware.net.dlms.axdr import DataType
 from sumame.firmware.net.dlms.cosem_time import epoch_to_octets
@@ -79,5 +79,5 @@ def event_log_objects(events) -> Iterable:
         source = EventLogSource(events, codes)
         yield DataObject(code_ln, lambda s=source: s.last_code(), data_type=DataType.LONG_UNSIGNED,
                          read_level=Level.LOW)
-        yield ProfileGeneric(log_ln, [CaptureObject(8, oc.CLOCK, 2), CaptureObject(1, code_ln, 2)],
+        yield ProfileGeneric(log_ln, [capture(8, oc.CLOCK, 2), capture(1, code_ln, 2)],
                              source, capture_period=0, read_level=Level.LOW)

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 from sumame.firmware.net.dlms import axdr
 from sumame.firmware.net.dlms.cosem.base import Level
-from sumame.firmware.net.dlms.cosem.profile import CaptureObject, PeriodicProfileSource, ProfileGeneric
+from sumame.firmware.net.dlms.cosem.profile import CaptureObject, PeriodicProfileSource, ProfileGeneric, capture
 from sumame.firmware.net.dlms.cosem_time import epoch_to_octets
 from sumame.firmware.metrology.readings import Quantity
 
 from . import obis_codes as oc
 from .registers_model import IntervalValues
 
-_CLOCK = CaptureObject(8, oc.CLOCK, 2)
+_CLOCK = capture(8, oc.CLOCK, 2)
 _INTERVAL_LN = {Quantity.FORWARD: oc.ACTIVE_IMPORT_INTERVAL, Quantity.REVERSE: oc.ACTIVE_EXPORT_INTERVAL,
                 Quantity.REACTIVE_LAG: oc.REACTIVE_LAG_INTERVAL}
 _REGISTER_LN = {Quantity.FORWARD: oc.ACTIVE_IMPORT, Quantity.REVERSE: oc.ACTIVE_EXPORT,
@@ -50,10 +50,10 @@ def profile_columns(identity, minutes: int) -> list[tuple[str, object]]:
 
 def _capture(kind: str, what) -> CaptureObject:
     if kind == "interval":
-        return CaptureObject(3, _INTERVAL_LN[what], 2)
+        return capture(3, _INTERVAL_LN[what], 2)
     if kind == "register":
-        return CaptureObject(3, _REGISTER_LN[what], 2)
-    return CaptureObject(3, (oc.VOLTAGE_R_AVG, oc.VOLTAGE_T_AVG)[what], 2)
+        return capture(3, _REGISTER_LN[what], 2)
+    return capture(3, (oc.VOLTAGE_R_AVG, oc.VOLTAGE_T_AVG)[what], 2)
 
 
 def interval_profile(readings, values: IntervalValues, minutes: int, capacity: int,

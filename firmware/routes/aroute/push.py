@@ -31,7 +31,7 @@ from typing import Protocol
 from sumame.firmware.core.events import Severity
 from sumame.firmware.net.dlms import axdr
 from sumame.firmware.net.dlms.cosem.base import Level, RequestContext
-from sumame.firmware.net.dlms.cosem.profile import SELECTOR_ENTRY, CaptureObject
+from sumame.firmware.net.dlms.cosem.profile import SELECTOR_ENTRY, CaptureObject, capture
 from sumame.firmware.net.dlms.cosem.push import TRANSPORT_TCP, TRANSPORT_UDP, PushSetup
 from sumame.firmware.net.dlms.descriptors import SelectiveAccess
 from sumame.firmware.core.scheduler import sleep, sleep_until
@@ -77,9 +77,9 @@ class Pusher:
                       randomisation_start_interval=int(randomisation_s), number_of_retries=retries,
                       repetition_delay=int(retry_delay_s), read_level=Level.LOW, method_level=Level.HIGH)
         self.interval = PushSetup(oc.PUSH_INTERVAL, self._interval_objects(), send=self._method_send, **common)
-        self.alarm = PushSetup(oc.PUSH_ALARM, [CaptureObject(40, oc.PUSH_ALARM, 1), CaptureObject(1, oc.DEVICE_ID, 2),
-                                               CaptureObject(1, oc.POWER_EVENT_CODE, 2),
-                                               CaptureObject(1, oc.SUPPLY_STATUS, 2)],
+        self.alarm = PushSetup(oc.PUSH_ALARM, [capture(40, oc.PUSH_ALARM, 1), capture(1, oc.DEVICE_ID, 2),
+                                               capture(1, oc.POWER_EVENT_CODE, 2),
+                                               capture(1, oc.SUPPLY_STATUS, 2)],
                                send=self._method_send, **common)
         self.sent = 0
         self.failed = 0
@@ -92,8 +92,8 @@ class Pusher:
 
     def _interval_objects(self) -> list[CaptureObject]:
         profile = oc.PROFILE_BY_MINUTES[self.readings.transmitted_interval_min]
-        return [CaptureObject(40, oc.PUSH_INTERVAL, 1), CaptureObject(1, oc.DEVICE_ID, 2),
-                CaptureObject(1, oc.SOFT_SWITCH, 2), CaptureObject(7, profile, 2, self.entries)]
+        return [capture(40, oc.PUSH_INTERVAL, 1), capture(1, oc.DEVICE_ID, 2),
+                capture(1, oc.SOFT_SWITCH, 2), capture(7, profile, 2, self.entries)]
 
     def _read(self, capture: CaptureObject, ctx: RequestContext):
         if capture.class_id == 7 and capture.attribute_index == 2 and capture.data_index:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sumame.firmware.net.dlms.axdr import DataType
 from sumame.firmware.net.dlms.cosem.base import Level
-from sumame.firmware.net.dlms.cosem.registers import Register, Unit
+from sumame.firmware.net.dlms.cosem.registers import Register, Unit, scalar
 from sumame.firmware.metrology.readings import Quantity
 
 from . import obis_codes as oc
@@ -46,53 +46,72 @@ def _largest_current(present) -> int | None:
     return max(values) if values else None
 
 
+def _value(values: IntervalValues, spec: tuple):
+    """The register value ``spec`` names, read from the live meter (one function for every
+    register of every meter: the registers hold data, not closures)."""
+    r, kind = values.readings, spec[0]
+    if kind == "cumulative":
+        return values.scale.value(r.cumulative_now(spec[1]))
+    if kind == "last":            # the pushed grid (soft switch) decides "last interval"
+        return values.last(spec[1], r.transmitted_interval_min)
+    if kind == "power":
+        p = r.present().power_w
+        return None if p is None else max(0, spec[1] * p)
+    if kind == "element":
+        return getattr(r.present(), spec[1])[spec[2]]
+    if kind == "max-current":
+        return _largest_current(r.present())
+    return values.voltage_dv(r.latest_boundary(5), 5)[spec[1]]     # "voltage-avg"
+
+
+class MeterRegister(Register):
+    """A Register whose value is ``_value(values, spec)``."""
+
+    def __init__(self, logical_name, values: IntervalValues, spec: tuple, **kw):
+        self._values, self._spec = values, spec
+        super().__init__(logical_name, None, **kw)
+
+    @property
+    def value_fn(self):
+        return lambda: _value(self._values, self._spec)
+
+    @value_fn.setter
+    def value_fn(self, fn) -> None:   # Register.__init__ sets it; the spec is the value source
+        pass
+
+    def value(self):
+        return scalar(_value(self._values, self._spec), self.value_type)
+
+
 def register_objects(readings, scale: EnergyScale, values: IntervalValues) -> list:
     ident = readings.identity
-    r = readings
     energy = dict(scaler=scale.scaler, value_type=scale.value_type, read_level=Level.LOW)
-    soft = lambda: r.transmitted_interval_min  # noqa: E731 - the pushed grid decides "last interval"
+    R = lambda ln, *spec, **kw: MeterRegister(ln, values, spec, **kw)   # noqa: E731
     objects = [
-        Register(oc.ACTIVE_IMPORT, lambda: scale.value(r.cumulative_now(Quantity.FORWARD)), unit=Unit.WH, **energy),
-        Register(oc.ACTIVE_IMPORT_INTERVAL, lambda: values.last(Quantity.FORWARD, soft()), unit=Unit.WH, **energy),
-        Register(oc.REACTIVE_LAG, lambda: scale.value(r.cumulative_now(Quantity.REACTIVE_LAG)), unit=Unit.VARH,
-                 **energy),
-        Register(oc.REACTIVE_LAG_INTERVAL, lambda: values.last(Quantity.REACTIVE_LAG, soft()), unit=Unit.VARH,
-                 **energy),
+        R(oc.ACTIVE_IMPORT, "cumulative", Quantity.FORWARD, unit=Unit.WH, **energy),
+        R(oc.ACTIVE_IMPORT_INTERVAL, "last", Quantity.FORWARD, unit=Unit.WH, **energy),
+        R(oc.REACTIVE_LAG, "cumulative", Quantity.REACTIVE_LAG, unit=Unit.VARH, **energy),
+        R(oc.REACTIVE_LAG_INTERVAL, "last", Quantity.REACTIVE_LAG, unit=Unit.VARH, **energy),
     ]
     if ident.has_reverse:
         objects += [
-            Register(oc.ACTIVE_EXPORT, lambda: scale.value(r.cumulative_now(Quantity.REVERSE)), unit=Unit.WH,
-                     **energy),
-            Register(oc.ACTIVE_EXPORT_INTERVAL, lambda: values.last(Quantity.REVERSE, soft()), unit=Unit.WH,
-                     **energy)]
-
-    def power(sign: int):
-        def value():
-            p = r.present().power_w
-            return None if p is None else max(0, sign * p)
-        return value
-
-    def element(field: str, index: int):
-        return lambda: getattr(r.present(), field)[index]
-
+            R(oc.ACTIVE_EXPORT, "cumulative", Quantity.REVERSE, unit=Unit.WH, **energy),
+            R(oc.ACTIVE_EXPORT_INTERVAL, "last", Quantity.REVERSE, unit=Unit.WH, **energy)]
     inst = dict(read_level=Level.LOW)
     objects += [
-        Register(oc.POWER_IMPORT, power(1), unit=Unit.W, value_type=DataType.DOUBLE_LONG_UNSIGNED, **inst),
-        Register(oc.POWER_EXPORT, power(-1), unit=Unit.W, value_type=DataType.DOUBLE_LONG_UNSIGNED, **inst),
-        Register(oc.CURRENT_R, element("current_da", 0), scaler=-1, unit=Unit.A, value_type=DataType.LONG, **inst),
-        Register(oc.CURRENT_MAX, lambda: _largest_current(r.present()), scaler=-1, unit=Unit.A,
-                 value_type=DataType.LONG_UNSIGNED, **inst),
-        Register(oc.VOLTAGE_R, element("voltage_dv", 0), scaler=-1, unit=Unit.V,
-                 value_type=DataType.LONG_UNSIGNED, **inst),
-        Register(oc.VOLTAGE_R_AVG, lambda: values.voltage_dv(r.latest_boundary(5), 5)[0], scaler=-1,
-                 unit=Unit.V, value_type=DataType.LONG_UNSIGNED, **inst),
+        R(oc.POWER_IMPORT, "power", 1, unit=Unit.W, value_type=DataType.DOUBLE_LONG_UNSIGNED, **inst),
+        R(oc.POWER_EXPORT, "power", -1, unit=Unit.W, value_type=DataType.DOUBLE_LONG_UNSIGNED, **inst),
+        R(oc.CURRENT_R, "element", "current_da", 0, scaler=-1, unit=Unit.A, value_type=DataType.LONG, **inst),
+        R(oc.CURRENT_MAX, "max-current", scaler=-1, unit=Unit.A, value_type=DataType.LONG_UNSIGNED, **inst),
+        R(oc.VOLTAGE_R, "element", "voltage_dv", 0, scaler=-1, unit=Unit.V,
+          value_type=DataType.LONG_UNSIGNED, **inst),
+        R(oc.VOLTAGE_R_AVG, "voltage-avg", 0, scaler=-1, unit=Unit.V, value_type=DataType.LONG_UNSIGNED, **inst),
     ]
     if ident.wiring != "1p2w":
         objects += [
-            Register(oc.CURRENT_T, element("current_da", 1), scaler=-1, unit=Unit.A, value_type=DataType.LONG,
-                     **inst),
-            Register(oc.VOLTAGE_T, element("voltage_dv", 1), scaler=-1, unit=Unit.V,
-                     value_type=DataType.LONG_UNSIGNED, **inst),
-            Register(oc.VOLTAGE_T_AVG, lambda: values.voltage_dv(r.latest_boundary(5), 5)[1], scaler=-1,
-                     unit=Unit.V, value_type=DataType.LONG_UNSIGNED, **inst)]
+            R(oc.CURRENT_T, "element", "current_da", 1, scaler=-1, unit=Unit.A, value_type=DataType.LONG, **inst),
+            R(oc.VOLTAGE_T, "element", "voltage_dv", 1, scaler=-1, unit=Unit.V,
+              value_type=DataType.LONG_UNSIGNED, **inst),
+            R(oc.VOLTAGE_T_AVG, "voltage-avg", 1, scaler=-1, unit=Unit.V, value_type=DataType.LONG_UNSIGNED,
+              **inst)]
     return objects

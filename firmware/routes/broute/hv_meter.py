@@ -28,38 +28,44 @@ class HighVoltageMeter(DeviceObject):
     SET_WHITELIST = frozenset({0x81, 0xE1})
 
     def __init__(self, readings, instance: int = 0x01, fixed_date: int = 1, facts=None):
-        super().__init__(Eoj(0x02, 0x8A, instance), readings, facts)
         if not 1 <= fixed_date <= 28:
             raise ValueError(f"fixed date must be 1..28, got {fixed_date}")
-        r, sc = readings, readings.scaling
+        super().__init__(Eoj(0x02, 0x8A, instance), readings, facts)
         self.fixed_date = fixed_date
         self.day = 0xFF
         self._demand_cache: dict[float, int | None] = {}
-        unit = edt.u8(sc.unit_code)
-        digits = edt.u8(sc.digits)
-        self._add(0xC1, lambda: edt.u32(self.month_max(self.month_start(r.now()), r.now())))
-        self._add(0xC2, self._cumulative_max)
-        self._add(0xC3, lambda: self._at_boundary(self.demand))
-        self._add(0xC4, lambda: digits)
-        self._add(0xC5, lambda: unit)
-        self._add(0xC6, self._demand_history)
-        self._add(0xC7, lambda: unit)
-        self._add(0xCA, lambda: edt.datetime7(r.now() // 1) + edt.u32(r.cumulative_now(LAG)))
-        self._add(0xCB, lambda: self._at_boundary(lambda b: r.cumulative_at(LAG, b)))
-        self._add(0xCC, lambda: digits)
-        self._add(0xCD, lambda: unit)
-        self._add(0xCE, lambda: day_history(r, LAG, self.day))
-        self._add(0xD3, lambda: edt.u32(sc.coefficient))
-        self._add(0xD4, lambda: edt.u8(sc.multiplier_code))
-        self._add(0xE0, lambda: edt.u8(self.fixed_date))
-        self._add(0xE1, lambda: edt.u8(self.day), self._set_day)
-        self._add(0xE2, lambda: edt.datetime7(r.now() // 1) + edt.u32(r.cumulative_now(FWD)))
-        self._add(0xE3, lambda: self._at_boundary(lambda b: r.cumulative_at(FWD, b)))
-        self._add(0xE4, lambda: edt.datetime7(r.now() // 1) + edt.u32(r.cumulative_now(FWD)))
-        self._add(0xE5, lambda: digits)
-        self._add(0xE6, lambda: unit)
-        self._add(0xE7, lambda: day_history(r, FWD, self.day))
         self.fixed_time_epcs = (0xE3, 0xC3)
+
+    @classmethod
+    def _properties(cls, variant):
+        unit = lambda o: edt.u8(o.readings.scaling.unit_code)      # noqa: E731
+        digits = lambda o: edt.u8(o.readings.scaling.digits)       # noqa: E731
+        return super()._properties(variant) + [
+            (0xC1, lambda o: edt.u32(o.month_max(o.month_start(o.readings.now()), o.readings.now())), None, False),
+            (0xC2, lambda o: o._cumulative_max(), None, False),
+            (0xC3, lambda o: o._at_boundary(o.demand), None, False),
+            (0xC4, digits, None, False),
+            (0xC5, unit, None, False),
+            (0xC6, lambda o: o._demand_history(), None, False),
+            (0xC7, unit, None, False),
+            (0xCA, lambda o: edt.datetime7(o.readings.now() // 1) + edt.u32(o.readings.cumulative_now(LAG)),
+             None, False),
+            (0xCB, lambda o: o._at_boundary(lambda b: o.readings.cumulative_at(LAG, b)), None, False),
+            (0xCC, digits, None, False),
+            (0xCD, unit, None, False),
+            (0xCE, lambda o: day_history(o.readings, LAG, o.day), None, False),
+            (0xD3, lambda o: edt.u32(o.readings.scaling.coefficient), None, False),
+            (0xD4, lambda o: edt.u8(o.readings.scaling.multiplier_code), None, False),
+            (0xE0, lambda o: edt.u8(o.fixed_date), None, False),
+            (0xE1, lambda o: edt.u8(o.day), lambda o, v: o._set_day(v), False),
+            (0xE2, lambda o: edt.datetime7(o.readings.now() // 1) + edt.u32(o.readings.cumulative_now(FWD)),
+             None, False),
+            (0xE3, lambda o: o._at_boundary(lambda b: o.readings.cumulative_at(FWD, b)), None, False),
+            (0xE4, lambda o: edt.datetime7(o.readings.now() // 1) + edt.u32(o.readings.cumulative_now(FWD)),
+             None, False),
+            (0xE5, digits, None, False),
+            (0xE6, unit, None, False),
+            (0xE7, lambda o: day_history(o.readings, FWD, o.day), None, False)]
 
     def _set_day(self, value: bytes) -> bool:
         if len(value) == 1 and value[0] < HISTORY_DAYS:

@@ -43,6 +43,8 @@ def pair_history(readings, start: float | None, count: int, step_s: int) -> byte
 class HistorySelector:
     """A date-time_6 + count selector (ED: 30-min slots, 1..12; EF: minutes, 1..10)."""
 
+    __slots__ = ("readings", "step_s", "max_count", "start", "count")
+
     def __init__(self, readings, step_s: int, max_count: int):
         self.readings, self.step_s, self.max_count = readings, step_s, max_count
         self.start: float | None = None   # epoch s; None = initial value (FF..FF)
@@ -73,33 +75,41 @@ class LowVoltageMeter(DeviceObject):
     SET_WHITELIST = frozenset({0x81, 0xE5, 0xED, 0xEF})
 
     def __init__(self, readings, instance: int = 0x01, facts=None, route_b_id=None):
-        super().__init__(Eoj(0x02, 0x88, instance), readings, facts)
-        r, ident, sc = readings, readings.identity, readings.scaling
-        self.route_b_id = route_b_id or (lambda: ident.route_b_id)
-        """The route-B ID in force: C0 follows a renewal from the head-end at once."""
+        has_reverse = readings.identity.has_reverse
+        super().__init__(Eoj(0x02, 0x88, instance), readings, facts, variant=has_reverse)
+        self.route_b_id = route_b_id
+        """The route-B ID in force (a callable; None: the board's): C0 follows a renewal from
+        the head-end at once."""
         self.day = 0xFF                                  # E5, initial value
-        self.slots = HistorySelector(r, SLOT_S, 12)     # ED
-        self.minutes = HistorySelector(r, 60, 10)       # EF
-        self._add(0xC0, lambda: route_b_id_property(ident, self.route_b_id()))
-        self._add(0xD0, self._one_minute)
-        self._add(0xD3, lambda: edt.u32(sc.coefficient))
-        self._add(0xD7, lambda: edt.u8(sc.digits))
-        self._add(0xE0, lambda: edt.u32(r.cumulative_now(FWD)))
-        self._add(0xE1, lambda: edt.u8(sc.unit_code))
-        self._add(0xE2, lambda: day_history(r, FWD, self.day))
-        self._add(0xE5, lambda: edt.u8(self.day), self._set_day)
-        self._add(0xE7, lambda: edt.i32(r.present().power_w))
-        self._add(0xE8, self._currents)
-        self._add(0xEA, lambda: self._fixed_time(FWD))
-        self._add(0xEC, self.slots.history)
-        self._add(0xED, self.slots.encode, self.slots.set)
-        self._add(0xEE, self.minutes.history)
-        self._add(0xEF, self.minutes.encode, self.minutes.set)
-        if ident.has_reverse:
-            self._add(0xE3, lambda: edt.u32(r.cumulative_now(REV)))
-            self._add(0xE4, lambda: day_history(r, REV, self.day))
-            self._add(0xEB, lambda: self._fixed_time(REV))
-        self.fixed_time_epcs = (0xEA, 0xEB) if ident.has_reverse else (0xEA,)
+        self.slots = HistorySelector(readings, SLOT_S, 12)     # ED
+        self.minutes = HistorySelector(readings, 60, 10)       # EF
+        self.fixed_time_epcs = (0xEA, 0xEB) if has_reverse else (0xEA,)
+
+    @classmethod
+    def _properties(cls, has_reverse):
+        table = super()._properties(has_reverse) + [
+            (0xC0, lambda o: route_b_id_property(o.readings.identity,
+                                                 None if o.route_b_id is None else o.route_b_id()), None, False),
+            (0xD0, lambda o: o._one_minute(), None, False),
+            (0xD3, lambda o: edt.u32(o.readings.scaling.coefficient), None, False),
+            (0xD7, lambda o: edt.u8(o.readings.scaling.digits), None, False),
+            (0xE0, lambda o: edt.u32(o.readings.cumulative_now(FWD)), None, False),
+            (0xE1, lambda o: edt.u8(o.readings.scaling.unit_code), None, False),
+            (0xE2, lambda o: day_history(o.readings, FWD, o.day), None, False),
+            (0xE5, lambda o: edt.u8(o.day), lambda o, v: o._set_day(v), False),
+            (0xE7, lambda o: edt.i32(o.readings.present().power_w), None, False),
+            (0xE8, lambda o: o._currents(), None, False),
+            (0xEA, lambda o: o._fixed_time(FWD), None, False),
+            (0xEC, lambda o: o.slots.history(), None, False),
+            (0xED, lambda o: o.slots.encode(), lambda o, v: o.slots.set(v), False),
+            (0xEE, lambda o: o.minutes.history(), None, False),
+            (0xEF, lambda o: o.minutes.encode(), lambda o, v: o.minutes.set(v), False)]
+        if has_reverse:
+            table += [
+                (0xE3, lambda o: edt.u32(o.readings.cumulative_now(REV)), None, False),
+                (0xE4, lambda o: day_history(o.readings, REV, o.day), None, False),
+                (0xEB, lambda o: o._fixed_time(REV), None, False)]
+        return table
 
     def _set_day(self, value: bytes) -> bool:
         if len(value) == 1 and value[0] < HISTORY_DAYS:

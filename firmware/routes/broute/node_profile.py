@@ -25,14 +25,19 @@ class NodeProfile(EchonetObject):
 
     def __init__(self, identity, devices):
         super().__init__(NODE_PROFILE)
+        self.identity = identity
         self.devices = list(devices)
-        self._add(0x80, lambda: b"\x30", announce=True)
-        self._add(0x82, lambda: VERSION)
-        self._add(0x83, lambda: identification_number(identity))
-        self._add(0x8A, lambda: identity.maker_code.to_bytes(3, "big"))
-        self._add(0x8D, lambda: production_number(identity))
-        self._add(0xD3, lambda: len(self.devices).to_bytes(3, "big"))
-        self._add(0xD4, lambda: (len({d.eoj.class_code for d in self.devices}) + 1).to_bytes(2, "big"))
-        self._add(0xD5, lambda: instance_list(self.devices), announce=True)
-        self._add(0xD6, lambda: instance_list(self.devices))
-        self._add(0xD7, lambda: class_list(self.devices))
+
+    @classmethod
+    def _properties(cls, variant):
+        return super()._properties(variant) + [
+            (0x80, lambda o: b"\x30", None, True),
+            (0x82, lambda o: VERSION, None, False),
+            (0x83, lambda o: identification_number(o.identity), None, False),
+            (0x8A, lambda o: o.identity.maker_code.to_bytes(3, "big"), None, False),
+            (0x8D, lambda o: production_number(o.identity), None, False),
+            (0xD3, lambda o: len(o.devices).to_bytes(3, "big"), None, False),
+            (0xD4, lambda o: (len({d.eoj.class_code for d in o.devices}) + 1).to_bytes(2, "big"), None, False),
+            (0xD5, lambda o: instance_list(o.devices), None, True),
+            (0xD6, lambda o: instance_list(o.devices), None, False),
+            (0xD7, lambda o: class_list(o.devices), None, False)]

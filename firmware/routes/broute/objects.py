@@ -13,63 +13,117 @@ from sumame.firmware.net.echonet import Eoj, encode_property_map
 
 from . import edt
 
-Getter = Callable[[], "bytes | None"]
-Setter = Callable[[bytes], bool]
+Getter = Callable[["EchonetObject"], "bytes | None"]
+Setter = Callable[["EchonetObject", bytes], bool]
 
 MAP_STATUS, MAP_SET, MAP_GET = 0x9D, 0x9E, 0x9F
 
 
+class PropertyTable:
+    """EPC -> getter(obj) / setter(obj, edt) and the announced EPCs.
+
+    The tables of the meter objects are built once per class and variant and shared by every
+    meter of the process (read-only: a meter's values live on the object, the table only says
+    how to read them); an object that adds its own properties (``_add``) gets a private copy."""
+
+    __slots__ = ("getters", "setters", "announce", "shared")
+
+    def __init__(self, getters: dict[int, Getter], setters: dict[int, Setter], announce, shared: bool):
+        self.getters, self.setters, self.announce, self.shared = getters, setters, set(announce), shared
+
+    def copy(self, shared: bool = False) -> "PropertyTable":
+        return PropertyTable(dict(self.getters), dict(self.setters), self.announce, shared)
+
+
+_TABLES: dict[tuple, PropertyTable] = {}
+_RESTRICTED: dict[tuple, PropertyTable] = {}
+_RESTRICTED_MAX = 64
+
+
 class EchonetObject:
-    """An object of the node (node profile or device). Subclasses register properties."""
+    """An object of the node (node profile or device). Subclasses declare their properties in
+    ``_properties(variant)`` (getters and setters take the object); ``_add`` adds one to this
+    object alone (a closure, for objects that are not built by the thousand)."""
 
-    def __init__(self, eoj: Eoj):
+    def __init__(self, eoj: Eoj, variant=None):
         self.eoj = eoj
-        self._getters: dict[int, Getter] = {}
-        self._setters: dict[int, Setter] = {}
-        self._announce: set[int] = set()
-        self._add(MAP_STATUS, lambda: encode_property_map(self._announce))
-        self._add(MAP_SET, lambda: encode_property_map(self._setters))
-        self._add(MAP_GET, lambda: encode_property_map(self._getters))
+        self._table = self._table_for(variant)
 
-    def _add(self, epc: int, get: Getter | None = None, set: Setter | None = None,
-             announce: bool = False) -> None:
+    @classmethod
+    def _table_for(cls, variant) -> PropertyTable:
+        key = (cls, variant)
+        table = _TABLES.get(key)
+        if table is None:
+            table = PropertyTable({}, {}, (), shared=True)
+            for epc, get, put, announce in cls._properties(variant):
+                if get is not None:
+                    table.getters[epc] = get
+                if put is not None:
+                    table.setters[epc] = put
+                if announce:
+                    table.announce.add(epc)
+            table = _TABLES[key] = table
+        return table
+
+    @classmethod
+    def _properties(cls, variant):
+        """(epc, getter(obj) | None, setter(obj, edt) | None, announced) of the class."""
+        return [(MAP_STATUS, lambda o: encode_property_map(o._table.announce), None, False),
+                (MAP_SET, lambda o: encode_property_map(o._table.setters), None, False),
+                (MAP_GET, lambda o: encode_property_map(o._table.getters), None, False)]
+
+    def _add(self, epc: int, get: Callable[[], "bytes | None"] | None = None,
+             set: Callable[[bytes], bool] | None = None, announce: bool = False) -> None:
+        if self._table.shared:
+            self._table = self._table.copy()
+        table = self._table
         if get is not None:
-            self._getters[epc] = get
+            table.getters[epc] = lambda _o, f=get: f()
         if set is not None:
-            self._setters[epc] = set
+            table.setters[epc] = lambda _o, value, f=set: f(value)
         if announce:
-            self._announce.add(epc)
+            table.announce.add(epc)
 
     # ---------------------------------------------------------------- access
     def get(self, epc: int) -> bytes | None:
         """EDT of ``epc`` or None (not in the Get map, or no value now)."""
-        getter = self._getters.get(epc)
-        return None if getter is None else getter()
+        getter = self._table.getters.get(epc)
+        return None if getter is None else getter(self)
 
     def set(self, epc: int, value: bytes) -> bool:
         """Apply a Set; False if ``epc`` is not settable or the value is out of range."""
-        setter = self._setters.get(epc)
-        return setter is not None and setter(bytes(value))
+        setter = self._table.setters.get(epc)
+        return setter is not None and setter(self, bytes(value))
 
     def restrict(self, epcs) -> None:
         """Serve only ``epcs`` (plus the three property maps): the board's property set."""
-        keep = set(epcs) | {MAP_STATUS, MAP_SET, MAP_GET}
-        for table in (self._getters, self._setters):
-            for epc in [e for e in table if e not in keep]:
-                del table[epc]
-        self._announce &= keep
+        keep = frozenset(epcs) | {MAP_STATUS, MAP_SET, MAP_GET}
+        table = self._table
+        key = (table, keep) if table.shared else None
+        restricted = _RESTRICTED.get(key) if key is not None else None
+        if restricted is None:
+            restricted = table.copy(shared=table.shared)
+            for t in (restricted.getters, restricted.setters):
+                for epc in [e for e in t if e not in keep]:
+                    del t[epc]
+            restricted.announce &= keep
+            if key is not None:
+                if len(_RESTRICTED) >= _RESTRICTED_MAX:
+                    _RESTRICTED.pop(next(iter(_RESTRICTED)))
+                _RESTRICTED[key] = restricted
+        self._table = restricted
 
     @property
     def get_map(self) -> frozenset[int]:
-        return frozenset(self._getters)
+        return frozenset(self._table.getters)
 
     @property
     def set_map(self) -> frozenset[int]:
-        return frozenset(self._setters)
+        return frozenset(self._table.setters)
 
     @property
     def status_map(self) -> frozenset[int]:
-        return frozenset(self._announce)
+        return frozenset(self._table.announce)
 
 
 @dataclass(frozen=True)
@@ -107,31 +161,37 @@ class DeviceObject(EchonetObject):
 
     RELEASE = b"\x00\x00R\x00"
 
-    def __init__(self, eoj: Eoj, readings, facts: DeviceFacts | None = None):
-        super().__init__(eoj)
+    def __init__(self, eoj: Eoj, readings, facts: DeviceFacts | None = None, variant=None):
+        super().__init__(eoj, variant)
         self.readings = readings
-        ident = readings.identity
-        facts = facts or DeviceFacts()
+        self.facts = facts or DeviceFacts()
         self.location = b"\x00"
         self.started_at = readings.now()
-        product = facts.product_code or f"SUMAME-{ident.kind.upper()}"
-        self._add(0x80, lambda: b"\x30", announce=True)
-        self._add(0x81, lambda: self.location, self._set_location, announce=True)
-        self._add(0x82, lambda: self.RELEASE)
-        self._add(0x83, lambda: identification_number(ident))
-        self._add(0x86, lambda: maker_fault_code(ident, self.fault))
-        self._add(0x88, lambda: b"\x41" if self.fault else b"\x42", announce=True)
-        self._add(0x89, lambda: edt.u16(self.fault))
-        self._add(0x8A, lambda: ident.maker_code.to_bytes(3, "big"))
-        self._add(0x8B, lambda: facts.facility_code.to_bytes(3, "big"))
-        self._add(0x8C, lambda: product.encode("ascii", "replace")[:12].ljust(12, b"\x00"))
-        self._add(0x8D, lambda: production_number(ident))
-        self._add(0x8E, lambda: production_date(facts.production_date))
-        self._add(0x8F, lambda: b"\x42")
-        self._add(0x93, lambda: b"\x41")
-        self._add(0x97, lambda: edt.datetime7(readings.now())[4:6])
-        self._add(0x98, lambda: edt.datetime7(readings.now())[:4])
-        self._add(0x9A, self._operating_time)
+
+    @classmethod
+    def _properties(cls, variant):
+        return super()._properties(variant) + [
+            (0x80, lambda o: b"\x30", None, True),
+            (0x81, lambda o: o.location, lambda o, v: o._set_location(v), True),
+            (0x82, lambda o: o.RELEASE, None, False),
+            (0x83, lambda o: identification_number(o.readings.identity), None, False),
+            (0x86, lambda o: maker_fault_code(o.readings.identity, o.fault), None, False),
+            (0x88, lambda o: b"\x41" if o.fault else b"\x42", None, True),
+            (0x89, lambda o: edt.u16(o.fault), None, False),
+            (0x8A, lambda o: o.readings.identity.maker_code.to_bytes(3, "big"), None, False),
+            (0x8B, lambda o: o.facts.facility_code.to_bytes(3, "big"), None, False),
+            (0x8C, lambda o: o.product_code().encode("ascii", "replace")[:12].ljust(12, b"\x00"), None, False),
+            (0x8D, lambda o: production_number(o.readings.identity), None, False),
+            (0x8E, lambda o: production_date(o.facts.production_date), None, False),
+            (0x8F, lambda o: b"\x42", None, False),
+            (0x93, lambda o: b"\x41", None, False),
+            (0x97, lambda o: edt.datetime7(o.readings.now())[4:6], None, False),
+            (0x98, lambda o: edt.datetime7(o.readings.now())[:4], None, False),
+            (0x9A, lambda o: o._operating_time(), None, False)]
+
+    def product_code(self) -> str:
+        """0x8C text: the board's product code, else SUMAME-LV / SUMAME-HV."""
+        return self.facts.product_code or f"SUMAME-{self.readings.identity.kind.upper()}"
 
     fault = 0
     """Fault description code (Appendix §2.5); 0 = no fault. 88, 89 and 86 follow it."""

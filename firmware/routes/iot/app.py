@@ -58,6 +58,11 @@ MAX_DOWNLINK = 16
 MAX_UPLINK = 2000
 RECORDS_PER_PUSH = 6
 TIME_EVERY_S = 300.0
+PEER_BURST = 5
+"""Events of one kind from one terminal logged before the doubling holds start (``_event``)."""
+MAX_VALUE_AGE_S = 14 * 86400
+"""Oldest hourly value accepted (s): terminals keep >= 7 days, the connection server asks <= 7 days
+back; an older stamp is a terminal clock far off (its value would be delivered as real)."""
 
 
 @dataclass
@@ -129,6 +134,7 @@ class IotRouteApp:
         self.traffic_log: deque = deque(maxlen=2000)
         self.stats: Counter[str] = Counter()
         self._limits: dict[str, tuple[float, int]] = {}
+        self._peer_events: dict[tuple[str, str], list] = {}   # bounded: kinds x (allow-list + "unknown")
         self._tasks: list = []
         self._msg_id = 0
         self.external = None
@@ -157,14 +163,35 @@ class IotRouteApp:
             t.joined = False
 
     # ---------------------------------------------------------------- logging
-    def _event(self, kind: str, detail: str, severity: Severity = Severity.WARNING) -> None:
-        """At most 10 events of one kind per minute reach the (journalled) event log."""
+    def _event(self, kind: str, detail: str, severity: Severity = Severity.WARNING, *,
+               peer: bytes | None = None) -> None:
+        """At most 10 events of one kind per minute reach the (journalled) event log; with ``peer``
+        (the terminal's EUI-64; every address off the allow-list counts as one) a peer gets
+        ``PEER_BURST`` of a kind, then one after holds doubling from 60 s to a day (reset after an
+        hour without one), so a device refused again and again cannot rotate the meter's history
+        out of flash. Every occurrence is counted in ``stats``; a logged entry says how many of
+        its kind and peer were held back."""
         now = self.clock.now()
+        self.stats[f"event-{kind}"] += 1
+        if peer is not None:
+            key = (kind, self._name(peer) if peer in self.terminals else "unknown")
+            st = self._peer_events.get(key)
+            if st is None or now - st[3] > 3600:
+                st = self._peer_events[key] = [0, now, 0, now]      # logged, next allowed, held back, last
+            st[3] = now
+            if st[0] >= PEER_BURST and now < st[1]:
+                st[2] += 1
+                return
+            if st[2]:
+                detail += f" ({st[2]} more since the last, not logged)"
+                st[2] = 0
+            st[0] += 1
+            if st[0] >= PEER_BURST:
+                st[1] = now + min(86400.0, 60.0 * 2 ** (st[0] - PEER_BURST))
         start, n = self._limits.get(kind, (now, 0))
         if now - start >= 60:
             start, n = now, 0
         self._limits[kind] = (start, n + 1)
-        self.stats[f"event-{kind}"] += 1
         if n < 10:
             self.events.record(kind, source=SOURCE, severity=severity, detail=detail)
 
@@ -192,12 +219,13 @@ class IotRouteApp:
         if t is None:
             self._ext(addr, "in", 0, "unknown-peer")
             self._trace(addr, "in", "join", "unknown terminal")
-            self._event("iot-unknown-terminal", f"terminal {addr.hex().upper()} is not on the allow-list: refused")
+            self._event("iot-unknown-terminal", f"terminal {addr.hex().upper()} is not on the allow-list: refused",
+                        peer=addr)
             return None
         if t.cut_off:
             self._ext(addr, "in", 0, "cut-off")
             self._trace(addr, "in", "join", "cut off")
-            self._event("iot-cut-off-refused", f"terminal {self._name(addr)} is cut off: join refused")
+            self._event("iot-cut-off-refused", f"terminal {self._name(addr)} is cut off: join refused", peer=addr)
             return None
         relay = t.kind == 0         # a relay carries devices; it is not one of the 10 metering devices
         joined = sum(x.joined for x in self.terminals.values() if x is not t and (x.kind == 0) == relay)
@@ -207,7 +235,7 @@ class IotRouteApp:
             self._ext(addr, "in", 0, "client-limit")
             self._trace(addr, "in", "join", "device limit")
             self._event("iot-device-limit", f"terminal {self._name(addr)} refused: {joined} {what} already "
-                                            f"admitted (limit {limit})", Severity.ALARM)
+                                            f"admitted (limit {limit})", Severity.ALARM, peer=addr)
             return None
         if t.kind == c.KIND_SPECIAL and not self.special.admit(t):
             return None
@@ -234,7 +262,7 @@ class IotRouteApp:
             self._ext(addr, "in", 0, _drop_verdict(self.terminals.get(addr) if addr else None, why))
         self.stats["radio-dropped"] += 1
         self._trace(addr, "in", "frame", f"dropped: {why}")
-        self._event("iot-frame-refused", f"frame from {self._name(addr)} dropped: {why}")
+        self._event("iot-frame-refused", f"frame from {self._name(addr)} dropped: {why}", peer=addr)
 
     def iot_rx(self, addr: bytes, payload: bytes) -> None:
         ext = self.external
@@ -262,28 +290,29 @@ class IotRouteApp:
         t.tokens_at = now
         if t.tokens < 1:
             self._trace(addr, "in", "message", "flood: dropped")
-            self._event("iot-flood", f"terminal {self._name(addr)} sends faster than {self.rate_per_s}/s: dropped")
+            self._event("iot-flood", f"terminal {self._name(addr)} sends faster than {self.rate_per_s}/s: dropped",
+                        peer=addr)
             return "rate-limited"
         t.tokens -= 1
         try:
             msg = c.decode(payload)
         except c.IotCodecError as exc:
             self._trace(addr, "in", "message", f"malformed: {exc}")
-            self._event("iot-malformed", f"terminal {self._name(addr)}: {exc}")
+            self._event("iot-malformed", f"terminal {self._name(addr)}: {exc}", peer=addr)
             self._reply(t, c.ACK, c.ack_body(0, c.ERR_MALFORMED))
             return "malformed"
         if msg.type not in c.UPLINK_TYPES:
             self._trace(addr, "in", msg.name, "refused: not a terminal message")
             self._event("iot-refused", f"terminal {self._name(addr)} sent {msg.name}: terminals may not "
                                        f"request that (no access to meter data, B-route, breaker or other terminals)",
-                        Severity.ALARM)
+                        Severity.ALARM, peer=addr)
             self._reply(t, c.ACK, c.ack_body(msg.msg_id, c.ERR_NOT_ALLOWED))
             return "not-allowed"
         try:
             self._handle(t, msg)
         except c.IotCodecError as exc:
             self._trace(addr, "in", msg.name, f"malformed: {exc}")
-            self._event("iot-malformed", f"terminal {self._name(addr)} {msg.name}: {exc}")
+            self._event("iot-malformed", f"terminal {self._name(addr)} {msg.name}: {exc}", peer=addr)
             self._reply(t, c.ACK, c.ack_body(msg.msg_id, c.ERR_MALFORMED))
             return "malformed"
         return "accepted"
@@ -305,6 +334,9 @@ class IotRouteApp:
             values = c.Values.decode(msg.body)
             if values.kind != t.kind or t.kind not in c.METER_KINDS:
                 raise c.IotCodecError(f"values of kind {values.kind} from a kind-{t.kind} terminal")
+            if not self._values_in_time(t, values):
+                self._reply(t, c.ACK, c.ack_body(msg.msg_id, c.ERR_REFUSED))
+                return
             self._queue_up(t, msg)
             self._reply(t, c.ACK, c.ack_body(msg.msg_id))
         elif msg.type in (c.SPECIAL_VALUES, c.SPECIAL_EVENT):
@@ -323,13 +355,28 @@ class IotRouteApp:
             self._queue_up(t, msg)
             self._reply(t, c.ACK, c.ack_body(msg.msg_id))
 
+    def _values_in_time(self, t: TerminalState, values: c.Values) -> bool:
+        """Hourly values must end no later than the meter clock (+ ``clock_tolerance_s``) and no
+        earlier than ``MAX_VALUE_AGE_S`` ago; otherwise the terminal's clock is far off: refused,
+        logged (the next POLL corrects its clock), never forwarded."""
+        now = self.clock.now()
+        first, last = values.first_hour, values.first_hour + 3600 * (len(values.values) - 1)
+        if last <= now + self.clock_tolerance_s and first >= now - MAX_VALUE_AGE_S:
+            return True
+        self.stats["values-time-refused"] += 1
+        self._trace(t.addr, "in", "values", "refused: stamped by a clock far off")
+        self._event("iot-values-time", f"terminal {self._name(t.addr)} sent values for {first - now:+.0f} s.."
+                                       f"{last - now:+.0f} s from the meter clock: refused (clock far off)", peer=t.addr)
+        return False
+
     def _time_sync(self, t: TerminalState, terminal_clock: int, *, always: bool = True) -> None:
         """Answer with TIME when downlink is pending, the terminal's clock is more than 2 s off,
         or the last TIME to it is ``TIME_EVERY_S`` old (its sign of life); then the downlink."""
         now = self.clock.now()
         off = terminal_clock - now
         if abs(off) > self.clock_tolerance_s:
-            self._event("iot-clock-corrected", f"terminal {self._name(t.addr)} clock {off:+.0f} s off: corrected")
+            self._event("iot-clock-corrected", f"terminal {self._name(t.addr)} clock {off:+.0f} s off: corrected",
+                        peer=t.addr)
         if not (always or t.downlink or abs(off) > 2 or now - t.time_sent >= TIME_EVERY_S):
             return
         t.time_sent = now
@@ -360,7 +407,7 @@ class IotRouteApp:
         if self._queued[t.terminal_id] >= share and not self._evict(prio, t.terminal_id):
             self.stats["uplink-share-full"] += 1
             self._event("iot-uplink-share", f"terminal {self._name(t.addr)} has {share} messages queued "
-                                            f"for the A-route: {msg.name} dropped")
+                                            f"for the A-route: {msg.name} dropped", peer=t.addr)
             return
         if len(self.uplink) >= MAX_UPLINK and not self._evict(prio, None):
             self.stats["uplink-full"] += 1

@@ -185,7 +185,7 @@ def create_app(db: str | Path, *, export_dir: str | Path | None = None, rate: fl
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
-        return error(exc.status_code, str(exc.detail), request)
+        return error(exc.status_code, str(exc.detail), request, getattr(exc, "headers", None))   # 405: Allow
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception):

@@ -49,6 +49,19 @@ class CaptureObject(NamedTuple):
         return cls(class_id, ln, attr, index)
 
 
+_CAPTURES: dict[tuple, CaptureObject] = {}
+
+
+def capture(class_id: int, logical_name: bytes, attribute_index: int, data_index: int = 0) -> CaptureObject:
+    """The one ``CaptureObject`` of these values (they are immutable: every meter's model of the
+    process shares its column definitions)."""
+    key = (class_id, bytes(logical_name), attribute_index, data_index)
+    found = _CAPTURES.get(key)
+    if found is None:
+        found = _CAPTURES[key] = CaptureObject(*key)
+    return found
+
+
 class ProfileSource(Protocol):
     """Where a profile's buffer comes from (the binding point for interval registers)."""
 
