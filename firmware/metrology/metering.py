@@ -7,7 +7,7 @@ a ``Snapshot`` of the counters at every boundary to the registers and storage.
 
 Power and current are read from the chip only when somebody needs them: a full reading at a
 poll only while ``sample_wanted()`` (the breaker without an armed over-current comparator, or
-one that is over the limit or still warm), otherwise when ``present`` is read (B-route, A-route,
+with an auto-reclose pending), otherwise when ``present`` is read (B-route, A-route,
 display) and the last reading is older than ``present_interval_s``. A chip that can read its
 voltage registers alone (``read_voltage()``) is asked for just those at the other polls.
 

@@ -6,7 +6,8 @@ Samples come from any mix of three places:
   while it is over the limit or the trip integrator is still warm; when the trip curve predicts
   a trip before the next sample, the task samples exactly at that moment;
 * ``feed(t, instantaneous)``: samples another task already took (the metering task's polls,
-  which take them only while ``wants_feed()``: not with an armed comparator and an idle breaker);
+  which take them only while ``wants_feed()``: without an armed comparator or with a reclose
+  pending);
 * an over-current alarm from the metering chip (``CurrentAlarmSource``; ATM90E32-style
   over-current threshold with an IRQ): armed at the contract limit, it wakes the task at once to
   take a sample. The callback must be called in the scheduler's thread (a driver that gets a GPIO
@@ -77,15 +78,24 @@ class BreakerTask:
         self._wake.set()   # re-plan (a trip may be due sooner, or a reclose later)
 
     def wants_feed(self) -> bool:
-        """Whether the metering task's polls must bring current samples: always, unless the
-        chip's over-current comparator is armed at the limit and the breaker is idle (at or
-        below the limit and cool: samples there change nothing, the comparator wakes the task
-        the moment the current rises above the limit, and the task samples on its own then)."""
+        """Whether the metering task's polls must bring current samples: while the chip's
+        over-current comparator is not armed (no comparator, an IRQ that goes nowhere, or the task
+        has not run yet: the polls are then the breaker's only samples between its own idle ones)
+        and while an auto-reclose is pending (a reclose deferred for the supply is retried when
+        something wakes the task: each fed poll does, the task itself only ``idle_period_s`` later).
+
+        Not needed, because the task samples on its own at least as often, in these states:
+        * over the limit or warm: it reads the chip every ``active_period_s`` (<= the poll's
+          sample interval, see assembly.py) and at the moment the curve predicts a trip;
+        * an alarm pending: ``_on_alarm`` wakes the task, which samples at once and clears it;
+        * the limit changed: the breaker's listener wakes the task at once, which re-arms the
+          comparator at the new limit (the chip raises the alarm if the current is already
+          above it, see the ATM90E32 OI status) before any later poll.
+        """
         b = self.breaker
         if not b.has_switch:
             return False
-        return (self._armed_at is None or self._armed_at != float(b.limit_a) or b.sampling_active
-                or self._alarm_pending or b.reclose_at is not None)
+        return self._armed_at is None or b.reclose_at is not None
 
     def _on_alarm(self) -> None:
         self.alarms += 1
@@ -98,8 +108,8 @@ class BreakerTask:
         self.breaker.sample(t, inst.current_a)
 
     def _arm(self) -> None:
-        if self.alarm is None or not self.breaker.has_switch:
-            return
+        if self.alarm is None or self.read is None or not self.breaker.has_switch:
+            return   # a comparator the task cannot answer with a sample of its own is no use
         limit = float(self.breaker.limit_a)
         if self._armed_at != limit:
             self.alarm.set_current_alarm(limit, self._on_alarm)

@@ -3,8 +3,8 @@ due event instead of polling, and the chip is read only for what somebody needs.
 
 * the metering task's polls read the energy and voltage registers; power and current only when
   asked (``present``: B-route, A-route, display) or while the breaker needs samples;
-* the breaker wants the metering task's samples only while its comparator is not armed at the
-  limit, or it is over the limit / warm;
+* the breaker wants the metering task's samples only while its comparator is not armed, or an
+  auto-reclose is pending (over the limit or warm it samples every 0.2 s on its own);
 * the external-connection log flusher does not wake while nothing is pending, and writes a batch
   at the tick it always did (every ``flush_s`` from the service start).
 """
@@ -106,17 +106,27 @@ def _breaker_task(alarm: bool):
     return task, asic, clock
 
 
-def test_breaker_wants_the_metering_samples_only_without_an_armed_comparator_or_when_busy():
+def test_breaker_wants_the_metering_samples_only_without_an_armed_comparator_or_a_reclose_due():
     task, asic, clock = _breaker_task(alarm=True)
     assert task.wants_feed()                       # not armed yet (the task has not run)
     task._arm()
     assert not task.wants_feed()                   # armed at the limit, idle
     asic.set_load(45.0)
+    task._alarm_pending = False                    # as after the task's own sample on the alarm
     task.feed(clock.now(), asic.read_instantaneous())
-    assert task.breaker.sampling_active and task.wants_feed()   # over the limit: every sample counts
+    assert task.breaker.sampling_active            # over the limit: the task samples every 0.2 s
+    assert not task.wants_feed()                   # itself, the polls add nothing
+    for _ in range(11):                            # 1.5x for 10 s: the curve trips
+        clock.advance_to(clock.now() + 1.0)
+        task.feed(clock.now(), asic.read_instantaneous())
+    assert task.breaker.reclose_at is not None     # tripped: the polls wake a deferred reclose
+    assert task.wants_feed()
     plain, _, _ = _breaker_task(alarm=False)
     plain._arm()
     assert plain.wants_feed()                      # no comparator: the polls are its samples
+    blind = BreakerTask(plain.breaker, plain.clock, alarm=asic)   # no reads of its own
+    blind._arm()
+    assert blind.wants_feed()                      # a comparator it cannot answer is not armed
 
 
 def test_external_log_flusher_sleeps_while_nothing_is_pending_and_keeps_its_ticks():

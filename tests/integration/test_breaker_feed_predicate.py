@@ -1,0 +1,87 @@
+"""Which metering polls the breaker needs (``BreakerTask.wants_feed``), on the whole emulated LV
+meter (virtual time, register-level ATM90E32 with its over-current comparator armed).
+
+Each condition of the predicate has a test here that goes red when the condition is dropped:
+* a reclose pending: a reclose that fell due during a brown-out happens when the supply is back
+  (the fed polls wake the task), not an idle period (1 h) later;
+* comparator not armed (the IRQ not wired): tests/integration/test_breaker_comparator_edges.py.
+The states the task covers by sampling on its own (over the limit or warm, an alarm pending, the
+limit just changed) are not in the predicate; the tests below and the comparator-edge tests
+show the breaker still trips on its curve there.
+"""
+import math
+
+import pytest
+
+from sumame.boards import load_board
+from sumame.drivers.emulated.profiles import LoadPoint, LoadProfile
+from sumame.firmware.switchgear.command_source import CommandSource
+from sumame.hal.jst import parse_jst
+from sumame.tools.emulate.runtime import build_runtime
+
+START = parse_jst("2026-04-01T00:00")
+VOLTS = 101.0
+
+
+class Steps(LoadProfile):
+    """Per-element current (A, both elements alike) stepping at the given seconds after START."""
+
+    name = "steps"
+
+    def __init__(self, steps, base_a=5.0):
+        self.steps = sorted(steps)
+        self.base_a = base_a
+
+    def _step(self, t):
+        start, amps, end = -math.inf, self.base_a, math.inf
+        for s, a in self.steps:
+            if START + s <= t:
+                start, amps = START + s, a
+            else:
+                end = START + s
+                break
+        return start, end, LoadPoint(amps * VOLTS * 2, 0.0, VOLTS, 0.5)
+
+
+def _meter(steps, limit_a=30):
+    board = load_board("emulated-lv", {"aroute": {"push_transport": "none"},
+                                       "breaker": {"limit_a": limit_a}})
+    rt = build_runtime(board, virtual=True, start_epoch=START)
+    chip = rt.built.emulated["chip"]
+    chip.profile = Steps(steps)
+    chip._measured = chip._last_compute = None
+    rt.extras["irq_line"]._replan.set()
+    return rt
+
+
+def _at(rt, kind):
+    return [e.at - START for e in rt.meter.events.of_kind(kind)]
+
+
+def test_reclose_due_in_a_brown_out_happens_when_the_supply_is_back():
+    rt = _meter([(1000, 45.0), (1012, 5.0)])      # 1.5x: trips at 1010, reclose due at 1025
+    power = rt.built.hardware.power
+    rt.scheduler.run(until=START + 1020)
+    assert _at(rt, "switch-trip") == [pytest.approx(1010.0, abs=1e-3)]
+    power.derate(0.0)                              # brown-out over the reclose time
+    rt.scheduler.run(until=START + 1030.5)
+    assert _at(rt, "switch-reclose") == []         # never a stroke without the supply
+    power.restore_capacity()
+    rt.scheduler.run(until=START + 1100)
+    (reclose,) = _at(rt, "switch-reclose")
+    rt.close()
+    poll_s = rt.meter.metering.config.poll_interval_s
+    assert 1030.5 <= reclose <= 1030.5 + poll_s    # at the first poll after the supply is back
+
+
+def test_limit_lowered_below_the_load_trips_on_the_curve():
+    rt = _meter([(1000, 40.0)], limit_a=60)        # 0.67x of 60 A: idle, the comparator quiet
+    breaker = rt.meter.switchgear.breaker
+    rt.scheduler.run(until=START + 2000)
+    assert _at(rt, "switch-trip") == []
+    assert breaker.command_set_limit(30, CommandSource.A_ROUTE).action == "limit-set"
+    rt.scheduler.run(until=START + 2100)
+    trips = _at(rt, "switch-trip")
+    rt.close()
+    due = 2000 + breaker.config.curve.trip_time_s(40.0 / 30)   # 1.33x of the new limit
+    assert trips and due - 1e-3 <= trips[0] <= due + 1e-3
