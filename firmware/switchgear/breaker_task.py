@@ -67,13 +67,14 @@ class BreakerTask:
 
     # ---------------------------------------------------------------- inputs
     def feed(self, t: float, inst: Instantaneous) -> None:
-        """A sample taken elsewhere (epoch s). Wakes the task to re-plan only when something may
-        now be due sooner than its planned wake (over the limit or warm, a reclose pending, an
-        alarm): an idle breaker fed every poll does not run every poll."""
+        """A sample taken elsewhere (epoch s). Wakes the task only when a reclose is pending (a
+        reclose deferred for the supply is retried now) or when, with this sample, its next
+        sample or predicted trip is due sooner than its planned wake (the sampling period and
+        the trip prediction follow the breaker's state, so a sample that makes it warm or over
+        the limit always does; an alarm has woken the task already): an idle breaker fed every
+        poll does not run every poll."""
         self._take(t, inst)
-        b = self.breaker
-        if (b.reclose_at is None and not b.sampling_active and not self._alarm_pending
-                and self.next_wake(t) >= self._planned_wake):
+        if self.breaker.reclose_at is None and self.next_wake(t) >= self._planned_wake:
             return
         self._wake.set()   # re-plan (a trip may be due sooner, or a reclose later)
 

@@ -4,8 +4,10 @@ meter (virtual time, register-level ATM90E32 with its over-current comparator ar
 Each condition of the predicate has a test here that goes red when the condition is dropped:
 * a reclose pending: a reclose that fell due during a brown-out happens when the supply is back
   (the fed polls wake the task), not an idle period (1 h) later;
-* comparator not armed (the IRQ not wired): tests/integration/test_breaker_comparator_edges.py.
-The states the task covers by sampling on its own (over the limit or warm, an alarm pending, the
+* comparator not armed (the IRQ not wired): tests/integration/test_breaker_comparator_edges.py;
+and the two conditions of ``feed``'s wake: a reclose pending (the brown-out test) and "due sooner"
+(without the IRQ the fed poll that makes the breaker warm wakes the task to sample at the
+predicted trip). The states the task covers by sampling on its own (over the limit or warm, an alarm pending, the
 limit just changed) are not in the predicate; the tests below and the comparator-edge tests
 show the breaker still trips on its curve there.
 """
@@ -84,4 +86,23 @@ def test_limit_lowered_below_the_load_trips_on_the_curve():
     trips = _at(rt, "switch-trip")
     rt.close()
     due = 2000 + breaker.config.curve.trip_time_s(40.0 / 30)   # 1.33x of the new limit
+    assert trips and due - 1e-3 <= trips[0] <= due + 1e-3
+
+
+def test_without_the_irq_wired_the_fed_polls_make_the_task_sample_at_the_predicted_trip():
+    # the polls are the breaker's samples (1 s apart); 1.33x trips 16.07 s on: the fed sample
+    # that makes it warm wakes the task, which samples at that moment, not at the next poll
+    board = load_board("emulated-lv", {"aroute": {"push_transport": "none"}})
+    rt = build_runtime(board, virtual=True, start_epoch=START, boot=False)
+    chip = rt.built.emulated["chip"]
+    chip.profile = Steps([(1000, 40.0)])
+    chip.irq = None                                # the IRQ pin goes nowhere (irq_pin = -1)
+    rt.built.hardware.asic.irq_wired = False
+    rt.boot()
+    rt.scheduler.run(until=START + 1030)
+    trips = _at(rt, "switch-trip")
+    curve = rt.meter.switchgear.breaker.config.curve
+    rt.close()
+    due = 1000 + curve.trip_time_s(40.0 / 30)
+    assert due % 1 > 0.05                          # between two polls
     assert trips and due - 1e-3 <= trips[0] <= due + 1e-3
