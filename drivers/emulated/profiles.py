@@ -52,10 +52,17 @@ class LoadProfile:
         return self._step(t)[2]
 
     def segments(self, t0: float, t1: float) -> Iterator[tuple[float, float, LoadPoint]]:
-        """Yield (a, b, point) covering [t0, t1) with constant point on each piece."""
+        """Yield (a, b, point) covering [t0, t1) with constant point on each piece.
+
+        Raises ProfileError when a step does not end after the time asked for (a profile whose
+        step times are rounded, e.g. computed relative to a start epoch, would otherwise make
+        this loop forever)."""
         t = t0
         while t < t1:
             start, end, point = self._step(t)
+            if not end > t:
+                raise ProfileError(f"load profile {self.name}: the step at {t!r} ends at {end!r}, "
+                                   f"not after it (step times must be absolute epoch s)")
             b = min(end, t1)
             yield t, b, point
             t = b
@@ -268,6 +275,9 @@ class CsvProfile(LoadProfile):
                     w, var, v = (float(f) for f in fields[1:4])
                 except ValueError as exc:
                     errors.append(f"{path}:{lineno}: {exc}")
+                    continue
+                if not math.isfinite(t):
+                    errors.append(f"{path}:{lineno}: timestamp {fields[0].strip()!r} is not a time")
                     continue
                 if not all(math.isfinite(x) for x in (w, var, v)) or v < 0:
                     errors.append(f"{path}:{lineno}: values must be finite and V >= 0")

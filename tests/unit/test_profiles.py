@@ -77,3 +77,38 @@ def test_unknown_profile_and_missing_file():
         make_profile("solar-farm", seed=1, start_epoch=T0)
     with pytest.raises(ProfileError, match="cannot read"):
         make_profile("/nonexistent/x.csv", seed=1, start_epoch=T0)
+
+
+class _RelativeSteps(ConstantProfile):
+    """A profile whose steps are placed relative to its start epoch (step at ``start + s``,
+    compared as ``t - start >= s``): float rounding makes a step end at the very instant asked
+    for, so it never moves on."""
+
+    name = "relative-steps"
+
+    def __init__(self, start, step_s):
+        super().__init__()
+        self.start, self.step_s = start, step_s
+
+    def _step(self, t):
+        if t - self.start >= self.step_s:
+            return self.start + self.step_s, float("inf"), self.point
+        return float("-inf"), self.start + self.step_s, self.point
+
+
+def test_a_step_that_does_not_end_after_the_time_asked_is_an_error_not_an_endless_loop():
+    import itertools
+    p = _RelativeSteps(T0 + 0.1, 0.3)                # T0 + 0.1 + 0.3 rounds below T0 + 0.4
+    assert (T0 + 0.1 + 0.3) - (T0 + 0.1) < 0.3       # the rounding this relies on
+    with pytest.raises(ProfileError, match="relative-steps.*not after"):
+        list(itertools.islice(p.segments(T0, T0 + 60), 1000))   # bounded even when broken
+    assert energy_wh(_RelativeSteps(T0, 2.0), T0, T0 + 60) == pytest.approx(1000 * 60 / 3600)
+
+
+@pytest.mark.parametrize("stamp", ["nan", "inf", "-inf"])
+def test_csv_timestamp_that_is_not_a_finite_time_is_reported(tmp_path, stamp):
+    path = tmp_path / "load.csv"
+    path.write_text(f"1780000000,100,10,101\n1780000060,100,10,101\n{stamp},100,10,101\n"
+                    "1780000180,100,10,101\n")
+    with pytest.raises(ProfileError, match=r"load\.csv:3: timestamp"):
+        CsvProfile(path, T0)
