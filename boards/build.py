@@ -269,6 +269,7 @@ class Board:
                 raise DeviceNotFound(f"/dev/spidev{a['spi_bus']}.{a['spi_device']}: {exc.strerror}") from None
             spi.mode, spi.max_speed_hz = 3, a["spi_speed_hz"]
             asic = Atm90e32(spi, config)
+            asic.irq_wired = a["irq_pin"] >= 0
             if a["irq_pin"] >= 0:
                 from sumame.drivers.gpio_irq import GpioIrqLine
 

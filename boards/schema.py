@@ -147,8 +147,6 @@ SECTIONS: dict[str, Section] = {
         "reclose_delay_s": Key(NUM, 15.0, "s before automatic reclose", check=in_range(1, 600, " s")),
         "lockout_trips": Key(int, 8, "trips within the window that stop auto-reclose", check=in_range(1, 100)),
         "lockout_window_s": Key(NUM, 600.0, "s", check=in_range(1, 86400, " s")),
-        "command_key": Key(str, "", "hex A-route command key; empty = derived (emulation only)",
-                           check=matches(r"([0-9a-fA-F]{32,128})?", "empty or 32-128 hex digits")),
     }, "contract breaker (LV)"),
     "relay": Section({
         "driver": Key(str, "emulated", choices=("emulated", "gpio")),

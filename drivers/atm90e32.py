@@ -80,6 +80,9 @@ class Atm90e32:
         self.spi = spi
         self.config = config
         self.elements = ("R",) if config.two_wire else ("R", "T")
+        self.irq_wired = True
+        """False when the board leaves the IRQ0 pin unconnected ([asic] irq_pin = -1): the
+        over-current comparator can be set but never tells anybody (the breaker polls then)."""
         self._scale = Fraction(config.current_scale).limit_denominator(1000)
         self._scale_f = float(self._scale)
         # exact energy bookkeeping: mWh = LSB count x 10000 / MC x scale

@@ -14,6 +14,7 @@ EHD2 0x82 (format 2, "arbitrary message format") is recognised and refused with
 from __future__ import annotations
 
 import struct
+from itertools import repeat
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import NamedTuple
@@ -210,29 +211,46 @@ def _read_props(data: bytes, pos: int, count: int, header_of) -> tuple[tuple[Pro
 
 
 _new = tuple.__new__
-_EOJS: dict[bytes, tuple[Eoj, Eoj]] = {}
-"""Eoj objects already seen (immutable, so shared); bounded against floods of random codes."""
-_EOJS_MAX = 4096
-
-
-def _eojs(data: bytes) -> tuple[Eoj, Eoj]:
-    """(SEOJ, DEOJ) of a frame, shared objects for pairs already seen."""
-    key = data[4:10]
-    pair = _EOJS.get(key)
-    if pair is None:
-        if len(_EOJS) >= _EOJS_MAX:
-            _EOJS.clear()
-        pair = _EOJS[key] = (_new(Eoj, (data[4], data[5], data[6])), _new(Eoj, (data[7], data[8], data[9])))
-    return pair
-
-
-_FAST_ESV: list = [None] * 256
-"""ESV by code for the one-list fast path (None: reserved code or SetGet, the checked path)."""
-for _code, _esv in _ESV_BY_CODE.items():
-    if _esv not in SETGET_CODES:
-        _FAST_ESV[_code] = _esv
 _NO_EDT = tuple(_new(Property, (epc, b"")) for epc in range(256))
 """PDC=0 properties (Get requests), shared: immutable."""
+_ONE_NO_EDT = tuple((p,) for p in _NO_EDT)
+_no_edt = _NO_EDT.__getitem__
+_ZEROS = tuple(bytes(n) for n in range(256))
+_PROPERTY = repeat(Property)
+_READ_HEAD = struct.Struct(">HH8sBB").unpack_from
+"""EHD1 EHD2, TID, SEOJ DEOJ ESV OPC (the key of the header cache), the first EPC and PDC."""
+_CACHE_MAX = 4096
+"""Bound of each cache below: cleared when full, so a flood of random codes costs no memory."""
+_HEADS: dict[bytes, tuple | None] = {}
+"""SEOJ DEOJ ESV OPC -> (SEOJ, DEOJ, Esv, OPC) for one-list frames, None for the checked path
+(reserved ESV, SetGet). Eoj objects are immutable, so every frame with the same header shares them."""
+_LAYOUTS: dict[bytes, tuple] = {}
+"""SEOJ DEOJ ESV OPC -> (unpack, PDCs, length): the property layout the last two frames with
+this header had. A B-route client asks for the same EPCs again and again, and the answers have
+the same PDCs, so one struct call reads the whole list; the PDCs it read are compared with the
+layout's, and any difference goes to the loop that learns the new layout."""
+_SEEN: dict[bytes, tuple] = {}
+"""SEOJ DEOJ ESV OPC -> the PDCs of the last frame read by the loop (a layout is learnt once
+it repeats, so a flood of one-off layouts compiles nothing)."""
+_UNPACKS: dict[tuple, object] = {}
+"""PDCs -> unpack of a struct that reads the 12-byte header's tail then EPC PDC EDT per property."""
+
+
+def _cached(cache: dict, key, value):
+    if len(cache) >= _CACHE_MAX:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
+def _head(key: bytes):
+    """(SEOJ, DEOJ, Esv, OPC) of a header cache key, None where the checked path decides."""
+    esv = _ESV_BY_CODE.get(key[6])
+    if esv is None or esv in SETGET_CODES:
+        head = None
+    else:
+        head = (_new(Eoj, (key[0], key[1], key[2])), _new(Eoj, (key[3], key[4], key[5])), esv, key[7])
+    return _cached(_HEADS, key, head)
 
 
 def decode(data: bytes) -> Frame:
@@ -241,40 +259,66 @@ def decode(data: bytes) -> Frame:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise EchonetError(f"expected bytes, got {type(data).__name__}")
         data = bytes(data)
-    n = len(data)
-    if n < HEADER_LEN or data[0] != EHD1_ECHONET_LITE or data[1] != EHD2_FORMAT1:
+    # fast path (the common case): format 1, one property list; any doubt -> the checked path
+    try:
+        ehd, tid, key, epc, pdc = _READ_HEAD(data)
+    except struct.error:                      # shorter than a header and one property
         return _decode_checked(data)
-    esv = _FAST_ESV[data[10]]
-    if esv is None:
+    if ehd != 0x1081:
         return _decode_checked(data)
-    # fast path (the common case): format 1, one property list; any problem -> checked path
-    count = data[11]
+    head = _HEADS.get(key)
+    if head is None:
+        head = _head(key)
+        if head is None:
+            return _decode_checked(data)
+    seoj, deoj, esv, count = head
     if count == 1:
-        if n < 14 or data[13] + 14 != n:
+        if pdc + 14 != len(data):
             return _decode_checked(data)
-        props = (_new(Property, (data[12], data[14:])),)
+        props = (_new(Property, (epc, data[14:])),) if pdc else _ONE_NO_EDT[epc]
+    elif not pdc and len(data) == HEADER_LEN + 2 * count and data[13::2] == _ZEROS[count]:
+        props = tuple(map(_no_edt, data[12::2]))      # a Get: every PDC 0
     else:
-        pos, items = HEADER_LEN, []
-        append = items.append
-        try:
-            for _ in range(count):
-                pdc = data[pos + 1]           # IndexError past the end: the checked path
-                if pdc:
-                    start = pos + 2
-                    pos = start + pdc         # a PDC past the end shows in the final pos
-                    append(_new(Property, (data[start - 2], data[start:pos])))
-                else:
-                    append(_NO_EDT[data[pos]])
-                    pos += 2
-        except IndexError:
+        layout = _LAYOUTS.get(key)
+        if layout is not None and len(data) == layout[2]:
+            values = layout[0](data)          # EPC, PDC, EDT, EPC, PDC, EDT, ...
+            if values[1::3] == layout[1]:     # the same PDCs at the same places: the same parse
+                props = tuple(map(_new, _PROPERTY, zip(values[::3], values[2::3])))
+            else:
+                props = _read_list(data, key, count)
+        else:
+            props = _read_list(data, key, count)
+        if props is None:
             return _decode_checked(data)
-        if pos != n:
-            return _decode_checked(data)
-        props = tuple(items)
-    pair = _EOJS.get(data[4:10])
-    if pair is None:
-        pair = _eojs(data)
-    return _new(Frame, ((data[2] << 8) | data[3], pair[0], pair[1], esv, props, ()))
+    return _new(Frame, (tid, seoj, deoj, esv, props, ()))
+
+
+def _read_list(data: bytes, key: bytes, count: int):
+    """The property list read one by one (None: the checked path says what is wrong); a
+    layout seen twice in a row is kept for ``decode``."""
+    pos, items, pdcs = HEADER_LEN, [], []
+    append = items.append
+    try:
+        for _ in range(count):
+            pdc = data[pos + 1]               # IndexError past the end: the checked path
+            pdcs.append(pdc)
+            start = pos + 2
+            pos = start + pdc                 # a PDC past the end shows in the final pos
+            append(_new(Property, (data[start - 2], data[start:pos])))
+    except IndexError:
+        return None
+    if pos != len(data):
+        return None
+    pdcs = tuple(pdcs)
+    if _SEEN.get(key) == pdcs:
+        unpack = _UNPACKS.get(pdcs)
+        if unpack is None:
+            unpack = _cached(_UNPACKS, pdcs, struct.Struct(
+                ">12x" + "".join(f"BB{pdc}s" for pdc in pdcs)).unpack)
+        _cached(_LAYOUTS, key, (unpack, pdcs, pos))
+    else:
+        _cached(_SEEN, key, pdcs)
+    return tuple(items)
 
 
 def _decode_checked(data: bytes) -> Frame:

@@ -7,13 +7,10 @@ outage monitor (one chip poll serves all three); the chip's over-current alarm w
 between samples.
 
 Board sections read (all optional; defaults in boards/schema.py):
-``[breaker]`` limit_a, extra_steps_a, reclose_delay_s, lockout_trips, lockout_window_s,
-command_key; ``[comms]`` units; ``[meter]`` nominal_voltage_v.
+``[breaker]`` limit_a, extra_steps_a, reclose_delay_s, lockout_trips, lockout_window_s;
+``[comms]`` units; ``[meter]`` nominal_voltage_v.
 """
 from __future__ import annotations
-
-import hashlib
-
 
 from .breaker import Breaker, BreakerConfig
 from .breaker_task import BreakerTask, CurrentAlarmSource
@@ -23,17 +20,6 @@ from .outage import OutageMonitor, OutageTask, OutageThresholds
 from .power_budget import PowerBudget
 from ..core.scheduler import Priority
 from .usb_power import UsbPowerManager
-
-COMMAND_KEY_ID = 1
-
-
-def command_key(identity, configured: str = "") -> bytes:
-    """The A-route command key: from the board, or derived from the meter's identity
-    (emulation only — a real meter gets its key at manufacture)."""
-    if configured:
-        return bytes.fromhex(configured)
-    return hashlib.sha256(f"sumame switch command key|{identity.serial}|{identity.route_b_id}"
-                          .encode()).digest()
 
 
 class Switchgear:
@@ -57,14 +43,13 @@ class Switchgear:
             lockout_trips=breaker_opts.get("lockout_trips", 8),
             lockout_window_s=breaker_opts.get("lockout_window_s", 600.0)),
             supply_ok=lambda: hw.power.supply_ok() and not self.outage.in_outage)
-        self.control = SwitchControl(
-            self.breaker, {COMMAND_KEY_ID: command_key(cfg.identity, breaker_opts.get("command_key", ""))},
-            store, events, clock, meter_serial=cfg.identity.serial)
+        self.control = SwitchControl(self.breaker, store, events, clock)
         asic = hw.asic
         period = cfg.metering.present_interval_s
         self.breaker_task = BreakerTask(
             self.breaker, clock, read=asic.read_instantaneous,
-            alarm=asic if isinstance(asic, CurrentAlarmSource) else None,
+            alarm=(asic if isinstance(asic, CurrentAlarmSource) and getattr(asic, "irq_wired", True)
+                   else None),   # a comparator whose IRQ goes nowhere is no alarm
             idle_period_s=max(3600.0, period), active_period_s=min(0.2, period))
         self.outage_task = OutageTask(self.outage, clock, read=None, heartbeat_s=3600.0)
         self.comms = CommsManager(self.budget, events, clock, slots=tuple(

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from work_meter import call_budget
 
-from sumame.firmware.net import echonet, eap_psk, ieee802154, lowpan, pana_codec, switch_command, usb_descriptor
+from sumame.firmware.net import echonet, eap_psk, ieee802154, lowpan, pana_codec, usb_descriptor
 from sumame.firmware.net.dlms import axdr
 from sumame.firmware.net.dlms.acse import Aare, Aarq
 from sumame.firmware.net.dlms.apdu import decode_apdu
@@ -34,7 +34,6 @@ DECODERS = {
     "eap-psk": lambda b: eap_psk.decode_psk(eap_psk.decode_eap(b)),
     "802.15.4": ieee802154.decode, "6lowpan": lambda b: lowpan.decode(b, bytes(8), bytes(8)),
     "usb-config": usb_descriptor.parse_configuration, "usb-device": usb_descriptor.parse_device,
-    "switch-command": switch_command.decode,
 }
 
 

@@ -9,7 +9,7 @@ from sumame.firmware.routes.aroute import obis_codes as oc
 from sumame.firmware.routes.aroute.event_logs import SECURITY_CODES
 from sumame.firmware.routes.aroute.server import READER_SAP
 from sumame.tools.hes.session import DlmsRefused
-from sumame.tools.hes.update import IMAGE_TRANSFER, campaign, identifier_of, update_meter
+from sumame.tools.hes.lifecycle.update import IMAGE_TRANSFER, campaign, identifier_of, update_meter
 
 pytestmark = pytest.mark.lifecycle
 

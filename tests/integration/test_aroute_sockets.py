@@ -15,7 +15,7 @@ from sumame.firmware.routes.aroute import obis_codes as oc
 from sumame.firmware.core.scheduler import Scheduler
 from sumame.hal.relay import ContactState
 from sumame.tools.hes.engine import HeadEnd, HesConfig
-from sumame.tools.hes.store import HesStore
+from sumame.tools.hes.db.store import HesStore
 
 
 def free_port() -> int:

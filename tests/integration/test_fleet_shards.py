@@ -4,10 +4,10 @@ and the 5-min shares are chosen over the whole fleet. In-process shards, no Ray 
 tests/integration/test_hes_fleet_ray.py)."""
 from sumame.tools.fleet.fleet import DEFAULT_START, FleetSpec
 from sumame.tools.hes.engine import HesConfig
-from sumame.tools.hes.export import export_rows
+from sumame.tools.hes.db.export import export_rows
 from sumame.tools.fleet.hes_fleet import FleetScenario, default_outages, run_scenario
 from sumame.tools.fleet.shard import FleetShard, StoreMerger, split
-from sumame.tools.hes.store import HesStore
+from sumame.tools.hes.db.store import HesStore
 
 METERS, DAYS = 4, 0.5
 

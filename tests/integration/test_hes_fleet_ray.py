@@ -68,7 +68,7 @@ def test_lost_worker_fails_clearly_and_keeps_what_was_stored(cluster, single, tm
     from sumame.tools.fleet.fleet import DEFAULT_START, FleetSpec
     from sumame.tools.fleet.hes_fleet import FleetScenario, default_outages
     from sumame.tools.fleet.shard import ShardLost, run_sharded
-    from sumame.tools.hes.store import HesStore
+    from sumame.tools.hes.db.store import HesStore
 
     killed_at = DEFAULT_START + 6 * 3600
 
@@ -102,8 +102,8 @@ def test_lost_and_slow_shards_are_restarted_and_the_run_stores_every_row_once(cl
     from sumame.tools.fleet.fleet import DEFAULT_START, FleetSpec
     from sumame.tools.fleet.hes_fleet import FleetScenario, default_outages
     from sumame.tools.fleet.shard import run_sharded
-    from sumame.tools.hes.export import export_rows
-    from sumame.tools.hes.store import HesStore
+    from sumame.tools.hes.db.export import export_rows
+    from sumame.tools.hes.db.store import HesStore
 
     def trouble(actors, now):
         if now == DEFAULT_START + 6 * 3600:

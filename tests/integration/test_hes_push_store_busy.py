@@ -7,7 +7,7 @@ from aroute_helpers import meter, network
 
 from sumame.firmware.net.dlms.wrapper import WrapperPdu
 from sumame.tools.hes.engine import HeadEnd, HesConfig
-from sumame.tools.hes.store import HesStore
+from sumame.tools.hes.db.store import HesStore
 
 
 def test_push_waits_out_a_locked_database_and_the_receiver_keeps_serving(tmp_path, caplog):

@@ -1,4 +1,4 @@
-"""Head-end key renewal (tools/hes/rekey.py) against the real meter in virtual time: the new keys
+"""Head-end key renewal (tools/hes/lifecycle/rekey.py) against the real meter in virtual time: the new keys
 land in the head-end's key store and the meter, the old ones are refused at once, a fresh
 head-end reading the key file uses the new ones; a cut at any point of the renewal, on the
 head-end's side or at any flash operation of the meter, leaves both sides on the old or on the
@@ -16,9 +16,9 @@ from sumame.hal.errors import PowerCut
 from sumame.tools.aroute_credentials import write_keys_file
 from sumame.tools.emulate.runtime import build_runtime
 from sumame.tools.hes.engine import HeadEnd, HesConfig
-from sumame.tools.hes.keystore import KeyStore
-from sumame.tools.hes.store import HesStore
-from sumame.tools.hes.rekey import _works, rekey_meter
+from sumame.tools.hes.db.keystore import KeyStore
+from sumame.tools.hes.db.store import HesStore
+from sumame.tools.hes.lifecycle.rekey import _works, rekey_meter
 
 pytestmark = pytest.mark.lifecycle
 

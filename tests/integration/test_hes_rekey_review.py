@@ -13,8 +13,8 @@ from sumame.firmware.routes.aroute.keys import derived_secrets
 from sumame.tools.aroute_credentials import write_keys_file
 from sumame.tools.hes import session as session_mod
 from sumame.tools.hes.engine import HeadEnd, HesConfig
-from sumame.tools.hes.keystore import KeyStore
-from sumame.tools.hes.rekey import rekey_meter
+from sumame.tools.hes.db.keystore import KeyStore
+from sumame.tools.hes.lifecycle.rekey import rekey_meter
 
 pytestmark = pytest.mark.lifecycle
 
@@ -75,9 +75,9 @@ def test_rekey_in_the_middle_of_a_firmware_transfer(tmp_path):
     renewed keys (not the old ones) still open the meter after the update's reset."""
     from lifecycle_helpers import signed_image
     from sumame.firmware.net.dlms import axdr
-    from sumame.tools.hes.rekey import _works
+    from sumame.tools.hes.lifecycle.rekey import _works
     from sumame.tools.hes.session import DlmsRefused
-    from sumame.tools.hes.update import IMAGE_TRANSFER, identifier_of, update_meter
+    from sumame.tools.hes.lifecycle.update import IMAGE_TRANSFER, identifier_of, update_meter
     from sumame.firmware.net.dlms.errors import SecurityError
     from sumame.tools.hes.links import InProcLink
     from sumame.tools.hes.session import DlmsSession
@@ -128,7 +128,7 @@ def test_a_replayed_key_transfer_changes_nothing(tmp_path):
     connection: refused, the meter stays on the renewed keys (generation 1)."""
     from sumame.firmware.routes.aroute.key_renewal import stored_keys
     from sumame.tools.hes.links import InProcLink
-    from sumame.tools.hes.rekey import _works
+    from sumame.tools.hes.lifecycle.rekey import _works
 
     rt = meter()
     path = key_file(tmp_path, rt)
@@ -189,7 +189,7 @@ def test_route_b_pair_survives_a_lost_answer_then_an_unreachable_meter(tmp_path,
     """The SET's answer is lost (the meter took the pair) and the meter stops answering: the
     head-end keeps everything pending. Its next session works with the current A-route keys;
     that must not throw away the route-B pair the meter now uses."""
-    from sumame.tools.hes import rekey as rekey_mod
+    from sumame.tools.hes.lifecycle import rekey as rekey_mod
 
     rt = meter()
     path = key_file(tmp_path, rt)

@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from sumame.tools.cli import main
-from sumame.tools.hes.pg_local import LocalPostgres, pg_bin_dir
+from sumame.tools.hes.db.pg_local import LocalPostgres, pg_bin_dir
 
 CI = os.environ.get("CI") == "true"
 ARGS = ("--board", "emulated-lv-fleet", "--meters", "4", "--days", "0.5", "--seed", "7", "--hv-every", "3",
@@ -71,7 +71,7 @@ def test_fleet_on_postgresql_exports_the_same_rows_as_sqlite(pg, sqlite_run, tmp
     q = ("hes", "query", "--item", "forward_kwh", "--item", "voltage_r_v", "--format", "csv")
     a, b = cli(capsys, *q, "--db", str(sqlite_run)), cli(capsys, *q, "--db", url)
     assert a.count("\n") > 20 and a == b
-    from sumame.tools.hes.store import HesStore
+    from sumame.tools.hes.db.store import HesStore
     one, two = HesStore(sqlite_run), HesStore(url)
     key = lambda o: (o["meter"], o["start_at"], o["end_at"], o["how"])       # noqa: E731
     assert sorted(map(key, two.outages())) == sorted(map(key, one.outages())) and one.outages()
@@ -112,7 +112,7 @@ def test_real_time_head_end_keeps_its_counters_and_polls_on_the_server(pg, tmp_p
     import sys
     import time
 
-    from sumame.tools.hes.store import HesStore
+    from sumame.tools.hes.db.store import HesStore
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -4,7 +4,7 @@ used counter values, the running head-end's next association is not refused as a
 from aroute_helpers import meter, network, run
 
 from sumame.tools.hes.engine import HeadEnd, HesConfig
-from sumame.tools.hes.store import HesStore
+from sumame.tools.hes.db.store import HesStore
 
 
 def _head_end(rt, path, push_address):

@@ -3,6 +3,7 @@ by a terminal clock far in the future or the past must be refused by the meter a
 carried to the connection server, where a future-stamped value would be delivered to the company
 as real and would later make the true value of that hour look like a duplicate."""
 import pytest
+from iot_rogue import run_with_listening_terminal
 
 from sumame.firmware.routes.iot import codec as c
 from sumame.tools.fleet.jointread import JointReadScenario, setup_scenario
@@ -12,17 +13,7 @@ MIN, HOUR, DAY = 60, 3600, 86400
 
 @pytest.fixture(scope="module")
 def run():
-    def add(world):
-        world.add_terminal("SKEWED01", "water")
-
-    r = setup_scenario(JointReadScenario(days=1, gas=1, water=1, relay_share=0.0, outage=None,
-                                         valves_per_day=0, alarms=False, lossy_link=False), before_boot=add)
-    r.run_for(15 * MIN)
-    skewed = r.world.terminal("SKEWED01")
-    assert skewed.node.joined
-    skewed.node.role = "end"                    # stays awake to hear every answer
-    r.got = []
-    skewed.node.on_app = r.got.append
+    r = run_with_listening_terminal("SKEWED01", gas=1, water=1, relay_share=0.0)
     yield r
     r.fleet.close()
 

@@ -1,6 +1,7 @@
 """Independent review of the IoT route (issue 10): attacks by a hostile terminal that the first
 test set did not try, and checks of the joint-reading numbers against the terminals' own records."""
 import pytest
+from iot_rogue import run_with_listening_terminal
 
 from sumame.drivers.emulated.iot.ehan_mac import PANA_PORT
 from sumame.firmware.net import lowpan
@@ -14,17 +15,7 @@ MIN, HOUR = 60, 3600
 
 @pytest.fixture(scope="module")
 def run():
-    def add(world):
-        world.add_terminal("HOSTILE1", "water")
-
-    r = setup_scenario(JointReadScenario(days=1, gas=2, water=2, relay_share=0.5, outage=None,
-                                         valves_per_day=0, alarms=False, lossy_link=False), before_boot=add)
-    r.run_for(15 * MIN)
-    hostile = r.world.terminal("HOSTILE1")
-    assert hostile.node.joined
-    hostile.node.role = "end"                   # stays awake to hear every answer
-    r.got = []
-    hostile.node.on_app = r.got.append
+    r = run_with_listening_terminal("HOSTILE1", gas=2, water=2, relay_share=0.5)
     yield r
     r.fleet.close()
 

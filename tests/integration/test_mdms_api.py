@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from mdms_helpers import data_digest, fleet_store, sumame  # noqa: E402
 from sumame.tools.fleet.fleet import receiving_point_of, supply_point_of  # noqa: E402
-from sumame.tools.hes.store import ITEMS  # noqa: E402
+from sumame.tools.hes.db.store import ITEMS  # noqa: E402
 from sumame.tools.hes.mdms.app import create_app  # noqa: E402
 from sumame.tools.hes.mdms.ids import parse  # noqa: E402
 

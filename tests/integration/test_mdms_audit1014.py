@@ -7,7 +7,7 @@ pytest.importorskip("fastapi", reason="the MDMS API needs the api extra (fastapi
 from fastapi.testclient import TestClient  # noqa: E402
 
 from sumame.tools.hes.mdms.app import create_app  # noqa: E402
-from sumame.tools.hes.store import HesStore  # noqa: E402
+from sumame.tools.hes.db.store import HesStore  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx`")
 

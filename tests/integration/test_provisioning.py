@@ -21,7 +21,7 @@ from sumame.tools.cli import main
 from sumame.tools.control import Operator
 from sumame.tools.emulate.runtime import build_runtime
 from sumame.tools.hes.engine import HeadEnd, HesConfig
-from sumame.tools.hes.keystore import KeyStore
+from sumame.tools.hes.db.keystore import KeyStore
 from sumame.tools.hes.links import InProcLink
 from sumame.tools.hes.session import DlmsSession
 

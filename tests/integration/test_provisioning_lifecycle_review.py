@@ -154,8 +154,8 @@ def test_decommission_after_a_rekey_leaves_neither_old_nor_new_secrets(tmp_path)
     images finds none of the provisioned values and none of the renewed ones."""
     from aroute_helpers import network, run
     from sumame.tools.hes.engine import HeadEnd, HesConfig
-    from sumame.tools.hes.keystore import KeyStore
-    from sumame.tools.hes.rekey import rekey_meter
+    from sumame.tools.hes.db.keystore import KeyStore
+    from sumame.tools.hes.lifecycle.rekey import rekey_meter
 
     state, old = provisioned_meter(tmp_path)
     rt = build_runtime(board(), virtual=True, start_epoch=T0 + 3600, state_dir=state, poll_interval_s=60)

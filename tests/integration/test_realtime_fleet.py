@@ -26,7 +26,7 @@ import pytest
 
 from sumame.firmware.net.dlms.wrapper import WrapperPdu
 from sumame.hal.jst import next_boundary
-from sumame.tools.hes.values import spread
+from sumame.tools.hes.db.values import spread
 
 METERS = 1000
 PUSH_INTERVAL = 60.0

@@ -77,7 +77,7 @@ def test_missing_runs_are_exact_so_nothing_stored_is_asked_again():
     from types import SimpleNamespace
 
     from sumame.tools.hes.settlement import SLOT, SpecialCollector
-    from sumame.tools.hes.store import HesStore
+    from sumame.tools.hes.db.store import HesStore
     hes = SimpleNamespace(store=HesStore(":memory:"), on_other_push=None)
     col = SpecialCollector(hes)
     db, t0 = hes.store.db, 1_775_000_000 // SLOT * SLOT

@@ -14,9 +14,8 @@ from sumame.firmware.switchgear.breaker_task import BreakerTask
 from sumame.firmware.core.clock import VirtualClock
 from sumame.firmware.switchgear.command_source import CommandSource
 from sumame.firmware.switchgear.comms_manager import CommsManager
-from sumame.firmware.switchgear.control import SwitchControl, seal
+from sumame.firmware.switchgear.control import DLMS_HLS_CIPHERED, Authority, SwitchControl, SwitchOp
 from sumame.firmware.core.events import EventLog
-from sumame.firmware.net.switch_command import SwitchCommand, SwitchOp
 from sumame.firmware.switchgear.outage import OutageMonitor, OutageTask
 from sumame.firmware.switchgear.power_budget import PowerBudget
 from sumame.firmware.core.scheduler import Priority, Scheduler, sleep_until
@@ -27,7 +26,7 @@ from sumame.hal.power import PowerSource
 from sumame.hal.relay import ContactState
 
 T0 = 1_750_000_020
-KEY = b"\x11" * 32
+HES = "4845530000000001|glo"
 LV = PowerSource("mains", capacity_va=10.0, core_draw_va=2.0, hold_up_j=10.0)
 
 
@@ -44,7 +43,7 @@ def build(store):
     breaker = Breaker(relay, store, events, clock, BreakerConfig(limit_a=30),
                       supply_ok=lambda: supply.supply_ok() and not outage.in_outage)
     breaker.boot()
-    control = SwitchControl(breaker, {1: KEY}, store, events, clock, meter_serial="SM1")
+    control = SwitchControl(breaker, store, events, clock)
     port = EmulatedUsbPort()
     usb = UsbPowerManager(port, budget, events, clock)
     comms = CommsManager(budget, events, clock)
@@ -73,9 +72,9 @@ def test_a_day_in_the_life():
         sched.spawn(scenario(), name=f"at{t}", priority=Priority.UI)
 
     def command(op, counter, arg=0):
-        env = seal(SwitchCommand(1, counter, T0, T0 + 3600, "SM1", op, arg), KEY)
-        return lambda: m.setdefault("results", []).append(control.execute(env,
-                                                                          CommandSource.A_ROUTE))
+        proof = Authority(DLMS_HLS_CIPHERED, HES, counter, "client 0x30")
+        return lambda: m.setdefault("results", []).append(control.command(op, CommandSource.A_ROUTE,
+                                                                          proof, arg))
 
     at(10, lambda: m["port"].plug(usb_devices.bp35c2_like_dongle()))
     at(60, lambda: asic.set_load(45.0))                 # 1.5 x 30 A: trip at 70
@@ -85,7 +84,8 @@ def test_a_day_in_the_life():
     at(205, command(SwitchOp.OPEN, 2))                  # refused: no stroke without supply
     at(400, lambda: asic.set_volts(101.0))
     at(500, command(SwitchOp.OPEN, 3))
-    at(510, lambda: control.execute(b"\x00" * 49, CommandSource.B_ROUTE))
+    at(510, lambda: control.command(SwitchOp.CLOSE, CommandSource.B_ROUTE,
+                                    Authority(DLMS_HLS_CIPHERED, HES, 4, "client 0x30")))
     sched.run_for(900)
 
     events = m["events"]

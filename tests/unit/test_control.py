@@ -1,125 +1,204 @@
-"""Switch control: A-route only, authenticated, replay-protected, with read-back."""
+"""Switch control's gate (``SwitchControl.command``): A-route only, a trusted proof, a rising
+counter stored before the breaker acts, every refusal logged as a security event, and the
+breaker's own refusals (HV, lockout, brown-out) and contact read-back behind it."""
+import json
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sumame.drivers.emulated.relay import EmulatedRelay
-from sumame.firmware.switchgear.breaker import Breaker, BreakerConfig
 from sumame.firmware.core.clock import VirtualClock
-from sumame.firmware.switchgear.command_source import CommandSource
-from sumame.firmware.switchgear.control import SwitchControl, seal
-from sumame.firmware.core.events import EventLog
-from sumame.firmware.net.switch_command import SwitchCommand, SwitchOp
+from sumame.firmware.core.events import EventLog, Severity
 from sumame.firmware.core.state import MemoryStateStore
+from sumame.firmware.switchgear.breaker import Breaker, BreakerConfig, BreakerMode
+from sumame.firmware.switchgear.command_source import CommandSource
+from sumame.firmware.switchgear.control import (AUTHORITY_COUNTERS_KEY, DLMS_HLS_CIPHERED, Authority,
+                                                SwitchControl, SwitchOp)
 from sumame.hal.relay import ContactState
 
 T0 = 1_750_000_000
-KEY = bytes(range(32))
-SERIAL = "SM0000000042"
 A = CommandSource.A_ROUTE
+SENDER = "4845530000000001|glo"
+
+
+def at(counter: int, sender: str = SENDER, scheme: str = DLMS_HLS_CIPHERED) -> Authority:
+    return Authority(scheme, sender, counter, "client 0x30")
 
 
 class Rig:
-    def __init__(self, relay=True, store=None, relay_obj=None):
+    def __init__(self, relay=True, store=None, relay_obj=None, **config):
         self.clock = VirtualClock(T0)
         self.events = EventLog(self.clock)
         self.store = store or MemoryStateStore()
         self.relay = relay_obj or (EmulatedRelay() if relay else None)
         self.supply = True
         self.breaker = Breaker(self.relay, self.store, self.events, self.clock,
-                               BreakerConfig(limit_a=30, extra_steps_a=(120,)),
+                               BreakerConfig(limit_a=30, extra_steps_a=(120,), **config),
                                supply_ok=lambda: self.supply)
         self.breaker.boot()
-        self.control = SwitchControl(self.breaker, {1: KEY}, self.store, self.events, self.clock,
-                                     meter_serial=SERIAL)
+        self.control = SwitchControl(self.breaker, self.store, self.events, self.clock)
 
-    def envelope(self, op, counter, arg=0, *, key=KEY, key_id=1, serial=SERIAL, nb=T0 - 10,
-                 na=T0 + 600):
-        return seal(SwitchCommand(key_id, counter, nb, na, serial, op, arg), key)
+    def last(self, sender: str = SENDER) -> int | None:
+        return self.control.last_counter(DLMS_HLS_CIPHERED, sender)
+
+    def security(self):
+        return list(self.events.of_kind("security"))
 
 
 def test_authentic_open_close_and_limit_with_read_back():
     rig = Rig()
-    r = rig.control.execute(rig.envelope(SwitchOp.OPEN, 1), A)
-    assert r.executed and r.outcome.status.contact == "open"
+    r = rig.control.command(SwitchOp.OPEN, A, at(1))
+    assert r.executed and r.outcome.status.contact == "open" and r.counter == 1
     assert rig.relay.contact is ContactState.OPEN
-    assert rig.control.execute(rig.envelope(SwitchOp.CLOSE, 2), A).executed
-    r = rig.control.execute(rig.envelope(SwitchOp.SET_LIMIT, 3, 120), A)
+    (opened,) = rig.events.of_kind("switch-open")
+    assert "contact read back open" in opened.detail and "(IC 1)" in opened.detail
+    assert rig.control.command(SwitchOp.CLOSE, A, at(2)).executed
+    assert rig.relay.contact is ContactState.CLOSED
+    r = rig.control.command(SwitchOp.SET_LIMIT, A, at(3), 120)
     assert r.executed and rig.breaker.limit_a == 120
+    assert rig.last() == 3 and rig.security() == [] and rig.control.refused == 0
 
 
 @pytest.mark.parametrize("source", [CommandSource.B_ROUTE, CommandSource.IOT_ROUTE,
                                     CommandSource.LOCAL, CommandSource.BREAKER,
                                     CommandSource.BOOT])
-def test_valid_envelope_from_any_other_source_is_refused(source):
+def test_a_proven_command_from_any_other_source_is_refused_and_logged(source):
     rig = Rig()
-    r = rig.control.execute(rig.envelope(SwitchOp.OPEN, 1), source)
-    assert not r.accepted and "A-route only" in r.reason
-    assert rig.relay.operations == 0 and rig.control.last_counter(1) is None
-    (event,) = rig.events.of_kind("security")
-    assert event.source == source.value
+    r = rig.control.command(SwitchOp.OPEN, source, at(1))
+    assert not r.accepted and "A-route only" in r.reason and r.outcome is None
+    assert rig.relay.operations == 0 and rig.relay.contact is ContactState.CLOSED
+    assert rig.last() is None and rig.store.load(AUTHORITY_COUNTERS_KEY) is None
+    (event,) = rig.security()
+    assert event.source == source.value and event.severity is Severity.WARNING
+    assert "switch command refused" in event.detail and rig.control.refused == 1
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda c: c.command(SwitchOp.OPEN, CommandSource.B_ROUTE, at(20)), "A-route only"),
+    (lambda c: c.command(SwitchOp.OPEN, A, None), "no authentication"),
+    (lambda c: c.command(SwitchOp.OPEN, A, at(20, scheme="dlms-lls")), "dlms-lls is not enough"),
+    (lambda c: c.command(SwitchOp.OPEN, A, at(10)), "replayed or stale counter 10"),
+    (lambda c: c.command(SwitchOp.OPEN, A, at(3)), "replayed or stale counter 3"),
+    (lambda c: c.command(SwitchOp.SET_LIMIT, A, at(20), 0), "set_limit with argument 0"),
+    (lambda c: c.command(SwitchOp.OPEN, A, at(20), 40), "open with argument 40"),
+])
+def test_every_refusal_of_the_gate_is_a_security_event_and_moves_nothing(call, words):
+    rig = Rig()
+    assert rig.control.command(SwitchOp.SET_LIMIT, A, at(10), 120).executed
+    r = call(rig.control)
+    assert not r.accepted and words in r.reason
+    assert rig.relay.operations == 0 and rig.breaker.limit_a == 120
+    assert rig.last() == 10 and json.loads(rig.store.load(AUTHORITY_COUNTERS_KEY)) == {
+        f"{DLMS_HLS_CIPHERED}|{SENDER}": 10}
+    (event,) = rig.security()
+    assert words in event.detail and event.severity is Severity.WARNING
+    assert rig.control.refused == 1 and rig.events.counts["security"] == 1
 
 
 def test_replay_refused_even_after_reboot():
     rig = Rig()
-    env = rig.envelope(SwitchOp.OPEN, 7)
-    assert rig.control.execute(env, A).executed
-    r = rig.control.execute(env, A)
+    assert rig.control.command(SwitchOp.OPEN, A, at(7)).executed
+    r = rig.control.command(SwitchOp.OPEN, A, at(7))
     assert not r.accepted and "replayed" in r.reason
     rebooted = Rig(store=rig.store, relay_obj=rig.relay)
-    assert not rebooted.control.execute(env, A).accepted
-    assert not rebooted.control.execute(rig.envelope(SwitchOp.CLOSE, 6), A).accepted
-    assert rebooted.control.execute(rig.envelope(SwitchOp.CLOSE, 8), A).executed
-
-
-@pytest.mark.parametrize("tamper, words", [
-    (lambda rig: rig.envelope(SwitchOp.OPEN, 1, key=bytes(32)), "MAC check failed"),
-    (lambda rig: rig.envelope(SwitchOp.OPEN, 1, key_id=9), "unknown key id 9"),
-    (lambda rig: rig.envelope(SwitchOp.OPEN, 1, serial="SM0000000099"), "addressed to meter"),
-    (lambda rig: rig.envelope(SwitchOp.OPEN, 1, nb=T0 - 900, na=T0 - 1), "expired"),
-    (lambda rig: rig.envelope(SwitchOp.OPEN, 1, nb=T0 + 1000, na=T0 + 2000), "not valid yet"),
-    (lambda rig: rig.envelope(SwitchOp.OPEN, 1, nb=T0, na=T0 + 86400), "window"),
-    (lambda rig: rig.envelope(SwitchOp.OPEN, 1)[:-1], "malformed"),
-    (lambda rig: bytes([0x02]) + rig.envelope(SwitchOp.OPEN, 1)[1:], "version"),
-    (lambda rig: (lambda e: e[:5] + bytes([e[5] ^ 1]) + e[6:])(rig.envelope(SwitchOp.OPEN, 1)),
-     "MAC check failed"),
-])
-def test_bad_envelopes_refused_and_logged(tamper, words):
-    rig = Rig()
-    r = rig.control.execute(tamper(rig), A)
-    assert not r.accepted and words in r.reason
-    assert rig.relay.operations == 0 and rig.events.counts["security"] == 1
-    assert rig.control.refused == 1
+    assert rebooted.last() == 7
+    assert not rebooted.control.command(SwitchOp.CLOSE, A, at(7)).accepted
+    assert not rebooted.control.command(SwitchOp.CLOSE, A, at(6)).accepted
+    assert rebooted.relay.contact is ContactState.OPEN
+    assert rebooted.control.command(SwitchOp.CLOSE, A, at(8)).executed
 
 
 def test_counter_spent_before_the_stroke_so_a_power_cut_cannot_enable_a_replay():
     from sumame.hal.errors import PowerCut
     rig = Rig()
     rig.relay.cut_power_on_next_drive(moved=False)
-    env = rig.envelope(SwitchOp.OPEN, 5)
     with pytest.raises(PowerCut):
-        rig.control.execute(env, A)
+        rig.control.command(SwitchOp.OPEN, A, at(5))
     rebooted = Rig(store=rig.store, relay_obj=rig.relay)
-    assert rebooted.control.last_counter(1) == 5
-    assert not rebooted.control.execute(env, A).accepted
+    assert rebooted.last() == 5
+    r = rebooted.control.command(SwitchOp.OPEN, A, at(5))
+    assert not r.accepted and "replayed" in r.reason
+
+
+def test_an_older_store_with_sealed_envelope_counters_still_boots_and_keeps_its_counters():
+    """Stored-state compatibility: the removed sealed-envelope entry left ``switch-counters``."""
+    store = MemoryStateStore()
+    store.save("switch-counters", json.dumps({"1": 41}).encode())
+    store.save(AUTHORITY_COUNTERS_KEY, json.dumps({f"{DLMS_HLS_CIPHERED}|{SENDER}": 9}).encode())
+    rig = Rig(store=store)
+    assert rig.last() == 9 and not rig.control.command(SwitchOp.OPEN, A, at(9)).accepted
+    assert rig.control.command(SwitchOp.OPEN, A, at(10)).executed
+    assert store.load("switch-counters") == json.dumps({"1": 41}).encode()
 
 
 def test_hv_meter_refuses_authentic_commands_with_reason():
     rig = Rig(relay=False)
-    r = rig.control.execute(rig.envelope(SwitchOp.OPEN, 1), A)
+    r = rig.control.command(SwitchOp.OPEN, A, at(1))
     assert r.accepted and not r.executed and "has no switch" in r.reason
+    (refusal,) = rig.events.of_kind("switch-refused")
+    assert refusal.source == "a-route" and rig.security() == []
+
+
+def test_locked_out_breaker_refuses_open_and_close_until_reset():
+    rig = Rig(lockout_trips=2, reclose_delay_s=15)
+    t = T0
+    for _ in range(2):
+        rig.breaker.sample(t, (100.0, 0.0))         # > 3 x limit: instantaneous trip
+        t += 20
+        rig.clock.advance_to(t)
+        rig.breaker.reclose_if_due(t)
+    assert rig.breaker.mode is BreakerMode.LOCKED_OUT
+    strokes = rig.relay.operations
+    for n, op in enumerate((SwitchOp.CLOSE, SwitchOp.OPEN), start=1):
+        r = rig.control.command(op, A, at(n))
+        assert r.accepted and not r.executed and "locked out" in r.reason
+    assert rig.relay.operations == strokes and rig.relay.contact is ContactState.OPEN
+    assert rig.control.command(SwitchOp.RESET_LOCKOUT, A, at(3)).executed
+    assert rig.breaker.mode is not BreakerMode.LOCKED_OUT
+
+
+def test_a_stuck_contact_is_read_back_and_alarmed():
+    rig = Rig()
+    rig.relay.stick(ContactState.CLOSED)
+    r = rig.control.command(SwitchOp.OPEN, A, at(1))
+    assert r.accepted and not r.executed and "stuck-contact alarm" in r.reason
+    (stuck,) = rig.events.of_kind("switch-stuck")
+    assert stuck.severity is Severity.ALARM and "contact reads closed" in stuck.detail
+    assert rig.breaker.status().stuck_alarm and rig.events.of_kind("switch-open") == []
 
 
 def test_brown_out_refuses_and_does_not_queue():
     rig = Rig()
     rig.supply = False
-    r = rig.control.execute(rig.envelope(SwitchOp.OPEN, 1), A)
+    r = rig.control.command(SwitchOp.OPEN, A, at(1))
     assert not r.executed and "brown-out" in r.reason
     rig.supply = True
     rig.clock.advance_to(T0 + 60)
     assert rig.relay.operations == 0 and rig.relay.contact is ContactState.CLOSED
 
 
-def test_short_keys_rejected():
+requests = st.tuples(st.sampled_from(list(CommandSource)),
+                     st.sampled_from([DLMS_HLS_CIPHERED, "dlms-lls", "", None]),
+                     st.sampled_from([SENDER, "4845530000000002|glo"]), st.integers(0, 12),
+                     st.sampled_from(list(SwitchOp)), st.sampled_from([0, 40, 120]))
+
+
+@settings(max_examples=60, deadline=2000)
+@given(st.lists(requests, max_size=12))
+def test_only_a_route_trusted_fresh_well_formed_commands_pass(seq):
     rig = Rig()
-    with pytest.raises(ValueError, match="shorter"):
-        SwitchControl(rig.breaker, {1: b"short"}, rig.store, rig.events, rig.clock,
-                      meter_serial=SERIAL)
+    last: dict[str, int] = {}
+    for source, scheme, sender, counter, op, arg in seq:
+        authority = None if scheme is None else at(counter, sender, scheme)
+        passes = (source is A and scheme == DLMS_HLS_CIPHERED and counter > last.get(sender, -1)
+                  and (op is SwitchOp.SET_LIMIT) == bool(arg))
+        strokes, security = rig.relay.operations, rig.events.counts["security"]
+        r = rig.control.command(op, source, authority, arg)
+        assert r.accepted is passes, (source, scheme, sender, counter, op, arg, r.reason)
+        if passes:
+            last[sender] = counter
+        else:
+            assert rig.relay.operations == strokes
+            assert rig.events.counts["security"] == security + 1
+    assert {s: rig.last(s) for s in last} == last

@@ -6,12 +6,11 @@ from sumame.drivers.emulated.relay import EmulatedRelay
 from sumame.firmware.switchgear.breaker import Breaker, BreakerConfig
 from sumame.firmware.core.clock import VirtualClock
 from sumame.firmware.switchgear.command_source import CommandSource
-from sumame.firmware.switchgear.control import DLMS_HLS_CIPHERED, Authority, SwitchControl
+from sumame.firmware.switchgear.control import DLMS_HLS_CIPHERED, Authority, SwitchControl, SwitchOp
 from sumame.firmware.core.events import EventLog
 from sumame.firmware.net.dlms.acse import Mechanism
 from sumame.firmware.net.dlms.association import AssociationPolicy, Protection
 from sumame.firmware.net.dlms.cosem.base import CosemError, Level, RequestContext
-from sumame.firmware.net.switch_command import SwitchOp
 from sumame.firmware.routes.aroute.control_binding import authority_of, require_control_context
 from sumame.firmware.core.state import MemoryStateStore
 from sumame.hal.relay import ContactState
@@ -30,8 +29,7 @@ class Rig:
         self.breaker = Breaker(self.relay, self.store, self.events, self.clock,
                                BreakerConfig(limit_a=30, extra_steps_a=(120,)))
         self.breaker.boot()
-        self.control = SwitchControl(self.breaker, {1: bytes(32)}, self.store, self.events, self.clock,
-                                     meter_serial="SM1")
+        self.control = SwitchControl(self.breaker, self.store, self.events, self.clock)
 
     def security(self):
         return [e.detail for e in self.events if e.kind == "security"]

@@ -4,8 +4,8 @@ import csv
 
 import pytest
 
-from sumame.tools.hes.export import export_rows, write_csv, write_parquet
-from sumame.tools.hes.store import RETENTION_S, HesStore
+from sumame.tools.hes.db.export import export_rows, write_csv, write_parquet
+from sumame.tools.hes.db.store import RETENTION_S, HesStore
 
 T = 1775059200.0          # 2026-04-02 01:00 JST
 

@@ -1,7 +1,7 @@
 """Ingest fast path of the head-end store: a repeated interval (every push repeats the previous
 one) is judged duplicate or conflict from the rows kept in RAM, without a database round trip,
 with exactly the verdicts and rows of the SQL check; older copies still go to the database."""
-from sumame.tools.hes.store import HesStore
+from sumame.tools.hes.db.store import HesStore
 
 T0 = 1_775_000_000.0 // 1800 * 1800
 

@@ -164,24 +164,6 @@ def test_a_negative_reclose_delay_is_refused():
     assert BreakerConfig(reclose_delay_s=0.0).reclose_delay_s == 0.0
 
 
-# ------------------------------------------------------------------ switch command: bounds
-def test_a_switch_envelope_with_trailing_bytes_is_refused():
-    """switch_command.py ``len(data) != ENVELOPE_LEN`` -> ``<``: bytes after the MAC were
-    ignored, so the envelope was not bounded (and a MACed command could be padded)."""
-    import pytest
-
-    from sumame.firmware.net.switch_command import (ENVELOPE_LEN, MAC_LEN, EnvelopeLength,
-                                                     SwitchCommand, SwitchOp, decode)
-
-    cmd = SwitchCommand(1, 7, 0, 2**31, "SUMAME000001", SwitchOp.OPEN, 0,
-                        bytes(MAC_LEN))
-    envelope = cmd.encode()
-    assert len(envelope) == ENVELOPE_LEN and decode(envelope).counter == 7
-    for extra in (b"\x00", bytes(MAC_LEN)):
-        with pytest.raises(EnvelopeLength):
-            decode(envelope + extra)
-
-
 # ------------------------------------------------------------------ A-route: limiter threshold
 def test_a_dlms_limiter_threshold_in_tenths_of_an_ampere_sets_that_contract_limit():
     """control_binding.py ``value // DECI_AMPERES`` -> ``+``, ``<<``, ``^``: the threshold the
@@ -200,8 +182,7 @@ def test_a_dlms_limiter_threshold_in_tenths_of_an_ampere_sets_that_contract_limi
     events, store = EventLog(clock), MemoryStateStore()
     breaker = Breaker(EmulatedRelay(), store, events, clock, BreakerConfig(limit_a=30))
     breaker.boot()
-    binding = BreakerBinding(breaker, SwitchControl(breaker, {1: bytes(32)}, store, events, clock,
-                                                    meter_serial="SM1"))
+    binding = BreakerBinding(breaker, SwitchControl(breaker, store, events, clock))
     assert binding.threshold() == 300
     binding.authority = Authority(DLMS_HLS_CIPHERED, "4845530000000001|glo", 11, "client 0x30")
     binding.set_threshold(400, clock.now())
@@ -253,19 +234,6 @@ def test_general_glo_ciphering_from_another_system_title_is_refused():
                       ek=ek, ak=ak, kind="general")
     plain, protection = assoc.decipher(own)
     assert plain == apdu and protection.invocation_counter == 5
-
-
-def test_the_switch_envelope_wire_layout_is_fixed():
-    """switch_command.py ``OPEN = 0x01`` -> ``2`` (OPEN became CLOSE's alias: a close command
-    decoded as open), ``SERIAL_LEN = 12`` -> ``13``: the head-end's bytes are the contract."""
-    from sumame.firmware.net.switch_command import SwitchOp, decode
-
-    body = (b"\x01" + b"\x01" + (7).to_bytes(8, "big") + (0).to_bytes(4, "big")
-            + (100).to_bytes(4, "big") + b"SM1".ljust(12, b"\0") + b"\x02" + (0).to_bytes(2, "big"))
-    cmd = decode(body + b"\xaa" * 16)                       # 33-byte body + 16-byte MAC
-    assert (cmd.op, cmd.counter, cmd.meter_serial, cmd.mac) == (SwitchOp.CLOSE, 7, "SM1", b"\xaa" * 16)
-    assert {op.name: op.value for op in SwitchOp} == {"OPEN": 1, "CLOSE": 2, "SET_LIMIT": 3,
-                                                      "RESET_LOCKOUT": 4}
 
 
 # ------------------------------------------------------------------ audit917: survivors of make mutate

@@ -7,7 +7,7 @@ from sumame.firmware.routes.iot import codec as c
 from sumame.firmware.routes.iot import special_cosem as sc
 from sumame.tools.fuzz.targets import make
 from sumame.tools.hes.settlement import add_delta, ensure_schema, flat_rows, settlement
-from sumame.tools.hes.store import HesStore
+from sumame.tools.hes.db.store import HesStore
 
 MID = bytes.fromhex("02005e0a0b0c01")
 T0 = 1775057400            # 2026-04-02 00:30 JST

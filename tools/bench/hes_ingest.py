@@ -70,7 +70,7 @@ def decode_only(hes, frames) -> float:
 def ingest(hes, frames, target, recent_rows: int | None = None) -> tuple[float, float, int]:
     """Feed ``frames`` into a fresh store at ``target``; returns (process s, wall s, rows stored).
     ``recent_rows=0``: without the store's cache of the last rows (every copy checked in SQL)."""
-    from ..hes.store import HesStore
+    from ..hes.db.store import HesStore
 
     store = HesStore(target)
     if recent_rows is not None:
@@ -127,7 +127,7 @@ def run(quick: bool) -> list[Figure]:
 
 
 def _server(hes, frames, n: int, sqlite_wall: float) -> list[Figure]:
-    from ..hes.pg_local import LocalPostgres, pg_bin_dir
+    from ..hes.db.pg_local import LocalPostgres, pg_bin_dir
     try:
         import psycopg  # noqa: F401
     except ImportError:

@@ -59,8 +59,8 @@ def run(quick: bool) -> list[Figure]:
     from sumame.hal.jst import parse_jst
 
     from ..fleet.fleet import supply_point_of
-    from ..hes.export import export_rows, write_csv
-    from ..hes.store import HesStore
+    from ..hes.db.export import export_rows, write_csv
+    from ..hes.db.store import HesStore
 
     meters, days, seconds = (10, 2.1, 1.0) if quick else (100, 2.1, 5.0)
     with tempfile.TemporaryDirectory(prefix="sumame-bench-mdms-") as tmp:

@@ -16,8 +16,10 @@ class ChipIrqLine:
     """Asserts the metering chip's IRQ when a load crosses its over-current threshold.
 
     Plans the next crossing from the chip's load profile, sleeps until then, lets the chip
-    evaluate its alarms (which calls the driver's IRQ handler). Re-plans whenever the chip's
-    alarm configuration or the relay changes.
+    evaluate its alarms (which calls the driver's IRQ handler); then plans the moment the current
+    falls below the threshold again and lets the chip see that too (its status bit follows the
+    current, so every later rise is a new interrupt). Re-plans whenever the chip's alarm
+    configuration or the relay changes.
     """
 
     def __init__(self, chip, clock):
@@ -31,12 +33,15 @@ class ChipIrqLine:
             now = self.clock.now()
             due = self.chip.next_over_current(now, IRQ_HORIZON_S)
             if due is not None and due <= now:
-                self.chip.poll_alarms()
-                self.raised += 1
-                due = None
-                wake = now + 60.0  # still over the threshold: look again a minute later
-            else:
-                wake = due if due is not None else now + IRQ_HORIZON_S
+                if not self.chip.over_current_latched():
+                    self.raised += 1
+                self.chip.poll_alarms()   # a rising edge raises the IRQ
+                # follow the current down: the comparator must see it fall below OIth, or the
+                # next overload (an idle breaker waits for it) would not be an edge
+                due = self.chip.next_current_below(now, IRQ_HORIZON_S)
+            elif self.chip.over_current_latched():
+                self.chip.poll_alarms()   # below OIth now (or disconnected): the bit falls
+            wake = due if due is not None else now + IRQ_HORIZON_S
             self._replan.clear()
             await self._replan.wait(timeout=max(0.0, wake - now))
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .fleet import Fleet, FleetSpec, build_fleet
 from ..hes.engine import HeadEnd, HesConfig
-from ..hes.store import HesStore
+from ..hes.db.store import HesStore
 
 HOUR = 3600.0
 

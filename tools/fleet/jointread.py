@@ -23,7 +23,7 @@ from sumame.firmware.core.scheduler import sleep, sleep_until
 from ..cli import CliError
 from .fleet import Fleet, FleetSpec, serial_of
 from ..hes.engine import HeadEnd, HesConfig
-from ..hes.store import HesStore
+from ..hes.db.store import HesStore
 from ..hes.jointread_server import Company, ConnectionServer
 
 HOUR, DAY, JST = 3600, 86400, 9 * 3600

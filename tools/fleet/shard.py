@@ -32,7 +32,7 @@ from sumame.hal.jst import format_jst
 
 from .fleet import kind_of, serial_of
 from .hes_fleet import FleetScenario, start_scenario
-from ..hes.store import HesStore
+from ..hes.db.store import HesStore
 
 WINDOW_S = 1800.0
 APPEND_ONLY = {

@@ -28,7 +28,7 @@ from sumame.hal.jst import next_boundary
 from ..cli import CliError
 from ..hes.engine import HeadEnd, HesConfig
 from ..hes.settlement import SpecialCollector, settlement
-from ..hes.store import HesStore
+from ..hes.db.store import HesStore
 from .fleet import Fleet, FleetSpec, serial_of
 
 HOUR, DAY, SLOT = 3600, 86400, 1800

@@ -206,16 +206,6 @@ def _try(fn, data, allowed):
         return None
 
 
-def _switch_command():
-    from sumame.firmware.net import switch_command as sc
-    def seeds():
-        cmd = sc.SwitchCommand(1, 7, 1_775_000_000, 1_775_000_600, "SM0001", sc.SwitchOp.SET_LIMIT,
-                               30, bytes(sc.MAC_LEN))
-        return [cmd.encode()]
-    return Target("switch-command", sc.decode, (sc.SwitchCommandError,), seeds,
-                  ("sumame.firmware.net.switch_command",))
-
-
 def _usb_descriptor():
     from sumame.firmware.net import usb_descriptor as ud
 
@@ -322,7 +312,6 @@ FACTORIES = {
     "dlms-aarq": lambda: _dlms("dlms-aarq"),
     "dlms-hdlc": lambda: _dlms("dlms-hdlc"),
     "dlms-wrapper": lambda: _dlms("dlms-wrapper"),
-    "switch-command": _switch_command,
     "usb-descriptor": _usb_descriptor,
     "iot-special": _iot_special,
     "board-toml": _board_toml,

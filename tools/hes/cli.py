@@ -42,7 +42,7 @@ from sumame.hal.jst import format_jst, parse_jst
 
 from ..cli import CliError
 from .links import MeterTarget
-from .sqldb import db_target, describe, is_server
+from .db.sqldb import db_target, describe, is_server
 
 DB_HELP = ("head-end database: a SQLite file, or a server database URL such as "
            "postgresql://user@host:5432/hes or postgresql:///hes?host=/run/postgresql (sumame[postgres])")
@@ -203,7 +203,7 @@ def add_parser(sub) -> None:
                    help="with --ray: wall s a shard may take for one 30-min window before it counts as "
                         "lost (default 600)")
     q.set_defaults(func=fleet_cli.fleet)
-    from .provision import add_parser as provision_parser
+    from .lifecycle.provision import add_parser as provision_parser
     provision_parser(hs)
     from .mdms.cli import add_parsers as mdms_parsers
     mdms_parsers(hs)
@@ -244,7 +244,7 @@ def _keys(path: Path | None, derive: bool = False):
 
 def _key_store(path: Path | None):
     from ..aroute_credentials import emulator_key_files
-    from .keystore import KeyStore, KeyStoreError
+    from .db.keystore import KeyStore, KeyStoreError
 
     try:
         return KeyStore([path] if path is not None else emulator_key_files())
@@ -355,7 +355,7 @@ def _read(args) -> int:
     from sumame.firmware.net.dlms import axdr
 
     from .session import range_access, range_chunks
-    from .store import ITEMS
+    from .db.store import ITEMS
 
     start, end = _time(args.start, "--from"), _time(args.end, "--to")
 
@@ -484,7 +484,7 @@ def _run(args) -> int:
 
 def _store(target):
     """The head-end store at ``target`` (file or server URL); one-line errors for the CLI."""
-    from .store import HesStore
+    from .db.store import HesStore
     try:
         return HesStore(target)
     except (ConnectionError, RuntimeError, sqlite3.Error) as exc:
@@ -504,7 +504,7 @@ def _no_settlement_on_server(args) -> None:
 
 
 def _query(args) -> int:
-    from .store import ITEMS
+    from .db.store import ITEMS
     _no_settlement_on_server(args)
     store = _open_db(args.db)
     if args.settlement:
@@ -538,7 +538,7 @@ def _query(args) -> int:
 
 
 def _export(args) -> int:
-    from .export import export_rows, write_csv, write_parquet
+    from .db.export import export_rows, write_csv, write_parquet
     _no_settlement_on_server(args)
     store = _open_db(args.db)
     fmt = args.format or ("parquet" if args.out.suffix == ".parquet" else "csv")

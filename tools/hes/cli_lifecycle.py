@@ -12,7 +12,7 @@ def update(args) -> int:
     """``sumame hes update``: one meter, or a campaign a share of the fleet at a time."""
     from sumame.firmware.lifecycle.image import ImageError, decode_header
 
-    from .update import campaign
+    from .lifecycle.update import campaign
 
     try:
         image = args.image.read_bytes()
@@ -50,7 +50,7 @@ def rekey(args) -> int:
     """``sumame hes rekey``: renew A-route keys [and the route-B pair], one meter or a fleet share."""
     from sumame.firmware.routes.aroute.key_renewal import kek_of
 
-    from .rekey import rekey_fleet
+    from .lifecycle.rekey import rekey_fleet
 
     if not 0 < args.share <= 1:
         raise CliError(f"--share {args.share}: must be in (0, 1]")

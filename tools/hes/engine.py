@@ -51,8 +51,8 @@ from sumame.hal.jst import floor_boundary, next_boundary
 from .links import MeterTarget
 from .session import ROWS_PER_READ, DlmsRefused, DlmsSession, MeterSession, range_access
 from .outage import OutageTracking
-from .values import PersistedCounter, spread, status_dict, status_text
-from .store import HesStore
+from .db.values import PersistedCounter, spread, status_dict, status_text
+from .db.store import HesStore
 
 log = logging.getLogger("sumame.hes")
 
@@ -99,7 +99,7 @@ class HesConfig:
     keys: Callable[[str], ARouteSecrets] = derived_secrets
     alternate_keys: Callable[[str], ARouteSecrets | None] | None = None
     """Keys the head-end is unsure of (a renewal cut before the meter confirmed it,
-    ``tools/hes/keystore.py``): tried when the meter refuses ``keys``."""
+    ``tools/hes/db/keystore.py``): tried when the meter refuses ``keys``."""
     keys_confirmed: Callable[[str, ARouteSecrets], None] | None = None
     """Called with the keys an association with the meter just worked with."""
 

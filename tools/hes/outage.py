@@ -12,7 +12,7 @@ from sumame.firmware.core.scheduler import sleep, sleep_until
 from sumame.hal.jst import format_jst, next_boundary
 
 from .session import range_access
-from .values import status_dict, status_text
+from .db.values import status_dict, status_text
 
 log = logging.getLogger("sumame.hes")
 RESTORE, CHASE = "restore", "chase"

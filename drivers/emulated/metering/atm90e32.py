@@ -426,6 +426,21 @@ class Atm90e32Model:
                 return a
         return None
 
+    def over_current_latched(self) -> bool:
+        """Whether the comparator's state, as last evaluated, has an element above OIth."""
+        return bool(self._alarms0 & (R.STATE0_OI["A"] | R.STATE0_OI["C"]))
+
+    def next_current_below(self, after: float, horizon_s: float = 86400.0) -> float | None:
+        """When no element's RMS current is above OIth any more (epoch s), within the horizon:
+        the moment the comparator's status bit falls, so that the next rise is an edge again."""
+        if not self._metering_on() or not self.load_connected():
+            return after
+        threshold = self._regs.get(R.OI_TH, 0xFFFF) * 0.01
+        for a, b, point in self._pieces(after, after + horizon_s):
+            if not (self._irms(True, point) > threshold or self._irms(False, point) > threshold):
+                return a
+        return None
+
     def poll_alarms(self) -> None:
         """Re-evaluate alarm inputs now (the emulated board calls this from its IRQ task)."""
         self._update_alarms(self.clock.now())

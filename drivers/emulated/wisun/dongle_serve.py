@@ -31,7 +31,7 @@ import logging
 import serial
 
 from ..timeline import Timeline
-from .pty_watch import CLOSE, OPEN, OVERFLOW, WRITE, SlaveWatch
+from .pty_watch import CLOSE, OPEN, OVERFLOW, SlaveWatch
 
 log = logging.getLogger("sumame.drivers.emulated.wisun.dongle_serve")
 _fallback_logged = False

@@ -27,8 +27,7 @@ from __future__ import annotations
 
 from sumame.firmware.switchgear.breaker import BreakerMode
 from sumame.firmware.switchgear.command_source import CommandSource
-from sumame.firmware.switchgear.control import DLMS_HLS_CIPHERED, Authority, SwitchControl
-from sumame.firmware.net.switch_command import SwitchOp
+from sumame.firmware.switchgear.control import DLMS_HLS_CIPHERED, Authority, SwitchControl, SwitchOp
 from sumame.firmware.net.dlms.cosem.base import CosemError, Level, RequestContext
 from sumame.firmware.net.dlms.cosem.control import (ActionRefused, ControlState, DisconnectControl,
                                                     Limiter)

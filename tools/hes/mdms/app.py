@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sumame.hal.jst import parse_jst
 
-from ..store import ITEMS
+from ..db.store import ITEMS
 from . import portal
 from .access import SCOPES, Access, AccessError, Party
 from .data import T_MAX, T_MIN, Reader, iso_jst

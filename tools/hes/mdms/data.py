@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sumame.hal.jst import jst_datetime
 
-from ..store import ITEMS, HesStore
+from ..db.store import ITEMS, HesStore
 
 DEADLINE_S = {"lv": 3600.0, "hv": 1800.0}    # push deadline of a 30-min value (LV 60 min, HV 30 min)
 

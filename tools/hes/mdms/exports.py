@@ -14,8 +14,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..export import export_rows, write_csv, write_parquet
-from ..store import HesStore
+from ..db.export import export_rows, write_csv, write_parquet
+from ..db.store import HesStore
 from .access import Access, AccessError
 from .data import iso_jst
 

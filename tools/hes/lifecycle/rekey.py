@@ -32,7 +32,7 @@ from sumame.firmware.net.dlms.errors import SecurityError
 from sumame.firmware.net.dlms.obis import Obis
 from sumame.firmware.routes.aroute.keys import ARouteSecrets
 
-from .session import DlmsRefused
+from ..session import DlmsRefused
 from .waves import in_waves
 
 SECURITY_SETUP = Obis.parse("0.0.43.0.0.255").to_bytes()

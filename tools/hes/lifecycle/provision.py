@@ -19,7 +19,7 @@ from pathlib import Path
 from sumame.firmware.lifecycle.provisioning import ProvisioningError, validate
 from sumame.firmware.routes.aroute.keys import FLAG_ID
 
-from ..cli import CliError
+from ...cli import CliError
 from .rekey import new_route_b
 
 
@@ -49,7 +49,7 @@ def issue(serial: str, supply_point: str, wifi_ssid: str | None = None,
 
 
 def _provision(args) -> int:
-    from .cli import _key_store
+    from ..cli import _key_store
 
     if bool(args.wifi_ssid) != bool(args.wifi_passphrase):
         raise CliError("give both --wifi-ssid and --wifi-passphrase (or neither)")

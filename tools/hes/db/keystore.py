@@ -155,6 +155,6 @@ class KeyStore:
 
     def unresolved_route_b(self, serial: str) -> tuple[str, str] | None:
         """A route-B pair sent to the meter whose fate is unknown (answer lost): the next renewal
-        reads the meter's ID to settle it (tools/hes/rekey.py)."""
+        reads the meter's ID to settle it (tools/hes/lifecycle/rekey.py)."""
         p = self.entry(serial).get("pending", {}) if serial in self.home else {}
         return (p["route_b_id"], p["route_b_password"]) if "route_b_id" in p and "ek" not in p else None

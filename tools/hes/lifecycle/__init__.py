@@ -1,0 +1,1 @@
+"""Head-end lifecycle operations on meters: firmware updates, key renewal, provisioning, fleet waves."""
