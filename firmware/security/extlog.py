@@ -86,33 +86,24 @@ def unpack_batch(payload: bytes) -> list[Entry]:
     return out
 
 
-_PEERS: list[str] = []
-_PEER_IDS: dict[str, int] = {}
-"""Peer names seen by any log of the process, each kept once (a fleet's meters share them)."""
-
-
-def _peer_id(peer: str) -> int:
-    found = _PEER_IDS.get(peer)
-    if found is None:
-        found = _PEER_IDS[peer] = len(_PEERS)
-        _PEERS.append(peer)
-    return found
-
-
 class EntryRing:
     """The newest ``maxlen`` entries, deque-like (append, extend, len, iteration oldest first,
-    indexing, ``maxlen``), kept in flat arrays: time (double), size, direction + verdict and
-    the peer's number in a process-wide name table — ~17 bytes an entry, not a tuple, a float
-    and a string (~100 bytes). Reads make the ``Entry`` tuples again, equal to those appended."""
+    indexing, ``maxlen``), kept in flat arrays: time (double), size, direction + verdict, and a
+    reference to the peer's name, one string per peer shared by the ring's entries — ~21 bytes
+    an entry, not a tuple, a float and a string (~100 bytes). A name is dropped with the last
+    entry that refers to it, so a flood from ever new source addresses costs nothing once its
+    entries have left the ring (a name table that only grows would be unbounded memory for bad
+    input). Reads make the ``Entry`` tuples again, equal to those appended."""
 
-    __slots__ = ("maxlen", "_at", "_size", "_flags", "_peer", "_start")
+    __slots__ = ("maxlen", "_at", "_size", "_flags", "_peer", "_start", "_names")
 
     def __init__(self, maxlen: int):
         self.maxlen = maxlen
         self._at = array("d")
         self._size = array("I")
         self._flags = array("B")
-        self._peer = array("I")
+        self._peer: list[str] = []
+        self._names: dict[str, list] = {}   # peer -> [the shared string, entries naming it]
         self._start = 0          # slot of the oldest entry once the ring is full
 
     def __len__(self) -> int:
@@ -122,7 +113,12 @@ class EntryRing:
         if not self.maxlen:
             return
         at, peer, direction, size, verdict = entry
-        flags, pid = int(direction) | int(verdict) << 1, _peer_id(peer)
+        flags = int(direction) | int(verdict) << 1
+        held = self._names.get(peer)
+        if held is None:
+            held = self._names[peer] = [peer, 0]
+        held[1] += 1
+        pid = held[0]
         if len(self._at) < self.maxlen:
             self._at.append(at)
             self._size.append(size)
@@ -130,6 +126,10 @@ class EntryRing:
             self._peer.append(pid)
             return
         i = self._start
+        gone = self._names[self._peer[i]]
+        gone[1] -= 1
+        if not gone[1]:
+            del self._names[gone[0]]
         self._at[i], self._size[i], self._flags[i], self._peer[i] = at, size, flags, pid
         self._start = (i + 1) % self.maxlen
 
@@ -139,7 +139,7 @@ class EntryRing:
 
     def _entry(self, slot: int) -> Entry:
         flags = self._flags[slot]
-        return Entry(self._at[slot], _PEERS[self._peer[slot]], Direction(flags & 1), self._size[slot],
+        return Entry(self._at[slot], self._peer[slot], Direction(flags & 1), self._size[slot],
                      Verdict(flags >> 1))
 
     def __getitem__(self, k: int) -> Entry:

@@ -500,10 +500,18 @@ class Journal:
     # ------------------------------------------------------------------ read side
     def read_page(self, page: int) -> list[Record]:
         """Committed records on one page as they are on flash now, CRC- and HMAC-verified
-        (damaged or uncommitted ones left out); for reading history on demand."""
-        data = self.nvm.read((self.first_page + page) * self.page_size, self.page_size)
+        (damaged or uncommitted ones left out); for reading history on demand. The record whose
+        commit recovery rolled forward (its commit byte is finished before the next write) is
+        served as boot served it."""
+        base = (self.first_page + page) * self.page_size
+        data = self.nvm.read(base, self.page_size)
         out: list[Record] = []
-        self._scan_page(page, data, out, [])
+        partial: list[Record] = []
+        self._scan_page(page, data, out, partial)
+        if self._finish is not None:
+            rolled = [r for r in partial if base + r.offset == self._finish]
+            if rolled:
+                out = sorted(out + rolled, key=lambda r: r.offset)
         return [r for r in out if r.kind not in _INTERNAL]
 
     @property

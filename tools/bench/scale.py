@@ -105,7 +105,11 @@ f.run(f.clock.now() + hours * 3600)
 import gc; gc.collect()
 with open("/proc/self/statm") as fh:
     now_kib = int(fh.read().split()[1]) * (resource.getpagesize() // 1024)
-print(json.dumps({"rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "now_kib": now_kib}))
+# VmHWM is this process image's own peak; ru_maxrss is not: Linux carries the parent's peak
+# across fork + exec, so after earlier benches in the parent both runs read the parent's peak
+with open("/proc/self/status") as fh:
+    hwm = next(int(line.split()[1]) for line in fh if line.startswith("VmHWM:"))
+print(json.dumps({"rss_kib": hwm, "now_kib": now_kib}))
 """
 
 
