@@ -57,6 +57,7 @@ class BreakerTask:
         self.idle_period_s, self.active_period_s = idle_period_s, active_period_s
         self._wake = Event()
         self._alarm_pending = False
+        self._unanswered_alarm = False   # an alarm whose own reading failed: sample at the active rate
         self._armed_at: float | None = None
         self._last_sample = -math.inf
         self._planned_wake = -math.inf   # epoch s the task sleeps until (-inf: running / not yet)
@@ -121,7 +122,8 @@ class BreakerTask:
         """When the next own sample is due: one period after the last, or earlier at the moment
         the trip curve predicts a trip if the present current holds."""
         b = self.breaker
-        period = self.active_period_s if b.sampling_active else self.idle_period_s
+        period = (self.active_period_s if b.sampling_active or self._unanswered_alarm
+                  else self.idle_period_s)
         trip_in = b.time_to_trip_s()
         if 0 < trip_in < period:
             period = max(trip_in, TRIP_RESOLUTION_S)   # the clock must move forward
@@ -137,17 +139,18 @@ class BreakerTask:
             candidates.append(max(now, self.next_sample_at()))
         return min(candidates) if candidates else math.inf
 
-    def _sample(self, now: float) -> None:
+    def _sample(self, now: float) -> bool:
         """One own reading of the chip; an unreadable chip costs this sample, not the task (the
-        metering task raises the alarm and restarts the chip)."""
+        metering task raises the alarm and restarts the chip). False if the read failed."""
         try:
             sample = self.read()
         except HalError as exc:
             self.read_failures += 1
             self._last_sample = now           # try again one period later, not in a busy loop
             log.warning("breaker: chip unreadable (%s); protection waits for the next sample", exc)
-            return
+            return False
         self._take(now, sample)
+        return True
 
     async def run(self) -> None:
         if not self.breaker.has_switch:
@@ -156,7 +159,10 @@ class BreakerTask:
             self._arm()
             now = self.clock.now()
             if self.read is not None and (self._alarm_pending or now >= self.next_sample_at()):
-                self._sample(now)
+                if self._sample(now):
+                    self._unanswered_alarm = False
+                elif self._alarm_pending or self._unanswered_alarm:
+                    self._unanswered_alarm = True   # retried at the active rate until one reads
             self._alarm_pending = False
             if self.breaker.reclose_if_due(now) and self.read is not None:
                 self._sample(now)   # watch the load the moment it is reconnected

@@ -151,3 +151,26 @@ def test_power_cut_during_trip_then_reboot_is_consistent_and_silent():
     rig2.sched.run_for(60)
     # the reclose comes a full delay after boot, never at boot
     assert rig2.times("switch-reclose") == [3600 + 15.0]
+
+
+def test_a_failed_read_after_an_alarm_is_retried_at_the_active_rate_not_an_idle_period_later():
+    """The alarm says the current crossed the limit; if the task's own reading then fails (a bus
+    error), protection must not wait an idle period (here 1 h) for the next sample."""
+    from sumame.hal.errors import HalError
+
+    rig = Rig(idle=3600.0)
+    good = rig.asic.read_instantaneous
+    failures = {"left": 0}
+
+    def flaky():
+        if failures["left"]:
+            failures["left"] -= 1
+            raise HalError("SPI read failed")
+        return good()
+
+    rig.task.read = flaky
+    rig.at(100, lambda: (failures.__setitem__("left", 2), rig.asic.set_load(45.0)))
+    rig.sched.run_for(400)
+    assert rig.task.read_failures == 2
+    trip = rig.times("switch-trip")[0]
+    assert 100 < trip < 100 + 10.0 + 1.0, trip      # 45 A trips after 10 s on the curve
