@@ -84,6 +84,7 @@ def summary(text: str) -> dict:
 # Known races on a wall clock (not fixed yet, see the closing note): a push in flight when the
 # fleet stops, and `hes limit` racing `hes run` for the same client invocation counter. One
 # rerun; two failures in a row are a failure.
+@pytest.mark.long      # racy on a wall clock (see above): runs in make proof until fixed
 @pytest.mark.flaky(reruns=1)
 def test_realtime_fleet_against_hes_run(tmp_path):
     state, db = tmp_path / "fleet", tmp_path / "hes.sqlite"
