@@ -6,46 +6,16 @@ comparator interrupt: the emulated chip's comparator follows the current between
 excursions (the real part's status bit does), so a second overload after the first one has
 cooled is an edge again, not a bit that stayed latched.
 """
-import math
 
 import pytest
+from step_load import START, Steps, stepped_meter
 
 from sumame.boards import load_board
-from sumame.drivers.emulated.profiles import LoadPoint, LoadProfile
-from sumame.hal.jst import parse_jst
 from sumame.tools.emulate.runtime import build_runtime
-
-START = parse_jst("2026-04-01T00:00")
-VOLTS = 101.0
-
-
-class Steps(LoadProfile):
-    """Per-element current (A, both elements alike) stepping at the given seconds after START."""
-
-    name = "steps"
-
-    def __init__(self, steps, base_a=5.0):
-        self.steps = sorted(steps)
-        self.base_a = base_a
-
-    def _step(self, t):
-        start, amps, end = -math.inf, self.base_a, math.inf
-        for s, a in self.steps:
-            if START + s <= t:       # absolute epochs: t - START may round below the step
-                start, amps = START + s, a
-            else:
-                end = START + s
-                break
-        return start, end, LoadPoint(amps * VOLTS * 2, 0.0, VOLTS, 0.5)
 
 
 def _trips(board_name, steps, until):
-    board = load_board(board_name, {"aroute": {"push_transport": "none"}})
-    rt = build_runtime(board, virtual=True, start_epoch=START, poll_interval_s=60)
-    chip = rt.built.emulated["chip"]
-    chip.profile = Steps(steps)
-    chip._measured = chip._last_compute = None
-    rt.extras["irq_line"]._replan.set()
+    rt = stepped_meter(board_name, steps, poll_interval_s=60)
     rt.scheduler.run(until=START + until)
     trips = [e.at - START for e in rt.meter.events.of_kind("switch-trip")]
     rt.close()

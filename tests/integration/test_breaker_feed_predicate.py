@@ -11,49 +11,17 @@ predicted trip). The states the task covers by sampling on its own (over the lim
 limit just changed) are not in the predicate; the tests below and the comparator-edge tests
 show the breaker still trips on its curve there.
 """
-import math
 
 import pytest
+from step_load import START, Steps, stepped_meter
 
 from sumame.boards import load_board
-from sumame.drivers.emulated.profiles import LoadPoint, LoadProfile
-from sumame.firmware.switchgear.command_source import CommandSource
-from sumame.hal.jst import parse_jst
 from sumame.tools.emulate.runtime import build_runtime
 
-START = parse_jst("2026-04-01T00:00")
-VOLTS = 101.0
-
-
-class Steps(LoadProfile):
-    """Per-element current (A, both elements alike) stepping at the given seconds after START."""
-
-    name = "steps"
-
-    def __init__(self, steps, base_a=5.0):
-        self.steps = sorted(steps)
-        self.base_a = base_a
-
-    def _step(self, t):
-        start, amps, end = -math.inf, self.base_a, math.inf
-        for s, a in self.steps:
-            if START + s <= t:
-                start, amps = START + s, a
-            else:
-                end = START + s
-                break
-        return start, end, LoadPoint(amps * VOLTS * 2, 0.0, VOLTS, 0.5)
-
+from sumame.firmware.switchgear.command_source import CommandSource
 
 def _meter(steps, limit_a=30):
-    board = load_board("emulated-lv", {"aroute": {"push_transport": "none"},
-                                       "breaker": {"limit_a": limit_a}})
-    rt = build_runtime(board, virtual=True, start_epoch=START)
-    chip = rt.built.emulated["chip"]
-    chip.profile = Steps(steps)
-    chip._measured = chip._last_compute = None
-    rt.extras["irq_line"]._replan.set()
-    return rt
+    return stepped_meter("emulated-lv", steps, {"breaker": {"limit_a": limit_a}})
 
 
 def _at(rt, kind):

@@ -33,13 +33,7 @@ def update(args) -> int:
     task = scheduler.spawn(campaign(hes, [m.id for m in meters], image, share=args.share,
                                     progress=lambda meter, text: print(f"{meter}: {text}", flush=True),
                                     settle_timeout_s=args.settle_timeout), name="hes-update", group="hes")
-    while not task.done:
-        scheduler.run(until=scheduler.clock.now() + 0.05)
-    hes.stop()
-    hes.store.close()
-    if task.exception is not None:
-        raise CliError(str(task.exception))
-    out = task.result
+    out = _run_to_end(scheduler, hes, task)
     for failure in out["failed"]:
         print(f"failed {failure['meter']}: {failure['detail']}")
     print(f"{out['updated']} of {out['meters']} meter(s) updated, {len(out['failed'])} failed")
@@ -84,13 +78,7 @@ def rekey(args) -> int:
                                        route_b=args.route_b,
                                        progress=lambda meter, text: print(f"{meter}: {text}", flush=True)),
                            name="hes-rekey", group="hes")
-    while not task.done:
-        scheduler.run(until=scheduler.clock.now() + 0.05)
-    hes.stop()
-    hes.store.close()
-    if task.exception is not None:
-        raise CliError(str(task.exception))
-    out = task.result
+    out = _run_to_end(scheduler, hes, task)
     out["failed"] += [{"meter": m.id, "detail": m.failure or "no DLMS answer"} for m in unreachable]
     out["meters"] += len(unreachable)
     for r in out["results"]:
@@ -101,3 +89,15 @@ def rekey(args) -> int:
         print(f"failed {failure['meter']}: {failure['detail']}")
     print(f"{out['renewed']} of {out['meters']} meter(s) renewed, {len(out['failed'])} failed")
     return 0 if not out["failed"] else 1
+
+
+def _run_to_end(scheduler, hes, task) -> dict:
+    """Run the head-end until ``task`` ends, stop it, close its store; the task's result, or its
+    failure as one CliError line."""
+    while not task.done:
+        scheduler.run(until=scheduler.clock.now() + 0.05)
+    hes.stop()
+    hes.store.close()
+    if task.exception is not None:
+        raise CliError(str(task.exception))
+    return task.result

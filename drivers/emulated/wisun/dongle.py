@@ -64,6 +64,25 @@ class DongleFaults:
     def __post_init__(self):
         self.rng = random.Random(self.seed)
 
+    def input_lost(self, stats) -> bool:
+        """True if this input chunk is dropped (counted in ``stats``)."""
+        if self.drop_input and self.rng.random() < self.drop_input:
+            stats["fault-dropped-input"] += 1
+            return True
+        return False
+
+    def output(self, data: bytes, stats) -> bytes | None:
+        """The output chunk as it leaves the module: None if dropped, else maybe one octet
+        corrupted (bit 0x20 flipped); both counted in ``stats``."""
+        if self.drop_output and self.rng.random() < self.drop_output:
+            stats["fault-dropped-output"] += 1
+            return None
+        if self.corrupt_output and self.rng.random() < self.corrupt_output and data:
+            i = self.rng.randrange(len(data))
+            data = data[:i] + bytes([data[i] ^ 0x20]) + data[i + 1:]
+            stats["fault-corrupted-output"] += 1
+        return data
+
 
 class EmulatedDongle(MoreCommands, QuirkSupport):
     def __init__(self, air: Air, timeline: Timeline, *, personality: str = "bp35c2",
@@ -179,13 +198,9 @@ class EmulatedDongle(MoreCommands, QuirkSupport):
             if data is None:
                 return
         f = self.faults
-        if f.drop_output and f.rng.random() < f.drop_output:
-            self.stats["fault-dropped-output"] += 1
+        data = f.output(data, self.stats)
+        if data is None:
             return
-        if f.corrupt_output and f.rng.random() < f.corrupt_output and data:
-            i = f.rng.randrange(len(data))
-            data = data[:i] + bytes([data[i] ^ 0x20]) + data[i + 1:]
-            self.stats["fault-corrupted-output"] += 1
         delay = f.delay_s
         if self.timing.uart_bit_s:
             # one write per output, delivered when its last octet left the UART at 115 200 bit/s
@@ -257,9 +272,7 @@ class EmulatedDongle(MoreCommands, QuirkSupport):
         """Bytes from the host (pty master read or in-process port write)."""
         if self.unplugged:
             return
-        f = self.faults
-        if f.drop_input and f.rng.random() < f.drop_input:
-            self.stats["fault-dropped-input"] += 1
+        if self.faults.input_lost(self.stats):
             return
         if self.timing.uart_bit_s:
             # the module has the bytes once they crossed its UART at 115 200 bit/s

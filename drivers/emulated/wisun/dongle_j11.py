@@ -141,13 +141,9 @@ class J11Dongle:
             return
         raw = p.response_frame(command, data)
         f = self.faults
-        if f.drop_output and f.rng.random() < f.drop_output:
-            self.stats["fault-dropped-output"] += 1
+        raw = f.output(raw, self.stats)
+        if raw is None:
             return
-        if f.corrupt_output and f.rng.random() < f.corrupt_output:
-            i = f.rng.randrange(len(raw))
-            raw = raw[:i] + bytes([raw[i] ^ 0x20]) + raw[i + 1:]
-            self.stats["fault-corrupted-output"] += 1
         if f.delay_s:
             self.timeline.call_later(f.delay_s, self._sink, raw)
         else:
@@ -170,9 +166,7 @@ class J11Dongle:
     def feed(self, data: bytes) -> None:
         if self.unplugged:
             return
-        f = self.faults
-        if f.drop_input and f.rng.random() < f.drop_input:
-            self.stats["fault-dropped-input"] += 1
+        if self.faults.input_lost(self.stats):
             return
         for item in self.reader.feed(data):
             if isinstance(item, p.Fault):
