@@ -311,9 +311,10 @@ class CosemServer:
     def _lookup(self, class_id: int, ln: bytes) -> CosemObject:
         obj = self.find(class_id, ln)
         if obj is None:
-            if ln in self._by_name:
+            at = self._index.get(ln)
+            if at is not None:
                 raise CosemError(DataAccessResult.OBJECT_CLASS_INCONSISTENT,
-                                 f"{'.'.join(map(str, ln))} is class {self._by_name[ln].CLASS_ID}, not {class_id}")
+                                 f"{'.'.join(map(str, ln))} is class {self.objects[at].CLASS_ID}, not {class_id}")
             raise CosemError(DataAccessResult.OBJECT_UNDEFINED, f"no object {class_id}/{'.'.join(map(str, ln))}")
         return obj
 

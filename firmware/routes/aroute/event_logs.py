@@ -42,6 +42,8 @@ EVENT_NAMES = {code: kind for table in (POWER_CODES, SWITCH_CODES, SECURITY_CODE
 class EventLogSource:
     """ProfileSource over the events whose kind is in ``codes`` (kind -> event code)."""
 
+    __slots__ = ("_events", "_codes", "_capacity")
+
     def __init__(self, events, codes: dict[str, int], capacity: int = 2000):
         self._events, self._codes, self._capacity = events, codes, capacity
 
