@@ -143,7 +143,7 @@ class IndexedJournal(Journal):
 
     @property
     def _page_records(self) -> _Pages:
-        return self.__dict__["_pages"]
+        return self._pages_index
 
     @_page_records.setter
     def _page_records(self, value) -> None:
@@ -151,7 +151,7 @@ class IndexedJournal(Journal):
         for page, records in dict(value).items():
             for record in records:
                 pages.setdefault(page).append(record)
-        self.__dict__["_pages"] = pages
+        self._pages_index = pages
 
     def _reread(self, page: int, offsets, seqs) -> list[Record]:
         """The records at the indexed offsets as flash holds them now (damaged ones left out)."""
