@@ -48,6 +48,10 @@ class LoadProfile:
     """Step function of time. Subclasses implement ``_step(t) -> (start, end, LoadPoint)``."""
 
     name = "profile"
+    fixed_steps = False
+    """True when the answer for a time never changes once given (a pure function of time: the
+    chip may keep the step it last read); False for profiles changed at run time (a site
+    whose EV sessions are scheduled while it runs)."""
 
     def at(self, t: float) -> LoadPoint:
         return self._step(t)[2]
@@ -74,6 +78,7 @@ class LoadProfile:
 
 class ConstantProfile(LoadProfile):
     name = "constant"
+    fixed_steps = True
 
     def __init__(self, power_w: float = 1000.0, reactive_var: float = 200.0,
                  voltage_v: float = 101.0, r_share: float = 0.5):
@@ -94,6 +99,7 @@ class _MinuteProfile(LoadProfile):
     """Days already generated, shared by equal profiles (they are pure functions of their
     parameters), so rebuilding a meter does not regenerate its days."""
     _SHARED_MAX = 64
+    fixed_steps = True
 
     def __init__(self, seed: int):
         self.seed = seed
@@ -261,6 +267,7 @@ class CsvProfile(LoadProfile):
     """
 
     name = "csv"
+    fixed_steps = True
 
     def __init__(self, path: str | Path, start_epoch: float, max_gap_s: float = 900.0,
                  r_share: float = 0.5):
@@ -360,6 +367,7 @@ class OverrideProfile(LoadProfile):
 
     def __init__(self, base: LoadProfile, start: float, end: float, power_w: float):
         self.base, self.start, self.end, self.power_w = base, start, end, power_w
+        self.fixed_steps = base.fixed_steps
         self.warnings = getattr(base, "warnings", [])
 
     def _step(self, t: float):

@@ -30,6 +30,8 @@ def _unit(*parts: int) -> float:
 class SharedDayProfile(LoadProfile):
     """``factory(seed)`` builds the base profile; ``days``: size K of the shared library."""
 
+    fixed_steps = True
+
     def __init__(self, name: str, factory, *, seed: int, days: int, options: tuple):
         if days < 1:
             raise ValueError("shared_days must be >= 1")

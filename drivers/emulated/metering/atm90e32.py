@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from sumame.drivers import atm90e32_regs as R
-from sumame.drivers.emulated.profiles import LoadPoint, LoadProfile
+from sumame.drivers.emulated.profiles import LoadPoint, LoadProfile, ProfileError
 
 _ADDRESS_MASK, _READ_FLAG, _LAST_SPI_DATA = R.ADDRESS_MASK, R.READ_FLAG, R.LAST_SPI_DATA
 _P_MEAN_A, _P_MEAN_A_LSB = R.P_MEAN["A"], R.P_MEAN_LSB["A"]
@@ -119,6 +119,8 @@ class Atm90e32Model:
         self._reset(self.clock.now())
 
     def supplied(self, t: float) -> bool:
+        if not self.outages:
+            return True
         return not any(a <= t < b for a, b in self.outages)
 
     # ------------------------------------------------------------------ internals
@@ -139,6 +141,7 @@ class Atm90e32Model:
         self._consts = None
         self._last_compute = None
         self._rates = None
+        self._segment_cache = None
         self._config_version = getattr(self, "_config_version", 0) + 1
         self._alarms0 = 0
         self._alarms1 = 0
@@ -245,7 +248,11 @@ class Atm90e32Model:
         if not self.load_connected():
             return
         acc = self._acc
-        pieces = self._pieces(t0, now) if self.outages else self.profile.segments(t0, now)
+        if self.outages:
+            pieces = self._pieces(t0, now)
+        else:
+            _, _, end, point = self._segment(t0)
+            pieces = ((t0, now, point),) if end >= now else self.profile.segments(t0, now)
         cached = self._rates
         for a, b, point in pieces:
             if cached is None or cached[0] is not point or cached[1] != self._config_version:
@@ -281,11 +288,26 @@ class Atm90e32Model:
             if a < b:
                 yield a, b, point
 
+    def _segment(self, t: float) -> tuple:
+        """(profile, start, end, point) of the load step holding ``t``. The last one is kept
+        for a profile with ``fixed_steps`` (a pure step function of time: the same step answers
+        every time in it; another profile object is another function)."""
+        seg = self._segment_cache
+        profile = self.profile
+        if seg is not None and seg[0] is profile and seg[1] <= t < seg[2] and profile.fixed_steps:
+            return seg
+        start, end, point = profile._step(t)
+        if not end > t:   # as LoadProfile.segments: a step must end after the time asked for
+            raise ProfileError(f"load profile {profile.name}: the step at {t!r} ends at {end!r}, "
+                               f"not after it (step times must be absolute epoch s)")
+        seg = self._segment_cache = (profile, start, end, point)
+        return seg
+
     def _point_now(self) -> LoadPoint | None:
         now = self.clock.now()
         if not self._metering_on() or not self.supplied(now):
             return None
-        point = self.profile.at(now)
+        point = self._segment(now)[3]
         if not self.load_connected():
             return LoadPoint(0.0, 0.0, point.voltage_v, point.r_share)
         return point
