@@ -257,9 +257,9 @@ class PowerBudget:
                           f"brown-out: supply gives {available:.2f} VA for loads, "
                           f"{self.committed_va():.2f} VA committed")
             return
-        waiting = sorted((ld for ld in self._loads.values()
-                          if ld.state is LoadState.SHED_BROWNOUT),
-                         key=lambda ld: (-ld.cls, ld.seq))
+        waiting = [ld for ld in self._loads.values() if ld.state is LoadState.SHED_BROWNOUT]
+        if waiting:
+            waiting.sort(key=lambda ld: (-ld.cls, ld.seq))
         if not waiting or self.committed_va() + waiting[0].declared_va > available + 1e-9:
             self._fits_since = None   # the most important shed load does not fit yet
             return
