@@ -125,7 +125,10 @@ class _MinuteProfile(LoadProfile):
         return day
 
     def _step(self, t: float):
-        midnight = jst_midnight(t)
+        return self._step_in_day(t, jst_midnight(t))
+
+    def _step_in_day(self, t: float, midnight: int):
+        """``_step(t)`` for a caller that already knows the JST midnight of ``t``."""
         minute = int((t - midnight) // 60)
         start = midnight + minute * 60
         last = self._point

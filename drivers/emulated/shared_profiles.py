@@ -68,7 +68,10 @@ class SharedDayProfile(LoadProfile):
         return peak * self.scale
 
     def _step(self, t: float):
-        a, b, p = self._base(jst_midnight(t))._step(t)
+        midnight = jst_midnight(t)
+        base = self._base(midnight)
+        step_in_day = getattr(base, "_step_in_day", None)
+        a, b, p = base._step(t) if step_in_day is None else step_in_day(t, midnight)
         last = self._scaled
         if last is None or last[0] is not p:
             s = self.scale

@@ -190,7 +190,7 @@ class Storage:
 
     def committed_total(self) -> int:
         """Records committed over all journals since the flash was formatted."""
-        return sum(j.next_seq for j in self.journals.values())
+        return sum([j._next_seq for j in self.journals.values()])
 
     def _check_rollback(self, report: BootReport) -> None:
         if self.counter is None:
