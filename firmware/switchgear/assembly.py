@@ -19,6 +19,7 @@ from .control import SwitchControl
 from .outage import OutageMonitor, OutageTask, OutageThresholds
 from .power_budget import PowerBudget
 from ..core.scheduler import Priority, sleep
+from sumame.hal.power import ChangeSignal
 from .usb_power import UsbPowerManager
 
 
@@ -75,13 +76,28 @@ class Switchgear:
 
     async def _power_polls(self) -> None:
         """Task: every period the budget's poll (over-draw, brown-out), then the USB port's
-        (hot-plug, retry after a shed) — what the budget and the port tasks did at the same
-        instants in the same order, with one wake instead of two."""
+        (hot-plug, retry after a shed) — at the instants and in the order of two polling tasks,
+        with one wake. A poll is skipped when it cannot find anything new: the supply and the
+        port announce every change (``hal.power.ChangeSignal``), none came, the loads are as
+        the last poll left them and neither side is timing anything (``settled``); a part that
+        does not announce its changes is polled every period."""
         budget, usb, period = self.budget, self.usb, self._period
+        parts = [self.meter.hw.power] + ([usb.port] if usb is not None else [])
+        signalled = all(isinstance(p, ChangeSignal) for p in parts)
+        changed = [True]
+        if signalled:
+            for part in parts:
+                part.change_listeners.append(lambda: changed.__setitem__(0, True))
+        version = None
         while True:
-            budget.poll()
-            if usb is not None:
-                usb.poll()
+            if changed[0] or version != budget.version or not signalled or not (
+                    budget.settled() and (usb is None or usb.settled())
+                    and all(p.changes_signalled() for p in parts)):
+                changed[0] = False
+                budget.poll()
+                if usb is not None:
+                    usb.poll()
+                version = budget.version
             await sleep(period)
 
     @staticmethod
