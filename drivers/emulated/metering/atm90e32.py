@@ -411,6 +411,31 @@ class Atm90e32Model:
         gain = self._gain(R.I_GAIN[phase], fe.igain_a if element_a else fe.igain_c)
         return math.hypot(p, q) / volts * gain * R.pga_of(self._regs.get(R.MMODE1, 0), phase)
 
+    def _irms_of(self) -> Callable[[LoadPoint], tuple[float, float]]:
+        """``point -> (_irms(True, point), _irms(False, point))`` with the configuration's
+        factors looked up once (the same operations in the same order: the same floats), for
+        the scans over a day of load steps."""
+        fe = self.front_end
+        s = 1.0 / (fe.current_scale * fe.transformer_ratio)
+        mmode1 = self._regs.get(R.MMODE1, 0)
+        k_a = self._gain(R.I_GAIN["A"], fe.igain_a)
+        k_c = self._gain(R.I_GAIN["C"], fe.igain_c)
+        pga_a, pga_c = R.pga_of(mmode1, "A"), R.pga_of(mmode1, "C")
+        hypot = math.hypot
+
+        if fe.two_wire:
+            def irms(point: LoadPoint) -> tuple[float, float]:
+                volts = max(point.voltage_v, 1e-6)
+                return hypot(point.power_w * s, point.reactive_var * s) / volts * k_a * pga_a, 0.0
+            return irms
+
+        def irms(point: LoadPoint) -> tuple[float, float]:
+            r, w, var = point.r_share, point.power_w, point.reactive_var
+            volts = max(point.voltage_v, 1e-6)
+            return (hypot(w * r * s, var * r * s) / volts * k_a * pga_a,
+                    hypot(w * (1 - r) * s, var * (1 - r) * s) / volts * k_c * pga_c)
+        return irms
+
     def _update_alarms(self, now: float) -> None:
         point = self._point_now()
         state0 = state1 = 0
@@ -443,8 +468,10 @@ class Atm90e32Model:
         if not self._metering_on() or not self.load_connected():
             return None
         threshold = self._regs.get(R.OI_TH, 0xFFFF) * 0.01
+        irms = self._irms_of()
         for a, b, point in self._pieces(after, after + horizon_s):
-            if self._irms(True, point) > threshold or self._irms(False, point) > threshold:
+            i_a, i_c = irms(point)
+            if i_a > threshold or i_c > threshold:
                 return a
         return None
 
@@ -458,8 +485,10 @@ class Atm90e32Model:
         if not self._metering_on() or not self.load_connected():
             return after
         threshold = self._regs.get(R.OI_TH, 0xFFFF) * 0.01
+        irms = self._irms_of()
         for a, b, point in self._pieces(after, after + horizon_s):
-            if not (self._irms(True, point) > threshold or self._irms(False, point) > threshold):
+            i_a, i_c = irms(point)
+            if not (i_a > threshold or i_c > threshold):
                 return a
         return None
 
