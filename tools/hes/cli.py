@@ -289,7 +289,8 @@ def _head_end(args, push_address: str = ""):
     store = _store(db)
     keys = _keys(args.keys, getattr(args, "derive_keys", False))
     store_of_keys = getattr(keys, "store", None)
-    config = HesConfig(push_address=push_address, keys=keys, timeout_s=args.timeout * speed)
+    config = HesConfig(push_address=push_address, keys=keys, timeout_s=args.timeout * speed,
+                       shared_store=True)      # hes run and one-shot commands on one database
     if store_of_keys is not None:        # a renewal cut half-way: retry with the keys it may have
         config.alternate_keys = store_of_keys.pending
         config.keys_confirmed = store_of_keys.confirm

@@ -27,7 +27,11 @@ Everything goes to the ``HesStore``; counters in ``stats``.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import sqlite3
+import time
+import uuid
 from functools import lru_cache
 from collections import Counter
 from dataclasses import dataclass, field
@@ -73,6 +77,11 @@ GAP_WINDOW_S = 2 * 86400.0
 """How far back a poll looks for holes in the stored rows, s."""
 PUSH_STORE_RETRY_S = 1.0
 """A push the store could not take (database locked by another process) is retried after, s."""
+LEASE_S = 120.0
+"""A ciphered session's lease on its meter in a shared store lasts this long (host wall s; a
+process that died holding one delays the others' sessions with that meter at most this long)."""
+LEASE_RETRY_S = 0.05
+"""How often a session waiting for another process's lease on its meter asks again, wall s."""
 
 
 @dataclass
@@ -102,6 +111,11 @@ class HesConfig:
     ``tools/hes/db/keystore.py``): tried when the meter refuses ``keys``."""
     keys_confirmed: Callable[[str, ARouteSecrets], None] | None = None
     """Called with the keys an association with the meter just worked with."""
+    shared_store: bool = False
+    """Other head-end processes use the same store (``hes run`` and the one-shot CLI commands):
+    each ciphered session first takes a lease on its meter in the store, so sessions of two
+    processes with one meter never interleave (the meter refuses an invocation counter not above
+    the last it accepted). Off for a store only this process uses (virtual-time fleets)."""
 
 
 @dataclass
@@ -154,6 +168,7 @@ class HeadEnd(OutageTracking):
         self.push_server = None
         self._counters: dict[str, TxCounter] = {}
         self._locks: dict[str, Queue] = {}
+        self.lease_holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.on_other_push = None
         """``(meter state, push body values)`` for pushes of other push setups (IoT route)."""
 
@@ -243,15 +258,28 @@ class HeadEnd(OutageTracking):
         if m.tx_counter is None:        # one counter per meter key, i.e. per serial (not per address)
             key = m.serial or m.id
             if key not in self._counters:
-                self._counters[key] = PersistedCounter(self.store.tx_ceiling(key),
-                                                        lambda c: self.store.save_tx_ceiling(key, c),
-                                                        load=lambda: self.store.tx_ceiling(key))
+                self._counters[key] = PersistedCounter(lambda n: self.store.reserve_tx_block(key, n),
+                                                        lambda: self.store.tx_ceiling(key))
             m.tx_counter = self._counters[key]
         if isinstance(m.tx_counter, PersistedCounter):
             m.tx_counter.resync()       # another head-end process on this store may have used some
         s = m.secrets
         return ClientSettings(client_sap=HES_SAP, mechanism=Mechanism.HIGH_GMAC, ciphered=True,
                               system_title=HES_SYSTEM_TITLE, ek=s.ek, ak=s.ak, tx_counter=m.tx_counter)
+
+    async def take_lease(self, m: MeterState) -> None:
+        """Wait until this process holds the store's lease on ``m`` (``config.shared_store``);
+        at most ``LEASE_S`` wall s, when another holder's lease runs out."""
+        key = m.serial or m.id
+        while True:
+            now = time.time()
+            if self.store.take_lease(key, self.lease_holder, now + LEASE_S, now):
+                return
+            self.stats["lease_waits"] += 1
+            await sleep(LEASE_RETRY_S * getattr(self.clock, "ratio", 1.0))
+
+    def drop_lease(self, m: MeterState) -> None:
+        self.store.drop_lease(m.serial or m.id, self.lease_holder)
 
     def session(self, m: MeterState, public: bool = False) -> "MeterSession":
         """``async with head_end.session(meter) as s:`` — connected and associated; raises OSError /
