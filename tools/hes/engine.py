@@ -169,6 +169,7 @@ class HeadEnd(OutageTracking):
         self._counters: dict[str, TxCounter] = {}
         self._locks: dict[str, Queue] = {}
         self.lease_holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._held = None             # (sender, meter, body): an opened push not stored yet
         self.on_other_push = None
         """``(meter state, push body values)`` for pushes of other push setups (IoT route)."""
 
@@ -415,25 +416,61 @@ class HeadEnd(OutageTracking):
     async def _push_receiver(self) -> None:
         while True:
             sender, data = await self.push_inbox.get()
-            try:
-                m, body = self._open_push(data)
-            except (DlmsError, ValueError, IndexError, AttributeError, TypeError) as exc:
-                self.stats["bad_pushes"] += 1
-                log.warning("push from %s rejected: %s", sender, exc)
+            opened = self._open_or_reject(sender, data)
+            if opened is None:
                 continue
-            while True:                  # deciphered once (its invocation counter is spent): keep it
-                try:
-                    self._ingest_push(m, body)
-                    break
-                except sqlite3.Error as exc:     # e.g. "database is locked" by another head-end process
-                    self.stats["push_store_retries"] += 1
-                    log.warning("push from %s not stored yet (%s): retrying in %g s (later pushes wait)",
-                                sender, exc, PUSH_STORE_RETRY_S)
-                    await sleep(PUSH_STORE_RETRY_S)
-                except (DlmsError, ValueError, IndexError, AttributeError, TypeError) as exc:
-                    self.stats["bad_pushes"] += 1
-                    log.warning("push from %s rejected: %s", sender, exc)
-                    break
+            self._held = (sender, *opened)   # deciphered once (its invocation counter is spent): keep it
+            while not self._store_push(*self._held):
+                await sleep(PUSH_STORE_RETRY_S)
+            self._held = None
+
+    def _open_or_reject(self, sender, data: bytes):
+        try:
+            return self._open_push(data)
+        except (DlmsError, ValueError, IndexError, AttributeError, TypeError) as exc:
+            self.stats["bad_pushes"] += 1
+            log.warning("push from %s rejected: %s", sender, exc)
+            return None
+
+    def _store_push(self, sender, m: MeterState, body: list) -> bool:
+        """Ingest an opened push; False when the store could not take it yet (retry the same)."""
+        try:
+            self._ingest_push(m, body)
+        except sqlite3.Error as exc:     # e.g. "database is locked" by another head-end process
+            self.stats["push_store_retries"] += 1
+            log.warning("push from %s not stored yet (%s): retrying in %g s (later pushes wait)",
+                        sender, exc, PUSH_STORE_RETRY_S)
+            return False
+        except (DlmsError, ValueError, IndexError, AttributeError, TypeError) as exc:
+            self.stats["bad_pushes"] += 1
+            log.warning("push from %s rejected: %s", sender, exc)
+        return True
+
+    def finish_pushes(self, budget_s: float = 60.0) -> int:
+        """At shutdown, with the loop stopped: store the push the receiver holds, every datagram
+        still in the push socket and every queued push (each opened once; a store error retried
+        for up to ``budget_s`` wall s in all), so every push that arrived is accounted for.
+        Returns how many queued pushes were taken."""
+        if self.push_server is not None:
+            self.push_server.drain()
+        give_up = time.monotonic() + budget_s
+        taken = 0
+        while self._held is not None or len(self.push_inbox):
+            if self._held is None:
+                sender, data = self.push_inbox.get_nowait()
+                taken += 1
+                opened = self._open_or_reject(sender, data)
+                if opened is None:
+                    continue
+                self._held = (sender, *opened)
+            if self._store_push(*self._held):
+                self._held = None
+            elif time.monotonic() > give_up:
+                self.stats["pushes_not_stored_at_exit"] += 1
+                self._held = None
+            else:
+                time.sleep(PUSH_STORE_RETRY_S)
+        return taken
 
     def on_push(self, data: bytes) -> None:
         """Decipher, check and store one push (wrapper PDU bytes); raises on a bad push."""
