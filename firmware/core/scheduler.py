@@ -34,6 +34,10 @@ from sumame.hal.errors import PowerCut
 
 log = logging.getLogger("sumame.scheduler")
 
+FD_POLL_STEPS = 16
+"""Steps run back to back (some task always ready) before descriptors are polled anyway, so a
+busy loop — a fleet booting 10^5 meters, a flood — cannot starve sockets and ptys."""
+
 
 class Priority(IntEnum):
     """Task priorities: lower runs first."""
@@ -338,6 +342,7 @@ class Scheduler:
         self._stop = False
         clock, ready, timers = self.clock, self._ready, self._timers
         pop = heapq.heappop
+        busy = 0
         while not self._stop:
             now = clock.now()
             while timers and timers[0][0] <= now:
@@ -347,7 +352,12 @@ class Scheduler:
                 _, _, task = pop(ready)
                 if not task.done:
                     self._step(task)
+                busy += 1
+                if busy >= FD_POLL_STEPS:     # always something ready: still hear the outside
+                    busy = 0
+                    self._poll_fds()
                 continue
+            busy = 0
             while timers and (timers[0][3].done or timers[0][4] != timers[0][3]._token):
                 pop(timers)  # stale: its task was woken by something else meanwhile
             deadline = timers[0][0] if timers else None
@@ -433,6 +443,13 @@ class Scheduler:
         task._send, task._throw = value, throw
         self._push_ready(task)
         return True
+
+    def _poll_fds(self) -> None:
+        """Wake the tasks whose descriptors are readable now, without waiting."""
+        if self._selector is not None and self._selector.get_map():
+            for key, _mask in self._selector.select(timeout=0):
+                task, token = key.data
+                self._wake(task, token, True)
 
     def _has_fds(self) -> bool:
         return self._selector is not None and bool(self._selector.get_map())

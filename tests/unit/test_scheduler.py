@@ -301,3 +301,35 @@ def test_strict_scheduler_raises_the_task_exception():
     s.spawn(bad(), name="bad")
     with pytest.raises(ValueError, match="bad task"):
         s.run()
+
+
+@pytest.mark.parametrize("clock", [RealClock, lambda: VirtualClock(1_000_000)], ids=["real", "virtual"])
+def test_a_busy_task_does_not_starve_descriptors(clock):
+    """A task that is always ready (a fleet booting its meters one per step) must not keep a
+    readable socket unheard: descriptors are polled every FD_POLL_STEPS (16) busy steps."""
+    import socket
+
+    s = Scheduler(clock())
+    a, b = socket.socketpair()
+    spins = {"n": 0, "at_read": None}
+
+    async def busy():
+        while spins["n"] < 100_000:
+            spins["n"] += 1
+            await yield_now()
+
+    async def reader():
+        assert await readable(a)
+        assert a.recv(16) == b"ping"
+        spins["at_read"] = spins["n"]
+        s.stop()
+
+    s.spawn(reader(), name="reader")
+    s.spawn(busy(), name="busy", priority=Priority.UI)
+    b.send(b"ping")
+    try:
+        s.run()
+    finally:
+        a.close()
+        b.close()
+    assert spins["at_read"] is not None and spins["at_read"] <= 64   # FD_POLL_STEPS is 16
