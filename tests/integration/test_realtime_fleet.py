@@ -226,10 +226,10 @@ def test_realtime_fleet_against_hes_run(tmp_path):
         for meter, end, source in rows:
             by_meter.setdefault(meter, []).append((end, source))
         assert len(by_meter) == METERS
-        for meter, stored in by_meter.items():     # each interval once, none skipped between pushes
+        for meter, stored in by_meter.items():     # each interval once, none skipped from its first push on
             pushed = [end for end, source in stored if source == "push"]
-            assert len(pushed) >= 2, (meter, stored)
-            span = [end for end, _ in stored if pushed[0] <= end <= pushed[-1]]
+            assert pushed, (meter, stored)          # (a late push may find its row fetched by a chase poll)
+            span = [end for end, _ in stored if end >= pushed[0]]
             assert all(b - a == 1800 for a, b in zip(span, span[1:])), (meter, stored)
         # the head-end's own polls (5-min collection of its near-real-time share) were answered
         assert conn.execute("SELECT count(DISTINCT meter) FROM intervals WHERE grid=5").fetchone()[0] >= 1

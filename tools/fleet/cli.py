@@ -16,7 +16,8 @@ Stopping (Ctrl-C / SIGINT, SIGTERM, or ``--duration``): the signal only asks the
 so it ends between two scheduler steps — a push has left the socket and is counted, or it has
 not left — and the summary counts exactly what left. Then the socket is closed (nothing more is
 received or sent), the tasks are cancelled and the process exits without freeing its heap one
-object at a time: within about 1 s plus 0.5 s per 1,000 meters of a process. With
+object at a time: within about 1 s plus 0.5 CPU-s per 1,000 meters of a process (more wall time
+when other work holds the cores: 16 s for 1,000 meters on a machine loaded ~5x). With
 ``--processes`` the parent passes the signal on to its processes and sums their last counters
 (a process that has not stopped 60 s later is killed). A second signal exits at once.
 """
