@@ -56,3 +56,20 @@ class PowerMonitor(Protocol):
     def available_va(self) -> float: ...
 
     def measured_va(self, load: str) -> float | None: ...
+
+
+@runtime_checkable
+class ChangeSignal(Protocol):
+    """Optional on a supply or a USB port: a part that announces every change of what it reports.
+
+    While ``changes_signalled()`` is True, every change of what the part reports (available VA,
+    measured draws, hot-plug, VBUS) calls each callable in ``change_listeners`` — an emulated
+    part knows when its state changes; a current-sense IC read over I2C does not, and a part
+    without this protocol is simply polled. The firmware then skips a poll that nothing could
+    have changed (it would find what the previous one found), at the same instants.
+    """
+
+    change_listeners: list
+
+    def changes_signalled(self) -> bool: ...
+

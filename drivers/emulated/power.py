@@ -31,6 +31,18 @@ class EmulatedPowerSupply:
         self.capacity_now_va = source.capacity_va
         self._energy_j = source.hold_up_j
         self._drain_from: float | None = None
+        self.change_listeners: list[Callable[[], None]] = []
+        """Called after every change of what the supply reports (hal.power.ChangeSignal)."""
+
+    def changes_signalled(self) -> bool:
+        """True while every change of ``available_va`` / ``measured_va`` goes through the
+        listeners: the line is present (on hold-up the store drains with time) and no load's
+        draw is a function of time."""
+        return self._line and not any(callable(v) for v in self._actual.values())
+
+    def _changed(self) -> None:
+        for listener in self.change_listeners:
+            listener()
 
     # ---------------------------------------------------------------- PowerSupply
     def supply_ok(self) -> bool:
@@ -46,11 +58,13 @@ class EmulatedPowerSupply:
                 f"spare already reserved")
         self._drain()
         self._declared[load] = float(va)
+        self._changed()
 
     def release(self, load: str) -> None:
         self._drain()
         self._declared.pop(load, None)
         self._actual.pop(load, None)
+        self._changed()
 
     def allocations(self) -> dict[str, float]:
         return dict(self._declared)
@@ -74,23 +88,28 @@ class EmulatedPowerSupply:
         """What ``load`` really draws (VA, or a callable returning VA)."""
         self._drain()
         self._actual[load] = va
+        self._changed()
 
     def derate(self, capacity_va: float) -> None:
         """The source can only deliver ``capacity_va`` for now (brown-out)."""
         self.capacity_now_va = capacity_va
+        self._changed()
 
     def restore_capacity(self) -> None:
         self.capacity_now_va = self.source.capacity_va
+        self._changed()
 
     def lose_line(self) -> None:
         if self._line:
             self._line = False
             self._drain_from = self._clock.now()
+            self._changed()
 
     def restore_line(self) -> None:
         self._line = True
         self._drain_from = None
         self._energy_j = self.source.hold_up_j   # recharged (the recharge time is ignored)
+        self._changed()
 
     @property
     def line_present(self) -> bool:

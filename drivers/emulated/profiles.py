@@ -17,6 +17,7 @@ order of queries.
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import random
 from array import array
@@ -47,6 +48,10 @@ class LoadProfile:
     """Step function of time. Subclasses implement ``_step(t) -> (start, end, LoadPoint)``."""
 
     name = "profile"
+    fixed_steps = False
+    """True when the answer for a time never changes once given (a pure function of time: the
+    chip may keep the step it last read); False for profiles changed at run time (a site
+    whose EV sessions are scheduled while it runs)."""
 
     def at(self, t: float) -> LoadPoint:
         return self._step(t)[2]
@@ -73,6 +78,7 @@ class LoadProfile:
 
 class ConstantProfile(LoadProfile):
     name = "constant"
+    fixed_steps = True
 
     def __init__(self, power_w: float = 1000.0, reactive_var: float = 200.0,
                  voltage_v: float = 101.0, r_share: float = 0.5):
@@ -93,6 +99,7 @@ class _MinuteProfile(LoadProfile):
     """Days already generated, shared by equal profiles (they are pure functions of their
     parameters), so rebuilding a meter does not regenerate its days."""
     _SHARED_MAX = 64
+    fixed_steps = True
 
     def __init__(self, seed: int):
         self.seed = seed
@@ -113,13 +120,15 @@ class _MinuteProfile(LoadProfile):
                 self._shared.pop(next(iter(self._shared)))
             day_index = (midnight + JST_OFFSET_S) // DAY_S
             rng = random.Random((self.seed * 1_000_003) ^ day_index)
-            day = self._shared[key] = array("d", [x for p in self._make_day(midnight, rng) for x in (
-                p.power_w, p.reactive_var, p.voltage_v, p.r_share)])
+            day = self._shared[key] = array("d", self._day_values(midnight, rng))
         self._last = (midnight, day)
         return day
 
     def _step(self, t: float):
-        midnight = jst_midnight(t)
+        return self._step_in_day(t, jst_midnight(t))
+
+    def _step_in_day(self, t: float, midnight: int):
+        """``_step(t)`` for a caller that already knows the JST midnight of ``t``."""
         minute = int((t - midnight) // 60)
         start = midnight + minute * 60
         last = self._point
@@ -129,11 +138,47 @@ class _MinuteProfile(LoadProfile):
         return start, start + 60, last[2]
 
     def _make_day(self, midnight: int, rng: random.Random) -> list[LoadPoint]:
+        """The day's 1440 points (from ``_day_values``)."""
+        v = self._day_values(midnight, rng)
+        return [LoadPoint(v[i], v[i + 1], v[i + 2], v[i + 3]) for i in range(0, len(v), 4)]
+
+    def _day_values(self, midnight: int, rng: random.Random) -> list[float]:
+        """The day as a flat list W, var, V, r share per minute (what ``_day`` stores)."""
         raise NotImplementedError
 
 
 def _bump(hour: float, centre: float, width: float) -> float:
     return math.exp(-0.5 * ((hour - centre) / width) ** 2)
+
+
+_HOURS = tuple(m / 60 for m in range(1440))
+"""Hour of the day at the start of each minute (the profiles' time axis)."""
+
+
+@functools.cache
+def _residential_shape() -> tuple[tuple[float, ...], ...]:
+    """Per minute: the three load bumps (07:00, 12:18, 19:30) and the 1.2 V daily voltage swing:
+    pure functions of the hour, the same every day, so computed once (the same floats)."""
+    return (tuple(_bump(h, 7.0, 0.9) for h in _HOURS), tuple(_bump(h, 12.3, 0.8) for h in _HOURS),
+            tuple(_bump(h, 19.5, 1.6) for h in _HOURS),
+            tuple(1.2 * math.sin(h / 24 * 2 * math.pi) for h in _HOURS))
+
+
+@functools.lru_cache(maxsize=16)
+def _sun_shape(daylight: float) -> tuple[float, ...]:
+    """Per minute: the clear-sky PV shape ``sun ** 1.5`` for a month's day length."""
+    return tuple(max(0.0, math.cos((h - 12.0) / (6.5 * daylight) * math.pi / 2)) ** 1.5 for h in _HOURS)
+
+
+@functools.cache
+def _commercial_shape() -> tuple[float, ...]:
+    """Per minute: the business-hours plateau less the lunch dip, clamped at 0."""
+    out = []
+    for h in _HOURS:
+        work = 1.0 / (1 + math.exp(-(h - 8.3) * 3)) - 1.0 / (1 + math.exp(-(h - 18.2) * 3))
+        lunch = 0.12 * _bump(h, 12.5, 0.4)
+        out.append(max(0.0, work - lunch))
+    return tuple(out)
 
 
 class ResidentialProfile(_MinuteProfile):
@@ -150,39 +195,41 @@ class ResidentialProfile(_MinuteProfile):
         super().__init__(seed)
         self.base_w, self.peak_w, self.pv_kw, self.voltage_v = base_w, peak_w, pv_kw, voltage_v
 
-    def _make_day(self, midnight: int, rng: random.Random) -> list[LoadPoint]:
+    def _day_values(self, midnight: int, rng: random.Random) -> list[float]:
+        # the per-minute shapes are cached; every float below is computed by the same
+        # operations in the same order as the formula they stand for (days are reproducible)
         month = jst_datetime(midnight).month
         season_ac = {1: 1.3, 2: 1.2, 7: 1.4, 8: 1.5, 12: 1.2}.get(month, 1.0)
         daylight = 1.0 + 0.25 * math.cos((month - 6.5) / 6.0 * math.pi)  # longer days in summer
         weather = rng.choice((1.0, 1.0, 0.95, 0.6, 0.35, 0.15))
-        load = []
-        for m in range(1440):
-            h = m / 60
-            w = (self.base_w
-                 + 0.45 * self.peak_w * _bump(h, 7.0, 0.9)
-                 + 0.25 * self.peak_w * _bump(h, 12.3, 0.8)
-                 + self.peak_w * season_ac * _bump(h, 19.5, 1.6))
-            load.append(w * (0.9 + 0.2 * rng.random()))
+        rnd = rng.random
+        morning, noon, evening, swing = _residential_shape()
+        base, k_morning, k_noon, k_evening = (self.base_w, 0.45 * self.peak_w, 0.25 * self.peak_w,
+                                              self.peak_w * season_ac)
+        # w = base + 0.45 peak bump(7) + 0.25 peak bump(12.3) + peak season bump(19.5), +-10 %
+        load = [(base + k_morning * morning[m] + k_noon * noon[m] + k_evening * evening[m])
+                * (0.9 + 0.2 * rnd()) for m in range(1440)]
         for _ in range(rng.randint(6, 14)):  # appliance events: kettle, microwave, dryer, IH
             start = rng.randrange(1440)
             watts = rng.choice((1200, 1300, 1000, 1400, 2000, 600))
             for m in range(start, min(1440, start + rng.randint(2, 25))):
                 load[m] += watts
-        points = []
-        r_share = 0.5 + 0.1 * (rng.random() - 0.5)
+        values: list[float] = []
+        add = values.extend
+        r_share = 0.5 + 0.1 * (rnd() - 0.5)
+        volts = self.voltage_v
+        sun = _sun_shape(daylight) if self.pv_kw else None
+        k_pv = 1000 * self.pv_kw * weather
         for m in range(1440):
-            h = m / 60
             pv = 0.0
-            if self.pv_kw:
-                sun = max(0.0, math.cos((h - 12.0) / (6.5 * daylight) * math.pi / 2))
-                pv = 1000 * self.pv_kw * weather * sun ** 1.5 * (0.92 + 0.08 * rng.random())
-            net = load[m] - pv
-            reactive = load[m] * 0.33 * (0.8 + 0.4 * rng.random())  # pf ~0.95 lagging
-            v = self.voltage_v + 1.2 * math.sin(h / 24 * 2 * math.pi) + (1.5 * pv / 4000) \
-                + 0.6 * (rng.random() - 0.5)
-            points.append(LoadPoint(round(net, 1), round(reactive, 1), round(v, 2),
-                                    r_share + 0.05 * (rng.random() - 0.5)))
-        return points
+            if sun is not None:   # PV = 1000 kW x weather x sun^1.5 x (0.92..1.00)
+                pv = k_pv * sun[m] * (0.92 + 0.08 * rnd())
+            w = load[m]
+            net = w - pv
+            reactive = w * 0.33 * (0.8 + 0.4 * rnd())  # pf ~0.95 lagging
+            v = volts + swing[m] + (1.5 * pv / 4000) + 0.6 * (rnd() - 0.5)
+            add((round(net, 1), round(reactive, 1), round(v, 2), r_share + 0.05 * (rnd() - 0.5)))
+        return values
 
 
 class CommercialProfile(_MinuteProfile):
@@ -199,20 +246,18 @@ class CommercialProfile(_MinuteProfile):
         super().__init__(seed)
         self.base_kw, self.peak_kw, self.voltage_v = base_kw, peak_kw, voltage_v
 
-    def _make_day(self, midnight: int, rng: random.Random) -> list[LoadPoint]:
+    def _day_values(self, midnight: int, rng: random.Random) -> list[float]:
         weekday = jst_datetime(midnight).weekday() < 5
-        points = []
-        for m in range(1440):
-            h = m / 60
-            work = 1.0 / (1 + math.exp(-(h - 8.3) * 3)) - 1.0 / (1 + math.exp(-(h - 18.2) * 3))
-            lunch = 0.12 * _bump(h, 12.5, 0.4)
-            kw = self.base_kw + (self.peak_kw - self.base_kw) * max(0.0, work - lunch) * (
-                1.0 if weekday else 0.25)
-            kw *= 0.95 + 0.1 * rng.random()
-            points.append(LoadPoint(round(kw * 1000, 1), round(kw * 1000 * 0.42, 1),
-                                    round(self.voltage_v + 0.8 * (rng.random() - 0.5), 2),
-                                    0.5 + 0.02 * (rng.random() - 0.5)))
-        return points
+        rnd = rng.random
+        base, span, day_factor = self.base_kw, self.peak_kw - self.base_kw, (1.0 if weekday else 0.25)
+        values: list[float] = []
+        add = values.extend
+        for shape in _commercial_shape():   # kW = base + (peak - base) x max(0, work - lunch)
+            kw = base + span * shape * day_factor
+            kw *= 0.95 + 0.1 * rnd()
+            add((round(kw * 1000, 1), round(kw * 1000 * 0.42, 1),
+                 round(self.voltage_v + 0.8 * (rnd() - 0.5), 2), 0.5 + 0.02 * (rnd() - 0.5)))
+        return values
 
 
 class CsvProfile(LoadProfile):
@@ -225,6 +270,7 @@ class CsvProfile(LoadProfile):
     """
 
     name = "csv"
+    fixed_steps = True
 
     def __init__(self, path: str | Path, start_epoch: float, max_gap_s: float = 900.0,
                  r_share: float = 0.5):
@@ -324,6 +370,7 @@ class OverrideProfile(LoadProfile):
 
     def __init__(self, base: LoadProfile, start: float, end: float, power_w: float):
         self.base, self.start, self.end, self.power_w = base, start, end, power_w
+        self.fixed_steps = base.fixed_steps
         self.warnings = getattr(base, "warnings", [])
 
     def _step(self, t: float):

@@ -30,6 +30,8 @@ def _unit(*parts: int) -> float:
 class SharedDayProfile(LoadProfile):
     """``factory(seed)`` builds the base profile; ``days``: size K of the shared library."""
 
+    fixed_steps = True
+
     def __init__(self, name: str, factory, *, seed: int, days: int, options: tuple):
         if days < 1:
             raise ValueError("shared_days must be >= 1")
@@ -66,7 +68,10 @@ class SharedDayProfile(LoadProfile):
         return peak * self.scale
 
     def _step(self, t: float):
-        a, b, p = self._base(jst_midnight(t))._step(t)
+        midnight = jst_midnight(t)
+        base = self._base(midnight)
+        step_in_day = getattr(base, "_step_in_day", None)
+        a, b, p = base._step(t) if step_in_day is None else step_in_day(t, midnight)
         last = self._scaled
         if last is None or last[0] is not p:
             s = self.scale
@@ -77,8 +82,19 @@ class SharedDayProfile(LoadProfile):
 def _day_bounds(profile: LoadProfile, midnight: int) -> tuple[float, float]:
     """Peak |S| / V of one day of ``profile`` (A per unit of r share), without and with the share."""
     whole = share = 0.0
-    for _, _, p in profile.segments(midnight, jst_midnight(midnight + DAY_S + 3600)):
-        amps = math.hypot(p.power_w, p.reactive_var) / max(p.voltage_v, 1e-6)
-        whole = max(whole, amps)
-        share = max(share, amps * max(abs(p.r_share), abs(1 - p.r_share)))
+    day = getattr(profile, "_day", None)
+    if day is not None:   # a minute profile: its day's flat (W, var, V, r) array, minute by minute
+        values = day(midnight)
+        points = ((values[i], values[i + 1], values[i + 2], values[i + 3]) for i in range(0, len(values), 4))
+    else:
+        points = ((p.power_w, p.reactive_var, p.voltage_v, p.r_share) for _, _, p in
+                  profile.segments(midnight, jst_midnight(midnight + DAY_S + 3600)))
+    hypot = math.hypot
+    for w, var, volts, r in points:
+        amps = hypot(w, var) / max(volts, 1e-6)
+        if amps > whole:
+            whole = amps
+        amps *= max(abs(r), abs(1 - r))
+        if amps > share:
+            share = amps
     return whole, share

@@ -61,6 +61,8 @@ STATE_COMMITTED = 0x00
 MAGIC = 0x5A
 HEADER = struct.Struct(">BBBBHI8s")  # state magic kind flags length seq prev
 HEADER_SIZE = HEADER.size            # 18
+_BODY = struct.Struct(">BBBHI8s")    # the header without its state byte: magic kind flags length seq prev
+_WRITING, _COMMITTED = bytes((STATE_WRITING,)), bytes((STATE_COMMITTED,))
 TAG_SIZE = 16
 CRC_SIZE = 4
 OVERHEAD = HEADER_SIZE + TAG_SIZE + CRC_SIZE  # 38
@@ -169,10 +171,15 @@ class Journal:
         return outer.digest()[:TAG_SIZE]
 
     def encode(self, kind: int, payload: bytes, seq: int, prev: bytes) -> bytes:
-        head = HEADER.pack(STATE_WRITING, MAGIC, kind, 0, len(payload), seq, prev)
-        body = head[1:] + payload
-        tagged = body + self._tag(body)
-        return head[:1] + tagged + _crc32(tagged).to_bytes(4, "big")
+        return _WRITING + self._frame(kind, payload, seq, prev)[0]
+
+    def _frame(self, kind: int, payload: bytes, seq: int, prev: bytes) -> tuple[bytes, bytes]:
+        """(bytes 1.. of the record — everything after the state byte —, its tag): what a write
+        programs before the commit byte, built without slicing a whole frame apart."""
+        body = _BODY.pack(MAGIC, kind, 0, len(payload), seq, prev) + payload
+        tag = self._tag(body)
+        tagged = body + tag
+        return tagged + _crc32(tagged).to_bytes(4, "big"), tag
 
     def _parse(self, data: bytes, pos: int) -> tuple[str, int, Record | None]:
         """Parse at ``pos``: ('ok'|'bad-mac'|'bad', size, record)."""
@@ -415,14 +422,13 @@ class Journal:
     def _write(self, kind: int, payload: bytes, at: int | None = None) -> Record:
         """Program and commit one record at ``at`` (default: the write position)."""
         offset = self._pos if at is None else at
-        frame = self.encode(kind, payload, self._next_seq, self._prev_tag)
+        rest, tag = self._frame(kind, payload, self._next_seq, self._prev_tag)
         address = (self.first_page + self._cur) * self.page_size + offset
-        self.nvm.program(address + 1, frame[1:])
-        self.nvm.program(address, bytes((STATE_COMMITTED,)))
-        tag = frame[HEADER_SIZE + len(payload):HEADER_SIZE + len(payload) + TAG_SIZE]
+        self.nvm.program(address + 1, rest)
+        self.nvm.program(address, _COMMITTED)
         record = Record(self._next_seq, kind, payload, self._cur, offset, tag, self._prev_tag)
         self._page_records.setdefault(self._cur, []).append(record)
-        self._pos = offset + len(frame)
+        self._pos = offset + 1 + len(rest)
         self._next_seq += 1
         self._prev_tag = tag[:8]
         self.appended += 1

@@ -167,6 +167,7 @@ class Storage:
     # ------------------------------------------------------------------ boot
     def boot(self, retention: Retention) -> BootReport:
         self._retention = retention
+        self.__dict__.pop("_scrub_plan", None)   # the journals are made anew below
         report = BootReport()
         self._check_superblock(report)
         for name, (first, count) in self.layout.partitions.items():
@@ -189,7 +190,7 @@ class Storage:
 
     def committed_total(self) -> int:
         """Records committed over all journals since the flash was formatted."""
-        return sum(j.next_seq for j in self.journals.values())
+        return sum([j._next_seq for j in self.journals.values()])
 
     def _check_rollback(self, report: BootReport) -> None:
         if self.counter is None:
@@ -327,15 +328,18 @@ class Storage:
     # ------------------------------------------------------------------ run time
     def scrub(self) -> list:
         """Re-verify one page of one journal (round robin); returns new findings."""
-        names = list(self.journals)
-        total = sum(j.page_count for j in self.journals.values())
-        index = self._scrub_next % total
+        journals = self.journals
+        plan = self.__dict__.get("_scrub_plan")
+        if plan is None or plan[0] is not journals or len(plan[2]) != len(journals):
+            order = [(name, j, j.page_count) for name, j in journals.items()]
+            plan = self.__dict__["_scrub_plan"] = (journals, sum(n for _, _, n in order), order)
+        index = self._scrub_next % plan[1]
         self._scrub_next += 1
-        for name in names:
-            journal = self.journals[name]
-            if index < journal.page_count:
-                return [(name, page, offset, kind, seq) for page, offset, kind, seq in journal.verify_page(index)]
-            index -= journal.page_count
+        for name, journal, count in plan[2]:
+            if index < count:
+                changed = journal.verify_page(index)
+                return [(name, page, offset, kind, seq) for page, offset, kind, seq in changed] if changed else []
+            index -= count
         return []
 
     def health(self) -> dict:

@@ -18,7 +18,8 @@ from .comms_manager import CommsManager
 from .control import SwitchControl
 from .outage import OutageMonitor, OutageTask, OutageThresholds
 from .power_budget import PowerBudget
-from ..core.scheduler import Priority
+from ..core.scheduler import Priority, sleep
+from sumame.hal.power import ChangeSignal
 from .usb_power import UsbPowerManager
 
 
@@ -66,13 +67,38 @@ class Switchgear:
     def start(self, scheduler) -> None:
         scheduler.spawn(self.breaker_task.run(), name="breaker", priority=Priority.CONTROL)
         scheduler.spawn(self.outage_task.run(), name="outage", priority=Priority.CONTROL)
-        scheduler.spawn(self.budget.run(self._period), name="power-budget", priority=Priority.CONTROL)
         if self.usb is not None:
             self.usb.start()
-            scheduler.spawn(self.usb.run(self._period), name="usb-port", priority=Priority.CONTROL)
+        scheduler.spawn(self._power_polls(), name="power-budget", priority=Priority.CONTROL)
         scheduler.spawn(self.comms.run(), name="comms-units", priority=Priority.COMMS)
         for index, unit in enumerate(self.meter.hw.comms):
             self.comms.request_insert(self.comms_slot(index), unit)
+
+    async def _power_polls(self) -> None:
+        """Task: every period the budget's poll (over-draw, brown-out), then the USB port's
+        (hot-plug, retry after a shed) — at the instants and in the order of two polling tasks,
+        with one wake. A poll is skipped when it cannot find anything new: the supply and the
+        port announce every change (``hal.power.ChangeSignal``), none came, the loads are as
+        the last poll left them and neither side is timing anything (``settled``); a part that
+        does not announce its changes is polled every period."""
+        budget, usb, period = self.budget, self.usb, self._period
+        parts = [self.meter.hw.power] + ([usb.port] if usb is not None else [])
+        signalled = all(isinstance(p, ChangeSignal) for p in parts)
+        changed = [True]
+        if signalled:
+            for part in parts:
+                part.change_listeners.append(lambda: changed.__setitem__(0, True))
+        version = None
+        while True:
+            if changed[0] or version != budget.version or not signalled or not (
+                    budget.settled() and (usb is None or usb.settled())
+                    and all(p.changes_signalled() for p in parts)):
+                changed[0] = False
+                budget.poll()
+                if usb is not None:
+                    usb.poll()
+                version = budget.version
+            await sleep(period)
 
     @staticmethod
     def comms_slot(index: int) -> str:

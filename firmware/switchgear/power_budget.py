@@ -110,6 +110,8 @@ class PowerBudget:
         self._loads: dict[str, Load] = {}
         self._seq = 0
         self._fits_since: float | None = None
+        self.version = 0
+        """Bumped by every admission, resize, release, shed and restore (see ``settled``)."""
 
     # ---------------------------------------------------------------- arithmetic
     @property
@@ -150,6 +152,7 @@ class PowerBudget:
             return self._refused(name, cls, va, source, problem)
         self._seq += 1
         self._loads[name] = Load(name, cls, float(va), cut, restore, measure, self._seq)
+        self.version += 1
         self._events.record("load-admit", source=source, detail=f"{name} [{cls.name}] "
                             f"{va:.2f} VA admitted; {self.committed_va():.2f} of "
                             f"{self.spare_va:.2f} VA committed")
@@ -158,6 +161,7 @@ class PowerBudget:
     def resize(self, name: str, va: float, *, source: str = SOURCE) -> Admission:
         """Change a load's declared draw (e.g. a USB port whose devices change)."""
         ld = self._loads[name]
+        self.version += 1
         if ld.state is not LoadState.ON or va <= ld.declared_va:
             if ld.state is LoadState.ON:
                 self._mirror_admit(name, va)
@@ -177,6 +181,7 @@ class PowerBudget:
         ld = self._loads.pop(name, None)
         if ld is None:
             return
+        self.version += 1
         if self.supply is not None:
             self.supply.release(name)
         self._events.record("load-release", source=source, detail=f"{name} released "
@@ -216,6 +221,7 @@ class PowerBudget:
         if ld.state is not LoadState.ON:
             return
         ld.state, ld.reason, ld.over_polls = state, reason, 0
+        self.version += 1
         if self.supply is not None:
             self.supply.release(name)
         ld.cut()
@@ -233,6 +239,7 @@ class PowerBudget:
         if problem:
             return Admission(False, problem)
         ld.state, ld.reason, ld.over_polls = LoadState.ON, "", 0
+        self.version += 1
         if ld.restore is not None:
             ld.restore()
         self._events.record("load-restore", source=source, detail=f"{name} back on "
@@ -257,9 +264,9 @@ class PowerBudget:
                           f"brown-out: supply gives {available:.2f} VA for loads, "
                           f"{self.committed_va():.2f} VA committed")
             return
-        waiting = sorted((ld for ld in self._loads.values()
-                          if ld.state is LoadState.SHED_BROWNOUT),
-                         key=lambda ld: (-ld.cls, ld.seq))
+        waiting = [ld for ld in self._loads.values() if ld.state is LoadState.SHED_BROWNOUT]
+        if waiting:
+            waiting.sort(key=lambda ld: (-ld.cls, ld.seq))
         if not waiting or self.committed_va() + waiting[0].declared_va > available + 1e-9:
             self._fits_since = None   # the most important shed load does not fit yet
             return
@@ -271,6 +278,14 @@ class PowerBudget:
             if self.committed_va() + ld.declared_va > available + 1e-9:
                 break
             self.retry(ld.name)
+
+    def settled(self) -> bool:
+        """True when, as long as neither the loads (``version``) nor what the supply reports
+        change, the next ``poll`` finds what the last one found and changes nothing: no load is
+        counting over-draw polls and no restore after a brown-out is being timed."""
+        if self._fits_since is not None:
+            return False
+        return not any(ld.over_polls for ld in self._loads.values() if ld.state is LoadState.ON)
 
     @property
     def _monitor(self) -> bool:

@@ -118,6 +118,14 @@ class UsbPowerManager:
             else:
                 self._left(event.device)
 
+    def settled(self) -> bool:
+        """True when, as long as the port and the budget do not change, the next ``poll`` does
+        nothing: the port is not waiting to be powered again after an over-draw shed. (An on
+        port's back-off reset needs no poll of its own: a shed takes over-draw polls, which run,
+        and the first of them finds the port still on.)"""
+        load = self.budget.load(self.load_name)
+        return load is None or load.state is not LoadState.SHED_OVERDRAW
+
     def _retry_after_shed(self, now: float) -> None:
         if self._next_retry is None:
             self._next_retry = now + self._backoff

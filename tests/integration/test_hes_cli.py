@@ -56,6 +56,15 @@ def test_bad_arguments_get_one_clear_error(args, message):
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
 
 
+def test_hes_run_with_a_missing_meters_file_says_one_line(tmp_path):
+    """The meters file is read before the head-end starts: one error line, nothing left half
+    started (no "coroutine was never awaited" warnings after it)."""
+    r = sumame("hes", "run", "--meters-file", str(tmp_path / "meters.txt"), "--db", str(tmp_path / "h.sqlite"),
+               "--listen", f"127.0.0.1:{free_udp_port()}")
+    assert r.returncode == 2 and "--meters-file" in r.stderr and "No such file" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
 def test_unknown_item_is_named(tmp_path):
     db = tmp_path / "h.sqlite"
     assert sumame("hes", "fleet", "--meters", "1", "--days", "0.1", "--outages", "0", "--db", str(db)).returncode == 0

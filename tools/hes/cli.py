@@ -425,15 +425,6 @@ def _extlog(args) -> int:
 
 
 def _run(args) -> int:
-    scheduler, hes = _head_end(args, args.listen)
-    hes.config.realtime_share, hes.config.history_share = args.realtime_share, args.history_share
-    if args.workers < 1:
-        raise CliError("--workers must be >= 1")
-    hes.config.workers = args.workers
-    try:
-        hes.start()
-    except OSError as exc:
-        raise CliError(f"cannot listen for pushes on {args.listen}: {exc.strerror or exc}") from None
     addresses = list(args.meter or [])
     if args.meters_file is not None:
         try:
@@ -443,6 +434,15 @@ def _run(args) -> int:
             raise CliError(f"--meters-file {args.meters_file}: {exc.strerror or exc}") from None
     if not addresses:
         raise CliError("no meters: give --meter ADDRESS (repeat) or --meters-file FILE")
+    scheduler, hes = _head_end(args, args.listen)
+    hes.config.realtime_share, hes.config.history_share = args.realtime_share, args.history_share
+    if args.workers < 1:
+        raise CliError("--workers must be >= 1")
+    hes.config.workers = args.workers
+    try:
+        hes.start()
+    except OSError as exc:
+        raise CliError(f"cannot listen for pushes on {args.listen}: {exc.strerror or exc}") from None
     for text in addresses:
         hes.add_meter(_target(text))
     hes.choose_5min()

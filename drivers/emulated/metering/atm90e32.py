@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from sumame.drivers import atm90e32_regs as R
-from sumame.drivers.emulated.profiles import LoadPoint, LoadProfile
+from sumame.drivers.emulated.profiles import LoadPoint, LoadProfile, ProfileError
 
 _ADDRESS_MASK, _READ_FLAG, _LAST_SPI_DATA = R.ADDRESS_MASK, R.READ_FLAG, R.LAST_SPI_DATA
 _P_MEAN_A, _P_MEAN_A_LSB = R.P_MEAN["A"], R.P_MEAN_LSB["A"]
@@ -119,6 +119,8 @@ class Atm90e32Model:
         self._reset(self.clock.now())
 
     def supplied(self, t: float) -> bool:
+        if not self.outages:
+            return True
         return not any(a <= t < b for a, b in self.outages)
 
     # ------------------------------------------------------------------ internals
@@ -139,6 +141,7 @@ class Atm90e32Model:
         self._consts = None
         self._last_compute = None
         self._rates = None
+        self._segment_cache = None
         self._config_version = getattr(self, "_config_version", 0) + 1
         self._alarms0 = 0
         self._alarms1 = 0
@@ -245,7 +248,11 @@ class Atm90e32Model:
         if not self.load_connected():
             return
         acc = self._acc
-        pieces = self._pieces(t0, now) if self.outages else self.profile.segments(t0, now)
+        if self.outages:
+            pieces = self._pieces(t0, now)
+        else:
+            _, _, end, point = self._segment(t0)
+            pieces = ((t0, now, point),) if end >= now else self.profile.segments(t0, now)
         cached = self._rates
         for a, b, point in pieces:
             if cached is None or cached[0] is not point or cached[1] != self._config_version:
@@ -281,11 +288,26 @@ class Atm90e32Model:
             if a < b:
                 yield a, b, point
 
+    def _segment(self, t: float) -> tuple:
+        """(profile, start, end, point) of the load step holding ``t``. The last one is kept
+        for a profile with ``fixed_steps`` (a pure step function of time: the same step answers
+        every time in it; another profile object is another function)."""
+        seg = self._segment_cache
+        profile = self.profile
+        if seg is not None and seg[0] is profile and seg[1] <= t < seg[2] and profile.fixed_steps:
+            return seg
+        start, end, point = profile._step(t)
+        if not end > t:   # as LoadProfile.segments: a step must end after the time asked for
+            raise ProfileError(f"load profile {profile.name}: the step at {t!r} ends at {end!r}, "
+                               f"not after it (step times must be absolute epoch s)")
+        seg = self._segment_cache = (profile, start, end, point)
+        return seg
+
     def _point_now(self) -> LoadPoint | None:
         now = self.clock.now()
         if not self._metering_on() or not self.supplied(now):
             return None
-        point = self.profile.at(now)
+        point = self._segment(now)[3]
         if not self.load_connected():
             return LoadPoint(0.0, 0.0, point.voltage_v, point.r_share)
         return point
@@ -389,6 +411,31 @@ class Atm90e32Model:
         gain = self._gain(R.I_GAIN[phase], fe.igain_a if element_a else fe.igain_c)
         return math.hypot(p, q) / volts * gain * R.pga_of(self._regs.get(R.MMODE1, 0), phase)
 
+    def _irms_of(self) -> Callable[[LoadPoint], tuple[float, float]]:
+        """``point -> (_irms(True, point), _irms(False, point))`` with the configuration's
+        factors looked up once (the same operations in the same order: the same floats), for
+        the scans over a day of load steps."""
+        fe = self.front_end
+        s = 1.0 / (fe.current_scale * fe.transformer_ratio)
+        mmode1 = self._regs.get(R.MMODE1, 0)
+        k_a = self._gain(R.I_GAIN["A"], fe.igain_a)
+        k_c = self._gain(R.I_GAIN["C"], fe.igain_c)
+        pga_a, pga_c = R.pga_of(mmode1, "A"), R.pga_of(mmode1, "C")
+        hypot = math.hypot
+
+        if fe.two_wire:
+            def irms(point: LoadPoint) -> tuple[float, float]:
+                volts = max(point.voltage_v, 1e-6)
+                return hypot(point.power_w * s, point.reactive_var * s) / volts * k_a * pga_a, 0.0
+            return irms
+
+        def irms(point: LoadPoint) -> tuple[float, float]:
+            r, w, var = point.r_share, point.power_w, point.reactive_var
+            volts = max(point.voltage_v, 1e-6)
+            return (hypot(w * r * s, var * r * s) / volts * k_a * pga_a,
+                    hypot(w * (1 - r) * s, var * (1 - r) * s) / volts * k_c * pga_c)
+        return irms
+
     def _update_alarms(self, now: float) -> None:
         point = self._point_now()
         state0 = state1 = 0
@@ -421,8 +468,10 @@ class Atm90e32Model:
         if not self._metering_on() or not self.load_connected():
             return None
         threshold = self._regs.get(R.OI_TH, 0xFFFF) * 0.01
+        irms = self._irms_of()
         for a, b, point in self._pieces(after, after + horizon_s):
-            if self._irms(True, point) > threshold or self._irms(False, point) > threshold:
+            i_a, i_c = irms(point)
+            if i_a > threshold or i_c > threshold:
                 return a
         return None
 
@@ -436,8 +485,10 @@ class Atm90e32Model:
         if not self._metering_on() or not self.load_connected():
             return after
         threshold = self._regs.get(R.OI_TH, 0xFFFF) * 0.01
+        irms = self._irms_of()
         for a, b, point in self._pieces(after, after + horizon_s):
-            if not (self._irms(True, point) > threshold or self._irms(False, point) > threshold):
+            i_a, i_c = irms(point)
+            if not (i_a > threshold or i_c > threshold):
                 return a
         return None
 

@@ -17,12 +17,13 @@ from typing import Callable
 
 from sumame.drivers import atm90e32_regs as R
 from sumame.drivers.atm90e32 import Atm90e32, Atm90e32Config
-from sumame.drivers.emulated.metering.atm90e32 import Atm90e32Model, FrontEnd
+from sumame.drivers.emulated.metering.atm90e32 import Atm90e32Model, FrontEnd, _clamp16
 from sumame.drivers.emulated.profiles import LoadProfile
 from sumame.hal.errors import ChipReset
 from sumame.hal.metering_asic import AsicStatus, EnergyDelta, Instantaneous
 
 _TOTALS = ("APT", "ANT", "RPT", "RNT")   # forward, reverse, reactive +, reactive − (totals)
+_U_LSB = R.U_RMS_LSB_V
 
 
 class HalMeteringAsic(Atm90e32Model):
@@ -47,6 +48,7 @@ class HalMeteringAsic(Atm90e32Model):
         self._alarm_callback: Callable[[], None] | None = None
         self.bus_errors = 0
         self.irq = lambda state0, state1: self.handle_irq()   # the IRQ pin to the handler
+        self._volts: tuple | None = None   # (load point, constants, (V_R, V_T)) last read
 
     def _element_factors(self) -> tuple[float, float]:
         """Calibration factors, recomputed only when the configuration changed."""
@@ -118,11 +120,47 @@ class HalMeteringAsic(Atm90e32Model):
         return Instantaneous(round(p_total, 2), round(q_total, 2), voltage, current, freq)
 
     def read_voltage(self) -> tuple[float, float | None]:
-        """RMS voltage per element (V; None where not wired), as ``read_instantaneous`` gives it."""
-        v_r = round(self._voltage_register(R.U_RMS["A"]) * R.U_RMS_LSB_V, 2)
-        if self.front_end.two_wire:
-            return (v_r, None)
-        return (v_r, round(self._voltage_register(R.U_RMS["C"]) * R.U_RMS_LSB_V, 2))
+        """RMS voltage per element (V; None where not wired), as ``read_instantaneous`` gives it:
+        the UrmsA / UrmsC registers of the load step now (one profile look-up for both; the
+        answer is kept per step and configuration)."""
+        now = self.clock.now()
+        if not self._metering_on() or not self.supplied(now):
+            return (0.0, None) if self.front_end.two_wire else (0.0, 0.0)
+        point = self._segment(now)[3]
+        consts = self._constants()
+        cached = self._volts
+        if cached is not None and cached[0] is point and cached[1] is consts:
+            return cached[2]
+        volts = point.voltage_v
+        v_r = round(_clamp16(volts * consts[6] / _U_LSB) * _U_LSB, 2)
+        value = (v_r, None) if consts[12] else (v_r, round(_clamp16(volts * consts[7] / _U_LSB) * _U_LSB, 2))
+        self._volts = (point, consts, value)
+        return value
+
+    def _advance(self) -> None:
+        """The register-level chip's integration for what this chip has: the all-phase totals
+        (the per-phase energy registers are only reachable over SPI). The same pieces, rates
+        and float sums as ``Atm90e32Model._advance``, so the same LSBs; usually one piece."""
+        now = self.clock.now()
+        t0 = self._t
+        if now <= t0:
+            return
+        self._t = now
+        if not self._metering_on() or not self.load_connected():
+            return
+        if self.outages:
+            pieces = self._pieces(t0, now)
+        else:
+            _, _, end, point = self._segment(t0)
+            pieces = ((t0, now, point),) if end >= now else self.profile.segments(t0, now)
+        acc, cached, version = self._acc, self._rates, self._config_version
+        for a, b, point in pieces:
+            if cached is None or cached[0] is not point or cached[1] != version:
+                cached = self._rates = self._rates_of(point)
+            dt = (b - a) * cached[2]
+            (k_p, rate_p), (k_q, rate_q) = cached[3][0], cached[3][1]
+            acc[k_p] += rate_p * dt
+            acc[k_q] += rate_q * dt
 
     def read_status(self) -> AsicStatus:
         self._update_alarms(self.clock.now())

@@ -54,6 +54,10 @@ class EmulatedUsbPort(PyUsbPort):
         self.vbus_switch = EmulatedVbus(vbus_on, self._vbus_changed)
         self.draw_listeners: list[Callable[[float], None]] = []
         """Called with the new draw (mA) whenever it changes (the emulated supply listens)."""
+        self.change_listeners: list[Callable[[], None]] = []
+        """Called after every plug, unplug, authorization and VBUS change (hal.power.ChangeSignal:
+        what ``poll()`` and ``measured_draw_ma()`` report changes only then — a plugged device's
+        draw is a property of the device; a device that changes it is unplugged and plugged)."""
         super().__init__(name, backend=EmulatedUsbBackend(self._enumerated),
                          path_prefix=f"{bus}-{root_port}", vbus=self.vbus_switch,
                          current_sense=self.draw_ma, authorizer=self._authorize)
@@ -120,3 +124,8 @@ class EmulatedUsbPort(PyUsbPort):
         draw = self.draw_ma()
         for listener in self.draw_listeners:
             listener(draw)
+        for listener in self.change_listeners:
+            listener()
+
+    def changes_signalled(self) -> bool:
+        return True
