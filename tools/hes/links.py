@@ -209,19 +209,12 @@ class PushListener:
     async def _datagrams(self) -> None:
         while True:
             await readable(self.udp)
-            while True:
-                try:
-                    data, peer = self.udp.recvfrom(RECV_SIZE)
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError:
-                    continue
-                self.received += 1
-                self.queue.put_nowait((peer, data))
+            self.drain()
 
     def drain(self) -> int:
-        """Move every datagram still waiting in the UDP socket to the queue (at shutdown, after the
-        loop stopped: what has arrived is stored, not dropped with the socket); returns the count."""
+        """Move every datagram waiting in the UDP socket to the queue (each time it is readable,
+        and at shutdown after the loop stopped: what has arrived is stored, not dropped with the
+        socket); returns the count."""
         moved = 0
         while self.udp is not None:
             try:
