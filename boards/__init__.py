@@ -5,7 +5,9 @@
 from __future__ import annotations
 
 import tomllib
+from collections import ChainMap
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from .schema import BoardErrors, validate
@@ -54,29 +56,43 @@ def load_board(name_or_path: str, overrides: dict | None = None) -> "Board":
     for section, values in (overrides or {}).items():
         data.setdefault(section, {}).update(values)
     values = validate(str(path), data)
-    return Board(path, {name: _shared(name, section) for name, section in values.items()})
+    return Board(path, _layered(str(path), {name: _shared(name, section) for name, section in values.items()}))
 
 
-_SHARED: dict[str, dict[str, dict]] = {}
+_SHARED: dict[str, dict[str, MappingProxyType]] = {}
 _SHARED_PER_SECTION = 8
+_BASE: dict[str, MappingProxyType] = {}
 
 
-def _shared(name: str, section: dict) -> dict:
-    """An equal section validated before (one object for the whole fleet: a fleet of 10^5 boards
-    differs in a few sections, the rest is read-only), else ``section``. A few distinct values
-    are remembered per section; one that differs on every board (identity) keeps only the last."""
+def _shared(name: str, section: dict) -> MappingProxyType:
+    """The section, read-only; an equal section validated before is the same object (one for
+    the whole fleet: a fleet of 10^5 boards differs in a few sections, the rest is shared). A
+    few distinct values are remembered per section; one that differs on every board (identity)
+    keeps only the last."""
     try:
         key = repr(sorted(section.items()))
     except TypeError:
-        return section
+        return MappingProxyType(section)
     seen = _SHARED.setdefault(name, {})
     found = seen.get(key)
     if found is not None and found == section:
         return found
     if len(seen) >= _SHARED_PER_SECTION:
         seen.pop(next(iter(seen)))
-    seen[key] = section
-    return section
+    frozen = seen[key] = MappingProxyType(section)
+    return frozen
+
+
+def _layered(path: str, sections: dict) -> ChainMap:
+    """The board's sections as ``ChainMap(own, base)``: ``base`` is the read-only table of the
+    first board loaded from ``path`` (shared by every later one), ``own`` only the sections
+    this board has otherwise (a fleet meter's identity, seeds). Assigning a section (a tool
+    patching ``board.values["iot"]``) lands in ``own``; the shared sections are read-only."""
+    base = _BASE.get(path)
+    if base is None or base.keys() != sections.keys():
+        base = _BASE[path] = MappingProxyType(sections)
+        return ChainMap({}, base)
+    return ChainMap({n: s for n, s in sections.items() if base[n] is not s}, base)
 
 
 __all__ = ["BoardErrors", "BoardNotFound", "available", "load_board", "resolve"]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections import ChainMap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ class BuiltBoard:
 class Board:
     def __init__(self, path: Path, values: dict[str, dict[str, Any]]):
         self.path = path
-        self.values = values
+        self.values = values if isinstance(values, ChainMap) else ChainMap({}, values)
         self.name = values["board"]["name"]
         self.kind = values["board"]["kind"]
 
@@ -79,7 +80,7 @@ class Board:
             transmitted_interval_min=m["transmitted_interval_min"],
             watchdog_budget_s=self["watchdog"]["budget_ms"] / 1000,
             scrub_interval_s=self["storage"]["scrub_interval_s"],
-            options={k: v for k, v in self.values.items()},
+            options=self.values.new_child(),   # own writes, the board's sections shared (boards/__init__.py)
         )
 
     # ------------------------------------------------------------------ driver side

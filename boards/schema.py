@@ -176,6 +176,7 @@ SECTIONS: dict[str, Section] = {
     }, "customer USB port"),
     "broute": Section({
         "enabled": Key(bool, True, "serve the ECHONET Lite B-route"),
+        "serve_ip": Key(bool, True, "open UDP sockets; false: the in-process medium of virtual-time runs"),
         "ip": Key(list, ["127.0.0.1"], "addresses the IP B-route serves on (Wi-Fi / Ethernet)",
                   check=lambda v: None if v and all(isinstance(x, str) for x in v) else "must list addresses"),
         "port": Key(int, 3610, "UDP port", check=in_range(1, 65535)),
@@ -211,6 +212,7 @@ SECTIONS: dict[str, Section] = {
     }, "route-B Wi-SUN (B-route over 920 MHz)"),
     "aroute": Section({
         "enabled": Key(bool, True, "serve the DLMS/COSEM A-route (on a comms unit with the a-route medium)"),
+        "serve_ip": Key(bool, True, "open TCP/UDP sockets; false: the in-process network of virtual-time runs"),
         "ip": Key(str, "127.0.0.1", "address the A-route listens on"),
         "port": Key(int, 4059, "TCP port of the DLMS wrapper (0 = any free port)", check=in_range(0, 65535)),
         "udp": Key(bool, True, "also serve DLMS wrapper datagrams on the same UDP port"),

@@ -21,7 +21,7 @@ class Severity(Enum):
     ALARM = "alarm"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)     # a meter keeps up to 2000 in RAM: no dict each
 class MeterEvent:
     """One logged event. ``at`` is epoch seconds (UTC); ``jst`` formats it in JST."""
 

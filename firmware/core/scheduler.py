@@ -162,13 +162,17 @@ class QueueFull(Exception):
     """``put_nowait`` on a full bounded queue."""
 
 
+_NO_ITEMS: deque = deque(maxlen=0)
+"""Items of every empty Queue (shared, never appended to: ``put_nowait`` gives the queue its own)."""
+
+
 class Queue:
     """FIFO between tasks (or from an interrupt-like callback into a task). ``maxsize=0`` = unbounded."""
 
     __slots__ = ("_items", "maxsize", "_waiters", "_putters")
 
     def __init__(self, maxsize: int = 0):
-        self._items: deque = deque()
+        self._items: deque = _NO_ITEMS   # a deque of its own only while items wait (~600 B each)
         self.maxsize = maxsize
         self._waiters: list[tuple[Task, int]] = []
         self._putters: list[tuple[Task, int]] = []
@@ -182,14 +186,20 @@ class Queue:
     def put_nowait(self, item) -> None:
         if self.full():
             raise QueueFull(f"queue full ({self.maxsize} items)")
+        if self._items is _NO_ITEMS:
+            self._items = deque()
         self._items.append(item)
         while self._waiters and self._items:
             task, token = self._waiters.pop(0)
             if task.scheduler._wake(task, token, self._items[0]):
                 self._items.popleft()
+        if not self._items:
+            self._items = _NO_ITEMS
 
     def get_nowait(self):
         item = self._items.popleft()
+        if not self._items:
+            self._items = _NO_ITEMS
         while self._putters:
             task, token = self._putters.pop(0)
             if task.scheduler._wake(task, token, None):

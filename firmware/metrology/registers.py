@@ -124,7 +124,7 @@ class _RecentRing:
     def __init__(self, keep: dict[int, int]):
         if max(keep.values()) >= self.SLOTS:
             raise ValueError("the ring holds at most 63 minutes")
-        self._minutes = array("q", [-1]) * self.SLOTS
+        self._minutes = array("i", [-1]) * self.SLOTS   # minutes since the epoch (int32: to 6053)
         self._data = bytearray(self.SLOTS * Snapshot.SIZE)
         self._keep = keep
         self.newest = -1

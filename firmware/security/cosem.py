@@ -95,18 +95,43 @@ class ExternalLogSource:
         return [self._row(e) for e in found[max(first, 1) - 1:last]]
 
 
+def _peer(e):
+    return e.peer
+
+
+def _direction(e):
+    return int(e.direction)
+
+
+def _size(e):
+    return e.size
+
+
+def _verdict(e):
+    return int(e.verdict)
+
+
+class _LastEntry:
+    """Value of one field of the newest log entry (None: empty log); data, not a closure."""
+
+    __slots__ = ("log", "field")
+
+    def __init__(self, log, field):
+        self.log, self.field = log, field
+
+    def __call__(self):
+        entries = self.log.entries
+        return self.field(entries[-1]) if entries else None
+
+
 def security_objects(security) -> list:
     log = security.log
-
-    def last(field):
-        return lambda: (field(log.entries[-1]) if log.entries else None)
-
     return [
         ExternalControl(security),
-        DataObject(EXT_PEER, last(lambda e: e.peer), data_type=DataType.VISIBLE_STRING, read_level=Level.LOW),
-        DataObject(EXT_DIRECTION, last(lambda e: int(e.direction)), data_type=DataType.ENUM, read_level=Level.LOW),
-        DataObject(EXT_SIZE, last(lambda e: e.size), data_type=DataType.LONG_UNSIGNED, read_level=Level.LOW),
-        DataObject(EXT_VERDICT, last(lambda e: int(e.verdict)), data_type=DataType.ENUM, read_level=Level.LOW),
+        DataObject(EXT_PEER, _LastEntry(log, _peer), data_type=DataType.VISIBLE_STRING, read_level=Level.LOW),
+        DataObject(EXT_DIRECTION, _LastEntry(log, _direction), data_type=DataType.ENUM, read_level=Level.LOW),
+        DataObject(EXT_SIZE, _LastEntry(log, _size), data_type=DataType.LONG_UNSIGNED, read_level=Level.LOW),
+        DataObject(EXT_VERDICT, _LastEntry(log, _verdict), data_type=DataType.ENUM, read_level=Level.LOW),
         ProfileGeneric(EXT_LOG, [capture(8, oc.CLOCK, 2), capture(1, EXT_PEER, 2),
                                  capture(1, EXT_DIRECTION, 2), capture(1, EXT_SIZE, 2),
                                  capture(1, EXT_VERDICT, 2)],

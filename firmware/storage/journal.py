@@ -158,12 +158,15 @@ class Journal:
         self._reclaimed: int | None = None  # newest record already is RECLAIM(this page)
         self.appended = 0
         self.max_payload = self.page_size - OVERHEAD - _RESERVE
+        self._hmac_pads = None   # (inner, outer) keyed hashes, made at the first tag
+        self._scrub_cache: dict | None = None
+        # (attributes, not self.__dict__ look-ups: an instance dict is only made when asked for)
 
     # ------------------------------------------------------------------ record codec
     def _tag(self, body: bytes) -> bytes:
-        pads = self.__dict__.get("_hmac_pads")
+        pads = self._hmac_pads
         if pads is None:   # HMAC-SHA256 (RFC 2104) with the keyed pads hashed once per journal
-            pads = self.__dict__["_hmac_pads"] = _hmac_pads(self._key, self._name_bytes)
+            pads = self._hmac_pads = _hmac_pads(self._key, self._name_bytes)
         inner = pads[0].copy()
         inner.update(body)
         outer = pads[1].copy()
@@ -495,13 +498,15 @@ class Journal:
         nor what the journal knows it wrote there changed since (the same check would give the
         same answer); else None. Returns the key to store the new result under."""
         key = (hashlib.sha256(data).digest(), known, self._finish)
-        hit = self.__dict__.setdefault("_scrub_cache", {}).get(page)
+        hit = None if self._scrub_cache is None else self._scrub_cache.get(page)
         if hit is not None and hit[0] == key:
             return hit[1], key
         return None, key
 
     def _scrub_store(self, page: int, key: tuple, changed: list) -> None:
-        self.__dict__.setdefault("_scrub_cache", {})[page] = (key, tuple(changed))
+        if self._scrub_cache is None:
+            self._scrub_cache = {}
+        self._scrub_cache[page] = (key, tuple(changed))
 
     # ------------------------------------------------------------------ read side
     def read_page(self, page: int) -> list[Record]:

@@ -37,7 +37,7 @@ class _PageIndex:
     @property
     def internal(self) -> int:
         """How many of the records are the journal's own markers (RECLAIM, SEALED)."""
-        return self._pages._internal[self._page]
+        return self._pages._h[4 * self._page + 3]
 
     @property
     def offsets(self) -> list[int]:
@@ -61,11 +61,10 @@ class _Pages:
         n = journal.page_count
         self._journal = journal
         self._present = bytearray(n)
-        self._prog = array("H", bytes(2 * n))      # records in the progression
-        self._off0 = array("H", bytes(2 * n))
-        self._step = array("H", bytes(2 * n))
+        # per page, 4 halfwords: records in the progression, first offset, step, internal markers
+        # (one array, not four: each array object costs ~80 B beside its data)
+        self._h = array("H", bytes(8 * n))
         self._seq0 = array("I", bytes(4 * n))
-        self._internal = array("H", bytes(2 * n))
         self._tail: dict[int, tuple[array, array]] = {}
 
     # ---------------------------------------------------------------- per page
@@ -73,28 +72,30 @@ class _Pages:
         offset, seq = record.offset, record.seq
         tail = self._tail.get(page)
         if tail is None:
-            prog = self._prog[page]
+            h, at = self._h, 4 * page
+            prog = h[at]
             if prog == 0:
-                self._off0[page], self._seq0[page], self._prog[page] = offset, seq, 1
-            elif prog == 1 and seq == self._seq0[page] + 1 and 0 < offset - self._off0[page] < 0x10000:
-                self._step[page], self._prog[page] = offset - self._off0[page], 2
+                h[at + 1], self._seq0[page], h[at] = offset, seq, 1
+            elif prog == 1 and seq == self._seq0[page] + 1 and 0 < offset - h[at + 1] < 0x10000:
+                h[at + 2], h[at] = offset - h[at + 1], 2
             elif prog > 1 and seq == self._seq0[page] + prog and \
-                    offset == self._off0[page] + prog * self._step[page] and prog < 0xFFFF:
-                self._prog[page] = prog + 1
+                    offset == h[at + 1] + prog * h[at + 2] and prog < 0xFFFF:
+                h[at] = prog + 1
             else:
                 tail = self._tail[page] = (array("H"), array("I"))
         if tail is not None:
             tail[0].append(offset)
             tail[1].append(seq)
         if record.kind in _INTERNAL:
-            self._internal[page] += 1
+            self._h[4 * page + 3] += 1
 
     def _count(self, page: int) -> int:
         tail = self._tail.get(page)
-        return self._prog[page] + (0 if tail is None else len(tail[0]))
+        return self._h[4 * page] + (0 if tail is None else len(tail[0]))
 
     def _offsets_seqs(self, page: int) -> tuple[list[int], list[int]]:
-        prog, off0, step, seq0 = self._prog[page], self._off0[page], self._step[page], self._seq0[page]
+        at = 4 * page
+        prog, off0, step, seq0 = self._h[at], self._h[at + 1], self._h[at + 2], self._seq0[page]
         offsets = [off0 + i * step for i in range(prog)]
         seqs = list(range(seq0, seq0 + prog))
         tail = self._tail.get(page)
@@ -105,7 +106,7 @@ class _Pages:
 
     def _clear(self, page: int) -> None:
         self._present[page] = 0
-        self._prog[page] = self._internal[page] = 0
+        self._h[4 * page] = self._h[4 * page + 3] = 0
         self._tail.pop(page, None)
 
     def entry(self, page: int) -> _PageIndex | None:
@@ -143,7 +144,7 @@ class IndexedJournal(Journal):
 
     @property
     def _page_records(self) -> _Pages:
-        return self.__dict__["_pages"]
+        return self._pages_index
 
     @_page_records.setter
     def _page_records(self, value) -> None:
@@ -151,7 +152,7 @@ class IndexedJournal(Journal):
         for page, records in dict(value).items():
             for record in records:
                 pages.setdefault(page).append(record)
-        self.__dict__["_pages"] = pages
+        self._pages_index = pages
 
     def _reread(self, page: int, offsets, seqs) -> list[Record]:
         """The records at the indexed offsets as flash holds them now (damaged ones left out)."""

@@ -121,12 +121,13 @@ def _rss_kib(meters: int, hours: float, board: str) -> dict:
 
 
 def memory(quick: bool) -> list[Figure]:
-    """Peak RSS of N vs 2N meters. Where a fleet meter's ~120 KiB went (tracemalloc, N vs 2N,
-    2 h, KiB): A-route COSEM model + DLMS server 24, storage (journals, page index, snapshot
-    history) 18, metrology (recent ring, metering) 11, scheduler tasks and coroutines 11,
-    switchgear 9, board config 9, emulated parts 8 (plus the fleet's shared load-day library),
-    B-route 5, external-connection log 5, the rest ~10. Retention no longer adds per record
-    (journal index per page, extlog ring in arrays)."""
+    """Peak RSS of N vs 2N meters. Where a fleet meter's ~98 KiB of Python heap goes (tracemalloc,
+    N vs 2N, 2 h, KiB; was ~117 before the sharing pass): A-route COSEM model + DLMS server 17,
+    storage (journals, page index, snapshot-history index) 17, metrology (recent ring, metering)
+    11, switchgear 9, scheduler tasks and coroutines 9, emulated parts 8, board (the meter's own
+    sections and the built parts) 7, B-route 6, external-connection log 4, the rest ~10. Shared
+    by every meter: the board file's sections, the COSEM name index and profile layouts, the
+    flash arena (pages and erase counters), the load-day library."""
     hours = 2.0 if quick else 12.0
     figures = []
     for board in (FLEET, FULL):

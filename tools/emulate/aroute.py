@@ -33,9 +33,10 @@ def _hook(rt, args) -> None:
         if any(v is not None for v in settings.values()) or args.hes:
             raise CliError("the board has no A-route ([aroute] enabled = false)")
         return
-    app.section.update({k: v for k, v in settings.items() if v is not None})
+    app.section = {**app.section, **{k: v for k, v in settings.items() if v is not None}}   # the board's is read-only
     if args.hes:
-        app.section["hes"] = app.hes = args.hes
+        app.section = {**app.section, "hes": args.hes}
+        app.hes = args.hes
         app.pusher.interval.destination = app.pusher.alarm.destination = args.hes.encode()
     # the meter built after a reset or an outage reads its [aroute] section again: keep the options
     rt.config.options["aroute"] = {**rt.config.options.get("aroute", {}),

@@ -20,7 +20,7 @@ def _add(parser) -> None:
 
 
 def _pre_boot(rt, args) -> None:
-    section = rt.meter.config.options.setdefault("iot", {})
+    section = dict(rt.meter.config.options.get("iot", {}))   # the board's section is read-only
     gas = args.iot_gas if getattr(args, "iot_gas", None) is not None else section.get("emulated_gas", 0)
     water = args.iot_water if getattr(args, "iot_water", None) is not None else section.get("emulated_water", 0)
     if not 0 <= gas <= 10 or not 0 <= water <= 10 or gas + water > 9:
@@ -33,6 +33,7 @@ def _pre_boot(rt, args) -> None:
                                   lossy_link=False),
                      rt.clock, rt.config.identity.serial)
     section.update(enabled=True, terminals=list(section.get("terminals", [])) + world.allow_list())
+    rt.meter.config.options["iot"] = section
     rt.built.hardware.extras["iot_radio"] = world.coordinator
     world.pump(rt.scheduler)
     world.start()

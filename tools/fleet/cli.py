@@ -11,12 +11,22 @@ one 30-min interval): meters up (A-route serving), pushes sent, late (sent more 
 after the meter's own push time: the loop fell behind), lost (could not leave the socket),
 requests (datagrams delivered to meters), refused (garbage, unknown wPort, flood). The
 last line, ``summary {json}``, has the same counters by kind.
+
+Stopping (Ctrl-C / SIGINT, SIGTERM, or ``--duration``): the signal only asks the loop to stop,
+so it ends between two scheduler steps — a push has left the socket and is counted, or it has
+not left — and the summary counts exactly what left. Then the socket is closed (nothing more is
+received or sent), the tasks are cancelled and the process exits without freeing its heap one
+object at a time: within about 1 s plus 0.5 CPU-s per 1,000 meters of a process (more wall time
+when other work holds the cores: 16 s for 1,000 meters on a machine loaded ~5x). With
+``--processes`` the parent passes the signal on to its processes and sums their last counters
+(a process that has not stopped 60 s later is killed). A second signal exits at once.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -25,6 +35,7 @@ from pathlib import Path
 from sumame.hal.jst import format_jst
 
 from ..cli import CliError
+from ..stopping import StopOnSignal
 
 
 def add_parser(sub) -> None:
@@ -157,9 +168,14 @@ class _Status:
         sys.stdout.flush()
 
 
+CHILD_STOP_S = 60.0
+"""With ``--processes``: how long the parent waits for its processes after passing a stop on."""
+
+
 def _loop(fleet, args, on_tick) -> None:
-    """Run the fleet's loop; a lowest-priority task shows the status and ends the run after
-    ``--duration`` wall seconds (the loop never returns while meters have due work)."""
+    """Run the fleet's loop until a stop signal or ``--duration`` wall seconds (a lowest-priority
+    task shows the status and ends the run; the loop never returns while meters have due work).
+    The loop wakes at least every 0.25 wall s, so a stop is seen within that."""
     from sumame.firmware.core.scheduler import Priority, sleep
 
     wall_end = None if args.duration is None else time.monotonic() + args.duration
@@ -170,10 +186,19 @@ def _loop(fleet, args, on_tick) -> None:
             on_tick()
         fleet.scheduler.stop()
     fleet.scheduler.spawn(ticker(), name="fleet-status", priority=Priority.UI, group="fleet-status")
-    try:
+    with StopOnSignal(fleet.scheduler.stop):
         fleet.scheduler.run()
-    except KeyboardInterrupt:
-        pass
+    fleet.mux.close()            # stop receiving and sending: the counters are final
+
+
+def _exit(code: int) -> None:
+    """Exit without tearing down the fleet's heap object by object (seconds for 10^4 meters;
+    the OS frees it at once): output flushed first."""
+    import logging
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 def _single(args, speed, state, interval) -> int:
@@ -185,9 +210,11 @@ def _single(args, speed, state, interval) -> int:
     fleet.start()
     status = _Status(interval)
     _loop(fleet, args, lambda: status.due() and status.show(fleet.status()))
-    status.show(fleet.status(), final=True)
-    print("summary " + json.dumps(fleet.status(), sort_keys=True), flush=True)
+    final = fleet.status()
+    status.show(final, final=True)
+    print("summary " + json.dumps(final, sort_keys=True), flush=True)
     fleet.close()
+    _exit(0)
     return 0
 
 
@@ -218,6 +245,7 @@ def _child(args, speed) -> int:
     _loop(fleet, args, tick)
     print(json.dumps(fleet.status()), flush=True)
     fleet.close()
+    _exit(0)
     return 0
 
 
@@ -228,9 +256,18 @@ def _parent(args, speed, state, interval) -> int:
             repr(args.push_window), "--state-dir", str(state), "--seed", str(args.seed)]
     if args.duration is not None:
         base += ["--duration", repr(args.duration)]
-    children = [subprocess.Popen(base + ["--shard", f"{p}/{args.processes}"], stdout=subprocess.PIPE, text=True)
+    children = [subprocess.Popen(base + ["--shard", f"{p}/{args.processes}"], stdout=subprocess.PIPE, text=True,
+                                 start_new_session=True)     # a stop reaches them once: from here
                 for p in range(args.processes)]
     latest: list[dict | None] = [None] * len(children)
+    stopping = {"at": None}
+
+    def stop() -> None:          # pass the stop on
+        stopping["at"] = stopping["at"] or time.monotonic()
+        for c in children:
+            if c.poll() is None:
+                c.send_signal(signal.SIGINT)
+    guard = StopOnSignal(stop).__enter__()
     try:
         ready = [json.loads(c.stdout.readline() or "{}") for c in children]
         if not all(r.get("ready") for r in ready):
@@ -256,6 +293,8 @@ def _parent(args, speed, state, interval) -> int:
             sel.register(c.stdout, selectors.EVENT_READ, k)
         open_ = len(children)
         while open_:
+            if stopping["at"] is not None and time.monotonic() - stopping["at"] > CHILD_STOP_S:
+                break
             for key, _ in sel.select(timeout=1.0):
                 line = key.fileobj.readline()
                 if not line:
@@ -265,13 +304,11 @@ def _parent(args, speed, state, interval) -> int:
                 latest[key.data] = json.loads(line)
             if status.due() and all(latest):
                 status.show(_sum(latest))
-    except KeyboardInterrupt:
-        for c in children:
-            c.wait()
     finally:
+        guard.__exit__()
         for c in children:
             if c.poll() is None:
-                c.terminate()
+                c.kill()
             c.wait()
     if all(latest):
         status.show(_sum(latest), final=True)

@@ -105,7 +105,8 @@ class Fleet:
             "storage": {"scrub_interval_s": 3600.0},
             "asic": {"seed": spec.seed * 1000 + index, **spec.asic},
             "aroute": {"hes": spec.hes_address, "push_randomisation_s": spec.push_randomisation_s,
-                       "seed": spec.seed * 1000 + index, **spec.aroute, **self._aroute(index)},
+                       "seed": spec.seed * 1000 + index, "serve_ip": False, **spec.aroute, **self._aroute(index)},
+            "broute": {"serve_ip": False},
         }
         if days is not None:
             overrides["registers"] = {"days_30": days, "days_15": days, "days_5": min(days, 10)}
@@ -116,11 +117,7 @@ class Fleet:
 
     def add_meter(self, index: int) -> Runtime:
         board = self._board(index)
-        config = board.meter_config()
-        options = dict(config.options)
-        for route in ("aroute", "broute"):
-            options[route] = {**options.get(route, {}), "serve_ip": False}
-        config = replace(config, options=options, metering=MeteringConfig(
+        config = replace(board.meter_config(), metering=MeteringConfig(
             self.spec.poll_interval_s, self.spec.present_interval_s))
         built = board.build(self.clock, None)
         built.hardware.extras["aroute_network"] = self.network

@@ -110,7 +110,9 @@ class UdpMux:
         return ok
 
     def close(self) -> None:
-        self.task.cancel()
+        """Stop receiving and sending (idempotent): nothing is counted after it."""
+        if not self.task.done:
+            self.task.cancel()
         self.sock.close()
 
     # ---------------------------------------------------------------- socket

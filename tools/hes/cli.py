@@ -289,7 +289,8 @@ def _head_end(args, push_address: str = ""):
     store = _store(db)
     keys = _keys(args.keys, getattr(args, "derive_keys", False))
     store_of_keys = getattr(keys, "store", None)
-    config = HesConfig(push_address=push_address, keys=keys, timeout_s=args.timeout * speed)
+    config = HesConfig(push_address=push_address, keys=keys, timeout_s=args.timeout * speed,
+                       shared_store=True)      # hes run and one-shot commands on one database
     if store_of_keys is not None:        # a renewal cut half-way: retry with the keys it may have
         config.alternate_keys = store_of_keys.pending
         config.keys_confirmed = store_of_keys.confirm
@@ -464,20 +465,17 @@ def _run(args) -> int:
             await sleep(min(1.0, args.status_interval) * scheduler.clock.ratio)
         scheduler.stop()
     from sumame.firmware.core.scheduler import Priority
+    from ..stopping import StopOnSignal
     scheduler.spawn(ticker(), name="hes-status", priority=Priority.UI, group="hes-cli")
-    try:
+    with StopOnSignal(scheduler.stop):   # Ctrl-C / SIGTERM: the loop ends between two steps
         scheduler.run()
-    except KeyboardInterrupt:
-        pass
-    while len(hes.push_inbox):            # pushes already received are stored before the exit
-        _, data = hes.push_inbox.get_nowait()
-        try:
-            hes.on_push(data)
-        except Exception as exc:  # noqa: BLE001 - counted as the push receiver does
-            hes.stats["bad_pushes"] += 1
-            print(f"push rejected: {exc}", file=sys.stderr)
+    hes.finish_pushes()                   # every push that arrived (held, queued, in the socket) is stored
+    drops = hes.push_server.udp_drops() if hes.push_server is not None else None
     hes.stop()
-    print("summary " + json.dumps(hes.summary(), sort_keys=True), flush=True)
+    summary = hes.summary()
+    if drops is not None:
+        summary["udp_drops"] = drops      # datagrams the kernel dropped (receive buffer full)
+    print("summary " + json.dumps(summary, sort_keys=True), flush=True)
     hes.store.close()
     return 0
 

@@ -27,7 +27,11 @@ Everything goes to the ``HesStore``; counters in ``stats``.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import sqlite3
+import time
+import uuid
 from functools import lru_cache
 from collections import Counter
 from dataclasses import dataclass, field
@@ -73,6 +77,11 @@ GAP_WINDOW_S = 2 * 86400.0
 """How far back a poll looks for holes in the stored rows, s."""
 PUSH_STORE_RETRY_S = 1.0
 """A push the store could not take (database locked by another process) is retried after, s."""
+LEASE_S = 120.0
+"""A ciphered session's lease on its meter in a shared store lasts this long (host wall s; a
+process that died holding one delays the others' sessions with that meter at most this long)."""
+LEASE_RETRY_S = 0.05
+"""How often a session waiting for another process's lease on its meter asks again, wall s."""
 
 
 @dataclass
@@ -102,6 +111,11 @@ class HesConfig:
     ``tools/hes/db/keystore.py``): tried when the meter refuses ``keys``."""
     keys_confirmed: Callable[[str, ARouteSecrets], None] | None = None
     """Called with the keys an association with the meter just worked with."""
+    shared_store: bool = False
+    """Other head-end processes use the same store (``hes run`` and the one-shot CLI commands):
+    each ciphered session first takes a lease on its meter in the store, so sessions of two
+    processes with one meter never interleave (the meter refuses an invocation counter not above
+    the last it accepted). Off for a store only this process uses (virtual-time fleets)."""
 
 
 @dataclass
@@ -154,6 +168,8 @@ class HeadEnd(OutageTracking):
         self.push_server = None
         self._counters: dict[str, TxCounter] = {}
         self._locks: dict[str, Queue] = {}
+        self.lease_holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._held = None             # (sender, meter, body): an opened push not stored yet
         self.on_other_push = None
         """``(meter state, push body values)`` for pushes of other push setups (IoT route)."""
 
@@ -243,15 +259,28 @@ class HeadEnd(OutageTracking):
         if m.tx_counter is None:        # one counter per meter key, i.e. per serial (not per address)
             key = m.serial or m.id
             if key not in self._counters:
-                self._counters[key] = PersistedCounter(self.store.tx_ceiling(key),
-                                                        lambda c: self.store.save_tx_ceiling(key, c),
-                                                        load=lambda: self.store.tx_ceiling(key))
+                self._counters[key] = PersistedCounter(lambda n: self.store.reserve_tx_block(key, n),
+                                                        lambda: self.store.tx_ceiling(key))
             m.tx_counter = self._counters[key]
         if isinstance(m.tx_counter, PersistedCounter):
             m.tx_counter.resync()       # another head-end process on this store may have used some
         s = m.secrets
         return ClientSettings(client_sap=HES_SAP, mechanism=Mechanism.HIGH_GMAC, ciphered=True,
                               system_title=HES_SYSTEM_TITLE, ek=s.ek, ak=s.ak, tx_counter=m.tx_counter)
+
+    async def take_lease(self, m: MeterState) -> None:
+        """Wait until this process holds the store's lease on ``m`` (``config.shared_store``);
+        at most ``LEASE_S`` wall s, when another holder's lease runs out."""
+        key = m.serial or m.id
+        while True:
+            now = time.time()
+            if self.store.take_lease(key, self.lease_holder, now + LEASE_S, now):
+                return
+            self.stats["lease_waits"] += 1
+            await sleep(LEASE_RETRY_S * getattr(self.clock, "ratio", 1.0))
+
+    def drop_lease(self, m: MeterState) -> None:
+        self.store.drop_lease(m.serial or m.id, self.lease_holder)
 
     def session(self, m: MeterState, public: bool = False) -> "MeterSession":
         """``async with head_end.session(meter) as s:`` — connected and associated; raises OSError /
@@ -387,25 +416,61 @@ class HeadEnd(OutageTracking):
     async def _push_receiver(self) -> None:
         while True:
             sender, data = await self.push_inbox.get()
-            try:
-                m, body = self._open_push(data)
-            except (DlmsError, ValueError, IndexError, AttributeError, TypeError) as exc:
-                self.stats["bad_pushes"] += 1
-                log.warning("push from %s rejected: %s", sender, exc)
+            opened = self._open_or_reject(sender, data)
+            if opened is None:
                 continue
-            while True:                  # deciphered once (its invocation counter is spent): keep it
-                try:
-                    self._ingest_push(m, body)
-                    break
-                except sqlite3.Error as exc:     # e.g. "database is locked" by another head-end process
-                    self.stats["push_store_retries"] += 1
-                    log.warning("push from %s not stored yet (%s): retrying in %g s (later pushes wait)",
-                                sender, exc, PUSH_STORE_RETRY_S)
-                    await sleep(PUSH_STORE_RETRY_S)
-                except (DlmsError, ValueError, IndexError, AttributeError, TypeError) as exc:
-                    self.stats["bad_pushes"] += 1
-                    log.warning("push from %s rejected: %s", sender, exc)
-                    break
+            self._held = (sender, *opened)   # deciphered once (its invocation counter is spent): keep it
+            while not self._store_push(*self._held):
+                await sleep(PUSH_STORE_RETRY_S)
+            self._held = None
+
+    def _open_or_reject(self, sender, data: bytes):
+        try:
+            return self._open_push(data)
+        except (DlmsError, ValueError, IndexError, AttributeError, TypeError) as exc:
+            self.stats["bad_pushes"] += 1
+            log.warning("push from %s rejected: %s", sender, exc)
+            return None
+
+    def _store_push(self, sender, m: MeterState, body: list) -> bool:
+        """Ingest an opened push; False when the store could not take it yet (retry the same)."""
+        try:
+            self._ingest_push(m, body)
+        except sqlite3.Error as exc:     # e.g. "database is locked" by another head-end process
+            self.stats["push_store_retries"] += 1
+            log.warning("push from %s not stored yet (%s): retrying in %g s (later pushes wait)",
+                        sender, exc, PUSH_STORE_RETRY_S)
+            return False
+        except (DlmsError, ValueError, IndexError, AttributeError, TypeError) as exc:
+            self.stats["bad_pushes"] += 1
+            log.warning("push from %s rejected: %s", sender, exc)
+        return True
+
+    def finish_pushes(self, budget_s: float = 60.0) -> int:
+        """At shutdown, with the loop stopped: store the push the receiver holds, every datagram
+        still in the push socket and every queued push (each opened once; a store error retried
+        for up to ``budget_s`` wall s in all), so every push that arrived is accounted for.
+        Returns how many queued pushes were taken."""
+        if self.push_server is not None:
+            self.push_server.drain()
+        give_up = time.monotonic() + budget_s
+        taken = 0
+        while self._held is not None or len(self.push_inbox):
+            if self._held is None:
+                sender, data = self.push_inbox.get_nowait()
+                taken += 1
+                opened = self._open_or_reject(sender, data)
+                if opened is None:
+                    continue
+                self._held = (sender, *opened)
+            if self._store_push(*self._held):
+                self._held = None
+            elif time.monotonic() > give_up:
+                self.stats["pushes_not_stored_at_exit"] += 1
+                self._held = None
+            else:
+                time.sleep(PUSH_STORE_RETRY_S)
+        return taken
 
     def on_push(self, data: bytes) -> None:
         """Decipher, check and store one push (wrapper PDU bytes); raises on a bad push."""

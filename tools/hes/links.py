@@ -4,6 +4,7 @@ and ``close()``; ``stream`` says whether wrapper PDUs must be re-assembled from 
 """
 from __future__ import annotations
 
+import os
 import socket
 from dataclasses import dataclass
 
@@ -208,15 +209,41 @@ class PushListener:
     async def _datagrams(self) -> None:
         while True:
             await readable(self.udp)
-            while True:
-                try:
-                    data, peer = self.udp.recvfrom(RECV_SIZE)
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError:
-                    continue
-                self.received += 1
-                self.queue.put_nowait((peer, data))
+            self.drain()
+
+    def drain(self) -> int:
+        """Move every datagram waiting in the UDP socket to the queue (each time it is readable,
+        and at shutdown after the loop stopped: what has arrived is stored, not dropped with the
+        socket); returns the count."""
+        moved = 0
+        while self.udp is not None:
+            try:
+                data, peer = self.udp.recvfrom(RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                continue
+            self.received += 1
+            moved += 1
+            self.queue.put_nowait((peer, data))
+        return moved
+
+    def udp_drops(self) -> int | None:
+        """Datagrams the kernel dropped on the UDP socket (receive buffer full), from
+        /proc/net/udp{,6} (Linux); None where that is not readable."""
+        if self.udp is None:
+            return None
+        try:
+            inode = str(os.fstat(self.udp.fileno()).st_ino)
+            for name in ("/proc/net/udp", "/proc/net/udp6"):
+                with open(name) as fh:
+                    for line in fh:
+                        cols = line.split()
+                        if len(cols) > 12 and cols[9] == inode:
+                            return int(cols[-1])
+        except (OSError, ValueError):
+            return None
+        return None
 
     def close(self) -> None:
         for task in self.tasks:

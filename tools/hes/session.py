@@ -148,8 +148,9 @@ class DlmsSession:
 
 
 class MeterSession:
-    """``async with`` one association to one meter: at most one at a time per meter (its lock),
-    link opened and associated on entry, released and closed on exit."""
+    """``async with`` one association to one meter: at most one at a time per meter (its lock,
+    and with a shared store the store's lease on it, so also across head-end processes), link
+    opened and associated on entry, released and closed on exit."""
 
     def __init__(self, head_end, m, public: bool):
         self.head_end, self.m, self.public = head_end, m, public
@@ -165,7 +166,11 @@ class MeterSession:
             m.lock = he._locks[key]
         lock = self.lock = m.lock
         await lock.get()
+        self.leased = False
         try:
+            if not self.public and he.config.shared_store:   # no other process's session with it now
+                await he.take_lease(m)
+                self.leased = True
             link = await open_link(m.target, network=he.network, timeout_s=he.config.timeout_s)
             session = DlmsSession(link, he._settings(m, self.public), timeout_s=he.config.timeout_s)
             try:
@@ -174,7 +179,7 @@ class MeterSession:
                 link.close()
                 raise
         except BaseException:
-            lock.put_nowait(True)
+            self._unlock()
             raise
         he.stats["associations"] += 1
         self.session = session
@@ -183,5 +188,13 @@ class MeterSession:
     async def __aexit__(self, exc_type, exc, tb) -> None:
         try:
             await self.session.__aexit__(exc_type, exc, tb)
+        finally:
+            self._unlock()
+
+    def _unlock(self) -> None:
+        try:
+            if self.leased:
+                self.leased = False
+                self.head_end.drop_lease(self.m)
         finally:
             self.lock.put_nowait(True)

@@ -5,7 +5,8 @@ clears bits only, no page crossing, PowerCut without supply), chosen by the boar
 ``[storage] driver = "compact-nvm"``. The difference is where the bytes live: every meter of a
 process gets a region of one arena file (``NvmArena``), read and written with ``pread`` /
 ``pwrite``, so the page cache — not the Python heap — holds them and a meter's resident
-memory does not grow with its retention. Pages never programmed since their last erase are
+memory does not grow with its retention; the per-page erase counters sit in the arena too
+(after the region's pages, uint32 little-endian), read and written only at an erase. Pages never programmed since their last erase are
 not read at all (a one-byte-per-page map answers 0xFF), and the file stays sparse where a
 page was never written.
 
@@ -15,6 +16,7 @@ operation, the operation log, bit flips at rest.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import threading
 from array import array
@@ -76,10 +78,10 @@ class CompactNvm:
         self.page_size, self.page_count, self.endurance = page_size, page_count, endurance
         self.size = page_size * page_count
         self.arena = arena or default_arena()
-        self._base = self.arena.allocate(self.size)
+        self._base = self.arena.allocate(self.size + 4 * page_count)
+        self._wear_at = self._base + self.size   # erase counters (uint32 LE per page) in the arena too
         self._fd = self.arena.fd
         self._erased = bytearray(b"\x01" * page_count)   # 1 = all 0xFF, nothing stored
-        self._wear = array("I", bytes(4 * page_count))
         self.ops = 0
         self.warnings: list[str] = []
         self.powered = lambda: True
@@ -135,16 +137,25 @@ class CompactNvm:
     def erase(self, page: int) -> None:
         if not 0 <= page < self.page_count:
             raise NvmAddressError(f"erase of page {page} outside 0..{self.page_count - 1}")
-        if self._wear[page] >= self.endurance:
+        wear = self.erase_count(page)
+        if wear >= self.endurance:
             raise NvmWornOut(f"page {page} passed its {self.endurance} erase cycles")
         if not self.powered():
             raise PowerCut("flash erase without supply")
         self.ops += 1
         self._erased[page] = 1
-        self._wear[page] += 1
+        os.pwrite(self._fd, (wear + 1).to_bytes(4, "little"), self._wear_at + 4 * page)
 
     def erase_count(self, page: int) -> int:
-        return self._wear[page]
+        return int.from_bytes(os.pread(self._fd, 4, self._wear_at + 4 * page), "little")
+
+    def _wear(self) -> array:
+        wear = array("I", os.pread(self._fd, 4 * self.page_count, self._wear_at))
+        if wear.itemsize != 4:
+            raise RuntimeError("array('I') is not 32-bit on this platform")
+        if sys.byteorder == "big":
+            wear.byteswap()
+        return wear
 
     # ------------------------------------------------------------------ inspection
     def image(self) -> bytes:
@@ -162,7 +173,8 @@ class CompactNvm:
                 os.pwrite(self._fd, chunk, self._base + page * ps)
 
     def wear_summary(self) -> tuple[int, int, float]:
-        return min(self._wear), max(self._wear), sum(self._wear) / len(self._wear)
+        wear = self._wear()
+        return min(wear), max(wear), sum(wear) / len(wear)
 
     def close(self) -> None:
         """The region stays in the arena (the arena owns the file)."""

@@ -83,6 +83,21 @@ class Session:
         self.long_get = None
 
 
+_NAME_INDEXES: dict[tuple[bytes, ...], dict[bytes, int]] = {}
+_NAME_INDEXES_KEPT = 64
+
+
+def _name_index(names: tuple[bytes, ...]) -> dict[bytes, int]:
+    """Read-only name -> position table for an object list with these names (last one wins);
+    one table per distinct list (a fleet's meters share it)."""
+    index = _NAME_INDEXES.get(names)
+    if index is None:
+        if len(_NAME_INDEXES) >= _NAME_INDEXES_KEPT:
+            _NAME_INDEXES.pop(next(iter(_NAME_INDEXES)))
+        index = _NAME_INDEXES[names] = {ln: i for i, ln in enumerate(names)}
+    return index
+
+
 class CosemServer:
     """The meter's logical device (server SAP ``server_sap``).
 
@@ -108,12 +123,14 @@ class CosemServer:
         self.objects: list[CosemObject] = list(objects)
         if not any(o.CLASS_ID == 15 and o.logical_name == CURRENT_ASSOCIATION for o in self.objects):
             self.objects.insert(0, AssociationLN(server_sap=server_sap))
-        self._by_name: dict[bytes, CosemObject] = {}
+        self._index: dict[bytes, int] = {}
+        """logical name -> position in ``objects`` of the last object with that name: shared by
+        every server whose objects carry the same names in the same order (``_name_index``), so
+        a fleet of meters keeps one index, not a dict per meter."""
         self._other_class: dict[tuple[int, bytes], CosemObject] | None = None
         """(class id, logical name) of an object whose name a later object of another class
         took (rare; None when there is none): one name index, not a second dict of tuples."""
-        for o in self.objects:
-            self._register(o)
+        self._reindex()
         self.policies = {p.client_sap: p for p in policies}
         self.security = security
         self.max_receive_pdu = max_receive_pdu
@@ -131,20 +148,26 @@ class CosemServer:
     def add_object(self, obj: CosemObject) -> None:
         """A later layer (the IoT route) adds its object after the model was built."""
         self.objects.append(obj)
-        self._register(obj)
+        self._reindex()
 
-    def _register(self, obj: CosemObject) -> None:
-        ln, previous = obj.logical_name, self._by_name.get(obj.logical_name)
-        if previous is not None and previous.CLASS_ID != obj.CLASS_ID:
-            if self._other_class is None:
-                self._other_class = {}
-            self._other_class[(previous.CLASS_ID, ln)] = previous
-        if self._other_class:
-            self._other_class.pop((obj.CLASS_ID, ln), None)
-        self._by_name[ln] = obj
+    def _reindex(self) -> None:
+        self._index = _name_index(tuple(o.logical_name for o in self.objects))
+        last: dict[bytes, CosemObject] = {}
+        other = None
+        for obj in self.objects:
+            ln, previous = obj.logical_name, last.get(obj.logical_name)
+            if previous is not None and previous.CLASS_ID != obj.CLASS_ID:
+                if other is None:
+                    other = {}
+                other[(previous.CLASS_ID, ln)] = previous
+            if other:
+                other.pop((obj.CLASS_ID, ln), None)
+            last[ln] = obj
+        self._other_class = other
 
     def find(self, class_id: int, logical_name: bytes) -> CosemObject | None:
-        obj = self._by_name.get(logical_name)
+        at = self._index.get(logical_name)
+        obj = None if at is None else self.objects[at]
         if obj is not None and obj.CLASS_ID == class_id:
             return obj
         return None if self._other_class is None else self._other_class.get((class_id, logical_name))
@@ -288,9 +311,10 @@ class CosemServer:
     def _lookup(self, class_id: int, ln: bytes) -> CosemObject:
         obj = self.find(class_id, ln)
         if obj is None:
-            if ln in self._by_name:
+            at = self._index.get(ln)
+            if at is not None:
                 raise CosemError(DataAccessResult.OBJECT_CLASS_INCONSISTENT,
-                                 f"{'.'.join(map(str, ln))} is class {self._by_name[ln].CLASS_ID}, not {class_id}")
+                                 f"{'.'.join(map(str, ln))} is class {self.objects[at].CLASS_ID}, not {class_id}")
             raise CosemError(DataAccessResult.OBJECT_UNDEFINED, f"no object {class_id}/{'.'.join(map(str, ln))}")
         return obj
 

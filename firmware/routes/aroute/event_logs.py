@@ -42,6 +42,8 @@ EVENT_NAMES = {code: kind for table in (POWER_CODES, SWITCH_CODES, SECURITY_CODE
 class EventLogSource:
     """ProfileSource over the events whose kind is in ``codes`` (kind -> event code)."""
 
+    __slots__ = ("_events", "_codes", "_capacity")
+
     def __init__(self, events, codes: dict[str, int], capacity: int = 2000):
         self._events, self._codes, self._capacity = events, codes, capacity
 
@@ -77,7 +79,7 @@ def event_log_objects(events) -> Iterable:
                                    (oc.SWITCH_LOG, oc.SWITCH_EVENT_CODE, SWITCH_CODES),
                                    (oc.SECURITY_LOG, oc.SECURITY_EVENT_CODE, SECURITY_CODES)):
         source = EventLogSource(events, codes)
-        yield DataObject(code_ln, lambda s=source: s.last_code(), data_type=DataType.LONG_UNSIGNED,
+        yield DataObject(code_ln, source.last_code, data_type=DataType.LONG_UNSIGNED,
                          read_level=Level.LOW)
         yield ProfileGeneric(log_ln, [capture(8, oc.CLOCK, 2), capture(1, code_ln, 2)],
                              source, capture_period=0, read_level=Level.LOW)

@@ -56,13 +56,33 @@ def _capture(kind: str, what) -> CaptureObject:
     return capture(3, (oc.VOLTAGE_R_AVG, oc.VOLTAGE_T_AVG)[what], 2)
 
 
-def interval_profile(readings, values: IntervalValues, minutes: int, capacity: int,
-                     earliest: float) -> ProfileGeneric:
-    columns = profile_columns(readings.identity, minutes)
-    scale = values.scale
-    energy_type = scale.value_type
+_LAYOUTS: dict[tuple, tuple[tuple, tuple]] = {}
 
-    def cell(kind: str, what, end: float):
+
+def _layout(identity, minutes: int) -> tuple[tuple, tuple]:
+    """(columns, capture objects) of the profile, one shared pair per meter shape."""
+    key = (identity.kind, identity.wiring, identity.has_reverse, minutes)
+    found = _LAYOUTS.get(key)
+    if found is None:
+        columns = tuple(profile_columns(identity, minutes))
+        found = _LAYOUTS[key] = (columns, (_CLOCK,) + tuple(_capture(k, w) for k, w in columns))
+    return found
+
+
+class _IntervalRows:
+    """Makes a profile's rows from the live registers (data, not closures: per meter only the
+    values it reads and the grid; the columns are the shared layout)."""
+
+    __slots__ = ("values", "minutes", "columns")
+
+    def __init__(self, values: IntervalValues, minutes: int, columns: tuple):
+        self.values, self.minutes, self.columns = values, minutes, columns
+
+    def latest(self) -> float:
+        return self.values.readings.latest_boundary(self.minutes)
+
+    def _cell(self, kind: str, what, end: float):
+        values, minutes = self.values, self.minutes
         if kind == "interval":
             v = values.energy(what, end, minutes)
         elif kind == "register":
@@ -70,12 +90,16 @@ def interval_profile(readings, values: IntervalValues, minutes: int, capacity: i
         else:
             v = values.voltage_dv(end, minutes)[what]
             return axdr.null() if v is None else axdr.long_unsigned(v)
-        return axdr.null() if v is None else axdr.Data(energy_type, v)
+        return axdr.null() if v is None else axdr.Data(values.scale.value_type, v)
 
-    def row(end: float) -> tuple:
-        return (axdr.octet_string(epoch_to_octets(end)),) + tuple(cell(k, w, end) for k, w in columns)
+    def __call__(self, end: float) -> tuple:
+        return (axdr.octet_string(epoch_to_octets(end)),) + tuple(self._cell(k, w, end) for k, w in self.columns)
 
-    source = PeriodicProfileSource(minutes * 60, capacity, lambda: readings.latest_boundary(minutes), row,
-                                   earliest=earliest)
-    return ProfileGeneric(oc.PROFILE_BY_MINUTES[minutes], [_CLOCK] + [_capture(k, w) for k, w in columns],
-                          source, capture_period=minutes * 60, read_level=Level.LOW)
+
+def interval_profile(readings, values: IntervalValues, minutes: int, capacity: int,
+                     earliest: float) -> ProfileGeneric:
+    columns, captures = _layout(readings.identity, minutes)
+    rows = _IntervalRows(values, minutes, columns)
+    source = PeriodicProfileSource(minutes * 60, capacity, rows.latest, rows, earliest=earliest)
+    return ProfileGeneric(oc.PROFILE_BY_MINUTES[minutes], captures, source, capture_period=minutes * 60,
+                          read_level=Level.LOW)

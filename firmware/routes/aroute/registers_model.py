@@ -67,6 +67,8 @@ def _value(values: IntervalValues, spec: tuple):
 class MeterRegister(Register):
     """A Register whose value is ``_value(values, spec)``."""
 
+    __slots__ = ("_values", "_spec")
+
     def __init__(self, logical_name, values: IntervalValues, spec: tuple, **kw):
         self._values, self._spec = values, spec
         super().__init__(logical_name, None, **kw)

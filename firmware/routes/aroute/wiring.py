@@ -111,7 +111,7 @@ class ARouteApp:
 
     def __init__(self, meter, switchgear):
         self.meter, self.switchgear = meter, switchgear
-        section = dict(meter.config.options.get("aroute", {}))
+        section = meter.config.options.get("aroute", {})   # read-only, shared with the board
         self.section = section
         ident = meter.config.identity
         store = meter.storage

@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS meter_events(
     meter TEXT NOT NULL, log TEXT NOT NULL, at REAL NOT NULL, code INTEGER NOT NULL, kind TEXT,
     PRIMARY KEY(meter, log, at, code));
 CREATE TABLE IF NOT EXISTS counters(meter TEXT PRIMARY KEY, tx_ceiling INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS leases(meter TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS intervals_end ON intervals(grid, end_at);
 """
 
@@ -288,14 +289,34 @@ class HesStore:
 
     # ---------------------------------------------------------------- invocation counter of the head-end
     def tx_ceiling(self, meter: str) -> int:
+        """The highest invocation counter value any head-end process reserved towards ``meter``."""
         row = self.db.execute("SELECT tx_ceiling FROM counters WHERE meter=?", (meter,)).fetchone()
         return 0 if row is None else row[0]
 
-    def save_tx_ceiling(self, meter: str, ceiling: int) -> None:
-        self.db.execute("INSERT INTO counters(meter, tx_ceiling) VALUES (?,?) ON CONFLICT(meter) DO UPDATE SET"
-                        " tx_ceiling=excluded.tx_ceiling"      # never below another process's (SQLite and PostgreSQL)
-                        " WHERE excluded.tx_ceiling > counters.tx_ceiling",
-                        (meter, ceiling))
+    def reserve_tx_block(self, meter: str, block: int) -> int:
+        """Reserve the next ``block`` invocation counter values towards ``meter`` in one atomic
+        statement and commit; returns the new ceiling N: the caller owns N - block + 1 .. N, and
+        no other process on this store (now or after a restart) is ever given them. The
+        read-and-raise is one UPSERT, so two processes reserving at once get disjoint blocks
+        (SQLite: one writer at a time; PostgreSQL: the row lock, re-read on conflict)."""
+        row = self.db.execute("INSERT INTO counters(meter, tx_ceiling) VALUES (?,?) ON CONFLICT(meter) DO UPDATE SET"
+                              " tx_ceiling = counters.tx_ceiling + ? RETURNING tx_ceiling",
+                              (meter, block, block)).fetchone()
+        self.commit()
+        return row[0]
+
+    def take_lease(self, meter: str, holder: str, expires_at: float, now: float) -> bool:
+        """Take (or renew) the lease on ``meter`` for ``holder`` until ``expires_at`` (host epoch
+        s); False while another holder's lease has not expired at ``now``. Committed at once."""
+        row = self.db.execute("INSERT INTO leases(meter, holder, expires_at) VALUES (?,?,?) ON CONFLICT(meter)"
+                              " DO UPDATE SET holder=excluded.holder, expires_at=excluded.expires_at"
+                              " WHERE leases.holder = excluded.holder OR leases.expires_at < ? RETURNING holder",
+                              (meter, holder, expires_at, now)).fetchone()
+        self.commit()
+        return row is not None
+
+    def drop_lease(self, meter: str, holder: str) -> None:
+        self.db.execute("DELETE FROM leases WHERE meter=? AND holder=?", (meter, holder))
         self.commit()
 
     # ---------------------------------------------------------------- retention

@@ -6,32 +6,36 @@ import math
 
 from sumame.firmware.net.dlms.axdr import Data
 from sumame.firmware.net.dlms.cosem_time import octets_to_epoch
-from sumame.firmware.net.dlms.errors import DlmsError
+from sumame.firmware.net.dlms.errors import DlmsError, EncodeError
 from sumame.firmware.net.dlms.security import TxCounter
 from sumame.hal.jst import format_jst
 
 
 class PersistedCounter(TxCounter):
-    """The head-end's invocation counter towards one meter: a ceiling kept in the store
-    (as on the meter side: ``block`` values between writes, never reused after a restart).
-    Other head-end processes on the same store (a one-shot ``hes poll`` beside ``hes run``)
-    reserve their own blocks there; ``resync`` before each association skips past them."""
+    """The head-end's invocation counter towards one meter, drawn from blocks the store reserves
+    atomically (``reserve(block) -> new ceiling``, ``HesStore.reserve_tx_block``): every head-end
+    process on one store (``hes run`` beside a one-shot ``hes poll`` / ``limit``) shares this one
+    allocator, so no two ever use the same value, and a restart starts above every value handed
+    out. ``resync`` (at each association, under the meter's lease) drops the rest of our block
+    when another process reserved above it since, so the values a meter sees only grow."""
 
-    def __init__(self, ceiling: int, save, block: int = 1000, load=None):
-        self.ceiling, self._save, self._block, self._load = ceiling, save, block, load
-        super().__init__(ceiling, on_advance=self._advanced)
+    def __init__(self, reserve, peek, block: int = 1000):
+        self._reserve, self._peek, self._block = reserve, peek, block
+        self.ceiling = 0                       # highest value of our block (0: none yet)
+        super().__init__(0, on_advance=self._advanced)
 
     def _advanced(self, value: int) -> None:
-        if value >= self.ceiling:
-            self.ceiling = value + self._block
-            self._save(self.ceiling)
+        if value > self.ceiling:               # block used up (or none yet): reserve the next one
+            self.ceiling = self._reserve(self._block)
+            self.value = self.ceiling - self._block + 1
+            if self.value > 0xFFFFFFFF:
+                raise EncodeError("invocation counter exhausted: keys must be changed")
 
     def resync(self) -> None:
-        """Jump past a block another process reserved in the store since ours (its values may
-        have reached the meter, which refuses anything not above them)."""
-        stored = self._load() if self._load is not None else 0
-        if stored > self.ceiling:
-            self.value = self.ceiling = stored     # the next value reserves a fresh block
+        """Another process reserved above our block (and may have used those values at the
+        meter, which refuses anything not above them): the next value comes from a new block."""
+        if self._peek() > self.ceiling:
+            self.value = self.ceiling
 
 
 def spread(ids: list[str], count: int) -> list[str]:

@@ -19,8 +19,16 @@ CLOCK_BASE_CRYSTAL = 1
 _NO_DST = b"\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\x80\x00\xFF"   # all wildcards
 
 
+_TIME_ATTR = frozenset({2})
+
+
 class Clock(CosemObject):
     CLASS_ID, VERSION, ATTRIBUTES, METHODS = 8, 0, 9, 6
+    __slots__ = ("set_time", "status_fn", "deviation", "clock_base")
+
+    @property
+    def WRITABLE(self) -> frozenset:   # noqa: N802 (the time is writable when it can be set)
+        return _TIME_ATTR if self.set_time is not None else frozenset()
 
     def __init__(self, logical_name="0.0.1.0.0.255", *, set_time: Callable[[float], None] | None = None,
                  status_fn: Callable[[], int] = lambda: 0, deviation: int = JST_DEVIATION,
@@ -30,8 +38,6 @@ class Clock(CosemObject):
         self.status_fn = status_fn
         self.deviation = deviation
         self.clock_base = clock_base
-        if set_time is not None:
-            self.WRITABLE = frozenset({2})
 
     def get_attribute(self, attr, ctx, access):
         if attr == 2:

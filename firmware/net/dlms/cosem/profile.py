@@ -89,6 +89,8 @@ class PeriodicProfileSource:
     capacity:         entries kept (profile_entries); earliest: first boundary ever captured
     """
 
+    __slots__ = ("period", "capacity", "latest_fn", "row_fn", "earliest")
+
     def __init__(self, period_s: int, capacity: int, latest_fn: Callable[[], float],
                  row_fn: Callable[[float], Row], earliest: float = 0.0):
         self.period = period_s
@@ -131,6 +133,7 @@ class ProfileGeneric(CosemObject):
     object to be a clock-time column (class 8 attribute 2); bounds are inclusive."""
 
     CLASS_ID, VERSION, ATTRIBUTES, METHODS = 7, 1, 8, 2
+    __slots__ = ("capture_objects", "source", "capture_period", "deviation", "_rows_budget")
     SELECTIVE = {2: (SELECTOR_RANGE, SELECTOR_ENTRY)}
 
     def __init__(self, logical_name, capture_objects: Sequence[CaptureObject], source: ProfileSource, *,

@@ -50,11 +50,19 @@ def scalar(value: Any, data_type: DataType) -> Data:
     return Data(data_type, int(value))
 
 
+_VALUE_ATTR, _NONE = frozenset({2}), frozenset()
+
+
 class DataObject(CosemObject):
     """Class 1. ``value`` is a Data constant or a callback returning Data (or a Python value for
     ``data_type``). ``on_set(Data)`` makes attribute 2 writable (raise CosemError to refuse)."""
 
     CLASS_ID, VERSION, ATTRIBUTES = 1, 0, 2
+    __slots__ = ("_value", "data_type", "on_set")
+
+    @property
+    def WRITABLE(self) -> frozenset:   # noqa: N802 (the class attribute of the other objects)
+        return _VALUE_ATTR if self.on_set is not None else _NONE
 
     def __init__(self, logical_name, value: Data | Callable[[], Any], *,
                  data_type: DataType = DataType.OCTET_STRING,
@@ -63,8 +71,6 @@ class DataObject(CosemObject):
         self._value = value
         self.data_type = data_type
         self.on_set = on_set
-        if on_set is not None:
-            self.WRITABLE = frozenset({2})
 
     def get_attribute(self, attr, ctx, access):
         value = self._value() if callable(self._value) else self._value
@@ -86,6 +92,7 @@ class Register(CosemObject):
     Real value = value x 10**scaler [unit]. ``on_reset()`` enables method 1 (reset)."""
 
     CLASS_ID, VERSION, ATTRIBUTES, METHODS = 3, 0, 3, 1
+    __slots__ = ("value_fn", "scaler", "unit", "value_type", "on_reset")
 
     def __init__(self, logical_name, value_fn: Callable[[], Any], *, scaler: int = 0,
                  unit: int = Unit.COUNT, value_type: DataType = DataType.DOUBLE_LONG_UNSIGNED,
@@ -122,6 +129,7 @@ class ExtendedRegister(Register):
     (``capture_time_fn`` -> epoch s or None; sent as octet-string(12) date-time in JST)."""
 
     CLASS_ID, VERSION, ATTRIBUTES, METHODS = 4, 0, 5, 1
+    __slots__ = ("status_fn", "capture_time_fn", "deviation")
 
     def __init__(self, logical_name, value_fn, *, status_fn: Callable[[], Any] = lambda: 0,
                  capture_time_fn: Callable[[], float | None] = lambda: None,
