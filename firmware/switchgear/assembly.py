@@ -85,20 +85,29 @@ class Switchgear:
         parts = [self.meter.hw.power] + ([usb.port] if usb is not None else [])
         signalled = all(isinstance(p, ChangeSignal) for p in parts)
         changed = [True]
+
+        def listener() -> None:
+            changed[0] = True
         if signalled:
             for part in parts:
-                part.change_listeners.append(lambda: changed.__setitem__(0, True))
+                part.change_listeners.append(listener)
         version = None
-        while True:
-            if changed[0] or version != budget.version or not signalled or not (
-                    budget.settled() and (usb is None or usb.settled())
-                    and all(p.changes_signalled() for p in parts)):
-                changed[0] = False
-                budget.poll()
-                if usb is not None:
-                    usb.poll()
-                version = budget.version
-            await sleep(period)
+        try:
+            while True:
+                if changed[0] or version != budget.version or not signalled or not (
+                        budget.settled() and (usb is None or usb.settled())
+                        and all(p.changes_signalled() for p in parts)):
+                    changed[0] = False
+                    budget.poll()
+                    if usb is not None:
+                        usb.poll()
+                    version = budget.version
+                await sleep(period)
+        finally:   # the parts outlive this meter (a reset boots a new one on the same hardware)
+            if signalled:
+                for part in parts:
+                    if listener in part.change_listeners:
+                        part.change_listeners.remove(listener)
 
     @staticmethod
     def comms_slot(index: int) -> str:
