@@ -271,6 +271,12 @@ class Task:
                                                       throw=TaskCancelled(self.name)):
             self._throw = TaskCancelled(self.name)  # already runnable: throw at its next step
 
+    def take_handed(self) -> Any:
+        """The value a wake-up handed this task that it has not run with yet (a queue item given
+        to a waiting getter just before the loop stopped), now taken from it; None if none."""
+        value, self._send = self._send, None
+        return value
+
     def __repr__(self) -> str:
         return f"<Task {self.name} prio={self.priority}{' done' if self.done else ''}>"
 

@@ -30,6 +30,7 @@ from collections import Counter, OrderedDict
 
 from sumame.firmware.core.scheduler import Priority, readable, yield_now
 from sumame.firmware.routes.aroute.tcp import _family, parse_address
+from sumame.tools.log_limit import LogLimit
 
 log = logging.getLogger("sumame.fleet.udp")
 FIRST_WPORT = 0x100
@@ -73,7 +74,7 @@ class UdpMux:
         self._per_meter: Counter[int] = Counter()
         self._bucket: dict[int, list] = {}           # wPort -> [tokens, refilled at]
         self._next_id = 1
-        self._logged: dict[str, tuple[float, int]] = {}
+        self._log_limit = LogLimit(log, LOG_EVERY_S)
         self.on_push = None
         """Called with the meter's address after each push left the socket (fleet statistics)."""
         self.task = scheduler.spawn(self._serve(), name="fleet-udp", priority=Priority.COMMS, group="fleet-net")
@@ -210,13 +211,7 @@ class UdpMux:
 
     def _note(self, kind: str, detail: str) -> None:
         """Log ``detail`` at most once per LOG_EVERY_S per kind, with the count in between."""
-        wall = time.monotonic()
-        last, held = self._logged.get(kind, (-LOG_EVERY_S, 0))
-        if wall - last < LOG_EVERY_S:
-            self._logged[kind] = (last, held + 1)
-            return
-        self._logged[kind] = (wall, 0)
-        log.warning("refused: %s%s", detail, f" ({held} more like it not logged)" if held else "")
+        self._log_limit.warning(kind, f"refused: {detail}")
 
 
 def _with_source(data: bytes, wport: int) -> bytes:

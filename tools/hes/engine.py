@@ -57,6 +57,7 @@ from .session import ROWS_PER_READ, DlmsRefused, DlmsSession, MeterSession, rang
 from .outage import OutageTracking
 from .db.values import PersistedCounter, spread, status_dict, status_text
 from .db.store import HesStore
+from ..log_limit import LogLimit
 
 log = logging.getLogger("sumame.hes")
 
@@ -164,12 +165,15 @@ class HeadEnd(OutageTracking):
         self.jobs: Queue = Queue()
         self.push_inbox: Queue = Queue()
         self.stats: Counter[str] = Counter()
+        self._push_log = LogLimit(log)
+        """Rejected pushes: one line per kind every 10 wall s (a fleet of unknown meters floods)."""
         self.tasks: list = []
         self.push_server = None
         self._counters: dict[str, TxCounter] = {}
         self._locks: dict[str, Queue] = {}
         self.lease_holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._held = None             # (sender, meter, body): an opened push not stored yet
+        self._receiver = None         # the push receiver task (hes-push)
         self.on_other_push = None
         """``(meter state, push body values)`` for pushes of other push setups (IoT route)."""
 
@@ -183,7 +187,7 @@ class HeadEnd(OutageTracking):
             self.push_server = PushListener(self.scheduler, self.config.push_address, self.push_inbox)
         for i in range(self.config.workers):
             spawn(self._worker(), f"hes-worker-{i}")
-        spawn(self._push_receiver(), "hes-push")
+        self._receiver = spawn(self._push_receiver(), "hes-push")
         spawn(self._checker(), "hes-check")
         spawn(self._outage_poller(), "hes-outage-poll")
         spawn(self._realtime(), "hes-realtime")
@@ -429,7 +433,7 @@ class HeadEnd(OutageTracking):
             return self._open_push(data)
         except (DlmsError, ValueError, IndexError, AttributeError, TypeError) as exc:
             self.stats["bad_pushes"] += 1
-            log.warning("push from %s rejected: %s", sender, exc)
+            self._push_log.warning(type(exc).__name__, f"push from {sender} rejected: {exc}")
             return None
 
     def _store_push(self, sender, m: MeterState, body: list) -> bool:
@@ -443,7 +447,7 @@ class HeadEnd(OutageTracking):
             return False
         except (DlmsError, ValueError, IndexError, AttributeError, TypeError) as exc:
             self.stats["bad_pushes"] += 1
-            log.warning("push from %s rejected: %s", sender, exc)
+            self._push_log.warning(type(exc).__name__, f"push from {sender} rejected: {exc}")
         return True
 
     def finish_pushes(self, budget_s: float = 60.0) -> int:
@@ -455,6 +459,13 @@ class HeadEnd(OutageTracking):
             self.push_server.drain()
         give_up = time.monotonic() + budget_s
         taken = 0
+        receiver = self._receiver
+        handed = receiver.take_handed() if receiver is not None and not receiver.done else None
+        if self._held is None and isinstance(handed, tuple):   # given to the receiver, not run yet
+            opened = self._open_or_reject(*handed)
+            taken += 1
+            if opened is not None:
+                self._held = (handed[0], *opened)
         while self._held is not None or len(self.push_inbox):
             if self._held is None:
                 sender, data = self.push_inbox.get_nowait()
