@@ -72,4 +72,3 @@ class ChangeSignal(Protocol):
     change_listeners: list
 
     def changes_signalled(self) -> bool: ...
-

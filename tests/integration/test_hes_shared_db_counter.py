@@ -43,16 +43,23 @@ def _counter(hes, m):
     return hes._settings(m).tx_counter
 
 
+def _two_head_ends(tmp_path):
+    """One meter and two head-ends on one store: ``hes run`` and a one-shot command, both
+    committed (``hes run`` commits every second)."""
+    rt = meter(settle_s=60)
+    path = tmp_path / "hes.db"
+    running, m = _head_end(rt, path, "127.0.0.1:4060")
+    running.store.commit()
+    one_shot, m2 = _head_end(rt, path, "127.0.0.1:4061")
+    one_shot.store.commit()
+    return rt, running, m, one_shot, m2
+
+
 def test_two_head_end_processes_never_draw_the_same_invocation_counter(tmp_path):
     """Forced interleaving of two allocators on one store (``hes run`` and a one-shot ``hes limit``):
     both start a session before either drew a value, then draw in turn. Every value must be its
     own (a value drawn twice is a GCM nonce used twice, and the meter refuses the second)."""
-    rt = meter(settle_s=60)
-    path = tmp_path / "hes.db"
-    running, m = _head_end(rt, path, "127.0.0.1:4060")
-    running.store.commit()                                  # ``hes run`` commits every second
-    one_shot, m2 = _head_end(rt, path, "127.0.0.1:4061")
-    one_shot.store.commit()
+    rt, running, m, one_shot, m2 = _two_head_ends(tmp_path)
     # a meter neither head-end has talked to yet: both sessions start before either drew a value
     fresh = dict(serial="SUMAME000777", tx_counter=None)
     a, b = _counter(running, replace(m, **fresh)), _counter(one_shot, replace(m2, **fresh))
@@ -71,12 +78,7 @@ def test_concurrent_sessions_of_two_head_end_processes_on_one_meter_are_not_refu
     The meter refuses any invocation counter not above the last it accepted, so the two must not
     overlap: each waits for the other's session on that meter (a lease in the store), and both
     succeed."""
-    rt = meter(settle_s=60)
-    path = tmp_path / "hes.db"
-    running, m = _head_end(rt, path, "127.0.0.1:4060")
-    running.store.commit()                                  # ``hes run`` commits every second
-    one_shot, m2 = _head_end(rt, path, "127.0.0.1:4061")
-    one_shot.store.commit()
+    rt, running, m, one_shot, m2 = _two_head_ends(tmp_path)
     for hes in (running, one_shot):     # two processes commit within a second; one thread: at once
         hes.store._touch = lambda n=1, store=hes.store: store.commit()
     for _ in range(3):

@@ -2,47 +2,17 @@
 with the skip on and with every poll running (the parts made to say they do not signal their
 changes); the meter must do the same things at the same instants. And a part that lacks
 ``hal.power.ChangeSignal`` altogether (a real driver) is polled every period."""
-import pytest
+from power_poll import START, run_power_script
 
 from sumame.drivers.emulated.usb import devices as usb_devices
-from sumame.firmware.switchgear.power_budget import LoadState, PowerBudget
-from sumame.hal.jst import parse_jst
+from sumame.firmware.switchgear.power_budget import LoadState
 from sumame.hal.power import ChangeSignal
 from sumame.tools.emulate.runtime import build_runtime
 
-START = parse_jst("2026-04-01T00:00")
-KINDS = ("load-admit", "load-shed", "load-restore", "load-refused", "load-release",
-         "usb-attach", "usb-retry", "usb-refused", "usb-detach")
-
 
 def _run(skip: bool, script, *, until: float = 900.0, setup=None):
-    polls = {"n": 0}
-    original = PowerBudget.poll
-
-    def counted(self, now=None):
-        polls["n"] += 1
-        return original(self, now)
-    PowerBudget.poll = counted
-    try:
-        rt = build_runtime("emulated-lv", virtual=True, start_epoch=START)
-        supply, port = rt.built.hardware.power, rt.built.emulated["usb_port"]
-        budget = rt.meter.switchgear.budget
-        if not skip:
-            supply.changes_signalled = port.changes_signalled = lambda: False
-        if setup is not None:
-            setup(rt, supply, port, budget)
-        rt.scheduler.run(until=START + 5)
-        (comms,) = [name for name in budget._loads if name.startswith("comms")]
-        ctx = {"rt": rt, "supply": supply, "port": port, "budget": budget, "comms": comms}
-        for at, action in script:
-            rt.scheduler.run(until=START + at)
-            action(ctx)
-        rt.scheduler.run(until=START + until)
-        events = [(e.kind, e.at - START, e.detail) for e in rt.meter.events.of_kind(*KINDS)]
-        rt.close()
-    finally:
-        PowerBudget.poll = original
-    return events, polls["n"]
+    events, polls = run_power_script(skip, script, until=until, setup=setup)
+    return [(kind, at - START, detail) for kind, at, detail in events], polls
 
 
 def _same(script, **kw):

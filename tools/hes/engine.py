@@ -461,14 +461,10 @@ class HeadEnd(OutageTracking):
         taken = 0
         receiver = self._receiver
         handed = receiver.take_handed() if receiver is not None and not receiver.done else None
-        if self._held is None and isinstance(handed, tuple):   # given to the receiver, not run yet
-            opened = self._open_or_reject(*handed)
-            taken += 1
-            if opened is not None:
-                self._held = (handed[0], *opened)
-        while self._held is not None or len(self.push_inbox):
+        first = [handed] if isinstance(handed, tuple) else []   # given to the receiver, not run yet
+        while self._held is not None or first or len(self.push_inbox):
             if self._held is None:
-                sender, data = self.push_inbox.get_nowait()
+                sender, data = first.pop() if first else self.push_inbox.get_nowait()
                 taken += 1
                 opened = self._open_or_reject(sender, data)
                 if opened is None:

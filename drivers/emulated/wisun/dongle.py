@@ -31,7 +31,6 @@ import logging
 import os
 import random
 from collections import Counter, deque
-from dataclasses import dataclass, field
 from typing import Callable
 
 from sumame.firmware.net import lowpan
@@ -39,6 +38,7 @@ from sumame.firmware.net import lowpan
 from ...skstack_protocol import (BadSendTo, CommandLine, DeviceParser, EchoBytes, Layout, RxUdp, SendToData,
                                 SendToHeader, fmt_einfo, fmt_erxudp, fmt_event, fmt_pandesc, link_local_text)
 from ..air import Air
+from .dongle_faults import DongleFaults  # noqa: F401 - re-exported (the J11 dongle, tests)
 from .dongle_flash import DongleFlash
 from .dongle_models import _SAVED, _ZERO_ARG, PERSONALITIES, REGISTERS, Personality  # noqa: F401
 from .dongle_more import CommandError, MoreCommands, hexarg as _hexarg, ipv6arg as _ipv6
@@ -48,40 +48,6 @@ from ..timeline import Timeline
 from .stack import WisunStack
 
 log = logging.getLogger("sumame.drivers.emulated.wisun.dongle")
-
-
-@dataclass
-class DongleFaults:
-    """Fault injection. Probabilities per output chunk / input chunk; delay in s."""
-
-    drop_output: float = 0.0
-    corrupt_output: float = 0.0
-    drop_input: float = 0.0
-    delay_s: float = 0.0
-    seed: int = 0
-    rng: random.Random = field(init=False)
-
-    def __post_init__(self):
-        self.rng = random.Random(self.seed)
-
-    def input_lost(self, stats) -> bool:
-        """True if this input chunk is dropped (counted in ``stats``)."""
-        if self.drop_input and self.rng.random() < self.drop_input:
-            stats["fault-dropped-input"] += 1
-            return True
-        return False
-
-    def output(self, data: bytes, stats) -> bytes | None:
-        """The output chunk as it leaves the module: None if dropped, else maybe one octet
-        corrupted (bit 0x20 flipped); both counted in ``stats``."""
-        if self.drop_output and self.rng.random() < self.drop_output:
-            stats["fault-dropped-output"] += 1
-            return None
-        if self.corrupt_output and self.rng.random() < self.corrupt_output and data:
-            i = self.rng.randrange(len(data))
-            data = data[:i] + bytes([data[i] ^ 0x20]) + data[i + 1:]
-            stats["fault-corrupted-output"] += 1
-        return data
 
 
 class EmulatedDongle(MoreCommands, QuirkSupport):

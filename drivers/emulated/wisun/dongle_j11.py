@@ -42,7 +42,7 @@ from ... import j11_messages as m
 from ... import j11_protocol as p
 from ...j11_protocol import Command, Notice, Result
 from ..air import Air
-from .dongle import DongleFaults
+from .dongle_faults import DongleFaults
 from .dongle_flash import DongleFlash
 from ..timeline import Timeline
 from .stack import (EV_EXPIRED, EV_PANA_FAIL, EV_PANA_OK, EV_PEER_TERM, EV_SCAN_DONE, EV_TERM_OK,
