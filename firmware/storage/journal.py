@@ -70,6 +70,11 @@ KIND_RECLAIM = 0xFE                 # reserved: "about to erase page N"
 KIND_SEALED = 0xFD                  # reserved: "page N holds a torn write from offset M on"
 _INTERNAL = (KIND_RECLAIM, KIND_SEALED)
 STRAY_BITS = 8                      # at most this many 0 bits in a page without records = bad bits
+SCRUB_KEY_BYTES = 16
+"""Bytes of the scrub's per-page key kept (see ``Journal._scrub_lookup``): 376 pages of a
+fleet meter hold 6 KiB, where a tuple of digest, facts and findings per page held ~110 KiB."""
+_SCRUB_FACTS = struct.Struct(">qqqq")   # known records, first seq, last seq, rolled-forward address
+_NO_KEY = bytes(SCRUB_KEY_BYTES)
 _crc32 = zlib.crc32   # the same CRC-32 as crcmod's "crc-32" (checked in tests), in C
 
 
@@ -159,7 +164,7 @@ class Journal:
         self.appended = 0
         self.max_payload = self.page_size - OVERHEAD - _RESERVE
         self._hmac_pads = None   # (inner, outer) keyed hashes, made at the first tag
-        self._scrub_cache: dict | None = None
+        self._scrub_cache: tuple[bytearray, dict] | None = None   # made at the first scrub
         # (attributes, not self.__dict__ look-ups: an instance dict is only made when asked for)
 
     # ------------------------------------------------------------------ record codec
@@ -493,20 +498,37 @@ class Journal:
         self._scrub_store(page, key, changed)
         return changed
 
-    def _scrub_lookup(self, page: int, data: bytes, known) -> tuple[list | None, tuple]:
-        """The result of the last ``verify_page(page)`` when neither the page's bytes (SHA-256)
-        nor what the journal knows it wrote there changed since (the same check would give the
-        same answer); else None. Returns the key to store the new result under."""
-        key = (hashlib.sha256(data).digest(), known, self._finish)
-        hit = None if self._scrub_cache is None else self._scrub_cache.get(page)
-        if hit is not None and hit[0] == key:
-            return hit[1], key
+    def _scrub_lookup(self, page: int, data: bytes, known) -> tuple[tuple | None, bytes]:
+        """The result of the last ``verify_page(page)`` when neither the page's bytes nor what
+        the journal knows it wrote there changed since (the same check would give the same
+        answer); else None. Returns the key to store the new result under: the first
+        ``SCRUB_KEY_BYTES`` of SHA-256 over the page, what is known of it and the rolled-forward
+        commit address (an all-zero key is never a hit: it only costs a re-check)."""
+        h = hashlib.sha256(data)
+        h.update(_SCRUB_FACTS.pack(*(known or (-1, -1, -1)), -1 if self._finish is None else self._finish))
+        key = h.digest()[:SCRUB_KEY_BYTES]
+        cache = self._scrub_cache
+        if cache is not None:
+            at = page * SCRUB_KEY_BYTES
+            if cache[0][at:at + SCRUB_KEY_BYTES] == key and key != _NO_KEY:
+                return cache[1].get(page, ()), key
         return None, key
 
-    def _scrub_store(self, page: int, key: tuple, changed: list) -> None:
-        if self._scrub_cache is None:
-            self._scrub_cache = {}
-        self._scrub_cache[page] = (key, tuple(changed))
+    def _scrub_store(self, page: int, key: bytes, changed: list) -> None:
+        """Keep ``key`` in the page's slot of one flat bytearray (grown to the highest page
+        scrubbed, not an object per page) and the findings only when there are some."""
+        cache = self._scrub_cache
+        if cache is None:
+            cache = self._scrub_cache = (bytearray(), {})
+        keys, found = cache
+        at = page * SCRUB_KEY_BYTES
+        if len(keys) < at + SCRUB_KEY_BYTES:
+            keys.extend(bytes(at + SCRUB_KEY_BYTES - len(keys)))
+        keys[at:at + SCRUB_KEY_BYTES] = key
+        if changed:
+            found[page] = tuple(changed)
+        else:
+            found.pop(page, None)
 
     # ------------------------------------------------------------------ read side
     def read_page(self, page: int) -> list[Record]:
