@@ -88,22 +88,26 @@ def unpack_batch(payload: bytes) -> list[Entry]:
 
 class EntryRing:
     """The newest ``maxlen`` entries, deque-like (append, extend, len, iteration oldest first,
-    indexing, ``maxlen``), kept in flat arrays: time (double), size, direction + verdict, and a
-    reference to the peer's name, one string per peer shared by the ring's entries — ~21 bytes
-    an entry, not a tuple, a float and a string (~100 bytes). A name is dropped with the last
-    entry that refers to it, so a flood from ever new source addresses costs nothing once its
-    entries have left the ring (a name table that only grows would be unbounded memory for bad
-    input). Reads make the ``Entry`` tuples again, equal to those appended."""
+    indexing, ``maxlen``), kept in flat arrays: time (double), size, direction + verdict, and the
+    number of the peer's name in the ring's name table (one string per peer, shared by the
+    ring's entries) — ~15 bytes an entry, not a tuple, a float and a string (~100 bytes), nor
+    an 8-byte reference (a full ring of 4000 entries: 60 KiB, not 84). A name is dropped with
+    the last entry that refers to it and its number is reused, so a flood from ever new source
+    addresses costs nothing once its entries have left the ring (a name table that only grows
+    would be unbounded memory for bad input). Reads make the ``Entry`` tuples again, equal to
+    those appended."""
 
-    __slots__ = ("maxlen", "_at", "_size", "_flags", "_peer", "_start", "_names")
+    __slots__ = ("maxlen", "_at", "_size", "_flags", "_peer", "_start", "_names", "_name_of", "_free")
 
     def __init__(self, maxlen: int):
         self.maxlen = maxlen
         self._at = array("d")
         self._size = array("I")
         self._flags = array("B")
-        self._peer: list[str] = []
-        self._names: dict[str, list] = {}   # peer -> [the shared string, entries naming it]
+        self._peer = array("H" if maxlen <= 0x10000 else "I")   # name numbers (< maxlen in use)
+        self._names: dict[str, list] = {}   # peer -> [its number, entries naming it]
+        self._name_of: list[str | None] = []   # number -> the shared string (None: free)
+        self._free: list[int] = []
         self._start = 0          # slot of the oldest entry once the ring is full
 
     def __len__(self) -> int:
@@ -114,22 +118,33 @@ class EntryRing:
             return
         at, peer, direction, size, verdict = entry
         flags = int(direction) | int(verdict) << 1
+        i = self._start
+        full = len(self._at) >= self.maxlen
+        if full:                    # the oldest entry leaves first: its number may be reused
+            gone_pid = self._peer[i]
+            gone = self._names[self._name_of[gone_pid]]
+            gone[1] -= 1
+            if not gone[1]:
+                del self._names[self._name_of[gone_pid]]
+                self._name_of[gone_pid] = None
+                self._free.append(gone_pid)
         held = self._names.get(peer)
         if held is None:
-            held = self._names[peer] = [peer, 0]
+            if self._free:
+                pid = self._free.pop()
+                self._name_of[pid] = peer
+            else:
+                pid = len(self._name_of)
+                self._name_of.append(peer)
+            held = self._names[peer] = [pid, 0]
         held[1] += 1
         pid = held[0]
-        if len(self._at) < self.maxlen:
+        if not full:
             self._at.append(at)
             self._size.append(size)
             self._flags.append(flags)
             self._peer.append(pid)
             return
-        i = self._start
-        gone = self._names[self._peer[i]]
-        gone[1] -= 1
-        if not gone[1]:
-            del self._names[gone[0]]
         self._at[i], self._size[i], self._flags[i], self._peer[i] = at, size, flags, pid
         self._start = (i + 1) % self.maxlen
 
@@ -139,7 +154,7 @@ class EntryRing:
 
     def _entry(self, slot: int) -> Entry:
         flags = self._flags[slot]
-        return Entry(self._at[slot], self._peer[slot], Direction(flags & 1), self._size[slot],
+        return Entry(self._at[slot], self._name_of[self._peer[slot]], Direction(flags & 1), self._size[slot],
                      Verdict(flags >> 1))
 
     def __getitem__(self, k: int) -> Entry:
