@@ -31,12 +31,20 @@ class SnapshotHistory:
         self._cache: tuple[str, int, int, dict[int, Snapshot]] | None = None
         self.page_reads = 0
         for name in SNAPSHOT_JOURNALS:
-            journal = storage.journals[name]
-            count = journal.page_count
-            self._lo[name] = array("i", [-1]) * count   # minutes since the epoch fit 31 bits
-            self._hi[name] = array("i", [-1]) * count
-            self._n[name] = array("H", [0]) * count
-            self._last_page[name] = journal.write_page
+            # grown to the highest page holding a snapshot (the ring fills page by page): a
+            # meter younger than its retention does not hold the index of pages never written
+            self._lo[name] = array("i")   # minutes since the epoch fit 31 bits
+            self._hi[name] = array("i")
+            self._n[name] = array("H")
+            self._last_page[name] = storage.journals[name].write_page
+
+    def _cover(self, name: str, page: int) -> None:
+        lo = self._lo[name]
+        if page >= len(lo):
+            grow = page + 1 - len(lo)
+            lo.extend(array("i", [-1]) * grow)
+            self._hi[name].extend(array("i", [-1]) * grow)
+            self._n[name].extend(array("H", [0]) * grow)
 
     def load(self, recoveries) -> None:
         """Index what recovery found intact."""
@@ -51,6 +59,7 @@ class SnapshotHistory:
         """A snapshot was just committed to its journal (on a page that may be freshly erased)."""
         name = _PARTITION[grid_of(snap.minute)]
         page = self.storage.journals[name].write_page
+        self._cover(name, page)
         if page != self._last_page[name]:   # the ring moved on: that page was erased
             self._lo[name][page] = self._hi[name][page] = -1
             self._n[name][page] = 0
@@ -60,6 +69,7 @@ class SnapshotHistory:
             self._cache = None
 
     def _note(self, name: str, page: int, minute: int) -> None:
+        self._cover(name, page)
         lo, hi, n = self._lo[name], self._hi[name], self._n[name]
         if lo[page] < 0 or minute < lo[page]:
             lo[page] = minute

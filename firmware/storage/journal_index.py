@@ -58,14 +58,25 @@ class _Pages:
     per-page tail. ~13 bytes per page whatever the retention, instead of 6 bytes per record."""
 
     def __init__(self, journal: "IndexedJournal"):
-        n = journal.page_count
         self._journal = journal
-        self._present = bytearray(n)
+        # grown to the highest page used (a journal fills its ring page by page), so a meter
+        # younger than its retention does not hold the index of pages it never wrote
+        self._present = bytearray()
         # per page, 4 halfwords: records in the progression, first offset, step, internal markers
         # (one array, not four: each array object costs ~80 B beside its data)
-        self._h = array("H", bytes(8 * n))
-        self._seq0 = array("I", bytes(4 * n))
+        self._h = array("H")
+        self._seq0 = array("I")
         self._tail: dict[int, tuple[array, array]] = {}
+
+    def _cover(self, page: int) -> None:
+        grow = page + 1 - len(self._present)
+        if grow > 0:
+            self._present.extend(bytes(grow))
+            self._h.extend(array("H", bytes(8 * grow)))
+            self._seq0.extend(array("I", bytes(4 * grow)))
+
+    def _has(self, page: int) -> bool:
+        return page < len(self._present) and self._present[page] == 1
 
     # ---------------------------------------------------------------- per page
     def _append(self, page: int, record: Record) -> None:
@@ -110,24 +121,27 @@ class _Pages:
         self._tail.pop(page, None)
 
     def entry(self, page: int) -> _PageIndex | None:
-        return _PageIndex(self, page) if self._present[page] else None
+        return _PageIndex(self, page) if self._has(page) else None
 
     # ---------------------------------------------------------------- dict-like
     def setdefault(self, page: int, default=None) -> _PageIndex:
-        if not self._present[page]:
+        if not self._has(page):
+            if not 0 <= page < self._journal.page_count:
+                raise IndexError(f"page {page} outside the journal's {self._journal.page_count}")
+            self._cover(page)
             self._clear(page)
             self._present[page] = 1
         return _PageIndex(self, page)
 
     def pop(self, page: int, default=None) -> list[Record]:
-        if not self._present[page]:
+        if not self._has(page):
             return default
         records = self._journal._reread(page, *self._offsets_seqs(page))
         self._clear(page)
         return records
 
     def get(self, page: int, default=None) -> list[Record]:
-        if not self._present[page]:
+        if not self._has(page):
             return default
         return self._journal._reread(page, *self._offsets_seqs(page))
 
