@@ -121,13 +121,15 @@ def _rss_kib(meters: int, hours: float, board: str) -> dict:
 
 
 def memory(quick: bool) -> list[Figure]:
-    """Peak RSS of N vs 2N meters. Where a fleet meter's ~98 KiB of Python heap goes (tracemalloc,
-    N vs 2N, 2 h, KiB; was ~117 before the sharing pass): A-route COSEM model + DLMS server 17,
-    storage (journals, page index, snapshot-history index) 17, metrology (recent ring, metering)
-    11, switchgear 9, scheduler tasks and coroutines 9, emulated parts 8, board (the meter's own
-    sections and the built parts) 7, B-route 6, external-connection log 4, the rest ~10. Shared
-    by every meter: the board file's sections, the COSEM name index and profile layouts, the
-    flash arena (pages and erase counters), the load-day library."""
+    """Peak RSS of N vs 2N meters. Where a fleet meter's ~87 KiB of Python heap goes (tracemalloc,
+    N vs 2N, 2 h, KiB; was ~95 before the per-page indexes grew with the ring): A-route COSEM
+    model + DLMS server 13, storage (journals, page index, snapshot-history index) 12, emulated
+    parts 8, scheduler tasks and coroutines 8, switchgear 7, metrology (recent ring 4, metering)
+    6.5, board 5, B-route 4, app 3.4, external-connection log 2.3, the rest ~14. Grows with the
+    days run: the per-page indexes up to the whole ring (~5 KiB more at 100 days), the scrub
+    cache 16 B per page scrubbed (6 KiB), the external-connection ring ~15 B per frame up to
+    its 4000 entries (60 KiB). Shared by every meter: the board file's sections, the COSEM name
+    index and profile layouts, the flash arena (pages and erase counters), the load-day library."""
     hours = 2.0 if quick else 12.0
     figures = []
     for board in (FLEET, FULL):
