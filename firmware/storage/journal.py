@@ -435,7 +435,7 @@ class Journal:
         self.nvm.program(address + 1, rest)
         self.nvm.program(address, _COMMITTED)
         record = Record(self._next_seq, kind, payload, self._cur, offset, tag, self._prev_tag)
-        self._page_records.setdefault(self._cur, []).append(record)
+        self._note_written(record)
         self._pos = offset + 1 + len(rest)
         self._next_seq += 1
         self._prev_tag = tag[:8]
@@ -479,6 +479,10 @@ class Journal:
                                   f"{self.page_size}; keep state records smaller")
             for kind, payload in dump:
                 self._write(kind, payload)
+
+    def _note_written(self, record: Record) -> None:
+        """Remember a record just committed on the write page."""
+        self._page_records.setdefault(record.page, []).append(record)
 
     def _forget_page(self, page: int) -> None:
         """Drop what this journal knows it wrote on ``page`` (about to be erased), unread."""

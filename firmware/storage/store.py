@@ -271,7 +271,8 @@ class Storage:
             record = None
         if record is not None and self.counter is not None:
             self.counter.advance_to(self.committed_total())
-        self._report_faults()
+        if self._pending:
+            self._report_faults()
         return record
 
     def _on_fault(self, detail: str) -> None:
