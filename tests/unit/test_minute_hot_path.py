@@ -1,4 +1,4 @@
-"""The fleet chip's one-call poll (``read_energy_voltage``) answers what ``read_energy()`` then
+"""Per-minute hot paths. The fleet chip's one-call poll (``read_energy_voltage``) answers what ``read_energy()`` then
 ``read_voltage()`` answer — through an outage, the switch open, a chip reset and a frozen DSP —
 and the metering task uses it; the shared-day profile's minute path gives the very points its
 base profile's own steps give, scaled."""
@@ -100,3 +100,12 @@ def test_shared_day_minute_path_gives_the_base_points_scaled():
 def _midnight(t):
     from sumame.hal.jst import jst_midnight
     return jst_midnight(t)
+
+
+def test_grid_of_by_table_is_the_coarsest_grid_dividing_the_jst_minute():
+    from sumame.firmware.metrology.registers import GRIDS, grid_of
+    from sumame.hal.jst import JST_OFFSET_S
+
+    for minute in range(29_584_000, 29_584_000 + 2 * 1440):
+        local = minute + JST_OFFSET_S // 60
+        assert grid_of(minute) == next(g for g in GRIDS if local % g == 0)
