@@ -73,7 +73,7 @@ class SnapshotHistory:
         last erased — an upper bound of what it holds (a record damaged later still counts) —
         or None when nothing is noted (``Storage.page_hint``)."""
         hi = self._hi.get(name)
-        if hi is None or hi[page] < 0:
+        if hi is None or page >= len(hi) or hi[page] < 0:
             return None
         return hi[page], self._n[name][page]
 

@@ -116,6 +116,8 @@ class _Pages:
         return offsets, seqs
 
     def _clear(self, page: int) -> None:
+        if page >= len(self._present):   # beyond the highest page used: nothing to forget
+            return
         self._present[page] = 0
         self._h[4 * page] = self._h[4 * page + 3] = 0
         self._tail.pop(page, None)
@@ -202,7 +204,8 @@ class IndexedJournal(Journal):
 
     def _note_written(self, record: Record) -> None:
         pages, page = self._pages_index, record.page   # _page_records.setdefault(page).append(record)
-        if not pages._present[page]:
+        if not pages._has(page):
+            pages._cover(page)
             pages._clear(page)
             pages._present[page] = 1
         pages._append(page, record)
