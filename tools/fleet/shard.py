@@ -9,7 +9,9 @@ interval values do not depend on how the fleet is split.
 The driver (``run_sharded``) advances all shards in lock-step windows (default 30 simulated
 minutes): each shard runs to the window end and returns what its head-end stored since the last
 window; the driver writes the deltas of all shards into the one ``--db`` SQLite store in one
-transaction per window, so ``sumame hes query`` / ``export`` read the whole fleet.
+transaction per window, so ``sumame hes query`` / ``export`` read the whole fleet. The next
+window is queued on every shard before the current one is collected, so the shards simulate
+window k+1 while the driver stores window k (the barrier costs no shard time).
 
 A shard that dies (its worker process or node lost, or an error in it) or misses the window
 timeout (slow, hung) is named with its meters and the 30-min slots it has not delivered. With
@@ -35,6 +37,11 @@ from .hes_fleet import FleetScenario, start_scenario
 from ..hes.db.store import HesStore
 
 WINDOW_S = 1800.0
+COMMIT_EVERY_S = 1.0
+"""Wall s between the driver's commits: a commit (fsync) per 30-min window cost more wall time
+than a small shard's window (the one-process head-end batches its commits too); merged windows
+are committed before any shard loss is handled or reported and at the end. A driver killed
+outright loses at most the last second's uncommitted windows of a run that then fails."""
 APPEND_ONLY = {
     "intervals": ("meter, grid, end_at, forward_wh, reverse_wh, reactive_varh, forward_total_wh, "
                   "reverse_total_wh, reactive_total_varh, voltage_r_v, voltage_t_v, received_at, source, on_time"),
@@ -126,6 +133,7 @@ class StoreMerger:
         self._outage_ids: dict[tuple[int, int], int] = {}
         self.duplicates = 0
         self.intervals = 0
+        self.committed_at = time.perf_counter()
 
     def merge(self, shard: int, delta: dict) -> None:
         db = self.store.db
@@ -158,6 +166,7 @@ class StoreMerger:
 
     def commit(self) -> None:
         self.store.commit()
+        self.committed_at = time.perf_counter()
 
 
 @dataclass
@@ -244,10 +253,14 @@ def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address:
         _kill(ray, actors)
         raise ShardLost(f"a shard failed to start: {_short(exc)}") from None
     t1 = time.perf_counter()
-    now = start
-    while now < end:
-        now = min(end, now + window_s)
-        refs = [a.advance.remote(now) for a in actors]
+    ends = _window_ends(start, end, window_s)
+    # two windows in flight: window k+1 is queued on every actor before window k is collected, so a
+    # shard runs on while the driver merges and commits (an actor runs its calls in order)
+    queued = [a.advance.remote(ends[0]) for a in actors] if ends else []
+    for i, now in enumerate(ends):
+        nxt = ends[i + 1] if i + 1 < len(ends) else None
+        refs = queued
+        queued = [a.advance.remote(nxt) for a in actors] if nxt is not None else []
         lost = []
         for k, ref in enumerate(refs):
             try:
@@ -257,7 +270,8 @@ def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address:
                 continue
             merger.merge(k, delta)
             done[k] = now
-        merger.commit()
+        if lost or nxt is None or time.perf_counter() - merger.committed_at >= COMMIT_EVERY_S:
+            merger.commit()
         while lost and restarts > 0:
             k, exc = lost.pop(0)
             restarts -= 1
@@ -274,6 +288,8 @@ def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address:
                 break
             merger.merge(k, delta)
             merger.commit()
+            if nxt is not None:
+                queued[k] = actors[k].advance.remote(nxt)     # the one queued went to the old actor
             if on_event is not None:
                 on_event(f"{what}: restarted; its meters were replayed from the start to "
                          f"{format_jst(done[k], seconds=False)} (stored up to there, not written again) "
@@ -305,6 +321,15 @@ def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address:
     for s in summaries:
         stats.update(s["stats"])
     return ShardedResult(shards, start, end, start + 3600.0, wall, summaries, merger.duplicates, stats)
+
+
+def _window_ends(start: float, end: float, window_s: float) -> list[float]:
+    """The lock-step window ends (epoch s) from ``start`` to ``end``; the last may be short."""
+    ends, now = [], start
+    while now < end:
+        now = min(end, now + window_s)
+        ends.append(now)
+    return ends
 
 
 def _replayed(ray, actor_class, remote, block, upto: float, start: float, window_s: float,
