@@ -64,12 +64,18 @@ def test_ray_run_exports_the_same_rows_as_one_process(cluster, single, tmp_path,
     assert two == one
 
 
-def die_at_next_window(actor):
-    """The actor's worker process exits (as on a lost node) when its next window starts. The
-    driver keeps two windows queued on every actor, so an outside ``ray.kill`` would race with the
-    window already queued; this call queues behind the window in flight instead."""
+def die_past(actor, at):
+    """The actor's worker process exits (as on a lost node) when asked to run past ``at`` (epoch
+    s). The driver keeps windows queued on every actor, so an outside ``ray.kill`` would race
+    with the windows queued; this dies at one simulated time."""
     def arm(shard):
-        shard.fleet.run = lambda until: os._exit(1)
+        run = shard.fleet.run
+
+        def run_or_die(until):
+            if until > at:
+                os._exit(1)
+            run(until)
+        shard.fleet.run = run_or_die
     actor.__ray_call__.remote(arm)
 
 
@@ -82,8 +88,8 @@ def test_lost_worker_fails_clearly_and_keeps_what_was_stored(cluster, single, tm
     killed_at = DEFAULT_START + 6 * 3600
 
     def lose_worker(actors, now):
-        if now == killed_at - 1800:
-            die_at_next_window(actors[1])   # the worker of shard 2 dies after the window to killed_at
+        if now == DEFAULT_START + 1800:
+            die_past(actors[1], killed_at)      # the worker of shard 2 dies after the window to killed_at
     db = tmp_path / "ray.sqlite"
     spec = FleetSpec(meters=6, hv_every=4, board="emulated-lv-fleet", seed=3, loss=0.1)
     with pytest.raises(ShardLost) as err:
@@ -115,9 +121,9 @@ def test_lost_and_slow_shards_are_restarted_and_the_run_stores_every_row_once(cl
     from sumame.tools.hes.db.store import HesStore
 
     def trouble(actors, now):
-        if now == DEFAULT_START + 5.5 * 3600:
-            die_at_next_window(actors[1])                         # worker of shard 2 lost after 06:00
-        if now == DEFAULT_START + 12 * 3600:                      # shard 1 stalls after 12:30 (a slow shard)
+        if now == DEFAULT_START + 1800:
+            die_past(actors[1], DEFAULT_START + 6 * 3600)         # worker of shard 2 lost after 06:00
+        if now == DEFAULT_START + 12 * 3600:                      # shard 1 stalls (a slow head-end shard)
             actors[0].__ray_call__.remote(lambda self: time.sleep(120))
     events = []
     db = tmp_path / "ray.sqlite"

@@ -10,8 +10,8 @@ The driver (``run_sharded``) advances all shards in lock-step windows (default 3
 minutes): each shard runs to the window end and returns what its head-end stored since the last
 window; the driver writes the deltas of all shards into the one ``--db`` SQLite store in one
 transaction per window, so ``sumame hes query`` / ``export`` read the whole fleet. The next
-window is queued on every shard before the current one is collected, so the shards simulate
-window k+1 while the driver stores window k (the barrier costs no shard time).
+windows are queued on every shard before the current one is collected (``LEAD``), so the
+shards simulate on while the driver stores window k (the barrier costs no shard time).
 
 A shard that dies (its worker process or node lost, or an error in it) or misses the window
 timeout (slow, hung) is named with its meters and the 30-min slots it has not delivered. With
@@ -28,7 +28,7 @@ from __future__ import annotations
 import time
 from functools import partial
 from dataclasses import dataclass, field, replace
-from collections import Counter
+from collections import Counter, deque
 
 from sumame.hal.jst import format_jst
 
@@ -37,6 +37,9 @@ from .hes_fleet import FleetScenario, start_scenario
 from ..hes.db.store import HesStore
 
 WINDOW_S = 1800.0
+LEAD = 4
+"""Windows queued ahead on every shard: the lock-step is loose enough that a shard never waits
+for the driver or for a shard the machine ran a little later (they share no state)."""
 COMMIT_EVERY_S = 1.0
 """Wall s between the driver's commits: a commit (fsync) per 30-min window cost more wall time
 than a small shard's window (the one-process head-end batches its commits too); merged windows
@@ -254,13 +257,15 @@ def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address:
         raise ShardLost(f"a shard failed to start: {_short(exc)}") from None
     t1 = time.perf_counter()
     ends = _window_ends(start, end, window_s)
-    # two windows in flight: window k+1 is queued on every actor before window k is collected, so a
-    # shard runs on while the driver merges and commits (an actor runs its calls in order)
-    queued = [a.advance.remote(ends[0]) for a in actors] if ends else []
+    # up to LEAD windows queued on every actor (it runs its calls in order): a shard runs on while
+    # the driver waits for a slower one, merges and commits
+    queued = [deque(a.advance.remote(t) for t in ends[:LEAD]) for a in actors]
     for i, now in enumerate(ends):
-        nxt = ends[i + 1] if i + 1 < len(ends) else None
-        refs = queued
-        queued = [a.advance.remote(nxt) for a in actors] if nxt is not None else []
+        last = i + 1 == len(ends)
+        refs = [q.popleft() for q in queued]
+        if i + LEAD < len(ends):
+            for a, q in zip(actors, queued):
+                q.append(a.advance.remote(ends[i + LEAD]))
         lost = []
         for k, ref in enumerate(refs):
             try:
@@ -270,7 +275,7 @@ def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address:
                 continue
             merger.merge(k, delta)
             done[k] = now
-        if lost or nxt is None or time.perf_counter() - merger.committed_at >= COMMIT_EVERY_S:
+        if lost or last or time.perf_counter() - merger.committed_at >= COMMIT_EVERY_S:
             merger.commit()
         while lost and restarts > 0:
             k, exc = lost.pop(0)
@@ -288,8 +293,8 @@ def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address:
                 break
             merger.merge(k, delta)
             merger.commit()
-            if nxt is not None:
-                queued[k] = actors[k].advance.remote(nxt)     # the one queued went to the old actor
+            # the windows queued went to the old actor
+            queued[k] = deque(actors[k].advance.remote(t) for t in ends[i + 1:i + 1 + LEAD])
             if on_event is not None:
                 on_event(f"{what}: restarted; its meters were replayed from the start to "
                          f"{format_jst(done[k], seconds=False)} (stored up to there, not written again) "
