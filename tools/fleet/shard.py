@@ -226,10 +226,11 @@ def _slots_text(after: float, end: float) -> str:
 
 def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address: str | None = None,
                 window_s: float = WINDOW_S, window_timeout_s: float | None = None, restarts: int = 0,
-                on_window=None, on_event=None) -> ShardedResult:
+                on_window=None, on_event=None, on_start=None) -> ShardedResult:
     """Run ``scenario`` as ``workers`` Ray actors (default: the cluster's CPUs) in lock-step
     windows of ``window_s`` simulated s; results go to ``scenario.db``. ``progress(done, now)``
-    is called after every window, ``on_window(actors, now)`` too (tests: lose a worker).
+    is called after every window, ``on_window(actors, now)`` too (tests: lose a worker), and
+    ``on_start()`` once every shard has booted, when the timed run begins (bench: CPU figures).
     A shard that fails or misses ``window_timeout_s`` (wall s) is restarted and replayed, at most
     ``restarts`` times in the run, each said through ``on_event(text)``; past that, ``ShardLost``."""
     ray = connect(address, workers)
@@ -249,12 +250,13 @@ def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address:
     merger = StoreMerger(store)
     done = [start] * len(shards)          # stored up to, per shard
     tried: set[int] = set()               # shards restarted once already
-    t0 = time.perf_counter()
     try:
         ray.get([a.now.remote() for a in actors], timeout=window_timeout_s)   # all booted
     except Exception as exc:  # noqa: BLE001 - a shard that cannot even boot
         _kill(ray, actors)
         raise ShardLost(f"a shard failed to start: {_short(exc)}") from None
+    if on_start is not None:
+        on_start()
     t1 = time.perf_counter()
     ends = _window_ends(start, end, window_s)
     # up to LEAD windows queued on every actor (it runs its calls in order): a shard runs on while
