@@ -250,6 +250,8 @@ def ray_scale_out(quick: bool) -> list[Figure]:
     cpu = [one.summaries[0]["cpu_s"] / max(s["cpu_s"] for s in two.summaries) / 2
            for (one, _), (two, _) in zip(runs[1], runs[2])]
     speed = {w: [r.meter_days_per_s for r, _ in runs[w]] for w in runs}
+    idle = {w: [100 * max(1 - s["busy_s"] / r.wall_s for s in r.summaries) for r, _ in runs[w]] for w in runs}
+    between = {w: [100 * max(s["between_s"] / r.wall_s for s in r.summaries) for r, _ in runs[w]] for w in runs}
     per_core = _median([meters * days / sum(s["cpu_s"] for s in r.summaries) for r, _ in runs[2]])
     japan_core_h = (JAPAN_LV + JAPAN_HV) / per_core / 3600
 
@@ -272,6 +274,10 @@ def ray_scale_out(quick: bool) -> list[Figure]:
         Figure("  efficiency from shard CPU time", 100 * _median(cpu), "%",
                f"CPU s of the 1 shard / 2 x the larger of the 2 ({_range([100 * x for x in cpu])} %): "
                f"each shard on a core of its own"),
+        Figure("  shard time waiting, 2 workers", _median(idle[2]), "% of wall",
+               f"the longer-waiting shard, outside its windows ({_range(idle[2])} %; 1 worker "
+               f"{_median(idle[1]):.0f} %); of it between two windows (driver, barrier, Ray calls) "
+               f"{_median(between[2]):.0f} % (1 worker {_median(between[1]):.0f} %), the rest after its last window"),
         cores(1), cores(2),
         Figure("Ray per-core figure", per_core, "meter-days/core-s", "shard CPU time, 2 workers, median"),
         Figure("Japan's fleet, one simulated day", japan_core_h, "core-hours",

@@ -85,17 +85,24 @@ class FleetShard:
         self._marks = dict.fromkeys(APPEND_ONLY, 0)
         self._sent: dict[str, dict] = {t: {} for t in KEYED}
         self.cpu_s = 0.0
+        self.busy_s = 0.0       # wall s inside advance: the rest of a run it waited for the driver
+        self.between_s = 0.0    # of which between two windows (the rest: before the first, after the last)
+        self._left_at = None
 
     def now(self) -> float:
         return self.fleet.clock.now()
 
     def advance(self, until: float) -> dict:
         """Run to ``until`` (epoch s); returns the rows stored since the last call."""
-        c0 = time.process_time()
+        c0, w0 = time.process_time(), time.perf_counter()
+        if self._left_at is not None:
+            self.between_s += w0 - self._left_at
         self.fleet.run(until)
         self.hes.store.commit()
         delta = self._delta()
         self.cpu_s += time.process_time() - c0
+        self._left_at = time.perf_counter()
+        self.busy_s += self._left_at - w0
         return delta
 
     def _delta(self) -> dict:
@@ -122,7 +129,8 @@ class FleetShard:
         return {"stats": dict(self.hes.stats), "pushes_lost": self.fleet.network.pushes_lost,
                 "in_outage": sum(m.in_outage for m in self.hes.meters.values()),
                 "history_meters": sum(m.history for m in self.hes.meters.values()),
-                "cpu_s": self.cpu_s, "boot_wall_s": self.boot_wall_s}
+                "cpu_s": self.cpu_s, "busy_s": self.busy_s, "between_s": self.between_s,
+                "boot_wall_s": self.boot_wall_s}
 
     def close(self) -> None:
         self.fleet.close()
@@ -321,7 +329,7 @@ def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address:
         summaries = ray.get([a.summary.remote() for a in actors], timeout=window_timeout_s)
     except Exception:  # noqa: BLE001 - every window is stored; only the counters are missing
         summaries = [{"stats": {}, "pushes_lost": 0, "in_outage": 0, "history_meters": 0, "cpu_s": 0.0,
-                      "boot_wall_s": 0.0} for _ in actors]
+                      "busy_s": 0.0, "between_s": 0.0, "boot_wall_s": 0.0} for _ in actors]
     _kill(ray, actors)
     store.close()
     stats = Counter()
