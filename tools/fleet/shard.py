@@ -8,10 +8,11 @@ interval values do not depend on how the fleet is split.
 
 The driver (``run_sharded``) advances all shards in lock-step windows (default 30 simulated
 minutes): each shard runs to the window end and returns what its head-end stored since the last
-window; the driver writes the deltas of all shards into the one ``--db`` SQLite store in one
-transaction per window, so ``sumame hes query`` / ``export`` read the whole fleet. The next
-windows are queued on every shard before the current one is collected (``LEAD``), so the
-shards simulate on while the driver stores window k (the barrier costs no shard time).
+window; the driver merges the deltas of all shards, window by window, into the one ``--db``
+SQLite store (committed at most once a wall second, ``COMMIT_EVERY_S``), so ``sumame hes
+query`` / ``export`` read the whole fleet. The next windows are queued on every shard before
+the current one is collected (``LEAD``), so the shards simulate on while the driver stores
+window k (the barrier costs no shard time).
 
 A shard that dies (its worker process or node lost, or an error in it) or misses the window
 timeout (slow, hung) is named with its meters and the 30-min slots it has not delivered. With
