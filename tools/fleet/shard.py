@@ -10,9 +10,9 @@ The driver (``run_sharded``) advances all shards in lock-step windows (default 3
 minutes): each shard runs to the window end and returns what its head-end stored since the last
 window; the driver merges the deltas of all shards, window by window, into the one ``--db``
 SQLite store (committed at most once a wall second, ``COMMIT_EVERY_S``), so ``sumame hes
-query`` / ``export`` read the whole fleet. The next windows are queued on every shard before
-the current one is collected (``LEAD``), so the shards simulate on while the driver stores
-window k (the barrier costs no shard time).
+query`` / ``export`` read the whole fleet. One Ray call advances a shard by ``CALL_WINDOWS``
+windows, and the next calls are queued on every shard before the current one is collected
+(``LEAD``), so the shards simulate on while the driver stores (the barrier costs no shard time).
 
 A shard that dies (its worker process or node lost, or an error in it) or misses the window
 timeout (slow, hung) is named with its meters and the 30-min slots it has not delivered. With
@@ -38,8 +38,12 @@ from .hes_fleet import FleetScenario, start_scenario
 from ..hes.db.store import HesStore
 
 WINDOW_S = 1800.0
-LEAD = 4
-"""Windows queued ahead on every shard: the lock-step is loose enough that a shard never waits
+CALL_WINDOWS = 4
+"""Windows one Ray call advances a shard by (each window's delta still returned and stored by
+itself): every call is a few thread wake-ups in the actor, which on a loaded machine cost
+milliseconds each, as much as a small shard's window."""
+LEAD = 2
+"""Calls queued ahead on every shard: the lock-step is loose enough that a shard never waits
 for the driver or for a shard the machine ran a little later (they share no state)."""
 COMMIT_EVERY_S = 1.0
 """Wall s between the driver's commits: a commit (fsync) per 30-min window cost more wall time
@@ -125,6 +129,10 @@ class FleetShard:
                     changed.append(row)
             out[table] = changed
         return out
+
+    def advance_windows(self, ends: list[float]) -> list[dict]:
+        """``advance`` to each of ``ends`` (epoch s) in turn: one round trip for several windows."""
+        return [self.advance(t) for t in ends]
 
     def summary(self) -> dict:
         return {"stats": dict(self.hes.stats), "pushes_lost": self.fleet.network.pushes_lost,
@@ -238,8 +246,10 @@ def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address:
                 on_window=None, on_event=None, on_start=None) -> ShardedResult:
     """Run ``scenario`` as ``workers`` Ray actors (default: the cluster's CPUs) in lock-step
     windows of ``window_s`` simulated s; results go to ``scenario.db``. ``progress(done, now)``
-    is called after every window, ``on_window(actors, now)`` too (tests: lose a worker), and
-    ``on_start()`` once every shard has booted, when the timed run begins (bench: CPU figures).
+    is called after every window, ``on_window(actors, now)`` too, and ``on_start(actors)`` once
+    every shard has booted, before any window is asked for (bench: CPU figures; tests: lose a
+    worker). Each Ray call advances a shard by ``CALL_WINDOWS`` windows, so a lost shard loses
+    the windows of the call it was in (named by the first of them); the others store on.
     A shard that fails or misses ``window_timeout_s`` (wall s) is restarted and replayed, at most
     ``restarts`` times in the run, each said through ``on_event(text)``; past that, ``ShardLost``."""
     ray = connect(address, workers)
@@ -265,47 +275,52 @@ def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address:
         _kill(ray, actors)
         raise ShardLost(f"a shard failed to start: {_short(exc)}") from None
     if on_start is not None:
-        on_start()
+        on_start(actors)
     t1 = time.perf_counter()
     ends = _window_ends(start, end, window_s)
-    # up to LEAD windows queued on every actor (it runs its calls in order): a shard runs on while
+    calls = [ends[i:i + CALL_WINDOWS] for i in range(0, len(ends), CALL_WINDOWS)]
+    # up to LEAD calls queued on every actor (it runs its calls in order): a shard runs on while
     # the driver waits for a slower one, merges and commits
-    queued = [deque(a.advance.remote(t) for t in ends[:LEAD]) for a in actors]
-    for i, now in enumerate(ends):
-        last = i + 1 == len(ends)
+    queued = [deque(a.advance_windows.remote(c) for c in calls[:LEAD]) for a in actors]
+    for i, call in enumerate(calls):
+        first, now = call[0], call[-1]
+        timeout = None if window_timeout_s is None else window_timeout_s * len(call)
         refs = [q.popleft() for q in queued]
-        if i + LEAD < len(ends):
+        if i + LEAD < len(calls):
             for a, q in zip(actors, queued):
-                q.append(a.advance.remote(ends[i + LEAD]))
-        lost = []
+                q.append(a.advance_windows.remote(calls[i + LEAD]))
+        got, lost = {}, []
         for k, ref in enumerate(refs):
             try:
-                delta = ray.get(ref, timeout=window_timeout_s)
+                got[k] = ray.get(ref, timeout=timeout)
             except Exception as exc:  # noqa: BLE001 - RayActorError, task error, GetTimeoutError
                 lost.append((k, exc))
-                continue
-            merger.merge(k, delta)
+        for j in range(len(call)):              # window by window, as one process stores them
+            for k in got:
+                merger.merge(k, got[k][j])
+        for k in got:
             done[k] = now
-        if lost or last or time.perf_counter() - merger.committed_at >= COMMIT_EVERY_S:
+        if lost or i + 1 == len(calls) or time.perf_counter() - merger.committed_at >= COMMIT_EVERY_S:
             merger.commit()
         while lost and restarts > 0:
             k, exc = lost.pop(0)
             restarts -= 1
             what = (f"shard {k + 1}/{len(shards)} ({_meters_text(spec, shards[k], kind)}) "
-                    f"{_why(ray, exc, window_timeout_s)} in the window to {format_jst(now, seconds=False)}")
+                    f"{_why(ray, exc, window_timeout_s)} in the window to {format_jst(first, seconds=False)}")
             _kill(ray, [actors[k]])          # a slow one still holds its CPU
             tried.add(k)
             try:
                 actors[k] = _replayed(ray, actor_class, remote, shards[k], done[k], start, window_s,
                                       window_timeout_s)
-                delta = ray.get(actors[k].advance.remote(now), timeout=window_timeout_s)
+                deltas = ray.get(actors[k].advance_windows.remote(call), timeout=timeout)
             except Exception as again:  # noqa: BLE001 - the restart failed too: stop as below
                 lost.insert(0, (k, again))
                 break
-            merger.merge(k, delta)
+            for delta in deltas:
+                merger.merge(k, delta)
             merger.commit()
-            # the windows queued went to the old actor
-            queued[k] = deque(actors[k].advance.remote(t) for t in ends[i + 1:i + 1 + LEAD])
+            # the calls queued went to the old actor
+            queued[k] = deque(actors[k].advance_windows.remote(c) for c in calls[i + 1:i + 1 + LEAD])
             if on_event is not None:
                 on_event(f"{what}: restarted; its meters were replayed from the start to "
                          f"{format_jst(done[k], seconds=False)} (stored up to there, not written again) "
@@ -316,15 +331,16 @@ def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address:
             store.close()
             parts = [f"shard {k + 1}/{len(shards)} ({_meters_text(spec, shards[k], kind)}) "
                      f"{_why(ray, exc, window_timeout_s)}{' after a restart' if k in tried else ''} in the window "
-                     f"to {format_jst(now, seconds=False)}: its meters are stored up to "
+                     f"to {format_jst(first, seconds=False)}: its meters are stored up to "
                      f"{format_jst(done[k], seconds=False)}, {_slots_text(done[k], end)} not collected"
                      for k, exc in lost]
             kept = f"stored up to {format_jst(now, seconds=False)}" if len(lost) < len(shards) else "none ran on"
             raise ShardLost("; ".join(parts) + f"; the other shards: {kept}; nothing stored was lost")
-        if scenario.progress is not None:
-            scenario.progress((now - start) / (end - start), now)
-        if on_window is not None:
-            on_window(actors, now)
+        for t in call:
+            if scenario.progress is not None:
+                scenario.progress((t - start) / (end - start), t)
+            if on_window is not None:
+                on_window(actors, t)
     wall = time.perf_counter() - t1
     try:
         summaries = ray.get([a.summary.remote() for a in actors], timeout=window_timeout_s)
@@ -365,7 +381,7 @@ def _replayed(ray, actor_class, remote, block, upto: float, start: float, window
 
 def _why(ray, exc: BaseException, timeout_s: float | None) -> str:
     if isinstance(exc, ray.exceptions.GetTimeoutError):
-        return f"gave no answer within {timeout_s:g} s (slow or hung)"
+        return f"gave no answer within {timeout_s:g} s a window (slow or hung)"
     return f"lost ({_short(exc)})"
 
 
