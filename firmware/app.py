@@ -112,6 +112,7 @@ class Meter:
         kept = self.registers.restore(report.snapshots)
         self.history = SnapshotHistory(self.storage)
         self.history.load(report.recoveries)
+        self.storage.page_hint = self.history.page_newest   # evictions skip unneeded read-backs
         self.registers.attach_history(self.history)
         latest, session = self._restore_counters(report)
         report.snapshots = report.snapshots[-1:]   # the history is read from flash from now on

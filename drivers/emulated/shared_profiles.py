@@ -13,7 +13,7 @@ import math
 
 from sumame.hal.jst import DAY_S, JST_OFFSET_S, jst_midnight
 
-from .profiles import LoadPoint, LoadProfile
+from .profiles import LoadPoint, LoadProfile, _MinuteProfile
 
 _LIBRARY: dict[tuple, LoadProfile] = {}
 _BOUNDS: dict[tuple, tuple[float, float]] = {}
@@ -40,7 +40,8 @@ class SharedDayProfile(LoadProfile):
         self.scale = 0.75 + 0.5 * _unit(seed, 1)
         self._library = [_LIBRARY.setdefault((name, options, j), factory(j)) for j in range(days)]
         self._pick: tuple[int, LoadProfile] | None = None
-        self._scaled: tuple[LoadPoint, LoadPoint] | None = None   # (shared point, this meter's)
+        self._scaled: tuple | None = None   # (shared point or (midnight, minute), this meter's point)
+        self._today: tuple | None = None    # (midnight, next midnight, base, its flat day or None)
 
     def _base(self, midnight: int) -> LoadProfile:
         pick = self._pick
@@ -68,15 +69,31 @@ class SharedDayProfile(LoadProfile):
         return peak * self.scale
 
     def _step(self, t: float):
-        midnight = jst_midnight(t)
-        base = self._base(midnight)
-        step_in_day = getattr(base, "_step_in_day", None)
-        a, b, p = base._step(t) if step_in_day is None else step_in_day(t, midnight)
+        today = self._today
+        if today is None or not today[0] <= t < today[1]:
+            midnight = jst_midnight(t)
+            base = self._base(midnight)
+            flat = base._day(midnight) if type(base)._step_in_day is _MinuteProfile._step_in_day else None
+            today = self._today = (midnight, midnight + DAY_S, base, flat)
+        midnight, _, base, flat = today
+        if flat is None:
+            step_in_day = getattr(base, "_step_in_day", None)
+            a, b, p = base._step(t) if step_in_day is None else step_in_day(t, midnight)
+            last = self._scaled
+            if last is None or last[0] is not p:
+                s = self.scale
+                last = self._scaled = (p, LoadPoint(p.power_w * s, p.reactive_var * s, p.voltage_v, p.r_share))
+            return a, b, last[1]
+        # a minute profile: read the minute from the shared day (the values the base's own
+        # point would hold, so the same floats), scaled once per minute
+        minute = int((t - midnight) // 60)
+        start = midnight + minute * 60
         last = self._scaled
-        if last is None or last[0] is not p:
-            s = self.scale
-            last = self._scaled = (p, LoadPoint(p.power_w * s, p.reactive_var * s, p.voltage_v, p.r_share))
-        return a, b, last[1]
+        key = (midnight, minute)
+        if last is None or last[0] != key:
+            i, s = 4 * minute, self.scale
+            last = self._scaled = (key, LoadPoint(flat[i] * s, flat[i + 1] * s, flat[i + 2], flat[i + 3]))
+        return start, start + 60, last[1]
 
 
 def _day_bounds(profile: LoadProfile, midnight: int) -> tuple[float, float]:

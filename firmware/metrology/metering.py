@@ -9,7 +9,8 @@ Power and current are read from the chip only when somebody needs them: a full r
 poll only while ``sample_wanted()`` (the breaker without an armed over-current comparator, or
 with an auto-reclose pending), otherwise when ``present`` is read (B-route, A-route,
 display) and the last reading is older than ``present_interval_s``. A chip that can read its
-voltage registers alone (``read_voltage()``) is asked for just those at the other polls.
+voltage registers alone (``read_voltage()``) is asked for just those at the other polls (with
+the energy in one call, ``read_energy_voltage()``, where the chip offers that).
 
 Cumulative register values follow the meter's display rule: the counter divided by the register
 unit (ECHONET E1), truncated, modulo 10**digits (8 significant digits by default), so they roll
@@ -84,6 +85,8 @@ class Metering:
         self.sample_wanted: Callable[[], bool] = lambda: True
         """True when the next poll must read power and current too (for ``sample_listeners``)."""
         self._read_voltage = getattr(asic, "read_voltage", None)
+        self._read_both = getattr(asic, "read_energy_voltage", None)
+        """A chip that reads energy and then voltage in one call (the fleet's HAL-level chip)."""
         self.measuring: Callable[[], bool] = lambda: True
         """False while the meter cannot measure (supply lost): intervals become no data."""
 
@@ -129,12 +132,17 @@ class Metering:
             self._broken = True   # the chip is not configured: this stretch is not measured
             return
         try:
-            delta = self.asic.read_energy()
-            if now - self._last_volt_sample >= self.config.present_interval_s:
-                if self._read_voltage is None or self.sample_wanted():
-                    self._read_present(now)
-                else:
-                    self._voltage_sample(now, self._read_voltage())
+            if now - self._last_volt_sample < self.config.present_interval_s:
+                delta = self.asic.read_energy()
+            elif self._read_voltage is None or self.sample_wanted():
+                delta = self.asic.read_energy()
+                self._read_present(now)
+            elif self._read_both is not None:
+                delta, volts = self._read_both()
+                self._voltage_sample(now, volts)
+            else:
+                delta = self.asic.read_energy()
+                self._voltage_sample(now, self._read_voltage())
         except HalError as exc:
             self.bus_errors += 1
             if self.supervisor.failed(exc, now):

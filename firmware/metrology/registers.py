@@ -70,13 +70,21 @@ _FIELD = {"forward": "forward_mwh", "reverse": "reverse_mwh",
           "reactive_lag": "reactive_pos_mvarh", "reactive_lead": "reactive_neg_mvarh"}
 
 
-def grid_of(minute: int) -> int:
-    """The coarsest grid (30, 15, 5 or 1 minutes) this minute boundary lies on (JST)."""
-    local = minute + JST_OFFSET_S // 60
+def _coarsest(local: int) -> int:
     for grid in GRIDS[:-1]:
         if local % grid == 0:
             return grid
     return 1
+
+
+_GRID_BY_MOD = tuple(_coarsest(r) for r in range(GRIDS[0]))
+"""grid_of by JST minute modulo 30 (every grid divides 30)."""
+_JST_MINUTES = JST_OFFSET_S // 60
+
+
+def grid_of(minute: int) -> int:
+    """The coarsest grid (30, 15, 5 or 1 minutes) this minute boundary lies on (JST)."""
+    return _GRID_BY_MOD[(minute + _JST_MINUTES) % 30]
 
 
 @dataclass(frozen=True)

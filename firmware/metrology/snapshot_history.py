@@ -59,6 +59,15 @@ class SnapshotHistory:
         if self._cache is not None and self._cache[:2] == (name, page):
             self._cache = None
 
+    def page_newest(self, name: str, page: int) -> tuple[int, int] | None:
+        """(newest minute, snapshots noted) on ``page`` of journal ``name`` since the page was
+        last erased — an upper bound of what it holds (a record damaged later still counts) —
+        or None when nothing is noted (``Storage.page_hint``)."""
+        hi = self._hi.get(name)
+        if hi is None or hi[page] < 0:
+            return None
+        return hi[page], self._n[name][page]
+
     def _note(self, name: str, page: int, minute: int) -> None:
         lo, hi, n = self._lo[name], self._hi[name], self._n[name]
         if lo[page] < 0 or minute < lo[page]:

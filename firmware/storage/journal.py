@@ -132,6 +132,9 @@ class Journal:
     live:      for snapshot journals, a callable returning the (kind, payload) records to
                re-write at the start of every new page; None for FIFO journals
     on_evict:  called with the records of a page just before it is erased (retention checks)
+    evict_check: optional, called with a page about to be erased: False when ``on_evict`` need
+               not see its records (they cannot matter to it), so they are dropped unread — an
+               IndexedJournal would otherwise read the page back and verify every record
     on_fault:  called with a one-line description when a program failed on a bad bit and the
                rest of the page was abandoned (the record is then written on the next page)
     """
@@ -139,13 +142,15 @@ class Journal:
     def __init__(self, nvm, first_page: int, page_count: int, *, name: str, key: bytes,
                  live: Callable[[], Iterable[tuple[int, bytes]]] | None = None,
                  on_evict: Callable[[list[Record]], None] | None = None,
-                 on_fault: Callable[[str], None] | None = None):
+                 on_fault: Callable[[str], None] | None = None,
+                 evict_check: Callable[[int], bool] | None = None):
         if page_count < 2:
             raise ValueError(f"journal {name} needs at least 2 pages, got {page_count}")
         self.nvm, self.first_page, self.page_count = nvm, first_page, page_count
         self.page_size = nvm.page_size
         self.name, self._key, self._name_bytes = name, key, name.encode()
         self.live, self.on_evict, self.on_fault = live, on_evict, on_fault
+        self.evict_check = evict_check
         self._mark_at = self.page_size - MARK_SIZE
         self._finish: int | None = None    # address of a rolled-forward commit byte
         self.faults: list[str] = []
@@ -430,7 +435,7 @@ class Journal:
         self.nvm.program(address + 1, rest)
         self.nvm.program(address, _COMMITTED)
         record = Record(self._next_seq, kind, payload, self._cur, offset, tag, self._prev_tag)
-        self._page_records.setdefault(self._cur, []).append(record)
+        self._note_written(record)
         self._pos = offset + 1 + len(rest)
         self._next_seq += 1
         self._prev_tag = tag[:8]
@@ -453,9 +458,12 @@ class Journal:
                     if seal is None:
                         self._seal = (self._cur, start)
         self._reclaimed = None
-        evicted = self._page_records.pop(nxt, [])
-        if evicted and self.on_evict is not None:
-            self.on_evict([r for r in evicted if r.kind not in _INTERNAL])
+        if self.on_evict is not None and (self.evict_check is None or self.evict_check(nxt)):
+            evicted = self._page_records.pop(nxt, [])
+            if evicted:
+                self.on_evict([r for r in evicted if r.kind not in _INTERNAL])
+        else:
+            self._forget_page(nxt)
         base = (self.first_page + nxt) * self.page_size
         if self.nvm.read(base, self.page_size) != b"\xff" * self.page_size:
             self.nvm.erase(self.first_page + nxt)
@@ -471,6 +479,18 @@ class Journal:
                                   f"{self.page_size}; keep state records smaller")
             for kind, payload in dump:
                 self._write(kind, payload)
+
+    def _note_written(self, record: Record) -> None:
+        """Remember a record just committed on the write page."""
+        self._page_records.setdefault(record.page, []).append(record)
+
+    def _forget_page(self, page: int) -> None:
+        """Drop what this journal knows it wrote on ``page`` (about to be erased), unread."""
+        self._page_records.pop(page, None)
+
+    def records_on(self, page: int) -> int:
+        """Records this journal knows are on ``page`` (internal markers excluded)."""
+        return sum(1 for r in self._page_records.get(page, ()) if r.kind not in _INTERNAL)
 
     def verify_page(self, page: int) -> list[tuple[int, int, str, int]]:
         """Re-read one page and compare it with what this journal knows it wrote there;

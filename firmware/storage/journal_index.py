@@ -186,6 +186,20 @@ class IndexedJournal(Journal):
         self._scrub_store(page, key, changed)
         return changed
 
+    def _note_written(self, record: Record) -> None:
+        pages, page = self._pages_index, record.page   # _page_records.setdefault(page).append(record)
+        if not pages._present[page]:
+            pages._clear(page)
+            pages._present[page] = 1
+        pages._append(page, record)
+
+    def _forget_page(self, page: int) -> None:
+        self._page_records._clear(page)   # no read-back: nobody needs the records
+
+    def records_on(self, page: int) -> int:
+        entry = self._page_records.entry(page)
+        return 0 if entry is None else len(entry) - entry.internal
+
     @property
     def record_count(self) -> int:
         """Records written and not yet evicted (internal markers excluded)."""

@@ -32,6 +32,8 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Callable
 
 from ..core.events import EventLog, MeterEvent, Severity
 from sumame.hal.errors import CounterFault, NvmError
@@ -163,6 +165,11 @@ class Storage:
         self.faults: list[str] = []
         self._pending: list[tuple[str, str]] = []   # (kind, detail) alarms not yet recorded
         self._reporting = False
+        self.page_hint: Callable[[str, int], tuple[int, int] | None] | None = None
+        """Optional (journal, page) -> (newest minute, snapshots) of what was appended to or
+        recovered on that page of a snapshot journal since its last erase, or None when
+        unknown (the firmware's history index, which holds exactly that): lets an eviction
+        that cannot cut any retention short drop the page unread (see ``_evict_wanted``)."""
 
     # ------------------------------------------------------------------ boot
     def boot(self, retention: Retention) -> BootReport:
@@ -176,7 +183,8 @@ class Storage:
                 self.nvm, first, count, name=name, key=self._key,
                 live=self._live_state if name == "state" else None,
                 on_evict=self._on_evict if name in ("long", "mid", "short") else None,
-                on_fault=self._on_fault)
+                on_fault=self._on_fault,
+                evict_check=partial(self._evict_wanted, name) if name in ("long", "mid", "short") else None)
         for name, journal in self.journals.items():
             recovery = journal.recover()
             report.recoveries[name] = recovery
@@ -263,7 +271,8 @@ class Storage:
             record = None
         if record is not None and self.counter is not None:
             self.counter.advance_to(self.committed_total())
-        self._report_faults()
+        if self._pending:
+            self._report_faults()
         return record
 
     def _on_fault(self, detail: str) -> None:
@@ -310,6 +319,20 @@ class Storage:
 
     def _live_state(self):
         return [(KIND_STATE, encode_state(n, v)) for n, v in self._state.items()]
+
+    def _evict_wanted(self, name: str, page: int) -> bool:
+        """Whether ``_on_evict`` must see the records of ``page`` of journal ``name``: False
+        only when none of them can be a shortfall — no retention is checked, or ``page_hint``
+        knows of at least as many snapshots on the page as the journal and the newest of them
+        is already older than the longest retention of the journal's grids (every record read
+        back would be at most as new). Otherwise the page is read back and checked as before."""
+        if self._retention is None:
+            return False
+        hint = self.page_hint(name, page) if self.page_hint is not None else None
+        if hint is None or hint[1] < self.journals[name].records_on(page):
+            return True
+        keep = max(self._retention.keep_seconds(g) for g, part in _GRID_PARTITION.items() if part == name)
+        return max(self.clock.now(), 0) - hint[0] * 60 < keep - 60
 
     def _on_evict(self, records: list[Record]) -> None:
         if self._retention is None or not records:

@@ -141,6 +141,7 @@ class Atm90e32Model:
         self._consts = None
         self._last_compute = None
         self._rates = None
+        self._rate_k = None
         self._segment_cache = None
         self._config_version = getattr(self, "_config_version", 0) + 1
         self._alarms0 = 0
@@ -265,16 +266,33 @@ class Atm90e32Model:
         """(point, configuration, LSB per Ws, ((accumulator, LSB/s before the time factor), ...))
         for one operating point: what ``_advance`` adds per second of it. ``acc -= p * dt`` of an
         export equals ``acc += (-p) * dt`` bit for bit: the sums are those of the per-piece
-        formula, computed once per point instead of once per read."""
-        ka, kc = self._element_factors()
-        sum_a, sum_c = self._summed()
-        to_lsb = 1.0 / (3600.0 * self._lsb_wh())
-        pa, pc, qa, qc = self._split(point)
+        formula, computed once per point instead of once per read (the configuration's factors
+        once per configuration: ``_rate_factors``; ``_split``'s arithmetic inline)."""
+        version = self._config_version
+        k = self._rate_k
+        if k is None or k[0] != version:
+            k = self._rate_k = self._rate_factors()
+        _, ka, kc, sum_a, sum_c, to_lsb, s, two_wire = k
+        if two_wire:
+            pa, pc, qa, qc = point.power_w * s, 0.0, point.reactive_var * s, 0.0
+        else:
+            r, w, var = point.r_share, point.power_w, point.reactive_var
+            pa, pc, qa, qc = w * r * s, w * (1 - r) * s, var * r * s, var * (1 - r) * s
         pa, pc, qa, qc = pa * ka, pc * kc, qa * ka, qc * kc
         p, q = pa * sum_a + pc * sum_c, qa * sum_a + qc * sum_c  # MMode0 arithmetic sum
         rates = (("APT", p) if p >= 0 else ("ANT", -p), ("RPT", q) if q >= 0 else ("RNT", -q),
                  ("APA" if pa >= 0 else "ANA", abs(pa)), ("APC" if pc >= 0 else "ANC", abs(pc)))
-        return point, self._config_version, to_lsb, rates
+        return point, version, to_lsb, rates
+
+    def _rate_factors(self) -> tuple:
+        """(configuration, ka, kc, sum_a, sum_c, LSB per Ws, front-end current factor, two-wire):
+        what ``_rates_of`` needs besides the point, from ``_element_factors``, ``_summed``,
+        ``_lsb_wh`` and ``_split`` (the same expressions)."""
+        ka, kc = self._element_factors()
+        sum_a, sum_c = self._summed()
+        fe = self.front_end
+        return (self._config_version, ka, kc, sum_a, sum_c, 1.0 / (3600.0 * self._lsb_wh()),
+                1.0 / (fe.current_scale * fe.transformer_ratio), fe.two_wire)
 
     def _pieces(self, t0: float, t1: float):
         """Profile segments with outage spans removed."""

@@ -84,6 +84,10 @@ class HalMeteringAsic(Atm90e32Model):
         if self._energy_reads % Atm90e32.CHECK_EVERY == 1:
             self.check_configured()
         self._advance()
+        return self._take_energy()
+
+    def _take_energy(self) -> EnergyDelta:
+        """Clear the all-phase energy registers as a read does; the driver's exact mWh."""
         acc, totals, reported = self._acc, self._lsb_totals, self._mwh_reported
         num, den = self._num, self._den
         values = []
@@ -95,6 +99,21 @@ class HalMeteringAsic(Atm90e32Model):
             values.append(total - reported[i])
             reported[i] = total
         return EnergyDelta(*values)
+
+    def read_energy_voltage(self) -> tuple[EnergyDelta, tuple[float, float | None]]:
+        """``(read_energy(), read_voltage())`` in one call, the same values (the metering
+        task's poll): one clock read and one metering-enable check for both."""
+        self._energy_reads += 1
+        if self._energy_reads % Atm90e32.CHECK_EVERY == 1:
+            self.check_configured()
+        now = self.clock.now()
+        metering_on = self._metering_on()
+        if now > self._t:
+            self._advance_to(now, metering_on)
+        delta = self._take_energy()
+        if not metering_on or (self.outages and not self.supplied(now)):
+            return delta, ((0.0, None) if self.front_end.two_wire else (0.0, 0.0))
+        return delta, self._voltage_at(now)
 
     def read_instantaneous(self) -> Instantaneous:
         """The DSP's measurement registers (the model's own set, computed once) as the driver
@@ -129,6 +148,9 @@ class HalMeteringAsic(Atm90e32Model):
         now = self.clock.now()
         if not self._metering_on() or not self.supplied(now):
             return (0.0, None) if self.front_end.two_wire else (0.0, 0.0)
+        return self._voltage_at(now)
+
+    def _voltage_at(self, now: float) -> tuple[float, float | None]:
         point = self._segment(now)[3]
         consts = self._constants()
         cached = self._volts
@@ -145,11 +167,13 @@ class HalMeteringAsic(Atm90e32Model):
         (the per-phase energy registers are only reachable over SPI). The same pieces, rates
         and float sums as ``Atm90e32Model._advance``, so the same LSBs; usually one piece."""
         now = self.clock.now()
+        if now > self._t:
+            self._advance_to(now, self._metering_on())
+
+    def _advance_to(self, now: float, metering_on: bool) -> None:
         t0 = self._t
-        if now <= t0:
-            return
         self._t = now
-        if not self._metering_on() or not self.load_connected():
+        if not metering_on or not self.load_connected():
             return
         if self.outages:
             pieces = self._pieces(t0, now)
