@@ -109,7 +109,7 @@ def _learnt(raw: bytes) -> None:
     el.decode(raw)
     el.decode(raw)
     key = raw[4:12]
-    assert el._LAYOUTS[key][2] == len(raw), "the layout was not learnt"
+    assert el._LAYOUTS[key][-1] == len(raw), "the layout was not learnt"
 
 
 RES = el.encode(Frame(7, el.Eoj.of(0x028801), el.CONTROLLER, Esv.GET_RES, (
