@@ -64,33 +64,47 @@ def test_ray_run_exports_the_same_rows_as_one_process(cluster, single, tmp_path,
     assert two == one
 
 
+def die_past(actor, at):
+    """The actor's worker process exits (as on a lost node) when asked to run past ``at`` (epoch
+    s). The driver keeps windows queued on every actor, so an outside ``ray.kill`` would race
+    with the windows queued; this dies at one simulated time. Call it from ``on_start``."""
+    def arm(shard):
+        run = shard.fleet.run
+
+        def run_or_die(until):
+            if until > at:
+                os._exit(1)
+            run(until)
+        shard.fleet.run = run_or_die
+    actor.__ray_call__.remote(arm)
+
+
 def test_lost_worker_fails_clearly_and_keeps_what_was_stored(cluster, single, tmp_path):
     from sumame.tools.fleet.fleet import DEFAULT_START, FleetSpec
     from sumame.tools.fleet.hes_fleet import FleetScenario, default_outages
-    from sumame.tools.fleet.shard import ShardLost, run_sharded
+    from sumame.tools.fleet.shard import CALL_WINDOWS, ShardLost, run_sharded
     from sumame.tools.hes.db.store import HesStore
 
     killed_at = DEFAULT_START + 6 * 3600
 
-    def lose_worker(actors, now):
-        if now == killed_at:
-            ray.kill(actors[1])          # the worker of shard 2 dies, as a lost node would
+    def lose_worker(actors):
+        die_past(actors[1], killed_at)          # the worker of shard 2 dies after the window to killed_at
     db = tmp_path / "ray.sqlite"
     spec = FleetSpec(meters=6, hv_every=4, board="emulated-lv-fleet", seed=3, loss=0.1)
     with pytest.raises(ShardLost) as err:
         run_sharded(FleetScenario(spec=spec, days=1, db=str(db), outages=default_outages(DEFAULT_START, 6)),
-                    workers=2, on_window=lose_worker)
+                    workers=2, on_start=lose_worker)
     text = str(err.value)
     assert "shard 2/2 (3 meters SMHV00000003 .. SMLV00000005)" in text
     assert ("stored up to 2026-04-02 06:00 JST, 36 30-min slots 2026-04-02 06:30 JST .. 2026-04-03 00:00 JST"
             " not collected") in text
-    assert "the other shards: stored up to 2026-04-02 06:30 JST" in text
+    assert "the other shards: stored up to 2026-04-02 08:00 JST" in text     # the rest of the Ray call
     got = HesStore(db).intervals(grid=30)
     ref = {(r["meter"], r["end_at"]): r for r in HesStore(single).intervals(grid=30)}
     lost_shard = {"inproc://SMHV00000003", "inproc://SMLV00000004", "inproc://SMLV00000005"}
     assert len({(r["meter"], r["end_at"]) for r in got}) == len(got) > 0      # once each
     for row in got:       # what is stored is what one process stored (same outages as the CLI's default)
-        assert row["end_at"] <= killed_at + (0 if row["meter"] in lost_shard else 1800)
+        assert row["end_at"] <= killed_at + (0 if row["meter"] in lost_shard else CALL_WINDOWS * 1800)
         mine = ref[(row["meter"], row["end_at"])]
         assert [row[c] for c in ("forward_wh", "reverse_wh")] == [mine[c] for c in ("forward_wh", "reverse_wh")]
     assert {r["meter"] for r in got} >= lost_shard
@@ -106,15 +120,14 @@ def test_lost_and_slow_shards_are_restarted_and_the_run_stores_every_row_once(cl
     from sumame.tools.hes.db.store import HesStore
 
     def trouble(actors, now):
-        if now == DEFAULT_START + 6 * 3600:
-            ray.kill(actors[1])                                   # worker of shard 2 lost
         if now == DEFAULT_START + 12 * 3600:                      # shard 1 stalls (a slow head-end shard)
             actors[0].__ray_call__.remote(lambda self: time.sleep(120))
     events = []
     db = tmp_path / "ray.sqlite"
     spec = FleetSpec(meters=6, hv_every=4, board="emulated-lv-fleet", seed=3, loss=0.1)
     r = run_sharded(FleetScenario(spec=spec, days=1, db=str(db), outages=default_outages(DEFAULT_START, 6)),
-                    workers=2, on_window=trouble, restarts=2, window_timeout_s=10, on_event=events.append)
+                    workers=2, on_window=trouble, restarts=2, window_timeout_s=10, on_event=events.append,
+                    on_start=lambda actors: die_past(actors[1], DEFAULT_START + 6 * 3600))   # lost after 06:00
     assert len(events) == 2 and r.duplicates == 0
     assert events[0].startswith("shard 2/2 (3 meters SMHV00000003 .. SMLV00000005) lost (")
     assert "window to 2026-04-02 06:30 JST: restarted; its meters were replayed from the start to " \

@@ -9,10 +9,13 @@ difference / N is what one more meter costs (interpreter and code cancel out).
 from __future__ import annotations
 
 import json
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 
 from sumame.hal.jst import parse_jst
 
@@ -155,41 +158,135 @@ def memory(quick: bool) -> list[Figure]:
 JAPAN_LV, JAPAN_HV = 80.7e6, 0.87e6
 
 
+def _proc_cpu_s() -> dict[int, tuple[str, float]]:
+    """CPU s (user + system) of this process and its descendants (the Ray daemons and workers a
+    local ``ray.init`` starts), by pid: (name, s). Linux /proc."""
+    tick, procs, children = os.sysconf("SC_CLK_TCK"), {}, defaultdict(list)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        rest = stat[stat.rindex(")") + 2:].split()
+        procs[int(pid)] = (stat[stat.index("(") + 1:stat.rindex(")")], (int(rest[11]) + int(rest[12])) / tick)
+        children[int(rest[1])].append(int(pid))
+    mine, todo = {}, [os.getpid()]
+    while todo:
+        pid = todo.pop()
+        if pid in procs:
+            mine[pid] = procs[pid]
+            todo.extend(children[pid])
+    return mine
+
+
+def _machine_busy_s() -> tuple[float, float]:
+    """CPU s the whole machine spent busy (all cores: user, nice, system, irq, softirq) and
+    stolen by the hypervisor (/proc/stat)."""
+    with open("/proc/stat") as fh:
+        v = [int(x) for x in fh.readline().split()[1:9]]
+    tick = os.sysconf("SC_CLK_TCK")
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / tick, v[7] / tick
+
+
+def _cpu_split(before, after) -> dict[str, float]:
+    """Core-seconds between two snapshots: shards (Ray workers), driver (this process), Ray
+    daemons (gcs, raylet, agents), other work on the machine, stolen by the hypervisor."""
+    (w0, p0, m0), (w1, p1, m1) = before, after
+    split = {"wall": w1 - w0, "shards": 0.0, "driver": 0.0, "ray": 0.0}
+    for pid, (name, cpu) in p1.items():
+        used = cpu - p0.get(pid, (name, 0.0))[1]
+        split["driver" if pid == os.getpid() else "shards" if name.startswith("ray::") else "ray"] += used
+    split["other"] = max(0.0, m1[0] - m0[0] - split["shards"] - split["driver"] - split["ray"])
+    split["steal"] = m1[1] - m0[1]
+    return split
+
+
 def _sharded(workers: int, meters: int, days: float):
+    """One timed sharded run; returns (result, CPU split of the timed part)."""
     from ..fleet.fleet import FleetSpec
     from ..fleet.hes_fleet import FleetScenario
     from ..fleet.shard import run_sharded
 
+    snaps = []
+
+    def snap(*_):
+        snaps.append((time.perf_counter(), _proc_cpu_s(), _machine_busy_s()))
     with tempfile.TemporaryDirectory(prefix="sumame-bench-ray-") as tmp:
         scenario = FleetScenario(spec=FleetSpec(meters=meters, hv_every=25, board=FLEET), days=days,
                                  db=f"{tmp}/hes.sqlite")
-        return run_sharded(scenario, workers=workers)
+        end = scenario.spec.start_epoch + days * 86400
+
+        def last_window(actors, now):
+            if now >= end:          # before the actors are gone: their CPU is read from /proc
+                snap()
+        r = run_sharded(scenario, workers=workers, on_start=snap, on_window=last_window)
+    return r, _cpu_split(snaps[0], snaps[-1])
+
+
+def _median(xs):
+    return statistics.median(xs)
+
+
+def _range(xs, fmt="{:.0f}") -> str:
+    return f"{fmt.format(min(xs))}..{fmt.format(max(xs))}"
 
 
 def ray_scale_out(quick: bool) -> list[Figure]:
-    """Wall time of the lock-step run (boot and Ray start excluded) with 1 and 2 shards on a local
-    Ray of 2 CPUs; efficiency = speed-up / 2. Per-core figure: meter-days per shard CPU second."""
+    """1 and 2 shards on a local Ray of 2 CPUs, the pair run ``repeats`` times interleaved (the
+    machine is shared: the spread is printed). Wall time of the lock-step run (Ray start, actor
+    boot excluded; the first window, with each process's warm-up, included in both); efficiency
+    = speed-up / 2 per pair, the median printed. Beside it, the efficiency from shard CPU time
+    (each shard on a core of its own: what the split itself costs) and where the cores went in
+    the 2-worker run (shards, driver, Ray daemons, other work on the machine). Per-core figure:
+    meter-days per shard CPU second."""
     try:
         import ray
     except ImportError:
         return [Figure("Ray scale-out 1 -> 2 workers", 0.0, "%", "not measured: pip install 'sumame[ray]'")]
-    meters, days = (4, 0.25) if quick else (24, 1.0)
+    meters, days, repeats = (4, 1.0, 3) if quick else (24, 1.0, 3)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    runs = {1: [], 2: []}
     try:
-        one = _sharded(1, meters, days)
-        two = _sharded(2, meters, days)
+        for _ in range(repeats):
+            for workers in (1, 2):
+                runs[workers].append(_sharded(workers, meters, days))
     finally:
         ray.shutdown()
-    efficiency = one.wall_s / two.wall_s / 2
-    per_core = meters * days / sum(s["cpu_s"] for s in two.summaries)
+    wall = [one.wall_s / two.wall_s / 2 for (one, _), (two, _) in zip(runs[1], runs[2])]
+    cpu = [one.summaries[0]["cpu_s"] / max(s["cpu_s"] for s in two.summaries) / 2
+           for (one, _), (two, _) in zip(runs[1], runs[2])]
+    speed = {w: [r.meter_days_per_s for r, _ in runs[w]] for w in runs}
+    idle = {w: [100 * max(1 - s["busy_s"] / r.wall_s for s in r.summaries) for r, _ in runs[w]] for w in runs}
+    between = {w: [100 * max(s["between_s"] / r.wall_s for s in r.summaries) for r, _ in runs[w]] for w in runs}
+    per_core = _median([meters * days / sum(s["cpu_s"] for s in r.summaries) for r, _ in runs[2]])
     japan_core_h = (JAPAN_LV + JAPAN_HV) / per_core / 3600
+
+    def cores(w):
+        split = sorted((c for _, c in runs[w]), key=lambda c: c["wall"])[len(runs[w]) // 2]
+        busy = sum(split[k] for k in ("shards", "driver", "ray", "other", "steal")) / split["wall"]
+        return Figure(f"  cores busy, {w} worker{'s' * (w > 1)}", busy, "of 2",
+                      f"median run, {split['wall']:.2f} s wall: shards {split['shards']:.2f}, driver "
+                      f"{split['driver']:.2f}, Ray daemons {split['ray']:.2f}, other work on the machine "
+                      f"{split['other']:.2f}, stolen {split['steal']:.2f} core-s")
     return [
-        Figure("Ray fleet, 1 worker", one.meter_days_per_s, "meter-days/s",
-               f"{meters} meters x {days:g} day, {FLEET}, head-end shards into one SQLite store"),
-        Figure("Ray fleet, 2 workers", two.meter_days_per_s, "meter-days/s", "same run, 2 shards"),
-        Figure("Ray scale-out efficiency 1 -> 2 workers", 100 * efficiency, "%",
-               "speed-up / 2 on this machine (goal 80 %; other load on the 2 cores lowers it)"),
-        Figure("Ray per-core figure", per_core, "meter-days/core-s", "shard CPU time, 2 workers"),
+        Figure("Ray fleet, 1 worker", _median(speed[1]), "meter-days/s",
+               f"{meters} meters x {days:g} day, {FLEET}, into one SQLite store; median of {repeats} "
+               f"({_range(speed[1], '{:.2f}')})"),
+        Figure("Ray fleet, 2 workers", _median(speed[2]), "meter-days/s",
+               f"same, 2 shards, runs interleaved with the 1-worker ones ({_range(speed[2], '{:.2f}')})"),
+        Figure("Ray scale-out efficiency 1 -> 2 workers", 100 * _median(wall), "%",
+               f"wall clock, speed-up / 2, median of {repeats} pairs ({_range([100 * x for x in wall])} %; "
+               f"goal 80 %)"),
+        Figure("  efficiency from shard CPU time", 100 * _median(cpu), "%",
+               f"CPU s of the 1 shard / 2 x the larger of the 2 ({_range([100 * x for x in cpu])} %): "
+               f"each shard on a core of its own"),
+        Figure("  shard time waiting, 2 workers", _median(idle[2]), "% of wall",
+               f"the longer-waiting shard, outside its windows ({_range(idle[2])} %; 1 worker "
+               f"{_median(idle[1]):.0f} %); of it between two windows (driver, barrier, Ray calls) "
+               f"{_median(between[2]):.0f} % (1 worker {_median(between[1]):.0f} %), the rest after its last window"),
+        cores(1), cores(2),
+        Figure("Ray per-core figure", per_core, "meter-days/core-s", "shard CPU time, 2 workers, median"),
         Figure("Japan's fleet, one simulated day", japan_core_h, "core-hours",
                f"{(JAPAN_LV + JAPAN_HV) / 1e6:.2f} M meters at the per-core figure; / cores x efficiency "
                f"= wall hours on a cluster"),

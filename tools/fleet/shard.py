@@ -8,8 +8,11 @@ interval values do not depend on how the fleet is split.
 
 The driver (``run_sharded``) advances all shards in lock-step windows (default 30 simulated
 minutes): each shard runs to the window end and returns what its head-end stored since the last
-window; the driver writes the deltas of all shards into the one ``--db`` SQLite store in one
-transaction per window, so ``sumame hes query`` / ``export`` read the whole fleet.
+window; the driver merges the deltas of all shards, window by window, into the one ``--db``
+SQLite store (committed at most once a wall second, ``COMMIT_EVERY_S``), so ``sumame hes
+query`` / ``export`` read the whole fleet. One Ray call advances a shard by ``CALL_WINDOWS``
+windows, and the next calls are queued on every shard before the current one is collected
+(``LEAD``), so the shards simulate on while the driver stores (the barrier costs no shard time).
 
 A shard that dies (its worker process or node lost, or an error in it) or misses the window
 timeout (slow, hung) is named with its meters and the 30-min slots it has not delivered. With
@@ -26,7 +29,7 @@ from __future__ import annotations
 import time
 from functools import partial
 from dataclasses import dataclass, field, replace
-from collections import Counter
+from collections import Counter, deque
 
 from sumame.hal.jst import format_jst
 
@@ -35,6 +38,18 @@ from .hes_fleet import FleetScenario, start_scenario
 from ..hes.db.store import HesStore
 
 WINDOW_S = 1800.0
+CALL_WINDOWS = 4
+"""Windows one Ray call advances a shard by (each window's delta still returned and stored by
+itself): every call is a few thread wake-ups in the actor, which on a loaded machine cost
+milliseconds each, as much as a small shard's window."""
+LEAD = 2
+"""Calls queued ahead on every shard: the lock-step is loose enough that a shard never waits
+for the driver or for a shard the machine ran a little later (they share no state)."""
+COMMIT_EVERY_S = 1.0
+"""Wall s between the driver's commits: a commit (fsync) per 30-min window cost more wall time
+than a small shard's window (the one-process head-end batches its commits too); merged windows
+are committed before any shard loss is handled or reported and at the end. A driver killed
+outright loses at most the last second's uncommitted windows of a run that then fails."""
 APPEND_ONLY = {
     "intervals": ("meter, grid, end_at, forward_wh, reverse_wh, reactive_varh, forward_total_wh, "
                   "reverse_total_wh, reactive_total_varh, voltage_r_v, voltage_t_v, received_at, source, on_time"),
@@ -75,17 +90,24 @@ class FleetShard:
         self._marks = dict.fromkeys(APPEND_ONLY, 0)
         self._sent: dict[str, dict] = {t: {} for t in KEYED}
         self.cpu_s = 0.0
+        self.busy_s = 0.0       # wall s inside advance: the rest of a run it waited for the driver
+        self.between_s = 0.0    # of which between two windows (the rest: before the first, after the last)
+        self._left_at = None
 
     def now(self) -> float:
         return self.fleet.clock.now()
 
     def advance(self, until: float) -> dict:
         """Run to ``until`` (epoch s); returns the rows stored since the last call."""
-        c0 = time.process_time()
+        c0, w0 = time.process_time(), time.perf_counter()
+        if self._left_at is not None:
+            self.between_s += w0 - self._left_at
         self.fleet.run(until)
         self.hes.store.commit()
         delta = self._delta()
         self.cpu_s += time.process_time() - c0
+        self._left_at = time.perf_counter()
+        self.busy_s += self._left_at - w0
         return delta
 
     def _delta(self) -> dict:
@@ -108,11 +130,16 @@ class FleetShard:
             out[table] = changed
         return out
 
+    def advance_windows(self, ends: list[float]) -> list[dict]:
+        """``advance`` to each of ``ends`` (epoch s) in turn: one round trip for several windows."""
+        return [self.advance(t) for t in ends]
+
     def summary(self) -> dict:
         return {"stats": dict(self.hes.stats), "pushes_lost": self.fleet.network.pushes_lost,
                 "in_outage": sum(m.in_outage for m in self.hes.meters.values()),
                 "history_meters": sum(m.history for m in self.hes.meters.values()),
-                "cpu_s": self.cpu_s, "boot_wall_s": self.boot_wall_s}
+                "cpu_s": self.cpu_s, "busy_s": self.busy_s, "between_s": self.between_s,
+                "boot_wall_s": self.boot_wall_s}
 
     def close(self) -> None:
         self.fleet.close()
@@ -126,6 +153,7 @@ class StoreMerger:
         self._outage_ids: dict[tuple[int, int], int] = {}
         self.duplicates = 0
         self.intervals = 0
+        self.committed_at = time.perf_counter()
 
     def merge(self, shard: int, delta: dict) -> None:
         db = self.store.db
@@ -158,6 +186,7 @@ class StoreMerger:
 
     def commit(self) -> None:
         self.store.commit()
+        self.committed_at = time.perf_counter()
 
 
 @dataclass
@@ -214,10 +243,13 @@ def _slots_text(after: float, end: float) -> str:
 
 def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address: str | None = None,
                 window_s: float = WINDOW_S, window_timeout_s: float | None = None, restarts: int = 0,
-                on_window=None, on_event=None) -> ShardedResult:
+                on_window=None, on_event=None, on_start=None) -> ShardedResult:
     """Run ``scenario`` as ``workers`` Ray actors (default: the cluster's CPUs) in lock-step
     windows of ``window_s`` simulated s; results go to ``scenario.db``. ``progress(done, now)``
-    is called after every window, ``on_window(actors, now)`` too (tests: lose a worker).
+    is called after every window, ``on_window(actors, now)`` too, and ``on_start(actors)`` once
+    every shard has booted, before any window is asked for (bench: CPU figures; tests: lose a
+    worker). Each Ray call advances a shard by ``CALL_WINDOWS`` windows, so a lost shard loses
+    the windows of the call it was in (named by the first of them); the others store on.
     A shard that fails or misses ``window_timeout_s`` (wall s) is restarted and replayed, at most
     ``restarts`` times in the run, each said through ``on_event(text)``; past that, ``ShardLost``."""
     ray = connect(address, workers)
@@ -237,43 +269,58 @@ def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address:
     merger = StoreMerger(store)
     done = [start] * len(shards)          # stored up to, per shard
     tried: set[int] = set()               # shards restarted once already
-    t0 = time.perf_counter()
     try:
         ray.get([a.now.remote() for a in actors], timeout=window_timeout_s)   # all booted
     except Exception as exc:  # noqa: BLE001 - a shard that cannot even boot
         _kill(ray, actors)
         raise ShardLost(f"a shard failed to start: {_short(exc)}") from None
+    if on_start is not None:
+        on_start(actors)
     t1 = time.perf_counter()
-    now = start
-    while now < end:
-        now = min(end, now + window_s)
-        refs = [a.advance.remote(now) for a in actors]
-        lost = []
+    ends = _window_ends(start, end, window_s)
+    calls = [ends[i:i + CALL_WINDOWS] for i in range(0, len(ends), CALL_WINDOWS)]
+    # up to LEAD calls queued on every actor (it runs its calls in order): a shard runs on while
+    # the driver waits for a slower one, merges and commits
+    queued = [deque(a.advance_windows.remote(c) for c in calls[:LEAD]) for a in actors]
+    for i, call in enumerate(calls):
+        first, now = call[0], call[-1]
+        timeout = None if window_timeout_s is None else window_timeout_s * len(call)
+        refs = [q.popleft() for q in queued]
+        if i + LEAD < len(calls):
+            for a, q in zip(actors, queued):
+                q.append(a.advance_windows.remote(calls[i + LEAD]))
+        got, lost = {}, []
         for k, ref in enumerate(refs):
             try:
-                delta = ray.get(ref, timeout=window_timeout_s)
+                got[k] = ray.get(ref, timeout=timeout)
             except Exception as exc:  # noqa: BLE001 - RayActorError, task error, GetTimeoutError
                 lost.append((k, exc))
-                continue
-            merger.merge(k, delta)
+        for j in range(len(call)):              # window by window, as one process stores them
+            for k in got:
+                merger.merge(k, got[k][j])
+        for k in got:
             done[k] = now
-        merger.commit()
+        if lost or i + 1 == len(calls) or time.perf_counter() - merger.committed_at >= COMMIT_EVERY_S:
+            merger.commit()
         while lost and restarts > 0:
             k, exc = lost.pop(0)
             restarts -= 1
             what = (f"shard {k + 1}/{len(shards)} ({_meters_text(spec, shards[k], kind)}) "
-                    f"{_why(ray, exc, window_timeout_s)} in the window to {format_jst(now, seconds=False)}")
+                    f"{_why(ray, exc, window_timeout_s)} in the window to {format_jst(first, seconds=False)}")
             _kill(ray, [actors[k]])          # a slow one still holds its CPU
             tried.add(k)
             try:
                 actors[k] = _replayed(ray, actor_class, remote, shards[k], done[k], start, window_s,
                                       window_timeout_s)
-                delta = ray.get(actors[k].advance.remote(now), timeout=window_timeout_s)
+                deltas = ray.get(actors[k].advance_windows.remote(call), timeout=timeout)
             except Exception as again:  # noqa: BLE001 - the restart failed too: stop as below
                 lost.insert(0, (k, again))
                 break
-            merger.merge(k, delta)
+            for delta in deltas:
+                merger.merge(k, delta)
             merger.commit()
+            # the calls queued went to the old actor
+            queued[k] = deque(actors[k].advance_windows.remote(c) for c in calls[i + 1:i + 1 + LEAD])
             if on_event is not None:
                 on_event(f"{what}: restarted; its meters were replayed from the start to "
                          f"{format_jst(done[k], seconds=False)} (stored up to there, not written again) "
@@ -284,27 +331,37 @@ def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address:
             store.close()
             parts = [f"shard {k + 1}/{len(shards)} ({_meters_text(spec, shards[k], kind)}) "
                      f"{_why(ray, exc, window_timeout_s)}{' after a restart' if k in tried else ''} in the window "
-                     f"to {format_jst(now, seconds=False)}: its meters are stored up to "
+                     f"to {format_jst(first, seconds=False)}: its meters are stored up to "
                      f"{format_jst(done[k], seconds=False)}, {_slots_text(done[k], end)} not collected"
                      for k, exc in lost]
             kept = f"stored up to {format_jst(now, seconds=False)}" if len(lost) < len(shards) else "none ran on"
             raise ShardLost("; ".join(parts) + f"; the other shards: {kept}; nothing stored was lost")
-        if scenario.progress is not None:
-            scenario.progress((now - start) / (end - start), now)
-        if on_window is not None:
-            on_window(actors, now)
+        for t in call:
+            if scenario.progress is not None:
+                scenario.progress((t - start) / (end - start), t)
+            if on_window is not None:
+                on_window(actors, t)
     wall = time.perf_counter() - t1
     try:
         summaries = ray.get([a.summary.remote() for a in actors], timeout=window_timeout_s)
     except Exception:  # noqa: BLE001 - every window is stored; only the counters are missing
         summaries = [{"stats": {}, "pushes_lost": 0, "in_outage": 0, "history_meters": 0, "cpu_s": 0.0,
-                      "boot_wall_s": 0.0} for _ in actors]
+                      "busy_s": 0.0, "between_s": 0.0, "boot_wall_s": 0.0} for _ in actors]
     _kill(ray, actors)
     store.close()
     stats = Counter()
     for s in summaries:
         stats.update(s["stats"])
     return ShardedResult(shards, start, end, start + 3600.0, wall, summaries, merger.duplicates, stats)
+
+
+def _window_ends(start: float, end: float, window_s: float) -> list[float]:
+    """The lock-step window ends (epoch s) from ``start`` to ``end``; the last may be short."""
+    ends, now = [], start
+    while now < end:
+        now = min(end, now + window_s)
+        ends.append(now)
+    return ends
 
 
 def _replayed(ray, actor_class, remote, block, upto: float, start: float, window_s: float,
@@ -324,7 +381,7 @@ def _replayed(ray, actor_class, remote, block, upto: float, start: float, window
 
 def _why(ray, exc: BaseException, timeout_s: float | None) -> str:
     if isinstance(exc, ray.exceptions.GetTimeoutError):
-        return f"gave no answer within {timeout_s:g} s (slow or hung)"
+        return f"gave no answer within {timeout_s:g} s a window (slow or hung)"
     return f"lost ({_short(exc)})"
 
 
