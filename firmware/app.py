@@ -182,7 +182,7 @@ class Meter:
         while True:
             await sleep(self.config.scrub_interval_s)
             for journal, page, offset, kind, seq in self.storage.scrub():
-                key = (journal, page, offset)
+                key = (journal, page, offset, seq)   # a record written later in the slot is another
                 if key in self.findings_seen:
                     continue
                 self.findings_seen.add(key)
