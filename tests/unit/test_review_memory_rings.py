@@ -120,3 +120,20 @@ def test_a_reboot_rebuilds_the_grown_index_as_the_record_lists():
                            [j2.records_on(p) for p in range(PAGES)],
                            [j2.verify_page(p) for p in range(PAGES)], flash.image()))
         assert images[0] == images[1], records
+
+
+def test_the_grown_index_refuses_a_page_outside_the_journal():
+    """Growing on demand must not turn a wrong page number into a silently grown index: a page
+    outside the journal is refused as it was when the arrays had the journal's size; a page
+    inside it but beyond what was written holds nothing."""
+    import pytest
+
+    _, j = _journal(IndexedJournal, 20)
+    pages = j._page_records
+    grown = len(pages._present)
+    for bad in (PAGES, PAGES + 100):
+        with pytest.raises(IndexError):
+            pages.setdefault(bad)
+    assert len(pages._present) == grown < PAGES
+    assert pages.get(PAGES - 1) is None and pages.pop(PAGES - 1) is None and j.records_on(PAGES - 1) == 0
+    assert j.verify_page(PAGES - 1) == [] and len(pages._present) == grown
