@@ -4,7 +4,7 @@ Entry (``Entry``): time (epoch s, shown in JST), peer ("ip:192.168.1.20", "wi-su
 "iot:GAS00001"), direction (in / out), size (bytes on the medium's application layer) and
 verdict (``Verdict``: accepted / sent, or refused and why). Append-only and bounded:
 
-* RAM: the newest ``ram_entries`` (``EntryRing``: flat arrays, ~17 bytes an entry) — what the
+* RAM: the newest ``ram_entries`` (``EntryRing``: flat arrays, ~15 bytes an entry) — what the
   head-end reads (COSEM profile ``cosem.py``);
 * flash: entries are batched (cost per frame: one tuple appended) and written as one journal
   record of the ``extlog`` partition every ``flush_s`` or ``flush_entries``; the journal's
@@ -200,10 +200,20 @@ class ExternalLog:
 
     def append(self, entry: Entry) -> None:
         self.entries.append(entry)
+        size = HEAD.size + min(len(entry.peer), PEER_MAX)
+        limit = self._batch_limit()
+        if self._pending and self._pending_bytes + size > limit:
+            self.flush()        # the batch would not fit one record of the flash's page
         self._pending.append(entry)
-        self._pending_bytes += HEAD.size + len(entry.peer)
-        if len(self._pending) >= self.flush_entries or self._pending_bytes >= BATCH_BYTES_MAX:
+        self._pending_bytes += size
+        if len(self._pending) >= self.flush_entries or self._pending_bytes >= limit:
             self.flush()
+
+    def _batch_limit(self) -> int:
+        """Bytes of one batch: ``BATCH_BYTES_MAX``, or less when a record on the flash's page
+        holds less (the board schema allows 256-byte pages)."""
+        journal = getattr(self.storage, "journals", {}).get("extlog")
+        return BATCH_BYTES_MAX if journal is None else min(BATCH_BYTES_MAX, journal.max_payload)
 
     @property
     def pending(self) -> int:
