@@ -91,11 +91,12 @@ def test_ctrl_c_says_in_one_line_what_is_stored_and_the_store_holds_exactly_that
     assert sorted(per_meter.values())[1:] == [max(ends)] * 3   # every live meter up to there (SMLV0 is out)
 
 
-@pytest.mark.xfail(strict=True, reason="split by meter, the run is not the same: SMHV00000002 (alone in "
-                   "shard 2) after its outage on 2026-04-03 has other register totals (forward and reactive "
-                   "totals) and its power-log events are stored only in the sharded run; so some "
-                   "state is shared between meters of one process (meter or head-end side; the driver's "
-                   "windows and merge are not it: the rows before the outage are equal). Cause not pinned down")
+@pytest.mark.xfail(strict=True, reason="split by meter, the run is not the same: SMHV00000002, alone in "
+                   "shard 2, after its outage on 2026-04-03 stores its power-log events and other register "
+                   "totals than in one process. Not Ray: FleetShard(scenario, [2]) run in-process does the "
+                   "same, while FleetShard([1, 2]) or ([0, 2]) matches the whole fleet, so a meter's outage "
+                   "handling depends on whether other meters share its process (meter or head-end side). "
+                   "The rows before the outage are equal. Cause not pinned down")
 def test_outages_on_the_second_day_give_the_same_rows_in_shards_as_in_one_process(cluster, tmp_path):
     from sumame.tools.fleet.hes_fleet import run_scenario
     from sumame.tools.fleet.shard import run_sharded
