@@ -175,8 +175,8 @@ class Meter:
     # ------------------------------------------------------------------ run time
     def _on_snapshot(self, snap: Snapshot) -> None:
         self.registers.add(snap)
-        self.storage.append_snapshot(snap)
-        self.history.appended(snap)
+        if self.storage.append_snapshot(snap) is not None:   # not stored: alarm raised, nothing to index
+            self.history.appended(snap)
 
     async def _scrub(self) -> None:
         while True:

@@ -102,3 +102,39 @@ def test_edge_frames_decode_exactly_like_the_checked_path(raw):
     data = bytes.fromhex(raw)
     assert decoded(el.decode, data) == decoded(el._decode_checked, data)
     assert decoded(el.decode, bytearray(data)) == decoded(el._decode_checked, data)
+
+
+def _learnt(raw: bytes) -> None:
+    """Decode a frame twice so its header's property layout is learnt (the struct fast path)."""
+    el.decode(raw)
+    el.decode(raw)
+    key = raw[4:12]
+    assert el._LAYOUTS[key][-1] == len(raw), "the layout was not learnt"
+
+
+RES = el.encode(Frame(7, el.Eoj.of(0x028801), el.CONTROLLER, Esv.GET_RES, (
+    Property(0xE7, b"\x00\x00\x04\xd2"), Property(0xE8, b"\x00\x7b"), Property(0xE1, b"\x01"))))
+
+
+def test_learnt_layout_rejects_other_pdcs_of_the_same_length():
+    """Same header, same total length, other PDC split: the learnt layout must not be used."""
+    head = RES[:12]
+    for pdcs in [(2, 4, 1), (1, 2, 4), (7, 0, 0), (0, 0, 7), (0, 7, 0), (3, 3, 1)]:
+        body = b"".join(bytes((0xE7 + i, n)) + bytes(range(n)) for i, n in enumerate(pdcs))
+        raw = head + body
+        assert len(raw) == len(RES)
+        _learnt(RES)
+        assert decoded(el.decode, raw) == decoded(el._decode_checked, raw)
+        assert el.decode(raw).props == tuple(Property(0xE7 + i, bytes(range(n))) for i, n in enumerate(pdcs))
+
+
+@pytest.mark.parametrize("pos", range(len(RES)))
+def test_learnt_layout_every_byte_and_every_length(pos):
+    """With the layout learnt: any byte changed (to 0, 1, PDC-ish and 0xFF) and the frame cut at
+    or grown after this offset give exactly what the checked path gives (frame or error)."""
+    variants = [RES[:pos], RES[:pos] + b"\x00" + RES[pos:]]
+    for value in (0, 1, 2, 4, 5, 0xFF, RES[pos] ^ 1):
+        variants.append(RES[:pos] + bytes((value,)) + RES[pos + 1:])
+    for raw in variants:
+        _learnt(RES)
+        assert decoded(el.decode, raw) == decoded(el._decode_checked, raw), raw.hex()
