@@ -91,13 +91,11 @@ def test_ctrl_c_says_in_one_line_what_is_stored_and_the_store_holds_exactly_that
     assert sorted(per_meter.values())[1:] == [max(ends)] * 3   # every live meter up to there (SMLV0 is out)
 
 
-@pytest.mark.xfail(strict=True, reason="split by meter, the run is not the same: SMHV00000002, alone in "
-                   "shard 2, after its outage on 2026-04-03 stores its power-log events and other register "
-                   "totals than in one process. Not Ray: FleetShard(scenario, [2]) run in-process does the "
-                   "same, while FleetShard([1, 2]) or ([0, 2]) matches the whole fleet, so a meter's outage "
-                   "handling depends on whether other meters share its process (meter or head-end side). "
-                   "The rows before the outage are equal. Cause not pinned down")
 def test_outages_on_the_second_day_give_the_same_rows_in_shards_as_in_one_process(cluster, tmp_path):
+    """A meter with two outages (meter 0) and meters with outages after them: before the fix the
+    rebooted meter's tasks joined its mains' group, so its second power cut killed every mains
+    of the process and the whole-fleet run differed from shards (tests/integration/
+    test_fleet_repeated_outages.py pins the cause)."""
     from sumame.tools.fleet.hes_fleet import run_scenario
     from sumame.tools.fleet.shard import run_sharded
     from sumame.tools.hes.db.export import export_rows
