@@ -316,7 +316,7 @@ class Scheduler:
         self._stop = False
         self._current: Task | None = None
         self.current_group = None
-        """Group given to tasks spawned outside any task (set while a device boots)."""
+        """Group given to tasks spawned while a device boots, from inside a task or not."""
         self.power_cut_kills_group = False
         """When True, PowerCut escaping a task kills that task's group instead of stopping
         ``run()`` (fleets: one meter's supply dies, the others go on)."""
@@ -338,9 +338,13 @@ class Scheduler:
         """Start a task; it first runs at the next scheduling point.
 
         ``group`` ties tasks to one device (a meter in a fleet) so ``kill_group`` can stop them
-        all; by default a task joins the group of the task (or ``current_group``) spawning it."""
+        all; by default a task joins ``current_group`` while a device boots (even when the boot
+        runs inside another device's task, e.g. the emulated mains bringing a meter back), else
+        the group of the task spawning it."""
         if group is None:
-            group = self._current.group if self._current is not None else self.current_group
+            group = self.current_group
+            if group is None and self._current is not None:
+                group = self._current.group
         task = Task(self, coro, name, priority, group)
         if len(self.tasks) >= 512 and not len(self.tasks) % 512:
             self.tasks = [t for t in self.tasks if not t.done]

@@ -333,3 +333,26 @@ def test_a_busy_task_does_not_starve_descriptors(clock):
         a.close()
         b.close()
     assert spins["at_read"] is not None and spins["at_read"] <= 64   # FD_POLL_STEPS is 16
+
+
+def test_a_device_booting_inside_another_task_gets_its_own_group():
+    """The emulated mains bring a meter back from inside the mains' task: what the meter's boot
+    spawns must belong to the meter (``current_group``), not to the mains' group, or a power
+    cut of that meter later kills the mains of every meter in the fleet."""
+    sched = Scheduler(VirtualClock(0.0))
+    groups = {}
+
+    async def idle():
+        await sleep(1)
+
+    async def mains():
+        groups["inherited"] = sched.spawn(idle(), name="plain").group
+        previous, sched.current_group = sched.current_group, "meter:B"
+        try:
+            groups["booted"] = sched.spawn(idle(), name="boot-task").group
+        finally:
+            sched.current_group = previous
+
+    sched.spawn(mains(), name="mains", group="hardware")
+    sched.run(until=5)
+    assert groups == {"inherited": "hardware", "booted": "meter:B"}

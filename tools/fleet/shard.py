@@ -154,6 +154,7 @@ class StoreMerger:
         self.duplicates = 0
         self.intervals = 0
         self.committed_at = time.perf_counter()
+        self.committed_to = 0.0     # epoch s every shard's rows are committed up to
 
     def merge(self, shard: int, delta: dict) -> None:
         db = self.store.db
@@ -184,9 +185,12 @@ class StoreMerger:
                 db.execute("UPDATE outages SET meter=?, start_at=?, end_at=?, detected_at=?,"
                            " restored_detected_at=?, how=?, start_source=? WHERE id=?", (*rest, gid))
 
-    def commit(self) -> None:
+    def commit(self, upto: float | None = None) -> None:
+        """Commit; ``upto`` (epoch s): every shard's rows to there are now committed."""
         self.store.commit()
         self.committed_at = time.perf_counter()
+        if upto is not None:
+            self.committed_to = max(self.committed_to, upto)
 
 
 @dataclass
@@ -252,6 +256,7 @@ def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address:
     the windows of the call it was in (named by the first of them); the others store on.
     A shard that fails or misses ``window_timeout_s`` (wall s) is restarted and replayed, at most
     ``restarts`` times in the run, each said through ``on_event(text)``; past that, ``ShardLost``."""
+    _refuse_used(scenario.db)
     ray = connect(address, workers)
     cpus = int(ray.cluster_resources().get("CPU", 1))
     workers = workers or cpus
@@ -267,6 +272,7 @@ def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address:
     end = start + scenario.days * 86400
     store = HesStore(scenario.db)
     merger = StoreMerger(store)
+    merger.committed_to = start
     done = [start] * len(shards)          # stored up to, per shard
     tried: set[int] = set()               # shards restarted once already
     try:
@@ -277,6 +283,20 @@ def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address:
     if on_start is not None:
         on_start(actors)
     t1 = time.perf_counter()
+    try:
+        return _run_windows(ray, scenario, spec, shards, kind, actors, actor_class, remote, store, merger,
+                            done, tried, start, end, window_s, window_timeout_s, restarts, on_window,
+                            on_event, t1)
+    except KeyboardInterrupt:       # Ctrl-C: what is committed stays, the merged rest is dropped
+        store.db.rollback()
+        store.close()
+        _kill(ray, actors)
+        raise ShardLost(f"interrupted: every shard is stored up to {format_jst(merger.committed_to, seconds=False)}"
+                        f" (the windows after it were not committed); a new run needs a new --db") from None
+
+
+def _run_windows(ray, scenario, spec, shards, kind, actors, actor_class, remote, store, merger, done, tried,
+                 start, end, window_s, window_timeout_s, restarts, on_window, on_event, t1) -> ShardedResult:
     ends = _window_ends(start, end, window_s)
     calls = [ends[i:i + CALL_WINDOWS] for i in range(0, len(ends), CALL_WINDOWS)]
     # up to LEAD calls queued on every actor (it runs its calls in order): a shard runs on while
@@ -301,7 +321,7 @@ def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address:
         for k in got:
             done[k] = now
         if lost or i + 1 == len(calls) or time.perf_counter() - merger.committed_at >= COMMIT_EVERY_S:
-            merger.commit()
+            merger.commit(min(done))
         while lost and restarts > 0:
             k, exc = lost.pop(0)
             restarts -= 1
@@ -353,6 +373,21 @@ def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address:
     for s in summaries:
         stats.update(s["stats"])
     return ShardedResult(shards, start, end, start + 3600.0, wall, summaries, merger.duplicates, stats)
+
+
+def _refuse_used(db: str) -> None:
+    """A sharded run writes into a store no earlier run wrote (a rerun would add its polls, events
+    and outages a second time and keep the earlier run's 30-min values)."""
+    store = HesStore(db)
+    try:
+        n = store.db.execute("SELECT count(*) FROM intervals").fetchone()[0]
+        used = n or any(store.db.execute(f"SELECT 1 FROM {t} LIMIT 1").fetchone()
+                        for t in ("polls", "outages", "meter_events", "commands"))
+    finally:
+        store.close()
+    if used:
+        raise RuntimeError(f"--db {db} already holds an earlier run's rows ({n} interval values): "
+                           f"give a new file (a stopped run is not resumed; run again into a new --db)")
 
 
 def _window_ends(start: float, end: float, window_s: float) -> list[float]:
