@@ -16,7 +16,7 @@ from __future__ import annotations
 import struct
 from itertools import repeat
 from operator import itemgetter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 from typing import NamedTuple
 

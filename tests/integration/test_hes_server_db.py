@@ -8,6 +8,7 @@ import os
 import uuid
 
 import pytest
+from netns import PrivateNetwork
 
 from sumame.tools.cli import main
 from sumame.tools.hes.db.pg_local import LocalPostgres, pg_bin_dir
@@ -93,12 +94,13 @@ def test_unreachable_server_is_one_line(tmp_path):
 def test_ray_shards_land_in_the_one_server_database(pg, sqlite_run, tmp_path, capsys):
     ray = pytest.importorskip("ray") if not CI else __import__("ray")
     url = fresh(pg)
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
-    try:
-        capsys.readouterr()
-        out = cli(capsys, "hes", "fleet", *ARGS, "--db", url, "--ray", "--workers", "2")
-    finally:
-        ray.shutdown()
+    with PrivateNetwork():      # Ray's servers in a namespace of their own (as root); the server is on a Unix socket
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+        try:
+            capsys.readouterr()
+            out = cli(capsys, "hes", "fleet", *ARGS, "--db", url, "--ray", "--workers", "2")
+        finally:
+            ray.shutdown()
     assert "on Ray, 2 shards" in out and "written twice 0" in out
     assert export(capsys, url, tmp_path) == export(capsys, sqlite_run, tmp_path)
 

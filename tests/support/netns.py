@@ -83,3 +83,52 @@ def last_json(res: subprocess.CompletedProcess) -> dict:
             return json.loads(line)
     raise AssertionError(f"no JSON result (exit {res.returncode}); stderr:\n{res.stderr[-3000:]}"
                          f"\nstdout:\n{res.stdout[-2000:]}")
+
+
+CLONE_NEWNET = 0x40000000
+
+
+class PrivateNetwork:
+    """This thread (and every process or thread it starts meanwhile) in a fresh network
+    namespace with only ``lo`` up, then back in the original one (root only: ``unshare`` and
+    ``setns`` of the calling thread). For code that must run in-process but opens servers it
+    cannot bind to loopback itself (a local Ray: its gRPC servers listen on every address, and
+    it probes a public resolver to find its own address)."""
+
+    def __init__(self):
+        self.active = False
+        self._home = None
+
+    def __enter__(self) -> "PrivateNetwork":
+        import ctypes
+        if os.geteuid() != 0 or shutil.which("ip") is None:
+            return self
+        libc = ctypes.CDLL(None, use_errno=True)
+        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        if libc.unshare(CLONE_NEWNET) != 0:
+            os.close(home)
+            return self
+        self._libc, self._home, self.active = libc, home, True
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True, capture_output=True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._home is not None:
+            if self._libc.setns(self._home, CLONE_NEWNET) != 0:
+                raise OSError(ctypes_errno(), "setns back to the host network namespace failed")
+            os.close(self._home)
+            self._home, self.active = None, False
+
+
+def ctypes_errno() -> int:
+    import ctypes
+    return ctypes.get_errno()
+
+
+def private_network_reason() -> str | None:
+    """Why PrivateNetwork cannot isolate here (None when it can)."""
+    if os.geteuid() != 0:
+        return "not root: a private network namespace for the in-process Ray needs unshare/setns"
+    if shutil.which("ip") is None:
+        return "no ip(8) to bring lo up in the private network namespace"
+    return None

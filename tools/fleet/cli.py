@@ -180,14 +180,16 @@ def _loop(fleet, args, on_tick) -> None:
 
     wall_end = None if args.duration is None else time.monotonic() + args.duration
 
+    stopping = StopOnSignal(fleet.scheduler.stop)
+
     async def ticker():
-        while wall_end is None or time.monotonic() < wall_end:
+        while (wall_end is None or time.monotonic() < wall_end) and not stopping.signals:
             await sleep(0.25 * fleet.clock.ratio)
             on_tick()
         fleet.scheduler.stop()
     fleet.scheduler.spawn(ticker(), name="fleet-status", priority=Priority.UI, group="fleet-status")
-    with StopOnSignal(fleet.scheduler.stop):
-        fleet.scheduler.run()
+    with stopping:
+        fleet.scheduler.run()   # run() clears the stop flag: a signal before it, the ticker sees it
     fleet.mux.close()            # stop receiving and sending: the counters are final
 
 

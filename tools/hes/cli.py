@@ -446,15 +446,16 @@ def _run(args) -> int:
     for text in addresses:
         hes.add_meter(_target(text))
     hes.choose_5min()
-    print(f"sumame hes: {len(addresses)} meter(s), pushes on {args.listen}, database {describe(args.db)}", flush=True)
     wall_end = None if args.duration is None else time.monotonic() + args.duration
+    from ..stopping import StopOnSignal
+    stopping = StopOnSignal(scheduler.stop)     # Ctrl-C / SIGTERM: the loop ends between two steps
 
     async def ticker():
         """Lowest priority: every wall second commit (readers and other head-end commands on
         the same database see the rows and get the lock), print the status, stop at the end."""
         from sumame.firmware.core.scheduler import sleep
         next_status = time.monotonic()
-        while wall_end is None or time.monotonic() < wall_end:
+        while (wall_end is None or time.monotonic() < wall_end) and not stopping.signals:
             hes.store.commit()
             if time.monotonic() >= next_status:
                 next_status += args.status_interval
@@ -465,10 +466,11 @@ def _run(args) -> int:
             await sleep(min(1.0, args.status_interval) * scheduler.clock.ratio)
         scheduler.stop()
     from sumame.firmware.core.scheduler import Priority
-    from ..stopping import StopOnSignal
     scheduler.spawn(ticker(), name="hes-status", priority=Priority.UI, group="hes-cli")
-    with StopOnSignal(scheduler.stop):   # Ctrl-C / SIGTERM: the loop ends between two steps
-        scheduler.run()
+    with stopping:   # installed before the ready line: a signal right after it still stops the loop
+        print(f"sumame hes: {len(addresses)} meter(s), pushes on {args.listen}, database {describe(args.db)}",
+              flush=True)
+        scheduler.run()     # run() clears the stop flag: a signal before it, the ticker sees at once
     hes.finish_pushes()                   # every push that arrived (held, queued, in the socket) is stored
     drops = hes.push_server.udp_drops() if hes.push_server is not None else None
     hes.stop()
