@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from netns import PrivateNetwork
+from ray_netns import private_network  # noqa: F401 - the module's autouse fixture
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
 ARGS = ("--board", "emulated-lv-fleet", "--meters", "6", "--days", "1", "--seed", "3", "--hv-every", "4",
@@ -29,14 +29,6 @@ pytestmark = [pytest.mark.slow,
 def sumame(*args, timeout=300):
     return subprocess.run([sys.executable, "-m", "sumame.tools.cli", *args], capture_output=True, text=True,
                           timeout=timeout, env=ENV)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def private_network():
-    """Ray and the CLI runs it starts here in a network namespace of their own (as root, e.g.
-    CI): Ray's servers listen on every address of the namespace, which then is only lo."""
-    with PrivateNetwork() as net:
-        yield net
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from netns import PrivateNetwork
+from ray_netns import private_network  # noqa: F401 - the module's autouse fixture
 
 try:
     import ray
@@ -20,14 +20,6 @@ except ImportError:     # the ray extra (in the test extra, so CI has it)
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(ray is None, reason="Ray not installed: pip install 'sumame[ray]'")]
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def private_network():
-    """Ray and the CLI runs it starts here in a network namespace of their own (as root, e.g.
-    CI): Ray's servers listen on every address of the namespace, which then is only lo."""
-    with PrivateNetwork() as net:
-        yield net
 
 
 @pytest.fixture(scope="module")
