@@ -117,8 +117,6 @@ def test_lost_worker_fails_clearly_and_keeps_what_was_stored(cluster, single, tm
 
 
 def test_lost_and_slow_shards_are_restarted_and_the_run_stores_every_row_once(cluster, single, tmp_path):
-    import time
-
     from sumame.tools.fleet.fleet import DEFAULT_START, FleetSpec
     from sumame.tools.fleet.hes_fleet import FleetScenario, default_outages
     from sumame.tools.fleet.shard import run_sharded

@@ -11,6 +11,7 @@ As root ``unshare -n``; otherwise ``unshare -rn`` (a user namespace) when the ke
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
@@ -100,7 +101,6 @@ class PrivateNetwork:
         self._home = None
 
     def __enter__(self) -> "PrivateNetwork":
-        import ctypes
         if os.geteuid() != 0 or shutil.which("ip") is None:
             return self
         libc = ctypes.CDLL(None, use_errno=True)
@@ -115,14 +115,9 @@ class PrivateNetwork:
     def __exit__(self, *exc) -> None:
         if self._home is not None:
             if self._libc.setns(self._home, CLONE_NEWNET) != 0:
-                raise OSError(ctypes_errno(), "setns back to the host network namespace failed")
+                raise OSError(ctypes.get_errno(), "setns back to the host network namespace failed")
             os.close(self._home)
             self._home, self.active = None, False
-
-
-def ctypes_errno() -> int:
-    import ctypes
-    return ctypes.get_errno()
 
 
 def private_network_reason() -> str | None:
