@@ -27,7 +27,6 @@ import threading
 from collections import deque
 from enum import IntEnum
 from time import perf_counter, thread_time
-from types import coroutine
 from typing import Any, Callable, Coroutine
 
 from sumame.hal.errors import PowerCut
@@ -72,56 +71,124 @@ class Overrun:
 # --------------------------------------------------------------------------- primitives
 
 
-class _Sleep:
+class _Request:
+    """What a task awaits: the object itself is the awaitable and the request the scheduler gets
+    (no coroutine frame per primitive nor generator per wait: a parked task holds only its own
+    frame and this object). The first step hands ``self`` (or ``_first()``'s value) to the
+    scheduler, or finishes at once (an Event already set, a Queue with items); the resumption
+    finishes with ``_result(value sent by the scheduler)``. A throw or close into the task acts
+    at its ``await`` (no ``throw``/``close`` here)."""
+
+    __slots__ = ("_parked",)
+
+    def __await__(self):
+        return self
+
+    def __next__(self):
+        return self.send(None)
+
+    def send(self, value):
+        if self._parked:
+            raise StopIteration(self._result(value))
+        self._parked = True
+        return self._first()
+
+    def _first(self):
+        return self
+
+    def _result(self, value):
+        return None
+
+
+class _Sleep(_Request):
     __slots__ = ("seconds", "absolute")
 
     def __init__(self, seconds: float, absolute: bool):
         self.seconds, self.absolute = seconds, absolute
+        self._parked = False
 
 
-class _Wait:
-    """Park the task on a waitable (Event or Queue) with an optional timeout."""
+class _Yield(_Request):
+    """``yield_now()`` / ``sleep(0)``: hands ``_YIELD`` (ready again at once)."""
 
-    __slots__ = ("waitable", "timeout")
+    __slots__ = ()
 
-    def __init__(self, waitable, timeout: float | None):
-        self.waitable, self.timeout = waitable, timeout
+    def __init__(self):
+        self._parked = False
+
+    def _first(self):
+        return _YIELD
 
 
-class _Readable:
+_EVENT, _GET, _PUT = 0, 1, 2
+
+
+class _Wait(_Request):
+    """Park the task on a waitable (Event or Queue) with an optional timeout.
+
+    kind: _EVENT (returns False on timeout), _GET (the item; TimeoutError on timeout), _PUT."""
+
+    __slots__ = ("waitable", "timeout", "kind")
+
+    def __init__(self, waitable, timeout: float | None, kind: int = _PUT):
+        self.waitable, self.timeout, self.kind = waitable, timeout, kind
+        self._parked = False
+
+    def _first(self):
+        kind, waitable = self.kind, self.waitable
+        if kind == _EVENT:
+            if waitable._set:
+                raise StopIteration(True)
+        elif kind == _GET and waitable._items:
+            raise StopIteration(waitable.get_nowait())
+        return self
+
+    def _result(self, value):
+        kind = self.kind
+        if kind == _EVENT:
+            return value is not _TIMED_OUT
+        if kind == _GET:
+            if value is _TIMED_OUT:
+                raise TimeoutError("queue get timed out")
+            return value
+        return None
+
+
+class _Readable(_Request):
     __slots__ = ("fileobj", "timeout")
 
     def __init__(self, fileobj, timeout: float | None):
         self.fileobj, self.timeout = fileobj, timeout
+        self._parked = False
+
+    def _result(self, value):
+        return value is not _TIMED_OUT
 
 
 _YIELD = object()
 _TIMED_OUT = object()
 
 
-@coroutine
-def _trap(request):
-    return (yield request)
+def sleep(seconds: float):
+    """``await sleep(seconds)``: suspend the calling task for ``seconds`` of clock time (0 = yield)."""
+    return _Sleep(seconds, False) if seconds > 0 else _Yield()
 
 
-async def sleep(seconds: float) -> None:
-    """Suspend the calling task for ``seconds`` of clock time (0 = yield)."""
-    await _trap(_Sleep(seconds, False) if seconds > 0 else _YIELD)
+def sleep_until(epoch_s: float):
+    """``await sleep_until(epoch_s)``: suspend until the clock reads ``epoch_s`` (returns at
+    the next scheduling point if already past)."""
+    return _Sleep(epoch_s, True)
 
 
-async def sleep_until(epoch_s: float) -> None:
-    """Suspend until the clock reads ``epoch_s`` (returns at once if already past)."""
-    await _trap(_Sleep(epoch_s, True))
+def yield_now():
+    """``await yield_now()``: let other ready tasks run."""
+    return _Yield()
 
 
-async def yield_now() -> None:
-    """Let other ready tasks run."""
-    await _trap(_YIELD)
-
-
-async def readable(fileobj, timeout: float | None = None) -> bool:
-    """Wait until ``fileobj`` (anything with ``fileno()``) has data; False on timeout."""
-    return (await _trap(_Readable(fileobj, timeout))) is not _TIMED_OUT
+def readable(fileobj, timeout: float | None = None):
+    """``await readable(fileobj, timeout)`` -> bool: wait until ``fileobj`` (anything with
+    ``fileno()``) has data; False on timeout."""
+    return _Readable(fileobj, timeout)
 
 
 class Event:
@@ -151,11 +218,10 @@ class Event:
     def _take(self):
         return True
 
-    async def wait(self, timeout: float | None = None) -> bool:
-        """Wait until set; returns False if ``timeout`` seconds passed first."""
-        if self._set:
-            return True
-        return (await _trap(_Wait(self, timeout))) is not _TIMED_OUT
+    def wait(self, timeout: float | None = None):
+        """``await event.wait(timeout)`` -> bool: wait until set; False if ``timeout`` seconds
+        passed first (True at once if already set)."""
+        return _Wait(self, timeout, _EVENT)
 
 
 class QueueFull(Exception):
@@ -212,18 +278,14 @@ class Queue:
     def _take(self):
         return self.get_nowait()
 
-    async def get(self, timeout: float | None = None):
-        """Next item; raises TimeoutError after ``timeout`` seconds with nothing queued."""
-        if self._items:
-            return self.get_nowait()
-        item = await _trap(_Wait(self, timeout))
-        if item is _TIMED_OUT:
-            raise TimeoutError("queue get timed out")
-        return item
+    def get(self, timeout: float | None = None):
+        """``await queue.get(timeout)``: the next item (at once if one waits); TimeoutError after
+        ``timeout`` seconds with nothing queued."""
+        return _Wait(self, timeout, _GET)
 
     async def put(self, item) -> None:
         while self.full():
-            await _trap(_Wait(_PutSlot(self), None))
+            await _Wait(_PutSlot(self), None, _PUT)
         self.put_nowait(item)
 
 
