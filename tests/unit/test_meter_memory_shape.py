@@ -57,3 +57,26 @@ def test_readable_is_an_awaitable_request():
     request = readable(object(), timeout=1)
     assert not isinstance(request, types.CoroutineType)
     assert request.__await__() is request
+
+
+def _fleet(meters=2, hours=0.5):
+    from sumame.tools.fleet.fleet import FleetSpec, build_fleet
+
+    fleet = build_fleet(FleetSpec(meters=meters, board="emulated-lv-fleet", retention_days=None, flash_pages=None))
+    fleet.run(fleet.clock.now() + hours * 3600)
+    return fleet
+
+
+def test_the_fleet_chip_keeps_its_attributes_in_shared_keys():
+    """HalMeteringAsic stays under CPython's shared-key limit (29 instance attributes here): one
+    more and each chip carries a 1.5 KiB dict of its own instead of ~300 B of values."""
+    import sys
+
+    fleet = _fleet()
+    try:
+        chip = fleet.runtimes[0].built.hardware.asic
+        assert len(vars(chip)) <= 29, sorted(vars(chip))
+        assert sys.getsizeof(vars(chip)) < 600
+        assert chip.elements == ("R", "T")     # 1p3w board: element C summed
+    finally:
+        fleet.close()

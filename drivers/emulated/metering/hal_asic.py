@@ -24,6 +24,7 @@ from sumame.hal.metering_asic import AsicStatus, EnergyDelta, Instantaneous
 
 _TOTALS = ("APT", "ANT", "RPT", "RNT")   # forward, reverse, reactive +, reactive − (totals)
 _U_LSB = R.U_RMS_LSB_V
+_ONE_ELEMENT, _TWO_ELEMENTS = ("R",), ("R", "T")
 
 
 class HalMeteringAsic(Atm90e32Model):
@@ -34,24 +35,29 @@ class HalMeteringAsic(Atm90e32Model):
     """
 
     bus_errors = 0
-    """No bus to fail (the driver's counter of the MeteringAsic contract). A class attribute: one
-    more instance attribute would pass CPython's 30 shared keys and cost a 1.5 KiB dict per meter."""
+    """No bus to fail (the driver's counter of the MeteringAsic contract). A class attribute: past
+    CPython's 30 shared keys an instance gets a dict of its own (1.5 KiB per meter), so the chip
+    keeps at most 30 instance attributes (test_meter_memory_shape)."""
 
     def __init__(self, profile: LoadProfile, clock, front_end: FrontEnd, config: Atm90e32Config):
         super().__init__(profile, clock, front_end)
-        self.elements = ("R",) if config.two_wire else ("R", "T")
         reference = Atm90e32(None, config)   # the driver's arithmetic, never its bus
         self._config_words = reference.configuration()
         self._scale = reference._scale
-        self._num, self._den = reference._num, reference._den
+        self._ratio = (reference._num, reference._den)   # LSB totals -> mWh: * num // den
         self.max_poll_interval_s = reference.max_poll_interval_s
-        self._lsb_totals = [0, 0, 0, 0]
-        self._mwh_reported = [0, 0, 0, 0]
+        self._totals = [0] * 8   # per total (_TOTALS): LSBs so far [0:4], mWh reported [4:8]
         self._energy_reads = 0
         self._factors: tuple[int, tuple[float, float]] | None = None
         self._alarm_callback: Callable[[], None] | None = None
         self.irq = lambda state0, state1: self.handle_irq()   # the IRQ pin to the handler
         self._volts: tuple | None = None   # (load point, constants, (V_R, V_T)) last read
+
+    @property
+    def elements(self) -> tuple[str, ...]:
+        """("R",) on a 2-wire board, else ("R", "T"): element C is summed only when the driver's
+        MMODE0 word (``config.two_wire``) enables it."""
+        return _TWO_ELEMENTS if self._config_words[R.MMODE0] & R.MMODE0_EN["C"] else _ONE_ELEMENT
 
     def _element_factors(self) -> tuple[float, float]:
         """Calibration factors, recomputed only when the configuration changed."""
@@ -88,16 +94,16 @@ class HalMeteringAsic(Atm90e32Model):
 
     def _take_energy(self) -> EnergyDelta:
         """Clear the all-phase energy registers as a read does; the driver's exact mWh."""
-        acc, totals, reported = self._acc, self._lsb_totals, self._mwh_reported
-        num, den = self._num, self._den
+        acc, totals = self._acc, self._totals
+        num, den = self._ratio
         values = []
         for i, key in enumerate(_TOTALS):
             lsbs = int(acc[key])
             acc[key] -= lsbs
             totals[i] += lsbs & 0xFFFF
             total = totals[i] * num // den
-            values.append(total - reported[i])
-            reported[i] = total
+            values.append(total - totals[i + 4])
+            totals[i + 4] = total
         return EnergyDelta(*values)
 
     def read_energy_voltage(self) -> tuple[EnergyDelta, tuple[float, float | None]]:
