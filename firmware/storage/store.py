@@ -177,13 +177,14 @@ class Storage:
         self.__dict__.pop("_scrub_plan", None)   # the journals are made anew below
         report = BootReport()
         self._check_superblock(report)
+        on_evict, on_fault = self._on_evict, self._on_fault   # one bound method for every journal
         for name, (first, count) in self.layout.partitions.items():
             kind = IndexedJournal   # offsets + sequence numbers in RAM, records read back from flash
             self.journals[name] = kind(
                 self.nvm, first, count, name=name, key=self._key,
                 live=self._live_state if name == "state" else None,
-                on_evict=self._on_evict if name in ("long", "mid", "short") else None,
-                on_fault=self._on_fault,
+                on_evict=on_evict if name in ("long", "mid", "short") else None,
+                on_fault=on_fault,
                 evict_check=partial(self._evict_wanted, name) if name in ("long", "mid", "short") else None)
         for name, journal in self.journals.items():
             recovery = journal.recover()

@@ -80,3 +80,29 @@ def test_the_fleet_chip_keeps_its_attributes_in_shared_keys():
         assert chip.elements == ("R", "T")     # 1p3w board: element C summed
     finally:
         fleet.close()
+
+
+def test_fleet_chips_share_their_configuration_words():
+    """The calibration words the fleet chip writes at start() are one read-only table for all
+    chips of the same configuration (~630 B per meter otherwise)."""
+    fleet = _fleet()
+    try:
+        a, b = (rt.built.hardware.asic for rt in fleet.runtimes)
+        assert a._config_words is b._config_words
+        with __import__("pytest").raises(TypeError):
+            a._config_words[0] = 1
+    finally:
+        fleet.close()
+
+
+def test_storage_journals_share_the_storage_callbacks():
+    """Every journal of a meter gets the same bound on_fault (and the snapshot journals the same
+    on_evict) instead of a bound-method object each (~450 B per meter)."""
+    fleet = _fleet(meters=1)
+    try:
+        journals = fleet.runtimes[0].meter.storage.journals
+        faults = {id(j.on_fault) for j in journals.values()}
+        evicts = {id(j.on_evict) for j in journals.values() if j.on_evict is not None}
+        assert len(faults) == 1 and len(evicts) == 1
+    finally:
+        fleet.close()

@@ -13,6 +13,7 @@ The object is also the board's ``emulated["chip"]`` (outage injection, IRQ line,
 """
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Callable
 
 from sumame.drivers import atm90e32_regs as R
@@ -25,6 +26,23 @@ from sumame.hal.metering_asic import AsicStatus, EnergyDelta, Instantaneous
 _TOTALS = ("APT", "ANT", "RPT", "RNT")   # forward, reverse, reactive +, reactive − (totals)
 _U_LSB = R.U_RMS_LSB_V
 _ONE_ELEMENT, _TWO_ELEMENTS = ("R",), ("R", "T")
+
+
+_WORDS: dict[Atm90e32Config, MappingProxyType] = {}
+
+
+def _shared_words(config: Atm90e32Config, reference: Atm90e32) -> MappingProxyType:
+    """The words ``start()`` writes, read-only and one table per configuration for the whole
+    fleet (~630 B each); a few configurations are remembered."""
+    try:
+        words = _WORDS.get(config)
+    except TypeError:                    # an unhashable field: this chip's own table
+        return MappingProxyType(reference.configuration())
+    if words is None:
+        if len(_WORDS) >= 16:
+            _WORDS.pop(next(iter(_WORDS)))
+        words = _WORDS[config] = MappingProxyType(reference.configuration())
+    return words
 
 
 class HalMeteringAsic(Atm90e32Model):
@@ -42,7 +60,7 @@ class HalMeteringAsic(Atm90e32Model):
     def __init__(self, profile: LoadProfile, clock, front_end: FrontEnd, config: Atm90e32Config):
         super().__init__(profile, clock, front_end)
         reference = Atm90e32(None, config)   # the driver's arithmetic, never its bus
-        self._config_words = reference.configuration()
+        self._config_words = _shared_words(config, reference)
         self._scale = reference._scale
         self._ratio = (reference._num, reference._den)   # LSB totals -> mWh: * num // den
         self.max_poll_interval_s = reference.max_poll_interval_s
