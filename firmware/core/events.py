@@ -6,7 +6,7 @@ the ``sink`` callback; routes read them (A-route event logs, status display).
 """
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import Enum
@@ -49,7 +49,10 @@ class EventLog:
     def __init__(self, clock, *, capacity: int = 2000,
                  sink: Callable[[MeterEvent], None] | None = None, logger=None):
         self._clock = clock
-        self._events: deque[MeterEvent] = deque(maxlen=capacity)
+        self._events: list[MeterEvent] = []
+        """Oldest first, at most ``capacity`` (a list: a deque costs a 600 B block from the first
+        event; a meter has a few dozen a day)."""
+        self._capacity = capacity
         self.counts: Counter[str] = Counter()
         self.sink = sink
         self._subscribers: list[Callable[[MeterEvent], None]] = []
@@ -71,7 +74,10 @@ class EventLog:
         self._remember(event, notify=False)
 
     def _remember(self, event: MeterEvent, notify: bool = True) -> None:
-        self._events.append(event)
+        events = self._events
+        events.append(event)
+        if len(events) > self._capacity:
+            del events[0]
         self.counts[event.kind] += 1
         if self._logger is not None and notify:
             level = {Severity.INFO: 20, Severity.WARNING: 30, Severity.ALARM: 40}[event.severity]
@@ -84,7 +90,7 @@ class EventLog:
         self._subscribers.append(callback)
 
     def recent(self, n: int = 20) -> list[MeterEvent]:
-        return list(self._events)[-n:]
+        return self._events[-n:]
 
     def of_kind(self, *kinds: str) -> list[MeterEvent]:
         return [e for e in self._events if e.kind in kinds]

@@ -106,3 +106,17 @@ def test_storage_journals_share_the_storage_callbacks():
         assert len(faults) == 1 and len(evicts) == 1
     finally:
         fleet.close()
+
+
+def test_event_log_ring_is_a_list_bounded_by_capacity():
+    """The meter's RAM event ring is a plain list (a deque costs a 600 B block per meter from the
+    first event), still bounded: the oldest event leaves when one more arrives."""
+    from sumame.firmware.core.events import EventLog
+
+    log = EventLog(VirtualClock(0.0), capacity=3)
+    for i in range(5):
+        log.record(f"k{i}", source="test")
+    assert type(log._events) is list
+    assert [e.kind for e in log] == ["k2", "k3", "k4"] and len(log) == 3
+    assert [e.kind for e in log.recent(2)] == ["k3", "k4"]
+    assert log.counts["k0"] == 1
