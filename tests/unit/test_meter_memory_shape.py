@@ -120,3 +120,37 @@ def test_event_log_ring_is_a_list_bounded_by_capacity():
     assert [e.kind for e in log] == ["k2", "k3", "k4"] and len(log) == 3
     assert [e.kind for e in log.recent(2)] == ["k3", "k4"]
     assert log.counts["k0"] == 1
+
+
+def test_recent_ring_gives_back_every_snapshot_it_holds_in_half_the_bytes():
+    """The recent-snapshot ring keeps counters as uint32 offsets from a base (32 B a slot, not
+    a 64-B packed snapshot): every read returns exactly the bytes stored, like a dict trimmed to
+    each grid's keep, also across a base move and for counters that do not fit (kept whole)."""
+    import random
+    import sys
+
+    from sumame.firmware.metrology.registers import _RecentRing, Snapshot, grid_of
+
+    keep = {30: 62, 15: 62, 5: 62, 1: 62}
+    ring, model = _RecentRing(keep), {}
+    rng = random.Random(7)
+    counters = [10 ** 9] * 7
+    for minute in range(29_000_000, 29_000_400):
+        step = rng.choice([1, 1, 1, 1000, 2 ** 31, 2 ** 33])    # now and then a jump past 2^32
+        counters = [c + rng.randrange(step) for c in counters]
+        if minute % 97 == 0:
+            counters = [c - 5000 for c in counters]               # below the base: the base moves
+        raw = Snapshot(minute, minute // 50, *counters).pack()
+        ring[minute] = raw
+        model[minute] = raw
+        for m in list(model):
+            if m < minute - keep[grid_of(m)]:
+                del model[m]
+        assert list(ring) == sorted(model)
+        assert all(ring.get(m) == model[m] for m in model)
+        if minute % 50 == 0 and minute - 3 in model:
+            assert ring.pop(minute - 3) == model.pop(minute - 3)
+            assert minute - 3 not in ring
+    held = sys.getsizeof(ring._minutes) + sys.getsizeof(ring._sessions) + sys.getsizeof(ring._offsets)
+    assert held < 2600, held
+    assert ring._whole, "the jumps past 2^32 were meant to exercise whole snapshots"
