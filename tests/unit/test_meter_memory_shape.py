@@ -154,3 +154,17 @@ def test_recent_ring_gives_back_every_snapshot_it_holds_in_half_the_bytes():
     held = sys.getsizeof(ring._minutes) + sys.getsizeof(ring._sessions) + sys.getsizeof(ring._offsets)
     assert held < 2600, held
     assert ring._whole, "the jumps past 2^32 were meant to exercise whole snapshots"
+
+
+def test_meters_share_their_register_specs():
+    """Every meter's A-route register of a kind holds the one interned spec tuple."""
+    from sumame.firmware.routes.aroute.registers_model import MeterRegister
+
+    fleet = _fleet()
+    try:
+        a, b = ([o for svc in rt.meter.services if hasattr(svc, "server")
+                 for o in svc.server.objects if isinstance(o, MeterRegister)] for rt in fleet.runtimes)
+        assert len(a) == len(b) >= 10
+        assert all(x._spec is y._spec for x, y in zip(a, b))
+    finally:
+        fleet.close()
