@@ -185,3 +185,24 @@ def test_journal_hmac_keeps_its_pads_as_bytes_and_tags_as_rfc2104():
             assert tag == hmac.new(journal._key, journal.name.encode() + body, hashlib.sha256).digest()[:len(tag)]
     finally:
         fleet.close()
+
+
+def test_the_mains_task_starts_with_the_first_outage():
+    """A meter whose mains never fail holds no emulated-mains task (frame, event, waiter); the
+    first outage scheduled starts it, and the outage still takes the meter down and back."""
+    fleet = _fleet(meters=1, hours=0.1)
+    try:
+        names = lambda: [t.name for t in fleet.scheduler.live_tasks()]   # noqa: E731
+        assert "emulated-mains" not in names()
+        mains = fleet.mains(0)
+        now = fleet.clock.now()
+        mains.schedule_outage(now + 60, 600)
+        assert names().count("emulated-mains") == 1
+        fleet.run(now + 3600)
+        assert mains.outages_done == 1 and mains.reboots == 1
+        mains.schedule_outage(fleet.clock.now() + 60, 300)     # the same task serves the next
+        assert names().count("emulated-mains") == 1
+        fleet.run(fleet.clock.now() + 3600)
+        assert mains.outages_done == 2
+    finally:
+        fleet.close()

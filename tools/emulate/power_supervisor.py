@@ -15,7 +15,10 @@ from sumame.firmware.core.scheduler import Event, Priority, sleep_until
 
 
 class PowerSupervisor:
-    """Runs as an emulated-hardware task next to one meter (``runtime``)."""
+    """Runs as an emulated-hardware task next to one meter (``runtime``), started by the first
+    outage scheduled (a meter whose mains never fail holds no task, frame or event for it: it
+    would only ever wait; the task becomes ready when the outage is scheduled, as a waiting one
+    was woken then)."""
 
     def __init__(self, runtime):
         self.rt = runtime
@@ -28,7 +31,7 @@ class PowerSupervisor:
         if code_flash is not None:
             code_flash.powered = self.supply.alive
         self._plan: list[tuple[float, float]] = []
-        self._changed = Event()
+        self._changed: Event | None = None   # made with the task, at the first outage
         self.outages_done = 0
         self.reboots = 0
         self.meter_alive = True
@@ -40,6 +43,10 @@ class PowerSupervisor:
         heapq.heappush(self._plan, (start, start + duration_s))
         if self.chip is not None:
             self.chip.outage(start, start + duration_s)
+        if self._changed is None:
+            self._changed = Event()
+            self.rt.scheduler.spawn(self.run(), name="emulated-mains", priority=Priority.METERING,
+                                    group="hardware")
         self._changed.set()
 
     def outage_now(self, duration_s: float) -> None:
@@ -80,7 +87,6 @@ class PowerSupervisor:
 
 
 def attach(runtime) -> PowerSupervisor:
+    """The meter's mains; its task starts with the first outage scheduled."""
     supervisor = runtime.extras["power"] = PowerSupervisor(runtime)
-    runtime.scheduler.spawn(supervisor.run(), name="emulated-mains", priority=Priority.METERING,
-                            group="hardware")
     return supervisor
