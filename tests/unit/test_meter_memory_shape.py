@@ -206,3 +206,33 @@ def test_the_mains_task_starts_with_the_first_outage():
         assert mains.outages_done == 2
     finally:
         fleet.close()
+
+
+def test_fleet_board_sections_that_differ_by_a_seed_are_overlays():
+    """A fleet meter's [asic] and [aroute] sections differ from the first meter's only by the
+    seed: they hold that key over the shared first section, and read the same as a full dict."""
+    from collections import ChainMap
+
+    from sumame.boards import load_board
+
+    fleet = _fleet(meters=3, hours=0.01)
+    try:
+        boards = [rt.board for rt in fleet.runtimes]
+        for name in ("asic", "aroute"):
+            first, *later = (b[name] for b in boards)
+            for section in later:
+                assert "seed" in section and section["seed"] != first["seed"]
+                assert dict(section) == {**dict(first), "seed": section["seed"]}
+                assert list(section) == list(first)
+        plain = load_board("emulated-lv-fleet", {"asic": {"seed": 99}})["asic"]
+        assert plain["seed"] == 99 and dict(plain) == {**dict(boards[0]["asic"]), "seed": 99}
+        overlay = boards[1]["aroute"]
+        maps = [m for m in gc_referents(overlay) if isinstance(m, ChainMap)]
+        assert maps and len(maps[0].maps[0]) <= 3
+    finally:
+        fleet.close()
+
+
+def gc_referents(obj):
+    import gc
+    return gc.get_referents(obj)
