@@ -273,3 +273,13 @@ def test_python_heap_per_fleet_meter_stays_under_its_measured_bound():
 
 
 BOUND_KIB = 113
+
+
+def test_meters_share_their_route_media_sets():
+    fleet = _fleet(hours=0.01)
+    try:
+        a, b = (rt.meter.switchgear.comms._routes for rt in fleet.runtimes)
+        assert a.keys() == b.keys() and a
+        assert all(a[name].media is b[name].media for name in a)
+    finally:
+        fleet.close()
