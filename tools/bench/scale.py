@@ -259,6 +259,10 @@ def ray_scale_out(quick: bool) -> list[Figure]:
     speed = {w: [r.meter_days_per_s for r, _ in runs[w]] for w in runs}
     idle = {w: [100 * max(1 - s["busy_s"] / r.wall_s for s in r.summaries) for r, _ in runs[w]] for w in runs}
     between = {w: [100 * max(s["between_s"] / r.wall_s for s in r.summaries) for r, _ in runs[w]] for w in runs}
+    finish = [100 * (max(s["last_at"] for s in r.summaries) - min(s["last_at"] for s in r.summaries)) / r.wall_s
+              for r, _ in runs[2]]
+    tail = [100 * (r.started_at + r.wall_s - max(s["last_at"] for s in r.summaries)) / r.wall_s for r, _ in runs[2]]
+    shard_cpu = sorted((s["cpu_s"] for s in runs[2][len(runs[2]) // 2][0].summaries), reverse=True)
     per_core = _median([meters * days / sum(s["cpu_s"] for s in r.summaries) for r, _ in runs[2]])
     japan_core_h = (JAPAN_LV + JAPAN_HV) / per_core / 3600
 
@@ -285,6 +289,10 @@ def ray_scale_out(quick: bool) -> list[Figure]:
                f"the longer-waiting shard, outside its windows ({_range(idle[2])} %; 1 worker "
                f"{_median(idle[1]):.0f} %); of it between two windows (driver, barrier, Ray calls) "
                f"{_median(between[2]):.0f} % (1 worker {_median(between[1]):.0f} %), the rest after its last window"),
+        Figure("  shard finish spread, 2 workers", _median(finish), "% of wall",
+               f"first shard's last window done this much before the other's ({_range(finish)} %: uneven shards "
+               f"or an uneven share of the machine; shard CPU s {' / '.join(f'{c:.2f}' for c in shard_cpu)}); "
+               f"driver's last merge and commit after it {_median(tail):.0f} %"),
         cores(1), cores(2),
         Figure("Ray per-core figure", per_core, "meter-days/core-s", "shard CPU time, 2 workers, median"),
         Figure("Japan's fleet, one simulated day", japan_core_h, "core-hours",
