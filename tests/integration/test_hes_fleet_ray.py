@@ -131,12 +131,12 @@ def test_lost_and_slow_shards_are_restarted_and_the_run_stores_every_row_once(cl
     db = tmp_path / "ray.sqlite"
     spec = FleetSpec(meters=6, hv_every=4, board="emulated-lv-fleet", seed=3, loss=0.1)
     r = run_sharded(FleetScenario(spec=spec, days=1, db=str(db), outages=default_outages(DEFAULT_START, 6)),
-                    workers=2, on_window=trouble, restarts=2, window_timeout_s=5, on_event=events.append,
+                    workers=2, on_window=trouble, restarts=2, window_timeout_s=10, on_event=events.append,
                     on_start=lambda actors: die_past(actors[1], DEFAULT_START + 6 * 3600))   # lost after 06:00
     assert len(events) == 2 and r.duplicates == 0
     assert events[0].startswith("shard 2/2 (4 meters SMLV00000000, SMLV00000001, SMHV00000003, SMLV00000005) lost (")
     assert "window to 2026-04-02 04:30 JST: restarted; its meters were replayed from the start to " \
            "2026-04-02 04:00 JST" in events[0]
-    assert events[1].startswith("shard 1/2 (2 meters SMLV00000002, SMLV00000004) gave no answer within 5 s")
+    assert events[1].startswith("shard 1/2 (2 meters SMLV00000002, SMLV00000004) gave no answer within 10 s")
     assert export_rows(HesStore(db), grid=30) == export_rows(HesStore(single), grid=30)
     assert export_rows(HesStore(db), grid=5) == export_rows(HesStore(single), grid=5)

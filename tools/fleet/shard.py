@@ -27,6 +27,7 @@ Ray is the optional extra ``sumame[ray]``.
 """
 from __future__ import annotations
 
+import heapq
 import time
 from functools import partial
 from dataclasses import dataclass, field, replace
@@ -104,11 +105,12 @@ def balance(costs: list[float], shards: int) -> list[list[int]]:
     lowest number), so equal-cost meters are dealt in turn; every shard's indices sorted.
     Deterministic; which shard runs a meter changes nothing it stores."""
     shards = max(1, min(shards, len(costs)))
-    load, out = [0.0] * shards, [[] for _ in range(shards)]
+    out = [[] for _ in range(shards)]
+    heap = [(0.0, 0, k) for k in range(shards)]       # (cost so far, meters, shard): least first
     for i in sorted(range(len(costs)), key=lambda i: (-costs[i], i)):
-        k = min(range(shards), key=lambda k: (load[k], len(out[k]), k))
-        load[k] += costs[i]
+        load, n, k = heapq.heappop(heap)
         out[k].append(i)
+        heapq.heappush(heap, (load + costs[i], n + 1, k))
     return [sorted(block) for block in out]
 
 
