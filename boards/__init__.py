@@ -82,16 +82,21 @@ def _shared(name: str, section: dict) -> MappingProxyType:
     found = seen.get(key)
     if found is not None and found == section:
         return found
-    first = _FIRST.get(name)
-    if first is not None and first.keys() == section.keys() and len(section) >= _OVERLAY_MIN_KEYS:
-        own = {k: v for k, v in section.items() if first[k] != v or type(first[k]) is not type(v)}
-        if len(own) <= _OVERLAY_MAX_KEYS:   # a fleet meter's seed: its own keys over the first's
-            return MappingProxyType(ChainMap(own, first))
     if len(seen) >= _SHARED_PER_SECTION:
         seen.pop(next(iter(seen)))
-    frozen = seen[key] = MappingProxyType(section)
+    frozen = seen[key] = _overlay(name, section) or MappingProxyType(section)
     _FIRST.setdefault(name, section)
     return frozen
+
+
+def _overlay(name: str, section: dict) -> MappingProxyType | None:
+    """``section`` as its own keys over the first section of its name, when only a few differ
+    (a fleet meter's seed); None otherwise."""
+    first = _FIRST.get(name)
+    if first is None or first.keys() != section.keys() or len(section) < _OVERLAY_MIN_KEYS:
+        return None
+    own = {k: v for k, v in section.items() if first[k] != v or type(first[k]) is not type(v)}
+    return MappingProxyType(ChainMap(own, first)) if len(own) <= _OVERLAY_MAX_KEYS else None
 
 
 def _layered(path: str, sections: dict) -> ChainMap:
