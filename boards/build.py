@@ -155,7 +155,8 @@ class Board:
 
             arena = None if state_dir is None else NvmArena(Path(state_dir) / "flash.arena")
             nvm = emulated["flash"] = CompactNvm(page_size=st["page_size"], page_count=st["page_count"],
-                                                 endurance=st["endurance"], arena=arena)
+                                                 endurance=st["endurance"], arena=arena,
+                                                 reopen=arena is not None)   # a restart keeps the flash
             return nvm
         from sumame.drivers.emulated.storage.flash import EmulatedFlash
 
