@@ -154,3 +154,21 @@ def test_the_emulate_cli_refuses_a_mismatched_arena_in_one_line(tmp_path):
     assert done.returncode == 2, done.stderr[-2000:]
     assert "Traceback" not in done.stderr and "flash.arena" in done.stderr, done.stderr[-2000:]
     assert (tmp_path / "flash.arena").stat().st_size == 1000
+
+
+def test_an_image_loaded_into_a_state_dir_arena_is_there_after_a_restart(tmp_path):
+    """Review: load_image (firmware images, benches) records which pages hold data in the page
+    map too: a page it loads is read back after a restart, a page it erases reads 0xFF (not the
+    bytes the file still holds from before)."""
+    arena = NvmArena(tmp_path / "flash.arena")
+    nvm = CompactNvm(page_size=1024, page_count=4, arena=arena, reopen=True)
+    nvm.program(2 * 1024, b"\x00" * 16)                    # page 2 holds data, then is loaded erased
+    image = bytearray(b"\xff" * 4096)
+    image[5:9] = b"\x12\x34\x56\x78"                        # page 0 loaded with data
+    nvm.load_image(bytes(image))
+    nvm.close()
+    again = CompactNvm(page_size=1024, page_count=4, arena=NvmArena(tmp_path / "flash.arena"), reopen=True)
+    try:
+        assert again.image() == bytes(image)
+    finally:
+        again.close()
