@@ -28,13 +28,13 @@ def test_the_oldest_retained_boundaries_are_served_across_every_eviction():
         add(snap)
     meter.registers.add = tracked
     first, count = meter.storage.layout.partitions["long"]
-    keep = {g: meter.config.retention.keep_seconds(g) // 60 for g in (15, 30)}   # retention + the interval
     problems, evictions = [], []
     erase = nvm.erase
 
     def check(when):
         newest = meter.registers.newest.minute
-        oldest = [m for m in shadow if grid_of(m) >= 15 and newest - m <= keep[grid_of(m)]]
+        oldest = [m for m in shadow if grid_of(m) >= 15 and
+                  newest - m <= meter.config.retention.keep_seconds(grid_of(m)) // 60]
         for minute in sorted(oldest)[:8] + sorted(oldest)[-3:]:
             if meter.registers.at(minute * 60) != shadow[minute]:
                 problems.append(f"{when}: boundary {minute} (age {newest - minute} min) not served")

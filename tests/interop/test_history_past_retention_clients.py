@@ -94,7 +94,7 @@ async def _set(meter, epc: int, value, pdc: int = 1) -> None:
 def test_pychonet_reads_every_day_and_the_last_hour_as_captured(recorded):
     m, host, shadow, end, raw, _ = recorded
     newest = int(end) // 60
-    keep_30 = 2 * 1440 + 30   # a boundary is kept for the retention + the interval it starts
+    keep_30 = 2 * 1440 + 30    # a boundary is kept for its retention plus the interval it starts
 
     async def scenario():
         udp, api, _ = await pychonet_client()
