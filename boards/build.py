@@ -12,7 +12,7 @@ from sumame.firmware.metrology.metering import MeteringConfig
 from sumame.firmware.metrology.readings import MeterIdentity, RegisterScaling
 from sumame.firmware.metrology.registers import Retention
 from sumame.hal import Hardware, PowerSource
-from sumame.hal.errors import DeviceNotFound
+from sumame.hal.errors import ConfigurationError, DeviceNotFound
 
 from .schema import UNIT_CODES
 
@@ -26,6 +26,16 @@ def emulation_release_key():
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(EMULATION_RELEASE_SEED).digest())
+
+
+def _refuse_other_flash(state_dir, other: str) -> None:
+    """The full-fidelity flash lives in ``<state>/flash.bin``, the fleet board's compact flash in
+    ``<state>/flash.arena``: a state directory holding the other one belongs to a meter of the
+    other flash model — refused rather than booted on blank flash beside it."""
+    if state_dir is not None and (Path(state_dir) / other).exists():
+        raise ConfigurationError(
+            f"{Path(state_dir) / other}: this state directory holds the flash of a board with the other "
+            f"flash model ([storage] driver); use another state directory (or remove that file)")
 
 
 @dataclass
@@ -153,6 +163,7 @@ class Board:
         if st["driver"] == "compact-nvm":   # fleet fidelity: pages in a shared file arena
             from sumame.drivers.emulated.storage.compact_nvm import CompactNvm, NvmArena
 
+            _refuse_other_flash(state_dir, "flash.bin")
             arena = None if state_dir is None else NvmArena(Path(state_dir) / "flash.arena")
             nvm = emulated["flash"] = CompactNvm(page_size=st["page_size"], page_count=st["page_count"],
                                                  endurance=st["endurance"], arena=arena,
@@ -160,6 +171,7 @@ class Board:
             return nvm
         from sumame.drivers.emulated.storage.flash import EmulatedFlash
 
+        _refuse_other_flash(state_dir, "flash.arena")
         flash_path = None if state_dir is None else Path(state_dir) / "flash.bin"
         nvm = emulated["flash"] = EmulatedFlash(flash_path, page_size=st["page_size"],
                                                 page_count=st["page_count"], endurance=st["endurance"],

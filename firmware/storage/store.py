@@ -290,10 +290,12 @@ class Storage:
 
     def _on_fault(self, name: str, detail: str) -> None:
         """A page abandoned on a failed program: one alarm per page, but none while the journal
-        is known not to store (its abandons come round again with every record it drops)."""
+        is known not to store (its abandons come round again with every record it drops). An
+        event page abandoned while an alarm is written is alarmed too: the journal writes on
+        at its next page, and each abandon uses up a page, so this cannot loop."""
         self.faults.append(detail)
         if name not in self._failing:
-            self._queue(name, detail)
+            self._pending.append(("flash-fault", detail))
 
     def _queue(self, name: str, detail: str) -> None:
         """An alarm to record — except one the event journal raises while an alarm is being

@@ -121,3 +121,38 @@ def test_an_event_journal_whose_programs_fail_does_not_hang_the_meter():
         assert 1 <= len(faults) <= (hi - lo) // flash.page_size + 2, len(faults)   # once round the ring
     finally:
         rt.close()
+
+
+@pytest.mark.timeout(60)
+def test_an_event_page_abandoned_while_another_journal_alarm_is_written_is_alarmed_too():
+    """Review: one program of the event journal fails (a bad bit ahead of its write position)
+    just while the alarm of another (worn-out) journal is written to it. The event journal
+    abandons that page and stores the alarm on the next one, so it *can* store: the abandon is a
+    flash fault like any other and gets its own alarm, as it does when an ordinary event hits it.
+    Before, it was dropped (only in ``storage.faults``) because it came up while an alarm was
+    being written."""
+    from sumame.hal.errors import NvmProgramError
+
+    rt = _meter()
+    try:
+        meter, flash = rt.meter, rt.built.emulated["flash"]
+        rt.scheduler.run(until=START + 600)
+        lo, hi = (p * flash.page_size for p in _pages(meter, "events"))
+        program, armed = flash.program, [True]
+
+        def once(offset, data):
+            if armed[0] and lo <= offset < hi and meter.storage._reporting:
+                armed[0] = False
+                raise NvmProgramError(f"program at {offset:#x} did not take")
+            program(offset, data)
+        flash.program = once
+        _wear_out(rt, "short")
+        rt.scheduler.run(until=START + 2 * 3600)
+        assert not armed[0], "the event journal's program never failed"
+        faults = [e for e in meter.events if e.kind == "flash-fault"]
+        assert len(faults) == 2, [f.detail for f in faults]
+        assert any("short" in f.detail for f in faults) and any("short" not in f.detail for f in faults)
+        on_flash = [decode_event(r.payload).kind for r in meter.storage.journals["events"].records_in_ram()]
+        assert on_flash.count("flash-fault") == 2, on_flash
+    finally:
+        rt.close()

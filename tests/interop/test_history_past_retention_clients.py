@@ -155,3 +155,34 @@ def test_gurux_reads_profile_ranges_as_captured(recorded):
                         assert row[1 + (len(row) - 1) // 2] == raw(t // 60, "forward"), (minutes, t)
     finally:
         g.close()
+
+
+def test_gurux_reads_the_oldest_and_newest_profile_entries_by_entry_as_captured(recorded):
+    """Review (#2/#6): readRowsByEntry over the retention edge on the meter that ran past it:
+    entry 1 (the row ending retention ago) is measured — not null — and equals the difference of
+    the readings captured at its two boundaries; entries are consecutive up to the newest."""
+    m, _, shadow, end, raw, scaling = recorded
+    secrets = m.call(lambda r: derived_secrets(r.meter.config.identity.serial))
+    host, port = dict(m.endpoints)["dlms-tcp"].rsplit(":", 1)
+    g = GuruxTcp((host, int(port)), GXDLMSClient(True, 0x20, 1, Authentication.LOW, secrets.lls_password.decode(),
+                                                  InterfaceType.WRAPPER)).open()
+    try:
+        for minutes, ln in ((30, "1.0.99.1.0.255"), (15, "1.0.99.2.0.255"), (5, "1.0.99.2.1.255")):
+            pg = GXDLMSProfileGeneric(ln)
+            g.read(pg, 3)
+            g.read(pg, 7)
+            count = pg.entriesInUse
+            assert count > 0, ln
+            for first, last in ((1, 3), (count - 1, count)):
+                g.cl.updateValue(pg, 2, g.xfer(g.cl.readRowsByEntry(pg, first, last - first + 1)).value)
+                times = [int(row[0].value.timestamp()) for row in pg.buffer]
+                assert len(times) == last - first + 1, (minutes, first, times)
+                assert all(b - a == minutes * 60 for a, b in zip(times, times[1:])), (minutes, times)
+                for row, t in zip(pg.buffer, times):
+                    start_s, end_s = shadow.get(t // 60 - minutes), shadow.get(t // 60)
+                    assert start_s is not None and end_s is not None, (minutes, t)
+                    want = (raw(t // 60, "forward") - raw(t // 60 - minutes, "forward")) % 10 ** scaling.digits
+                    assert row[1] == want, (minutes, first, t, row[1])
+            assert times[-1] // 60 <= int(end) // 60 < times[-1] // 60 + minutes, (minutes, times[-1])
+    finally:
+        g.close()

@@ -15,6 +15,7 @@ operation, the operation log, bit flips at rest.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import sys
 import tempfile
@@ -22,13 +23,14 @@ import threading
 from array import array
 from pathlib import Path
 
-from sumame.hal.errors import NvmAddressError, NvmProgramError, NvmWornOut, PowerCut
+from sumame.hal.errors import ConfigurationError, NvmAddressError, NvmProgramError, NvmWornOut, PowerCut
 
 
 class NvmArena:
     """One sparse file holding the flash regions of many meters (``allocate`` hands them out).
 
-    path: the arena file; None = an anonymous temporary file (removed when the arena closes)
+    path: the arena file; None = an anonymous temporary file (removed when the arena closes).
+    A named file is locked while open: a second process on it is refused (ConfigurationError).
     """
 
     def __init__(self, path: str | Path | None = None):
@@ -38,6 +40,11 @@ class NvmArena:
         else:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise ConfigurationError(f"{path}: flash arena in use by another process") from None
         self.fd = fd
         self.path = path
         self.size = os.fstat(fd).st_size
@@ -75,8 +82,8 @@ class CompactNvm:
                  arena: NvmArena | None = None, reopen: bool = False):
         """reopen: ``arena`` is this meter's own file (a state directory): take the region it
         already holds — pages, erase counters and which pages hold data — instead of a new one
-        at its end, so a restart finds what was stored (a file of another geometry starts over
-        blank)."""
+        at its end, so a restart finds what was stored; a file of another size (another
+        geometry, or cut short) is refused with ConfigurationError and left as it is."""
         if page_size < 256 or page_size & (page_size - 1):
             raise ValueError(f"page size must be a power of two >= 256, got {page_size}")
         self.page_size, self.page_count, self.endurance = page_size, page_count, endurance
@@ -84,9 +91,12 @@ class CompactNvm:
         self.arena = arena or default_arena()
         region = self.size + 5 * page_count
         self._persist = reopen
-        if reopen and self.arena.size != region:
-            os.ftruncate(self.arena.fd, 0)   # empty, or not a region of this geometry
-            self.arena.size = 0
+        if reopen and self.arena.size not in (0, region):
+            self.arena.close()
+            raise ConfigurationError(
+                f"{self.arena.path}: flash arena is {self.arena.size} bytes, not the board's {page_count} "
+                f"pages x {page_size} B ({region} bytes with erase counters and page map): written with "
+                f"another flash geometry, or cut short; left as it is (use another state directory)")
         self._base = 0 if reopen and self.arena.size == region else self.arena.allocate(region)
         self._wear_at = self._base + self.size   # erase counters (uint32 LE per page) in the arena too
         self._map_at = self._wear_at + 4 * page_count
@@ -200,4 +210,7 @@ class CompactNvm:
         return min(wear), max(wear), sum(wear) / len(wear)
 
     def close(self) -> None:
-        """The region stays in the arena (the arena owns the file)."""
+        """The region stays in the arena (the arena owns the file); a reopened arena is this
+        meter's own file (a state directory): closed with it, its lock released."""
+        if self._persist:
+            self.arena.close()
