@@ -41,3 +41,30 @@ def test_counters_past_2_32_and_random_jumps_read_back_exactly():
         vals = [v + rnd.randrange(0, 3_000_000) for v in vals]
         vals = [min(v, 2**64 - 1) for v in vals]
         _feed(ring, ref, M0 + i, Snapshot(M0 + i, i // 50, *vals))
+
+
+def test_span_of_exactly_2_32_is_kept_whole_and_2_32_minus_1_as_offsets():
+    ring, ref = _RecentRing(KEEP), {}
+    _feed(ring, ref, M0, Snapshot(M0, 1, 10, 0, 0, 0, 0, 0, 0))
+    _feed(ring, ref, M0 + 1, Snapshot(M0 + 1, 1, 10 + 2**32 - 1, 0, 0, 0, 0, 0, 0))
+    assert not ring._whole
+    _feed(ring, ref, M0 + 2, Snapshot(M0 + 2, 1, 10 + 2**32, 0, 0, 0, 0, 0, 0))
+    assert list(ring._whole) == [(M0 + 2) % ring.SLOTS]
+    _feed(ring, ref, M0 + 3, Snapshot(M0 + 3, 1, 9, 0, 0, 0, 0, 0, 0))   # below the base
+    _feed(ring, ref, M0 + 4, Snapshot(M0 + 4, 1, 8 + 2**32, 0, 0, 0, 0, 0, 0))
+
+
+def test_bytes_whose_minute_is_not_the_key_read_back_unchanged():
+    ring, ref = _RecentRing(KEEP), {}
+    _feed(ring, ref, M0, Snapshot(M0, 1, 10, 0, 0, 0, 0, 0, 0))
+    ring[M0 + 1] = ref[M0 + 1] = Snapshot(M0 + 7, 3, 11, 0, 0, 0, 0, 0, 0).pack()
+    assert dict(ring.items()) == ref
+
+
+def test_pop_of_a_whole_snapshot_frees_it():
+    ring, ref = _RecentRing(KEEP), {}
+    _feed(ring, ref, M0, Snapshot(M0, 1, 10, 0, 0, 0, 0, 0, 0))
+    _feed(ring, ref, M0 + 1, Snapshot(M0 + 1, 1, 2**40, 0, 0, 0, 0, 0, 0))
+    assert ring._whole
+    assert ring.pop(M0 + 1) == ref.pop(M0 + 1)
+    assert not ring._whole and dict(ring.items()) == ref and ring.pop(M0 + 1, "gone") == "gone"
