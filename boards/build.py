@@ -121,7 +121,7 @@ class Board:
         power = emulated["power"] = EmulatedPowerSupply(
             PowerSource(p["source"], p["capacity_va"], p["core_draw_va"], p["hold_up_j"]), clock)
         hardware = Hardware(asic=asic, nvm=nvm, rtc=rtc, power=power,
-                            relay=self._build_relay(emulated), comms=self._build_comms(emulated))
+                            relay=self._build_relay(emulated, state_dir), comms=self._build_comms(emulated))
         hardware.extras.update(extras)
         if counter is not None:
             hardware.extras["monotonic_counter"] = counter
@@ -155,7 +155,8 @@ class Board:
 
             arena = None if state_dir is None else NvmArena(Path(state_dir) / "flash.arena")
             nvm = emulated["flash"] = CompactNvm(page_size=st["page_size"], page_count=st["page_count"],
-                                                 endurance=st["endurance"], arena=arena)
+                                                 endurance=st["endurance"], arena=arena,
+                                                 reopen=arena is not None)   # a restart keeps the flash
             return nvm
         from sumame.drivers.emulated.storage.flash import EmulatedFlash
 
@@ -165,7 +166,7 @@ class Board:
                                                 record_ops=record_ops)
         return nvm
 
-    def _build_relay(self, emulated: dict):
+    def _build_relay(self, emulated: dict, state_dir: Path | None = None):
         if self.kind != "lv" or not self["meter"]["has_switch"]:
             return None
         r = self["relay"]
@@ -178,7 +179,8 @@ class Board:
                                      aux_pull_up=r["aux_pull"] == "up")
         from sumame.drivers.emulated.relay import EmulatedRelay
 
-        relay = emulated["relay"] = EmulatedRelay()
+        path = None if state_dir is None else Path(state_dir) / "relay.bin"   # the contact survives a restart
+        relay = emulated["relay"] = EmulatedRelay(path=path)
         return relay
 
     def _build_comms(self, emulated: dict) -> list:

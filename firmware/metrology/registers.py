@@ -97,9 +97,12 @@ class Retention:
     minutes_1: int = 60
 
     def keep_seconds(self, grid: int) -> int:
-        """Seconds a snapshot on ``grid`` (its coarsest grid) must be kept."""
-        spans = {30: self.days_30 * 86400, 15: self.days_15 * 86400, 5: self.days_5 * 86400,
-                 1: self.minutes_1 * 60}
+        """Seconds a snapshot on ``grid`` (its coarsest grid) must be kept: the retention of
+        the 30/15/5-minute grids plus the interval the snapshot starts, so the oldest value
+        they keep (a profile's entry 1, ending 100 days ago) still has both of its boundaries;
+        the 1-minute readings (ECHONET EE: cumulative values, not intervals) for their span."""
+        spans = {30: self.days_30 * 86400 + 1800, 15: self.days_15 * 86400 + 900,
+                 5: self.days_5 * 86400 + 300, 1: self.minutes_1 * 60}
         return max(span for g, span in spans.items() if g <= grid)
 
     def validate(self) -> list[str]:

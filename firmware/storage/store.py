@@ -20,7 +20,9 @@ meter starts with whatever survived; what did not survive is simply absent (no d
 A program that fails on a bad bit (e.g. a flipped bit in erased flash ahead of the write
 position) makes the journal abandon the rest of that page and write on; storage raises one
 ``flash-fault`` alarm per abandoned page. If a journal cannot be written at all, the record is
-dropped with an alarm and the meter keeps running (metering never dies on a storage fault).
+dropped with an alarm and the meter keeps running (metering never dies on a storage fault); the
+records it drops after that raise no further alarm until it stores again (``health()["dropped"]``
+counts them), so a stuck journal cannot flood the event log out of its own journal.
 
 Rollback: where the board has a monotonic counter (``[storage] counter``), storage raises it to
 the number of records committed over all journals after every append; at boot fewer records
@@ -165,6 +167,10 @@ class Storage:
         self.faults: list[str] = []
         self._pending: list[tuple[str, str]] = []   # (kind, detail) alarms not yet recorded
         self._reporting = False
+        self._failing: set[str] = set()
+        """Journals whose last append failed: alarmed once, until one stores again."""
+        self.dropped: dict[str, int] = {}
+        """Records not stored, per journal (health())."""
         self.page_hint: Callable[[str, int], tuple[int, int] | None] | None = None
         """Optional (journal, page) -> (newest minute, snapshots) of what was appended to or
         recovered on that page of a snapshot journal since its last erase, or None when
@@ -177,14 +183,14 @@ class Storage:
         self.__dict__.pop("_scrub_plan", None)   # the journals are made anew below
         report = BootReport()
         self._check_superblock(report)
-        on_evict, on_fault = self._on_evict, self._on_fault   # one bound method for every journal
+        on_evict = self._on_evict   # one bound method for every journal
         for name, (first, count) in self.layout.partitions.items():
             kind = IndexedJournal   # offsets + sequence numbers in RAM, records read back from flash
             self.journals[name] = kind(
                 self.nvm, first, count, name=name, key=self._key,
                 live=self._live_state if name == "state" else None,
                 on_evict=on_evict if name in ("long", "mid", "short") else None,
-                on_fault=on_fault,
+                on_fault=partial(self._on_fault, name),
                 evict_check=partial(self._evict_wanted, name) if name in ("long", "mid", "short") else None)
         for name, journal in self.journals.items():
             recovery = journal.recover()
@@ -268,17 +274,33 @@ class Storage:
         try:
             record = self.journals[name].append(kind, payload)
         except (JournalFault, NvmError) as exc:
-            self._pending.append(("flash-fault", f"{name}: record not stored: {exc}"))
+            self.dropped[name] = self.dropped.get(name, 0) + 1
+            if name not in self._failing:   # one alarm per run of failures, not one per record:
+                self._failing.add(name)     # a stuck journal must not flood out the event log
+                self._queue(name, f"{name}: record not stored: {exc} (its next records are dropped "
+                                  f"without another alarm until one is stored)")
             record = None
+        else:
+            self._failing.discard(name)
         if record is not None and self.counter is not None:
             self.counter.advance_to(self.committed_total())
         if self._pending:
             self._report_faults()
         return record
 
-    def _on_fault(self, detail: str) -> None:
+    def _on_fault(self, name: str, detail: str) -> None:
+        """A page abandoned on a failed program: one alarm per page, but none while the journal
+        is known not to store (its abandons come round again with every record it drops)."""
         self.faults.append(detail)
-        self._pending.append(("flash-fault", detail))
+        if name not in self._failing:
+            self._queue(name, detail)
+
+    def _queue(self, name: str, detail: str) -> None:
+        """An alarm to record — except one the event journal raises while an alarm is being
+        written to it: that one would be written to the same journal, fail, raise another, ...
+        (it stays in ``faults`` and ``dropped``)."""
+        if not (self._reporting and name == "events"):
+            self._pending.append(("flash-fault", detail))
 
     def _report_faults(self) -> None:
         if self._reporting or self.events is None:
@@ -373,6 +395,7 @@ class Storage:
             "appended": {n: j.appended for n, j in self.journals.items()},
             "max_erase_count": max(wear) if wear else 0,
             "retention_shortfalls": self.retention_shortfalls,
+            "dropped": dict(self.dropped),
         }
 
 

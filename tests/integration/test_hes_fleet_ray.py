@@ -101,13 +101,14 @@ def test_lost_worker_fails_clearly_and_keeps_what_was_stored(cluster, single, tm
         run_sharded(FleetScenario(spec=spec, days=1, db=str(db), outages=default_outages(DEFAULT_START, 6)),
                     workers=2, on_start=lose_worker)
     text = str(err.value)
-    assert "shard 2/2 (3 meters SMHV00000003 .. SMLV00000005)" in text
-    assert ("stored up to 2026-04-02 06:00 JST, 36 30-min slots 2026-04-02 06:30 JST .. 2026-04-03 00:00 JST"
-            " not collected") in text
+    # shards are dealt by estimated cost: meter 2 gives 5-min history (3x), so shard 1 has 2 meters
+    assert "shard 2/2 (4 meters SMLV00000000, SMLV00000001, SMHV00000003, SMLV00000005)" in text
+    assert ("stored up to 2026-04-02 04:00 JST, 40 30-min slots 2026-04-02 04:30 JST .. 2026-04-03 00:00 JST"
+            " not collected") in text       # the Ray call 04:30 .. 08:00 it died in is lost
     assert "the other shards: stored up to 2026-04-02 08:00 JST" in text     # the rest of the Ray call
     got = HesStore(db).intervals(grid=30)
     ref = {(r["meter"], r["end_at"]): r for r in HesStore(single).intervals(grid=30)}
-    lost_shard = {"inproc://SMHV00000003", "inproc://SMLV00000004", "inproc://SMLV00000005"}
+    lost_shard = {"inproc://SMLV00000000", "inproc://SMLV00000001", "inproc://SMHV00000003", "inproc://SMLV00000005"}
     assert len({(r["meter"], r["end_at"]) for r in got}) == len(got) > 0      # once each
     for row in got:       # what is stored is what one process stored (same outages as the CLI's default)
         assert row["end_at"] <= killed_at + (0 if row["meter"] in lost_shard else CALL_WINDOWS * 1800)
@@ -133,9 +134,9 @@ def test_lost_and_slow_shards_are_restarted_and_the_run_stores_every_row_once(cl
                     workers=2, on_window=trouble, restarts=2, window_timeout_s=10, on_event=events.append,
                     on_start=lambda actors: die_past(actors[1], DEFAULT_START + 6 * 3600))   # lost after 06:00
     assert len(events) == 2 and r.duplicates == 0
-    assert events[0].startswith("shard 2/2 (3 meters SMHV00000003 .. SMLV00000005) lost (")
-    assert "window to 2026-04-02 06:30 JST: restarted; its meters were replayed from the start to " \
-           "2026-04-02 06:00 JST" in events[0]
-    assert events[1].startswith("shard 1/2 (3 meters SMLV00000000 .. SMLV00000002) gave no answer within 10 s")
+    assert events[0].startswith("shard 2/2 (4 meters SMLV00000000, SMLV00000001, SMHV00000003, SMLV00000005) lost (")
+    assert "window to 2026-04-02 04:30 JST: restarted; its meters were replayed from the start to " \
+           "2026-04-02 04:00 JST" in events[0]
+    assert events[1].startswith("shard 1/2 (2 meters SMLV00000002, SMLV00000004) gave no answer within 10 s")
     assert export_rows(HesStore(db), grid=30) == export_rows(HesStore(single), grid=30)
     assert export_rows(HesStore(db), grid=5) == export_rows(HesStore(single), grid=5)

@@ -41,3 +41,10 @@ def test_a_child_is_counted_with_its_own_cpu_and_the_driver_with_its_own():
     assert split["wall"] > 0.2 and split["other"] >= 0.0 and split["steal"] >= 0.0
     busy = after[2][0] - before[2][0]
     assert busy >= split["ray"] + split["driver"] - 0.05     # the machine was at least as busy as we were
+
+
+def test_the_plain_shards_control_runs_the_shards_and_reports_each_ones_cpu():
+    """The scale-ray control (the same shards as plain processes, no Ray): one figure per shard."""
+    from sumame.tools.bench.scale import _plain_run
+    wall, cpu = _plain_run(2, 0.05, [[0], [1]])
+    assert len(cpu) == 2 and all(c > 0 for c in cpu) and 0 < wall < 60

@@ -224,6 +224,47 @@ def _sharded(workers: int, meters: int, days: float):
     return r, _cpu_split(snaps[0], snaps[-1])
 
 
+PLAIN_SHARD = """
+import sys, time
+from sumame.tools.fleet.fleet import FleetSpec
+from sumame.tools.fleet.hes_fleet import FleetScenario
+from sumame.tools.fleet.shard import WINDOW_S, FleetShard
+meters, days, indices = int(sys.argv[1]), float(sys.argv[2]), [int(x) for x in sys.argv[3].split(",")]
+sc = FleetScenario(spec=FleetSpec(meters=meters, hv_every=25, board=sys.argv[4]), days=days)
+shard = FleetShard(sc, indices)
+print("ready", flush=True)
+sys.stdin.readline()
+now = sc.spec.start_epoch
+end = now + days * 86400
+while now < end:
+    now = min(end, now + WINDOW_S)
+    shard.advance(now)
+print(time.perf_counter(), shard.cpu_s, flush=True)
+"""
+
+
+def _plain_run(meters: int, days: float, blocks: list[list[int]]) -> tuple[float, list[float]]:
+    """The shards of ``blocks`` as plain processes started together (no Ray, no driver, no
+    store; boot excluded): wall s from the start to the last one done, and each one's CPU s.
+    The machine's own 1 -> 2 efficiency on the same work, beside Ray's."""
+    procs = [subprocess.Popen([sys.executable, "-c", PLAIN_SHARD, str(meters), str(days), ",".join(map(str, b)), FLEET],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for b in blocks]
+    try:
+        for p in procs:
+            if p.stdout.readline().strip() != "ready":
+                raise RuntimeError("a plain shard failed to boot")
+        t0 = time.perf_counter()
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        done = [p.stdout.readline().split() for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+    return max(float(d[0]) for d in done) - t0, [float(d[1]) for d in done]
+
+
 def _median(xs):
     return statistics.median(xs)
 
@@ -238,27 +279,40 @@ def ray_scale_out(quick: bool) -> list[Figure]:
     boot excluded; the first window, with each process's warm-up, included in both); efficiency
     = speed-up / 2 per pair, the median printed. Beside it, the efficiency from shard CPU time
     (each shard on a core of its own: what the split itself costs) and where the cores went in
-    the 2-worker run (shards, driver, Ray daemons, other work on the machine). Per-core figure:
-    meter-days per shard CPU second."""
+    the 2-worker run (shards, driver, Ray daemons, other work on the machine), the larger shard's
+    share of the shards' CPU (within one run, so the load cancels) and, as the control, the same
+    shards run as plain processes without Ray (what the machine itself gives 1 -> 2). Per-core
+    figure: meter-days per shard CPU second."""
     try:
         import ray
     except ImportError:
         return [Figure("Ray scale-out 1 -> 2 workers", 0.0, "%", "not measured: pip install 'sumame[ray]'")]
     meters, days, repeats = (4, 1.0, 3) if quick else (24, 1.0, 3)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
-    runs = {1: [], 2: []}
+    from ..fleet.fleet import FleetSpec
+    from ..fleet.hes_fleet import FleetScenario
+    from ..fleet.shard import balance, meter_costs
+    blocks = balance(meter_costs(FleetScenario(spec=FleetSpec(meters=meters, hv_every=25, board=FLEET))), 2)
+    runs, plain = {1: [], 2: []}, []
     try:
         for _ in range(repeats):
             for workers in (1, 2):
                 runs[workers].append(_sharded(workers, meters, days))
+            plain.append((_plain_run(meters, days, [list(range(meters))]), _plain_run(meters, days, blocks)))
     finally:
         ray.shutdown()
+    plain_wall = [100 * one[0] / two[0] / 2 for one, two in plain]
+    plain_cpu = [100 * one[1][0] / max(two[1]) / 2 for one, two in plain]
     wall = [one.wall_s / two.wall_s / 2 for (one, _), (two, _) in zip(runs[1], runs[2])]
     cpu = [one.summaries[0]["cpu_s"] / max(s["cpu_s"] for s in two.summaries) / 2
            for (one, _), (two, _) in zip(runs[1], runs[2])]
     speed = {w: [r.meter_days_per_s for r, _ in runs[w]] for w in runs}
     idle = {w: [100 * max(1 - s["busy_s"] / r.wall_s for s in r.summaries) for r, _ in runs[w]] for w in runs}
     between = {w: [100 * max(s["between_s"] / r.wall_s for s in r.summaries) for r, _ in runs[w]] for w in runs}
+    finish = [100 * (max(s["last_at"] for s in r.summaries) - min(s["last_at"] for s in r.summaries)) / r.wall_s
+              for r, _ in runs[2]]
+    tail = [100 * (r.started_at + r.wall_s - max(s["last_at"] for s in r.summaries)) / r.wall_s for r, _ in runs[2]]
+    share = [100 * max(s["cpu_s"] for s in r.summaries) / sum(s["cpu_s"] for s in r.summaries) for r, _ in runs[2]]
     per_core = _median([meters * days / sum(s["cpu_s"] for s in r.summaries) for r, _ in runs[2]])
     japan_core_h = (JAPAN_LV + JAPAN_HV) / per_core / 3600
 
@@ -285,6 +339,16 @@ def ray_scale_out(quick: bool) -> list[Figure]:
                f"the longer-waiting shard, outside its windows ({_range(idle[2])} %; 1 worker "
                f"{_median(idle[1]):.0f} %); of it between two windows (driver, barrier, Ray calls) "
                f"{_median(between[2]):.0f} % (1 worker {_median(between[1]):.0f} %), the rest after its last window"),
+        Figure("  the same shards without Ray", _median(plain_wall), "%",
+               f"wall clock: plain processes started together, no driver or store ({_range(plain_wall)} %; from "
+               f"CPU time {_median(plain_cpu):.0f} %, {_range(plain_cpu)}): what this machine itself gives 1 -> 2"),
+        Figure("  larger shard's share of shard CPU", _median(share), "%",
+               f"2 workers, within each run, so the machine's load cancels ({_range(share, '{:.1f}')} %; 50 % = "
+               f"even shards; it bounds the efficiency at 50 / share)"),
+        Figure("  shard finish spread, 2 workers", _median(finish), "% of wall",
+               f"first shard's last window done this much before the other's ({_range(finish)} %: uneven shards "
+               f"or an uneven share of the machine); the driver's last merge and commit after both "
+               f"{_median(tail):.0f} %"),
         cores(1), cores(2),
         Figure("Ray per-core figure", per_core, "meter-days/core-s", "shard CPU time, 2 workers, median"),
         Figure("Japan's fleet, one simulated day", japan_core_h, "core-hours",

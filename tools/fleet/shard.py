@@ -1,6 +1,7 @@
 """A virtual-time fleet split into shards run as Ray actors (``sumame hes fleet --ray``).
 
-Each shard (``FleetShard``) is the same ``FleetScenario`` with a block of the fleet's meters: its
+Each shard (``FleetShard``) is the same ``FleetScenario`` with some of the fleet's meters, dealt
+by their estimated cost so shards take equal work (``balance``, ``COST_*``): its
 own virtual clock, scheduler, in-process network and head-end (with a private in-memory store).
 Every meter runs exactly as in the whole fleet (serial, load seed, push offset and link
 conditions are per meter, the 5-min shares are chosen over the whole fleet), so the stored
@@ -26,6 +27,7 @@ Ray is the optional extra ``sumame[ray]``.
 """
 from __future__ import annotations
 
+import heapq
 import time
 from functools import partial
 from dataclasses import dataclass, field, replace
@@ -34,14 +36,16 @@ from collections import Counter, deque
 from sumame.hal.jst import format_jst
 
 from .fleet import kind_of, serial_of
-from .hes_fleet import FleetScenario, start_scenario
+from .hes_fleet import FleetScenario, fleet_ids, start_scenario
 from ..hes.db.store import HesStore
+from ..hes.engine import five_min_shares
 
 WINDOW_S = 1800.0
-CALL_WINDOWS = 4
+CALL_WINDOWS = 8
 """Windows one Ray call advances a shard by (each window's delta still returned and stored by
-itself): every call is a few thread wake-ups in the actor, which on a loaded machine cost
-milliseconds each, as much as a small shard's window."""
+itself): every call is a few thread wake-ups in the actor and the driver, which on a loaded
+machine cost milliseconds each, as much as a small shard's window (4 a call: the longer-waiting
+shard spent ~0.09 s of a 1.7 s 2-worker run between windows; 8: ~0.03 s)."""
 LEAD = 2
 """Calls queued ahead on every shard: the lock-step is loose enough that a shard never waits
 for the driver or for a shard the machine ran a little later (they share no state)."""
@@ -68,6 +72,13 @@ class ShardLost(RuntimeError):
     """A shard failed; the message names its meters and the slots not collected."""
 
 
+COST_PLAIN, COST_HISTORY, COST_REALTIME = 1.0, 3.0, 5.0
+"""Estimated run cost of a meter with its share of the head-end, relative to one the head-end
+only takes pushes and polls from (LV or HV alike): the 5-min history a tenth of the fleet gives
+every 6 h costs ~3x, near-real-time 5-min reads ~5x (emulated-lv-fleet, 1 simulated day: ~0.25,
+~0.8 and ~1.25 CPU s). Known before the run, so shards are balanced by it (``balance``)."""
+
+
 def split(meters: int, shards: int) -> list[list[int]]:
     """Contiguous blocks of meter indices, sizes differing by at most one."""
     shards = max(1, min(shards, meters))
@@ -78,6 +89,29 @@ def split(meters: int, shards: int) -> list[list[int]]:
         out.append(list(range(i, i + n)))
         i += n
     return out
+
+
+def meter_costs(scenario: FleetScenario) -> list[float]:
+    """``COST_*`` of every meter of the fleet, by index (the head-end's 5-min shares, chosen over
+    the whole fleet exactly as ``HeadEnd.choose_5min`` does)."""
+    ids = fleet_ids(scenario.spec)
+    realtime, history = five_min_shares(sorted(ids), scenario.hes)
+    return [COST_REALTIME if i in realtime else COST_HISTORY if i in history else COST_PLAIN for i in ids]
+
+
+def balance(costs: list[float], shards: int) -> list[list[int]]:
+    """Meter indices per shard with near-equal estimated cost: meters by decreasing cost (then
+    index) each go to the shard with the least cost so far (then the fewest meters, then the
+    lowest number), so equal-cost meters are dealt in turn; every shard's indices sorted.
+    Deterministic; which shard runs a meter changes nothing it stores."""
+    shards = max(1, min(shards, len(costs)))
+    out = [[] for _ in range(shards)]
+    heap = [(0.0, 0, k) for k in range(shards)]       # (cost so far, meters, shard): least first
+    for i in sorted(range(len(costs)), key=lambda i: (-costs[i], i)):
+        load, n, k = heapq.heappop(heap)
+        out[k].append(i)
+        heapq.heappush(heap, (load + costs[i], n + 1, k))
+    return [sorted(block) for block in out]
 
 
 class FleetShard:
@@ -93,6 +127,7 @@ class FleetShard:
         self.busy_s = 0.0       # wall s inside advance: the rest of a run it waited for the driver
         self.between_s = 0.0    # of which between two windows (the rest: before the first, after the last)
         self._left_at = None
+        self.first_at = None    # perf_counter (system-wide monotonic) at the first window's start
 
     def now(self) -> float:
         return self.fleet.clock.now()
@@ -102,6 +137,8 @@ class FleetShard:
         c0, w0 = time.process_time(), time.perf_counter()
         if self._left_at is not None:
             self.between_s += w0 - self._left_at
+        else:
+            self.first_at = w0
         self.fleet.run(until)
         self.hes.store.commit()
         delta = self._delta()
@@ -139,7 +176,7 @@ class FleetShard:
                 "in_outage": sum(m.in_outage for m in self.hes.meters.values()),
                 "history_meters": sum(m.history for m in self.hes.meters.values()),
                 "cpu_s": self.cpu_s, "busy_s": self.busy_s, "between_s": self.between_s,
-                "boot_wall_s": self.boot_wall_s}
+                "first_at": self.first_at, "last_at": self._left_at, "boot_wall_s": self.boot_wall_s}
 
     def close(self) -> None:
         self.fleet.close()
@@ -203,6 +240,8 @@ class ShardedResult:
     summaries: list[dict]
     duplicates: int
     stats: Counter = field(default_factory=Counter)
+    started_at: float = 0.0
+    """perf_counter when the timed run began (the shards' ``first_at``/``last_at`` are on it)."""
 
     @property
     def meters(self) -> int:
@@ -233,9 +272,27 @@ def connect(address: str | None, workers: int | None):
     return ray
 
 
+MAX_NAMED = 12
+"""Runs of meters a message names before it says how many more there are."""
+
+
 def _meters_text(spec, indices: list[int], kind) -> str:
-    first, last = serial_of(indices[0], kind(indices[0])), serial_of(indices[-1], kind(indices[-1]))
-    return f"{len(indices)} meters {first}" + (f" .. {last}" if len(indices) > 1 else "")
+    """"5 meters SMLV00000000 .. SMLV00000002, SMHV00000007, SMLV00000009": runs of 3 or more
+    consecutive indices as first .. last (a shard's meters need not be contiguous)."""
+    name = lambda i: serial_of(i, kind(i))      # noqa: E731
+    runs, i = [], 0
+    while i < len(indices):
+        j = i
+        while j + 1 < len(indices) and indices[j + 1] == indices[j] + 1:
+            j += 1
+        if j - i >= 2:
+            runs.append((f"{name(indices[i])} .. {name(indices[j])}", j - i + 1))
+        else:
+            runs.extend((name(x), 1) for x in indices[i:j + 1])
+        i = j + 1
+    more = sum(n for _, n in runs[MAX_NAMED:])
+    named = ", ".join(text for text, _ in runs[:MAX_NAMED]) + (f" and {more} more" if more else "")
+    return f"{len(indices)} meter{'s' * (len(indices) != 1)} {named}"
 
 
 def _slots_text(after: float, end: float) -> str:
@@ -263,9 +320,11 @@ def run_sharded(scenario: FleetScenario, *, workers: int | None = None, address:
     if workers > cpus:
         raise RuntimeError(f"--workers {workers} needs {workers} CPUs; the Ray cluster has {cpus}")
     spec = scenario.spec
-    shards = split(spec.meters, workers)
+    shards = balance(meter_costs(scenario), workers)
     kind = partial(kind_of, spec)
-    actor_class = ray.remote(num_cpus=1, max_restarts=0)(FleetShard)
+    # no task events: they are for Ray's dashboard / state API, which a run does not read, and
+    # cost the driver, the actor and the GCS a report per call (~0.7 ms of CPU a call here)
+    actor_class = ray.remote(num_cpus=1, max_restarts=0, enable_task_events=False)(FleetShard)
     remote = replace(scenario, progress=None, db=":memory:")
     actors = [actor_class.remote(remote, block) for block in shards]
     start = spec.start_epoch
@@ -372,7 +431,7 @@ def _run_windows(ray, scenario, spec, shards, kind, actors, actor_class, remote,
     stats = Counter()
     for s in summaries:
         stats.update(s["stats"])
-    return ShardedResult(shards, start, end, start + 3600.0, wall, summaries, merger.duplicates, stats)
+    return ShardedResult(shards, start, end, start + 3600.0, wall, summaries, merger.duplicates, stats, t1)
 
 
 def _refuse_used(db: str) -> None:

@@ -119,6 +119,17 @@ class HesConfig:
     the last it accepted). Off for a store only this process uses (virtual-time fleets)."""
 
 
+def five_min_shares(ids: list[str], config: HesConfig) -> tuple[set[str], set[str]]:
+    """(near-real-time, history) meter ids of ``ids`` (sorted) for 5-min collection: the
+    configured shares spread evenly in id order; the near-real-time ones count as history too.
+    Deterministic and known before a run (``fleet/shard.py`` balances shards by it)."""
+    realtime = spread(ids, int(round(config.realtime_share * len(ids))))
+    history = set(realtime)
+    others = [i for i in ids if i not in history]
+    history |= set(spread(others, max(0, int(round(config.history_share * len(ids))) - len(history))))
+    return set(realtime), history
+
+
 @dataclass
 class MeterState:
     id: str
@@ -225,10 +236,7 @@ class HeadEnd(OutageTracking):
         the meters in id order (deterministic; ``ids``: the whole fleet's, for a head-end shard): ``realtime_share`` near-real-time, and as many
         more as make ``history_share`` in all (the near-real-time ones count as history too)."""
         ids = sorted(ids or self.meters)
-        realtime = spread(ids, int(round(self.config.realtime_share * len(ids))))
-        history = set(realtime)
-        others = [i for i in ids if i not in history]
-        history |= set(spread(others, max(0, int(round(self.config.history_share * len(ids))) - len(history))))
+        realtime, history = five_min_shares(ids, self.config)
         for mid in ids:
             if mid not in self.meters:       # a head-end shard: chosen over the whole fleet, kept its own
                 continue

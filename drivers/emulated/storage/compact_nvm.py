@@ -72,16 +72,33 @@ class CompactNvm:
     """Nvm on a region of an ``NvmArena``. New flash reads erased (0xFF) everywhere."""
 
     def __init__(self, *, page_size: int = 4096, page_count: int = 512, endurance: int = 100_000,
-                 arena: NvmArena | None = None):
+                 arena: NvmArena | None = None, reopen: bool = False):
+        """reopen: ``arena`` is this meter's own file (a state directory): take the region it
+        already holds — pages, erase counters and which pages hold data — instead of a new one
+        at its end, so a restart finds what was stored (a file of another geometry starts over
+        blank)."""
         if page_size < 256 or page_size & (page_size - 1):
             raise ValueError(f"page size must be a power of two >= 256, got {page_size}")
         self.page_size, self.page_count, self.endurance = page_size, page_count, endurance
         self.size = page_size * page_count
         self.arena = arena or default_arena()
-        self._base = self.arena.allocate(self.size + 4 * page_count)
+        region = self.size + 5 * page_count
+        self._persist = reopen
+        if reopen and self.arena.size != region:
+            os.ftruncate(self.arena.fd, 0)   # empty, or not a region of this geometry
+            self.arena.size = 0
+        self._base = 0 if reopen and self.arena.size == region else self.arena.allocate(region)
         self._wear_at = self._base + self.size   # erase counters (uint32 LE per page) in the arena too
+        self._map_at = self._wear_at + 4 * page_count
+        """then one byte per page, kept only for a reopened arena: 0 = erased (a sparse file
+        reads 0), 1 = programmed since its last erase"""
         self._fd = self.arena.fd
         self._erased = bytearray(b"\x01" * page_count)   # 1 = all 0xFF, nothing stored
+        if reopen:
+            stored = os.pread(self._fd, page_count, self._map_at)
+            for page, used in enumerate(stored):
+                if used:
+                    self._erased[page] = 0
         self.ops = 0
         self.warnings: list[str] = []
         self.powered = lambda: True
@@ -132,6 +149,8 @@ class CompactNvm:
         if self._erased[page]:   # first write since erase: give the page its erased bytes
             self._erased[page] = 0
             os.pwrite(self._fd, b"\xff" * self.page_size, self._base + (page << self._shift))
+            if self._persist:
+                os.pwrite(self._fd, b"\x01", self._map_at + page)
         os.pwrite(self._fd, bytes(data), self._base + offset)
 
     def erase(self, page: int) -> None:
@@ -145,6 +164,8 @@ class CompactNvm:
         self.ops += 1
         self._erased[page] = 1
         os.pwrite(self._fd, (wear + 1).to_bytes(4, "little"), self._wear_at + 4 * page)
+        if self._persist:
+            os.pwrite(self._fd, b"\x00", self._map_at + page)
 
     def erase_count(self, page: int) -> int:
         return int.from_bytes(os.pread(self._fd, 4, self._wear_at + 4 * page), "little")
@@ -171,6 +192,8 @@ class CompactNvm:
             self._erased[page] = 1 if erased else 0
             if not erased:
                 os.pwrite(self._fd, chunk, self._base + page * ps)
+            if self._persist:
+                os.pwrite(self._fd, b"\x00" if erased else b"\x01", self._map_at + page)
 
     def wear_summary(self) -> tuple[int, int, float]:
         wear = self._wear()
