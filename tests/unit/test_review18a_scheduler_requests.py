@@ -127,3 +127,55 @@ def test_request_driven_outside_scheduler_resumes_once():
         coro.send("item")
     assert stop.value.value == "item"
     assert request is not None
+
+
+def _order_after(make_wait):
+    """Task a awaits ``make_wait()`` (ready at once) then logs; task b (same priority, spawned
+    after a) logs. Finishing at once means a logs before b runs."""
+    log = []
+
+    async def a():
+        await make_wait()
+        log.append("a")
+
+    async def b():
+        log.append("b")
+
+    clock = VirtualClock(0)
+    sched = Scheduler(clock)
+    sched.spawn(a(), name="a")
+    sched.spawn(b(), name="b")
+    sched.run(until=1)
+    return log
+
+
+def test_wait_on_a_set_event_finishes_without_yielding():
+    ev = Event()
+    ev.set()
+    assert _order_after(ev.wait) == ["a", "b"]
+
+
+def test_get_from_a_queue_with_items_finishes_without_yielding():
+    q = Queue()
+    q.put_nowait(1)
+    assert _order_after(q.get) == ["a", "b"]
+    assert len(q) == 0
+
+
+def test_sleep_zero_lets_the_other_ready_task_run_first():
+    clock = VirtualClock(0)
+    sched = Scheduler(clock)
+    log = []
+
+    async def spinner():
+        for _ in range(3):
+            await sleep(0)
+            log.append("s")
+
+    async def other():
+        log.append("o")
+
+    sched.spawn(spinner(), name="s")
+    sched.spawn(other(), name="o")
+    sched.run(until=1)
+    assert log == ["o", "s", "s", "s"]
