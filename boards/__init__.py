@@ -61,6 +61,11 @@ def load_board(name_or_path: str, overrides: dict | None = None) -> "Board":
 
 _SHARED: dict[str, dict[str, MappingProxyType]] = {}
 _SHARED_PER_SECTION = 8
+_FIRST: dict[str, dict] = {}
+"""The first validated dict of each section name: a section that differs from it in at most
+``_OVERLAY_MAX_KEYS`` keys (a fleet meter's ``[asic]`` / ``[aroute]`` seed) is those keys over
+it (~200 B instead of a dict of 17-25 keys, ~0.7-1.2 KiB, per meter)."""
+_OVERLAY_MIN_KEYS, _OVERLAY_MAX_KEYS = 8, 3
 _BASE: dict[str, MappingProxyType] = {}
 
 
@@ -79,8 +84,19 @@ def _shared(name: str, section: dict) -> MappingProxyType:
         return found
     if len(seen) >= _SHARED_PER_SECTION:
         seen.pop(next(iter(seen)))
-    frozen = seen[key] = MappingProxyType(section)
+    frozen = seen[key] = _overlay(name, section) or MappingProxyType(section)
+    _FIRST.setdefault(name, section)
     return frozen
+
+
+def _overlay(name: str, section: dict) -> MappingProxyType | None:
+    """``section`` as its own keys over the first section of its name, when only a few differ
+    (a fleet meter's seed); None otherwise."""
+    first = _FIRST.get(name)
+    if first is None or first.keys() != section.keys() or len(section) < _OVERLAY_MIN_KEYS:
+        return None
+    own = {k: v for k, v in section.items() if first[k] != v or type(first[k]) is not type(v)}
+    return MappingProxyType(ChainMap(own, first)) if len(own) <= _OVERLAY_MAX_KEYS else None
 
 
 def _layered(path: str, sections: dict) -> ChainMap:

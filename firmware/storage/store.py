@@ -183,7 +183,7 @@ class Storage:
         self.__dict__.pop("_scrub_plan", None)   # the journals are made anew below
         report = BootReport()
         self._check_superblock(report)
-        on_evict = self._on_evict   # one bound method for every journal
+        on_evict = self._on_evict   # one bound method for every snapshot journal
         for name, (first, count) in self.layout.partitions.items():
             kind = IndexedJournal   # offsets + sequence numbers in RAM, records read back from flash
             self.journals[name] = kind(

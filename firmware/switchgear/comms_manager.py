@@ -64,6 +64,11 @@ class _Slot:
     powered: bool = False
 
 
+_MEDIA: dict[frozenset, frozenset] = {}
+"""Route media sets interned: one frozenset per set in the process, not one per route per meter
+(~220 B each; the few sets are the board kinds')."""
+
+
 class CommsManager:
     """See the module docstring. Spawn ``run()`` with ``Priority.COMMS``."""
 
@@ -78,7 +83,8 @@ class CommsManager:
     # ---------------------------------------------------------------- registration
     def register_route(self, name: str, media, up: Callable[[CommsUnit], Any],
                        down: Callable[[CommsUnit], Any]) -> None:
-        self._routes[name] = Route(name, frozenset(media), up, down)
+        media = frozenset(media)
+        self._routes[name] = Route(name, _MEDIA.setdefault(media, media), up, down)
 
     def unit(self, slot: str = "comms") -> CommsUnit | None:
         return self._slots[slot].unit

@@ -129,15 +129,20 @@ def _rss_kib(meters: int, hours: float, board: str) -> dict:
 
 
 def memory(quick: bool) -> list[Figure]:
-    """Peak RSS of N vs 2N meters. Where a fleet meter's ~87 KiB of Python heap goes (tracemalloc,
-    N vs 2N, 2 h, KiB; was ~95 before the per-page indexes grew with the ring): A-route COSEM
-    model + DLMS server 13, storage (journals, page index, snapshot-history index) 12, emulated
-    parts 8, scheduler tasks and coroutines 8, switchgear 7, metrology (recent ring 4, metering)
-    6.5, board 5, B-route 4, app 3.4, external-connection log 2.3, the rest ~14. Grows with the
+    """Peak RSS of N vs 2N meters. Where a fleet meter's Python heap goes (tracemalloc, 64 vs
+    128 meters, 2 h, KiB; 87.5 -> 78 in the mem64c pass, RSS 98 -> ~87): storage (journals,
+    page index, snapshot-history index) 12 + 1, A-route COSEM model + DLMS server 12 + 2.7,
+    switchgear 8.7, emulated parts 8, scheduler tasks 5.5 (was 8.2: awaitable primitives, no
+    frame each; the mains task starts with the first outage), B-route 5, board 4 (was 5: seed
+    sections are overlays), app 4, external-connection log 3.9, recent ring 3.4 (was 5.2:
+    counters as offsets), the rest ~7. Beside the heap, OpenSSL memory tracemalloc does not see
+    (the journals' HMAC pads were 12 SHA-256 states, ~350 B each, now bytes). Grows with the
     days run: the per-page indexes up to the whole ring (~5 KiB more at 100 days), the scrub
     cache 16 B per page scrubbed (6 KiB), the external-connection ring ~15 B per frame up to
-    its 4000 entries (60 KiB). Shared by every meter: the board file's sections, the COSEM name
-    index and profile layouts, the flash arena (pages and erase counters), the load-day library."""
+    its 4000 entries (60 KiB), the event ring up to 2000 events. Shared by every meter: the
+    board file's sections, the COSEM name index, profile layouts and register specs, the chip's
+    start() words, route media sets, the flash arena (pages and erase counters), the load-day
+    library."""
     hours = 2.0 if quick else 12.0
     figures = []
     for board in (FLEET, FULL):
