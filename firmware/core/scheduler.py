@@ -77,7 +77,12 @@ class _Request:
     frame and this object). The first step hands ``self`` (or ``_first()``'s value) to the
     scheduler, or finishes at once (an Event already set, a Queue with items); the resumption
     finishes with ``_result(value sent by the scheduler)``. A throw or close into the task acts
-    at its ``await`` (no ``throw``/``close`` here)."""
+    at its ``await`` (no ``throw``/``close`` here).
+
+    Awaited once, like a coroutine: ``_parked`` is False (not awaited yet), True (handed out,
+    not to a scheduler: a test driving the coroutine by hand), the Task parked on it, or None
+    (finished); awaiting it again, or from another task while one is parked on it, raises
+    RuntimeError instead of finishing at once with a made-up value."""
 
     __slots__ = ("_parked",)
 
@@ -88,10 +93,20 @@ class _Request:
         return self.send(None)
 
     def send(self, value):
-        if self._parked:
-            raise StopIteration(self._result(value))
-        self._parked = True
-        return self._first()
+        state = self._parked
+        if state is False:
+            self._parked = True
+            try:
+                return self._first()
+            except StopIteration:
+                self._parked = None
+                raise
+        if state is None:
+            raise RuntimeError("cannot reuse an already awaited scheduler request")
+        if state is not True and state.scheduler._current is not state:
+            raise RuntimeError(f"scheduler request already awaited by task {state.name}")
+        self._parked = None
+        raise StopIteration(self._result(value))
 
     def _first(self):
         return self
@@ -109,15 +124,12 @@ class _Sleep(_Request):
 
 
 class _Yield(_Request):
-    """``yield_now()`` / ``sleep(0)``: hands ``_YIELD`` (ready again at once)."""
+    """``yield_now()`` / ``sleep(0)``: ready again at once."""
 
     __slots__ = ()
 
     def __init__(self):
         self._parked = False
-
-    def _first(self):
-        return _YIELD
 
 
 _EVENT, _GET, _PUT = 0, 1, 2
@@ -165,7 +177,6 @@ class _Readable(_Request):
         return value is not _TIMED_OUT
 
 
-_YIELD = object()
 _TIMED_OUT = object()
 
 
@@ -587,13 +598,18 @@ class Scheduler:
 
     def _park(self, task: Task, request) -> None:
         token = task._token
-        if request is _YIELD or request is None:
+        kind = type(request)
+        if kind is _Yield or request is None:
+            if request is not None:
+                request._parked = task
             task._token += 1
             self._push_ready(task)
-        elif type(request) is _Sleep:
+        elif kind is _Sleep:
+            request._parked = task
             deadline = request.seconds if request.absolute else self.clock.now() + request.seconds
             self._add_timer(task, deadline, token)
-        elif type(request) is _Wait:
+        elif kind is _Wait:
+            request._parked = task
             waitable = request.waitable
             if waitable._ready():
                 task._token += 1
@@ -606,7 +622,8 @@ class Scheduler:
             waiters.append((task, token))
             if request.timeout is not None:
                 self._add_timer(task, self.clock.now() + request.timeout, token)
-        elif type(request) is _Readable:
+        elif kind is _Readable:
+            request._parked = task
             if self._selector is None:
                 self._selector = selectors.DefaultSelector()
             self._selector.register(request.fileobj, selectors.EVENT_READ, (task, token))

@@ -181,7 +181,7 @@ class _RecentRing:
             self._whole.pop(slot, None)
         self._minutes[slot] = minute
         values = _SNAPSHOT.unpack(raw)
-        if values[0] != minute or not self._fits(values[2:]):
+        if values[0] != minute or not self._fits(values[2:], slot):
             if self._whole is None:
                 self._whole = {}
             self._whole[slot] = bytes(raw)
@@ -190,23 +190,24 @@ class _RecentRing:
         base, at = self._base, slot * _COUNTERS
         self._offsets[at:at + _COUNTERS] = array("I", [v - b for v, b in zip(values[2:], base)])
 
-    def _fits(self, counters: tuple) -> bool:
-        """Whether ``counters`` can be held as offsets (moving the base down if that makes them
-        fit and every live slot still fits)."""
+    def _fits(self, counters: tuple, slot: int) -> bool:
+        """Whether ``counters`` (for ``slot``) can be held as offsets (moving the base down if
+        that makes them fit and every other live slot still fits; ``slot`` itself still holds
+        its previous occupant's offsets, which must not count)."""
         base = self._base
         if base is None:
             self._base = tuple(counters)
             return True
         if all(0 <= v - b < _U32 for v, b in zip(counters, base)):
             return True
-        live = [(m % self.SLOTS, self.get(m)) for m in self]   # under the old base
+        live = [(m % self.SLOTS, self.get(m)) for m in self if m % self.SLOTS != slot]   # old base
         held = [_SNAPSHOT.unpack(raw)[2:] for slot, raw in live if not (self._whole and slot in self._whole)]
         low = tuple(min(column) for column in zip(counters, *held))
         if any(max(column) - lo >= _U32 for column, lo in zip(zip(counters, *held), low)):
             return False
         self._base = low
-        for (slot, _), values in zip((x for x in live if not (self._whole and x[0] in self._whole)), held):
-            at = slot * _COUNTERS
+        for (other, _), values in zip((x for x in live if not (self._whole and x[0] in self._whole)), held):
+            at = other * _COUNTERS
             self._offsets[at:at + _COUNTERS] = array("I", [v - b for v, b in zip(values, low)])
         return True
 

@@ -63,7 +63,8 @@ class PowerSupervisor:
             self.supply.lose_line()
             dies_at = self.supply.dies_at()
             if dies_at is not None and dies_at < end:
-                await sleep_until(dies_at)
+                if dies_at > self.rt.clock.now():   # no hold-up left: down now, before any
+                    await sleep_until(dies_at)      # task of the meter runs on a dead supply
                 self._power_down()
             await sleep_until(end)
             self.supply.restore_line()
