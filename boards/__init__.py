@@ -56,20 +56,20 @@ def load_board(name_or_path: str, overrides: dict | None = None) -> "Board":
     for section, values in (overrides or {}).items():
         data.setdefault(section, {}).update(values)
     values = validate(str(path), data)
-    return Board(path, _layered(str(path), {name: _shared(name, section) for name, section in values.items()}))
+    return Board(path, _layered(str(path), {name: _shared(str(path), name, section) for name, section in values.items()}))
 
 
 _SHARED: dict[str, dict[str, MappingProxyType]] = {}
 _SHARED_PER_SECTION = 8
-_FIRST: dict[str, dict] = {}
-"""The first validated dict of each section name: a section that differs from it in at most
+_FIRST: dict[tuple[str, str], dict] = {}
+"""The first validated dict of each section name of each board file: a section that differs from it in at most
 ``_OVERLAY_MAX_KEYS`` keys (a fleet meter's ``[asic]`` / ``[aroute]`` seed) is those keys over
 it (~200 B instead of a dict of 17-25 keys, ~0.7-1.2 KiB, per meter)."""
 _OVERLAY_MIN_KEYS, _OVERLAY_MAX_KEYS = 8, 3
 _BASE: dict[str, MappingProxyType] = {}
 
 
-def _shared(name: str, section: dict) -> MappingProxyType:
+def _shared(path: str, name: str, section: dict) -> MappingProxyType:
     """The section, read-only; an equal section validated before is the same object (one for
     the whole fleet: a fleet of 10^5 boards differs in a few sections, the rest is shared). A
     few distinct values are remembered per section; one that differs on every board (identity)
@@ -84,15 +84,16 @@ def _shared(name: str, section: dict) -> MappingProxyType:
         return found
     if len(seen) >= _SHARED_PER_SECTION:
         seen.pop(next(iter(seen)))
-    frozen = seen[key] = _overlay(name, section) or MappingProxyType(section)
-    _FIRST.setdefault(name, section)
+    frozen = seen[key] = _overlay(path, name, section) or MappingProxyType(section)
+    _FIRST.setdefault((path, name), section)
     return frozen
 
 
-def _overlay(name: str, section: dict) -> MappingProxyType | None:
-    """``section`` as its own keys over the first section of its name, when only a few differ
-    (a fleet meter's seed); None otherwise."""
-    first = _FIRST.get(name)
+def _overlay(path: str, name: str, section: dict) -> MappingProxyType | None:
+    """``section`` as its own keys over the first section of its name from the same board file,
+    when only a few differ (a fleet meter's seed); None otherwise (whatever other boards the
+    process loaded before)."""
+    first = _FIRST.get((path, name))
     if first is None or first.keys() != section.keys() or len(section) < _OVERLAY_MIN_KEYS:
         return None
     own = {k: v for k, v in section.items() if first[k] != v or type(first[k]) is not type(v)}
