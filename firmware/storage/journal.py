@@ -123,6 +123,18 @@ class Recovery:
         return [f for f in self.findings if f.kind == kind]
 
 
+FAULTS_KEPT = 64
+"""Fault details a journal (and the store) keep in RAM: the newest, so dead flash that fails
+every record for months costs bounded memory (the alarms themselves go to the event log)."""
+
+
+def note_fault(faults: list[str], detail: str) -> None:
+    """Append ``detail``; keep only the newest ``FAULTS_KEPT``."""
+    faults.append(detail)
+    if len(faults) > FAULTS_KEPT:
+        del faults[:len(faults) - FAULTS_KEPT]
+
+
 class JournalFull(Exception):
     """A record does not fit in one page."""
 
@@ -422,7 +434,7 @@ class Journal:
     def _abandon(self, exc: Exception) -> None:
         detail = (f"{self.name}: program at page {self._cur}+{self._pos} failed ({exc}); "
                   f"rest of page {self._cur} abandoned")
-        self.faults.append(detail)
+        note_fault(self.faults, detail)
         if self.on_fault is not None:
             self.on_fault(detail)
         if self._seal is None or self._seal[0] != self._cur:
@@ -456,7 +468,7 @@ class Journal:
                     self._write(KIND_RECLAIM, struct.pack(">HH", nxt, start), at=self._mark_at)
                     self._seal = None
                 except NvmProgramError as exc:   # mark slot unusable: SEALED on the next page
-                    self.faults.append(f"{self.name}: mark slot of page {self._cur} unusable ({exc})")
+                    note_fault(self.faults, f"{self.name}: mark slot of page {self._cur} unusable ({exc})")
                     if seal is None:
                         self._seal = (self._cur, start)
         self._reclaimed = None

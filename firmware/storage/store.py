@@ -40,7 +40,7 @@ from typing import Callable
 from ..core.events import EventLog, MeterEvent, Severity
 from sumame.hal.errors import CounterFault, NvmError
 
-from .journal import OVERHEAD, Finding, Journal, JournalFault, Recovery, Record, _crc32
+from .journal import OVERHEAD, Finding, Journal, JournalFault, Recovery, Record, _crc32, note_fault
 from .journal_index import IndexedJournal
 from ..metrology.registers import GRIDS, Retention, Snapshot, grid_of
 
@@ -293,7 +293,7 @@ class Storage:
         is known not to store (its abandons come round again with every record it drops). An
         event page abandoned while an alarm is written is alarmed too: the journal writes on
         at its next page, and each abandon uses up a page, so this cannot loop."""
-        self.faults.append(detail)
+        note_fault(self.faults, detail)
         if name not in self._failing:
             self._pending.append(("flash-fault", detail))
 

@@ -119,6 +119,13 @@ def test_an_event_journal_whose_programs_fail_does_not_hang_the_meter():
         assert meter.registers.newest.epoch == START + 3600
         faults = [e for e in meter.events if e.kind == "flash-fault"]
         assert 1 <= len(faults) <= (hi - lo) // flash.page_size + 2, len(faults)   # once round the ring
+        # every failed append abandons page after page: the details kept in RAM stay bounded
+        for i in range(50):
+            meter.events.record("marker", source="review", detail=f"event {i} the dead region refuses")
+        from sumame.firmware.storage.journal import FAULTS_KEPT
+        events = meter.storage.journals["events"]
+        assert FAULTS_KEPT <= 100 and 0 < len(events.faults) <= FAULTS_KEPT and 0 < len(meter.storage.faults) <= FAULTS_KEPT
+        assert "events: program at page" in events.faults[-1]
     finally:
         rt.close()
 
