@@ -8,6 +8,7 @@ from sumame.firmware.metrology.registers import grid_of
 from sumame.firmware.routes.broute import edt
 from sumame.hal.jst import parse_jst
 from sumame.tools.emulate.runtime import build_runtime
+from snapshot_shadow import shadow_snapshots
 
 START = parse_jst("2026-04-01T00:00")
 OVERRIDES = {"registers": {"days_30": 2, "days_15": 2, "days_5": 1, "minutes_1": 60},
@@ -20,13 +21,7 @@ def test_the_oldest_retained_boundaries_are_served_across_every_eviction():
     rt = build_runtime(board, virtual=True, start_epoch=START, poll_interval_s=60)
     rt.scheduler.watchdog_budget_s = None
     meter, nvm = rt.meter, rt.built.hardware.nvm
-    shadow = {}
-    add = meter.registers.add
-
-    def tracked(snap):
-        shadow[snap.minute] = snap
-        add(snap)
-    meter.registers.add = tracked
+    shadow = shadow_snapshots(meter)
     first, count = meter.storage.layout.partitions["long"]
     problems, evictions = [], []
     erase = nvm.erase

@@ -11,6 +11,7 @@ from sumame.firmware.routes.broute.lv_meter import day_history
 from sumame.firmware.storage.journal import OVERHEAD
 from sumame.hal.jst import parse_jst
 from sumame.tools.emulate.runtime import build_runtime
+from snapshot_shadow import shadow_snapshots
 
 START = parse_jst("2026-04-01T00:00")
 DAY = 86400
@@ -35,13 +36,7 @@ def _alarms(meter):
 def test_a_flipped_snapshot_is_found_by_the_scrub_and_served_as_no_data(tmp_path):
     board = load_board("emulated-lv", OVERRIDES)
     rt = _boot(board, START)
-    shadow = {}
-    add = rt.meter.registers.add
-
-    def tracked(snap):
-        shadow[snap.minute] = snap
-        add(snap)
-    rt.meter.registers.add = tracked
+    shadow = shadow_snapshots(rt.meter)
     rt.scheduler.run(until=START + 1.5 * DAY)
     meter, flash = rt.meter, rt.built.emulated["flash"]
     long = meter.storage.journals["long"]

@@ -30,6 +30,7 @@ from sumame.firmware.routes.broute import edt  # noqa: E402
 from sumame.hal.jst import parse_jst  # noqa: E402
 from sumame.tools.emulate.meter_thread import MeterThread  # noqa: E402
 from sumame.tools.emulate.runtime import build_runtime  # noqa: E402
+from snapshot_shadow import shadow_snapshots  # noqa: E402
 
 pytestmark = pytest.mark.interop
 START = parse_jst("2026-04-01T00:00")
@@ -45,13 +46,7 @@ def recorded(tmp_path_factory):
     rt = build_runtime(load_board("emulated-lv", {**SMALL, "aroute": {"push_transport": "none"}}), virtual=True,
                        start_epoch=START, state_dir=state, poll_interval_s=60)
     rt.scheduler.watchdog_budget_s = None
-    shadow = {}
-    add = rt.meter.registers.add
-
-    def tracked(snap):
-        shadow[snap.minute] = snap
-        add(snap)
-    rt.meter.registers.add = tracked
+    shadow = shadow_snapshots(rt.meter)
     end = START + 3.3 * 86400
     rt.scheduler.run(until=end)
     assert rt.meter.storage.journals["long"].appended > rt.meter.storage.journals["long"].record_count + 100
