@@ -200,13 +200,15 @@ class _RecentRing:
             return True
         if all(0 <= v - b < _U32 for v, b in zip(counters, base)):
             return True
-        live = [(m % self.SLOTS, self.get(m)) for m in self if m % self.SLOTS != slot]   # old base
-        held = [_SNAPSHOT.unpack(raw)[2:] for slot, raw in live if not (self._whole and slot in self._whole)]
-        low = tuple(min(column) for column in zip(counters, *held))
-        if any(max(column) - lo >= _U32 for column, lo in zip(zip(counters, *held), low)):
+        whole = self._whole or {}
+        held = [(m % self.SLOTS, _SNAPSHOT.unpack(self.get(m))[2:]) for m in self       # old base
+                if m % self.SLOTS != slot and m % self.SLOTS not in whole]
+        columns = list(zip(counters, *(values for _, values in held)))
+        low = tuple(min(column) for column in columns)
+        if any(max(column) - lo >= _U32 for column, lo in zip(columns, low)):
             return False
         self._base = low
-        for (other, _), values in zip((x for x in live if not (self._whole and x[0] in self._whole)), held):
+        for other, values in held:
             at = other * _COUNTERS
             self._offsets[at:at + _COUNTERS] = array("I", [v - b for v, b in zip(values, low)])
         return True
